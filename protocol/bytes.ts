@@ -1,0 +1,219 @@
+// Big-endian binary reading and writing for the envelope format, plus hex for message ids.
+// Shared by the Worker and the Node client, so it uses only Web-standard APIs.
+
+export class FormatError extends Error {
+  override name = "FormatError";
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Appends fields to a growing buffer; `finish()` returns exactly the bytes written. */
+export class ByteWriter {
+  private buffer: Uint8Array;
+  private view: DataView;
+  private length = 0;
+
+  constructor(initialCapacity = 1024) {
+    this.buffer = new Uint8Array(initialCapacity);
+    this.view = new DataView(this.buffer.buffer);
+  }
+
+  private reserve(extra: number): void {
+    const needed = this.length + extra;
+    if (needed <= this.buffer.length) return;
+    let capacity = this.buffer.length * 2;
+    while (capacity < needed) capacity *= 2;
+    const grown = new Uint8Array(capacity);
+    grown.set(this.buffer.subarray(0, this.length));
+    this.buffer = grown;
+    this.view = new DataView(grown.buffer);
+  }
+
+  u8(value: number): this {
+    this.reserve(1);
+    this.view.setUint8(this.length, value);
+    this.length += 1;
+    return this;
+  }
+
+  u16(value: number): this {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new FormatError(`u16 out of range: ${value}`);
+    this.reserve(2);
+    this.view.setUint16(this.length, value);
+    this.length += 2;
+    return this;
+  }
+
+  u32(value: number): this {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+      throw new FormatError(`u32 out of range: ${value}`);
+    }
+    this.reserve(4);
+    this.view.setUint32(this.length, value);
+    this.length += 4;
+    return this;
+  }
+
+  u64(value: number): this {
+    if (!Number.isSafeInteger(value) || value < 0) throw new FormatError(`u64 out of range: ${value}`);
+    this.reserve(8);
+    this.view.setBigUint64(this.length, BigInt(value));
+    this.length += 8;
+    return this;
+  }
+
+  bytes(value: Uint8Array): this {
+    this.reserve(value.length);
+    this.buffer.set(value, this.length);
+    this.length += value.length;
+    return this;
+  }
+
+  /** Exactly `size` bytes, checked: fixed-width fields such as ids and nonces. */
+  fixed(value: Uint8Array, size: number, what: string): this {
+    if (value.length !== size) throw new FormatError(`${what} must be ${size} bytes, got ${value.length}`);
+    return this.bytes(value);
+  }
+
+  /** A u8 length then that many bytes of UTF-8 (names). */
+  str8(value: string): this {
+    const encoded = utf8Encoder.encode(value);
+    if (encoded.length > 0xff) throw new FormatError("string longer than 255 bytes");
+    return this.u8(encoded.length).bytes(encoded);
+  }
+
+  /** A u16 length then the bytes. */
+  bytes16(value: Uint8Array): this {
+    return this.u16(value.length).bytes(value);
+  }
+
+  /** A u32 length then the bytes. */
+  bytes32(value: Uint8Array): this {
+    return this.u32(value.length).bytes(value);
+  }
+
+  get offset(): number {
+    return this.length;
+  }
+
+  finish(): Uint8Array {
+    return this.buffer.slice(0, this.length);
+  }
+}
+
+/** Reads fields in order; every read is bounds-checked and throws FormatError on short input. */
+export class ByteReader {
+  private readonly view: DataView;
+  offset = 0;
+
+  constructor(private readonly data: Uint8Array) {
+    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  private need(size: number, what: string): void {
+    if (this.offset + size > this.data.length) throw new FormatError(`truncated at ${what}`);
+  }
+
+  u8(what: string): number {
+    this.need(1, what);
+    return this.view.getUint8(this.offset++);
+  }
+
+  u16(what: string): number {
+    this.need(2, what);
+    const value = this.view.getUint16(this.offset);
+    this.offset += 2;
+    return value;
+  }
+
+  u32(what: string): number {
+    this.need(4, what);
+    const value = this.view.getUint32(this.offset);
+    this.offset += 4;
+    return value;
+  }
+
+  u64(what: string): number {
+    this.need(8, what);
+    const value = this.view.getBigUint64(this.offset);
+    this.offset += 8;
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError(`${what} too large`);
+    return Number(value);
+  }
+
+  /** A view (not a copy) of the next `size` bytes. */
+  bytes(size: number, what: string): Uint8Array {
+    this.need(size, what);
+    const slice = this.data.subarray(this.offset, this.offset + size);
+    this.offset += size;
+    return slice;
+  }
+
+  str8(what: string): string {
+    const length = this.u8(what);
+    try {
+      return utf8Decoder.decode(this.bytes(length, what));
+    } catch (error) {
+      if (error instanceof FormatError) throw error;
+      throw new FormatError(`${what} is not valid UTF-8`);
+    }
+  }
+
+  bytes16(what: string): Uint8Array {
+    return this.bytes(this.u16(what), what);
+  }
+
+  bytes32(what: string, max: number): Uint8Array {
+    const length = this.u32(what);
+    if (length > max) throw new FormatError(`${what} longer than ${max} bytes`);
+    return this.bytes(length, what);
+  }
+
+  /** A view of everything read since `start`. */
+  since(start: number): Uint8Array {
+    return this.data.subarray(start, this.offset);
+  }
+
+  get remaining(): number {
+    return this.data.length - this.offset;
+  }
+
+  /** Throws unless every byte was consumed: trailing garbage is an error, not ignored. */
+  end(what: string): void {
+    if (this.remaining !== 0) throw new FormatError(`${this.remaining} unexpected bytes after ${what}`);
+  }
+}
+
+export function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (const byte of bytes) out += byte.toString(16).padStart(2, "0");
+  return out;
+}
+
+export function fromHex(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0 || !/^[0-9a-f]*$/.test(hex)) throw new FormatError("not lower-case hex");
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const part of parts) size += part.length;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+export async function sha256(data: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+}
+
+export function utf8(text: string): Uint8Array {
+  return utf8Encoder.encode(text);
+}

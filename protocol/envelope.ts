@@ -1,0 +1,267 @@
+// The end-to-end envelope: its exact byte layout, shared by the Worker (which routes it without reading it)
+// and the client (which seals, signs, opens and verifies it). docs/PROTOCOL.md describes the same layout.
+//
+// An envelope is a signed part (header, key commitment, nonce, ciphertext), its Ed25519 signature, and key
+// slots: one per recipient, each letting that recipient recover the message key. Slots are not signed;
+// the signed key commitment binds them instead, which lets the server hand each recipient only its own
+// slot (a 1000-member group message would otherwise be copied 1000 times at 1000× the size).
+
+import {
+  ByteReader,
+  ByteWriter,
+  FormatError,
+  concatBytes,
+  sha256,
+  toHex,
+  utf8,
+} from "./bytes.js";
+import {
+  GROUP_NAME_PATTERN,
+  MAX_CIPHERTEXT_BYTES,
+  MAX_RECIPIENTS,
+  USERNAME_PATTERN,
+} from "./limits.js";
+
+export const ENVELOPE_VERSION = 1;
+
+/** First byte of every binary WebSocket frame. */
+export const BinaryFrame = {
+  /** client → server: signed part, signature, every recipient's slot */
+  upload: 0x01,
+  /** server → client: signed part, signature, the receiving user's slot only */
+  delivery: 0x02,
+} as const;
+
+export const MessageKind = { direct: 1, group: 2 } as const;
+export type MessageKindName = keyof typeof MessageKind;
+
+export const MESSAGE_ID_BYTES = 16;
+export const NONCE_BYTES = 24;
+export const KEY_BYTES = 32;
+export const DIGEST_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+/** secretbox of a 32-byte key: key + 16-byte Poly1305 tag. */
+export const WRAPPED_MESSAGE_KEY_BYTES = KEY_BYTES + 16;
+/** RSA-OAEP ciphertext is as long as the modulus: 384 bytes at 3072 bits; 4096-bit keys fit too. */
+export const MAX_CONVERSATION_KEY_WRAP_BYTES = 512;
+
+/** Domain-separation prefixes, so a signature or hash made for one purpose is never valid for another. */
+export const SIGNATURE_CONTEXT = utf8("telepound/v1/message\0");
+export const KEY_COMMITMENT_CONTEXT = utf8("telepound/v1/key-commitment\0");
+export const MEMBERS_CONTEXT = utf8("telepound/v1/members\0");
+
+export interface EnvelopeHeader {
+  kind: MessageKindName;
+  messageId: Uint8Array;
+  /** Sender's clock, milliseconds since the Unix epoch. */
+  sentAt: number;
+  /** Increases by one with every message the sending device seals. */
+  counter: number;
+  sender: string;
+  /** The recipient's username (direct) or the group's name (group). */
+  target: string;
+  /** Group membership epoch the sender sealed for; 0 for direct messages. */
+  epoch: number;
+  /** membersDigest() of the recipients the sender sealed for. */
+  membersDigest: Uint8Array;
+  /** SHA-256(KEY_COMMITMENT_CONTEXT ‖ message key): proves every slot unwraps to the same key. */
+  keyCommitment: Uint8Array;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+export interface KeySlot {
+  recipient: string;
+  /** RSA-OAEP(SHA-256) of the sender→recipient conversation key; identical across messages until rotated. */
+  conversationKeyWrap: Uint8Array;
+  msgKeyNonce: Uint8Array;
+  /** secretbox(message key, msgKeyNonce, conversation key) */
+  msgKeyBox: Uint8Array;
+}
+
+/** A decoded envelope. `signedPart` and `slotBytes` are views into the frame, for forwarding unchanged. */
+export interface DecodedEnvelope {
+  header: EnvelopeHeader;
+  messageIdHex: string;
+  signedPart: Uint8Array;
+  signature: Uint8Array;
+  slots: KeySlot[];
+  slotBytes: Uint8Array[];
+}
+
+export function encodeSignedPart(header: EnvelopeHeader): Uint8Array {
+  return new ByteWriter(256 + header.ciphertext.length)
+    .u8(ENVELOPE_VERSION)
+    .u8(MessageKind[header.kind])
+    .fixed(header.messageId, MESSAGE_ID_BYTES, "messageId")
+    .u64(header.sentAt)
+    .u64(header.counter)
+    .str8(header.sender)
+    .str8(header.target)
+    .u32(header.epoch)
+    .fixed(header.membersDigest, DIGEST_BYTES, "membersDigest")
+    .fixed(header.keyCommitment, DIGEST_BYTES, "keyCommitment")
+    .fixed(header.nonce, NONCE_BYTES, "nonce")
+    .bytes32(header.ciphertext)
+    .finish();
+}
+
+/** The exact bytes the sender signs and every recipient verifies. */
+export function signingInput(signedPart: Uint8Array): Uint8Array {
+  return concatBytes(SIGNATURE_CONTEXT, signedPart);
+}
+
+export function encodeSlot(slot: KeySlot): Uint8Array {
+  return new ByteWriter(128 + slot.conversationKeyWrap.length)
+    .str8(slot.recipient)
+    .bytes16(slot.conversationKeyWrap)
+    .fixed(slot.msgKeyNonce, NONCE_BYTES, "msgKeyNonce")
+    .fixed(slot.msgKeyBox, WRAPPED_MESSAGE_KEY_BYTES, "msgKeyBox")
+    .finish();
+}
+
+/** Slots must be sorted by recipient, each recipient once, so a digest over them is canonical. */
+export function encodeUpload(signedPart: Uint8Array, signature: Uint8Array, slots: KeySlot[]): Uint8Array {
+  const sorted = [...slots].sort((a, b) => compareNames(a.recipient, b.recipient));
+  const writer = new ByteWriter(signedPart.length + 128 + slots.length * 480)
+    .u8(BinaryFrame.upload)
+    .bytes(signedPart)
+    .fixed(signature, SIGNATURE_BYTES, "signature")
+    .u16(sorted.length);
+  for (const slot of sorted) writer.bytes(encodeSlot(slot));
+  return writer.finish();
+}
+
+/** What the server sends one recipient: the signed part and signature untouched, then that recipient's slot. */
+export function encodeDelivery(signedPartAndSignature: Uint8Array, slotBytes: Uint8Array): Uint8Array {
+  return concatBytes(Uint8Array.of(BinaryFrame.delivery), signedPartAndSignature, slotBytes);
+}
+
+export function decodeUpload(frame: Uint8Array): DecodedEnvelope {
+  const reader = new ByteReader(frame);
+  expectTag(reader, BinaryFrame.upload);
+  const { header, signedPart, signature } = readSignedPart(reader);
+  const count = reader.u16("slot count");
+  if (count === 0 || count > MAX_RECIPIENTS) throw new FormatError(`slot count must be 1..${MAX_RECIPIENTS}`);
+  const slots: KeySlot[] = [];
+  const slotBytes: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = reader.offset;
+    const slot = readSlot(reader);
+    const previous = slots[slots.length - 1];
+    if (previous && compareNames(previous.recipient, slot.recipient) >= 0) {
+      throw new FormatError("slots must be sorted by recipient with no repeats");
+    }
+    slots.push(slot);
+    slotBytes.push(frame.subarray(start, reader.offset));
+  }
+  reader.end("the last slot");
+  return { header, messageIdHex: toHex(header.messageId), signedPart, signature, slots, slotBytes };
+}
+
+export function decodeDelivery(frame: Uint8Array): DecodedEnvelope {
+  const reader = new ByteReader(frame);
+  expectTag(reader, BinaryFrame.delivery);
+  const { header, signedPart, signature } = readSignedPart(reader);
+  const start = reader.offset;
+  const slot = readSlot(reader);
+  reader.end("the slot");
+  return {
+    header,
+    messageIdHex: toHex(header.messageId),
+    signedPart,
+    signature,
+    slots: [slot],
+    slotBytes: [frame.subarray(start)],
+  };
+}
+
+/** The bytes of signed part + signature inside a decoded frame (for building deliveries without copying). */
+export function signedPartWithSignature(envelope: DecodedEnvelope): Uint8Array {
+  const { signedPart } = envelope;
+  return new Uint8Array(signedPart.buffer, signedPart.byteOffset, signedPart.length + SIGNATURE_BYTES);
+}
+
+/**
+ * SHA-256 over the sorted, de-duplicated recipient names. A recipient recomputes it from the member list
+ * the server announced for the epoch, so a server that quietly adds or drops a recipient is caught.
+ */
+export async function membersDigest(recipients: readonly string[]): Promise<Uint8Array> {
+  const names = [...new Set(recipients)].sort(compareNames);
+  const writer = new ByteWriter(64 + names.length * 16).bytes(MEMBERS_CONTEXT).u16(names.length);
+  for (const name of names) writer.str8(name);
+  return sha256(writer.finish());
+}
+
+export async function keyCommitment(messageKey: Uint8Array): Promise<Uint8Array> {
+  return sha256(concatBytes(KEY_COMMITMENT_CONTEXT, messageKey));
+}
+
+/** Byte-wise order of ASCII names; the same on every platform, unlike localeCompare. */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function expectTag(reader: ByteReader, tag: number): void {
+  const actual = reader.u8("frame tag");
+  if (actual !== tag) throw new FormatError(`expected binary frame 0x0${tag}, got 0x${actual.toString(16)}`);
+}
+
+function readSignedPart(reader: ByteReader): {
+  header: EnvelopeHeader;
+  signedPart: Uint8Array;
+  signature: Uint8Array;
+} {
+  const start = reader.offset;
+  const version = reader.u8("version");
+  if (version !== ENVELOPE_VERSION) throw new FormatError(`unsupported envelope version ${version}`);
+  const kindByte = reader.u8("kind");
+  const kind = kindByte === MessageKind.direct ? "direct" : kindByte === MessageKind.group ? "group" : null;
+  if (!kind) throw new FormatError(`unknown message kind ${kindByte}`);
+  const messageId = reader.bytes(MESSAGE_ID_BYTES, "messageId");
+  const sentAt = reader.u64("sentAt");
+  const counter = reader.u64("counter");
+  const sender = reader.str8("sender");
+  if (!USERNAME_PATTERN.test(sender)) throw new FormatError("sender is not a valid username");
+  const target = reader.str8("target");
+  const targetPattern = kind === "direct" ? USERNAME_PATTERN : GROUP_NAME_PATTERN;
+  if (!targetPattern.test(target)) throw new FormatError(`target is not a valid ${kind === "direct" ? "username" : "group name"}`);
+  const epoch = reader.u32("epoch");
+  if (kind === "direct" && epoch !== 0) throw new FormatError("direct messages carry epoch 0");
+  const membersDigestBytes = reader.bytes(DIGEST_BYTES, "membersDigest");
+  const keyCommitmentBytes = reader.bytes(DIGEST_BYTES, "keyCommitment");
+  const nonce = reader.bytes(NONCE_BYTES, "nonce");
+  const ciphertext = reader.bytes32("ciphertext", MAX_CIPHERTEXT_BYTES);
+  if (ciphertext.length < 16) throw new FormatError("ciphertext shorter than its MAC");
+  const signedPart = reader.since(start);
+  const signature = reader.bytes(SIGNATURE_BYTES, "signature");
+  return {
+    header: {
+      kind,
+      messageId,
+      sentAt,
+      counter,
+      sender,
+      target,
+      epoch,
+      membersDigest: membersDigestBytes,
+      keyCommitment: keyCommitmentBytes,
+      nonce,
+      ciphertext,
+    },
+    signedPart,
+    signature,
+  };
+}
+
+function readSlot(reader: ByteReader): KeySlot {
+  const recipient = reader.str8("slot recipient");
+  if (!USERNAME_PATTERN.test(recipient)) throw new FormatError("slot recipient is not a valid username");
+  const conversationKeyWrap = reader.bytes16("conversation key wrap");
+  if (conversationKeyWrap.length === 0 || conversationKeyWrap.length > MAX_CONVERSATION_KEY_WRAP_BYTES) {
+    throw new FormatError(`conversation key wrap must be 1..${MAX_CONVERSATION_KEY_WRAP_BYTES} bytes`);
+  }
+  const msgKeyNonce = reader.bytes(NONCE_BYTES, "slot nonce");
+  const msgKeyBox = reader.bytes(WRAPPED_MESSAGE_KEY_BYTES, "wrapped message key");
+  return { recipient, conversationKeyWrap, msgKeyNonce, msgKeyBox };
+}

@@ -1,0 +1,74 @@
+// JSON text frames on the WebSocket, both directions: one type-tagged union each, validated with zod at
+// the edge that receives them. Binary frames (envelopes) are described in envelope.ts.
+
+import { z } from "zod";
+import { MAX_ACK_IDS } from "./limits.js";
+
+export const messageIdHex = z.string().regex(/^[0-9a-f]{32}$/, "message ids are 32 lower-case hex digits");
+
+// ---- client → server -------------------------------------------------------------------------------
+
+export const AckFrame = z.strictObject({
+  type: z.literal("ack"),
+  /** Deliveries the client has stored or shown; the server may now forget them for this session. */
+  ids: z.array(messageIdHex).min(1).max(MAX_ACK_IDS),
+});
+
+export const PingFrame = z.strictObject({ type: z.literal("ping") });
+
+export const ClientFrame = z.discriminatedUnion("type", [AckFrame, PingFrame]);
+export type ClientFrame = z.infer<typeof ClientFrame>;
+
+/** The exact ping text; the server answers it without waking a hibernated shard. */
+export const PING_TEXT = '{"type":"ping"}';
+export const PONG_TEXT = '{"type":"pong"}';
+
+// ---- server → client -------------------------------------------------------------------------------
+
+export const ErrorCode = z.enum([
+  "bad_frame",
+  "too_large",
+  "forbidden",
+  "unknown_user",
+  "rate_limited",
+  "internal",
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const WelcomeFrame = z.object({
+  type: z.literal("welcome"),
+  user: z.string(),
+  shard: z.string(),
+  serverTime: z.number(),
+});
+
+/** Sent once per connection, after every message queued before it connected has been pushed. */
+export const SyncedFrame = z.object({ type: z.literal("synced") });
+
+/** Answer to an upload: "delivered" (pushed to a live connection) or "stored" (queued for later). */
+export const SentFrame = z.object({
+  type: z.literal("sent"),
+  id: messageIdHex,
+  status: z.enum(["delivered", "stored"]),
+});
+
+export const ErrorFrame = z.object({
+  type: z.literal("error"),
+  code: ErrorCode,
+  message: z.string(),
+  /** The message id of the upload this error answers, when there is one. */
+  id: messageIdHex.optional(),
+});
+
+export const PongFrame = z.object({ type: z.literal("pong") });
+
+export const ServerFrame = z.discriminatedUnion("type", [
+  WelcomeFrame,
+  SyncedFrame,
+  SentFrame,
+  ErrorFrame,
+  PongFrame,
+]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+export type ErrorFrame = z.infer<typeof ErrorFrame>;
+export type SentFrame = z.infer<typeof SentFrame>;

@@ -1,0 +1,98 @@
+// Request and response bodies of the HTTP API (worker/), validated with zod on the server and typed
+// for the client. Binary values travel as standard base64.
+
+import { z } from "zod";
+import { KDF_LIMITS, USERNAME_PATTERN } from "./limits.js";
+
+const base64 = z.base64();
+const base64Max = (maxBytes: number) => base64.max(Math.ceil(maxBytes / 3) * 4, `at most ${maxBytes} bytes`);
+
+export const username = z
+  .string()
+  .transform((raw) => raw.toLowerCase())
+  .pipe(z.string().regex(USERNAME_PATTERN, "usernames are 3–32 of a-z 0-9 _ -"));
+
+export const KdfParams = z.strictObject({
+  algorithm: z.literal("scrypt"),
+  /** 16–64 random bytes, base64 */
+  salt: base64.min(24).max(88),
+  logN: z.int().min(KDF_LIMITS.minLogN).max(KDF_LIMITS.maxLogN),
+  r: z.int().min(KDF_LIMITS.minR).max(KDF_LIMITS.maxR),
+  p: z.int().min(KDF_LIMITS.minP).max(KDF_LIMITS.maxP),
+});
+export type KdfParams = z.infer<typeof KdfParams>;
+
+/** Public halves: RSA-OAEP-3072 (SPKI DER) for wrapping keys, Ed25519 (SPKI DER) for signatures. */
+export const PublicKeys = z.strictObject({
+  encryption: base64Max(1024),
+  signing: base64Max(128),
+});
+export type PublicKeys = z.infer<typeof PublicKeys>;
+
+/** The 32-byte key derived from the password that proves it; the server stores only its SHA-256. */
+const authKey = base64.length(44);
+
+export const SignupRequest = z.strictObject({
+  username,
+  kdf: KdfParams,
+  authKey,
+  publicKeys: PublicKeys,
+  /** nonce ‖ secretbox(private keys), sealed under the password-derived key; opaque to the server. */
+  sealedPrivateKeys: base64Max(8 * 1024),
+});
+export type SignupRequest = z.input<typeof SignupRequest>;
+
+export const LoginRequest = z.strictObject({ username, authKey });
+export type LoginRequest = z.input<typeof LoginRequest>;
+
+export interface SessionResponse {
+  username: string;
+  token: string;
+  sessionId: string;
+  expiresAt: number;
+  publicKeys: PublicKeys;
+  sealedPrivateKeys: string;
+}
+
+export interface KdfResponse {
+  username: string;
+  kdf: KdfParams;
+}
+
+export interface UserResponse {
+  username: string;
+  publicKeys: PublicKeys;
+}
+
+export interface WhoamiResponse {
+  username: string;
+  sessionId: string;
+  expiresAt: number;
+}
+
+export interface ErrorResponse {
+  error: { code: string; message: string };
+}
+
+/**
+ * The routes, all under the Worker's origin. "Bearer" routes need `Authorization: Bearer <token>`.
+ *   POST /v1/signup            SignupRequest            → 201 SessionResponse | 409 conflict
+ *   GET  /v1/kdf/:username                              → 200 KdfResponse | 404 not_found
+ *   POST /v1/login             LoginRequest             → 200 SessionResponse | 401 unauthorized | 429 rate_limited
+ *   POST /v1/logout            Bearer                   → 204
+ *   GET  /v1/whoami            Bearer                   → 200 WhoamiResponse
+ *   GET  /v1/users/:username   Bearer                   → 200 UserResponse | 404 not_found
+ *   GET  /v1/connect           Bearer, WebSocket upgrade; `?receive=0` for a send-only socket
+ * Every error answers with an ErrorResponse body and a matching HTTP status.
+ */
+export const HttpErrorCode = [
+  "bad_request",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "too_large",
+  "rate_limited",
+  "internal",
+] as const;
+export type HttpErrorCode = (typeof HttpErrorCode)[number];

@@ -1,0 +1,52 @@
+// Every limit and naming rule that client and server must agree on, in one place.
+// docs/PROTOCOL.md quotes these numbers; change both together.
+
+/** Usernames: 3–32 of a-z 0-9 _ -, compared without regard to case (stored lower-case). */
+export const USERNAME_PATTERN = /^[a-z0-9_-]{3,32}$/;
+
+/** Group names follow the same rule as usernames, in their own namespace. */
+export const GROUP_NAME_PATTERN = /^[a-z0-9_-]{3,32}$/;
+
+/** Longest message text a client may send, in UTF-8 bytes. */
+export const MAX_TEXT_BYTES = 64 * 1024;
+
+/** Longest attachment descriptor (inside the encrypted payload), in UTF-8 bytes. */
+export const MAX_ATTACHMENT_BYTES = 4 * 1024;
+
+/** Plaintext payloads are zero-padded to a multiple of this, so ciphertext length leaks little. */
+export const PAYLOAD_PADDING = 256;
+
+/** Largest sealed payload the server accepts: text + descriptor + framing + padding + MAC. */
+export const MAX_CIPHERTEXT_BYTES = 72 * 1024;
+
+/** Most recipients one envelope may carry key slots for (a group's size limit). */
+export const MAX_RECIPIENTS = 1024;
+
+/** Largest WebSocket frame either side sends or accepts (a 1024-member group message fits). */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+
+/** Most message ids one acknowledgement frame may carry. */
+export const MAX_ACK_IDS = 1000;
+
+/** scrypt floor enforced by the server at signup, and ceiling enforced by clients at login. */
+export const KDF_LIMITS = {
+  minLogN: 15,
+  maxLogN: 20,
+  minR: 8,
+  maxR: 32,
+  minP: 1,
+  maxP: 16,
+} as const;
+
+/** Sessions expire this long after login; logout revokes them at once. */
+export const SESSION_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** Failed logins per username: this many in the window, then refused until the window ends. */
+export const LOGIN_FAILURE_LIMIT = 5;
+export const LOGIN_FAILURE_WINDOW_MS = 15 * 60 * 1000;
+
+/** Lower-case a user-typed name; returns null if it breaks the rule. */
+export function normalizeName(raw: string, pattern: RegExp = USERNAME_PATTERN): string | null {
+  const name = raw.toLowerCase();
+  return pattern.test(name) ? name : null;
+}
