@@ -1,0 +1,158 @@
+// A user's account and sessions inside their home: signup, login with its failure limit, session checks.
+// The server holds only what cannot reveal the password or a private key: the KDF salt and parameters,
+// public keys, the password-sealed private keys (opaque) and SHA-256 of the password-derived auth key.
+
+import type { KdfParams, PublicKeys } from "../../protocol/http.js";
+import { LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS } from "../../protocol/limits.js";
+
+export interface AccountRecord {
+  username: string;
+  kdf: KdfParams;
+  authKeyHash: string;
+  publicKeys: PublicKeys;
+  sealedPrivateKeys: string;
+}
+
+export interface NewSession {
+  id: string;
+  secretHash: string;
+  expiresAt: number;
+}
+
+export interface AccountKeys {
+  username: string;
+  publicKeys: PublicKeys;
+  sealedPrivateKeys: string;
+}
+
+export type LoginResult =
+  | ({ ok: true } & AccountKeys)
+  | { ok: false; reason: "no_account" | "wrong_key" }
+  | { ok: false; reason: "rate_limited"; retryAfterMs: number };
+
+export type SessionCheck = { ok: true; expiresAt: number } | { ok: false; reason: "unknown" | "expired" };
+
+export class Accounts {
+  constructor(private readonly sql: SqlStorage) {}
+
+  exists(): boolean {
+    return this.sql.exec("SELECT 1 FROM account").toArray().length > 0;
+  }
+
+  username(): string | null {
+    const row = this.sql.exec<{ username: string }>("SELECT username FROM account").toArray()[0];
+    return row?.username ?? null;
+  }
+
+  /** Creates the account and its first session, unless it exists. Atomic: a DO runs one call at a time. */
+  create(record: AccountRecord, session: NewSession, now: number): boolean {
+    if (this.exists()) return false;
+    this.sql.exec(
+      `INSERT INTO account (id, username, kdf, auth_hash, public_keys, sealed_private_keys, created_at)
+       VALUES (1, ?, ?, ?, ?, ?, ?)`,
+      record.username,
+      JSON.stringify(record.kdf),
+      record.authKeyHash,
+      JSON.stringify(record.publicKeys),
+      record.sealedPrivateKeys,
+      now,
+    );
+    this.addSession(session, now);
+    return true;
+  }
+
+  kdf(): KdfParams | null {
+    const row = this.sql.exec<{ kdf: string }>("SELECT kdf FROM account").toArray()[0];
+    return row ? (JSON.parse(row.kdf) as KdfParams) : null;
+  }
+
+  publicKeys(): { username: string; publicKeys: PublicKeys } | null {
+    const row = this.sql
+      .exec<{ username: string; public_keys: string }>("SELECT username, public_keys FROM account")
+      .toArray()[0];
+    return row ? { username: row.username, publicKeys: JSON.parse(row.public_keys) as PublicKeys } : null;
+  }
+
+  /**
+   * Checks the auth key hash and opens a session. After LOGIN_FAILURE_LIMIT failures inside the window,
+   * even a correct key is refused until the window has passed, so guessing costs real time.
+   */
+  login(authKeyHash: string, session: NewSession, now: number): LoginResult {
+    const row = this.sql
+      .exec<{ username: string; auth_hash: string; public_keys: string; sealed_private_keys: string }>(
+        "SELECT username, auth_hash, public_keys, sealed_private_keys FROM account",
+      )
+      .toArray()[0];
+    if (!row) return { ok: false, reason: "no_account" };
+
+    const windowStart = now - LOGIN_FAILURE_WINDOW_MS;
+    this.sql.exec("DELETE FROM login_failures WHERE at < ?", windowStart);
+    const failures = this.sql.exec<{ at: number }>("SELECT at FROM login_failures ORDER BY at").toArray();
+    if (failures.length >= LOGIN_FAILURE_LIMIT) {
+      const oldest = failures[0]!.at;
+      return { ok: false, reason: "rate_limited", retryAfterMs: Math.max(1000, oldest + LOGIN_FAILURE_WINDOW_MS - now) };
+    }
+    if (!constantTimeEqual(authKeyHash, row.auth_hash)) {
+      this.sql.exec("INSERT INTO login_failures (at) VALUES (?)", now);
+      return { ok: false, reason: "wrong_key" };
+    }
+    this.sql.exec("DELETE FROM login_failures");
+    this.addSession(session, now);
+    return {
+      ok: true,
+      username: row.username,
+      publicKeys: JSON.parse(row.public_keys) as PublicKeys,
+      sealedPrivateKeys: row.sealed_private_keys,
+    };
+  }
+
+  checkSession(sessionId: string, secretHash: string, now: number): SessionCheck {
+    const row = this.sql
+      .exec<{ secret_hash: string; expires_at: number }>(
+        "SELECT secret_hash, expires_at FROM sessions WHERE id = ?",
+        sessionId,
+      )
+      .toArray()[0];
+    if (!row || !constantTimeEqual(secretHash, row.secret_hash)) return { ok: false, reason: "unknown" };
+    if (row.expires_at <= now) return { ok: false, reason: "expired" };
+    return { ok: true, expiresAt: row.expires_at };
+  }
+
+  /** Session ids that can still receive: the recipients of each new message's deliveries. */
+  liveSessionIds(now: number): string[] {
+    return this.sql
+      .exec<{ id: string }>("SELECT id FROM sessions WHERE expires_at > ?", now)
+      .toArray()
+      .map((row) => row.id);
+  }
+
+  removeSession(sessionId: string): void {
+    this.sql.exec("DELETE FROM sessions WHERE id = ?", sessionId);
+  }
+
+  /** Drops expired sessions; returns their ids so their queues can be dropped too. */
+  removeExpiredSessions(now: number): string[] {
+    return this.sql
+      .exec<{ id: string }>("DELETE FROM sessions WHERE expires_at <= ? RETURNING id", now)
+      .toArray()
+      .map((row) => row.id);
+  }
+
+  private addSession(session: NewSession, now: number): void {
+    this.sql.exec(
+      "INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?)",
+      session.id,
+      session.secretHash,
+      now,
+      session.expiresAt,
+    );
+  }
+}
+
+/** Compares two hex digests without an early exit, so timing does not reveal how much matched. */
+function constantTimeEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return difference === 0;
+}

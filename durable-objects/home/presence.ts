@@ -1,0 +1,40 @@
+// Where a user is connected right now: which shards hold how many of their sockets, per session.
+// Persisted, because the home may be evicted from memory while the user's sockets live on in a shard;
+// a shard that answers a push with zero sockets is stale (it restarted) and is dropped.
+
+export class Presence {
+  constructor(private readonly sql: SqlStorage) {}
+
+  attach(shard: string, sessionId: string): void {
+    this.sql.exec(
+      `INSERT INTO presence (shard, session_id, sockets) VALUES (?, ?, 1)
+       ON CONFLICT (shard, session_id) DO UPDATE SET sockets = sockets + 1`,
+      shard,
+      sessionId,
+    );
+  }
+
+  detach(shard: string, sessionId: string): void {
+    this.sql.exec(
+      "UPDATE presence SET sockets = sockets - 1 WHERE shard = ? AND session_id = ?",
+      shard,
+      sessionId,
+    );
+    this.sql.exec("DELETE FROM presence WHERE sockets <= 0");
+  }
+
+  shards(): string[] {
+    return this.sql
+      .exec<{ shard: string }>("SELECT DISTINCT shard FROM presence")
+      .toArray()
+      .map((row) => row.shard);
+  }
+
+  forgetShard(shard: string): void {
+    this.sql.exec("DELETE FROM presence WHERE shard = ?", shard);
+  }
+
+  forgetSession(sessionId: string): void {
+    this.sql.exec("DELETE FROM presence WHERE session_id = ?", sessionId);
+  }
+}

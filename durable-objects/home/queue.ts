@@ -1,0 +1,129 @@
+// A user's message queue: every envelope addressed to the user is stored here first and stays until each
+// of the user's sessions has acknowledged it. Live pushes are an optimisation on top; the queue is the
+// truth, so a socket that dies mid-push loses nothing (the client drops the resulting duplicates by id).
+//
+// One body row per message, one delivery row per (session, message): a user logged in on two machines
+// stores each message once and deletes it when both have acknowledged it.
+
+/** Largest backlog batch pushed to a connecting client before it must acknowledge. */
+export const BACKLOG_BATCH_MESSAGES = 256;
+export const BACKLOG_BATCH_BYTES = 1024 * 1024;
+
+export interface Backlog {
+  frames: Uint8Array[];
+  /** Highest sequence number in `frames`; the next batch starts after it. */
+  cursor: number;
+  /** Whether older-than-connect messages remain after this batch. */
+  more: boolean;
+}
+
+export type StoreResult = { seq: number; fresh: boolean };
+
+export class MessageQueue {
+  constructor(private readonly sql: SqlStorage) {}
+
+  /**
+   * Stores a message for every session that can receive it. Storing the same message id again (a
+   * sender retrying after a lost reply) stores nothing new: delivery stays exactly-once.
+   */
+  store(messageId: string, body: Uint8Array, sessionIds: string[], now: number): StoreResult {
+    const existing = this.sql.exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ?", messageId).toArray()[0];
+    if (existing) return { seq: existing.seq, fresh: false };
+    const seq = this.sql
+      .exec<{ seq: number }>(
+        "INSERT INTO messages (id, body, received_at) VALUES (?, ?, ?) RETURNING seq",
+        messageId,
+        body,
+        now,
+      )
+      .one().seq;
+    for (const sessionId of sessionIds) {
+      this.sql.exec("INSERT INTO deliveries (session_id, seq) VALUES (?, ?)", sessionId, seq);
+    }
+    return { seq, fresh: true };
+  }
+
+  /** Everything still stored becomes pending for a session that just logged in on a new machine. */
+  adoptAllFor(sessionId: string): void {
+    this.sql.exec("INSERT OR IGNORE INTO deliveries (session_id, seq) SELECT ?, seq FROM messages", sessionId);
+  }
+
+  /** The next batch of a session's pending messages after `cursor`, oldest first. */
+  backlog(sessionId: string, cursor: number): Backlog {
+    const rows = this.sql.exec<{ seq: number; body: ArrayBuffer }>(
+      `SELECT m.seq AS seq, m.body AS body FROM deliveries d JOIN messages m ON m.seq = d.seq
+       WHERE d.session_id = ? AND d.seq > ? ORDER BY d.seq LIMIT ?`,
+      sessionId,
+      cursor,
+      BACKLOG_BATCH_MESSAGES + 1,
+    );
+    const frames: Uint8Array[] = [];
+    let bytes = 0;
+    let last = cursor;
+    let more = false;
+    for (const row of rows) {
+      if (frames.length === BACKLOG_BATCH_MESSAGES || (frames.length > 0 && bytes + row.body.byteLength > BACKLOG_BATCH_BYTES)) {
+        more = true;
+        break;
+      }
+      frames.push(new Uint8Array(row.body));
+      bytes += row.body.byteLength;
+      last = row.seq;
+    }
+    return { frames, cursor: last, more };
+  }
+
+  /** Whether the session still has unacknowledged messages at or before `cursor`. */
+  hasPendingUpTo(sessionId: string, cursor: number): boolean {
+    return (
+      this.sql
+        .exec("SELECT 1 FROM deliveries WHERE session_id = ? AND seq <= ? LIMIT 1", sessionId, cursor)
+        .toArray().length > 0
+    );
+  }
+
+  /**
+   * Forgets the given messages for one session, then deletes bodies no session is waiting for.
+   * Ids this session never had (someone else's, or already acknowledged) are ignored.
+   */
+  acknowledge(sessionId: string, messageIds: string[]): number {
+    const acked = this.sql
+      .exec<{ seq: number }>(
+        `DELETE FROM deliveries WHERE session_id = ?
+           AND seq IN (SELECT seq FROM messages WHERE id IN (SELECT value FROM json_each(?)))
+         RETURNING seq`,
+        sessionId,
+        JSON.stringify(messageIds),
+      )
+      .toArray()
+      .map((row) => row.seq);
+    if (acked.length > 0) {
+      this.sql.exec(
+        `DELETE FROM messages WHERE seq IN (SELECT value FROM json_each(?))
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = messages.seq)`,
+        JSON.stringify(acked),
+      );
+    }
+    return acked.length;
+  }
+
+  /** Drops the queue of sessions that ended (logout, expiry). */
+  forgetSessions(sessionIds: string[]): void {
+    if (sessionIds.length === 0) return;
+    this.sql.exec("DELETE FROM deliveries WHERE session_id IN (SELECT value FROM json_each(?))", JSON.stringify(sessionIds));
+  }
+
+  /**
+   * Deletes bodies that no live session waits for. Only safe while some session is live: with none, a
+   * stored message waits for the user's next login (adoptAllFor), so nothing sent to them is lost.
+   */
+  collectOrphans(): void {
+    this.sql.exec("DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = messages.seq)");
+  }
+
+  pendingCount(sessionId: string): number {
+    return this.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM deliveries WHERE session_id = ?", sessionId)
+      .one().n;
+  }
+}

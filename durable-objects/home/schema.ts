@@ -1,0 +1,39 @@
+// The SQLite schema of a user's home. Created on first use; every statement is idempotent so the
+// constructor can run it on each wake-up.
+
+export const HOME_SCHEMA = `
+CREATE TABLE IF NOT EXISTS account (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  username TEXT NOT NULL,
+  kdf TEXT NOT NULL,
+  auth_hash TEXT NOT NULL,
+  public_keys TEXT NOT NULL,
+  sealed_private_keys TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_failures (at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  body BLOB NOT NULL,
+  received_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+  session_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_by_seq ON deliveries (seq);
+CREATE TABLE IF NOT EXISTS presence (
+  shard TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  sockets INTEGER NOT NULL,
+  PRIMARY KEY (shard, session_id)
+) WITHOUT ROWID;
+`;

@@ -1,0 +1,44 @@
+// Per-socket state of a shard, kept in the WebSocket attachment so it survives hibernation, and the
+// one place frames are written to a client.
+
+import type { ErrorCode, ServerFrame } from "../../protocol/frames.js";
+
+export interface Connection {
+  user: string;
+  session: string;
+  /** This shard's own name, so close handlers can tell the user's home where the socket was. */
+  shard: string;
+  /** False for send-only sockets (`?receive=0`): they get no deliveries and are not in presence. */
+  receive: boolean;
+  /** Backlog draining: the highest sequence pushed so far, or null once the backlog is done. */
+  backlogCursor: number | null;
+}
+
+export function userTag(username: string): string {
+  return `user:${username}`;
+}
+
+export function connectionOf(ws: WebSocket): Connection | null {
+  return (ws.deserializeAttachment() as Connection | null) ?? null;
+}
+
+export function sendFrame(ws: WebSocket, frame: ServerFrame): void {
+  try {
+    ws.send(JSON.stringify(frame));
+  } catch {
+    // The socket closed under us; the close handler does the bookkeeping.
+  }
+}
+
+export function sendError(ws: WebSocket, code: ErrorCode, message: string, id?: string): void {
+  sendFrame(ws, id === undefined ? { type: "error", code, message } : { type: "error", code, message, id });
+}
+
+export function sendBinary(ws: WebSocket, frame: Uint8Array): boolean {
+  try {
+    ws.send(frame);
+    return true;
+  } catch {
+    return false;
+  }
+}

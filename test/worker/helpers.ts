@@ -1,0 +1,212 @@
+// Test helpers for the Worker and its Durable Objects, run inside workerd: sign users up through the
+// real HTTP API, open real WebSockets through /v1/connect, and build envelopes the server will route.
+// The server never checks the cryptography inside an envelope, so random bytes stand in for it here;
+// the client's real crypto is tested in test/node.
+
+import { exports } from "cloudflare:workers";
+import { encodeBase64 } from "hono/utils/encode";
+import { toHex } from "../../protocol/bytes.js";
+import { type KeySlot, encodeSignedPart, encodeUpload, membersDigest } from "../../protocol/envelope.js";
+import type { SessionResponse } from "../../protocol/http.js";
+
+export const BASE = "http://telepound.test";
+
+let keysPromise: Promise<{ encryption: string; signing: string }> | undefined;
+
+/** One real RSA-3072 + Ed25519 key set, made once: the server validates keys but not whose they are. */
+export function publicKeys(): Promise<{ encryption: string; signing: string }> {
+  keysPromise ??= (async () => {
+    const rsa = (await crypto.subtle.generateKey(
+      { name: "RSA-OAEP", modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
+      true,
+      ["encrypt", "decrypt"],
+    )) as CryptoKeyPair;
+    const ed = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    return {
+      encryption: encodeBase64((await crypto.subtle.exportKey("spki", rsa.publicKey)) as ArrayBuffer),
+      signing: encodeBase64((await crypto.subtle.exportKey("spki", ed.publicKey)) as ArrayBuffer),
+    };
+  })();
+  return keysPromise;
+}
+
+let counter = 0;
+/** A username no other test uses. */
+export function uniqueName(prefix: string): string {
+  counter++;
+  return `${prefix}-${Date.now().toString(36)}-${counter}`.slice(0, 32);
+}
+
+export function authKeyFor(username: string): string {
+  const bytes = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) bytes[i] = (username.charCodeAt(i % username.length) + i) & 0xff;
+  return encodeBase64(bytes.buffer);
+}
+
+export function api(path: string, init: RequestInit & { token?: string } = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set("Authorization", `Bearer ${init.token}`);
+  if (init.body && !headers.has("Content-Type")) headers.set("Content-Type", "application/json");
+  return exports.default.fetch(new Request(`${BASE}${path}`, { ...init, headers }));
+}
+
+export async function signupBody(username: string, overrides: Record<string, unknown> = {}): Promise<string> {
+  return JSON.stringify({
+    username,
+    kdf: { algorithm: "scrypt", salt: encodeBase64(new Uint8Array(16).fill(7).buffer), logN: 15, r: 8, p: 1 },
+    authKey: authKeyFor(username),
+    publicKeys: await publicKeys(),
+    sealedPrivateKeys: encodeBase64(new Uint8Array(200).fill(1).buffer),
+    ...overrides,
+  });
+}
+
+export async function signup(username: string): Promise<SessionResponse> {
+  const response = await api("/v1/signup", { method: "POST", body: await signupBody(username) });
+  if (response.status !== 201) throw new Error(`signup ${username}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+export async function login(username: string): Promise<SessionResponse> {
+  const response = await api("/v1/login", {
+    method: "POST",
+    body: JSON.stringify({ username, authKey: authKeyFor(username) }),
+  });
+  if (response.status !== 200) throw new Error(`login ${username}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+export type Received = { kind: "json"; frame: { type: string; [key: string]: unknown } } | { kind: "binary"; bytes: Uint8Array };
+
+/** A connected test client: collects every frame and lets a test wait for the one it expects. */
+export class TestSocket {
+  readonly received: Received[] = [];
+  private waiters: Array<() => void> = [];
+  closed = false;
+
+  constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (event) => {
+      const data = event.data;
+      this.received.push(
+        typeof data === "string" ? { kind: "json", frame: JSON.parse(data) } : { kind: "binary", bytes: new Uint8Array(data as ArrayBuffer) },
+      );
+      this.wake();
+    });
+    ws.addEventListener("close", () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+
+  /** Waits until `predicate` matches a frame received after index `from`; returns that frame. */
+  async waitFor(predicate: (frame: Received) => boolean, timeoutMs = 5000, from = 0): Promise<Received> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.received.slice(from).find(predicate);
+      if (found) return found;
+      if (this.closed) throw new Error(`socket closed while waiting; got ${JSON.stringify(this.summary())}`);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error(`timed out waiting; got ${JSON.stringify(this.summary())}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  waitForJson(type: string, from = 0): Promise<{ type: string; [key: string]: unknown }> {
+    return this.waitFor((r) => r.kind === "json" && r.frame.type === type, 5000, from).then((r) => (r as { frame: never }).frame);
+  }
+
+  binaries(): Uint8Array[] {
+    return this.received.flatMap((r) => (r.kind === "binary" ? [r.bytes] : []));
+  }
+
+  jsonFrames(type?: string): Array<{ type: string; [key: string]: unknown }> {
+    return this.received.flatMap((r) => (r.kind === "json" && (!type || r.frame.type === type) ? [r.frame] : []));
+  }
+
+  sendJson(frame: unknown): void {
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  summary(): unknown[] {
+    return this.received.map((r) => (r.kind === "json" ? r.frame : `binary(${r.bytes.length})`));
+  }
+
+  close(): void {
+    this.ws.close(1000, "test done");
+  }
+}
+
+export async function connectSocket(token: string | null, query = "", env?: Env): Promise<{ response: Response; socket?: TestSocket }> {
+  const headers = new Headers({ Upgrade: "websocket" });
+  if (token) headers.set("Authorization", `Bearer ${token}`);
+  const request = new Request(`${BASE}/v1/connect${query}`, { headers });
+  const response = env
+    ? await (await import("../../worker/index.js")).default.fetch(request, env, createContext())
+    : await exports.default.fetch(request);
+  const ws = response.webSocket;
+  if (!ws) return { response };
+  ws.accept();
+  return { response, socket: new TestSocket(ws) };
+}
+
+function createContext(): ExecutionContext {
+  return { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+}
+
+/** Connects and waits for the server's welcome (and, for receiving sockets, its "synced"). */
+export async function online(token: string, query = "", env?: Env): Promise<TestSocket> {
+  const { response, socket } = await connectSocket(token, query, env);
+  if (!socket) throw new Error(`connect failed: ${response.status} ${await response.text()}`);
+  await socket.waitForJson("welcome");
+  if (!query.includes("receive=0")) await socket.waitForJson("synced");
+  return socket;
+}
+
+export interface FakeEnvelope {
+  frame: Uint8Array;
+  id: string;
+  ciphertext: Uint8Array;
+}
+
+/** An upload that is well-formed for the server; its crypto fields are random bytes. */
+export async function fakeUpload(options: {
+  sender: string;
+  target: string;
+  slotsFor?: string[];
+  digestFor?: string[];
+  ciphertextBytes?: number;
+}): Promise<FakeEnvelope> {
+  const messageId = crypto.getRandomValues(new Uint8Array(16));
+  const ciphertext = crypto.getRandomValues(new Uint8Array(options.ciphertextBytes ?? 300));
+  const signedPart = encodeSignedPart({
+    kind: "direct",
+    messageId,
+    sentAt: Date.now(),
+    counter: 1,
+    sender: options.sender,
+    target: options.target,
+    epoch: 0,
+    membersDigest: await membersDigest(options.digestFor ?? [options.target]),
+    keyCommitment: crypto.getRandomValues(new Uint8Array(32)),
+    nonce: crypto.getRandomValues(new Uint8Array(24)),
+    ciphertext,
+  });
+  const slots: KeySlot[] = (options.slotsFor ?? [options.target]).map((recipient) => ({
+    recipient,
+    conversationKeyWrap: crypto.getRandomValues(new Uint8Array(384)),
+    msgKeyNonce: crypto.getRandomValues(new Uint8Array(24)),
+    msgKeyBox: crypto.getRandomValues(new Uint8Array(48)),
+  }));
+  const frame = encodeUpload(signedPart, crypto.getRandomValues(new Uint8Array(64)), slots);
+  return { frame, id: toHex(messageId), ciphertext };
+}

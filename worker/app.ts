@@ -1,0 +1,32 @@
+// The Hono app: the HTTP API and the WebSocket entry, all under /v1. Errors from any route come out
+// through one handler as { "error": { "code", "message" } }.
+
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { shardCount } from "../durable-objects/names.js";
+import type { AppEnv } from "./env.js";
+import { ApiError, handleError, handleNotFound } from "./errors.js";
+import { accounts } from "./routes/accounts.js";
+import { connect } from "./routes/connect.js";
+import { users } from "./routes/users.js";
+
+/** Largest JSON body accepted; a signup with 3072-bit keys is about 3 KiB. */
+const MAX_BODY_BYTES = 32 * 1024;
+
+export const app = new Hono<AppEnv>();
+
+app.use(
+  "/v1/*",
+  bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new ApiError("too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    },
+  }),
+);
+app.get("/v1/health", (c) => c.json({ ok: true, shards: shardCount(c.env) }));
+app.route("/v1", accounts);
+app.route("/v1", users);
+app.route("/v1", connect);
+app.onError(handleError);
+app.notFound(handleNotFound);

@@ -1,0 +1,19 @@
+// User lookup (the seed's userExist): any logged-in user may learn whether a name exists and fetch its
+// public keys. Clients pin what they get the first time and warn if it ever changes.
+
+import { Hono } from "hono";
+import { homeStub } from "../../durable-objects/names.js";
+import type { UserResponse } from "../../protocol/http.js";
+import { requireSession } from "../auth.js";
+import type { AppEnv } from "../env.js";
+import { ApiError } from "../errors.js";
+import { parseName } from "./accounts.js";
+
+export const users = new Hono<AppEnv>();
+
+users.get("/users/:username", requireSession, async (c) => {
+  const name = parseName(c.req.param("username"));
+  const profile = await homeStub(c.env, name).profile();
+  if (!profile) throw new ApiError("not_found", `no such user: ${name}`);
+  return c.json(profile satisfies UserResponse);
+});
