@@ -1,0 +1,232 @@
+// The HTTP client for the server's /v1 routes (protocol/http.ts): answers are validated at this edge and
+// every failure becomes a typed CliError, so commands never look at status codes.
+
+import { z } from "zod";
+import {
+  KdfParams,
+  PublicKeys,
+  type KdfResponse,
+  type LoginRequest,
+  type SessionResponse,
+  type SignupRequest,
+  type UserResponse,
+  type WhoamiResponse,
+} from "../protocol/http.js";
+import {
+  AuthError,
+  type CliError,
+  NetworkError,
+  NotFoundError,
+  RateLimitedError,
+  RefusedError,
+} from "./errors.js";
+
+const REQUEST_TIMEOUT_MS = 20_000;
+
+const SessionResponseSchema = z.object({
+  username: z.string(),
+  token: z.string().min(1),
+  sessionId: z.string(),
+  expiresAt: z.number(),
+  publicKeys: PublicKeys,
+  sealedPrivateKeys: z.string(),
+}) satisfies z.ZodType<SessionResponse>;
+
+const KdfResponseSchema = z.object({ username: z.string(), kdf: KdfParams }) satisfies z.ZodType<KdfResponse>;
+
+const UserResponseSchema = z.object({
+  username: z.string(),
+  publicKeys: PublicKeys,
+}) satisfies z.ZodType<UserResponse>;
+
+const WhoamiResponseSchema = z.object({
+  username: z.string(),
+  sessionId: z.string(),
+  expiresAt: z.number(),
+}) satisfies z.ZodType<WhoamiResponse>;
+
+const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string().optional() }) });
+
+/** What a 401 means depends on the request: a wrong password at login, a dead session everywhere else. */
+export const SESSION_INVALID = "your session has expired or was revoked: log in again";
+
+interface RequestOptions {
+  method: "GET" | "POST";
+  path: string;
+  body?: unknown;
+  /** Message for a 401 answer. */
+  unauthorized?: string;
+  /** Message for a 404 answer. */
+  notFound?: string;
+  /** Message for a 409 answer. */
+  conflict?: string;
+}
+
+export class Api {
+  constructor(
+    /** The server's base URL, e.g. http://127.0.0.1:8787 */
+    readonly server: string,
+    private readonly token?: string,
+  ) {}
+
+  withToken(token: string): Api {
+    return new Api(this.server, token);
+  }
+
+  async signup(request: SignupRequest): Promise<SessionResponse> {
+    const body = await this.request({
+      method: "POST",
+      path: "/v1/signup",
+      body: request,
+      conflict: `the username ${request.username} is already taken`,
+    });
+    return parse(SessionResponseSchema, body, "signup");
+  }
+
+  async kdf(username: string): Promise<KdfResponse> {
+    const body = await this.request({
+      method: "GET",
+      path: `/v1/kdf/${encodeURIComponent(username)}`,
+      notFound: `no such user: ${username}`,
+    });
+    return parse(KdfResponseSchema, body, "kdf");
+  }
+
+  async login(request: LoginRequest): Promise<SessionResponse> {
+    const body = await this.request({
+      method: "POST",
+      path: "/v1/login",
+      body: request,
+      unauthorized: "wrong password",
+      notFound: `no such user: ${request.username}`,
+    });
+    return parse(SessionResponseSchema, body, "login");
+  }
+
+  async logout(): Promise<void> {
+    await this.request({ method: "POST", path: "/v1/logout" });
+  }
+
+  async whoami(): Promise<WhoamiResponse> {
+    return parse(WhoamiResponseSchema, await this.request({ method: "GET", path: "/v1/whoami" }), "whoami");
+  }
+
+  async user(username: string): Promise<UserResponse> {
+    const body = await this.request({
+      method: "GET",
+      path: `/v1/users/${encodeURIComponent(username)}`,
+      notFound: `no such user: ${username}`,
+    });
+    return parse(UserResponseSchema, body, "users");
+  }
+
+  private async request(options: RequestOptions): Promise<unknown> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (options.body !== undefined) headers["content-type"] = "application/json";
+    let response: Response;
+    try {
+      response = await fetch(endpoint(this.server, options.path), {
+        method: options.method,
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (error) {
+      throw unreachable(this.server, error);
+    }
+    const text = await response.text().catch((error: unknown) => {
+      throw unreachable(this.server, error);
+    });
+    if (response.ok) {
+      if (text === "") return null;
+      try {
+        return JSON.parse(text);
+      } catch {
+        throw new NetworkError(`protocol failure: ${options.path} answered with something that is not JSON`);
+      }
+    }
+    throw httpError(response, text, options);
+  }
+}
+
+/** `path` ("/v1/...") under the server's URL, keeping any path prefix it has (a server behind a proxy). */
+export function endpoint(server: string, path: string): URL {
+  const base = new URL(server);
+  if (!base.pathname.endsWith("/")) base.pathname += "/";
+  return new URL(path.replace(/^\//, ""), base);
+}
+
+/** The WebSocket URL for /v1/connect: ws:// for http://, wss:// for https://. */
+export function connectUrl(server: string, receive: boolean): URL {
+  const url = endpoint(server, "/v1/connect");
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  if (!receive) url.searchParams.set("receive", "0");
+  return url;
+}
+
+/** The connection failed before any answer (refused, DNS, timeout, TLS): say where we tried, and why. */
+export function unreachable(server: string, error: unknown): NetworkError {
+  const code = errorCode(error) ?? errorCode((error as { cause?: unknown } | null)?.cause);
+  return new NetworkError(`cannot reach the Telepound server at ${server}${code ? ` (${code})` : ""}`);
+}
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const { code, name } = error as { code?: unknown; name?: unknown };
+  if (name === "TimeoutError") return "timed out";
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Maps an error answer to the typed error for its status, keeping the server's own message when it sent one. */
+export function httpError(
+  response: { status: number; headers: { get(name: string): string | null } },
+  text: string,
+  options: { unauthorized?: string; notFound?: string; conflict?: string } = {},
+): CliError {
+  let code = "";
+  let serverMessage = "";
+  try {
+    const parsed = ErrorBody.safeParse(JSON.parse(text));
+    if (parsed.success) {
+      code = parsed.data.error.code;
+      serverMessage = parsed.data.error.message ?? "";
+    }
+  } catch {
+    // a non-JSON error body (a proxy's HTML page): fall back to the status alone
+  }
+  const detail = serverMessage || code || `HTTP ${response.status}`;
+  switch (response.status) {
+    case 401:
+      return new AuthError(options.unauthorized ?? SESSION_INVALID);
+    case 404:
+      return new NotFoundError(options.notFound ?? `not found: ${detail}`);
+    case 429: {
+      const retryAfter = Number.parseInt(response.headers.get("retry-after") ?? "", 10);
+      const wait = Number.isFinite(retryAfter) ? retryAfter : undefined;
+      const when = wait === undefined ? "later" : `in ${wait} second${wait === 1 ? "" : "s"}`;
+      return new RateLimitedError(`rate limited by the server: try again ${when}`, wait);
+    }
+    case 409:
+      return new RefusedError(options.conflict ?? `refused by the server: ${detail}`);
+    case 400:
+    case 403:
+    case 413:
+      return new RefusedError(`refused by the server: ${detail}`);
+    default:
+      if (response.status >= 500)
+        return new NetworkError(`server error (HTTP ${response.status}): ${detail}`);
+      return new NetworkError(`protocol failure: unexpected HTTP ${response.status}: ${detail}`);
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const result = schema.safeParse(body);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new NetworkError(
+      `protocol failure: the server's ${what} answer is malformed (${issue?.path.join(".") || "body"}: ${issue?.message})`,
+    );
+  }
+  return result.data;
+}

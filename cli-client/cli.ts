@@ -1,0 +1,90 @@
+// Builds the commander program from the command table and runs it: global options may stand before or
+// after the command, and every failure becomes one stderr line plus the exit code from errors.ts.
+
+import { Command, CommanderError } from "commander";
+import packageJson from "../package.json" with { type: "json" };
+import { COMMANDS } from "./commands/index.js";
+import type { CommandSpec } from "./commands/command.js";
+import { type CliIo, type Context, DEFAULT_SERVER, type GlobalOptions, createContext } from "./context.js";
+import { ExitCode, describeError } from "./errors.js";
+import { Printer } from "./output.js";
+
+/** Runs one invocation (`argv` without node and script) and returns its exit code; never exits itself. */
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo,
+  commands: readonly CommandSpec[] = COMMANDS,
+): Promise<number> {
+  let context: Context | null = null;
+  const program = buildProgram(commands, io, (ctx) => {
+    context = ctx;
+  });
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return ExitCode.ok;
+  } catch (error) {
+    // Before the options were parsed there is no context yet; --json is then read from argv directly.
+    const printer = (context as Context | null)?.printer ?? new Printer(wantsJson(argv), io);
+    if (error instanceof CommanderError) {
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return ExitCode.ok;
+      const message =
+        error.code === "commander.help"
+          ? "missing command"
+          : error.message.replace(/^error: /, "").replace(/\n+/g, " ");
+      printer.error(`${message} (see "telepound --help")`, ExitCode.usage);
+      return ExitCode.usage;
+    }
+    const { exitCode, message } = describeError(error);
+    printer.error(message, exitCode);
+    if (exitCode === ExitCode.unexpected && io.env.TELEPOUND_DEBUG && error instanceof Error) {
+      io.stderr.write(`${error.stack}\n`);
+    }
+    return exitCode;
+  }
+}
+
+export function buildProgram(
+  commands: readonly CommandSpec[],
+  io: CliIo,
+  onContext: (ctx: Context) => void,
+): Command {
+  const program = new Command("telepound")
+    .description("End-to-end encrypted chat")
+    .version(packageJson.version)
+    .option("--server <url>", `server URL (default: $TELEPOUND_SERVER, else ${DEFAULT_SERVER})`)
+    .option(
+      "--home <dir>",
+      "where the session and keys live (default: $TELEPOUND_HOME, else ~/.config/telepound)",
+    )
+    .option("--json", "one JSON object per line on stdout")
+    // Errors are printed by runCli as one line; help asked for with --help still goes to stdout.
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: () => undefined,
+      outputError: () => undefined,
+    })
+    .exitOverride();
+
+  for (const spec of commands) {
+    const command = program.command(spec.name).description(spec.summary);
+    for (const arg of spec.args ?? []) command.argument(arg.syntax, arg.description);
+    for (const option of spec.options ?? [])
+      command.option(option.flags, option.description, option.defaultValue);
+    command.action(async (...received: unknown[]) => {
+      // commander passes the positional arguments, then the options object, then the command itself.
+      const self = received.at(-1) as Command;
+      const positional = received.slice(0, self.registeredArguments.length);
+      const args = positional.flatMap((value) => (value === undefined ? [] : value)) as string[];
+      const ctx = createContext(self.optsWithGlobals<GlobalOptions>(), io);
+      onContext(ctx);
+      await spec.run(ctx, { args, options: self.opts() });
+    });
+  }
+  return program;
+}
+
+/** --json before a literal "--" (after it, "--json" is message text). */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).includes("--json");
+}

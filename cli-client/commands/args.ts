@@ -1,0 +1,21 @@
+// Checks for user-typed arguments shared by several commands; each failure is a UsageError (exit 2)
+// that says what a valid value looks like.
+
+import { normalizeName } from "../../protocol/limits.js";
+import { UsageError } from "../errors.js";
+
+/** Usernames are compared without regard to case, so "Bob" is bob. */
+export function parseUsername(raw: string): string {
+  const name = normalizeName(raw);
+  if (!name) throw new UsageError(`"${raw}" is not a valid username: use 3–32 of a-z 0-9 _ -`);
+  return name;
+}
+
+/** A number of seconds, 0 or more (fractions allowed), at most a day. */
+export function parseSeconds(raw: string, option: string): number {
+  const value = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(value) || value < 0 || value > 86_400) {
+    throw new UsageError(`${option} takes a number of seconds between 0 and 86400, not "${raw}"`);
+  }
+  return value;
+}

@@ -1,0 +1,209 @@
+// telepound chat: an interactive session on one connection. `/msg USER` switches conversation,
+// `/msg USER TEXT` sends one message, plain lines go to the current conversation, `/quit` ends it;
+// incoming messages print above the input line without garbling what is being typed.
+
+import { createInterface, clearLine, cursorTo, type Interface } from "node:readline";
+import { Connection } from "../connection.js";
+import { Contacts } from "../contacts.js";
+import type { Context } from "../context.js";
+import { AuthError, CliError, NetworkError, UsageError, describeError } from "../errors.js";
+import { Receiver } from "../incoming.js";
+import { sendText } from "../outgoing.js";
+import { isoTime } from "../output.js";
+import { type LoggedIn, loadSession } from "../session.js";
+import { parseUsername } from "./args.js";
+import type { CommandSpec } from "./command.js";
+
+const HELP = [
+  "/msg USER         talk to USER (plain lines then go to them)",
+  "/msg USER TEXT    send one message to USER",
+  "/help             this list",
+  "/quit             leave (Ctrl-D works too)",
+].join("\n");
+
+/** Reconnection back-off after the connection drops: doubling, capped. */
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 30_000;
+
+export const chat: CommandSpec = {
+  name: "chat",
+  summary: "interactive chat: /msg USER [TEXT], plain lines to the current conversation, /quit",
+  async run(ctx) {
+    const me = await loadSession(ctx);
+    await new ChatSession(ctx, me).run();
+  },
+};
+
+class ChatSession {
+  private readonly contacts: Contacts;
+  private readonly terminal: boolean;
+  private readonly rl: Interface;
+  private connection: Connection | null = null;
+  private receiver!: Receiver;
+  private current: string | null = null;
+  /** Lines are handled one at a time, in order, even while a send waits for the server. */
+  private lines: Promise<void> = Promise.resolve();
+  private finished = false;
+  private finish: (error: unknown) => void = () => undefined;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly me: LoggedIn,
+  ) {
+    this.contacts = new Contacts(ctx.home, me);
+    const { stdin, stdout } = ctx.io;
+    this.terminal = Boolean(stdin.isTTY && stdout.isTTY);
+    this.rl = createInterface({ input: stdin, output: stdout, terminal: this.terminal });
+  }
+
+  async run(): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      this.finish = (error) => {
+        if (this.finished) return;
+        this.finished = true;
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    this.receiver = await Receiver.create({
+      home: this.ctx.home,
+      me: this.me,
+      contacts: this.contacts,
+      printer: this.ctx.printer,
+      ack: (id) => this.connection?.ack(id),
+      onFatal: (error) => this.finish(error),
+    });
+    this.connection = await this.connect();
+    if (this.terminal) {
+      // Redraw the prompt and the half-typed line around everything printed while the user types.
+      this.ctx.printer.setLineGuard({
+        before: () => {
+          clearLine(this.ctx.io.stdout as NodeJS.WriteStream, 0);
+          cursorTo(this.ctx.io.stdout as NodeJS.WriteStream, 0);
+        },
+        after: () => this.rl.prompt(true),
+      });
+    }
+    this.ctx.printer.info(
+      `logged in as ${this.me.username}; /msg USER to start a conversation, /help for more`,
+    );
+    this.rl.on("line", (line) => {
+      this.lines = this.lines
+        .then(() => this.handleLine(line.trim()))
+        .catch((error: unknown) => this.finish(error));
+    });
+    this.rl.on("close", () => {
+      // Ctrl-D, end of piped input, or /quit: let queued lines finish sending first.
+      void this.lines.then(() => this.finish(null));
+    });
+    this.rl.on("SIGINT", () => this.rl.close());
+    this.prompt();
+    try {
+      await done;
+      await this.receiver.drain();
+    } finally {
+      this.ctx.printer.setLineGuard(null);
+      this.rl.close();
+      await this.connection?.close();
+    }
+  }
+
+  private async connect(): Promise<Connection> {
+    return Connection.open({
+      server: this.me.server,
+      token: this.me.session.token,
+      receive: true,
+      onDelivery: (frame) => this.receiver.push(frame),
+      onServerError: (error) => this.ctx.printer.warn(error.message),
+      onClose: (error) => void this.reconnect(error),
+    });
+  }
+
+  /** The connection dropped: retry with back-off until it is back, the session is dead, or the user quits. */
+  private async reconnect(cause: CliError): Promise<void> {
+    this.connection = null;
+    this.ctx.printer.warn(`${cause.message}; reconnecting…`);
+    let wait = RECONNECT_MIN_MS;
+    while (!this.finished) {
+      await new Promise((done) => setTimeout(done, wait));
+      if (this.finished) return;
+      try {
+        this.connection = await this.connect();
+        this.ctx.printer.info("reconnected");
+        return;
+      } catch (error) {
+        if (!(error instanceof NetworkError)) return this.finish(error);
+        wait = Math.min(wait * 2, RECONNECT_MAX_MS);
+      }
+    }
+  }
+
+  private async handleLine(line: string): Promise<void> {
+    try {
+      await this.dispatch(line);
+    } catch (error) {
+      // The session itself is gone: nothing typed next could work either.
+      if (error instanceof AuthError) throw error;
+      const { message, exitCode } = describeError(error);
+      if (exitCode === 1) throw error;
+      this.ctx.printer.error(message, exitCode);
+    }
+    this.prompt();
+  }
+
+  private async dispatch(line: string): Promise<void> {
+    if (line === "") return;
+    if (!line.startsWith("/")) {
+      if (!this.current) throw new UsageError("no conversation yet: type /msg USER first");
+      return this.send(this.current, line);
+    }
+    const [command = "", ...rest] = line.split(/\s+/);
+    switch (command) {
+      case "/quit":
+      case "/exit":
+        this.rl.close();
+        return;
+      case "/help":
+        this.ctx.printer.info(HELP);
+        return;
+      case "/msg": {
+        const [raw, ...words] = rest;
+        if (!raw) throw new UsageError("usage: /msg USER [TEXT]");
+        const user = parseUsername(raw);
+        const contact = await this.contacts.resolve(user);
+        if (words.length > 0) return this.send(user, line.replace(/^\/msg\s+\S+\s+/, ""));
+        this.current = user;
+        this.ctx.printer.info(`now talking to ${user} (key fingerprint ${contact.fingerprint})`);
+        return;
+      }
+      default:
+        throw new UsageError(`unknown command ${command}: /help lists them`);
+    }
+  }
+
+  private async send(to: string, text: string): Promise<void> {
+    if (!this.connection) throw new NetworkError("not connected right now; the message was not sent");
+    const sent = await sendText(
+      {
+        home: this.ctx.home,
+        me: this.me,
+        contacts: this.contacts,
+        connection: this.connection,
+        printer: this.ctx.printer,
+      },
+      to,
+      text,
+    );
+    const data = { id: sent.id, to, status: sent.status, sentAt: isoTime(sent.sentAt) };
+    // Delivered is the normal case and needs no line; stored is worth knowing in a conversation.
+    if (this.ctx.printer.json) this.ctx.printer.result("", data);
+    else if (sent.status === "stored")
+      this.ctx.printer.info(`(${to} is not connected; the message is stored for them)`);
+  }
+
+  private prompt(): void {
+    if (!this.terminal || this.finished) return;
+    this.rl.setPrompt(this.current ? `${this.current}> ` : "> ");
+    this.rl.prompt();
+  }
+}

@@ -1,0 +1,69 @@
+// telepound inbox [--wait SEC]: prints every pending message and those arriving within SEC seconds,
+// acknowledges them (after printing and recording them), and exits 0.
+
+import { Connection } from "../connection.js";
+import { Contacts } from "../contacts.js";
+import { InterruptedError } from "../errors.js";
+import { Receiver } from "../incoming.js";
+import { loadSession } from "../session.js";
+import { parseSeconds } from "./args.js";
+import type { CommandSpec } from "./command.js";
+
+export const inbox: CommandSpec = {
+  name: "inbox",
+  summary: "print pending messages (and those arriving within --wait seconds), acknowledge them",
+  options: [
+    {
+      flags: "--wait <seconds>",
+      description: "keep listening this many seconds after the backlog",
+      defaultValue: "0",
+    },
+  ],
+  async run(ctx, { options }) {
+    const waitSeconds = parseSeconds(String(options.wait ?? "0"), "--wait");
+    const me = await loadSession(ctx);
+    const contacts = new Contacts(ctx.home, me);
+
+    // Whatever ends the wait early: the connection dropping, a processing failure, or Ctrl-C.
+    let stop: (error: unknown) => void = () => undefined;
+    const stopped = new Promise<never>((_, reject) => (stop = reject));
+    stopped.catch(() => undefined);
+
+    let connection: Connection | null = null;
+    const receiver = await Receiver.create({
+      home: ctx.home,
+      me,
+      contacts,
+      printer: ctx.printer,
+      ack: (id) => connection?.ack(id),
+      onFatal: stop,
+    });
+    connection = await Connection.open({
+      server: me.server,
+      token: me.session.token,
+      receive: true,
+      onDelivery: (frame) => receiver.push(frame),
+      onServerError: (error) => ctx.printer.warn(error.message),
+      onClose: stop,
+    });
+    const onSignal = () => stop(new InterruptedError());
+    process.once("SIGINT", onSignal);
+    try {
+      await Promise.race([connection.synced, stopped]);
+      if (waitSeconds > 0) await Promise.race([delay(waitSeconds * 1000), stopped]);
+      await receiver.drain();
+    } catch (error) {
+      // Show and acknowledge what already arrived before reporting why we stopped.
+      await receiver.drain().catch(() => undefined);
+      throw error;
+    } finally {
+      process.removeListener("SIGINT", onSignal);
+      await connection.close();
+    }
+    if (receiver.counts.shown === 0) ctx.printer.info("no new messages");
+  },
+};
+
+function delay(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
+}

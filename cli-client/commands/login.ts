@@ -1,0 +1,64 @@
+// telepound login USER: proves the password to the server, unseals the private keys it keeps for us,
+// and stores session + keys in this home so later commands need no password.
+
+import { Api } from "../api.js";
+import {
+  CryptoError,
+  type ExportedIdentity,
+  derivePasswordKeys,
+  fingerprint,
+  importIdentity,
+  unsealPrivateKeys,
+} from "../crypto/index.js";
+import { NetworkError } from "../errors.js";
+import { assertHomeFreeFor, saveSession } from "../session.js";
+import { parseUsername } from "./args.js";
+import type { CommandSpec } from "./command.js";
+
+export const login: CommandSpec = {
+  name: "login",
+  summary: "log in on this home",
+  args: [{ syntax: "<user>", description: "your username" }],
+  async run(ctx, { args: [raw = ""] }) {
+    const username = parseUsername(raw);
+    const previous = await assertHomeFreeFor(ctx, username);
+    const api = new Api(ctx.server);
+    // Asking the server for the KDF first: an unknown user fails before the password is typed.
+    const { kdf } = await api.kdf(username);
+    const password = await ctx.passwords.password(username);
+    const keys = await derivePasswordKeys(password, kdf).catch((error: unknown) => {
+      // The parameters come from the server; refusing them is the server's fault, not a forged message.
+      if (error instanceof CryptoError) throw new NetworkError(`protocol failure: ${error.message}`);
+      throw error;
+    });
+    const response = await api.login({ username, authKey: Buffer.from(keys.authKey).toString("base64") });
+    if (response.username !== username) {
+      throw new NetworkError(
+        `protocol failure: logged in as ${username} but the server answered for ${response.username}`,
+      );
+    }
+    // A wrong password normally fails at the server (401); this catches a server handing back another blob.
+    const privateKeys = unsealPrivateKeys(keys.sealingKey, response.sealedPrivateKeys);
+    const exported: ExportedIdentity = {
+      encryptionPublic: response.publicKeys.encryption,
+      signingPublic: response.publicKeys.signing,
+      ...privateKeys,
+    };
+    // Refuses public keys that do not belong to our private keys (a server swapping them is caught here).
+    importIdentity(exported);
+    if (previous && previous.server === ctx.server) {
+      // Logging in again on the same home: the old session is no longer used, so revoke it (best effort).
+      await api
+        .withToken(previous.token)
+        .logout()
+        .catch(() => undefined);
+    }
+    await saveSession(ctx, ctx.server, response, exported);
+    const print = fingerprint(response.publicKeys);
+    ctx.printer.result(`logged in as ${username}\nyour key fingerprint: ${print}`, {
+      username,
+      fingerprint: print,
+      server: ctx.server,
+    });
+  },
+};

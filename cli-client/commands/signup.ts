@@ -1,0 +1,57 @@
+// telepound signup USER: creates the account (fresh keys, private halves sealed under the password) and
+// logs this home in as USER.
+
+import { Api } from "../api.js";
+import {
+  exportIdentity,
+  fingerprint,
+  generateIdentity,
+  derivePasswordKeys,
+  newKdfParams,
+  sealPrivateKeys,
+} from "../crypto/index.js";
+import { NetworkError } from "../errors.js";
+import { assertHomeFreeFor, saveSession } from "../session.js";
+import { parseUsername } from "./args.js";
+import type { CommandSpec } from "./command.js";
+
+export const signup: CommandSpec = {
+  name: "signup",
+  summary: "create an account and log in on this home",
+  args: [{ syntax: "<user>", description: "the username to take: 3–32 of a-z 0-9 _ -" }],
+  async run(ctx, { args: [raw = ""] }) {
+    const username = parseUsername(raw);
+    await assertHomeFreeFor(ctx, username);
+    const password = await ctx.passwords.newPassword(username);
+    // Key generation (RSA-3072) and scrypt take a moment each; run them side by side.
+    const kdf = newKdfParams();
+    const [identity, keys] = await Promise.all([generateIdentity(), derivePasswordKeys(password, kdf)]);
+    const exported = exportIdentity(identity);
+    const publicKeys = { encryption: exported.encryptionPublic, signing: exported.signingPublic };
+    const api = new Api(ctx.server);
+    const response = await api.signup({
+      username,
+      kdf,
+      authKey: Buffer.from(keys.authKey).toString("base64"),
+      publicKeys,
+      sealedPrivateKeys: sealPrivateKeys(keys.sealingKey, {
+        encryptionPrivate: exported.encryptionPrivate,
+        signingPrivate: exported.signingPrivate,
+      }),
+    });
+    if (
+      response.username !== username ||
+      response.publicKeys.encryption !== publicKeys.encryption ||
+      response.publicKeys.signing !== publicKeys.signing
+    ) {
+      throw new NetworkError("protocol failure: the server's signup answer names other keys or another user");
+    }
+    await saveSession(ctx, ctx.server, response, exported);
+    const print = fingerprint(publicKeys);
+    ctx.printer.result(`signed up and logged in as ${response.username}\nyour key fingerprint: ${print}`, {
+      username: response.username,
+      fingerprint: print,
+      server: ctx.server,
+    });
+  },
+};

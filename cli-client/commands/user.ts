@@ -1,0 +1,24 @@
+// telepound user USER: exits 0 and prints USER's key fingerprint if the account exists (4 if not),
+// checking the server's keys against the pinned ones and pinning them on first sight.
+
+import { Contacts } from "../contacts.js";
+import { loadSession } from "../session.js";
+import { parseUsername } from "./args.js";
+import type { CommandSpec } from "./command.js";
+
+export const user: CommandSpec = {
+  name: "user",
+  summary: "show a user's key fingerprint (exit 4 if there is no such user)",
+  args: [{ syntax: "<user>", description: "the username to look up" }],
+  async run(ctx, { args: [raw = ""] }) {
+    const username = parseUsername(raw);
+    const me = await loadSession(ctx);
+    const contact = await new Contacts(ctx.home, me).lookup(username);
+    ctx.printer.result(`${username}'s key fingerprint: ${contact.fingerprint}`, {
+      username,
+      fingerprint: contact.fingerprint,
+      firstSeen: contact.firstSeen,
+      newlyPinned: contact.newlyPinned,
+    });
+  },
+};

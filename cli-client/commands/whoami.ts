@@ -1,0 +1,28 @@
+// telepound whoami: prints the logged-in user after checking with the server that the session still
+// works (an expired or revoked session exits 3).
+
+import { NetworkError } from "../errors.js";
+import { isoTime } from "../output.js";
+import { loadSession } from "../session.js";
+import type { CommandSpec } from "./command.js";
+
+export const whoami: CommandSpec = {
+  name: "whoami",
+  summary: "print the logged-in user (checks the session with the server)",
+  async run(ctx) {
+    const me = await loadSession(ctx);
+    const answer = await me.api.whoami();
+    if (answer.username !== me.username) {
+      throw new NetworkError(
+        `protocol failure: this home is ${me.username} but the server says ${answer.username}`,
+      );
+    }
+    ctx.printer.result(me.username, {
+      username: me.username,
+      fingerprint: me.fingerprint,
+      server: me.server,
+      sessionId: answer.sessionId,
+      expiresAt: isoTime(answer.expiresAt),
+    });
+  },
+};

@@ -1,0 +1,341 @@
+// The WebSocket client for /v1/connect: opens with the session token, waits for "welcome", hands binary
+// deliveries to its owner, correlates uploads with their "sent"/"error" answers, batches acks, keeps alive.
+//
+// Messages stay queued on the server until acknowledged, and it sends the next page of a backlog only
+// after the previous one is acknowledged, so acks go out promptly (a short batching delay, not at close).
+
+import WebSocket from "ws";
+import type { IncomingMessage } from "node:http";
+import { BinaryFrame } from "../protocol/envelope.js";
+import { type ErrorFrame, PING_TEXT, ServerFrame, type WelcomeFrame } from "../protocol/frames.js";
+import { MAX_ACK_IDS, MAX_FRAME_BYTES } from "../protocol/limits.js";
+import type { z } from "zod";
+import { connectUrl, httpError, unreachable } from "./api.js";
+import { type CliError, NetworkError, NotFoundError, RateLimitedError, RefusedError } from "./errors.js";
+
+export type UploadStatus = "delivered" | "stored";
+
+export interface ConnectionOptions {
+  server: string;
+  token: string;
+  /** false: a send-only socket (`?receive=0`) that gets no deliveries. */
+  receive: boolean;
+  /** Every binary delivery frame (first byte 0x02), in arrival order. Set here so none is missed. */
+  onDelivery?: (frame: Uint8Array) => void;
+  /** An error frame that answers no upload of ours. */
+  onServerError?: (error: CliError) => void;
+  /** The connection ended without close() being called: dropped, timed out, or closed by the server. */
+  onClose?: (error: CliError) => void;
+  /** How long acks wait to be batched into one frame. */
+  ackDelayMs?: number;
+  /** Keep-alive ping interval; the connection is declared dead after two silent intervals. */
+  pingIntervalMs?: number;
+  /** How long an upload waits for its "sent" or "error" answer. */
+  answerTimeoutMs?: number;
+  /** How long the handshake plus "welcome" may take. */
+  connectTimeoutMs?: number;
+}
+
+interface PendingUpload {
+  resolve(status: UploadStatus): void;
+  reject(error: CliError): void;
+  timer: NodeJS.Timeout;
+}
+
+type Welcome = z.infer<typeof WelcomeFrame>;
+
+export class Connection {
+  /** Resolves at the server's "synced": every message queued before we connected has been pushed. */
+  readonly synced: Promise<void>;
+  private resolveSynced!: () => void;
+  private rejectSynced!: (error: CliError) => void;
+
+  private readonly pending = new Map<string, PendingUpload>();
+  private readonly acks = new Set<string>();
+  private ackTimer: NodeJS.Timeout | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private lastHeard = Date.now();
+  private closedByUs = false;
+  private ended = false;
+  private welcomeFrame: Welcome | null = null;
+
+  private constructor(
+    private readonly ws: WebSocket,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.synced = new Promise((resolve, reject) => {
+      this.resolveSynced = resolve;
+      this.rejectSynced = reject;
+    });
+    // Nobody has to wait for "synced" (send never does); an unawaited rejection must not crash the process.
+    this.synced.catch(() => undefined);
+  }
+
+  /** Connects and resolves once the server's "welcome" arrived; rejects with a typed CliError. */
+  static open(options: ConnectionOptions): Promise<Connection> {
+    const url = connectUrl(options.server, options.receive);
+    const connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${options.token}` },
+      maxPayload: MAX_FRAME_BYTES,
+      handshakeTimeout: connectTimeoutMs,
+    });
+    ws.binaryType = "nodebuffer";
+    const connection = new Connection(ws, options);
+    return new Promise<Connection>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: CliError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        connection.end(error);
+        ws.terminate();
+        reject(error);
+      };
+      const timer = setTimeout(
+        () => fail(new NetworkError(`no welcome from the Telepound server at ${options.server} (timed out)`)),
+        connectTimeoutMs,
+      );
+      connection.onWelcome = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        connection.startKeepalive();
+        resolve(connection);
+      };
+      connection.onEarlyFailure = fail;
+      ws.on("unexpected-response", (request, response) => {
+        readBody(response).then(
+          (text) => {
+            request.destroy();
+            fail(
+              httpError(
+                { status: response.statusCode ?? 0, headers: { get: (name) => headerValue(response, name) } },
+                text,
+              ),
+            );
+          },
+          (error: unknown) => fail(unreachable(options.server, error)),
+        );
+      });
+      ws.on("error", (error) => {
+        if (!settled) fail(unreachable(options.server, error));
+        // After opening, "close" follows every "error" and reports it.
+      });
+      ws.on("message", (data, isBinary) => connection.onMessage(data as Buffer, isBinary));
+      ws.on("close", (code, reason) => {
+        const error = new NetworkError(
+          `the server closed the connection (${code}${reason.length ? `: ${reason.toString()}` : ""})`,
+        );
+        if (!settled) return fail(error);
+        connection.onSocketClosed(error);
+      });
+    });
+  }
+
+  get welcome(): Welcome {
+    if (!this.welcomeFrame) throw new Error("Connection.welcome read before the connection opened");
+    return this.welcomeFrame;
+  }
+
+  /**
+   * Sends an upload frame (first byte 0x01) and resolves with the server's answer for `messageId`:
+   * "delivered" (a live socket got it) or "stored" (queued). An error frame for the id rejects.
+   */
+  sendUpload(frame: Uint8Array, messageId: string): Promise<UploadStatus> {
+    if (this.ended || this.ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new NetworkError("not connected to the server"));
+    }
+    if (this.pending.has(messageId))
+      return Promise.reject(new Error(`message ${messageId} is already in flight`));
+    return new Promise<UploadStatus>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(messageId);
+        reject(new NetworkError("the server did not answer the upload in time"));
+      }, this.options.answerTimeoutMs ?? 30_000);
+      this.pending.set(messageId, { resolve, reject, timer });
+      this.ws.send(frame, { binary: true }, (error) => {
+        if (error) this.settleUpload(messageId, new NetworkError(`sending failed: ${error.message}`));
+      });
+    });
+  }
+
+  /** Queues an acknowledgement; acks go out in batches of at most MAX_ACK_IDS after a short delay. */
+  ack(messageId: string): void {
+    this.acks.add(messageId);
+    if (this.acks.size >= MAX_ACK_IDS) this.flushAcks();
+    else this.ackTimer ??= setTimeout(() => this.flushAcks(), this.options.ackDelayMs ?? 50);
+  }
+
+  /** Sends every queued ack now (in frames of at most MAX_ACK_IDS ids). */
+  flushAcks(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    if (this.acks.size === 0 || this.ws.readyState !== WebSocket.OPEN) return;
+    const ids = [...this.acks];
+    this.acks.clear();
+    for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
+      this.ws.send(JSON.stringify({ type: "ack", ids: ids.slice(i, i + MAX_ACK_IDS) }));
+    }
+  }
+
+  /** Flushes acks, then closes cleanly (1000); waits for the server's close frame, briefly. */
+  async close(): Promise<void> {
+    if (this.ended) return;
+    this.flushAcks();
+    this.closedByUs = true;
+    this.end(new NetworkError("the connection was closed"));
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.ws.terminate();
+        resolve();
+      }, 3000);
+      this.ws.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.ws.close(1000, "bye");
+    });
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private onWelcome: () => void = () => undefined;
+  private onEarlyFailure: (error: CliError) => void = () => undefined;
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    this.lastHeard = Date.now();
+    if (isBinary) {
+      // A copy, because the frame is opened asynchronously after this handler returns.
+      const frame = new Uint8Array(data);
+      if (frame[0] !== BinaryFrame.delivery)
+        return this.protocolFailure(`unexpected binary frame 0x${frame[0]?.toString(16)}`);
+      if (!this.welcomeFrame) return this.protocolFailure("a delivery arrived before the welcome");
+      this.options.onDelivery?.(frame);
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(data.toString("utf8"));
+    } catch {
+      return this.protocolFailure("a text frame is not JSON");
+    }
+    const parsed = ServerFrame.safeParse(json);
+    if (!parsed.success)
+      return this.protocolFailure(`unknown server frame: ${parsed.error.issues[0]?.message}`);
+    const frame = parsed.data;
+    switch (frame.type) {
+      case "welcome":
+        this.welcomeFrame ??= frame;
+        this.onWelcome();
+        return;
+      case "synced":
+        this.resolveSynced();
+        return;
+      case "sent": {
+        const upload = this.pending.get(frame.id);
+        if (!upload) return; // answer to an upload that already timed out
+        this.pending.delete(frame.id);
+        clearTimeout(upload.timer);
+        upload.resolve(frame.status);
+        return;
+      }
+      case "error": {
+        const error = frameError(frame);
+        if (!this.welcomeFrame) return this.onEarlyFailure(error);
+        if (frame.id && this.pending.has(frame.id)) return this.settleUpload(frame.id, error);
+        this.options.onServerError?.(error);
+        return;
+      }
+      case "pong":
+        return;
+    }
+  }
+
+  private settleUpload(messageId: string, error: CliError): void {
+    const upload = this.pending.get(messageId);
+    if (!upload) return;
+    this.pending.delete(messageId);
+    clearTimeout(upload.timer);
+    upload.reject(error);
+  }
+
+  private protocolFailure(why: string): void {
+    const error = new NetworkError(`protocol failure: ${why}`);
+    if (!this.welcomeFrame) return this.onEarlyFailure(error);
+    this.ws.close(1002, "protocol error");
+    this.onSocketClosed(error);
+  }
+
+  private startKeepalive(): void {
+    const interval = this.options.pingIntervalMs ?? 25_000;
+    this.pingTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > 2 * interval) {
+        this.ws.terminate();
+        this.onSocketClosed(new NetworkError("the connection to the server timed out"));
+        return;
+      }
+      if (this.ws.readyState === WebSocket.OPEN) this.ws.send(PING_TEXT);
+    }, interval);
+    // Keep-alive alone must never keep the process running.
+    this.pingTimer.unref();
+  }
+
+  private onSocketClosed(error: CliError): void {
+    if (this.ended) return;
+    this.end(error);
+    if (!this.closedByUs) this.options.onClose?.(error);
+  }
+
+  /** Stops timers and fails whatever still waits on this connection. */
+  private end(error: CliError): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    for (const id of [...this.pending.keys()]) {
+      this.settleUpload(
+        id,
+        new NetworkError(`the connection ended before the server answered: ${error.message}`),
+      );
+    }
+    this.rejectSynced(error);
+  }
+}
+
+/** The typed error for a server error frame (protocol/frames.ts ErrorCode). */
+export function frameError(frame: ErrorFrame): CliError {
+  switch (frame.code) {
+    case "unknown_user":
+      return new NotFoundError(frame.message || "no such user");
+    case "rate_limited":
+      return new RateLimitedError(`rate limited by the server: ${frame.message}`);
+    case "too_large":
+    case "forbidden":
+      return new RefusedError(`refused by the server: ${frame.message}`);
+    case "bad_frame":
+      return new NetworkError(`protocol failure: the server rejected a frame: ${frame.message}`);
+    case "internal":
+      return new NetworkError(`server error: ${frame.message}`);
+  }
+}
+
+function readBody(response: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    response.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= 64 * 1024) chunks.push(chunk);
+    });
+    response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    response.on("error", reject);
+  });
+}
+
+function headerValue(response: IncomingMessage, name: string): string | null {
+  const value = response.headers[name.toLowerCase()];
+  return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
+}

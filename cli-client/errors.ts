@@ -1,0 +1,126 @@
+// The CLI's typed errors and the exit code each maps to; the only place exit codes are defined.
+// Commands throw these; cli.ts turns whatever was thrown into one stderr line and an exit code.
+//
+// Exit codes (the README quotes this table):
+//   0    ok
+//   1    unexpected error (a bug: please report it)
+//   2    usage error: bad arguments or options, invalid username, no password available, passwords differ
+//   3    not logged in, session expired or revoked, or wrong password
+//   4    not found: unknown user
+//   5    server unreachable, or a protocol failure (malformed answer, server error, connection dropped)
+//   6    rate limited: try again later
+//   7    refused by the server: username taken, forbidden, too large, bad request
+//   8    key mismatch or verification failure: a user's keys changed, or a message failed to verify
+//   130  interrupted (Ctrl-C at a prompt)
+
+import { CryptoError, TamperedMessageError, WrongPasswordError } from "./crypto/index.js";
+import { FormatError } from "../protocol/bytes.js";
+
+export const ExitCode = {
+  ok: 0,
+  unexpected: 1,
+  usage: 2,
+  auth: 3,
+  notFound: 4,
+  network: 5,
+  rateLimited: 6,
+  refused: 7,
+  keyMismatch: 8,
+  interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** An expected failure: its message is shown as is, without a stack trace. */
+export class CliError extends Error {
+  override name = "CliError";
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+  ) {
+    super(message);
+  }
+}
+
+export class UsageError extends CliError {
+  override name = "UsageError";
+  constructor(message: string) {
+    super(message, ExitCode.usage);
+  }
+}
+
+export class AuthError extends CliError {
+  override name = "AuthError";
+  constructor(message: string) {
+    super(message, ExitCode.auth);
+  }
+}
+
+export class NotFoundError extends CliError {
+  override name = "NotFoundError";
+  constructor(message: string) {
+    super(message, ExitCode.notFound);
+  }
+}
+
+/** The server could not be reached, or answered something that breaks the protocol. */
+export class NetworkError extends CliError {
+  override name = "NetworkError";
+  constructor(message: string) {
+    super(message, ExitCode.network);
+  }
+}
+
+export class RateLimitedError extends CliError {
+  override name = "RateLimitedError";
+  constructor(
+    message: string,
+    /** Seconds the server asked us to wait, when it said. */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message, ExitCode.rateLimited);
+  }
+}
+
+export class RefusedError extends CliError {
+  override name = "RefusedError";
+  constructor(message: string) {
+    super(message, ExitCode.refused);
+  }
+}
+
+export class KeyMismatchError extends CliError {
+  override name = "KeyMismatchError";
+  constructor(message: string) {
+    super(message, ExitCode.keyMismatch);
+  }
+}
+
+export class InterruptedError extends CliError {
+  override name = "InterruptedError";
+  constructor(message = "interrupted") {
+    super(message, ExitCode.interrupted);
+  }
+}
+
+/** Exit code and one-line message for anything thrown, including errors from crypto/ and protocol/. */
+export function describeError(error: unknown): { exitCode: ExitCode; message: string } {
+  if (error instanceof CliError) return { exitCode: error.exitCode, message: error.message };
+  // Order matters: the specific crypto errors may extend CryptoError.
+  if (error instanceof WrongPasswordError) return { exitCode: ExitCode.auth, message: "wrong password" };
+  if (error instanceof TamperedMessageError) {
+    return { exitCode: ExitCode.keyMismatch, message: `verification failed: ${error.message}` };
+  }
+  if (error instanceof CryptoError) {
+    return { exitCode: ExitCode.keyMismatch, message: `verification failed: ${error.message}` };
+  }
+  if (error instanceof FormatError) {
+    return { exitCode: ExitCode.network, message: `protocol failure: ${error.message}` };
+  }
+  // Ctrl-C at an @inquirer prompt rejects with ExitPromptError; matched by name to avoid importing its internals.
+  if (error instanceof Error && error.name === "ExitPromptError") {
+    return { exitCode: ExitCode.interrupted, message: "interrupted" };
+  }
+  // One line, as for every failure; cli.ts adds the stack trace when TELEPOUND_DEBUG is set.
+  const message = error instanceof Error ? error.message : String(error);
+  return { exitCode: ExitCode.unexpected, message: `unexpected error: ${message}` };
+}

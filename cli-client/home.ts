@@ -1,0 +1,239 @@
+// The home folder: where one user's session, local keys, pinned contacts and message state live.
+// Owner-only (0700 folder, 0600 files); every write is atomic (temp file, fsync, rename), so a crash or a
+// second process never sees half a file.
+//
+//   session.json    {server, username, token, sessionId, expiresAt}: the bearer token for the server
+//   identity.json   the user's public keys and UNSEALED private keys. They stay unsealed, protected only by the
+//                   file permissions, until logout deletes them: that is what lets every command after login
+//                   work without the password. Anyone who can read this file can read and sign as the user.
+//   state.json      this device's message counter, SenderKeyring and UnwrapCache (conversation keys, so
+//                   secret too); deleted at logout with the keys
+//   contacts.json   pinned public keys of everyone we talked to (trust on first use); kept across logout so a
+//                   changed key is still noticed after logging in again
+//   seen.json       ids of messages already shown, so a redelivered message is acknowledged but not shown twice
+
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, open, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+import { PublicKeys } from "../protocol/http.js";
+import { CliError, ExitCode } from "./errors.js";
+
+export const SessionFile = z.object({
+  server: z.string(),
+  username: z.string(),
+  token: z.string(),
+  sessionId: z.string(),
+  expiresAt: z.number(),
+});
+export type SessionFile = z.infer<typeof SessionFile>;
+
+/** `keys` is crypto's exportIdentity(): base64 DER, public SPKI and private PKCS#8. */
+export const IdentityFile = z.object({
+  username: z.string(),
+  publicKeys: PublicKeys,
+  fingerprint: z.string(),
+  keys: z.object({
+    encryptionPublic: z.string(),
+    encryptionPrivate: z.string(),
+    signingPublic: z.string(),
+    signingPrivate: z.string(),
+  }),
+});
+export type IdentityFile = z.infer<typeof IdentityFile>;
+
+export const StateFile = z.object({
+  username: z.string(),
+  /** The counter of the last message this device sealed; the next one uses counter + 1. */
+  counter: z.int().min(0),
+  keyring: z.json().optional(),
+  unwrapCache: z.json().optional(),
+});
+export type StateFile = z.infer<typeof StateFile>;
+
+export const Contact = z.object({
+  publicKeys: PublicKeys,
+  fingerprint: z.string(),
+  /** When we first saw these keys, ISO 8601. */
+  firstSeen: z.string(),
+});
+export type Contact = z.infer<typeof Contact>;
+
+export const ContactsFile = z.object({
+  /** Whose pins these are: a different user logging in on this home starts with none. */
+  owner: z.string(),
+  contacts: z.record(z.string(), Contact),
+});
+export type ContactsFile = z.infer<typeof ContactsFile>;
+
+export const SeenFile = z.object({
+  owner: z.string(),
+  /** [message id, when seen in ms], oldest first. */
+  ids: z.array(z.tuple([z.string(), z.number()])),
+});
+export type SeenFile = z.infer<typeof SeenFile>;
+
+const files = {
+  "session.json": SessionFile,
+  "identity.json": IdentityFile,
+  "state.json": StateFile,
+  "contacts.json": ContactsFile,
+  "seen.json": SeenFile,
+} as const;
+export type HomeFileName = keyof typeof files;
+type FileValue<N extends HomeFileName> = z.infer<(typeof files)[N]>;
+
+const LOCK_FILE = "home.lock";
+/** A lock older than this is from a process that died mid-write (locks are held for milliseconds). */
+const STALE_LOCK_MS = 30_000;
+const LOCK_WAIT_MS = 10_000;
+
+/** DIR from --home, else $TELEPOUND_HOME, else $XDG_CONFIG_HOME/telepound, else ~/.config/telepound. */
+export function resolveHomeDir(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (option) return resolve(option);
+  if (env.TELEPOUND_HOME) return resolve(env.TELEPOUND_HOME);
+  const config = env.XDG_CONFIG_HOME || join(homedir(), ".config");
+  return resolve(config, "telepound");
+}
+
+export class Home {
+  private ensured = false;
+
+  constructor(readonly dir: string) {}
+
+  /** Creates the folder if needed and (re)tightens it to 0700, whatever the umask or who made it. */
+  async ensure(): Promise<void> {
+    if (this.ensured) return;
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const info = await stat(this.dir);
+    if ((info.mode & 0o777) !== 0o700) await chmod(this.dir, 0o700);
+    this.ensured = true;
+  }
+
+  /** The file's content, or null if it does not exist; a file that does not parse is an error, not null. */
+  async read<N extends HomeFileName>(name: N): Promise<FileValue<N> | null> {
+    let text: string;
+    try {
+      text = await readFile(join(this.dir, name), "utf8");
+    } catch (error) {
+      if (isErrno(error, "ENOENT")) return null;
+      throw error;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw this.corrupt(name, "not JSON");
+    }
+    const result = files[name].safeParse(parsed);
+    if (!result.success) throw this.corrupt(name, result.error.issues[0]?.message ?? "invalid");
+    return result.data as FileValue<N>;
+  }
+
+  /** Atomic and owner-only: a temp file in the same folder (0600), fsync, rename over the old one. */
+  async write<N extends HomeFileName>(name: N, value: FileValue<N>): Promise<void> {
+    await this.ensure();
+    const data = `${JSON.stringify(files[name].parse(value), null, 2)}\n`;
+    await writeAtomic(this.dir, name, data);
+  }
+
+  async remove(name: HomeFileName): Promise<void> {
+    await rm(join(this.dir, name), { force: true });
+  }
+
+  /**
+   * Runs `fn` while holding the home's lock, so two telepound processes on one home (chat in one terminal,
+   * send in another) never reuse a message counter or lose each other's updates. Read inside `fn`.
+   */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    await this.ensure();
+    const path = join(this.dir, LOCK_FILE);
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        const handle = await open(path, "wx", 0o600);
+        await handle.writeFile(`${process.pid}\n`);
+        await handle.close();
+        break;
+      } catch (error) {
+        if (!isErrno(error, "EEXIST")) throw error;
+        if (await isStaleLock(path)) {
+          await rm(path, { force: true });
+          continue;
+        }
+        if (Date.now() > deadline) {
+          throw new CliError(
+            `the home ${this.dir} is locked by another telepound process (${path})`,
+            ExitCode.unexpected,
+          );
+        }
+        await new Promise((done) => setTimeout(done, 15));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  private corrupt(name: string, why: string): CliError {
+    return new CliError(
+      `${join(this.dir, name)} is damaged (${why}); remove it or log in again`,
+      ExitCode.unexpected,
+    );
+  }
+}
+
+export async function writeAtomic(dir: string, name: string, data: string): Promise<void> {
+  const target = join(dir, name);
+  const temp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const handle = await open(temp, "wx", 0o600);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, target);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  // Make the rename itself durable; some file systems refuse fsync on a directory, which is harmless.
+  try {
+    const folder = await open(dir, "r");
+    try {
+      await folder.sync();
+    } finally {
+      await folder.close();
+    }
+  } catch {
+    // ignored on purpose: see above
+  }
+}
+
+async function isStaleLock(path: string): Promise<boolean> {
+  try {
+    const [info, text] = await Promise.all([stat(path), readFile(path, "utf8")]);
+    if (Date.now() - info.mtimeMs > STALE_LOCK_MS) return true;
+    const pid = Number.parseInt(text, 10);
+    if (!Number.isInteger(pid) || pid <= 0) return Date.now() - info.mtimeMs > 1000;
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (error) {
+      return isErrno(error, "ESRCH");
+    }
+  } catch (error) {
+    // Removed between our open() and now: not stale, just gone; the caller retries.
+    if (isErrno(error, "ENOENT")) return false;
+    throw error;
+  }
+}
+
+export function isErrno(error: unknown, code: string): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
+}

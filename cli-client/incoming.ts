@@ -1,0 +1,226 @@
+// Receiving: each delivery frame is decoded, checked against the sender's pinned key, opened, de-duplicated
+// and shown, in arrival order; then its id is recorded as seen and only after that acknowledged.
+//
+// A message that fails verification is reported on stderr and acknowledged anyway: the server would
+// otherwise redeliver it forever. A failure that is not the message's fault (server unreachable, session
+// revoked) stops processing instead and leaves the message queued for next time.
+
+import { BinaryFrame, MESSAGE_ID_BYTES } from "../protocol/envelope.js";
+import { toHex } from "../protocol/bytes.js";
+import {
+  CryptoError,
+  ReplayGuard,
+  TamperedMessageError,
+  UnwrapCache,
+  type UnwrapCacheJson,
+  openEnvelope,
+  readDelivery,
+  replayId,
+} from "./crypto/index.js";
+import type { Contacts, ResolvedContact } from "./contacts.js";
+import { KeyMismatchError, NotFoundError } from "./errors.js";
+import type { Home } from "./home.js";
+import type { Printer, ShownMessage } from "./output.js";
+import { PersistedSeen } from "./seen.js";
+import type { LoggedIn } from "./session.js";
+
+/** Acks wait this long for more messages to share one seen.json write. */
+const COMMIT_DELAY_MS = 25;
+const COMMIT_BATCH = 500;
+
+export interface ReceiverOptions {
+  home: Home;
+  me: LoggedIn;
+  contacts: Contacts;
+  printer: Printer;
+  /** Acknowledges a message id to the server (Connection.ack). */
+  ack: (messageId: string) => void;
+  /** Shows a verified message; defaults to printer.message. */
+  show?: (message: ShownMessage) => void;
+  /** Called once when processing stops on a failure that is not the message's fault. */
+  onFatal?: (error: unknown) => void;
+}
+
+export class Receiver {
+  private chain: Promise<void> = Promise.resolve();
+  private toAck: string[] = [];
+  private commitTimer: NodeJS.Timeout | null = null;
+  private committing: Promise<void> = Promise.resolve();
+  /** The cache's key ids when last saved: rewriting state.json is skipped when no key was added. */
+  private savedCacheIds = "";
+  private fatal: unknown = null;
+  /** How many messages were shown, dropped as duplicates, and dropped as invalid. */
+  readonly counts = { shown: 0, duplicates: 0, rejected: 0 };
+
+  private constructor(
+    private readonly options: ReceiverOptions,
+    private readonly seen: PersistedSeen,
+    private readonly guard: ReplayGuard,
+    private readonly unwrapCache: UnwrapCache,
+  ) {
+    this.savedCacheIds = cacheIds(unwrapCache.toJSON());
+  }
+
+  static async create(options: ReceiverOptions): Promise<Receiver> {
+    const seen = await PersistedSeen.load(options.home, options.me.username);
+    const state = await options.home.read("state.json");
+    let cache = new UnwrapCache();
+    if (state?.username === options.me.username && state.unwrapCache !== undefined) {
+      try {
+        cache = UnwrapCache.fromJSON(state.unwrapCache);
+      } catch (error) {
+        // Only a cache: an empty one costs one RSA decryption per conversation.
+        if (!(error instanceof CryptoError)) throw error;
+      }
+    }
+    return new Receiver(options, seen, new ReplayGuard(seen), cache);
+  }
+
+  /** Queues a delivery frame; frames are processed one at a time, in the order pushed. */
+  push(frame: Uint8Array): void {
+    this.chain = this.chain.then(async () => {
+      if (this.fatal) return;
+      try {
+        await this.process(frame);
+      } catch (error) {
+        this.fail(error);
+      }
+    });
+  }
+
+  /** Waits until every pushed frame is processed, recorded and acknowledged; rethrows a fatal failure. */
+  async drain(): Promise<void> {
+    await this.chain;
+    await this.commit();
+    if (this.fatal) throw this.fatal;
+  }
+
+  /** The failure that stopped processing, if any (chat reports it and ends). */
+  get failure(): unknown {
+    return this.fatal;
+  }
+
+  private async process(frame: Uint8Array): Promise<void> {
+    const { printer, me } = this.options;
+    let envelope: ReturnType<typeof readDelivery>;
+    try {
+      envelope = readDelivery(frame);
+    } catch (error) {
+      if (!(error instanceof CryptoError)) throw error;
+      const id = claimedId(frame);
+      printer.warn(`dropped a malformed message${id ? ` (${id})` : ""}: ${reasonOf(error)}`);
+      this.counts.rejected++;
+      if (id) this.queueAck(id);
+      return;
+    }
+    const { header, messageIdHex } = envelope;
+    const reject = (why: string) => {
+      printer.warn(`dropped a message from ${header.sender} (${messageIdHex}): ${why}`);
+      this.counts.rejected++;
+      this.queueAck(messageIdHex);
+    };
+
+    if (header.kind !== "direct")
+      return reject(`group messages (to ${header.target}) are not supported by this client`);
+    let sender: ResolvedContact;
+    try {
+      sender = await this.options.contacts.resolve(header.sender);
+    } catch (error) {
+      if (error instanceof NotFoundError) return reject("the sender has no account on the server");
+      if (error instanceof KeyMismatchError) return reject(error.message);
+      if (error instanceof CryptoError)
+        return reject(`the sender's published keys are invalid: ${reasonOf(error)}`);
+      throw error;
+    }
+    let opened: Awaited<ReturnType<typeof openEnvelope>>;
+    try {
+      opened = await openEnvelope(envelope, {
+        me: me.username,
+        encryptionPrivateKey: me.identity.encryption.privateKey,
+        senderSigningKey: sender.keys.signing,
+        unwrapCache: this.unwrapCache,
+      });
+    } catch (error) {
+      if (error instanceof CryptoError) return reject(`verification failed: ${reasonOf(error)}`);
+      throw error;
+    }
+    // After opening, never before: an unverified frame must not get a real message's id marked as seen.
+    if (!this.guard.accept(replayId(opened.header))) {
+      this.counts.duplicates++;
+      this.queueAck(messageIdHex);
+      return;
+    }
+    const message: ShownMessage = {
+      id: messageIdHex,
+      from: header.sender,
+      to: header.target,
+      text: opened.payload.text,
+      sentAt: header.sentAt,
+    };
+    (this.options.show ?? ((shown) => printer.message(shown)))(message);
+    this.counts.shown++;
+    this.queueAck(messageIdHex);
+  }
+
+  private queueAck(id: string): void {
+    this.toAck.push(id);
+    if (this.toAck.length >= COMMIT_BATCH) this.commitInBackground();
+    else this.commitTimer ??= setTimeout(() => this.commitInBackground(), COMMIT_DELAY_MS);
+  }
+
+  private commitInBackground(): void {
+    this.commit().catch((error: unknown) => this.fail(error));
+  }
+
+  private fail(error: unknown): void {
+    if (this.fatal) return;
+    this.fatal = error;
+    this.options.onFatal?.(error);
+  }
+
+  /** seen.json and the unwrap cache first, then the acks: an acknowledged message is never shown again. */
+  private commit(): Promise<void> {
+    if (this.commitTimer) clearTimeout(this.commitTimer);
+    this.commitTimer = null;
+    this.committing = this.committing.then(async () => {
+      if (this.toAck.length === 0) return;
+      const ids = this.toAck;
+      this.toAck = [];
+      await this.seen.commit();
+      await this.saveUnwrapCache();
+      for (const id of ids) this.options.ack(id);
+    });
+    return this.committing;
+  }
+
+  private async saveUnwrapCache(): Promise<void> {
+    const { home, me } = this.options;
+    const json = this.unwrapCache.toJSON();
+    const ids = cacheIds(json);
+    if (ids === this.savedCacheIds) return;
+    await home.withLock(async () => {
+      const state = await home.read("state.json");
+      const mine = state?.username === me.username ? state : { username: me.username, counter: 0 };
+      await home.write("state.json", { ...mine, unwrapCache: json });
+    });
+    this.savedCacheIds = ids;
+  }
+}
+
+function cacheIds(json: UnwrapCacheJson): string {
+  return json.entries
+    .map(([id]) => id)
+    .sort()
+    .join();
+}
+
+/** The message id a frame claims, read at its fixed offset: lets a frame too broken to decode be acked. */
+function claimedId(frame: Uint8Array): string | null {
+  const start = 3; // tag, version, kind
+  if (frame[0] !== BinaryFrame.delivery || frame.length < start + MESSAGE_ID_BYTES) return null;
+  return toHex(frame.subarray(start, start + MESSAGE_ID_BYTES));
+}
+
+function reasonOf(error: CryptoError): string {
+  return error instanceof TamperedMessageError ? error.reason : error.message;
+}

@@ -1,0 +1,102 @@
+// The logged-in user of a home: loading session + keys for commands that need them, and saving them
+// after signup or login. Every "not logged in" condition surfaces here, as an AuthError (exit 3).
+
+import type { SessionResponse } from "../protocol/http.js";
+import { Api } from "./api.js";
+import type { Context } from "./context.js";
+import { type ExportedIdentity, type Identity, fingerprint, importIdentity } from "./crypto/index.js";
+import { AuthError, UsageError } from "./errors.js";
+import type { SessionFile } from "./home.js";
+
+export interface LoggedIn {
+  username: string;
+  session: SessionFile;
+  /** The server this home is logged in to (the session's, which --server must match when given). */
+  server: string;
+  /** Authenticated with the session token. */
+  api: Api;
+  identity: Identity;
+  exported: ExportedIdentity;
+  fingerprint: string;
+}
+
+/** The home's session and keys, or an AuthError that says how to log in. */
+export async function loadSession(ctx: Context): Promise<LoggedIn> {
+  const session = await ctx.home.read("session.json");
+  if (!session) {
+    throw new AuthError(
+      `not logged in on ${ctx.home.dir}: run "telepound login USER" or "telepound signup USER"`,
+    );
+  }
+  // The token belongs to one server: sending it to another would hand it out, so a different --server is refused.
+  if (ctx.serverChosen && session.server !== ctx.server) {
+    throw new AuthError(`this home is logged in to ${session.server}, not ${ctx.server}: log in there first`);
+  }
+  if (session.expiresAt <= Date.now()) throw new AuthError("your session has expired: log in again");
+  const stored = await ctx.home.read("identity.json");
+  if (!stored || stored.username !== session.username) {
+    throw new AuthError(`the keys in ${ctx.home.dir} are missing: log in again`);
+  }
+  const exported: ExportedIdentity = stored.keys;
+  return {
+    username: session.username,
+    session,
+    server: session.server,
+    api: new Api(session.server, session.token),
+    identity: importIdentity(exported),
+    exported,
+    fingerprint: stored.fingerprint,
+  };
+}
+
+/** Signup and login refuse to replace another user's session: logout first, so nothing is left behind. */
+export async function assertHomeFreeFor(ctx: Context, username: string): Promise<SessionFile | null> {
+  const current = await ctx.home.read("session.json");
+  if (current && current.username !== username) {
+    throw new UsageError(`${ctx.home.dir} is logged in as ${current.username}: run "telepound logout" first`);
+  }
+  return current;
+}
+
+/**
+ * Stores a fresh session and the unsealed keys. Keys first, so a session file never exists without them.
+ * Pins, seen ids and message state of a previous, different user of this home are dropped.
+ */
+export async function saveSession(
+  ctx: Context,
+  server: string,
+  response: SessionResponse,
+  exported: ExportedIdentity,
+): Promise<void> {
+  const { username } = response;
+  await ctx.home.withLock(async () => {
+    await ctx.home.write("identity.json", {
+      username,
+      publicKeys: response.publicKeys,
+      fingerprint: fingerprint(response.publicKeys),
+      keys: { ...exported },
+    });
+    const state = await ctx.home.read("state.json");
+    if (state?.username !== username) await ctx.home.write("state.json", { username, counter: 0 });
+    const contacts = await ctx.home.read("contacts.json");
+    if (contacts && contacts.owner !== username) await ctx.home.remove("contacts.json");
+    const seen = await ctx.home.read("seen.json");
+    if (seen && seen.owner !== username) await ctx.home.remove("seen.json");
+    await ctx.home.write("session.json", {
+      server,
+      username,
+      token: response.token,
+      sessionId: response.sessionId,
+      expiresAt: response.expiresAt,
+    });
+  });
+}
+
+/** Logout: the session and every secret go; contacts (pins) and seen ids stay for the next login. */
+export async function forgetSession(ctx: Context): Promise<void> {
+  await ctx.home.withLock(async () => {
+    await ctx.home.remove("session.json");
+    await ctx.home.remove("identity.json");
+    await ctx.home.remove("state.json");
+  });
+}
