@@ -8,7 +8,11 @@ export default defineConfig({
     projects: [
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { cf: false } })],
-        test: { name: "workers", include: ["test/worker/**/*.test.ts"] },
+        test: {
+          name: "workers",
+          include: ["test/worker/**/*.test.ts"],
+          setupFiles: ["test/worker/setup.ts"],
+        },
       },
       {
         test: {

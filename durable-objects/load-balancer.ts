@@ -36,6 +36,8 @@ export class LoadBalancer extends DurableObject<Env> {
   }
 
   snapshot(): Record<string, number> {
-    return Object.fromEntries([...this.loads.entries()].sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true })));
+    return Object.fromEntries(
+      [...this.loads.entries()].sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true })),
+    );
   }
 }

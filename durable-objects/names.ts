@@ -10,7 +10,10 @@ export function shardName(index: number): string {
   return `shard-${index}`;
 }
 
-export function shardStub(env: Env, name: string): DurableObjectStub<import("./server-shard.js").ServerShard> {
+export function shardStub(
+  env: Env,
+  name: string,
+): DurableObjectStub<import("./server-shard.js").ServerShard> {
   return env.SHARDS.get(env.SHARDS.idFromName(name));
 }
 

@@ -10,8 +10,17 @@ import { ClientFrame, PING_TEXT, PONG_TEXT } from "../protocol/frames.js";
 import { MAX_FRAME_BYTES } from "../protocol/limits.js";
 import type { Backlog } from "./home/queue.js";
 import { balancerStub, homeStub } from "./names.js";
-import { type Connection, connectionOf, sendBinary, sendError, sendFrame, userTag } from "./shard/connection.js";
+import { OrderedBatcher } from "./ordered-batcher.js";
+import {
+  type Connection,
+  connectionOf,
+  sendBinary,
+  sendError,
+  sendFrame,
+  userTag,
+} from "./shard/connection.js";
 import { routeUpload } from "./shard/uploads.js";
+import type { DeliverResult, Incoming, Outgoing } from "./user-home.js";
 
 /** Headers the Worker sets on the upgrade it forwards; a client cannot reach a shard directly. */
 export const ShardHeaders = {
@@ -21,11 +30,16 @@ export const ShardHeaders = {
   receive: "X-Telepound-Receive",
 } as const;
 
-/** Most home stubs kept; past it the cache starts over (order only matters between in-flight calls). */
-const HOME_STUB_CACHE = 10_000;
+/** Most home stubs and pipes kept; past it the idle ones are dropped. */
+const HOME_CACHE_LIMIT = 10_000;
 
 export class ServerShard extends DurableObject<Env> {
   private readonly homes = new Map<string, ReturnType<typeof homeStub>>();
+  private readonly deliveryPipes = new Map<string, OrderedBatcher<Incoming, DeliverResult>>();
+  /** Per socket, the tail of its uploads being validated: each waits for the one before it. */
+  private readonly uploadOrder = new Map<string, Promise<unknown>>();
+  /** Live pushes held back while a socket's backlog drains (memory only: the queue still has them). */
+  private readonly heldBack = new Map<string, Outgoing[]>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -44,11 +58,13 @@ export class ServerShard extends DurableObject<Env> {
     }
     const { 0: client, 1: server } = new WebSocketPair();
     const connection: Connection = {
+      id: crypto.randomUUID(),
       user,
       session,
       shard,
       receive: request.headers.get(ShardHeaders.receive) !== "0",
-      backlogCursor: null,
+      backlogCursor: 0,
+      live: false,
     };
     this.ctx.acceptWebSocket(server, [userTag(user)]);
     server.serializeAttachment(connection);
@@ -82,13 +98,24 @@ export class ServerShard extends DurableObject<Env> {
 
   // ---- RPC from homes ---------------------------------------------------------------------------
 
-  /** Sends frames to every receiving socket of `username` here; returns how many sockets got them. */
-  push(username: string, frames: Uint8Array[]): number {
+  /**
+   * Sends stored messages to every receiving socket of `username` here (holding them back on sockets
+   * still draining their backlog); returns how many sockets will get them.
+   */
+  push(username: string, messages: Outgoing[]): number {
     let reached = 0;
     for (const ws of this.ctx.getWebSockets(userTag(username))) {
-      if (!connectionOf(ws)?.receive) continue;
+      const connection = connectionOf(ws);
+      if (!connection?.receive) continue;
+      if (!connection.live) {
+        const held = this.heldBack.get(connection.id) ?? [];
+        held.push(...messages);
+        this.heldBack.set(connection.id, held);
+        reached++;
+        continue;
+      }
       let ok = true;
-      for (const frame of frames) ok = sendBinary(ws, frame) && ok;
+      for (const message of messages) ok = sendBinary(ws, message.frame) && ok;
       if (ok) reached++;
     }
     return reached;
@@ -101,7 +128,12 @@ export class ServerShard extends DurableObject<Env> {
   // ---- handlers ---------------------------------------------------------------------------------
 
   private async onOpen(ws: WebSocket, connection: Connection): Promise<void> {
-    sendFrame(ws, { type: "welcome", user: connection.user, shard: connection.shard, serverTime: Date.now() });
+    sendFrame(ws, {
+      type: "welcome",
+      user: connection.user,
+      shard: connection.shard,
+      serverTime: Date.now(),
+    });
     this.reportLoad(connection.shard);
     if (!connection.receive) return;
     const backlog = await this.home(connection.user).attachSocket(connection.session, connection.shard);
@@ -109,7 +141,8 @@ export class ServerShard extends DurableObject<Env> {
   }
 
   private async onText(ws: WebSocket, connection: Connection, text: string): Promise<void> {
-    if (text.length > MAX_FRAME_BYTES) return sendError(ws, "too_large", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
+    if (text.length > MAX_FRAME_BYTES)
+      return sendError(ws, "too_large", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -119,14 +152,19 @@ export class ServerShard extends DurableObject<Env> {
     const parsed = ClientFrame.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return sendError(ws, "bad_frame", `invalid frame: ${issue ? `${issue.path.join(".") || "frame"}: ${issue.message}` : "unknown"}`);
+      return sendError(
+        ws,
+        "bad_frame",
+        `invalid frame: ${issue ? `${issue.path.join(".") || "frame"}: ${issue.message}` : "unknown"}`,
+      );
     }
     const frame = parsed.data;
     switch (frame.type) {
       case "ping":
         return sendFrame(ws, { type: "pong" });
       case "ack": {
-        const next = await this.home(connection.user).acknowledge(connection.session, frame.ids, connection.backlogCursor);
+        const draining = connection.receive && !connection.live ? connection.backlogCursor : null;
+        const next = await this.home(connection.user).acknowledge(connection.session, frame.ids, draining);
         if (next) this.sendBacklog(ws, connectionOf(ws) ?? connection, next);
         return;
       }
@@ -134,27 +172,53 @@ export class ServerShard extends DurableObject<Env> {
   }
 
   private async onUpload(ws: WebSocket, connection: Connection, frame: Uint8Array): Promise<void> {
-    if (frame.length > MAX_FRAME_BYTES) return sendError(ws, "too_large", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
-    const reply = await routeUpload(connection.user, frame, (name) => this.home(name));
-    sendFrame(ws, reply);
+    if (frame.length > MAX_FRAME_BYTES)
+      return sendError(ws, "too_large", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
+    const previous = this.uploadOrder.get(connection.id) ?? Promise.resolve();
+    const dispatched = previous.then(() =>
+      routeUpload(connection.user, frame, (recipient, message) =>
+        this.deliveryPipe(recipient).submit(message),
+      ),
+    );
+    const tail = dispatched.catch(() => undefined);
+    this.uploadOrder.set(connection.id, tail);
+    void tail.then(() => {
+      if (this.uploadOrder.get(connection.id) === tail) this.uploadOrder.delete(connection.id);
+    });
+    const { reply } = await dispatched;
+    sendFrame(ws, await reply);
   }
 
+  /**
+   * Sends one backlog batch. After the last one the socket goes live: live pushes held back meanwhile
+   * follow, minus those the backlog already carried (sequence at or below the cursor).
+   */
   private sendBacklog(ws: WebSocket, connection: Connection, backlog: Backlog): void {
     for (const frame of backlog.frames) sendBinary(ws, frame);
-    const updated: Connection = { ...connection, backlogCursor: backlog.more ? backlog.cursor : null };
-    ws.serializeAttachment(updated);
-    if (!backlog.more) sendFrame(ws, { type: "synced" });
+    ws.serializeAttachment({
+      ...connection,
+      backlogCursor: backlog.cursor,
+      live: !backlog.more,
+    } satisfies Connection);
+    if (backlog.more) return;
+    sendFrame(ws, { type: "synced" });
+    const held = this.heldBack.get(connection.id) ?? [];
+    this.heldBack.delete(connection.id);
+    for (const message of held) if (message.seq > backlog.cursor) sendBinary(ws, message.frame);
   }
 
   private async onClosed(ws: WebSocket): Promise<void> {
     const connection = connectionOf(ws);
     if (!connection) return;
     ws.serializeAttachment(null);
+    this.heldBack.delete(connection.id);
     this.reportLoad(connection.shard);
     if (connection.receive) {
       await this.home(connection.user)
         .detachSocket(connection.session, connection.shard)
-        .catch((error) => console.error(`${connection.shard}: disconnect of ${connection.user} failed`, error));
+        .catch((error) =>
+          console.error(`${connection.shard}: disconnect of ${connection.user} failed`, error),
+        );
     }
   }
 
@@ -163,15 +227,31 @@ export class ServerShard extends DurableObject<Env> {
   private home(username: string): ReturnType<typeof homeStub> {
     let stub = this.homes.get(username);
     if (!stub) {
-      if (this.homes.size >= HOME_STUB_CACHE) this.homes.clear();
+      if (this.homes.size >= HOME_CACHE_LIMIT) this.homes.clear();
       stub = homeStub(this.env, username);
       this.homes.set(username, stub);
     }
     return stub;
   }
 
+  /** The ordered pipe to a recipient's home: uploads from this shard reach it in the order received. */
+  private deliveryPipe(username: string): OrderedBatcher<Incoming, DeliverResult> {
+    let pipe = this.deliveryPipes.get(username);
+    if (!pipe) {
+      if (this.deliveryPipes.size >= HOME_CACHE_LIMIT) {
+        for (const [name, existing] of this.deliveryPipes) if (existing.idle) this.deliveryPipes.delete(name);
+      }
+      const stub = this.home(username);
+      pipe = new OrderedBatcher<Incoming, DeliverResult>((batch) => stub.deliver(batch));
+      this.deliveryPipes.set(username, pipe);
+    }
+    return pipe;
+  }
+
   private liveSockets(): WebSocket[] {
-    return this.ctx.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN && connectionOf(ws) !== null);
+    return this.ctx
+      .getWebSockets()
+      .filter((ws) => ws.readyState === WebSocket.OPEN && connectionOf(ws) !== null);
   }
 
   /** Tells the balancer our real socket count; best effort, the next report corrects a lost one. */

@@ -7,22 +7,40 @@
 
 import { DurableObject } from "cloudflare:workers";
 import type { KdfParams } from "../protocol/http.js";
-import { Accounts, type AccountRecord, type LoginResult, type NewSession, type SessionCheck } from "./home/account.js";
+import {
+  Accounts,
+  type AccountRecord,
+  type LoginResult,
+  type NewSession,
+  type SessionCheck,
+} from "./home/account.js";
 import { Presence } from "./home/presence.js";
 import { type Backlog, MessageQueue } from "./home/queue.js";
 import { HOME_SCHEMA } from "./home/schema.js";
 import { shardStub } from "./names.js";
+import { OrderedBatcher } from "./ordered-batcher.js";
 
 export type DeliverResult =
-  | { ok: true; status: "delivered" | "stored" }
-  | { ok: false; reason: "unknown_user" };
+  { ok: true; status: "delivered" | "stored" } | { ok: false; reason: "unknown_user" };
+
+/** A message for this user: its id and the delivery frame (signed part, signature, this user's slot). */
+export interface Incoming {
+  id: string;
+  frame: Uint8Array;
+}
+
+/** A stored message on its way to a shard; `seq` lets the shard merge live pushes with the backlog. */
+export interface Outgoing {
+  seq: number;
+  frame: Uint8Array;
+}
 
 export class UserHome extends DurableObject<Env> {
   private readonly accounts: Accounts;
   private readonly queue: MessageQueue;
   private readonly presence: Presence;
-  /** Cached stubs: calls on one stub arrive in order, which keeps each sender's messages in order. */
-  private readonly shards = new Map<string, ReturnType<typeof shardStub>>();
+  /** One ordered pipe per shard, so live pushes reach each socket in the order they were stored. */
+  private readonly pushPipes = new Map<string, OrderedBatcher<Outgoing, number>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -88,33 +106,44 @@ export class UserHome extends DurableObject<Env> {
     return this.queue.backlog(sessionId, cursor);
   }
 
-  /** Stores a message for every session of this user, then pushes it to the shards they are on. */
-  async deliver(messageId: string, frame: Uint8Array): Promise<DeliverResult> {
+  /**
+   * Stores messages for every session of this user, then pushes them to the shards the user is on.
+   * A batch comes from one shard's OrderedBatcher, so messages are stored in the order they were sent.
+   */
+  async deliver(items: Incoming[]): Promise<DeliverResult[]> {
     const username = this.accounts.username();
-    if (!username) return { ok: false, reason: "unknown_user" };
+    if (!username) return items.map(() => ({ ok: false, reason: "unknown_user" }));
     const now = Date.now();
-    // A retried upload (same id) stores nothing new; it is pushed again, and the client drops duplicates.
-    this.queue.store(messageId, frame, this.accounts.liveSessionIds(now), now);
+    const sessions = this.accounts.liveSessionIds(now);
+    // A retried upload (same id) stores nothing new; it is pushed again and the client drops duplicates.
+    const stored: Outgoing[] = items.map(({ id, frame }) => ({
+      seq: this.queue.store(id, frame, sessions, now).seq,
+      frame,
+    }));
     const shards = this.presence.shards();
-    if (shards.length === 0) return { ok: true, status: "stored" };
-    const reached = await Promise.all(shards.map((shard) => this.pushTo(shard, username, frame)));
-    return { ok: true, status: reached.some((count) => count > 0) ? "delivered" : "stored" };
+    const reached = await Promise.all(shards.map((shard) => this.pushTo(shard, username, stored)));
+    const status = reached.some((count) => count > 0) ? "delivered" : "stored";
+    return items.map(() => ({ ok: true, status }));
   }
 
-  private async pushTo(shard: string, username: string, frame: Uint8Array): Promise<number> {
-    let stub = this.shards.get(shard);
-    if (!stub) {
-      stub = shardStub(this.env, shard);
-      this.shards.set(shard, stub);
+  private async pushTo(shard: string, username: string, messages: Outgoing[]): Promise<number> {
+    let pipe = this.pushPipes.get(shard);
+    if (!pipe) {
+      const stub = shardStub(this.env, shard);
+      pipe = new OrderedBatcher<Outgoing, number>(async (batch) => {
+        const count = await stub.push(username, batch);
+        return batch.map(() => count);
+      });
+      this.pushPipes.set(shard, pipe);
     }
     try {
-      const count = await stub.push(username, [frame]);
+      const counts = await Promise.all(messages.map((message) => pipe.submit(message)));
+      const count = Math.max(0, ...counts);
+      // Zero sockets there: the shard restarted or the socket closed unseen. Stop pushing to it.
       if (count === 0) this.presence.forgetShard(shard);
       return count;
     } catch (error) {
-      // The message is stored; the user gets it on the next connect. Drop the stub so a restarted
-      // shard is reached through a fresh one.
-      this.shards.delete(shard);
+      // The messages are stored; the user gets them on the next connect.
       console.error(`home ${username}: push to ${shard} failed`, error);
       return 0;
     }

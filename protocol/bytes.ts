@@ -6,7 +6,7 @@ export class FormatError extends Error {
 }
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Appends fields to a growing buffer; `finish()` returns exactly the bytes written. */
 export class ByteWriter {
@@ -38,7 +38,8 @@ export class ByteWriter {
   }
 
   u16(value: number): this {
-    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new FormatError(`u16 out of range: ${value}`);
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff)
+      throw new FormatError(`u16 out of range: ${value}`);
     this.reserve(2);
     this.view.setUint16(this.length, value);
     this.length += 2;

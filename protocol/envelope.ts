@@ -6,21 +6,8 @@
 // the signed key commitment binds them instead, which lets the server hand each recipient only its own
 // slot (a 1000-member group message would otherwise be copied 1000 times at 1000× the size).
 
-import {
-  ByteReader,
-  ByteWriter,
-  FormatError,
-  concatBytes,
-  sha256,
-  toHex,
-  utf8,
-} from "./bytes.js";
-import {
-  GROUP_NAME_PATTERN,
-  MAX_CIPHERTEXT_BYTES,
-  MAX_RECIPIENTS,
-  USERNAME_PATTERN,
-} from "./limits.js";
+import { ByteReader, ByteWriter, FormatError, concatBytes, sha256, toHex, utf8 } from "./bytes.js";
+import { GROUP_NAME_PATTERN, MAX_CIPHERTEXT_BYTES, MAX_RECIPIENTS, USERNAME_PATTERN } from "./limits.js";
 
 export const ENVELOPE_VERSION = 1;
 
@@ -225,7 +212,8 @@ function readSignedPart(reader: ByteReader): {
   if (!USERNAME_PATTERN.test(sender)) throw new FormatError("sender is not a valid username");
   const target = reader.str8("target");
   const targetPattern = kind === "direct" ? USERNAME_PATTERN : GROUP_NAME_PATTERN;
-  if (!targetPattern.test(target)) throw new FormatError(`target is not a valid ${kind === "direct" ? "username" : "group name"}`);
+  if (!targetPattern.test(target))
+    throw new FormatError(`target is not a valid ${kind === "direct" ? "username" : "group name"}`);
   const epoch = reader.u32("epoch");
   if (kind === "direct" && epoch !== 0) throw new FormatError("direct messages carry epoch 0");
   const membersDigestBytes = reader.bytes(DIGEST_BYTES, "membersDigest");

@@ -36,6 +36,11 @@ export const KDF_LIMITS = {
   maxR: 32,
   minP: 1,
   maxP: 16,
+  /**
+   * Ceiling on scrypt's memory, 128·2^logN·r bytes: 1 GiB (logN 20 with r 8). The per-field limits alone
+   * would allow logN 20 with r 32, 4 GiB, which a malicious server could otherwise make a client allocate.
+   */
+  maxMemoryBytes: 1024 * 1024 * 1024,
 } as const;
 
 /** Sessions expire this long after login; logout revokes them at once. */

@@ -12,9 +12,17 @@ export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
   if (!match) throw new ApiError("unauthorized", "missing bearer token: log in first");
   const token = parseToken(match[1]!);
   if (!token) throw new ApiError("unauthorized", "malformed session token");
-  const check = await homeStub(c.env, token.username).authenticate(token.sessionId, await sha256Hex(token.secret));
+  const check = await homeStub(c.env, token.username).authenticate(
+    token.sessionId,
+    await sha256Hex(token.secret),
+  );
   if (!check.ok) {
-    throw new ApiError("unauthorized", check.reason === "expired" ? "session expired: log in again" : "session revoked or unknown: log in again");
+    throw new ApiError(
+      "unauthorized",
+      check.reason === "expired"
+        ? "session expired: log in again"
+        : "session revoked or unknown: log in again",
+    );
   }
   c.set("user", token.username);
   c.set("sessionId", token.sessionId);

@@ -36,7 +36,8 @@ export function handleError(error: Error, c: Context): Response {
     return c.json(errorBody(error.code, error.message), error.status, error.headers);
   }
   if (error instanceof HTTPException) {
-    const code: HttpErrorCode = error.status === 413 ? "too_large" : error.status === 401 ? "unauthorized" : "bad_request";
+    const code: HttpErrorCode =
+      error.status === 413 ? "too_large" : error.status === 401 ? "unauthorized" : "bad_request";
     return c.json(errorBody(code, error.message || "bad request"), error.status);
   }
   console.error("unhandled error", error);

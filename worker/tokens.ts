@@ -20,14 +20,23 @@ export interface ParsedToken {
 export async function issueSession(username: string, now = Date.now()): Promise<IssuedSession> {
   const id = toHex(crypto.getRandomValues(new Uint8Array(16)));
   const secret = toHex(crypto.getRandomValues(new Uint8Array(32)));
-  return { token: `${username}.${id}.${secret}`, id, secretHash: await sha256Hex(secret), expiresAt: now + SESSION_LIFETIME_MS };
+  return {
+    token: `${username}.${id}.${secret}`,
+    id,
+    secretHash: await sha256Hex(secret),
+    expiresAt: now + SESSION_LIFETIME_MS,
+  };
 }
 
 export function parseToken(token: string): ParsedToken | null {
   const parts = token.split(".");
   if (parts.length !== 3) return null;
   const [username, sessionId, secret] = parts as [string, string, string];
-  if (!USERNAME_PATTERN.test(username) || !/^[0-9a-f]{32}$/.test(sessionId) || !/^[0-9a-f]{64}$/.test(secret)) {
+  if (
+    !USERNAME_PATTERN.test(username) ||
+    !/^[0-9a-f]{32}$/.test(sessionId) ||
+    !/^[0-9a-f]{64}$/.test(secret)
+  ) {
     return null;
   }
   return { username, sessionId, secret };

@@ -5,7 +5,10 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError } from "./errors.js";
 
-export async function parseJson<Schema extends z.ZodType>(c: Context, schema: Schema): Promise<z.output<Schema>> {
+export async function parseJson<Schema extends z.ZodType>(
+  c: Context,
+  schema: Schema,
+): Promise<z.output<Schema>> {
   let body: unknown;
   try {
     body = await c.req.json();

@@ -90,7 +90,11 @@ export class Accounts {
     const failures = this.sql.exec<{ at: number }>("SELECT at FROM login_failures ORDER BY at").toArray();
     if (failures.length >= LOGIN_FAILURE_LIMIT) {
       const oldest = failures[0]!.at;
-      return { ok: false, reason: "rate_limited", retryAfterMs: Math.max(1000, oldest + LOGIN_FAILURE_WINDOW_MS - now) };
+      return {
+        ok: false,
+        reason: "rate_limited",
+        retryAfterMs: Math.max(1000, oldest + LOGIN_FAILURE_WINDOW_MS - now),
+      };
     }
     if (!constantTimeEqual(authKeyHash, row.auth_hash)) {
       this.sql.exec("INSERT INTO login_failures (at) VALUES (?)", now);

@@ -27,7 +27,9 @@ export class MessageQueue {
    * sender retrying after a lost reply) stores nothing new: delivery stays exactly-once.
    */
   store(messageId: string, body: Uint8Array, sessionIds: string[], now: number): StoreResult {
-    const existing = this.sql.exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ?", messageId).toArray()[0];
+    const existing = this.sql
+      .exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ?", messageId)
+      .toArray()[0];
     if (existing) return { seq: existing.seq, fresh: false };
     const seq = this.sql
       .exec<{ seq: number }>(
@@ -45,7 +47,10 @@ export class MessageQueue {
 
   /** Everything still stored becomes pending for a session that just logged in on a new machine. */
   adoptAllFor(sessionId: string): void {
-    this.sql.exec("INSERT OR IGNORE INTO deliveries (session_id, seq) SELECT ?, seq FROM messages", sessionId);
+    this.sql.exec(
+      "INSERT OR IGNORE INTO deliveries (session_id, seq) SELECT ?, seq FROM messages",
+      sessionId,
+    );
   }
 
   /** The next batch of a session's pending messages after `cursor`, oldest first. */
@@ -62,7 +67,10 @@ export class MessageQueue {
     let last = cursor;
     let more = false;
     for (const row of rows) {
-      if (frames.length === BACKLOG_BATCH_MESSAGES || (frames.length > 0 && bytes + row.body.byteLength > BACKLOG_BATCH_BYTES)) {
+      if (
+        frames.length === BACKLOG_BATCH_MESSAGES ||
+        (frames.length > 0 && bytes + row.body.byteLength > BACKLOG_BATCH_BYTES)
+      ) {
         more = true;
         break;
       }
@@ -110,7 +118,10 @@ export class MessageQueue {
   /** Drops the queue of sessions that ended (logout, expiry). */
   forgetSessions(sessionIds: string[]): void {
     if (sessionIds.length === 0) return;
-    this.sql.exec("DELETE FROM deliveries WHERE session_id IN (SELECT value FROM json_each(?))", JSON.stringify(sessionIds));
+    this.sql.exec(
+      "DELETE FROM deliveries WHERE session_id IN (SELECT value FROM json_each(?))",
+      JSON.stringify(sessionIds),
+    );
   }
 
   /**
@@ -118,7 +129,9 @@ export class MessageQueue {
    * stored message waits for the user's next login (adoptAllFor), so nothing sent to them is lost.
    */
   collectOrphans(): void {
-    this.sql.exec("DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = messages.seq)");
+    this.sql.exec(
+      "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = messages.seq)",
+    );
   }
 
   pendingCount(sessionId: string): number {

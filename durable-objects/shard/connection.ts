@@ -4,14 +4,23 @@
 import type { ErrorCode, ServerFrame } from "../../protocol/frames.js";
 
 export interface Connection {
+  /**
+   * Random per socket. The runtime may hand us a different WebSocket object for the same socket on
+   * each event, so in-memory per-socket state is keyed by this, not by the object.
+   */
+  id: string;
   user: string;
   session: string;
   /** This shard's own name, so close handlers can tell the user's home where the socket was. */
   shard: string;
   /** False for send-only sockets (`?receive=0`): they get no deliveries and are not in presence. */
   receive: boolean;
-  /** Backlog draining: the highest sequence pushed so far, or null once the backlog is done. */
-  backlogCursor: number | null;
+  /**
+   * Highest queue sequence sent from the backlog so far. While `live` is false the backlog is still
+   * draining and live pushes are held back, so a client sees its messages in the order they were stored.
+   */
+  backlogCursor: number;
+  live: boolean;
 }
 
 export function userTag(username: string): string {

@@ -1,5 +1,5 @@
-// Where a message is routed: validate an upload frame from a connected user, then hand each recipient's
-// copy to that recipient's home. The server reads only the envelope's routing header; the ciphertext
+// Where a message is routed: validate an upload frame from a connected user, then hand the recipient's
+// copy to the recipient's home. The server reads only the envelope's routing header; the ciphertext
 // and the signed bytes are forwarded unchanged (sliced, never re-encoded).
 
 import { FormatError } from "../../protocol/bytes.js";
@@ -11,19 +11,36 @@ import {
   type DecodedEnvelope,
 } from "../../protocol/envelope.js";
 import type { ErrorFrame, SentFrame } from "../../protocol/frames.js";
-import type { UserHome } from "../user-home.js";
+import type { DeliverResult, Incoming } from "../user-home.js";
 
 export type UploadReply = SentFrame | ErrorFrame;
 
-/** Looks up (and caches) the stub of a user's home; the cache keeps calls per recipient in order. */
-export type HomeLookup = (username: string) => DurableObjectStub<UserHome>;
+/**
+ * An upload that has been checked and handed on: `reply` settles when the recipient's home answers.
+ * It is wrapped in an object so that awaiting routeUpload does not also wait for the reply.
+ */
+export interface Dispatched {
+  reply: Promise<UploadReply>;
+}
 
-export async function routeUpload(sender: string, frame: Uint8Array, homeOf: HomeLookup): Promise<UploadReply> {
+/** Hands one message to a recipient's home, through that home's ordered pipe. */
+export type DeliverTo = (recipient: string, message: Incoming) => Promise<DeliverResult>;
+
+/**
+ * Validates an upload and queues it for the recipient's home. The shard runs these one at a time per
+ * socket and each home's pipe keeps its order, so each sender's messages stay in order.
+ */
+export async function routeUpload(
+  sender: string,
+  frame: Uint8Array,
+  deliverTo: DeliverTo,
+): Promise<Dispatched> {
   let envelope: DecodedEnvelope;
   try {
     envelope = decodeUpload(frame);
   } catch (error) {
-    if (error instanceof FormatError) return badFrame(`malformed envelope: ${error.message}`);
+    if (error instanceof FormatError)
+      return answer({ type: "error", code: "bad_frame", message: `malformed envelope: ${error.message}` });
     throw error;
   }
   const { header, messageIdHex: id } = envelope;
@@ -31,20 +48,26 @@ export async function routeUpload(sender: string, frame: Uint8Array, homeOf: Hom
   // The sender field is signed by the client, but only the server knows who is really on this socket:
   // nobody can send as someone else, even with a valid signature of their own.
   if (header.sender !== sender) {
-    return { type: "error", code: "forbidden", message: `you are ${sender}, not ${header.sender}`, id };
+    return answer({
+      type: "error",
+      code: "forbidden",
+      message: `you are ${sender}, not ${header.sender}`,
+      id,
+    });
   }
   if (header.kind === "group") {
-    return { type: "error", code: "bad_frame", message: "group messages are not supported yet", id };
+    return answer({ type: "error", code: "bad_frame", message: "group messages are not supported yet", id });
   }
+  const problem = await checkSlots(envelope, [header.target]);
+  if (problem) return answer({ type: "error", code: "bad_frame", message: problem, id });
 
-  const recipients = [header.target];
-  const problem = await checkSlots(envelope, recipients);
-  if (problem) return { type: "error", code: "bad_frame", message: problem, id };
-
-  const prefix = signedPartWithSignature(envelope);
-  const result = await homeOf(header.target).deliver(id, encodeDelivery(prefix, envelope.slotBytes[0]!));
-  if (!result.ok) return { type: "error", code: "unknown_user", message: `no such user: ${header.target}`, id };
-  return { type: "sent", id, status: result.status };
+  const delivery = encodeDelivery(signedPartWithSignature(envelope), envelope.slotBytes[0]!);
+  const reply = deliverTo(header.target, { id, frame: delivery }).then((result): UploadReply =>
+    result.ok
+      ? { type: "sent", id, status: result.status }
+      : { type: "error", code: "unknown_user", message: `no such user: ${header.target}`, id },
+  );
+  return { reply };
 }
 
 /** Every intended recipient has exactly one slot, and the signed member digest names exactly them. */
@@ -55,12 +78,13 @@ async function checkSlots(envelope: DecodedEnvelope, recipients: string[]): Prom
     return `key slots must be exactly for: ${wanted.join(", ")}`;
   }
   const digest = await membersDigest(wanted);
-  if (!equalBytes(digest, envelope.header.membersDigest)) return "members digest does not match the recipients";
+  if (!equalBytes(digest, envelope.header.membersDigest))
+    return "members digest does not match the recipients";
   return null;
 }
 
-function badFrame(message: string): ErrorFrame {
-  return { type: "error", code: "bad_frame", message };
+function answer(frame: UploadReply): Dispatched {
+  return { reply: Promise.resolve(frame) };
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -49,10 +49,14 @@ describe("signup", () => {
 
   it("enforces the KDF minimum", async () => {
     const name = uniqueName("weak");
-    const body = await signupBody(name, { kdf: { algorithm: "scrypt", salt: "AAAAAAAAAAAAAAAAAAAAAA==", logN: 10, r: 8, p: 1 } });
+    const body = await signupBody(name, {
+      kdf: { algorithm: "scrypt", salt: "AAAAAAAAAAAAAAAAAAAAAA==", logN: 10, r: 8, p: 1 },
+    });
     const response = await api("/v1/signup", { method: "POST", body });
     expect(response.status).toBe(400);
-    expect((await response.json()) as object).toMatchObject({ error: { message: expect.stringContaining("kdf.logN") } });
+    expect((await response.json()) as object).toMatchObject({
+      error: { message: expect.stringContaining("kdf.logN") },
+    });
   });
 
   it("refuses keys no client could use", async () => {
@@ -80,7 +84,10 @@ describe("signup", () => {
     const extra = JSON.parse(await signupBody(uniqueName("extra")));
     extra.password = "hunter2";
     expect((await api("/v1/signup", { method: "POST", body: JSON.stringify(extra) })).status).toBe(400);
-    const huge = await api("/v1/signup", { method: "POST", body: JSON.stringify({ username: "x".repeat(100_000) }) });
+    const huge = await api("/v1/signup", {
+      method: "POST",
+      body: JSON.stringify({ username: "x".repeat(100_000) }),
+    });
     expect(huge.status).toBe(413);
   });
 
@@ -88,9 +95,13 @@ describe("signup", () => {
     const name = uniqueName("store");
     await signup(name);
     const stub = env.HOMES.get(env.HOMES.idFromName(`user:${name}`));
-    const row = await runInDurableObject(stub, (_, state) => state.storage.sql.exec("SELECT * FROM account").one());
+    const row = await runInDurableObject(stub, (_, state) =>
+      state.storage.sql.exec("SELECT * FROM account").one(),
+    );
     const stored = JSON.stringify(row);
-    const rawKeyHex = [...atob(authKeyFor(name))].map((ch) => ch.charCodeAt(0).toString(16).padStart(2, "0")).join("");
+    const rawKeyHex = [...atob(authKeyFor(name))]
+      .map((ch) => ch.charCodeAt(0).toString(16).padStart(2, "0"))
+      .join("");
     expect(stored).not.toContain(authKeyFor(name));
     expect(stored).not.toContain(rawKeyHex);
     expect(row.auth_hash).toMatch(/^[0-9a-f]{64}$/);
@@ -112,8 +123,14 @@ describe("login", () => {
   it("answers a wrong key and an unknown user the same way", async () => {
     const name = uniqueName("dora");
     await signup(name);
-    const wrong = await api("/v1/login", { method: "POST", body: JSON.stringify({ username: name, authKey: authKeyFor("other") }) });
-    const unknown = await api("/v1/login", { method: "POST", body: JSON.stringify({ username: uniqueName("nobody"), authKey: authKeyFor("x") }) });
+    const wrong = await api("/v1/login", {
+      method: "POST",
+      body: JSON.stringify({ username: name, authKey: authKeyFor("other") }),
+    });
+    const unknown = await api("/v1/login", {
+      method: "POST",
+      body: JSON.stringify({ username: uniqueName("nobody"), authKey: authKeyFor("x") }),
+    });
     expect(wrong.status).toBe(401);
     expect(unknown.status).toBe(401);
     expect(await wrong.json()).toEqual(await unknown.json());
@@ -124,10 +141,16 @@ describe("login", () => {
     const name = uniqueName("eve");
     await signup(name);
     for (let i = 0; i < LOGIN_FAILURE_LIMIT; i++) {
-      const r = await api("/v1/login", { method: "POST", body: JSON.stringify({ username: name, authKey: authKeyFor("guess") }) });
+      const r = await api("/v1/login", {
+        method: "POST",
+        body: JSON.stringify({ username: name, authKey: authKeyFor("guess") }),
+      });
       expect(r.status).toBe(401);
     }
-    const locked = await api("/v1/login", { method: "POST", body: JSON.stringify({ username: name, authKey: authKeyFor(name) }) });
+    const locked = await api("/v1/login", {
+      method: "POST",
+      body: JSON.stringify({ username: name, authKey: authKeyFor(name) }),
+    });
     expect(locked.status).toBe(429);
     expect(Number(locked.headers.get("Retry-After"))).toBeGreaterThan(0);
     // Other users are not affected.

@@ -21,7 +21,10 @@ export function publicKeys(): Promise<{ encryption: string; signing: string }> {
       true,
       ["encrypt", "decrypt"],
     )) as CryptoKeyPair;
-    const ed = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const ed = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+      "sign",
+      "verify",
+    ])) as CryptoKeyPair;
     return {
       encryption: encodeBase64((await crypto.subtle.exportKey("spki", rsa.publicKey)) as ArrayBuffer),
       signing: encodeBase64((await crypto.subtle.exportKey("spki", ed.publicKey)) as ArrayBuffer),
@@ -63,7 +66,8 @@ export async function signupBody(username: string, overrides: Record<string, unk
 
 export async function signup(username: string): Promise<SessionResponse> {
   const response = await api("/v1/signup", { method: "POST", body: await signupBody(username) });
-  if (response.status !== 201) throw new Error(`signup ${username}: ${response.status} ${await response.text()}`);
+  if (response.status !== 201)
+    throw new Error(`signup ${username}: ${response.status} ${await response.text()}`);
   return response.json();
 }
 
@@ -72,11 +76,13 @@ export async function login(username: string): Promise<SessionResponse> {
     method: "POST",
     body: JSON.stringify({ username, authKey: authKeyFor(username) }),
   });
-  if (response.status !== 200) throw new Error(`login ${username}: ${response.status} ${await response.text()}`);
+  if (response.status !== 200)
+    throw new Error(`login ${username}: ${response.status} ${await response.text()}`);
   return response.json();
 }
 
-export type Received = { kind: "json"; frame: { type: string; [key: string]: unknown } } | { kind: "binary"; bytes: Uint8Array };
+export type Received =
+  { kind: "json"; frame: { type: string; [key: string]: unknown } } | { kind: "binary"; bytes: Uint8Array };
 
 /** A connected test client: collects every frame and lets a test wait for the one it expects. */
 export class TestSocket {
@@ -85,10 +91,14 @@ export class TestSocket {
   closed = false;
 
   constructor(readonly ws: WebSocket) {
+    // Under current compatibility dates binary frames arrive as Blob unless asked otherwise.
+    (ws as unknown as { binaryType: string }).binaryType = "arraybuffer";
     ws.addEventListener("message", (event) => {
       const data = event.data;
       this.received.push(
-        typeof data === "string" ? { kind: "json", frame: JSON.parse(data) } : { kind: "binary", bytes: new Uint8Array(data as ArrayBuffer) },
+        typeof data === "string"
+          ? { kind: "json", frame: JSON.parse(data) }
+          : { kind: "binary", bytes: new Uint8Array(data as ArrayBuffer) },
       );
       this.wake();
     });
@@ -122,7 +132,9 @@ export class TestSocket {
   }
 
   waitForJson(type: string, from = 0): Promise<{ type: string; [key: string]: unknown }> {
-    return this.waitFor((r) => r.kind === "json" && r.frame.type === type, 5000, from).then((r) => (r as { frame: never }).frame);
+    return this.waitFor((r) => r.kind === "json" && r.frame.type === type, 5000, from).then(
+      (r) => (r as Extract<Received, { kind: "json" }>).frame,
+    );
   }
 
   binaries(): Uint8Array[] {
@@ -130,7 +142,9 @@ export class TestSocket {
   }
 
   jsonFrames(type?: string): Array<{ type: string; [key: string]: unknown }> {
-    return this.received.flatMap((r) => (r.kind === "json" && (!type || r.frame.type === type) ? [r.frame] : []));
+    return this.received.flatMap((r) =>
+      r.kind === "json" && (!type || r.frame.type === type) ? [r.frame] : [],
+    );
   }
 
   sendJson(frame: unknown): void {
@@ -146,7 +160,11 @@ export class TestSocket {
   }
 }
 
-export async function connectSocket(token: string | null, query = "", env?: Env): Promise<{ response: Response; socket?: TestSocket }> {
+export async function connectSocket(
+  token: string | null,
+  query = "",
+  env?: Env,
+): Promise<{ response: Response; socket?: TestSocket }> {
   const headers = new Headers({ Upgrade: "websocket" });
   if (token) headers.set("Authorization", `Bearer ${token}`);
   const request = new Request(`${BASE}/v1/connect${query}`, { headers });

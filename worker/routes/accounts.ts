@@ -4,7 +4,14 @@
 import { Hono } from "hono";
 import { decodeBase64 } from "hono/utils/encode";
 import { homeStub } from "../../durable-objects/names.js";
-import { LoginRequest, SignupRequest, type KdfResponse, type SessionResponse, type WhoamiResponse, username } from "../../protocol/http.js";
+import {
+  LoginRequest,
+  SignupRequest,
+  type KdfResponse,
+  type SessionResponse,
+  type WhoamiResponse,
+  username,
+} from "../../protocol/http.js";
 import { requireSession } from "../auth.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
@@ -58,9 +65,13 @@ accounts.post("/login", async (c) => {
   if (!result.ok) {
     if (result.reason === "rate_limited") {
       const seconds = Math.ceil(result.retryAfterMs / 1000);
-      throw new ApiError("rate_limited", `too many failed logins for ${body.username}: try again in ${seconds} s`, {
-        "Retry-After": String(seconds),
-      });
+      throw new ApiError(
+        "rate_limited",
+        `too many failed logins for ${body.username}: try again in ${seconds} s`,
+        {
+          "Retry-After": String(seconds),
+        },
+      );
     }
     // One answer for "no such user" and "wrong password", so login does not confirm which it was.
     throw new ApiError("unauthorized", "wrong username or password");
@@ -82,7 +93,11 @@ accounts.post("/logout", requireSession, async (c) => {
 });
 
 accounts.get("/whoami", requireSession, async (c) => {
-  return c.json({ username: c.var.user, sessionId: c.var.sessionId, expiresAt: c.var.expiresAt } satisfies WhoamiResponse);
+  return c.json({
+    username: c.var.user,
+    sessionId: c.var.sessionId,
+    expiresAt: c.var.expiresAt,
+  } satisfies WhoamiResponse);
 });
 
 export function parseName(raw: string): string {

@@ -1,0 +1,50 @@
+// Calls from one Durable Object to another are not guaranteed to arrive in the order they were made
+// (each runs in its own request context). An OrderedBatcher keeps one call in flight per destination
+// and sends whatever queued up meanwhile as the next batch: order is kept, and under load many
+// messages share one call instead of paying one round trip each.
+
+interface Pending<Item, Result> {
+  item: Item;
+  resolve: (result: Result) => void;
+  reject: (error: unknown) => void;
+}
+
+export class OrderedBatcher<Item, Result> {
+  private readonly queue: Pending<Item, Result>[] = [];
+  private flushing = false;
+
+  /** `send` must return one result per item, in the same order. */
+  constructor(
+    private readonly send: (items: Item[]) => Promise<Result[]>,
+    private readonly maxBatch = 256,
+  ) {}
+
+  submit(item: Item): Promise<Result> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  /** Items waiting or in flight: lets owners drop idle batchers from their caches. */
+  get idle(): boolean {
+    return !this.flushing && this.queue.length === 0;
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          const results = await this.send(batch.map((pending) => pending.item));
+          batch.forEach((pending, i) => pending.resolve(results[i]!));
+        } catch (error) {
+          for (const pending of batch) pending.reject(error);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+}

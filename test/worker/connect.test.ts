@@ -1,0 +1,91 @@
+// The balancer: who may connect, how connections spread over shards, and what happens when the
+// shard count is raised while users are connected.
+
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { fromHex } from "../../protocol/bytes.js";
+import { decodeDelivery } from "../../protocol/envelope.js";
+import { api, connectSocket, fakeUpload, online, signup, uniqueName } from "./helpers.js";
+
+describe("GET /v1/connect", () => {
+  it("refuses a missing, malformed, forged or revoked token before any upgrade", async () => {
+    const name = uniqueName("conn");
+    const session = await signup(name);
+    const [user, id, secret] = session.token.split(".") as [string, string, string];
+    const forged = `${user}.${id}.${secret.replace(/.$/, (ch) => (ch === "0" ? "1" : "0"))}`;
+    for (const token of [null, "nonsense", forged]) {
+      const { response, socket } = await connectSocket(token);
+      expect(socket, String(token)).toBeUndefined();
+      expect(response.status).toBe(401);
+    }
+    await api("/v1/logout", { method: "POST", token: session.token });
+    const revoked = await connectSocket(session.token);
+    expect(revoked.response.status).toBe(401);
+  });
+
+  it("insists on a WebSocket upgrade", async () => {
+    const session = await signup(uniqueName("plain"));
+    const response = await api("/v1/connect", { token: session.token });
+    expect(response.status).toBe(400);
+  });
+
+  it("greets the user by name and says which shard holds the socket", async () => {
+    const name = uniqueName("greet");
+    const session = await signup(name);
+    const { socket } = await connectSocket(session.token);
+    const welcome = await socket!.waitForJson("welcome");
+    expect(welcome).toMatchObject({ user: name, shard: expect.stringMatching(/^shard-\d+$/) });
+    socket!.close();
+  });
+
+  it("spreads connections over the least-loaded shards", async () => {
+    const before = (await (await api("/v1/stats")).json()) as { connections: Record<string, number> };
+    const sessions = await Promise.all(Array.from({ length: 8 }, (_, i) => signup(uniqueName(`spread${i}`))));
+    const sockets = [];
+    for (const session of sessions) sockets.push(await online(session.token));
+    const counts = new Map<string, number>();
+    for (const socket of sockets) {
+      const shard = String((await socket.waitForJson("welcome")).shard);
+      counts.set(shard, (counts.get(shard) ?? 0) + 1);
+    }
+    // Eight new users over four shards: every shard gets some, none gets more than its fair share
+    // plus what it was short of before.
+    expect(counts.size).toBe(4);
+    const stats = (await (await api("/v1/stats")).json()) as { connections: Record<string, number> };
+    const loads = Object.values(stats.connections);
+    expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(
+      Math.max(
+        1,
+        Math.max(...Object.values(before.connections), 0) - Math.min(...Object.values(before.connections), 0),
+      ),
+    );
+    for (const socket of sockets) socket.close();
+  });
+
+  it("sends new connections to new shards when SHARD_COUNT is raised, losing nothing", async () => {
+    const wider = { ...env, SHARD_COUNT: "6" } as Env;
+    const alice = await signup(uniqueName("wide-a"));
+    const bob = await signup(uniqueName("wide-b"));
+    const aliceSocket = await online(alice.token);
+    // Bob is offline while the shard count changes: his queued message must survive it.
+    const queued = await fakeUpload({ sender: alice.username, target: bob.username });
+    aliceSocket.ws.send(queued.frame);
+    expect(await aliceSocket.waitForJson("sent")).toMatchObject({ id: queued.id, status: "stored" });
+
+    const landed = new Set<string>();
+    const extra = [];
+    for (let i = 0; i < 6; i++) {
+      const session = await signup(uniqueName(`wide${i}`));
+      const socket = await online(session.token, "", wider);
+      landed.add(String((await socket.waitForJson("welcome")).shard));
+      extra.push(socket);
+    }
+    expect([...landed].some((shard) => shard === "shard-4" || shard === "shard-5")).toBe(true);
+
+    const bobSocket = await online(bob.token, "", wider);
+    const delivered = bobSocket.binaries().map((bytes) => decodeDelivery(bytes).messageIdHex);
+    expect(delivered).toContain(queued.id);
+    expect(fromHex(queued.id)).toHaveLength(16);
+    for (const socket of [aliceSocket, bobSocket, ...extra]) socket.close();
+  });
+});
