@@ -18,7 +18,16 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["test/node/**/*.test.ts", "test/e2e/**/*.test.ts"],
+          include: ["test/node/**/*.test.ts"],
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          environment: "node",
+          include: ["test/e2e/**/*.test.ts"],
+          // Each file starts its own `wrangler dev`; one at a time keeps a 2-core machine responsive.
+          fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

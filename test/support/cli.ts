@@ -1,0 +1,93 @@
+// Runs the real, built CLI (dist/telepound.mjs) as a child process, the way a user or a script would.
+
+import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const CLI = new URL("../../dist/telepound.mjs", import.meta.url).pathname;
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliUser {
+  home: string;
+  server: string;
+  password: string;
+}
+
+export function newHome(label: string): string {
+  return mkdtempSync(join(tmpdir(), `telepound-${label}-`));
+}
+
+function cliEnv(user: CliUser, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, TELEPOUND_PASSWORD: user.password, ...extra };
+  delete env.TELEPOUND_SERVER;
+  delete env.TELEPOUND_HOME;
+  return env;
+}
+
+export function runCli(
+  user: CliUser,
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, "--server", user.server, "--home", user.home, ...args],
+      { env: cliEnv(user, extraEnv), timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Like runCli, but fails the test with the CLI's own words when it exits non-zero. */
+export async function cliOk(user: CliUser, args: string[]): Promise<string> {
+  const result = await runCli(user, args);
+  if (result.code !== 0) {
+    throw new Error(
+      `telepound ${args.join(" ")} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+    );
+  }
+  return result.stdout;
+}
+
+/** One JSON object per line. */
+export function jsonLines(stdout: string): Array<Record<string, unknown>> {
+  return stdout
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** A long-running CLI process (inbox --wait, chat) whose output a test can wait on. */
+export class CliProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  stdout = "";
+  stderr = "";
+  readonly exited: Promise<number>;
+
+  constructor(user: CliUser, args: string[]) {
+    this.child = spawn(process.execPath, [CLI, "--server", user.server, "--home", user.home, ...args], {
+      env: cliEnv(user),
+    });
+    this.child.stdout.on("data", (chunk) => (this.stdout += chunk));
+    this.child.stderr.on("data", (chunk) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code ?? 1)));
+  }
+
+  async waitForOutput(predicate: (stdout: string) => boolean, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate(this.stdout)) {
+      if (Date.now() > deadline) throw new Error(`timed out; stdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
