@@ -7,7 +7,13 @@
 import WebSocket from "ws";
 import type { IncomingMessage } from "node:http";
 import { BinaryFrame } from "../protocol/envelope.js";
-import { type ErrorFrame, PING_TEXT, ServerFrame, type WelcomeFrame } from "../protocol/frames.js";
+import {
+  type ErrorFrame,
+  type EventFrame,
+  PING_TEXT,
+  ServerFrame,
+  type WelcomeFrame,
+} from "../protocol/frames.js";
 import { MAX_ACK_IDS, MAX_FRAME_BYTES } from "../protocol/limits.js";
 import type { z } from "zod";
 import { connectUrl, httpError, unreachable } from "./api.js";
@@ -22,6 +28,11 @@ export interface ConnectionOptions {
   receive: boolean;
   /** Every binary delivery frame (first byte 0x02), in arrival order. Set here so none is missed. */
   onDelivery?: (frame: Uint8Array) => void;
+  /**
+   * A group membership event, queued on the server and acknowledged like a message. Without a handler
+   * the event is acknowledged at once, so it can never hold up the rest of the queue.
+   */
+  onEvent?: (event: EventFrame) => void;
   /** An error frame that answers no upload of ours. */
   onServerError?: (error: CliError) => void;
   /** The connection ended without close() being called: dropped, timed out, or closed by the server. */
@@ -248,6 +259,10 @@ export class Connection {
         this.options.onServerError?.(error);
         return;
       }
+      case "event":
+        if (this.options.onEvent) this.options.onEvent(frame);
+        else this.ack(frame.id);
+        return;
       case "pong":
         return;
     }
@@ -310,10 +325,13 @@ export function frameError(frame: ErrorFrame): CliError {
   switch (frame.code) {
     case "unknown_user":
       return new NotFoundError(frame.message || "no such user");
+    case "unknown_group":
+      return new NotFoundError(frame.message || "no such group");
     case "rate_limited":
       return new RateLimitedError(`rate limited by the server: ${frame.message}`);
     case "too_large":
     case "forbidden":
+    case "stale_epoch":
       return new RefusedError(`refused by the server: ${frame.message}`);
     case "bad_frame":
       return new NetworkError(`protocol failure: the server rejected a frame: ${frame.message}`);

@@ -9,11 +9,16 @@
 //   4    not found: unknown user
 //   5    server unreachable, or a protocol failure (malformed answer, server error, connection dropped)
 //   6    rate limited: try again later
-//   7    refused by the server: username taken, forbidden, too large, bad request
+//   7    refused by the server: username taken, forbidden, too large (also checked locally), bad request
 //   8    key mismatch or verification failure: a user's keys changed, or a message failed to verify
 //   130  interrupted (Ctrl-C at a prompt)
 
-import { CryptoError, TamperedMessageError, WrongPasswordError } from "./crypto/index.js";
+import {
+  CryptoError,
+  PayloadTooLargeError,
+  TamperedMessageError,
+  WrongPasswordError,
+} from "./crypto/index.js";
 import { FormatError } from "../protocol/bytes.js";
 
 export const ExitCode = {
@@ -107,6 +112,9 @@ export function describeError(error: unknown): { exitCode: ExitCode; message: st
   if (error instanceof CliError) return { exitCode: error.exitCode, message: error.message };
   // Order matters: the specific crypto errors may extend CryptoError.
   if (error instanceof WrongPasswordError) return { exitCode: ExitCode.auth, message: "wrong password" };
+  // The user's own input over the protocol's limits: the server would refuse it, so it is refused here.
+  if (error instanceof PayloadTooLargeError)
+    return { exitCode: ExitCode.refused, message: `too large: ${error.message}` };
   if (error instanceof TamperedMessageError) {
     return { exitCode: ExitCode.keyMismatch, message: `verification failed: ${error.message}` };
   }

@@ -7,6 +7,7 @@
 
 import { BinaryFrame, MESSAGE_ID_BYTES } from "../protocol/envelope.js";
 import { toHex } from "../protocol/bytes.js";
+import type { EventFrame } from "../protocol/frames.js";
 import {
   CryptoError,
   ReplayGuard,
@@ -20,7 +21,7 @@ import {
 import type { Contacts, ResolvedContact } from "./contacts.js";
 import { KeyMismatchError, NotFoundError } from "./errors.js";
 import type { Home } from "./home.js";
-import type { Printer, ShownMessage } from "./output.js";
+import { type Printer, type ShownMessage, localTime, sanitize } from "./output.js";
 import { PersistedSeen } from "./seen.js";
 import type { LoggedIn } from "./session.js";
 
@@ -85,6 +86,16 @@ export class Receiver {
       } catch (error) {
         this.fail(error);
       }
+    });
+  }
+
+  /** Queues a group membership event: shown (to people; --json output is for messages) and acknowledged. */
+  pushEvent(event: EventFrame): void {
+    this.chain = this.chain.then(async () => {
+      if (this.fatal) return;
+      // Events are the server's own statements (not signed by anyone), so de-duplicating them by id is safe.
+      if (this.guard.accept(`event/${event.id}`)) this.options.printer.info(describeEvent(event));
+      this.queueAck(event.id);
     });
   }
 
@@ -205,6 +216,19 @@ export class Receiver {
     });
     this.savedCacheIds = ids;
   }
+}
+
+export function describeEvent(event: EventFrame): string {
+  const group = sanitize(event.group);
+  const what =
+    event.event === "created"
+      ? `${event.by} created the group`
+      : event.event === "added"
+        ? `${event.by} added ${event.user}`
+        : event.event === "removed"
+          ? `${event.by} removed ${event.user}`
+          : `${event.user} left`;
+  return `[${localTime(event.at)}] group ${group}: ${sanitize(what)} (members: ${event.members.map(sanitize).join(", ") || "none"})`;
 }
 
 function cacheIds(json: UnwrapCacheJson): string {

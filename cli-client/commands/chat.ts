@@ -44,6 +44,8 @@ class ChatSession {
   /** Lines are handled one at a time, in order, even while a send waits for the server. */
   private lines: Promise<void> = Promise.resolve();
   private finished = false;
+  /** Input has ended (/quit, Ctrl-D, end of piped input): no more prompts. */
+  private closing = false;
   private finish: (error: unknown) => void = () => undefined;
 
   constructor(
@@ -93,6 +95,7 @@ class ChatSession {
         .catch((error: unknown) => this.finish(error));
     });
     this.rl.on("close", () => {
+      this.closing = true;
       // Ctrl-D, end of piped input, or /quit: let queued lines finish sending first.
       void this.lines.then(() => this.finish(null));
     });
@@ -114,6 +117,7 @@ class ChatSession {
       token: this.me.session.token,
       receive: true,
       onDelivery: (frame) => this.receiver.push(frame),
+      onEvent: (event) => this.receiver.pushEvent(event),
       onServerError: (error) => this.ctx.printer.warn(error.message),
       onClose: (error) => void this.reconnect(error),
     });
@@ -202,7 +206,7 @@ class ChatSession {
   }
 
   private prompt(): void {
-    if (!this.terminal || this.finished) return;
+    if (!this.terminal || this.finished || this.closing) return;
     this.rl.setPrompt(this.current ? `${this.current}> ` : "> ");
     this.rl.prompt();
   }

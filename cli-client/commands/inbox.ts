@@ -43,6 +43,7 @@ export const inbox: CommandSpec = {
       token: me.session.token,
       receive: true,
       onDelivery: (frame) => receiver.push(frame),
+      onEvent: (event) => receiver.pushEvent(event),
       onServerError: (error) => ctx.printer.warn(error.message),
       onClose: stop,
     });

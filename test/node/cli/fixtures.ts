@@ -1,0 +1,114 @@
+// Users with real keys for the CLI's command tests: a logged-in home written the way signup leaves it,
+// and messages sealed by another user and cut down to a delivery the way the server does.
+
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../../protocol/envelope.js";
+import type { PublicKeys } from "../../../protocol/http.js";
+import {
+  type ExportedIdentity,
+  type Identity,
+  SenderKeyring,
+  exportIdentity,
+  fingerprint,
+  generateIdentity,
+  sealMessage,
+} from "../../../cli-client/crypto/index.js";
+import { Home } from "../../../cli-client/home.js";
+
+export interface TestUser {
+  name: string;
+  identity: Identity;
+  exported: ExportedIdentity;
+  publicKeys: PublicKeys;
+  fingerprint: string;
+}
+
+export async function makeUser(name: string): Promise<TestUser> {
+  const identity = await generateIdentity();
+  const exported = exportIdentity(identity);
+  const publicKeys = { encryption: exported.encryptionPublic, signing: exported.signingPublic };
+  return { name, identity, exported, publicKeys, fingerprint: fingerprint(publicKeys) };
+}
+
+/** A home logged in as `user` on `server`, with `pinned` users' keys already in contacts.json. */
+export async function loggedInHome(
+  dir: string,
+  server: string,
+  user: TestUser,
+  pinned: TestUser[] = [],
+): Promise<Home> {
+  const home = new Home(dir);
+  await home.write("identity.json", {
+    username: user.name,
+    publicKeys: user.publicKeys,
+    fingerprint: user.fingerprint,
+    keys: { ...user.exported },
+  });
+  await home.write("state.json", { username: user.name, counter: 0 });
+  await home.write("contacts.json", {
+    owner: user.name,
+    contacts: Object.fromEntries(
+      pinned.map((other) => [
+        other.name,
+        {
+          publicKeys: other.publicKeys,
+          fingerprint: other.fingerprint,
+          firstSeen: "2026-01-01T00:00:00.000Z",
+        },
+      ]),
+    ),
+  });
+  await home.write("session.json", {
+    server,
+    username: user.name,
+    token: `token-of-${user.name}`,
+    sessionId: `session-of-${user.name}`,
+    expiresAt: Date.now() + 3_600_000,
+  });
+  return home;
+}
+
+export interface Delivery {
+  frame: Uint8Array;
+  id: string;
+}
+
+/** `from` seals `text` for `to`; returns the delivery frame `to` would get and its message id. */
+export async function deliveryFrom(
+  from: TestUser,
+  to: TestUser,
+  text: string,
+  keyring = new SenderKeyring(),
+): Promise<Delivery> {
+  const sealed = await sealMessage({
+    signingPrivateKey: from.identity.signing.privateKey,
+    sender: from.name,
+    kind: "direct",
+    target: to.name,
+    epoch: 0,
+    recipients: [
+      { username: to.name, encryptionKey: to.identity.encryption.publicKey, fingerprint: to.fingerprint },
+    ],
+    payload: { text },
+    counter: 1,
+    keyring,
+  });
+  const envelope = decodeUpload(sealed.frame);
+  return {
+    frame: encodeDelivery(signedPartWithSignature(envelope), envelope.slotBytes[0]!),
+    id: sealed.messageId,
+  };
+}
+
+/** A copy of `frame` with one ciphertext byte flipped: the signature no longer verifies. */
+export function tampered(frame: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(frame);
+  // Well inside the signed part (past the fixed header fields), before the signature and slot.
+  copy[200] = copy[200]! ^ 0xff;
+  return copy;
+}
+
+export async function writeRaw(home: Home, name: string, text: string): Promise<void> {
+  await writeFile(join(home.dir, name), text, { mode: 0o600 });
+}

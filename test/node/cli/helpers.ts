@@ -1,0 +1,169 @@
+// Test helpers for the CLI: a stub Telepound server (HTTP routes + /v1/connect WebSocket) on 127.0.0.1
+// port 0, in-memory output sinks, and a fake process io for runCli.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { CliIo } from "../../../cli-client/context.js";
+
+export type HttpHandler = (
+  request: IncomingMessage,
+  body: string,
+) => { status: number; body?: unknown; headers?: Record<string, string> };
+
+export interface StubSocket {
+  ws: WebSocket;
+  request: IncomingMessage;
+  /** Every text frame the client sent, parsed. */
+  texts: unknown[];
+  /** Every binary frame the client sent. */
+  binaries: Uint8Array[];
+  /** Resolves with the next frame the client sends (text parsed, binary as bytes). */
+  next(): Promise<unknown>;
+}
+
+export interface StubServer {
+  url: string;
+  http: Map<string, HttpHandler>;
+  /** Called for each accepted WebSocket; return nothing to accept, or a status to refuse the upgrade. */
+  onUpgrade: (
+    request: IncomingMessage,
+  ) => { status: number; body?: unknown; headers?: Record<string, string> } | null;
+  onSocket: (socket: StubSocket) => void;
+  sockets: StubSocket[];
+  close(): Promise<void>;
+}
+
+export async function startStubServer(): Promise<StubServer> {
+  const wss = new WebSocketServer({ noServer: true });
+  const http: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    let body = "";
+    request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+    request.on("end", () => {
+      const key = `${request.method} ${new URL(request.url ?? "/", "http://x").pathname}`;
+      const handler = stub.http.get(key);
+      const answer = handler
+        ? handler(request, body)
+        : { status: 404, body: { error: { code: "not_found", message: key } } };
+      response.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
+      response.end(answer.body === undefined ? "" : JSON.stringify(answer.body));
+    });
+  });
+  const stub: StubServer = {
+    url: "",
+    http: new Map(),
+    onUpgrade: () => null,
+    onSocket: () => undefined,
+    sockets: [],
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((done) => wss.close(() => done()));
+      http.closeAllConnections();
+      await new Promise<void>((done) => http.close(() => done()));
+    },
+  };
+  http.on("upgrade", (request, socket, head) => {
+    const refusal = stub.onUpgrade(request);
+    if (refusal) {
+      const body = JSON.stringify(refusal.body ?? {});
+      const headers = Object.entries({ "content-type": "application/json", ...refusal.headers })
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join("");
+      socket.end(
+        `HTTP/1.1 ${refusal.status} Refused\r\n${headers}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      const waiters: Array<(frame: unknown) => void> = [];
+      const backlog: unknown[] = [];
+      const stubSocket: StubSocket = {
+        ws,
+        request,
+        texts: [],
+        binaries: [],
+        next: () =>
+          new Promise((resolve) => (backlog.length ? resolve(backlog.shift()) : waiters.push(resolve))),
+      };
+      ws.on("message", (data: Buffer, isBinary) => {
+        const frame = isBinary ? new Uint8Array(data) : JSON.parse(data.toString("utf8"));
+        if (isBinary) stubSocket.binaries.push(frame as Uint8Array);
+        else stubSocket.texts.push(frame);
+        const waiter = waiters.shift();
+        if (waiter) waiter(frame);
+        else backlog.push(frame);
+      });
+      stub.sockets.push(stubSocket);
+      stub.onSocket(stubSocket);
+    });
+  });
+  await new Promise<void>((done) => http.listen(0, "127.0.0.1", done));
+  const address = http.address();
+  if (!address || typeof address === "string") throw new Error("no address");
+  stub.url = `http://127.0.0.1:${address.port}`;
+  return stub;
+}
+
+/** The standard opening a real server sends: welcome, then (for receiving sockets) the backlog and synced. */
+export function sendWelcome(ws: WebSocket, user = "alice"): void {
+  ws.send(JSON.stringify({ type: "welcome", user, shard: "shard-0", serverTime: Date.now() }));
+}
+
+export interface Sink {
+  write(text: string): boolean;
+  text(): string;
+  lines(): string[];
+}
+
+export function sink(): Sink {
+  let buffer = "";
+  return {
+    write(text: string) {
+      buffer += text;
+      return true;
+    },
+    text: () => buffer,
+    lines: () => buffer.split("\n").filter((line) => line !== ""),
+  };
+}
+
+export interface FakeIo extends CliIo {
+  out: Sink;
+  err: Sink;
+}
+
+/** Process io for runCli: no TTY, empty stdin, output collected. */
+export function fakeIo(env: NodeJS.ProcessEnv = {}): FakeIo {
+  const out = sink();
+  const err = sink();
+  const stdin = new PassThrough();
+  stdin.end();
+  return {
+    stdin,
+    stdout: out as unknown as NodeJS.WritableStream,
+    stderr: err as unknown as NodeJS.WritableStream,
+    env,
+    out,
+    err,
+  };
+}
+
+export async function tempDir(prefix = "telepound-cli-"): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (condition()) return resolve();
+      if (Date.now() > deadline) return reject(new Error("condition not met in time"));
+      setTimeout(check, 5);
+    };
+    check();
+  });
+}

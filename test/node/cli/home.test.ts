@@ -1,0 +1,140 @@
+// The home folder: owner-only permissions whatever the umask, atomic writes that never leave partial or
+// temp files, the lock that serialises read-modify-write across processes, and DIR resolution.
+
+import { chmod, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CliError } from "../../../cli-client/errors.js";
+import { Home, resolveHomeDir } from "../../../cli-client/home.js";
+import { tempDir } from "./helpers.js";
+
+const session = {
+  server: "http://127.0.0.1:8787",
+  username: "alice",
+  token: "t0ken",
+  sessionId: "s1",
+  expiresAt: 1_900_000_000_000,
+};
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let previousUmask: number;
+
+beforeEach(async () => {
+  dir = await tempDir();
+  // The loosest umask: permissions must come from the code, not from the environment.
+  previousUmask = process.umask(0);
+});
+
+afterEach(async () => {
+  process.umask(previousUmask);
+  await dir.remove();
+});
+
+describe("Home permissions", () => {
+  it("creates the folder 0700 and files 0600 even with umask 0", async () => {
+    const home = new Home(join(dir.path, "nested", "home"));
+    await home.write("session.json", session);
+    expect((await stat(home.dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(join(home.dir, "session.json"))).mode & 0o777).toBe(0o600);
+  });
+
+  it("tightens an existing folder that others can read", async () => {
+    const path = join(dir.path, "loose");
+    await mkdir(path);
+    await chmod(path, 0o755);
+    await new Home(path).ensure();
+    expect((await stat(path)).mode & 0o777).toBe(0o700);
+  });
+});
+
+describe("Home atomic writes", () => {
+  it("round-trips a value and leaves no temp file behind", async () => {
+    const home = new Home(dir.path);
+    await home.write("session.json", session);
+    await home.write("session.json", { ...session, token: "second" });
+    expect(await home.read("session.json")).toEqual({ ...session, token: "second" });
+    expect(await readdir(dir.path)).toEqual(["session.json"]);
+  });
+
+  it("keeps the old content when a write is refused", async () => {
+    const home = new Home(dir.path);
+    await home.write("session.json", session);
+    // An invalid value must fail before anything touches the file.
+    await expect(home.write("session.json", { ...session, expiresAt: "soon" } as never)).rejects.toThrow();
+    expect(await home.read("session.json")).toEqual(session);
+    expect(await readdir(dir.path)).toEqual(["session.json"]);
+  });
+
+  it("never exposes a partial file to a concurrent reader", async () => {
+    const home = new Home(dir.path);
+    const big = {
+      owner: "alice",
+      ids: Array.from({ length: 5000 }, (_, i) => [`id-${i}`, i] as [string, number]),
+    };
+    await home.write("seen.json", big);
+    const writes = Array.from({ length: 20 }, () => home.write("seen.json", big));
+    const reads = Array.from({ length: 20 }, () => home.read("seen.json"));
+    const results = await Promise.all([...writes, ...reads]);
+    for (const value of results.slice(20)) expect(value).toEqual(big);
+  });
+
+  it("reads a missing file as null and a damaged one as an error naming it", async () => {
+    const home = new Home(dir.path);
+    expect(await home.read("contacts.json")).toBeNull();
+    await writeFile(join(dir.path, "contacts.json"), "{not json");
+    await expect(home.read("contacts.json")).rejects.toThrow(CliError);
+    await expect(home.read("contacts.json")).rejects.toThrow(/contacts\.json is damaged/);
+  });
+});
+
+describe("Home lock", () => {
+  it("serialises read-modify-write so no update is lost", async () => {
+    const home = new Home(dir.path);
+    await home.write("state.json", { username: "alice", counter: 0 });
+    const bump = () =>
+      home.withLock(async () => {
+        const state = await home.read("state.json");
+        await new Promise((done) => setTimeout(done, 1));
+        await home.write("state.json", { username: "alice", counter: state!.counter + 1 });
+      });
+    await Promise.all(Array.from({ length: 25 }, bump));
+    expect((await home.read("state.json"))?.counter).toBe(25);
+    expect(await readdir(dir.path)).toEqual(["state.json"]);
+  });
+
+  it("breaks a lock left by a process that no longer exists", async () => {
+    const home = new Home(dir.path);
+    await home.ensure();
+    // PID 2^22+1 is above Linux's pid_max ceiling, so no process has it.
+    await writeFile(join(dir.path, "home.lock"), `${2 ** 22 + 1}\n`);
+    const started = Date.now();
+    await home.withLock(async () => undefined);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("waits for a lock held by a live process", async () => {
+    const home = new Home(dir.path);
+    await home.ensure();
+    await writeFile(join(dir.path, "home.lock"), `${process.pid}\n`);
+    let entered = false;
+    const waiting = home.withLock(async () => {
+      entered = true;
+    });
+    await new Promise((done) => setTimeout(done, 100));
+    expect(entered).toBe(false);
+    await rm(join(dir.path, "home.lock"));
+    await waiting;
+    expect(entered).toBe(true);
+    expect(await readFile(join(dir.path, "home.lock"), "utf8").catch(() => "gone")).toBe("gone");
+  });
+});
+
+describe("resolveHomeDir", () => {
+  it("prefers --home, then $TELEPOUND_HOME, then $XDG_CONFIG_HOME/telepound", () => {
+    const env = { TELEPOUND_HOME: "/env/home", XDG_CONFIG_HOME: "/xdg" };
+    expect(resolveHomeDir("/opt/h", env)).toBe("/opt/h");
+    expect(resolveHomeDir(undefined, env)).toBe("/env/home");
+    expect(resolveHomeDir(undefined, { XDG_CONFIG_HOME: "/xdg" })).toBe("/xdg/telepound");
+    expect(resolveHomeDir(undefined, {})).toMatch(/\/\.config\/telepound$/);
+  });
+});
