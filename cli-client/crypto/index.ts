@@ -1,0 +1,41 @@
+// The client's crypto module, as the CLI uses it: identities, password keys, sealing and opening messages.
+// Everything else in cli-client/crypto/ is internal (tests import primitives directly for the vectors).
+
+export { CryptoError, PayloadTooLargeError, TamperedMessageError, WrongPasswordError } from "./errors.js";
+export {
+  exportIdentity,
+  fingerprint,
+  generateIdentity,
+  importIdentity,
+  importPublicKeys,
+  type ExportedIdentity,
+  type Identity,
+  type PublicKeyObjects,
+} from "./primitives.js";
+export { toBase64 } from "./base64.js";
+export {
+  derivePasswordKeys,
+  newKdfParams,
+  sealPrivateKeys,
+  unsealPrivateKeys,
+  type PasswordKeys,
+  type PrivateKeys,
+} from "./password.js";
+export type { Payload } from "./payload.js";
+export {
+  SenderKeyring,
+  UnwrapCache,
+  type SenderKeyringJson,
+  type UnwrapCacheJson,
+} from "./conversation-keys.js";
+export {
+  openEnvelope,
+  readDelivery,
+  sealMessage,
+  type OpenOptions,
+  type OpenedMessage,
+  type Recipient,
+  type SealOptions,
+  type SealedMessage,
+} from "./message.js";
+export { ReplayGuard, replayId, type SeenIds } from "./replay-guard.js";

@@ -1,0 +1,217 @@
+// The envelope codec (protocol/envelope.ts) on its own, with stand-in bytes instead of real crypto:
+// round trips, and a FormatError for every truncation, trailing byte, misordered slot, version and kind.
+
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { ByteWriter, FormatError, concatBytes, toHex } from "../../../protocol/bytes.js";
+import {
+  BinaryFrame,
+  decodeDelivery,
+  decodeUpload,
+  encodeDelivery,
+  encodeSignedPart,
+  encodeSlot,
+  encodeUpload,
+  keyCommitment,
+  membersDigest,
+  signedPartWithSignature,
+  signingInput,
+  type EnvelopeHeader,
+  type KeySlot,
+} from "../../../protocol/envelope.js";
+
+const filled = (size: number, value: number) => new Uint8Array(size).fill(value);
+
+function header(overrides: Partial<EnvelopeHeader> = {}): EnvelopeHeader {
+  return {
+    kind: "group",
+    messageId: filled(16, 0x11),
+    sentAt: 1_900_000_000_000,
+    counter: 7,
+    sender: "alice",
+    target: "team",
+    epoch: 3,
+    membersDigest: filled(32, 0x22),
+    keyCommitment: filled(32, 0x33),
+    nonce: filled(24, 0x44),
+    ciphertext: filled(272, 0x55),
+    ...overrides,
+  };
+}
+
+function slot(recipient: string, fill: number): KeySlot {
+  return {
+    recipient,
+    conversationKeyWrap: filled(384, fill),
+    msgKeyNonce: filled(24, fill + 1),
+    msgKeyBox: filled(48, fill + 2),
+  };
+}
+
+const signature = filled(64, 0x66);
+const slots = [slot("carol", 0x70), slot("alice", 0x80), slot("bob", 0x90)];
+
+function upload(h: EnvelopeHeader = header(), s: KeySlot[] = slots): Uint8Array {
+  return encodeUpload(encodeSignedPart(h), signature, s);
+}
+
+/** An upload frame assembled by hand, for slot lists encodeUpload would have sorted. */
+function rawUpload(slotList: KeySlot[]): Uint8Array {
+  const writer = new ByteWriter()
+    .u8(BinaryFrame.upload)
+    .bytes(encodeSignedPart(header()))
+    .bytes(signature)
+    .u16(slotList.length);
+  for (const s of slotList) writer.bytes(encodeSlot(s));
+  return writer.finish();
+}
+
+function expectAllTruncationsRejected(frame: Uint8Array, decode: (frame: Uint8Array) => unknown): void {
+  for (let length = 0; length < frame.length; length++) {
+    let thrown: unknown = null;
+    try {
+      decode(frame.subarray(0, length));
+    } catch (error) {
+      thrown = error;
+    }
+    if (!(thrown instanceof FormatError)) throw new Error(`truncation to ${length} bytes: ${String(thrown)}`);
+  }
+}
+
+describe("upload frames", () => {
+  it("round-trip, with slots sorted by recipient and views of the exact bytes", () => {
+    const h = header();
+    const frame = upload(h);
+    const decoded = decodeUpload(frame);
+    expect(decoded.header).toEqual(h);
+    expect(decoded.messageIdHex).toBe("11".repeat(16));
+    expect(decoded.signedPart).toEqual(encodeSignedPart(h));
+    expect(decoded.signature).toEqual(signature);
+    expect(decoded.slots.map((s) => s.recipient)).toEqual(["alice", "bob", "carol"]);
+    expect(decoded.slots[0]).toEqual(slots[1]);
+    decoded.slots.forEach((s, i) => expect(decoded.slotBytes[i]).toEqual(encodeSlot(s)));
+    expect(frame[0]).toBe(BinaryFrame.upload);
+  });
+
+  it("lay out the signed part field by field, big-endian", () => {
+    const signed = encodeSignedPart(header({ kind: "direct", target: "bob", epoch: 0 }));
+    expect(toHex(signed.subarray(0, 2))).toBe("0101"); // version 1, kind direct
+    expect(toHex(signed.subarray(18, 26))).toBe((1_900_000_000_000).toString(16).padStart(16, "0"));
+    expect(toHex(signed.subarray(26, 34))).toBe("0000000000000007");
+    expect(toHex(signed.subarray(34, 40))).toBe("05" + toHex(new TextEncoder().encode("alice")));
+    expect(signingInput(signed)).toEqual(
+      concatBytes(new TextEncoder().encode("telepound/v1/message\0"), signed),
+    );
+  });
+
+  it("reject every truncation", () => {
+    expectAllTruncationsRejected(upload(), decodeUpload);
+  });
+
+  it("reject trailing bytes", () => {
+    expect(() => decodeUpload(concatBytes(upload(), Uint8Array.of(0)))).toThrow(/unexpected bytes/);
+  });
+
+  it("reject unsorted and repeated slots", () => {
+    const [a, b] = [slot("alice", 1), slot("bob", 2)];
+    expect(decodeUpload(rawUpload([a, b])).slots).toHaveLength(2); // the control
+    expect(() => decodeUpload(rawUpload([b, a]))).toThrow(/sorted by recipient with no repeats/);
+    expect(() => decodeUpload(rawUpload([a, a]))).toThrow(/sorted by recipient with no repeats/);
+  });
+
+  it("reject zero slots", () => {
+    expect(() => decodeUpload(rawUpload([]))).toThrow(/slot count/);
+  });
+
+  it("reject a bad version, kind or frame tag", () => {
+    const frame = upload();
+    const at = (offset: number, value: number) => {
+      const copy = frame.slice();
+      copy[offset] = value;
+      return copy;
+    };
+    expect(() => decodeUpload(at(1, 2))).toThrow(/unsupported envelope version 2/);
+    expect(() => decodeUpload(at(1, 0))).toThrow(/unsupported envelope version 0/);
+    expect(() => decodeUpload(at(2, 0))).toThrow(/unknown message kind 0/);
+    expect(() => decodeUpload(at(2, 3))).toThrow(/unknown message kind 3/);
+    expect(() => decodeUpload(at(0, BinaryFrame.delivery))).toThrow(/expected binary frame/);
+    expect(() => decodeDelivery(frame)).toThrow(/expected binary frame/);
+  });
+
+  it("reject invalid names, a non-zero epoch on direct messages, and a ciphertext shorter than its MAC", () => {
+    expect(() => decodeUpload(upload(header({ sender: "Alice" })))).toThrow(/sender/);
+    expect(() => decodeUpload(upload(header({ target: "x" })))).toThrow(/target/);
+    expect(() => decodeUpload(upload(header({ kind: "direct", target: "bob", epoch: 1 })))).toThrow(
+      /epoch 0/,
+    );
+    expect(() => decodeUpload(upload(header({ ciphertext: filled(15, 1) })))).toThrow(/MAC/);
+    expect(() => decodeUpload(upload(header(), [slot("Bob!", 1)]))).toThrow(/slot recipient/);
+    expect(() =>
+      decodeUpload(upload(header(), [{ ...slot("bob", 1), conversationKeyWrap: filled(513, 1) }])),
+    ).toThrow(/conversation key wrap/);
+  });
+
+  it("refuse to encode fixed-width fields of the wrong size", () => {
+    expect(() => encodeSignedPart(header({ nonce: filled(23, 0) }))).toThrow(FormatError);
+    expect(() => encodeSignedPart(header({ messageId: filled(17, 0) }))).toThrow(FormatError);
+    expect(() => encodeUpload(encodeSignedPart(header()), filled(63, 0), slots)).toThrow(FormatError);
+  });
+});
+
+describe("delivery frames", () => {
+  const decoded = decodeUpload(upload());
+  const deliveries = decoded.slotBytes.map((bytes) =>
+    encodeDelivery(signedPartWithSignature(decoded), bytes),
+  );
+
+  it("carry the signed part and signature unchanged, and exactly one slot", () => {
+    deliveries.forEach((frame, i) => {
+      expect(frame[0]).toBe(BinaryFrame.delivery);
+      const delivery = decodeDelivery(frame);
+      expect(delivery.header).toEqual(decoded.header);
+      expect(delivery.signedPart).toEqual(decoded.signedPart);
+      expect(delivery.signature).toEqual(signature);
+      expect(delivery.slots).toEqual([decoded.slots[i]]);
+      expect(delivery.slotBytes[0]).toEqual(decoded.slotBytes[i]);
+    });
+  });
+
+  it("reject every truncation and trailing bytes", () => {
+    expectAllTruncationsRejected(deliveries[0]!, decodeDelivery);
+    expect(() => decodeDelivery(concatBytes(deliveries[0]!, Uint8Array.of(0)))).toThrow(/unexpected bytes/);
+    expect(() => decodeDelivery(concatBytes(deliveries[0]!, decoded.slotBytes[1]!))).toThrow(
+      /unexpected bytes/,
+    );
+  });
+
+  it("reject a bad version or kind", () => {
+    for (const [offset, value, message] of [
+      [1, 9, /unsupported envelope version 9/],
+      [2, 9, /unknown message kind 9/],
+    ] as const) {
+      const copy = deliveries[0]!.slice();
+      copy[offset] = value;
+      expect(() => decodeDelivery(copy)).toThrow(message);
+    }
+  });
+});
+
+describe("membersDigest and keyCommitment", () => {
+  it("membersDigest ignores order and repeats, and changes with membership", async () => {
+    const hex = async (names: string[]) => toHex(await membersDigest(names));
+    expect(await hex(["bob", "alice"])).toBe(await hex(["alice", "bob", "alice"]));
+    expect(await hex(["alice", "bob"])).not.toBe(await hex(["alice", "bob", "carol"]));
+    expect(await hex(["alice"])).not.toBe(await hex(["alicf"]));
+    // Length-prefixed names: splitting one name into two cannot collide.
+    expect(await hex(["abc", "def"])).not.toBe(await hex(["abcdef"]));
+  });
+
+  it("keyCommitment is SHA-256 over its context and the key", async () => {
+    const key = filled(32, 9);
+    const expected = new Uint8Array(
+      createHash("sha256").update("telepound/v1/key-commitment\0").update(key).digest(),
+    );
+    expect(await keyCommitment(key)).toEqual(expected);
+    expect(toHex(await keyCommitment(filled(32, 8)))).not.toBe(toHex(expected));
+  });
+});
