@@ -17,6 +17,11 @@ export function shardStub(
   return env.SHARDS.get(env.SHARDS.idFromName(name));
 }
 
+/** The Durable Object that holds group `name`: its members, admin, epoch, and message fan-out. */
+export function groupStub(env: Env, name: string): DurableObjectStub<import("./group-room.js").GroupRoom> {
+  return env.GROUPS.get(env.GROUPS.idFromName(`group:${name}`));
+}
+
 /** The single load table. It sits on the connect path only, never on the path of a message. */
 export function balancerStub(env: Env): DurableObjectStub<import("./load-balancer.js").LoadBalancer> {
   return env.BALANCER.get(env.BALANCER.idFromName("balancer"));

@@ -9,17 +9,18 @@ import { DurableObject } from "cloudflare:workers";
 import { ClientFrame, PING_TEXT, PONG_TEXT } from "../protocol/frames.js";
 import { MAX_FRAME_BYTES } from "../protocol/limits.js";
 import type { Backlog } from "./home/queue.js";
-import { balancerStub, homeStub } from "./names.js";
+import { balancerStub, groupStub, homeStub } from "./names.js";
 import { OrderedBatcher } from "./ordered-batcher.js";
 import {
   type Connection,
   connectionOf,
-  sendBinary,
   sendError,
   sendFrame,
+  sendItem,
   userTag,
 } from "./shard/connection.js";
-import { routeUpload } from "./shard/uploads.js";
+import { type Routes, routeUpload } from "./shard/uploads.js";
+import type { GroupPost, PostResult } from "./group-room.js";
 import type { DeliverResult, Incoming, Outgoing } from "./user-home.js";
 
 /** Headers the Worker sets on the upgrade it forwards; a client cannot reach a shard directly. */
@@ -36,6 +37,11 @@ const HOME_CACHE_LIMIT = 10_000;
 export class ServerShard extends DurableObject<Env> {
   private readonly homes = new Map<string, ReturnType<typeof homeStub>>();
   private readonly deliveryPipes = new Map<string, OrderedBatcher<Incoming, DeliverResult>>();
+  private readonly groupPipes = new Map<string, OrderedBatcher<GroupPost, PostResult>>();
+  private readonly routes: Routes = {
+    toHome: (recipient, message) => this.deliveryPipe(recipient).submit(message),
+    toGroup: (group, post) => this.groupPipe(group).submit(post),
+  };
   /** Per socket, the tail of its uploads being validated: each waits for the one before it. */
   private readonly uploadOrder = new Map<string, Promise<unknown>>();
   /** Live pushes held back while a socket's backlog drains (memory only: the queue still has them). */
@@ -115,7 +121,7 @@ export class ServerShard extends DurableObject<Env> {
         continue;
       }
       let ok = true;
-      for (const message of messages) ok = sendBinary(ws, message.frame) && ok;
+      for (const message of messages) ok = sendItem(ws, message) && ok;
       if (ok) reached++;
     }
     return reached;
@@ -175,11 +181,7 @@ export class ServerShard extends DurableObject<Env> {
     if (frame.length > MAX_FRAME_BYTES)
       return sendError(ws, "too_large", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
     const previous = this.uploadOrder.get(connection.id) ?? Promise.resolve();
-    const dispatched = previous.then(() =>
-      routeUpload(connection.user, frame, (recipient, message) =>
-        this.deliveryPipe(recipient).submit(message),
-      ),
-    );
+    const dispatched = previous.then(() => routeUpload(connection.user, frame, this.routes));
     const tail = dispatched.catch(() => undefined);
     this.uploadOrder.set(connection.id, tail);
     void tail.then(() => {
@@ -194,7 +196,7 @@ export class ServerShard extends DurableObject<Env> {
    * follow, minus those the backlog already carried (sequence at or below the cursor).
    */
   private sendBacklog(ws: WebSocket, connection: Connection, backlog: Backlog): void {
-    for (const frame of backlog.frames) sendBinary(ws, frame);
+    for (const item of backlog.items) sendItem(ws, item);
     ws.serializeAttachment({
       ...connection,
       backlogCursor: backlog.cursor,
@@ -204,7 +206,7 @@ export class ServerShard extends DurableObject<Env> {
     sendFrame(ws, { type: "synced" });
     const held = this.heldBack.get(connection.id) ?? [];
     this.heldBack.delete(connection.id);
-    for (const message of held) if (message.seq > backlog.cursor) sendBinary(ws, message.frame);
+    for (const message of held) if (message.seq > backlog.cursor) sendItem(ws, message);
   }
 
   private async onClosed(ws: WebSocket): Promise<void> {
@@ -232,6 +234,20 @@ export class ServerShard extends DurableObject<Env> {
       this.homes.set(username, stub);
     }
     return stub;
+  }
+
+  /** The ordered pipe to a group's room. */
+  private groupPipe(group: string): OrderedBatcher<GroupPost, PostResult> {
+    let pipe = this.groupPipes.get(group);
+    if (!pipe) {
+      if (this.groupPipes.size >= HOME_CACHE_LIMIT) {
+        for (const [name, existing] of this.groupPipes) if (existing.idle) this.groupPipes.delete(name);
+      }
+      const stub = groupStub(this.env, group);
+      pipe = new OrderedBatcher<GroupPost, PostResult>((batch) => stub.post(batch));
+      this.groupPipes.set(group, pipe);
+    }
+    return pipe;
   }
 
   /** The ordered pipe to a recipient's home: uploads from this shard reach it in the order received. */

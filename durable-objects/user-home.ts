@@ -14,8 +14,9 @@ import {
   type NewSession,
   type SessionCheck,
 } from "./home/account.js";
+import { GroupList } from "./home/group-list.js";
 import { Presence } from "./home/presence.js";
-import { type Backlog, MessageQueue } from "./home/queue.js";
+import { type Backlog, MessageQueue, type QueuedItem } from "./home/queue.js";
 import { HOME_SCHEMA } from "./home/schema.js";
 import { shardStub } from "./names.js";
 import { OrderedBatcher } from "./ordered-batcher.js";
@@ -23,22 +24,24 @@ import { OrderedBatcher } from "./ordered-batcher.js";
 export type DeliverResult =
   { ok: true; status: "delivered" | "stored" } | { ok: false; reason: "unknown_user" };
 
-/** A message for this user: its id and the delivery frame (signed part, signature, this user's slot). */
-export interface Incoming {
+/**
+ * Something for this user, by id: an envelope's delivery frame (signed part, signature, this user's
+ * slot) or a group event.
+ */
+export interface Incoming extends QueuedItem {
   id: string;
-  frame: Uint8Array;
 }
 
-/** A stored message on its way to a shard; `seq` lets the shard merge live pushes with the backlog. */
-export interface Outgoing {
+/** A stored item on its way to a shard; `seq` lets the shard merge live pushes with the backlog. */
+export interface Outgoing extends QueuedItem {
   seq: number;
-  frame: Uint8Array;
 }
 
 export class UserHome extends DurableObject<Env> {
   private readonly accounts: Accounts;
   private readonly queue: MessageQueue;
   private readonly presence: Presence;
+  private readonly groups: GroupList;
   /** One ordered pipe per shard, so live pushes reach each socket in the order they were stored. */
   private readonly pushPipes = new Map<string, OrderedBatcher<Outgoing, number>>();
 
@@ -48,6 +51,7 @@ export class UserHome extends DurableObject<Env> {
     this.accounts = new Accounts(ctx.storage.sql);
     this.queue = new MessageQueue(ctx.storage.sql);
     this.presence = new Presence(ctx.storage.sql);
+    this.groups = new GroupList(ctx.storage.sql);
   }
 
   signup(record: AccountRecord, session: NewSession): { ok: boolean } {
@@ -78,6 +82,15 @@ export class UserHome extends DurableObject<Env> {
 
   profile(): ReturnType<Accounts["publicKeys"]> {
     return this.accounts.publicKeys();
+  }
+
+  /** Called by a group room whenever this user joins or leaves it. */
+  trackGroup(group: string, member: boolean): void {
+    this.groups.set(group, member, Date.now());
+  }
+
+  groupNames(): string[] {
+    return this.groups.names();
   }
 
   /** A socket of `sessionId` opened on `shard`: remember where to push, return the first backlog batch. */
@@ -116,9 +129,10 @@ export class UserHome extends DurableObject<Env> {
     const now = Date.now();
     const sessions = this.accounts.liveSessionIds(now);
     // A retried upload (same id) stores nothing new; it is pushed again and the client drops duplicates.
-    const stored: Outgoing[] = items.map(({ id, frame }) => ({
-      seq: this.queue.store(id, frame, sessions, now).seq,
-      frame,
+    const stored: Outgoing[] = items.map(({ id, kind, data }) => ({
+      seq: this.queue.store(id, { kind, data }, sessions, now).seq,
+      kind,
+      data,
     }));
     const shards = this.presence.shards();
     const reached = await Promise.all(shards.map((shard) => this.pushTo(shard, username, stored)));

@@ -30,6 +30,9 @@ export const ErrorCode = z.enum([
   "too_large",
   "forbidden",
   "unknown_user",
+  "unknown_group",
+  /** A group message sealed for an epoch that is no longer current: refetch the group and seal again. */
+  "stale_epoch",
   "rate_limited",
   "internal",
 ]);
@@ -62,12 +65,38 @@ export const ErrorFrame = z.object({
 
 export const PongFrame = z.object({ type: z.literal("pong") });
 
+export const GroupEventKind = z.enum(["created", "added", "removed", "left"]);
+export type GroupEventKind = z.infer<typeof GroupEventKind>;
+
+/**
+ * A group membership change, queued and acknowledged like a message. It carries the whole member list
+ * and the new epoch, so a client can check every later group message against it.
+ */
+export const EventFrame = z.object({
+  type: z.literal("event"),
+  id: messageIdHex,
+  event: GroupEventKind,
+  group: z.string(),
+  /** Who made the change (for "left", the leaver; for "created", the creator). */
+  by: z.string(),
+  /** Whom it concerns (for "created", the creator). */
+  user: z.string(),
+  epoch: z.int(),
+  /** Members after the change, sorted; empty when the last member left and the group closed. */
+  members: z.array(z.string()),
+  /** The admin after the change (a hand-over shows here), or null once the group closed. */
+  admin: z.string().nullable(),
+  at: z.number(),
+});
+export type EventFrame = z.infer<typeof EventFrame>;
+
 export const ServerFrame = z.discriminatedUnion("type", [
   WelcomeFrame,
   SyncedFrame,
   SentFrame,
   ErrorFrame,
   PongFrame,
+  EventFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;

@@ -2,7 +2,7 @@
 // for the client. Binary values travel as standard base64.
 
 import { z } from "zod";
-import { KDF_LIMITS, USERNAME_PATTERN } from "./limits.js";
+import { GROUP_NAME_PATTERN, KDF_LIMITS, MAX_RECIPIENTS, USERNAME_PATTERN } from "./limits.js";
 
 const base64 = z.base64();
 const base64Max = (maxBytes: number) => base64.max(Math.ceil(maxBytes / 3) * 4, `at most ${maxBytes} bytes`);
@@ -82,7 +82,15 @@ export interface ErrorResponse {
  *   POST /v1/logout            Bearer                   → 204
  *   GET  /v1/whoami            Bearer                   → 200 WhoamiResponse
  *   GET  /v1/users/:username   Bearer                   → 200 UserResponse | 404 not_found
+ *   POST /v1/users/lookup      Bearer, LookupUsersRequest → 200 LookupUsersResponse
  *   GET  /v1/connect           Bearer, WebSocket upgrade; `?receive=0` for a send-only socket
+ *   GET  /v1/groups                         Bearer → 200 GroupListResponse (groups I am in)
+ *   POST /v1/groups                         Bearer, CreateGroupRequest → 201 GroupInfo | 409 | 404 (a member)
+ *   GET  /v1/groups/:name                   Bearer → 200 GroupInfo | 403 not a member | 404
+ *   GET  /v1/groups/:name/epochs/:epoch     Bearer → 200 GroupEpochResponse (members then) | 403 | 404
+ *   POST /v1/groups/:name/members           Bearer, AddMemberRequest → 200 GroupInfo (admin only)
+ *   DELETE /v1/groups/:name/members/:user   Bearer → 200 GroupInfo (admin only)
+ *   POST /v1/groups/:name/leave             Bearer → 204
  * Every error answers with an ErrorResponse body and a matching HTTP status.
  */
 export const HttpErrorCode = [
@@ -96,3 +104,57 @@ export const HttpErrorCode = [
   "internal",
 ] as const;
 export type HttpErrorCode = (typeof HttpErrorCode)[number];
+
+// ---- groups ---------------------------------------------------------------------------------------
+
+export const groupName = z
+  .string()
+  .transform((raw) => raw.toLowerCase())
+  .pipe(z.string().regex(GROUP_NAME_PATTERN, "group names are 3–32 of a-z 0-9 _ -"));
+
+export const CreateGroupRequest = z.strictObject({
+  name: groupName,
+  /** Members besides the creator. */
+  members: z
+    .array(username)
+    .max(MAX_RECIPIENTS - 1)
+    .default([]),
+});
+export type CreateGroupRequest = z.input<typeof CreateGroupRequest>;
+
+export const AddMemberRequest = z.strictObject({ username });
+export type AddMemberRequest = z.input<typeof AddMemberRequest>;
+
+export const LookupUsersRequest = z.strictObject({ usernames: z.array(username).min(1).max(MAX_RECIPIENTS) });
+export type LookupUsersRequest = z.input<typeof LookupUsersRequest>;
+
+export interface LookupUsersResponse {
+  users: UserResponse[];
+  /** Names asked for that have no account. */
+  missing: string[];
+}
+
+export interface GroupMember {
+  username: string;
+  joinedAt: number;
+}
+
+export interface GroupInfo {
+  name: string;
+  admin: string;
+  /** Bumped on every membership change; group messages are sealed for one epoch. */
+  epoch: number;
+  /** Oldest member first: the order in which admin rights are handed over. */
+  members: GroupMember[];
+  createdAt: number;
+}
+
+export interface GroupEpochResponse {
+  name: string;
+  epoch: number;
+  members: string[];
+}
+
+export interface GroupListResponse {
+  groups: string[];
+}

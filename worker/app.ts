@@ -8,10 +8,11 @@ import type { AppEnv } from "./env.js";
 import { ApiError, handleError, handleNotFound } from "./errors.js";
 import { accounts } from "./routes/accounts.js";
 import { connect } from "./routes/connect.js";
+import { groups } from "./routes/groups.js";
 import { users } from "./routes/users.js";
 
-/** Largest JSON body accepted; a signup with 3072-bit keys is about 3 KiB. */
-const MAX_BODY_BYTES = 32 * 1024;
+/** Largest JSON body accepted: a signup is about 3 KiB, a 1024-name group or lookup about 40 KiB. */
+const MAX_BODY_BYTES = 64 * 1024;
 
 export const app = new Hono<AppEnv>();
 
@@ -28,5 +29,6 @@ app.get("/v1/health", (c) => c.json({ ok: true, shards: shardCount(c.env) }));
 app.route("/v1", accounts);
 app.route("/v1", users);
 app.route("/v1", connect);
+app.route("/v1", groups);
 app.onError(handleError);
 app.notFound(handleNotFound);

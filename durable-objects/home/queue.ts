@@ -9,9 +9,18 @@
 export const BACKLOG_BATCH_MESSAGES = 256;
 export const BACKLOG_BATCH_BYTES = 1024 * 1024;
 
+/**
+ * What a user's queue holds: an envelope (sent to the client as a binary frame) or a group membership
+ * event (UTF-8 JSON, sent as a text frame). Both are acknowledged by id and kept in one order.
+ */
+export interface QueuedItem {
+  kind: "envelope" | "event";
+  data: Uint8Array;
+}
+
 export interface Backlog {
-  frames: Uint8Array[];
-  /** Highest sequence number in `frames`; the next batch starts after it. */
+  items: QueuedItem[];
+  /** Highest sequence number in `items`; the next batch starts after it. */
   cursor: number;
   /** Whether older-than-connect messages remain after this batch. */
   more: boolean;
@@ -26,16 +35,17 @@ export class MessageQueue {
    * Stores a message for every session that can receive it. Storing the same message id again (a
    * sender retrying after a lost reply) stores nothing new: delivery stays exactly-once.
    */
-  store(messageId: string, body: Uint8Array, sessionIds: string[], now: number): StoreResult {
+  store(messageId: string, item: QueuedItem, sessionIds: string[], now: number): StoreResult {
     const existing = this.sql
       .exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ?", messageId)
       .toArray()[0];
     if (existing) return { seq: existing.seq, fresh: false };
     const seq = this.sql
       .exec<{ seq: number }>(
-        "INSERT INTO messages (id, body, received_at) VALUES (?, ?, ?) RETURNING seq",
+        "INSERT INTO messages (id, kind, body, received_at) VALUES (?, ?, ?, ?) RETURNING seq",
         messageId,
-        body,
+        item.kind,
+        item.data,
         now,
       )
       .one().seq;
@@ -55,30 +65,30 @@ export class MessageQueue {
 
   /** The next batch of a session's pending messages after `cursor`, oldest first. */
   backlog(sessionId: string, cursor: number): Backlog {
-    const rows = this.sql.exec<{ seq: number; body: ArrayBuffer }>(
-      `SELECT m.seq AS seq, m.body AS body FROM deliveries d JOIN messages m ON m.seq = d.seq
+    const rows = this.sql.exec<{ seq: number; kind: QueuedItem["kind"]; body: ArrayBuffer }>(
+      `SELECT m.seq AS seq, m.kind AS kind, m.body AS body FROM deliveries d JOIN messages m ON m.seq = d.seq
        WHERE d.session_id = ? AND d.seq > ? ORDER BY d.seq LIMIT ?`,
       sessionId,
       cursor,
       BACKLOG_BATCH_MESSAGES + 1,
     );
-    const frames: Uint8Array[] = [];
+    const items: QueuedItem[] = [];
     let bytes = 0;
     let last = cursor;
     let more = false;
     for (const row of rows) {
       if (
-        frames.length === BACKLOG_BATCH_MESSAGES ||
-        (frames.length > 0 && bytes + row.body.byteLength > BACKLOG_BATCH_BYTES)
+        items.length === BACKLOG_BATCH_MESSAGES ||
+        (items.length > 0 && bytes + row.body.byteLength > BACKLOG_BATCH_BYTES)
       ) {
         more = true;
         break;
       }
-      frames.push(new Uint8Array(row.body));
+      items.push({ kind: row.kind, data: new Uint8Array(row.body) });
       bytes += row.body.byteLength;
       last = row.seq;
     }
-    return { frames, cursor: last, more };
+    return { items, cursor: last, more };
   }
 
   /** Whether the session still has unacknowledged messages at or before `cursor`. */

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS login_failures (at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
   body BLOB NOT NULL,
   received_at INTEGER NOT NULL
 );
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
   PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_seq ON deliveries (seq);
+CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, joined_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS presence (
   shard TEXT NOT NULL,
   session_id TEXT NOT NULL,

@@ -2,6 +2,7 @@
 // one place frames are written to a client.
 
 import type { ErrorCode, ServerFrame } from "../../protocol/frames.js";
+import type { QueuedItem } from "../home/queue.js";
 
 export interface Connection {
   /**
@@ -41,6 +42,22 @@ export function sendFrame(ws: WebSocket, frame: ServerFrame): void {
 
 export function sendError(ws: WebSocket, code: ErrorCode, message: string, id?: string): void {
   sendFrame(ws, id === undefined ? { type: "error", code, message } : { type: "error", code, message, id });
+}
+
+const utf8Decoder = new TextDecoder();
+
+/** Sends a queued item: envelopes as binary frames, events as the JSON text they were stored as. */
+export function sendItem(ws: WebSocket, item: QueuedItem): boolean {
+  return item.kind === "envelope" ? sendBinary(ws, item.data) : sendText(ws, utf8Decoder.decode(item.data));
+}
+
+function sendText(ws: WebSocket, text: string): boolean {
+  try {
+    ws.send(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function sendBinary(ws: WebSocket, frame: Uint8Array): boolean {

@@ -1,6 +1,6 @@
-// Where a message is routed: validate an upload frame from a connected user, then hand the recipient's
-// copy to the recipient's home. The server reads only the envelope's routing header; the ciphertext
-// and the signed bytes are forwarded unchanged (sliced, never re-encoded).
+// Where a message is routed: validate an upload frame from a connected user, then hand it to the
+// recipient's home (direct) or the group's room (group). The server reads only the envelope's routing
+// header; the ciphertext and the signed bytes are forwarded unchanged (sliced, never re-encoded).
 
 import { FormatError } from "../../protocol/bytes.js";
 import {
@@ -11,30 +11,30 @@ import {
   type DecodedEnvelope,
 } from "../../protocol/envelope.js";
 import type { ErrorFrame, SentFrame } from "../../protocol/frames.js";
+import type { GroupPost, PostResult } from "../group-room.js";
 import type { DeliverResult, Incoming } from "../user-home.js";
 
 export type UploadReply = SentFrame | ErrorFrame;
 
 /**
- * An upload that has been checked and handed on: `reply` settles when the recipient's home answers.
+ * An upload that has been checked and handed on: `reply` settles when the home or room answers.
  * It is wrapped in an object so that awaiting routeUpload does not also wait for the reply.
  */
 export interface Dispatched {
   reply: Promise<UploadReply>;
 }
 
-/** Hands one message to a recipient's home, through that home's ordered pipe. */
-export type DeliverTo = (recipient: string, message: Incoming) => Promise<DeliverResult>;
+/** Where validated uploads go: a recipient's home or a group's room, each through an ordered pipe. */
+export interface Routes {
+  toHome(recipient: string, message: Incoming): Promise<DeliverResult>;
+  toGroup(group: string, post: GroupPost): Promise<PostResult>;
+}
 
 /**
- * Validates an upload and queues it for the recipient's home. The shard runs these one at a time per
- * socket and each home's pipe keeps its order, so each sender's messages stay in order.
+ * Validates an upload and queues it on its route. The shard runs these one at a time per socket and
+ * each pipe keeps its order, so each sender's messages stay in order.
  */
-export async function routeUpload(
-  sender: string,
-  frame: Uint8Array,
-  deliverTo: DeliverTo,
-): Promise<Dispatched> {
+export async function routeUpload(sender: string, frame: Uint8Array, routes: Routes): Promise<Dispatched> {
   let envelope: DecodedEnvelope;
   try {
     envelope = decodeUpload(frame);
@@ -55,31 +55,52 @@ export async function routeUpload(
       id,
     });
   }
-  if (header.kind === "group") {
-    return answer({ type: "error", code: "bad_frame", message: "group messages are not supported yet", id });
-  }
-  const problem = await checkSlots(envelope, [header.target]);
-  if (problem) return answer({ type: "error", code: "bad_frame", message: problem, id });
 
+  if (header.kind === "group") {
+    // Membership, epoch and slots are the room's to check: only it knows the members.
+    const post: GroupPost = {
+      sender,
+      id,
+      epoch: header.epoch,
+      membersDigest: header.membersDigest.slice(),
+      // Copies, not views: a view would carry the whole frame's buffer across the call.
+      signed: signedPartWithSignature(envelope).slice(),
+      slots: envelope.slots.map((slot, i) => ({
+        recipient: slot.recipient,
+        bytes: envelope.slotBytes[i]!.slice(),
+      })),
+    };
+    const reply = routes
+      .toGroup(header.target, post)
+      .then((result): UploadReply =>
+        result.ok
+          ? { type: "sent", id, status: result.status }
+          : { type: "error", code: result.code, message: result.message, id },
+      );
+    return { reply };
+  }
+
+  const problem = await checkDirectSlots(envelope, header.target);
+  if (problem) return answer({ type: "error", code: "bad_frame", message: problem, id });
   const delivery = encodeDelivery(signedPartWithSignature(envelope), envelope.slotBytes[0]!);
-  const reply = deliverTo(header.target, { id, frame: delivery }).then((result): UploadReply =>
-    result.ok
-      ? { type: "sent", id, status: result.status }
-      : { type: "error", code: "unknown_user", message: `no such user: ${header.target}`, id },
-  );
+  const reply = routes
+    .toHome(header.target, { id, kind: "envelope", data: delivery })
+    .then((result): UploadReply =>
+      result.ok
+        ? { type: "sent", id, status: result.status }
+        : { type: "error", code: "unknown_user", message: `no such user: ${header.target}`, id },
+    );
   return { reply };
 }
 
-/** Every intended recipient has exactly one slot, and the signed member digest names exactly them. */
-async function checkSlots(envelope: DecodedEnvelope, recipients: string[]): Promise<string | null> {
-  const slotNames = envelope.slots.map((slot) => slot.recipient);
-  const wanted = [...new Set(recipients)].sort();
-  if (slotNames.length !== wanted.length || slotNames.some((name, i) => name !== wanted[i])) {
-    return `key slots must be exactly for: ${wanted.join(", ")}`;
+/** A direct message has exactly one slot, for its target, and its signed member digest names only them. */
+async function checkDirectSlots(envelope: DecodedEnvelope, target: string): Promise<string | null> {
+  if (envelope.slots.length !== 1 || envelope.slots[0]!.recipient !== target) {
+    return `a direct message carries exactly one key slot, for ${target}`;
   }
-  const digest = await membersDigest(wanted);
+  const digest = await membersDigest([target]);
   if (!equalBytes(digest, envelope.header.membersDigest))
-    return "members digest does not match the recipients";
+    return "members digest does not match the recipient";
   return null;
 }
 

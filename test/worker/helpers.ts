@@ -200,6 +200,8 @@ export interface FakeEnvelope {
 export async function fakeUpload(options: {
   sender: string;
   target: string;
+  kind?: "direct" | "group";
+  epoch?: number;
   slotsFor?: string[];
   digestFor?: string[];
   ciphertextBytes?: number;
@@ -207,14 +209,14 @@ export async function fakeUpload(options: {
   const messageId = crypto.getRandomValues(new Uint8Array(16));
   const ciphertext = crypto.getRandomValues(new Uint8Array(options.ciphertextBytes ?? 300));
   const signedPart = encodeSignedPart({
-    kind: "direct",
+    kind: options.kind ?? "direct",
     messageId,
     sentAt: Date.now(),
     counter: 1,
     sender: options.sender,
     target: options.target,
-    epoch: 0,
-    membersDigest: await membersDigest(options.digestFor ?? [options.target]),
+    epoch: options.epoch ?? 0,
+    membersDigest: await membersDigest(options.digestFor ?? options.slotsFor ?? [options.target]),
     keyCommitment: crypto.getRandomValues(new Uint8Array(32)),
     nonce: crypto.getRandomValues(new Uint8Array(24)),
     ciphertext,

@@ -3,13 +3,26 @@
 
 import { Hono } from "hono";
 import { homeStub } from "../../durable-objects/names.js";
-import type { UserResponse } from "../../protocol/http.js";
+import { LookupUsersRequest, type LookupUsersResponse, type UserResponse } from "../../protocol/http.js";
+import { parseJson } from "../validate.js";
 import { requireSession } from "../auth.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
 import { parseName } from "./accounts.js";
 
 export const users = new Hono<AppEnv>();
+
+/** Many users' keys in one call: a sender to a 1000-member group should not make 1000 requests. */
+users.post("/users/lookup", requireSession, async (c) => {
+  const { usernames } = await parseJson(c, LookupUsersRequest);
+  const unique = [...new Set(usernames)];
+  const profiles = await Promise.all(unique.map((name) => homeStub(c.env, name).profile()));
+  const response: LookupUsersResponse = {
+    users: profiles.filter((profile) => profile !== null),
+    missing: unique.filter((_, i) => profiles[i] === null),
+  };
+  return c.json(response);
+});
 
 users.get("/users/:username", requireSession, async (c) => {
   const name = parseName(c.req.param("username"));

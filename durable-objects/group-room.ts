@@ -1,0 +1,224 @@
+// GroupRoom: one Durable Object per group, so groups spread over the runtime like users do. It owns the
+// group's membership (admin, members, epoch: rules in group/membership.ts), tells members about every
+// change, and fans each group message out to the homes of exactly the members it was sealed for.
+//
+// Changes and messages leave through one ordered pipe per member home, in the order they happened
+// here: every member sees the "added" event before the first message of the new epoch.
+
+import { DurableObject } from "cloudflare:workers";
+import { toHex, utf8 } from "../protocol/bytes.js";
+import { encodeDelivery, membersDigest } from "../protocol/envelope.js";
+import type { EventFrame } from "../protocol/frames.js";
+import type { GroupInfo } from "../protocol/http.js";
+import {
+  type GroupFailureCode,
+  GroupRuleError,
+  GROUP_SCHEMA,
+  Membership,
+  type MembershipChange,
+} from "./group/membership.js";
+import { homeStub } from "./names.js";
+import { OrderedBatcher } from "./ordered-batcher.js";
+import type { DeliverResult, Incoming } from "./user-home.js";
+
+export type GroupResult<T> = ({ ok: true } & T) | { ok: false; code: GroupFailureCode; message: string };
+
+/** One group message, already checked by the shard for shape and sender; the room checks membership. */
+export interface GroupPost {
+  sender: string;
+  id: string;
+  epoch: number;
+  membersDigest: Uint8Array;
+  /** Signed part and signature, forwarded unchanged to every member. */
+  signed: Uint8Array;
+  slots: Array<{ recipient: string; bytes: Uint8Array }>;
+}
+
+export type PostResult =
+  | { ok: true; status: "delivered" | "stored" }
+  | { ok: false; code: "unknown_group" | "forbidden" | "stale_epoch" | "bad_frame"; message: string };
+
+export class GroupRoom extends DurableObject<Env> {
+  private readonly membership: Membership;
+  private readonly homePipes = new Map<string, OrderedBatcher<Incoming, DeliverResult>>();
+  /** membersDigest of the current epoch, computed once per epoch rather than once per message. */
+  private digestCache: { epoch: number; digest: Uint8Array } | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(GROUP_SCHEMA);
+    this.membership = new Membership(ctx.storage.sql);
+  }
+
+  async create(name: string, creator: string, others: string[]): Promise<GroupResult<{ info: GroupInfo }>> {
+    const missing = await this.missingUsers(others);
+    if (missing.length > 0)
+      return { ok: false, code: "not_found", message: `no such user: ${missing.join(", ")}` };
+    return this.change(() => this.membership.create(name, creator, others, Date.now()));
+  }
+
+  async add(by: string, user: string): Promise<GroupResult<{ info: GroupInfo }>> {
+    if (!this.membership.exists()) return notFound();
+    if ((await this.missingUsers([user])).length > 0)
+      return { ok: false, code: "not_found", message: `no such user: ${user}` };
+    return this.change(() => this.membership.add(by, user, Date.now()));
+  }
+
+  async remove(by: string, user: string): Promise<GroupResult<{ info: GroupInfo }>> {
+    if (!this.membership.exists()) return notFound();
+    return this.change(() => this.membership.remove(by, user, Date.now()));
+  }
+
+  async leave(user: string): Promise<GroupResult<{ info: GroupInfo | null }>> {
+    if (!this.membership.exists()) return notFound();
+    return this.change(() => this.membership.leave(user, Date.now()));
+  }
+
+  info(requester: string): GroupResult<{ info: GroupInfo }> {
+    const info = this.membership.info();
+    if (!info) return notFound();
+    if (!this.membership.isMember(requester))
+      return { ok: false, code: "forbidden", message: "you are not a member of this group" };
+    return { ok: true, info };
+  }
+
+  /** Members at a past epoch, for a client verifying an older message; only for who was a member then. */
+  membersAt(requester: string, epoch: number): GroupResult<{ members: string[] }> {
+    if (!this.membership.exists()) return notFound();
+    const members = this.membership.membersAt(epoch);
+    if (!members) return { ok: false, code: "not_found", message: `no epoch ${epoch}` };
+    if (!members.includes(requester))
+      return { ok: false, code: "forbidden", message: `you were not a member at epoch ${epoch}` };
+    return { ok: true, members };
+  }
+
+  /**
+   * A batch of group messages from one shard, in the order they were sent. Each is checked, then queued
+   * to every member's pipe before the next is looked at; only the waiting for the homes overlaps.
+   */
+  async post(posts: GroupPost[]): Promise<PostResult[]> {
+    const pending: Array<Promise<PostResult>> = [];
+    for (const post of posts) {
+      const refusal = await this.check(post);
+      pending.push(refusal ? Promise.resolve(refusal) : this.fanOut(post));
+    }
+    return Promise.all(pending);
+  }
+
+  private async check(post: GroupPost): Promise<PostResult | null> {
+    if (!this.membership.exists()) return { ok: false, code: "unknown_group", message: "no such group" };
+    if (!this.membership.isMember(post.sender))
+      return { ok: false, code: "forbidden", message: "you are not a member of this group" };
+    const epoch = this.membership.epoch();
+    if (post.epoch !== epoch) {
+      return {
+        ok: false,
+        code: "stale_epoch",
+        message: `sealed for epoch ${post.epoch}, the group is at epoch ${epoch}`,
+      };
+    }
+    const members = this.membership.memberNames();
+    const names = post.slots.map((slot) => slot.recipient);
+    if (names.length !== members.length || names.some((name, i) => name !== members[i])) {
+      return {
+        ok: false,
+        code: "bad_frame",
+        message: `key slots must be exactly for the ${members.length} members of epoch ${epoch}`,
+      };
+    }
+    if (!equalBytes(post.membersDigest, await this.currentDigest(epoch, members))) {
+      return { ok: false, code: "bad_frame", message: "members digest does not match the group's members" };
+    }
+    // The digest may have awaited: make sure no membership change slipped in meanwhile.
+    if (this.membership.epoch() !== epoch) {
+      return {
+        ok: false,
+        code: "stale_epoch",
+        message: `the group moved on to epoch ${this.membership.epoch()}`,
+      };
+    }
+    return null;
+  }
+
+  /** Queues the message to every member synchronously, so it takes its place before any later change. */
+  private async fanOut(post: GroupPost): Promise<PostResult> {
+    const results = await Promise.all(
+      post.slots.map((slot) =>
+        this.pipe(slot.recipient).submit({
+          id: post.id,
+          kind: "envelope",
+          data: encodeDelivery(post.signed, slot.bytes),
+        }),
+      ),
+    );
+    const delivered = results.some(
+      (result, i) => result.ok && result.status === "delivered" && post.slots[i]!.recipient !== post.sender,
+    );
+    return { ok: true, status: delivered ? "delivered" : "stored" };
+  }
+
+  /** Applies a change (synchronously, so nothing interleaves) and queues its events, then waits for them. */
+  private async change<T extends GroupInfo | null>(
+    apply: () => MembershipChange,
+  ): Promise<GroupResult<{ info: T }>> {
+    let change: MembershipChange;
+    try {
+      change = apply();
+    } catch (error) {
+      if (error instanceof GroupRuleError) return { ok: false, code: error.code, message: error.message };
+      throw error;
+    }
+    const info = this.membership.info() as T;
+    const name = change.group;
+    const event: EventFrame = {
+      type: "event",
+      id: toHex(crypto.getRandomValues(new Uint8Array(16))),
+      event: change.event,
+      group: name,
+      by: change.by,
+      user: change.user,
+      epoch: change.epoch,
+      members: change.members,
+      admin: change.admin,
+      at: Date.now(),
+    };
+    const data = utf8(JSON.stringify(event));
+    const deliveries = change.notify.map((member) =>
+      this.pipe(member).submit({ id: event.id, kind: "event", data }),
+    );
+    const lists = change.listUpdates.map(([member, joined]) =>
+      homeStub(this.env, member).trackGroup(name, joined),
+    );
+    await Promise.all([...deliveries, ...lists]);
+    return { ok: true, info };
+  }
+
+  private pipe(username: string): OrderedBatcher<Incoming, DeliverResult> {
+    let pipe = this.homePipes.get(username);
+    if (!pipe) {
+      const stub = homeStub(this.env, username);
+      pipe = new OrderedBatcher<Incoming, DeliverResult>((batch) => stub.deliver(batch));
+      this.homePipes.set(username, pipe);
+    }
+    return pipe;
+  }
+
+  private async currentDigest(epoch: number, members: string[]): Promise<Uint8Array> {
+    if (this.digestCache?.epoch !== epoch) this.digestCache = { epoch, digest: await membersDigest(members) };
+    return this.digestCache.digest;
+  }
+
+  private async missingUsers(usernames: string[]): Promise<string[]> {
+    const unique = [...new Set(usernames)];
+    const profiles = await Promise.all(unique.map((name) => homeStub(this.env, name).profile()));
+    return unique.filter((_, i) => profiles[i] === null);
+  }
+}
+
+function notFound(): { ok: false; code: "not_found"; message: string } {
+  return { ok: false, code: "not_found", message: "no such group" };
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}

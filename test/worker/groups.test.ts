@@ -1,0 +1,324 @@
+// Groups, enforced by the server: who may create, change, read and post to a group; membership events;
+// fan-out to exactly the members of the epoch; admin hand-over; closing and re-creating.
+
+import { describe, expect, it } from "vitest";
+import { decodeDelivery } from "../../protocol/envelope.js";
+import type { GroupInfo } from "../../protocol/http.js";
+import { api, fakeUpload, online, signup, uniqueName, type TestSocket } from "./helpers.js";
+
+type Session = Awaited<ReturnType<typeof signup>>;
+
+async function users(...labels: string[]): Promise<Session[]> {
+  return Promise.all(labels.map((label) => signup(uniqueName(label))));
+}
+
+function groupName(): string {
+  return uniqueName("g");
+}
+
+async function createGroup(owner: Session, name: string, members: Session[]): Promise<Response> {
+  return api("/v1/groups", {
+    method: "POST",
+    token: owner.token,
+    body: JSON.stringify({ name, members: members.map((m) => m.username) }),
+  });
+}
+
+async function info(session: Session, name: string): Promise<GroupInfo> {
+  const response = await api(`/v1/groups/${name}`, { token: session.token });
+  expect(response.status).toBe(200);
+  return response.json();
+}
+
+async function postGroup(
+  socket: TestSocket,
+  sender: Session,
+  name: string,
+  epoch: number,
+  members: string[],
+) {
+  const upload = await fakeUpload({
+    sender: sender.username,
+    target: name,
+    kind: "group",
+    epoch,
+    slotsFor: [...members].sort(),
+  });
+  const from = socket.received.length;
+  socket.ws.send(upload.frame);
+  const reply = await socket.waitFor(
+    (r) =>
+      r.kind === "json" && (r.frame.type === "sent" || r.frame.type === "error") && r.frame.id === upload.id,
+    5000,
+    from,
+  );
+  return { id: upload.id, reply: (reply as { frame: Record<string, unknown> }).frame };
+}
+
+function deliveredIds(socket: TestSocket): string[] {
+  return socket.binaries().map((bytes) => decodeDelivery(bytes).messageIdHex);
+}
+
+function events(socket: TestSocket) {
+  return socket.jsonFrames("event");
+}
+
+describe("group membership", () => {
+  it("makes the creator admin, tells every member, and lists the group in each member's home", async () => {
+    const [alice, bob, carol] = await users("alice", "bob", "carol");
+    const bobSocket = await online(bob!.token);
+    const name = groupName();
+    const created = await createGroup(alice!, name, [bob!, carol!]);
+    expect(created.status).toBe(201);
+    const body: GroupInfo = await created.json();
+    expect(body).toMatchObject({ name, admin: alice!.username, epoch: 1 });
+    expect(body.members.map((m) => m.username)).toEqual([alice!.username, bob!.username, carol!.username]);
+
+    const event = await bobSocket.waitForJson("event");
+    expect(event).toMatchObject({
+      event: "created",
+      group: name,
+      by: alice!.username,
+      epoch: 1,
+      admin: alice!.username,
+      members: [alice!.username, bob!.username, carol!.username].sort(),
+    });
+    for (const member of [alice!, bob!, carol!]) {
+      const list = await (await api("/v1/groups", { token: member.token })).json();
+      expect(list).toEqual({ groups: [name] });
+    }
+    bobSocket.close();
+  });
+
+  it("refuses a taken name, an unknown member, and bad names", async () => {
+    const [alice, bob] = await users("alice", "bob");
+    const name = groupName();
+    expect((await createGroup(alice!, name, [])).status).toBe(201);
+    expect((await createGroup(bob!, name.toUpperCase(), [])).status).toBe(409);
+    const ghost = { username: uniqueName("ghost") } as Session;
+    const missing = await createGroup(alice!, groupName(), [ghost]);
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toContain(ghost.username);
+    expect((await createGroup(alice!, "no", [])).status).toBe(400);
+    expect(
+      (await api("/v1/groups", { method: "POST", body: JSON.stringify({ name: groupName() }) })).status,
+    ).toBe(401);
+  });
+
+  it("shows a group only to its members (the seed's groupExist)", async () => {
+    const [alice, bob, eve] = await users("alice", "bob", "eve");
+    const name = groupName();
+    await createGroup(alice!, name, [bob!]);
+    expect((await info(bob!, name)).admin).toBe(alice!.username);
+    expect((await api(`/v1/groups/${name}`, { token: eve!.token })).status).toBe(403);
+    expect((await api(`/v1/groups/${groupName()}`, { token: eve!.token })).status).toBe(404);
+  });
+
+  it("lets only the admin add and remove, with a clear error for everything else", async () => {
+    const [alice, bob, carol, dave] = await users("alice", "bob", "carol", "dave");
+    const name = groupName();
+    await createGroup(alice!, name, [bob!]);
+    const asBob = await api(`/v1/groups/${name}/members`, {
+      method: "POST",
+      token: bob!.token,
+      body: JSON.stringify({ username: carol!.username }),
+    });
+    expect(asBob.status).toBe(403);
+    expect(await asBob.text()).toContain("only the admin");
+    const asOutsider = await api(`/v1/groups/${name}/members`, {
+      method: "POST",
+      token: dave!.token,
+      body: JSON.stringify({ username: dave!.username }),
+    });
+    expect(asOutsider.status).toBe(403);
+    const ghost = await api(`/v1/groups/${name}/members`, {
+      method: "POST",
+      token: alice!.token,
+      body: JSON.stringify({ username: uniqueName("ghost") }),
+    });
+    expect(ghost.status).toBe(404);
+    const twice = await api(`/v1/groups/${name}/members`, {
+      method: "POST",
+      token: alice!.token,
+      body: JSON.stringify({ username: bob!.username }),
+    });
+    expect(twice.status).toBe(409);
+    const removeNonMember = await api(`/v1/groups/${name}/members/${carol!.username}`, {
+      method: "DELETE",
+      token: alice!.token,
+    });
+    expect(removeNonMember.status).toBe(404);
+    const bobRemoves = await api(`/v1/groups/${name}/members/${alice!.username}`, {
+      method: "DELETE",
+      token: bob!.token,
+    });
+    expect(bobRemoves.status).toBe(403);
+
+    const added = await api(`/v1/groups/${name}/members`, {
+      method: "POST",
+      token: alice!.token,
+      body: JSON.stringify({ username: carol!.username }),
+    });
+    expect(added.status).toBe(200);
+    expect(((await added.json()) as GroupInfo).epoch).toBe(2);
+    const removed = await api(`/v1/groups/${name}/members/${bob!.username}`, {
+      method: "DELETE",
+      token: alice!.token,
+    });
+    expect(removed.status).toBe(200);
+    const after: GroupInfo = await removed.json();
+    expect(after.epoch).toBe(3);
+    expect(after.members.map((m) => m.username)).toEqual([alice!.username, carol!.username]);
+    expect(await (await api("/v1/groups", { token: bob!.token })).json()).toEqual({ groups: [] });
+  });
+
+  it("hands admin rights to the longest-standing member when the admin leaves, and closes when empty", async () => {
+    const [alice, bob, carol] = await users("alice", "bob", "carol");
+    const name = groupName();
+    await createGroup(alice!, name, [bob!]);
+    await api(`/v1/groups/${name}/members`, {
+      method: "POST",
+      token: alice!.token,
+      body: JSON.stringify({ username: carol!.username }),
+    });
+    const carolSocket = await online(carol!.token);
+    expect((await api(`/v1/groups/${name}/leave`, { method: "POST", token: alice!.token })).status).toBe(204);
+    const handover = await carolSocket.waitFor(
+      (r) => r.kind === "json" && r.frame.type === "event" && r.frame.event === "left",
+    );
+    expect(handover).toMatchObject({ frame: { by: alice!.username, admin: bob!.username, epoch: 3 } });
+    expect((await info(bob!, name)).admin).toBe(bob!.username);
+    // Alice is out: she can neither read nor change the group.
+    expect((await api(`/v1/groups/${name}`, { token: alice!.token })).status).toBe(403);
+    expect((await api(`/v1/groups/${name}/leave`, { method: "POST", token: alice!.token })).status).toBe(403);
+
+    await api(`/v1/groups/${name}/leave`, { method: "POST", token: bob!.token });
+    expect((await info(carol!, name)).admin).toBe(carol!.username);
+    await api(`/v1/groups/${name}/leave`, { method: "POST", token: carol!.token });
+    expect((await api(`/v1/groups/${name}`, { token: carol!.token })).status).toBe(404);
+
+    // The name is free again, and epochs keep counting so nothing sealed for the old group fits the new.
+    const again = await createGroup(bob!, name, []);
+    expect(again.status).toBe(201);
+    expect(((await again.json()) as GroupInfo).epoch).toBe(6);
+    carolSocket.close();
+  });
+
+  it("answers the member list of a past epoch only to who was a member then", async () => {
+    const [alice, bob, carol] = await users("alice", "bob", "carol");
+    const name = groupName();
+    await createGroup(alice!, name, [bob!]);
+    await api(`/v1/groups/${name}/members`, {
+      method: "POST",
+      token: alice!.token,
+      body: JSON.stringify({ username: carol!.username }),
+    });
+    const epoch1 = await api(`/v1/groups/${name}/epochs/1`, { token: bob!.token });
+    expect(await epoch1.json()).toEqual({ name, epoch: 1, members: [alice!.username, bob!.username].sort() });
+    expect((await api(`/v1/groups/${name}/epochs/1`, { token: carol!.token })).status).toBe(403);
+    expect((await api(`/v1/groups/${name}/epochs/2`, { token: carol!.token })).status).toBe(200);
+    expect((await api(`/v1/groups/${name}/epochs/9`, { token: carol!.token })).status).toBe(404);
+  });
+});
+
+describe("group messages", () => {
+  it("reach every member online or offline, and only them", async () => {
+    const [alice, bob, carol, eve] = await users("alice", "bob", "carol", "eve");
+    const name = groupName();
+    await createGroup(alice!, name, [bob!, carol!]);
+    const members = [alice!.username, bob!.username, carol!.username];
+    const a = await online(alice!.token);
+    const b = await online(bob!.token);
+    const e = await online(eve!.token);
+    const { id, reply } = await postGroup(a, alice!, name, 1, members);
+    expect(reply).toMatchObject({ type: "sent", status: "delivered" });
+    await b.waitFor((r) => r.kind === "binary");
+    const delivery = decodeDelivery(b.binaries()[0]!);
+    expect(delivery).toMatchObject({ messageIdHex: id, header: { kind: "group", target: name, epoch: 1 } });
+    expect(delivery.slots.map((slot) => slot.recipient)).toEqual([bob!.username]);
+    // Carol was offline: she gets it when she connects. Eve, not a member, never does.
+    const c = await online(carol!.token);
+    expect(deliveredIds(c)).toEqual([id]);
+    expect(deliveredIds(e)).toEqual([]);
+    for (const s of [a, b, c, e]) s.close();
+  });
+
+  it("refuse a non-member, a stale epoch, and slots that do not match the members", async () => {
+    const [alice, bob, eve] = await users("alice", "bob", "eve");
+    const name = groupName();
+    await createGroup(alice!, name, [bob!]);
+    const members = [alice!.username, bob!.username];
+    const e = await online(eve!.token);
+    expect((await postGroup(e, eve!, name, 1, [...members, eve!.username])).reply).toMatchObject({
+      code: "forbidden",
+    });
+    expect((await postGroup(e, eve!, groupName(), 1, [eve!.username])).reply).toMatchObject({
+      code: "unknown_group",
+    });
+    const a = await online(alice!.token);
+    expect((await postGroup(a, alice!, name, 2, members)).reply).toMatchObject({ code: "stale_epoch" });
+    expect((await postGroup(a, alice!, name, 1, [alice!.username])).reply).toMatchObject({
+      code: "bad_frame",
+    });
+    expect((await postGroup(a, alice!, name, 1, [...members, eve!.username])).reply).toMatchObject({
+      code: "bad_frame",
+    });
+    const b = await online(bob!.token);
+    expect(deliveredIds(b)).toEqual([]);
+    for (const s of [a, b, e]) s.close();
+  });
+
+  it("never reach a removed member, nor reach a new member with what was sent before they joined", async () => {
+    const [alice, bob, carol] = await users("alice", "bob", "carol");
+    const name = groupName();
+    await createGroup(alice!, name, [bob!]);
+    const a = await online(alice!.token);
+    const before = await postGroup(a, alice!, name, 1, [alice!.username, bob!.username]);
+    await api(`/v1/groups/${name}/members`, {
+      method: "POST",
+      token: alice!.token,
+      body: JSON.stringify({ username: carol!.username }),
+    });
+    await api(`/v1/groups/${name}/members/${bob!.username}`, { method: "DELETE", token: alice!.token });
+    const after = await postGroup(a, alice!, name, 3, [alice!.username, carol!.username]);
+    expect(after.reply).toMatchObject({ type: "sent" });
+
+    const b = await online(bob!.token);
+    expect(deliveredIds(b)).toEqual([before.id]);
+    expect(events(b).map((event) => event.event)).toEqual(["created", "added", "removed"]);
+    const c = await online(carol!.token);
+    expect(deliveredIds(c)).toEqual([after.id]);
+    // Carol learns she was added (with the members and epoch) before the first message of her epoch.
+    const order = c.received
+      .map((r) => (r.kind === "json" ? r.frame.type : "message"))
+      .filter((t) => t === "event" || t === "message");
+    expect(order).toEqual(["event", "message"]);
+    expect(events(c)[0]).toMatchObject({
+      event: "added",
+      user: carol!.username,
+      by: alice!.username,
+      epoch: 2,
+    });
+    for (const s of [a, b, c]) s.close();
+  });
+
+  it("fan out to a large group", async () => {
+    const members = await Promise.all(Array.from({ length: 60 }, (_, i) => signup(uniqueName(`m${i}`))));
+    const [owner, ...rest] = members;
+    const name = groupName();
+    expect((await createGroup(owner!, name, rest)).status).toBe(201);
+    const socket = await online(owner!.token);
+    const { reply } = await postGroup(
+      socket,
+      owner!,
+      name,
+      1,
+      members.map((m) => m.username),
+    );
+    expect(reply).toMatchObject({ type: "sent", status: "stored" });
+    const last = await online(rest[rest.length - 1]!.token);
+    expect(deliveredIds(last)).toHaveLength(1);
+    socket.close();
+    last.close();
+  });
+});
