@@ -212,7 +212,7 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 }
 
 export async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
 }
 
 export function utf8(text: string): Uint8Array {

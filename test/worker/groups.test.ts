@@ -288,11 +288,15 @@ describe("group messages", () => {
     expect(events(b).map((event) => event.event)).toEqual(["created", "added", "removed"]);
     const c = await online(carol!.token);
     expect(deliveredIds(c)).toEqual([after.id]);
-    // Carol learns she was added (with the members and epoch) before the first message of her epoch.
+    // Carol learns she was added, then that Bob was removed, before the first message of that epoch.
     const order = c.received
       .map((r) => (r.kind === "json" ? r.frame.type : "message"))
       .filter((t) => t === "event" || t === "message");
-    expect(order).toEqual(["event", "message"]);
+    expect(order).toEqual(["event", "event", "message"]);
+    expect(events(c).map((event) => [event.event, event.epoch])).toEqual([
+      ["added", 2],
+      ["removed", 3],
+    ]);
     expect(events(c)[0]).toMatchObject({
       event: "added",
       user: carol!.username,
