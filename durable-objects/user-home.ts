@@ -14,6 +14,7 @@ import {
   type NewSession,
   type SessionCheck,
 } from "./home/account.js";
+import { type BlobAccess, BlobLedger, type BlobRecord, blobKey } from "./home/blobs.js";
 import { GroupList } from "./home/group-list.js";
 import { Presence } from "./home/presence.js";
 import { type Backlog, MessageQueue, type QueuedItem } from "./home/queue.js";
@@ -42,6 +43,7 @@ export class UserHome extends DurableObject<Env> {
   private readonly queue: MessageQueue;
   private readonly presence: Presence;
   private readonly groups: GroupList;
+  private readonly blobs: BlobLedger;
   /** One ordered pipe per shard, so live pushes reach each socket in the order they were stored. */
   private readonly pushPipes = new Map<string, OrderedBatcher<Outgoing, number>>();
 
@@ -52,6 +54,7 @@ export class UserHome extends DurableObject<Env> {
     this.queue = new MessageQueue(ctx.storage.sql);
     this.presence = new Presence(ctx.storage.sql);
     this.groups = new GroupList(ctx.storage.sql);
+    this.blobs = new BlobLedger(ctx.storage.sql);
   }
 
   signup(record: AccountRecord, session: NewSession): { ok: boolean } {
@@ -161,6 +164,79 @@ export class UserHome extends DurableObject<Env> {
       console.error(`home ${username}: push to ${shard} failed`, error);
       return 0;
     }
+  }
+
+  // ---- encrypted files this user uploaded (the ciphertext is in R2; see home/blobs.ts) ---------------
+
+  async openBlob(id: string, uploadId: string, size: number, recipients: string[]): Promise<BlobRecord> {
+    const record = this.blobs.open(id, uploadId, size, recipients, Date.now());
+    await this.scheduleExpiry();
+    return record;
+  }
+
+  blob(id: string): BlobRecord | null {
+    return this.blobs.get(id);
+  }
+
+  blobPartBytes(id: string, part: number): number | null {
+    const record = this.blobs.get(id);
+    return record && record.state === "uploading" ? this.blobs.expectedPartBytes(record, part) : null;
+  }
+
+  recordBlobPart(id: string, part: number, etag: string, bytes: number): void {
+    this.blobs.recordPart(id, part, etag, bytes);
+  }
+
+  blobParts(id: string): ReturnType<BlobLedger["parts"]> | null {
+    const record = this.blobs.get(id);
+    return record ? this.blobs.parts(record) : null;
+  }
+
+  markBlobReady(id: string): void {
+    this.blobs.markReady(id);
+  }
+
+  blobAccess(id: string, requester: string): BlobAccess {
+    return this.blobs.access(id, this.accounts.username() ?? "", requester);
+  }
+
+  /** A recipient has stored the file; the last one to do so deletes it. */
+  async blobFetched(id: string, requester: string): Promise<boolean> {
+    if (!this.blobs.isRecipient(id, requester)) return false;
+    if (this.blobs.markFetched(id, requester)) await this.deleteBlob(id);
+    return true;
+  }
+
+  /** The owner withdraws a blob, fetched or not. */
+  async withdrawBlob(id: string): Promise<boolean> {
+    if (!this.blobs.get(id)) return false;
+    await this.deleteBlob(id);
+    return true;
+  }
+
+  /** Deletes blobs past their lifetime, then waits for the next one to expire. */
+  override async alarm(): Promise<void> {
+    for (const record of this.blobs.expired(Date.now())) await this.deleteBlob(record.id);
+    await this.scheduleExpiry();
+  }
+
+  private async deleteBlob(id: string): Promise<void> {
+    const record = this.blobs.get(id);
+    if (!record) return;
+    if (record.state === "uploading") {
+      await this.env.BLOBS.resumeMultipartUpload(blobKey(id), record.uploadId)
+        .abort()
+        .catch(() => undefined);
+    } else {
+      await this.env.BLOBS.delete(blobKey(id));
+    }
+    this.blobs.remove(id);
+  }
+
+  private async scheduleExpiry(): Promise<void> {
+    const next = this.blobs.nextExpiry();
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(next);
   }
 
   private collectIfSomeoneListens(): void {

@@ -2,7 +2,14 @@
 // for the client. Binary values travel as standard base64.
 
 import { z } from "zod";
-import { GROUP_NAME_PATTERN, KDF_LIMITS, MAX_RECIPIENTS, USERNAME_PATTERN } from "./limits.js";
+import {
+  GROUP_NAME_PATTERN,
+  KDF_LIMITS,
+  MAX_FILE_BYTES,
+  MAX_RECIPIENTS,
+  USERNAME_PATTERN,
+  sealedFileSize,
+} from "./limits.js";
 
 const base64 = z.base64();
 const base64Max = (maxBytes: number) => base64.max(Math.ceil(maxBytes / 3) * 4, `at most ${maxBytes} bytes`);
@@ -91,6 +98,11 @@ export interface ErrorResponse {
  *   POST /v1/groups/:name/members           Bearer, AddMemberRequest → 200 GroupInfo (admin only)
  *   DELETE /v1/groups/:name/members/:user   Bearer → 200 GroupInfo (admin only)
  *   POST /v1/groups/:name/leave             Bearer → 204
+ *   POST /v1/blobs                          Bearer, CreateBlobRequest → 201 CreateBlobResponse | 413 | 404
+ *   PUT  /v1/blobs/:id/parts/:n             Bearer (owner), raw bytes with Content-Length → 204
+ *   POST /v1/blobs/:id/complete             Bearer (owner) → 204 (every part uploaded, sizes add up)
+ *   GET  /v1/blobs/:id                      Bearer (a recipient or the owner) → 200 the ciphertext | 403 | 404
+ *   DELETE /v1/blobs/:id                    Bearer: a recipient says "fetched"; the owner withdraws it → 204
  * Every error answers with an ErrorResponse body and a matching HTTP status.
  */
 export const HttpErrorCode = [
@@ -158,3 +170,32 @@ export interface GroupEpochResponse {
 export interface GroupListResponse {
   groups: string[];
 }
+
+// ---- files (blobs) --------------------------------------------------------------------------------
+
+/**
+ * Announces an encrypted file upload for one user (`to`) or for the members of a group (`group`, who
+ * then are the members at this moment). `size` is the ciphertext size: sealedFileSize(plaintext size).
+ */
+export const CreateBlobRequest = z
+  .strictObject({
+    to: username.optional(),
+    group: groupName.optional(),
+    size: z.int().min(16).max(sealedFileSize(MAX_FILE_BYTES)),
+  })
+  .refine(
+    (body) => (body.to === undefined) !== (body.group === undefined),
+    "give exactly one of `to` and `group`",
+  );
+export type CreateBlobRequest = z.input<typeof CreateBlobRequest>;
+
+export interface CreateBlobResponse {
+  /** "<owner>.<32 hex digits>": names the blob in every later call and in the encrypted descriptor. */
+  id: string;
+  /** Upload PUT /v1/blobs/:id/parts/1..parts, each exactly partBytes long but the last. */
+  partBytes: number;
+  parts: number;
+  expiresAt: number;
+}
+
+export const BLOB_ID_PATTERN = /^[a-z0-9_-]{3,32}\.[0-9a-f]{32}$/;

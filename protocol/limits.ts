@@ -55,3 +55,23 @@ export function normalizeName(raw: string, pattern: RegExp = USERNAME_PATTERN): 
   const name = raw.toLowerCase();
   return pattern.test(name) ? name : null;
 }
+
+// ---- files ----------------------------------------------------------------------------------------
+
+/** Largest file a client may send, in plaintext bytes. */
+export const MAX_FILE_BYTES = 128 * 1024 * 1024;
+
+/** Files are sealed in chunks of this many plaintext bytes, each with its own 16-byte MAC. */
+export const FILE_CHUNK_BYTES = 64 * 1024;
+
+/** Ciphertext is uploaded in parts of this size (the last may be shorter), each its own request. */
+export const BLOB_PART_BYTES = 8 * 1024 * 1024;
+
+/** An uploaded blob is deleted after this long even if not every recipient fetched it. */
+export const BLOB_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** Ciphertext size of a sealed file: every chunk gains a MAC; an empty file is one empty chunk. */
+export function sealedFileSize(plaintextBytes: number): number {
+  const chunks = Math.max(1, Math.ceil(plaintextBytes / FILE_CHUNK_BYTES));
+  return plaintextBytes + chunks * 16;
+}

@@ -7,6 +7,7 @@ import { shardCount } from "../durable-objects/names.js";
 import type { AppEnv } from "./env.js";
 import { ApiError, handleError, handleNotFound } from "./errors.js";
 import { accounts } from "./routes/accounts.js";
+import { blobs } from "./routes/blobs.js";
 import { connect } from "./routes/connect.js";
 import { groups } from "./routes/groups.js";
 import { users } from "./routes/users.js";
@@ -16,19 +17,21 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 export const app = new Hono<AppEnv>();
 
-app.use(
-  "/v1/*",
-  bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: () => {
-      throw new ApiError("too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
-    },
-  }),
+const jsonBodyLimit = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: () => {
+    throw new ApiError("too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+  },
+});
+// File parts are the one body that is not JSON; their size is checked exactly by their own route.
+app.use("/v1/*", (c, next) =>
+  /^\/v1\/blobs\/[^/]+\/parts\//.test(c.req.path) ? next() : jsonBodyLimit(c, next),
 );
 app.get("/v1/health", (c) => c.json({ ok: true, shards: shardCount(c.env) }));
 app.route("/v1", accounts);
 app.route("/v1", users);
 app.route("/v1", connect);
 app.route("/v1", groups);
+app.route("/v1", blobs);
 app.onError(handleError);
 app.notFound(handleNotFound);

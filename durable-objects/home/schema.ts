@@ -32,6 +32,26 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_seq ON deliveries (seq);
 CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, joined_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (
+  id TEXT PRIMARY KEY,
+  upload_id TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blob_parts (
+  blob_id TEXT NOT NULL,
+  part INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (blob_id, part)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blob_recipients (
+  blob_id TEXT NOT NULL,
+  username TEXT NOT NULL,
+  fetched INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (blob_id, username)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS presence (
   shard TEXT NOT NULL,
   session_id TEXT NOT NULL,

@@ -1,0 +1,115 @@
+// Encrypted file attachments: the client uploads ciphertext in parts (R2 multipart, so a 100 MiB file
+// never sits in one request or in memory), recipients fetch it as one stream, and it is deleted once
+// every recipient has confirmed, or when it expires. Who may fetch is decided at upload: the named user,
+// or the group's members at that moment.
+
+import { Hono } from "hono";
+import { blobKey } from "../../durable-objects/home/blobs.js";
+import { groupStub, homeStub } from "../../durable-objects/names.js";
+import { toHex } from "../../protocol/bytes.js";
+import { BLOB_ID_PATTERN, CreateBlobRequest, type CreateBlobResponse } from "../../protocol/http.js";
+import { BLOB_PART_BYTES } from "../../protocol/limits.js";
+import { requireSession } from "../auth.js";
+import type { AppEnv } from "../env.js";
+import { ApiError } from "../errors.js";
+import { parseJson } from "../validate.js";
+
+export const blobs = new Hono<AppEnv>();
+blobs.use("/blobs", requireSession);
+blobs.use("/blobs/*", requireSession);
+
+blobs.post("/blobs", async (c) => {
+  const body = await parseJson(c, CreateBlobRequest);
+  const owner = c.var.user;
+  let recipients: string[];
+  if (body.to !== undefined) {
+    if (!(await homeStub(c.env, body.to).profile()))
+      throw new ApiError("not_found", `no such user: ${body.to}`);
+    recipients = [body.to];
+  } else {
+    const group = await groupStub(c.env, body.group!).info(owner);
+    if (!group.ok) throw new ApiError(group.code, group.message);
+    recipients = group.info.members.map((member) => member.username).filter((name) => name !== owner);
+  }
+  const id = `${owner}.${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
+  const upload = await c.env.BLOBS.createMultipartUpload(blobKey(id));
+  const record = await homeStub(c.env, owner).openBlob(id, upload.uploadId, body.size, recipients);
+  const response: CreateBlobResponse = {
+    id,
+    partBytes: BLOB_PART_BYTES,
+    parts: Math.max(1, Math.ceil(body.size / BLOB_PART_BYTES)),
+    expiresAt: record.expiresAt,
+  };
+  return c.json(response, 201);
+});
+
+blobs.put("/blobs/:id/parts/:part", async (c) => {
+  const { id, owner } = parseBlobId(c.req.param("id"));
+  if (owner !== c.var.user) throw new ApiError("forbidden", "only the uploader may add parts");
+  const part = Number(c.req.param("part"));
+  const home = homeStub(c.env, owner);
+  const expected = await home.blobPartBytes(id, part);
+  if (expected === null)
+    throw new ApiError("not_found", `no part ${c.req.param("part")} to upload for this blob`);
+  // Checked before a byte is read: a wrong size is refused at once, not after streaming it.
+  const declared = Number(c.req.header("Content-Length"));
+  if (declared !== expected)
+    throw new ApiError("bad_request", `part ${part} must be exactly ${expected} bytes (Content-Length)`);
+  const record = await home.blob(id);
+  const body = c.req.raw.body;
+  if (!record || !body) throw new ApiError("bad_request", "missing body");
+  const uploaded = await c.env.BLOBS.resumeMultipartUpload(blobKey(id), record.uploadId).uploadPart(
+    part,
+    body,
+  );
+  await home.recordBlobPart(id, part, uploaded.etag, expected);
+  return c.body(null, 204);
+});
+
+blobs.post("/blobs/:id/complete", async (c) => {
+  const { id, owner } = parseBlobId(c.req.param("id"));
+  if (owner !== c.var.user) throw new ApiError("forbidden", "only the uploader may complete an upload");
+  const home = homeStub(c.env, owner);
+  const record = await home.blob(id);
+  if (!record) throw new ApiError("not_found", "no such blob");
+  if (record.state === "ready") return c.body(null, 204);
+  const parts = await home.blobParts(id);
+  if (!parts?.complete)
+    throw new ApiError("bad_request", `parts still missing: ${parts ? parts.missing.join(", ") : "all"}`);
+  const object = await c.env.BLOBS.resumeMultipartUpload(blobKey(id), record.uploadId).complete(parts.parts);
+  if (object.size !== record.size) {
+    await home.withdrawBlob(id);
+    throw new ApiError("bad_request", `uploaded ${object.size} bytes, announced ${record.size}`);
+  }
+  await home.markBlobReady(id);
+  return c.body(null, 204);
+});
+
+blobs.get("/blobs/:id", async (c) => {
+  const { id, owner } = parseBlobId(c.req.param("id"));
+  const access = await homeStub(c.env, owner).blobAccess(id, c.var.user);
+  if (!access.ok) {
+    if (access.reason === "forbidden") throw new ApiError("forbidden", "this file was not sent to you");
+    if (access.reason === "not_ready") throw new ApiError("conflict", "this file is still being uploaded");
+    throw new ApiError("not_found", "no such file (it may have expired)");
+  }
+  const object = await c.env.BLOBS.get(blobKey(id));
+  if (!object) throw new ApiError("not_found", "no such file (it may have expired)");
+  return new Response(object.body, {
+    headers: { "Content-Type": "application/octet-stream", "Content-Length": String(object.size) },
+  });
+});
+
+blobs.delete("/blobs/:id", async (c) => {
+  const { id, owner } = parseBlobId(c.req.param("id"));
+  const home = homeStub(c.env, owner);
+  const done = owner === c.var.user ? await home.withdrawBlob(id) : await home.blobFetched(id, c.var.user);
+  if (!done) throw new ApiError("not_found", "no such file for you");
+  return c.body(null, 204);
+});
+
+function parseBlobId(raw: string): { id: string; owner: string } {
+  if (!BLOB_ID_PATTERN.test(raw))
+    throw new ApiError("bad_request", "blob ids look like <owner>.<32 hex digits>");
+  return { id: raw, owner: raw.slice(0, raw.indexOf(".")) };
+}
