@@ -19,7 +19,9 @@ import {
   sendItem,
   userTag,
 } from "./shard/connection.js";
+import { FloodControl } from "./shard/flood-control.js";
 import { type Routes, routeUpload } from "./shard/uploads.js";
+import { toHex } from "../protocol/bytes.js";
 import type { GroupPost, PostResult } from "./group-room.js";
 import type { DeliverResult, Incoming, Outgoing } from "./user-home.js";
 
@@ -36,6 +38,7 @@ const HOME_CACHE_LIMIT = 10_000;
 
 export class ServerShard extends DurableObject<Env> {
   private readonly homes = new Map<string, ReturnType<typeof homeStub>>();
+  private readonly flood: FloodControl;
   private readonly deliveryPipes = new Map<string, OrderedBatcher<Incoming, DeliverResult>>();
   private readonly groupPipes = new Map<string, OrderedBatcher<GroupPost, PostResult>>();
   private readonly routes: Routes = {
@@ -51,6 +54,7 @@ export class ServerShard extends DurableObject<Env> {
     super(ctx, env);
     // Keep-alive pings are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_TEXT, PONG_TEXT));
+    this.flood = new FloodControl(Number(env.MESSAGES_PER_SOCKET_PER_SECOND));
   }
 
   // ---- platform entry points ---------------------------------------------------------------------
@@ -81,6 +85,8 @@ export class ServerShard extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const connection = connectionOf(ws);
     if (!connection) return;
+    const admission = this.flood.admit(connection.id);
+    if (admission !== "ok") return this.refuse(ws, connection, message, admission);
     try {
       if (typeof message === "string") await this.onText(ws, connection, message);
       else await this.onUpload(ws, connection, new Uint8Array(message));
@@ -214,6 +220,7 @@ export class ServerShard extends DurableObject<Env> {
     if (!connection) return;
     ws.serializeAttachment(null);
     this.heldBack.delete(connection.id);
+    this.flood.forget(connection.id);
     this.reportLoad(connection.shard);
     if (connection.receive) {
       await this.home(connection.user)
@@ -275,6 +282,29 @@ export class ServerShard extends DurableObject<Env> {
     balancerStub(this.env)
       .report(shard, this.liveSockets().length)
       .catch((error) => console.error(`${shard}: load report failed`, error));
+  }
+
+  /** Over its rate: the frame is refused by name (an upload by its message id) or the socket closed. */
+  private refuse(
+    ws: WebSocket,
+    connection: Connection,
+    message: string | ArrayBuffer,
+    admission: "refuse" | "disconnect",
+  ): void {
+    if (admission === "disconnect") {
+      console.warn(`${connection.shard}: closing ${connection.user}'s socket for flooding`);
+      try {
+        ws.close(1008, "flooding: too many frames after being rate limited");
+      } catch {
+        // Already closing.
+      }
+      return;
+    }
+    // An upload's message id sits at bytes 3..19 (tag, version, kind, id): worth naming so the client
+    // can retry exactly that message.
+    const bytes = typeof message === "string" ? null : new Uint8Array(message);
+    const id = bytes && bytes.length >= 19 && bytes[0] === 0x01 ? toHex(bytes.subarray(3, 19)) : undefined;
+    sendError(ws, "rate_limited", "too many frames: slow down and retry", id);
   }
 
   /** One frame's failure is answered and logged; the shard and every other socket carry on. */

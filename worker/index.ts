@@ -6,6 +6,7 @@ import { app } from "./app.js";
 export { GroupRoom } from "../durable-objects/group-room.js";
 export { LoadBalancer } from "../durable-objects/load-balancer.js";
 export { ServerShard } from "../durable-objects/server-shard.js";
+export { Throttle } from "../durable-objects/throttle.js";
 export { UserHome } from "../durable-objects/user-home.js";
 
 export default app;

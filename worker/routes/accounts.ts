@@ -17,35 +17,40 @@ import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
 import { assertUsablePublicKeys } from "../public-keys.js";
 import { issueSession, sha256Hex } from "../tokens.js";
+import { byClientAddress, rateLimit } from "../rate-limit.js";
 import { parseJson } from "../validate.js";
 
 export const accounts = new Hono<AppEnv>();
 
-accounts.post("/signup", async (c) => {
-  const body = await parseJson(c, SignupRequest);
-  await assertUsablePublicKeys(body.publicKeys);
-  const session = await issueSession(body.username);
-  const created = await homeStub(c.env, body.username).signup(
-    {
+accounts.post(
+  "/signup",
+  rateLimit({ name: "SIGNUPS_PER_IP_PER_HOUR", windowMs: 3_600_000, key: byClientAddress }),
+  async (c) => {
+    const body = await parseJson(c, SignupRequest);
+    await assertUsablePublicKeys(body.publicKeys);
+    const session = await issueSession(body.username);
+    const created = await homeStub(c.env, body.username).signup(
+      {
+        username: body.username,
+        kdf: body.kdf,
+        authKeyHash: await sha256Hex(decodeBase64(body.authKey)),
+        publicKeys: body.publicKeys,
+        sealedPrivateKeys: body.sealedPrivateKeys,
+      },
+      { id: session.id, secretHash: session.secretHash, expiresAt: session.expiresAt },
+    );
+    if (!created.ok) throw new ApiError("conflict", `the username ${body.username} is taken`);
+    const response: SessionResponse = {
       username: body.username,
-      kdf: body.kdf,
-      authKeyHash: await sha256Hex(decodeBase64(body.authKey)),
+      token: session.token,
+      sessionId: session.id,
+      expiresAt: session.expiresAt,
       publicKeys: body.publicKeys,
       sealedPrivateKeys: body.sealedPrivateKeys,
-    },
-    { id: session.id, secretHash: session.secretHash, expiresAt: session.expiresAt },
-  );
-  if (!created.ok) throw new ApiError("conflict", `the username ${body.username} is taken`);
-  const response: SessionResponse = {
-    username: body.username,
-    token: session.token,
-    sessionId: session.id,
-    expiresAt: session.expiresAt,
-    publicKeys: body.publicKeys,
-    sealedPrivateKeys: body.sealedPrivateKeys,
-  };
-  return c.json(response, 201);
-});
+    };
+    return c.json(response, 201);
+  },
+);
 
 accounts.get("/kdf/:username", async (c) => {
   const name = parseName(c.req.param("username"));
@@ -54,38 +59,42 @@ accounts.get("/kdf/:username", async (c) => {
   return c.json({ username: name, kdf } satisfies KdfResponse);
 });
 
-accounts.post("/login", async (c) => {
-  const body = await parseJson(c, LoginRequest);
-  const session = await issueSession(body.username);
-  const result = await homeStub(c.env, body.username).login(await sha256Hex(decodeBase64(body.authKey)), {
-    id: session.id,
-    secretHash: session.secretHash,
-    expiresAt: session.expiresAt,
-  });
-  if (!result.ok) {
-    if (result.reason === "rate_limited") {
-      const seconds = Math.ceil(result.retryAfterMs / 1000);
-      throw new ApiError(
-        "rate_limited",
-        `too many failed logins for ${body.username}: try again in ${seconds} s`,
-        {
-          "Retry-After": String(seconds),
-        },
-      );
+accounts.post(
+  "/login",
+  rateLimit({ name: "LOGINS_PER_IP_PER_MINUTE", windowMs: 60_000, key: byClientAddress }),
+  async (c) => {
+    const body = await parseJson(c, LoginRequest);
+    const session = await issueSession(body.username);
+    const result = await homeStub(c.env, body.username).login(await sha256Hex(decodeBase64(body.authKey)), {
+      id: session.id,
+      secretHash: session.secretHash,
+      expiresAt: session.expiresAt,
+    });
+    if (!result.ok) {
+      if (result.reason === "rate_limited") {
+        const seconds = Math.ceil(result.retryAfterMs / 1000);
+        throw new ApiError(
+          "rate_limited",
+          `too many failed logins for ${body.username}: try again in ${seconds} s`,
+          {
+            "Retry-After": String(seconds),
+          },
+        );
+      }
+      // One answer for "no such user" and "wrong password", so login does not confirm which it was.
+      throw new ApiError("unauthorized", "wrong username or password");
     }
-    // One answer for "no such user" and "wrong password", so login does not confirm which it was.
-    throw new ApiError("unauthorized", "wrong username or password");
-  }
-  const response: SessionResponse = {
-    username: result.username,
-    token: session.token,
-    sessionId: session.id,
-    expiresAt: session.expiresAt,
-    publicKeys: result.publicKeys,
-    sealedPrivateKeys: result.sealedPrivateKeys,
-  };
-  return c.json(response);
-});
+    const response: SessionResponse = {
+      username: result.username,
+      token: session.token,
+      sessionId: session.id,
+      expiresAt: session.expiresAt,
+      publicKeys: result.publicKeys,
+      sealedPrivateKeys: result.sealedPrivateKeys,
+    };
+    return c.json(response);
+  },
+);
 
 accounts.post("/logout", requireSession, async (c) => {
   await homeStub(c.env, c.var.user).logout(c.var.sessionId);

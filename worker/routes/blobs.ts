@@ -12,36 +12,41 @@ import { BLOB_PART_BYTES } from "../../protocol/limits.js";
 import { requireSession } from "../auth.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
+import { byUser, rateLimit } from "../rate-limit.js";
 import { parseJson } from "../validate.js";
 
 export const blobs = new Hono<AppEnv>();
 blobs.use("/blobs", requireSession);
 blobs.use("/blobs/*", requireSession);
 
-blobs.post("/blobs", async (c) => {
-  const body = await parseJson(c, CreateBlobRequest);
-  const owner = c.var.user;
-  let recipients: string[];
-  if (body.to !== undefined) {
-    if (!(await homeStub(c.env, body.to).profile()))
-      throw new ApiError("not_found", `no such user: ${body.to}`);
-    recipients = [body.to];
-  } else {
-    const group = await groupStub(c.env, body.group!).info(owner);
-    if (!group.ok) throw new ApiError(group.code, group.message);
-    recipients = group.info.members.map((member) => member.username).filter((name) => name !== owner);
-  }
-  const id = `${owner}.${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
-  const upload = await c.env.BLOBS.createMultipartUpload(blobKey(id));
-  const record = await homeStub(c.env, owner).openBlob(id, upload.uploadId, body.size, recipients);
-  const response: CreateBlobResponse = {
-    id,
-    partBytes: BLOB_PART_BYTES,
-    parts: Math.max(1, Math.ceil(body.size / BLOB_PART_BYTES)),
-    expiresAt: record.expiresAt,
-  };
-  return c.json(response, 201);
-});
+blobs.post(
+  "/blobs",
+  rateLimit({ name: "UPLOADS_PER_USER_PER_MINUTE", windowMs: 60_000, key: byUser }),
+  async (c) => {
+    const body = await parseJson(c, CreateBlobRequest);
+    const owner = c.var.user;
+    let recipients: string[];
+    if (body.to !== undefined) {
+      if (!(await homeStub(c.env, body.to).profile()))
+        throw new ApiError("not_found", `no such user: ${body.to}`);
+      recipients = [body.to];
+    } else {
+      const group = await groupStub(c.env, body.group!).info(owner);
+      if (!group.ok) throw new ApiError(group.code, group.message);
+      recipients = group.info.members.map((member) => member.username).filter((name) => name !== owner);
+    }
+    const id = `${owner}.${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
+    const upload = await c.env.BLOBS.createMultipartUpload(blobKey(id));
+    const record = await homeStub(c.env, owner).openBlob(id, upload.uploadId, body.size, recipients);
+    const response: CreateBlobResponse = {
+      id,
+      partBytes: BLOB_PART_BYTES,
+      parts: Math.max(1, Math.ceil(body.size / BLOB_PART_BYTES)),
+      expiresAt: record.expiresAt,
+    };
+    return c.json(response, 201);
+  },
+);
 
 blobs.put("/blobs/:id/parts/:part", async (c) => {
   const { id, owner } = parseBlobId(c.req.param("id"));
