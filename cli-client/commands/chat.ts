@@ -3,7 +3,7 @@
 // incoming messages print above the input line without garbling what is being typed.
 
 import { createInterface, clearLine, cursorTo, type Interface } from "node:readline";
-import { Connection } from "../connection.js";
+import { Connection, type UploadStatus } from "../connection.js";
 import { Contacts } from "../contacts.js";
 import type { Context } from "../context.js";
 import { AuthError, CliError, NetworkError, UsageError, describeError } from "../errors.js";
@@ -24,6 +24,10 @@ const HELP = [
 /** Reconnection back-off after the connection drops: doubling, capped. */
 const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 30_000;
+/** A connection that lasted this long was healthy: the next drop starts the back-off afresh. */
+const STABLE_CONNECTION_MS = 10_000;
+/** How long a message typed while disconnected waits for the connection to come back. */
+const SEND_WAIT_MS = 15_000;
 
 export const chat: CommandSpec = {
   name: "chat",
@@ -37,10 +41,15 @@ export const chat: CommandSpec = {
 class ChatSession {
   private readonly contacts: Contacts;
   private readonly terminal: boolean;
-  private readonly rl: Interface;
+  private rl!: Interface;
   private connection: Connection | null = null;
+  /** Resolves with the connection once it is up again after a drop; sends wait on it for a while. */
+  private reconnected: Promise<Connection> | null = null;
+  private onReconnected: (connection: Connection) => void = () => undefined;
+  private backoffMs = RECONNECT_MIN_MS;
   private receiver!: Receiver;
   private current: string | null = null;
+  private readonly lastStatus = new Map<string, UploadStatus>();
   /** Lines are handled one at a time, in order, even while a send waits for the server. */
   private lines: Promise<void> = Promise.resolve();
   private finished = false;
@@ -55,7 +64,6 @@ class ChatSession {
     this.contacts = new Contacts(ctx.home, me);
     const { stdin, stdout } = ctx.io;
     this.terminal = Boolean(stdin.isTTY && stdout.isTTY);
-    this.rl = createInterface({ input: stdin, output: stdout, terminal: this.terminal });
   }
 
   async run(): Promise<void> {
@@ -76,6 +84,10 @@ class ChatSession {
       onFatal: (error) => this.finish(error),
     });
     this.connection = await this.connect();
+    // Created only now, with its handlers attached at once: readline starts reading immediately, and
+    // piped input would otherwise be consumed (even closed) while the connection was still opening.
+    const { stdin, stdout } = this.ctx.io;
+    this.rl = createInterface({ input: stdin, output: stdout, terminal: this.terminal });
     if (this.terminal) {
       // Redraw the prompt and the half-typed line around everything printed while the user types.
       this.ctx.printer.setLineGuard({
@@ -112,6 +124,7 @@ class ChatSession {
   }
 
   private async connect(): Promise<Connection> {
+    const openedAt = Date.now();
     return Connection.open({
       server: this.me.server,
       token: this.me.session.token,
@@ -119,21 +132,30 @@ class ChatSession {
       onDelivery: (frame) => this.receiver.push(frame),
       onEvent: (event) => this.receiver.pushEvent(event),
       onServerError: (error) => this.ctx.printer.warn(error.message),
-      onClose: (error) => void this.reconnect(error),
+      onClose: (error) => {
+        // A connection that keeps dying right after opening must not be retried every second forever.
+        this.backoffMs =
+          Date.now() - openedAt < STABLE_CONNECTION_MS
+            ? Math.min(this.backoffMs * 2, RECONNECT_MAX_MS)
+            : RECONNECT_MIN_MS;
+        void this.reconnect(error);
+      },
     });
   }
 
   /** The connection dropped: retry with back-off until it is back, the session is dead, or the user quits. */
   private async reconnect(cause: CliError): Promise<void> {
     this.connection = null;
+    this.reconnected = new Promise((resolve) => (this.onReconnected = resolve));
     this.ctx.printer.warn(`${cause.message}; reconnecting…`);
-    let wait = RECONNECT_MIN_MS;
+    let wait = this.backoffMs;
     while (!this.finished) {
       await new Promise((done) => setTimeout(done, wait));
       if (this.finished) return;
       try {
         this.connection = await this.connect();
         this.ctx.printer.info("reconnected");
+        this.onReconnected(this.connection);
         return;
       } catch (error) {
         if (!(error instanceof NetworkError)) return this.finish(error);
@@ -186,23 +208,41 @@ class ChatSession {
   }
 
   private async send(to: string, text: string): Promise<void> {
-    if (!this.connection) throw new NetworkError("not connected right now; the message was not sent");
+    const connection = this.connection ?? (await this.waitForConnection());
     const sent = await sendText(
       {
         home: this.ctx.home,
         me: this.me,
         contacts: this.contacts,
-        connection: this.connection,
+        connection,
         printer: this.ctx.printer,
       },
       to,
       text,
     );
     const data = { id: sent.id, to, status: sent.status, sentAt: isoTime(sent.sentAt) };
-    // Delivered is the normal case and needs no line; stored is worth knowing in a conversation.
+    // Delivered is the normal case and needs no line; stored is worth knowing, once, not per message.
+    const previous = this.lastStatus.get(to);
+    this.lastStatus.set(to, sent.status);
     if (this.ctx.printer.json) this.ctx.printer.result("", data);
-    else if (sent.status === "stored")
+    else if (sent.status === "stored" && previous !== "stored")
       this.ctx.printer.info(`(${to} is not connected; the message is stored for them)`);
+  }
+
+  /** While reconnecting, a line waits a little for the connection rather than failing at once. */
+  private async waitForConnection(): Promise<Connection> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new NetworkError("not connected to the server; the message was not sent")),
+        SEND_WAIT_MS,
+      );
+    });
+    try {
+      return await Promise.race([this.reconnected ?? timeout, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private prompt(): void {

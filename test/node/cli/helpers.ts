@@ -135,12 +135,12 @@ export interface FakeIo extends CliIo {
   err: Sink;
 }
 
-/** Process io for runCli: no TTY, empty stdin, output collected. */
-export function fakeIo(env: NodeJS.ProcessEnv = {}): FakeIo {
+/** Process io for runCli: no TTY, stdin holding `input` then ended, output collected. */
+export function fakeIo(env: NodeJS.ProcessEnv = {}, input = ""): FakeIo {
   const out = sink();
   const err = sink();
   const stdin = new PassThrough();
-  stdin.end();
+  stdin.end(input);
   return {
     stdin,
     stdout: out as unknown as NodeJS.WritableStream,

@@ -308,3 +308,56 @@ describe("send", () => {
     expect(stderr).toMatch(/too large/);
   });
 });
+
+describe("chat (piped, no terminal)", () => {
+  it("sends every line of piped input in order, shows incoming messages, and ends at end of input", async () => {
+    const home = await loggedInHome(dir.path, server.url, alice, [bob]);
+    const incoming = await deliveryFrom(bob, alice, "hi from bob");
+    server.onSocket = (socket) => {
+      sendWelcome(socket.ws);
+      socket.ws.send(incoming.frame);
+      socket.ws.send(JSON.stringify({ type: "synced" }));
+      socket.ws.on("message", (data: Buffer, isBinary) => {
+        if (!isBinary) return;
+        const id = decodeUpload(new Uint8Array(data)).messageIdHex;
+        socket.ws.send(JSON.stringify({ type: "sent", id, status: "delivered" }));
+      });
+    };
+    const lines = ["/msg bob", "first", "second", "/msg bob one-off text", "/msg nobody-x", "third"];
+    server.http.set("GET /v1/users/nobody-x", () => ({
+      status: 404,
+      body: { error: { code: "not_found", message: "x" } },
+    }));
+    const io = fakeIo({}, `${lines.join("\n")}\n`);
+    const { code, stdout, stderr } = await cli(["--home", home.dir, "chat"], io);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/bob: hi from bob/);
+    expect(stdout).toMatch(/now talking to bob/);
+    // A failed /msg is reported and the session goes on.
+    expect(stderr).toBe("telepound: no such user: nobody-x\n");
+    const socket = server.sockets[0]!;
+    expect(socket.request.url).toBe("/v1/connect");
+    const texts = await Promise.all(
+      socket.binaries.map(async (frame) => {
+        const upload = decodeUpload(frame);
+        const opened = await openEnvelope(
+          readDelivery(encodeDelivery(signedPartWithSignature(upload), upload.slotBytes[0]!)),
+          {
+            me: "bob",
+            encryptionPrivateKey: bob.identity.encryption.privateKey,
+            senderSigningKey: alice.identity.signing.publicKey,
+            unwrapCache: new UnwrapCache(),
+          },
+        );
+        return [upload.header.counter, opened.payload.text];
+      }),
+    );
+    expect(texts).toEqual([
+      [1, "first"],
+      [2, "second"],
+      [3, "one-off text"],
+      [4, "third"],
+    ]);
+    expect(socket.texts).toContainEqual({ type: "ack", ids: [incoming.id] });
+  });
+});
