@@ -108,6 +108,8 @@ class ChatSession {
     });
     this.rl.on("close", () => {
       this.closing = true;
+      // Ctrl-C or Ctrl-D leave the cursor after the prompt; the shell's prompt belongs on a line of its own.
+      if (this.terminal) this.ctx.io.stdout.write("\n");
       // Ctrl-D, end of piped input, or /quit: let queued lines finish sending first.
       void this.lines.then(() => this.finish(null));
     });

@@ -14,11 +14,15 @@ export const user: CommandSpec = {
     const username = parseUsername(raw);
     const me = await loadSession(ctx);
     const contact = await new Contacts(ctx.home, me).lookup(username);
+    // Our own keys are not pinned (they are ours), so there is no "first seen" to report for them.
+    const pin =
+      username === me.username
+        ? { self: true }
+        : { firstSeen: contact.firstSeen, newlyPinned: contact.newlyPinned };
     ctx.printer.result(`${username}'s key fingerprint: ${contact.fingerprint}`, {
       username,
       fingerprint: contact.fingerprint,
-      firstSeen: contact.firstSeen,
-      newlyPinned: contact.newlyPinned,
+      ...pin,
     });
   },
 };
