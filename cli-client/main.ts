@@ -3,6 +3,13 @@
 
 import { runCli } from "./cli.js";
 
+// `telepound inbox | head -1`: once the reader is gone, stop at once. Carrying on would acknowledge
+// messages that were written into a closed pipe, and the server would then drop them unread.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
 const exitCode = await runCli(process.argv.slice(2), {
   stdin: process.stdin,
   stdout: process.stdout,
