@@ -4,9 +4,13 @@
 import { CryptoError, type Payload, SenderKeyring, type SealedMessage, sealMessage } from "./crypto/index.js";
 import type { Connection, UploadStatus } from "./connection.js";
 import type { Contacts } from "./contacts.js";
+import { RateLimitedError } from "./errors.js";
 import type { Home } from "./home.js";
 import type { Printer } from "./output.js";
 import type { LoggedIn } from "./session.js";
+
+/** Pauses before each retry of a rate-limited upload. */
+const RATE_LIMIT_RETRY_MS = [200, 600, 1500];
 
 export interface SentMessage {
   id: string;
@@ -41,8 +45,24 @@ export async function sendText(outbox: Outbox, to: string, text: string): Promis
       keyring,
     }),
   );
-  const status = await outbox.connection.sendUpload(sealed.frame, sealed.messageId);
+  const status = await uploadWithRetry(outbox.connection, sealed);
   return { id: sealed.messageId, to, status, sentAt: sealed.header.sentAt };
+}
+
+/**
+ * The server's flood control refuses an upload over the socket's rate by its message id and asks for a
+ * retry; the same frame (same id and counter) is sent again after a pause, then the refusal stands.
+ */
+async function uploadWithRetry(connection: Connection, sealed: SealedMessage): Promise<UploadStatus> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await connection.sendUpload(sealed.frame, sealed.messageId);
+    } catch (error) {
+      const pause = RATE_LIMIT_RETRY_MS[attempt];
+      if (!(error instanceof RateLimitedError) || pause === undefined) throw error;
+      await new Promise((done) => setTimeout(done, pause));
+    }
+  }
 }
 
 /**

@@ -284,6 +284,28 @@ describe("send", () => {
     expect(stderr.split("\n").filter(Boolean)).toHaveLength(1);
   });
 
+  it("retries the same frame when the server's flood control refuses it", async () => {
+    const home = await loggedInHome(dir.path, server.url, alice, [bob]);
+    server.onSocket = (socket) => {
+      sendWelcome(socket.ws);
+      socket.ws.on("message", (data: Buffer) => {
+        const id = decodeUpload(new Uint8Array(data)).messageIdHex;
+        const answer =
+          socket.binaries.length < 3
+            ? { type: "error", code: "rate_limited", message: "too many frames: slow down and retry", id }
+            : { type: "sent", id, status: "delivered" };
+        socket.ws.send(JSON.stringify(answer));
+      });
+    };
+    const { code, stdout } = await cli(["--home", home.dir, "send", "bob", "patience"]);
+    expect(code).toBe(0);
+    expect(stdout).toBe("delivered to bob\n");
+    const frames = server.sockets[0]!.binaries;
+    expect(frames).toHaveLength(3);
+    expect(frames[2]).toEqual(frames[0]);
+    expect((await home.read("state.json"))?.counter).toBe(1);
+  });
+
   it("exits 4 for a user the server does not know, without connecting", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, []);
     const { code, stderr } = await cli(["--home", home.dir, "send", "nobody", "hello"]);
