@@ -106,11 +106,6 @@ export class Receiver {
     if (this.fatal) throw this.fatal;
   }
 
-  /** The failure that stopped processing, if any (chat reports it and ends). */
-  get failure(): unknown {
-    return this.fatal;
-  }
-
   private async process(frame: Uint8Array): Promise<void> {
     const { printer, me } = this.options;
     let envelope: ReturnType<typeof readDelivery>;
