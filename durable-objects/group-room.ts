@@ -13,10 +13,11 @@ import type { GroupInfo } from "../protocol/http.js";
 import {
   type GroupFailureCode,
   GroupRuleError,
-  GROUP_SCHEMA,
+  GROUP_MIGRATIONS,
   Membership,
   type MembershipChange,
 } from "./group/membership.js";
+import { migrate } from "./migrations.js";
 import { homeStub } from "./names.js";
 import { OrderedBatcher } from "./ordered-batcher.js";
 import type { DeliverResult, Incoming } from "./user-home.js";
@@ -46,7 +47,7 @@ export class GroupRoom extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(GROUP_SCHEMA);
+    migrate(ctx.storage, GROUP_MIGRATIONS);
     this.membership = new Membership(ctx.storage.sql);
   }
 

@@ -18,7 +18,8 @@ import { type BlobAccess, BlobLedger, type BlobRecord, blobKey } from "./home/bl
 import { GroupList } from "./home/group-list.js";
 import { Presence } from "./home/presence.js";
 import { type Backlog, MessageQueue, type QueuedItem } from "./home/queue.js";
-import { HOME_SCHEMA } from "./home/schema.js";
+import { HOME_MIGRATIONS } from "./home/schema.js";
+import { migrate } from "./migrations.js";
 import { shardStub } from "./names.js";
 import { OrderedBatcher } from "./ordered-batcher.js";
 
@@ -49,7 +50,7 @@ export class UserHome extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(HOME_SCHEMA);
+    migrate(ctx.storage, HOME_MIGRATIONS);
     this.accounts = new Accounts(ctx.storage.sql);
     this.queue = new MessageQueue(ctx.storage.sql);
     this.presence = new Presence(ctx.storage.sql);

@@ -5,24 +5,27 @@
 import type { GroupEventKind } from "../../protocol/frames.js";
 import type { GroupInfo } from "../../protocol/http.js";
 
-export const GROUP_SCHEMA = `
-CREATE TABLE IF NOT EXISTS group_info (
+/** Migrations applied in order by durable-objects/migrations.ts; never edit one that has shipped. */
+export const GROUP_MIGRATIONS: readonly string[] = [
+  `
+CREATE TABLE group_info (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   name TEXT NOT NULL,
   admin TEXT NOT NULL,
   epoch INTEGER NOT NULL,
   created_at INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS members (
+CREATE TABLE members (
   username TEXT PRIMARY KEY,
   joined_at INTEGER NOT NULL,
   joined_order INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS epochs (
+CREATE TABLE epochs (
   epoch INTEGER PRIMARY KEY,
   members TEXT NOT NULL
 );
-`;
+`,
+];
 
 export type GroupFailureCode = "not_found" | "forbidden" | "conflict" | "bad_request";
 export class GroupRuleError extends Error {

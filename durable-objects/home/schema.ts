@@ -1,8 +1,9 @@
-// The SQLite schema of a user's home. Created on first use; every statement is idempotent so the
-// constructor can run it on each wake-up.
+// The SQLite schema of a user's home, as migrations applied in order (durable-objects/migrations.ts).
+// Add a new entry to change it; never edit one that has shipped.
 
-export const HOME_SCHEMA = `
-CREATE TABLE IF NOT EXISTS account (
+export const HOME_MIGRATIONS: readonly string[] = [
+  `
+CREATE TABLE account (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   username TEXT NOT NULL,
   kdf TEXT NOT NULL,
@@ -11,51 +12,52 @@ CREATE TABLE IF NOT EXISTS account (
   sealed_private_keys TEXT NOT NULL,
   created_at INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS sessions (
+CREATE TABLE sessions (
   id TEXT PRIMARY KEY,
   secret_hash TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS login_failures (at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS messages (
+CREATE TABLE login_failures (at INTEGER NOT NULL);
+CREATE TABLE messages (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
   kind TEXT NOT NULL,
   body BLOB NOT NULL,
   received_at INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS deliveries (
+CREATE TABLE deliveries (
   session_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
   PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_by_seq ON deliveries (seq);
-CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, joined_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS blobs (
+CREATE INDEX deliveries_by_seq ON deliveries (seq);
+CREATE TABLE groups (name TEXT PRIMARY KEY, joined_at INTEGER NOT NULL);
+CREATE TABLE blobs (
   id TEXT PRIMARY KEY,
   upload_id TEXT NOT NULL,
   size INTEGER NOT NULL,
   state TEXT NOT NULL,
   expires_at INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS blob_parts (
+CREATE TABLE blob_parts (
   blob_id TEXT NOT NULL,
   part INTEGER NOT NULL,
   etag TEXT NOT NULL,
   bytes INTEGER NOT NULL,
   PRIMARY KEY (blob_id, part)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blob_recipients (
+CREATE TABLE blob_recipients (
   blob_id TEXT NOT NULL,
   username TEXT NOT NULL,
   fetched INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (blob_id, username)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS presence (
+CREATE TABLE presence (
   shard TEXT NOT NULL,
   session_id TEXT NOT NULL,
   sockets INTEGER NOT NULL,
   PRIMARY KEY (shard, session_id)
 ) WITHOUT ROWID;
-`;
+`,
+];
