@@ -164,7 +164,8 @@ export class GroupRoom extends DurableObject<Env> {
   ): Promise<GroupResult<{ info: T }>> {
     let change: MembershipChange;
     try {
-      change = apply();
+      // All or nothing: a rule that fails half-way through a change leaves no half-made group behind.
+      change = this.ctx.storage.transactionSync(apply);
     } catch (error) {
       if (error instanceof GroupRuleError) return { ok: false, code: error.code, message: error.message };
       throw error;

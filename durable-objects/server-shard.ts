@@ -13,6 +13,7 @@ import { balancerStub, groupStub, homeStub } from "./names.js";
 import { OrderedBatcher } from "./ordered-batcher.js";
 import {
   type Connection,
+  closeEndedSession,
   connectionOf,
   sendError,
   sendFrame,
@@ -31,6 +32,7 @@ export const ShardHeaders = {
   session: "X-Telepound-Session",
   shard: "X-Telepound-Shard",
   receive: "X-Telepound-Receive",
+  expiresAt: "X-Telepound-Session-Expires",
 } as const;
 
 /** Most home stubs and pipes kept; past it the idle ones are dropped. */
@@ -73,6 +75,7 @@ export class ServerShard extends DurableObject<Env> {
       session,
       shard,
       receive: request.headers.get(ShardHeaders.receive) !== "0",
+      expiresAt: Number(request.headers.get(ShardHeaders.expiresAt) ?? 0),
       backlogCursor: 0,
       live: false,
     };
@@ -85,6 +88,8 @@ export class ServerShard extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const connection = connectionOf(ws);
     if (!connection) return;
+    if (connection.expiresAt > 0 && Date.now() >= connection.expiresAt)
+      return closeEndedSession(ws, "session expired");
     const admission = this.flood.admit(connection.id);
     if (admission !== "ok") return this.refuse(ws, connection, message, admission);
     try {
@@ -131,6 +136,17 @@ export class ServerShard extends DurableObject<Env> {
       if (ok) reached++;
     }
     return reached;
+  }
+
+  /** Closes every socket of one session here (logout): a revoked session must not keep sending. */
+  closeSession(username: string, sessionId: string): number {
+    let closed = 0;
+    for (const ws of this.ctx.getWebSockets(userTag(username))) {
+      if (connectionOf(ws)?.session !== sessionId) continue;
+      closeEndedSession(ws, "logged out");
+      closed++;
+    }
+    return closed;
   }
 
   connectionCount(): number {

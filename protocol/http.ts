@@ -19,14 +19,23 @@ export const username = z
   .transform((raw) => raw.toLowerCase())
   .pipe(z.string().regex(USERNAME_PATTERN, "usernames are 3–32 of a-z 0-9 _ -"));
 
-export const KdfParams = z.strictObject({
-  algorithm: z.literal("scrypt"),
-  /** 16–64 random bytes, base64 */
-  salt: base64.min(24).max(88),
-  logN: z.int().min(KDF_LIMITS.minLogN).max(KDF_LIMITS.maxLogN),
-  r: z.int().min(KDF_LIMITS.minR).max(KDF_LIMITS.maxR),
-  p: z.int().min(KDF_LIMITS.minP).max(KDF_LIMITS.maxP),
-});
+export const KdfParams = z
+  .strictObject({
+    algorithm: z.literal("scrypt"),
+    /** 16–64 random bytes, base64 */
+    salt: base64.min(24).max(88),
+    logN: z.int().min(KDF_LIMITS.minLogN).max(KDF_LIMITS.maxLogN),
+    r: z.int().min(KDF_LIMITS.minR).max(KDF_LIMITS.maxR),
+    p: z.int().min(KDF_LIMITS.minP).max(KDF_LIMITS.maxP),
+  })
+  .refine(
+    // The same ceiling clients apply at login: an account nobody could ever log in to is refused at signup.
+    (kdf) => 128 * 2 ** kdf.logN * kdf.r <= KDF_LIMITS.maxMemoryBytes,
+    {
+      message: `scrypt memory (128·2^logN·r) must not exceed ${KDF_LIMITS.maxMemoryBytes} bytes`,
+      path: ["logN"],
+    },
+  );
 export type KdfParams = z.infer<typeof KdfParams>;
 
 /** Public halves: RSA-OAEP-3072 (SPKI DER) for wrapping keys, Ed25519 (SPKI DER) for signatures. */
@@ -126,11 +135,12 @@ export const groupName = z
 
 export const CreateGroupRequest = z.strictObject({
   name: groupName,
-  /** Members besides the creator. */
+  /** Members besides the creator; repeats are ignored. */
   members: z
     .array(username)
     .max(MAX_RECIPIENTS - 1)
-    .default([]),
+    .default([])
+    .transform((names) => [...new Set(names)]),
 });
 export type CreateGroupRequest = z.input<typeof CreateGroupRequest>;
 

@@ -4,6 +4,7 @@
 
 import type { GroupEventKind } from "../../protocol/frames.js";
 import type { GroupInfo } from "../../protocol/http.js";
+import { MAX_RECIPIENTS } from "../../protocol/limits.js";
 
 /** Migrations applied in order by durable-objects/migrations.ts; never edit one that has shipped. */
 export const GROUP_MIGRATIONS: readonly string[] = [
@@ -112,14 +113,17 @@ export class Membership {
       this.epoch(),
       now,
     );
-    for (const member of [creator, ...others.filter((other) => other !== creator)])
-      this.insertMember(member, now);
+    for (const member of new Set([creator, ...others])) this.insertMember(member, now);
     return this.advance("created", creator, creator, []);
   }
 
   add(by: string, user: string, now: number): MembershipChange {
     this.requireAdmin(by, "add members");
     if (this.isMember(user)) throw new GroupRuleError("conflict", `${user} is already a member`);
+    // One envelope carries at most MAX_RECIPIENTS key slots: a bigger group could not be messaged.
+    if (this.memberNames().length >= MAX_RECIPIENTS) {
+      throw new GroupRuleError("conflict", `groups are limited to ${MAX_RECIPIENTS} members`);
+    }
     this.insertMember(user, now);
     return this.advance("added", by, user, []);
   }

@@ -16,12 +16,25 @@ export interface Connection {
   shard: string;
   /** False for send-only sockets (`?receive=0`): they get no deliveries and are not in presence. */
   receive: boolean;
+  /** When the session behind this socket expires (ms since epoch); the socket is closed after it. */
+  expiresAt: number;
   /**
    * Highest queue sequence sent from the backlog so far. While `live` is false the backlog is still
    * draining and live pushes are held back, so a client sees its messages in the order they were stored.
    */
   backlogCursor: number;
   live: boolean;
+}
+
+/** Close code for a socket whose session was logged out or expired: reconnecting needs a new login. */
+export const SESSION_ENDED_CLOSE_CODE = 4401;
+
+export function closeEndedSession(ws: WebSocket, reason: string): void {
+  try {
+    ws.close(SESSION_ENDED_CLOSE_CODE, reason);
+  } catch {
+    // Already closing.
+  }
 }
 
 export function userTag(username: string): string {

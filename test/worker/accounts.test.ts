@@ -59,6 +59,15 @@ describe("signup", () => {
     });
   });
 
+  it("refuses KDF parameters whose memory no client would spend at login", async () => {
+    const body = await signupBody(uniqueName("huge"), {
+      kdf: { algorithm: "scrypt", salt: "AAAAAAAAAAAAAAAAAAAAAA==", logN: 20, r: 32, p: 1 },
+    });
+    const response = await api("/v1/signup", { method: "POST", body });
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain("scrypt memory");
+  });
+
   it("refuses keys no client could use", async () => {
     const name = uniqueName("keys");
     const rsa2048 = (await crypto.subtle.generateKey(
@@ -170,6 +179,18 @@ describe("sessions", () => {
     expect(revoked.status).toBe(401);
     expect(await revoked.json()).toMatchObject({ error: { code: "unauthorized" } });
     expect((await api("/v1/whoami", { token: second.token })).status).toBe(200);
+  });
+
+  it("refuses an expired session", async () => {
+    const name = uniqueName("old");
+    const session = await signup(name);
+    const stub = env.HOMES.get(env.HOMES.idFromName(`user:${name}`));
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE sessions SET expires_at = ?", Date.now() - 1);
+    });
+    const response = await api("/v1/whoami", { token: session.token });
+    expect(response.status).toBe(401);
+    expect(await response.text()).toContain("expired");
   });
 
   it("refuses missing, malformed and forged tokens", async () => {

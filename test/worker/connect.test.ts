@@ -1,11 +1,12 @@
 // The balancer: who may connect, how connections spread over shards, and what happens when the
 // shard count is raised while users are connected.
 
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { fromHex } from "../../protocol/bytes.js";
 import { decodeDelivery } from "../../protocol/envelope.js";
-import { api, connectSocket, fakeUpload, online, signup, uniqueName } from "./helpers.js";
+import { api, connectSocket, fakeUpload, login, online, signup, uniqueName } from "./helpers.js";
 
 describe("GET /v1/connect", () => {
   it("refuses a missing, malformed, forged or revoked token before any upgrade", async () => {
@@ -21,6 +22,38 @@ describe("GET /v1/connect", () => {
     await api("/v1/logout", { method: "POST", token: session.token });
     const revoked = await connectSocket(session.token);
     expect(revoked.response.status).toBe(401);
+  });
+
+  it("closes open sockets of a session that logs out (4401), and only those", async () => {
+    const name = uniqueName("bye");
+    const first = await signup(name);
+    const second = await login(name);
+    const sending = await online(first.token, "?receive=0");
+    const receiving = await online(first.token);
+    const other = await online(second.token);
+    expect((await api("/v1/logout", { method: "POST", token: first.token })).status).toBe(204);
+    for (const socket of [sending, receiving]) {
+      await socket.waitFor(() => socket.closed, 5000).catch(() => undefined);
+      expect(socket.closeCode).toBe(4401);
+    }
+    expect(other.closed).toBe(false);
+    other.close();
+  });
+
+  it("closes a socket whose session expired at its next frame", async () => {
+    const session = await signup(uniqueName("late"));
+    const socket = await online(session.token);
+    const shard = String((await socket.waitForJson("welcome")).shard);
+    await runInDurableObject(env.SHARDS.get(env.SHARDS.idFromName(shard)), (_, state) => {
+      for (const ws of state.getWebSockets()) {
+        const attachment = ws.deserializeAttachment() as { session: string; expiresAt: number } | null;
+        if (attachment?.session === session.sessionId)
+          ws.serializeAttachment({ ...attachment, expiresAt: Date.now() - 1 });
+      }
+    });
+    socket.sendJson({ type: "ping", x: 1 });
+    await socket.waitFor(() => socket.closed, 5000).catch(() => undefined);
+    expect(socket.closeCode).toBe(4401);
   });
 
   it("insists on a WebSocket upgrade", async () => {

@@ -1,7 +1,11 @@
 // Groups, enforced by the server: who may create, change, read and post to a group; membership events;
 // fan-out to exactly the members of the epoch; admin hand-over; closing and re-creating.
 
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { Membership } from "../../durable-objects/group/membership.js";
+import { MAX_RECIPIENTS } from "../../protocol/limits.js";
 import { decodeDelivery } from "../../protocol/envelope.js";
 import type { GroupInfo } from "../../protocol/http.js";
 import { api, fakeUpload, online, signup, uniqueName, type TestSocket } from "./helpers.js";
@@ -324,5 +328,27 @@ describe("group messages", () => {
     expect(deliveredIds(last)).toHaveLength(1);
     socket.close();
     last.close();
+  });
+});
+
+describe("group limits", () => {
+  it("ignores repeated names at creation", async () => {
+    const [alice, bob] = await users("alice", "bob");
+    const name = groupName();
+    const response = await createGroup(alice!, name, [bob!, bob!, alice!]);
+    expect(response.status).toBe(201);
+    const body: GroupInfo = await response.json();
+    expect(body.members.map((m) => m.username)).toEqual([alice!.username, bob!.username]);
+  });
+
+  it(`refuses to grow past ${MAX_RECIPIENTS} members, the most one envelope can carry`, async () => {
+    const stub = env.GROUPS.get(env.GROUPS.idFromName(`group:cap-${Date.now()}`));
+    await runInDurableObject(stub, (_, state) => {
+      const membership = new Membership(state.storage.sql);
+      const others = Array.from({ length: MAX_RECIPIENTS - 1 }, (_, i) => `member-${i}`);
+      membership.create("cap", "owner", others, Date.now());
+      expect(membership.memberNames()).toHaveLength(MAX_RECIPIENTS);
+      expect(() => membership.add("owner", "one-more", Date.now())).toThrow(/limited to 1024/);
+    });
   });
 });

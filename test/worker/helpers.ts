@@ -89,6 +89,7 @@ export class TestSocket {
   readonly received: Received[] = [];
   private waiters: Array<() => void> = [];
   closed = false;
+  closeCode: number | undefined;
 
   constructor(readonly ws: WebSocket) {
     // Under current compatibility dates binary frames arrive as Blob unless asked otherwise.
@@ -102,7 +103,8 @@ export class TestSocket {
       );
       this.wake();
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
+      this.closeCode = event.code;
       this.closed = true;
       this.wake();
     });

@@ -3,7 +3,7 @@
 
 import { Hono } from "hono";
 import { decodeBase64 } from "hono/utils/encode";
-import { homeStub } from "../../durable-objects/names.js";
+import { homeStub, shardCount, shardName, shardStub } from "../../durable-objects/names.js";
 import {
   LoginRequest,
   SignupRequest,
@@ -98,6 +98,12 @@ accounts.post(
 
 accounts.post("/logout", requireSession, async (c) => {
   await homeStub(c.env, c.var.user).logout(c.var.sessionId);
+  // Sockets of the ended session may sit on any shard (send-only ones are in no presence list).
+  await Promise.all(
+    Array.from({ length: shardCount(c.env) }, (_, i) =>
+      shardStub(c.env, shardName(i)).closeSession(c.var.user, c.var.sessionId),
+    ),
+  );
   return c.body(null, 204);
 });
 

@@ -21,6 +21,7 @@ connect.get("/connect", requireSession, async (c) => {
   headers.set(ShardHeaders.session, c.var.sessionId);
   headers.set(ShardHeaders.shard, shard);
   headers.set(ShardHeaders.receive, c.req.query("receive") === "0" ? "0" : "1");
+  headers.set(ShardHeaders.expiresAt, String(c.var.expiresAt));
   return shardStub(c.env, shard).fetch(new Request(c.req.raw, { headers }));
 });
 
