@@ -209,8 +209,14 @@ export class ServerShard extends DurableObject<Env> {
     void tail.then(() => {
       if (this.uploadOrder.get(connection.id) === tail) this.uploadOrder.delete(connection.id);
     });
-    const { reply } = await dispatched;
-    sendFrame(ws, await reply);
+    const { id, reply } = await dispatched;
+    try {
+      sendFrame(ws, await reply);
+    } catch (error) {
+      // The message was not accepted: say so by id, so the client can retry exactly it.
+      console.error(`${connection.shard}: delivering ${id ?? "?"} from ${connection.user} failed`, error);
+      sendError(ws, "internal", "the server could not accept this message; retry it", id);
+    }
   }
 
   /**

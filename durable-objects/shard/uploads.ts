@@ -21,6 +21,8 @@ export type UploadReply = SentFrame | ErrorFrame;
  * It is wrapped in an object so that awaiting routeUpload does not also wait for the reply.
  */
 export interface Dispatched {
+  /** The upload's message id, once it could be read. */
+  id?: string;
   reply: Promise<UploadReply>;
 }
 
@@ -77,7 +79,7 @@ export async function routeUpload(sender: string, frame: Uint8Array, routes: Rou
           ? { type: "sent", id, status: result.status }
           : { type: "error", code: result.code, message: result.message, id },
       );
-    return { reply };
+    return { id, reply };
   }
 
   const problem = await checkDirectSlots(envelope, header.target);
@@ -90,7 +92,7 @@ export async function routeUpload(sender: string, frame: Uint8Array, routes: Rou
         ? { type: "sent", id, status: result.status }
         : { type: "error", code: "unknown_user", message: `no such user: ${header.target}`, id },
     );
-  return { reply };
+  return { id, reply };
 }
 
 /** A direct message has exactly one slot, for its target, and its signed member digest names only them. */

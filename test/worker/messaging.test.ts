@@ -1,6 +1,8 @@
 // 1:1 messages through real sockets: live and offline delivery, acknowledgement, multiple sessions,
 // and every way a client might try to send as someone else or read someone else's queue.
 
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { decodeDelivery, signedPartWithSignature, decodeUpload } from "../../protocol/envelope.js";
 import { BACKLOG_BATCH_MESSAGES } from "../../durable-objects/home/queue.js";
@@ -254,6 +256,40 @@ describe("bad frames", () => {
     const upload = await fakeUpload({ sender: alice.username, target: bob.username });
     expect(await send(a, upload.frame, upload.id)).toMatchObject({ status: "delivered" });
     await b.waitFor((r) => r.kind === "binary");
+    a.close();
+    b.close();
+  });
+});
+
+describe("a failure inside the shard", () => {
+  it("answers only the frame it hit, by id, and loses none of the others", async () => {
+    const { alice, bob } = await pair();
+    const a = await online(alice.token);
+    const shard = String((await a.waitForJson("welcome")).shard);
+    const uploads = await Promise.all(
+      [1, 2, 3].map(() => fakeUpload({ sender: alice.username, target: bob.username })),
+    );
+    const poisoned = uploads[1]!.id;
+    // Make the shard's route to homes throw for exactly one message, as a bug or a lost object would.
+    await runInDurableObject(env.SHARDS.get(env.SHARDS.idFromName(shard)), (instance) => {
+      const routes = (
+        instance as unknown as {
+          routes: { toHome: (recipient: string, message: { id: string }) => Promise<unknown> };
+        }
+      ).routes;
+      const original = routes.toHome;
+      routes.toHome = (recipient, message) =>
+        message.id === poisoned ? Promise.reject(new Error("injected fault")) : original(recipient, message);
+    });
+    const replies = [];
+    for (const upload of uploads) replies.push(await send(a, upload.frame, upload.id));
+    expect(replies.map((reply) => reply.type)).toEqual(["sent", "error", "sent"]);
+    expect(replies[1]).toMatchObject({ code: "internal", id: poisoned });
+    const b = await online(bob.token);
+    expect(b.binaries().map((bytes) => decodeDelivery(bytes).messageIdHex)).toEqual([
+      uploads[0]!.id,
+      uploads[2]!.id,
+    ]);
     a.close();
     b.close();
   });
