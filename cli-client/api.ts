@@ -3,7 +3,12 @@
 
 import { z } from "zod";
 import {
+  type CreateGroupRequest,
+  type GroupEpochResponse,
+  type GroupInfo,
+  type GroupListResponse,
   KdfParams,
+  type LookupUsersResponse,
   PublicKeys,
   type KdfResponse,
   type LoginRequest,
@@ -45,17 +50,44 @@ const WhoamiResponseSchema = z.object({
   expiresAt: z.number(),
 }) satisfies z.ZodType<WhoamiResponse>;
 
+const LookupUsersResponseSchema = z.object({
+  users: z.array(UserResponseSchema),
+  missing: z.array(z.string()),
+}) satisfies z.ZodType<LookupUsersResponse>;
+
+const GroupInfoSchema = z.object({
+  name: z.string(),
+  admin: z.string(),
+  epoch: z.int().min(0),
+  members: z.array(z.object({ username: z.string(), joinedAt: z.number() })),
+  createdAt: z.number(),
+}) satisfies z.ZodType<GroupInfo>;
+
+const GroupEpochSchema = z.object({
+  name: z.string(),
+  epoch: z.int().min(0),
+  members: z.array(z.string()),
+}) satisfies z.ZodType<GroupEpochResponse>;
+
+const GroupListSchema = z.object({ groups: z.array(z.string()) }) satisfies z.ZodType<GroupListResponse>;
+
 const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string().optional() }) });
 
 /** What a 401 means depends on the request: a wrong password at login, a dead session everywhere else. */
 export const SESSION_INVALID = "your session has expired or was revoked: log in again";
 
-interface RequestOptions {
-  method: "GET" | "POST";
+interface RequestOptions extends ErrorMessages {
+  method: "GET" | "POST" | "DELETE";
   path: string;
   body?: unknown;
+}
+
+/** Messages that replace the generic one for an answer with that status, where the caller knows better. */
+export interface ErrorMessages {
   /** Message for a 401 answer. */
   unauthorized?: string;
+  /** Message for a 403 answer. */
+  forbidden?: string;
   /** Message for a 404 answer. */
   notFound?: string;
   /** Message for a 409 answer. */
@@ -120,6 +152,76 @@ export class Api {
     return parse(UserResponseSchema, body, "users");
   }
 
+  /** Many users' public keys in one request (at most MAX_RECIPIENTS names). */
+  async lookupUsers(usernames: string[]): Promise<LookupUsersResponse> {
+    const body = await this.request({ method: "POST", path: "/v1/users/lookup", body: { usernames } });
+    return parse(LookupUsersResponseSchema, body, "users/lookup");
+  }
+
+  // ---- groups: the server enforces every rule; these only carry the requests and name the refusals --
+
+  async groups(): Promise<GroupListResponse> {
+    return parse(GroupListSchema, await this.request({ method: "GET", path: "/v1/groups" }), "groups");
+  }
+
+  async createGroup(request: CreateGroupRequest): Promise<GroupInfo> {
+    const body = await this.request({
+      method: "POST",
+      path: "/v1/groups",
+      body: request,
+      conflict: `the group name ${request.name} is taken`,
+    });
+    return parse(GroupInfoSchema, body, "group");
+  }
+
+  async groupInfo(name: string): Promise<GroupInfo> {
+    const body = await this.request({
+      method: "GET",
+      path: `/v1/groups/${encodeURIComponent(name)}`,
+      notFound: `no such group: ${name}`,
+      forbidden: `you are not a member of the group ${name}`,
+    });
+    return parse(GroupInfoSchema, body, "group");
+  }
+
+  /** The members of a past (or the current) epoch; 403 unless we were a member at that epoch. */
+  async groupEpoch(name: string, epoch: number): Promise<GroupEpochResponse> {
+    const body = await this.request({
+      method: "GET",
+      path: `/v1/groups/${encodeURIComponent(name)}/epochs/${epoch}`,
+      notFound: `the group ${name} has no epoch ${epoch} (or no longer exists)`,
+      forbidden: `you were not a member of the group ${name} at epoch ${epoch}`,
+    });
+    return parse(GroupEpochSchema, body, "group epoch");
+  }
+
+  async addMember(name: string, username: string): Promise<GroupInfo> {
+    const body = await this.request({
+      method: "POST",
+      path: `/v1/groups/${encodeURIComponent(name)}/members`,
+      body: { username },
+      conflict: `${username} is already a member of ${name}`,
+    });
+    return parse(GroupInfoSchema, body, "group");
+  }
+
+  async removeMember(name: string, username: string): Promise<GroupInfo> {
+    const body = await this.request({
+      method: "DELETE",
+      path: `/v1/groups/${encodeURIComponent(name)}/members/${encodeURIComponent(username)}`,
+    });
+    return parse(GroupInfoSchema, body, "group");
+  }
+
+  async leaveGroup(name: string): Promise<void> {
+    await this.request({
+      method: "POST",
+      path: `/v1/groups/${encodeURIComponent(name)}/leave`,
+      notFound: `no such group: ${name}`,
+      forbidden: `you are not a member of the group ${name}`,
+    });
+  }
+
   private async request(options: RequestOptions): Promise<unknown> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -182,7 +284,7 @@ function errorCode(error: unknown): string | undefined {
 export function httpError(
   response: { status: number; headers: { get(name: string): string | null } },
   text: string,
-  options: { unauthorized?: string; notFound?: string; conflict?: string } = {},
+  options: ErrorMessages = {},
 ): CliError {
   let code = "";
   let serverMessage = "";
@@ -209,8 +311,9 @@ export function httpError(
     }
     case 409:
       return new RefusedError(options.conflict ?? `refused by the server: ${detail}`);
-    case 400:
     case 403:
+      return new RefusedError(options.forbidden ?? `refused by the server: ${detail}`);
+    case 400:
     case 413:
       return new RefusedError(`refused by the server: ${detail}`);
     default:

@@ -9,6 +9,11 @@ import { type CliIo, type Context, DEFAULT_SERVER, type GlobalOptions, createCon
 import { ExitCode, describeError } from "./errors.js";
 import { Printer } from "./output.js";
 
+/** Summaries of the nouns that group several commands ("group create", "group add", …). */
+const NOUN_SUMMARIES: Record<string, string> = {
+  group: "groups: create, add, remove, leave, info, list",
+};
+
 /** Runs one invocation (`argv` without node and script) and returns its exit code; never exits itself. */
 export async function runCli(
   argv: readonly string[],
@@ -66,7 +71,16 @@ export function buildProgram(
     .exitOverride();
 
   for (const spec of commands) {
-    const command = program.command(spec.name).description(spec.summary);
+    // "group create" is the command "create" under "group" (noun, then verb); the noun's help lists them.
+    const [first = "", ...rest] = spec.name.split(" ");
+    let parent = program;
+    if (rest.length > 0) {
+      parent =
+        program.commands.find((command) => command.name() === first) ??
+        // Inherits the program's output and exit settings (commander copies them to subcommands).
+        program.command(first).description(NOUN_SUMMARIES[first] ?? `${first} commands`);
+    }
+    const command = parent.command(rest.length > 0 ? rest.join(" ") : first).description(spec.summary);
     for (const arg of spec.args ?? []) command.argument(arg.syntax, arg.description);
     for (const option of spec.options ?? [])
       command.option(option.flags, option.description, option.defaultValue);

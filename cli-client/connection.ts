@@ -17,7 +17,14 @@ import {
 import { MAX_ACK_IDS, MAX_FRAME_BYTES } from "../protocol/limits.js";
 import type { z } from "zod";
 import { connectUrl, httpError, unreachable } from "./api.js";
-import { type CliError, NetworkError, NotFoundError, RateLimitedError, RefusedError } from "./errors.js";
+import {
+  type CliError,
+  NetworkError,
+  NotFoundError,
+  RateLimitedError,
+  RefusedError,
+  StaleEpochError,
+} from "./errors.js";
 
 export type UploadStatus = "delivered" | "stored";
 
@@ -329,9 +336,10 @@ export function frameError(frame: ErrorFrame): CliError {
       return new NotFoundError(frame.message || "no such group");
     case "rate_limited":
       return new RateLimitedError(`rate limited by the server: ${frame.message}`);
+    case "stale_epoch":
+      return new StaleEpochError(`refused by the server: ${frame.message}`);
     case "too_large":
     case "forbidden":
-    case "stale_epoch":
       return new RefusedError(`refused by the server: ${frame.message}`);
     case "bad_frame":
       return new NetworkError(`protocol failure: the server rejected a frame: ${frame.message}`);

@@ -2,9 +2,10 @@
 // pinned in contacts.json, and from then on the server giving different keys is an error (exit 8),
 // because that is exactly what a server reading our messages would have to do.
 
-import type { PublicKeys } from "../protocol/http.js";
+import type { PublicKeys, UserResponse } from "../protocol/http.js";
+import { MAX_RECIPIENTS } from "../protocol/limits.js";
 import { type PublicKeyObjects, fingerprint, importPublicKeys } from "./crypto/index.js";
-import { KeyMismatchError, NetworkError } from "./errors.js";
+import { KeyMismatchError, NetworkError, NotFoundError } from "./errors.js";
 import type { Contact, ContactsFile, Home } from "./home.js";
 import type { LoggedIn } from "./session.js";
 
@@ -33,7 +34,9 @@ export class Contacts {
     const cached = this.cache.get(username);
     if (cached) return cached;
     if (username === this.me.username) return this.remember(this.self());
-    const pinned = (await this.load()).contacts[username];
+    // hasOwn: "constructor" is a valid username, and must not find Object.prototype's.
+    const { contacts } = await this.load();
+    const pinned = Object.hasOwn(contacts, username) ? contacts[username] : undefined;
     if (pinned) return this.remember(toResolved(username, pinned, false));
     return this.lookup(username);
   }
@@ -56,34 +59,72 @@ export class Contacts {
       }
       return this.remember(self);
     }
-    // Import before pinning: keys that do not even parse must never become the trusted copy.
-    const keys = importPublicKeys(answer.publicKeys);
-    const resolved = await this.home.withLock(async () => {
-      const file = await this.load();
-      const pinned = file.contacts[username];
-      if (pinned) {
-        if (!samePublicKeys(pinned.publicKeys, answer.publicKeys)) {
-          throw mismatch(username, pinned, answer.publicKeys);
-        }
-        return toResolved(username, pinned, false);
+    return this.remember((await this.pinAll([answer]))[0]!);
+  }
+
+  /**
+   * Every name's keys, as resolve() gives them one by one, but with one server request (POST
+   * /v1/users/lookup, MAX_RECIPIENTS names at a time) for all the names not pinned yet: what a group
+   * message to a thousand members needs. A changed key for any of them throws KeyMismatchError.
+   */
+  async resolveMany(usernames: readonly string[]): Promise<ResolvedContact[]> {
+    const unique = [...new Set(usernames)];
+    const pinned = (await this.load()).contacts;
+    const unknown = unique.filter(
+      (name) => !this.cache.has(name) && name !== this.me.username && !Object.hasOwn(pinned, name),
+    );
+    for (let i = 0; i < unknown.length; i += MAX_RECIPIENTS) {
+      const asked = unknown.slice(i, i + MAX_RECIPIENTS);
+      const answer = await this.me.api.lookupUsers(asked);
+      if (answer.missing.length > 0) throw new NotFoundError(`no such user: ${answer.missing.join(", ")}`);
+      const stray = answer.users.find((user) => !asked.includes(user.username));
+      if (stray || answer.users.length !== asked.length) {
+        throw new NetworkError(
+          `protocol failure: the server's key lookup answered for other users than were asked for`,
+        );
       }
-      const contact: Contact = {
-        publicKeys: answer.publicKeys,
-        fingerprint: fingerprint(answer.publicKeys),
-        firstSeen: new Date().toISOString(),
-      };
-      file.contacts[username] = contact;
-      await this.home.write("contacts.json", file);
-      return {
-        username,
-        publicKeys: contact.publicKeys,
-        keys,
-        fingerprint: contact.fingerprint,
-        firstSeen: contact.firstSeen,
-        newlyPinned: true,
-      };
+      for (const contact of await this.pinAll(answer.users)) this.remember(contact);
+    }
+    return Promise.all(unique.map((name) => this.resolve(name)));
+  }
+
+  /**
+   * Pins each user's keys unless already pinned, in one write; a pin that differs throws before anything
+   * is written. Keys are imported first: keys that do not even parse must never become the trusted copy.
+   */
+  private async pinAll(answers: readonly UserResponse[]): Promise<ResolvedContact[]> {
+    const imported = answers.map((answer) => ({ answer, keys: importPublicKeys(answer.publicKeys) }));
+    return this.home.withLock(async () => {
+      const file = await this.load();
+      let changed = false;
+      const resolved = imported.map(({ answer, keys }): ResolvedContact => {
+        const { username } = answer;
+        const pin = Object.hasOwn(file.contacts, username) ? file.contacts[username] : undefined;
+        if (pin) {
+          if (!samePublicKeys(pin.publicKeys, answer.publicKeys)) {
+            throw mismatch(username, pin, answer.publicKeys);
+          }
+          return toResolved(username, pin, false);
+        }
+        const contact: Contact = {
+          publicKeys: answer.publicKeys,
+          fingerprint: fingerprint(answer.publicKeys),
+          firstSeen: new Date().toISOString(),
+        };
+        file.contacts[username] = contact;
+        changed = true;
+        return {
+          username,
+          publicKeys: contact.publicKeys,
+          keys,
+          fingerprint: contact.fingerprint,
+          firstSeen: contact.firstSeen,
+          newlyPinned: true,
+        };
+      });
+      if (changed) await this.home.write("contacts.json", file);
+      return resolved;
     });
-    return this.remember(resolved);
   }
 
   private async load(): Promise<ContactsFile> {

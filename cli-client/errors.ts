@@ -9,7 +9,8 @@
 //   4    not found: unknown user
 //   5    server unreachable, or a protocol failure (malformed answer, server error, connection dropped)
 //   6    rate limited: try again later
-//   7    refused by the server: username taken, forbidden, too large (also checked locally), bad request
+//   7    refused by the server: username taken, forbidden (not a group member, not the group's admin), too
+//        large (also checked locally: a file over MAX_FILE_BYTES is refused before any upload), bad request
 //   8    key mismatch or verification failure: a user's keys changed, or a message failed to verify
 //   130  interrupted (Ctrl-C at a prompt)
 
@@ -91,6 +92,14 @@ export class RefusedError extends CliError {
   constructor(message: string) {
     super(message, ExitCode.refused);
   }
+}
+
+/**
+ * A group message sealed for an epoch the group has left behind (a member joined or left meanwhile):
+ * the sender refetches the group and seals again; only after several tries does it reach the user.
+ */
+export class StaleEpochError extends RefusedError {
+  override name = "StaleEpochError";
 }
 
 export class KeyMismatchError extends CliError {

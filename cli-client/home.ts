@@ -11,6 +11,9 @@
 //   contacts.json   pinned public keys of everyone we talked to (trust on first use); kept across logout so a
 //                   changed key is still noticed after logging in again
 //   seen.json       ids of messages already shown, so a redelivered message is acknowledged but not shown twice
+//   groups.json     per group, the member list of each epoch this device learned (from membership events and
+//                   the server's answers): what group messages are checked against. Not secret, kept at logout
+//   downloads/      received files, unless inbox is given --out (0700, created on first use)
 
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, readFile, rename, rm, stat, unlink } from "node:fs/promises";
@@ -74,12 +77,31 @@ export const SeenFile = z.object({
 });
 export type SeenFile = z.infer<typeof SeenFile>;
 
+/**
+ * Arrays, not objects keyed by name: "__proto__" is a valid group name. Epoch lists never change once
+ * made (a re-created group continues the old one's epoch numbers), so an entry never goes stale.
+ */
+export const GroupsFile = z.object({
+  owner: z.string(),
+  groups: z.array(
+    z.object({
+      name: z.string(),
+      /** The admin as of the latest epoch we know; null once the group closed. */
+      admin: z.string().nullable(),
+      /** [epoch, sorted member names], oldest first. */
+      epochs: z.array(z.tuple([z.int().min(0), z.array(z.string())])),
+    }),
+  ),
+});
+export type GroupsFile = z.infer<typeof GroupsFile>;
+
 const files = {
   "session.json": SessionFile,
   "identity.json": IdentityFile,
   "state.json": StateFile,
   "contacts.json": ContactsFile,
   "seen.json": SeenFile,
+  "groups.json": GroupsFile,
 } as const;
 export type HomeFileName = keyof typeof files;
 type FileValue<N extends HomeFileName> = z.infer<(typeof files)[N]>;

@@ -1,5 +1,7 @@
-// Receiving: each delivery frame is decoded, checked against the sender's pinned key, opened, de-duplicated
-// and shown, in arrival order; then its id is recorded as seen and only after that acknowledged.
+// Receiving: each delivery frame is decoded, checked against the sender's pinned key (and, for a group
+// message, against the group's members at its epoch), opened, de-duplicated and shown, in arrival order;
+// then its id is recorded as seen and only after that acknowledged. Membership events update what this
+// device knows about its groups before they are shown and acknowledged.
 //
 // A message that fails verification is reported on stderr and acknowledged anyway: the server would
 // otherwise redeliver it forever. A failure that is not the message's fault (server unreachable, session
@@ -19,9 +21,10 @@ import {
   replayId,
 } from "./crypto/index.js";
 import type { Contacts, ResolvedContact } from "./contacts.js";
-import { KeyMismatchError, NotFoundError } from "./errors.js";
+import { KeyMismatchError, NotFoundError, RefusedError } from "./errors.js";
+import type { GroupDirectory } from "./groups.js";
 import type { Home } from "./home.js";
-import { type Printer, type ShownMessage, localTime, sanitize } from "./output.js";
+import type { Printer, ShownMessage } from "./output.js";
 import { PersistedSeen } from "./seen.js";
 import type { LoggedIn } from "./session.js";
 
@@ -34,10 +37,16 @@ export interface ReceiverOptions {
   me: LoggedIn;
   contacts: Contacts;
   printer: Printer;
+  /** What this device knows about its groups: group messages are checked against it, events update it. */
+  groups: GroupDirectory;
+  /** The seen-ids set to use (chat shares it with its sends); loaded from the home if not given. */
+  seen?: PersistedSeen;
   /** Acknowledges a message id to the server (Connection.ack). */
   ack: (messageId: string) => void;
   /** Shows a verified message; defaults to printer.message. */
   show?: (message: ShownMessage) => void;
+  /** Shows a membership event; defaults to printer.event. */
+  showEvent?: (event: EventFrame) => void;
   /** Called once when processing stops on a failure that is not the message's fault. */
   onFatal?: (error: unknown) => void;
 }
@@ -50,8 +59,8 @@ export class Receiver {
   /** The cache's key ids when last saved: rewriting state.json is skipped when no key was added. */
   private savedCacheIds = "";
   private fatal: unknown = null;
-  /** How many messages were shown, dropped as duplicates, and dropped as invalid. */
-  readonly counts = { shown: 0, duplicates: 0, rejected: 0 };
+  /** How many messages were shown, dropped as duplicates, and dropped as invalid; events shown. */
+  readonly counts = { shown: 0, duplicates: 0, rejected: 0, events: 0 };
 
   private constructor(
     private readonly options: ReceiverOptions,
@@ -63,7 +72,7 @@ export class Receiver {
   }
 
   static async create(options: ReceiverOptions): Promise<Receiver> {
-    const seen = await PersistedSeen.load(options.home, options.me.username);
+    const seen = options.seen ?? (await PersistedSeen.load(options.home, options.me.username));
     const state = await options.home.read("state.json");
     let cache = new UnwrapCache();
     if (state?.username === options.me.username && state.unwrapCache !== undefined) {
@@ -89,12 +98,19 @@ export class Receiver {
     });
   }
 
-  /** Queues a group membership event: shown (to people; --json output is for messages) and acknowledged. */
+  /**
+   * Queues a group membership event: its epoch's member list is learned (saved before the ack), then it
+   * is shown and acknowledged. In the queue's order, so it is known before any message of its epoch.
+   */
   pushEvent(event: EventFrame): void {
     this.chain = this.chain.then(async () => {
       if (this.fatal) return;
+      this.options.groups.learnEvent(event);
       // Events are the server's own statements (not signed by anyone), so de-duplicating them by id is safe.
-      if (this.guard.accept(`event/${event.id}`)) this.options.printer.info(describeEvent(event));
+      if (this.guard.accept(`event/${event.id}`)) {
+        (this.options.showEvent ?? ((shown) => this.options.printer.event(shown)))(event);
+        this.counts.events++;
+      }
       this.queueAck(event.id);
     });
   }
@@ -126,8 +142,6 @@ export class Receiver {
       this.queueAck(messageIdHex);
     };
 
-    if (header.kind !== "direct")
-      return reject(`group messages (to ${header.target}) are not supported by this client`);
     let sender: ResolvedContact;
     try {
       sender = await this.options.contacts.resolve(header.sender);
@@ -138,6 +152,20 @@ export class Receiver {
         return reject(`the sender's published keys are invalid: ${reasonOf(error)}`);
       throw error;
     }
+    // A group message is checked against the members of the epoch it names, as the server announced
+    // them to us; an epoch we were not part of (403) or that does not exist (404) rejects it.
+    let expected: { expectedMembers: string[]; expectedEpoch: number } | null = null;
+    if (header.kind === "group") {
+      try {
+        expected = {
+          expectedMembers: await this.options.groups.membersAt(header.target, header.epoch),
+          expectedEpoch: header.epoch,
+        };
+      } catch (error) {
+        if (error instanceof RefusedError || error instanceof NotFoundError) return reject(error.message);
+        throw error;
+      }
+    }
     let opened: Awaited<ReturnType<typeof openEnvelope>>;
     try {
       opened = await openEnvelope(envelope, {
@@ -145,13 +173,17 @@ export class Receiver {
         encryptionPrivateKey: me.identity.encryption.privateKey,
         senderSigningKey: sender.keys.signing,
         unwrapCache: this.unwrapCache,
+        ...expected,
       });
     } catch (error) {
       if (error instanceof CryptoError) return reject(`verification failed: ${reasonOf(error)}`);
       throw error;
     }
+    const id = replayId(opened.header);
+    // Our own group message, handed back: the sending process recorded its id, perhaps after we loaded.
+    if (header.sender === me.username && !this.seen.has(id)) await this.seen.refresh();
     // After opening, never before: an unverified frame must not get a real message's id marked as seen.
-    if (!this.guard.accept(replayId(opened.header))) {
+    if (!this.guard.accept(id)) {
       this.counts.duplicates++;
       this.queueAck(messageIdHex);
       return;
@@ -160,6 +192,7 @@ export class Receiver {
       id: messageIdHex,
       from: header.sender,
       to: header.target,
+      ...(header.kind === "group" ? { group: header.target } : {}),
       text: opened.payload.text,
       sentAt: header.sentAt,
     };
@@ -193,6 +226,7 @@ export class Receiver {
       const ids = this.toAck;
       this.toAck = [];
       await this.seen.commit();
+      await this.options.groups.save();
       await this.saveUnwrapCache();
       for (const id of ids) this.options.ack(id);
     });
@@ -211,19 +245,6 @@ export class Receiver {
     });
     this.savedCacheIds = ids;
   }
-}
-
-export function describeEvent(event: EventFrame): string {
-  const group = sanitize(event.group);
-  const what =
-    event.event === "created"
-      ? `${event.by} created the group`
-      : event.event === "added"
-        ? `${event.by} added ${event.user}`
-        : event.event === "removed"
-          ? `${event.by} removed ${event.user}`
-          : `${event.user} left`;
-  return `[${localTime(event.at)}] group ${group}: ${sanitize(what)} (members: ${event.members.map(sanitize).join(", ") || "none"})`;
 }
 
 function cacheIds(json: UnwrapCacheJson): string {

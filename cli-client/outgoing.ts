@@ -1,20 +1,37 @@
-// Sending one text message: resolve the recipient's pinned keys, seal under the home's lock (so the
-// device counter and conversation keys are never reused or lost), upload, and wait for the server's answer.
+// Sending one message, to a user or to a group: resolve the recipients' pinned keys, seal under the home's
+// lock (so the device counter and conversation keys are never reused or lost), upload, and wait for the
+// server's answer. A group message refused for a stale epoch is sealed again for the group's new members.
 
-import { CryptoError, type Payload, SenderKeyring, type SealedMessage, sealMessage } from "./crypto/index.js";
+import {
+  CryptoError,
+  type Payload,
+  SenderKeyring,
+  type SealedMessage,
+  replayId,
+  sealMessage,
+} from "./crypto/index.js";
 import type { Connection, UploadStatus } from "./connection.js";
 import type { Contacts } from "./contacts.js";
-import { RateLimitedError } from "./errors.js";
+import { RateLimitedError, RefusedError, StaleEpochError } from "./errors.js";
+import type { EpochMembers, GroupDirectory } from "./groups.js";
 import type { Home } from "./home.js";
 import type { Printer } from "./output.js";
+import { PersistedSeen } from "./seen.js";
 import type { LoggedIn } from "./session.js";
 
 /** Pauses before each retry of a rate-limited upload. */
 const RATE_LIMIT_RETRY_MS = [200, 600, 1500];
+/** Seals for a group's new epoch this many times before giving up on a group that keeps changing. */
+export const STALE_EPOCH_ATTEMPTS = 4;
 
 export interface SentMessage {
   id: string;
+  /** The recipient's username, or the group's name. */
   to: string;
+  /** Set for a group message: the group's name (also in `to`). */
+  group?: string;
+  /** The epoch a group message was sealed for. */
+  epoch?: number;
   status: UploadStatus;
   /** The sender's clock when sealed, ms since the Unix epoch. */
   sentAt: number;
@@ -26,9 +43,21 @@ export interface Outbox {
   contacts: Contacts;
   connection: Connection;
   printer: Printer;
+  /** Group sends: where the group's epoch and members come from. */
+  groups?: GroupDirectory;
+  /**
+   * Group sends: where the message's own id is recorded before it goes out, because the server hands it
+   * back to every session of ours, this one included. chat passes its receiver's set; otherwise
+   * seen.json is loaded for the occasion.
+   */
+  seen?: PersistedSeen;
 }
 
 export async function sendText(outbox: Outbox, to: string, text: string): Promise<SentMessage> {
+  return sendDirect(outbox, to, { text });
+}
+
+export async function sendDirect(outbox: Outbox, to: string, payload: Payload): Promise<SentMessage> {
   const recipient = await outbox.contacts.resolve(to);
   const sealed = await sealWithState(outbox, (counter, keyring) =>
     sealMessage({
@@ -40,13 +69,71 @@ export async function sendText(outbox: Outbox, to: string, text: string): Promis
       recipients: [
         { username: to, encryptionKey: recipient.keys.encryption, fingerprint: recipient.fingerprint },
       ],
-      payload: { text } satisfies Payload,
+      payload,
       counter,
       keyring,
     }),
   );
   const status = await uploadWithRetry(outbox.connection, sealed);
   return { id: sealed.messageId, to, status, sentAt: sealed.header.sentAt };
+}
+
+/**
+ * A group message: sealed for every member at the epoch we believe current (the sender included, so her
+ * other sessions get a copy), with a slot per member. If the group moved on meanwhile the server answers
+ * stale_epoch; the group is fetched again and the message sealed anew (new id, new counter) for the new
+ * member list, up to STALE_EPOCH_ATTEMPTS times. Never re-sends the same envelope to a different group.
+ */
+export async function sendToGroup(
+  outbox: Outbox,
+  group: string,
+  payload: Payload,
+  /** The epoch to try first, from groupToSealFor(); looked up here when not given. */
+  initial?: EpochMembers,
+): Promise<SentMessage> {
+  const { groups, me } = outbox;
+  if (!groups) throw new TypeError("sendToGroup needs outbox.groups");
+  const seen = outbox.seen ?? (await PersistedSeen.load(outbox.home, me.username));
+  let state = initial ?? (await groupToSealFor(groups, group, me.username));
+  for (let attempt = 1; ; attempt++) {
+    if (!state.members.includes(me.username)) {
+      throw new RefusedError(`you are not a member of the group ${group}`);
+    }
+    const recipients = await outbox.contacts.resolveMany(state.members);
+    for (const contact of recipients.filter((contact) => contact.newlyPinned)) {
+      outbox.printer.warn(
+        `first contact with ${contact.username}: pinned their key fingerprint ${contact.fingerprint}`,
+      );
+    }
+    const { epoch } = state;
+    const sealed = await sealWithState(outbox, (counter, keyring) =>
+      sealMessage({
+        signingPrivateKey: me.identity.signing.privateKey,
+        sender: me.username,
+        kind: "group",
+        target: group,
+        epoch,
+        recipients: recipients.map((contact) => ({
+          username: contact.username,
+          encryptionKey: contact.keys.encryption,
+          fingerprint: contact.fingerprint,
+        })),
+        payload,
+        counter,
+        keyring,
+      }),
+    );
+    // Recorded before it is sent: the copy the server hands back to this device must not be shown.
+    seen.add(replayId(sealed.header));
+    await seen.commit();
+    try {
+      const status = await uploadWithRetry(outbox.connection, sealed);
+      return { id: sealed.messageId, to: group, group, epoch, status, sentAt: sealed.header.sentAt };
+    } catch (error) {
+      if (!(error instanceof StaleEpochError) || attempt >= STALE_EPOCH_ATTEMPTS) throw error;
+      state = groups.learnInfo(await groups.current(group));
+    }
+  }
 }
 
 /**
@@ -63,6 +150,22 @@ async function uploadWithRetry(connection: Connection, sealed: SealedMessage): P
       await new Promise((done) => setTimeout(done, pause));
     }
   }
+}
+
+/**
+ * The epoch and members to seal a group message for first. The newest epoch we know is usually current
+ * (chat learns every change as it happens); if not, the server says stale_epoch, which costs one round
+ * trip, the same as asking first. Where we know of no epoch with us in it, only the server can say
+ * (we may have been added since): 403 and 404 surface here, before anything is sealed.
+ */
+export async function groupToSealFor(
+  groups: GroupDirectory,
+  group: string,
+  me: string,
+): Promise<EpochMembers> {
+  const known = groups.latest(group);
+  if (known?.members.includes(me)) return known;
+  return groups.learnInfo(await groups.current(group));
 }
 
 /**

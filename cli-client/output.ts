@@ -1,6 +1,8 @@
 // The one printer every command writes through: human lines, or with --json one JSON object per line on
 // stdout; warnings and errors always go to stderr so stdout stays parseable.
 
+import type { GroupInfo } from "../protocol/http.js";
+
 /** Anything with a string `write`: process streams in use, plain collectors in tests. */
 export interface TextSink {
   write(text: string): unknown;
@@ -15,10 +17,40 @@ export interface OutputStreams {
 export interface ShownMessage {
   id: string;
   from: string;
+  /** The recipient (direct) or the group's name (group). */
   to: string;
+  /** Group messages only: the group's name. */
+  group?: string;
   text: string;
   /** The sender's clock, milliseconds since the Unix epoch. */
   sentAt: number;
+  /** A received file, saved and verified. */
+  file?: ShownFile;
+  /** A file that came with the message but could not be received (the reason); the text still stands. */
+  fileError?: string;
+}
+
+export interface ShownFile {
+  /** The sender's name for it, made safe; the saved file may carry a " (1)" suffix. */
+  name: string;
+  /** Where it was saved. */
+  path: string;
+  /** Plaintext bytes. */
+  size: number;
+  /** SHA-256 of the plaintext, hex. */
+  sha256: string;
+}
+
+/** A group membership change, as the server announced it. */
+export interface ShownEvent {
+  event: string;
+  group: string;
+  by: string;
+  user: string;
+  epoch: number;
+  members: string[];
+  admin: string | null;
+  at: number;
 }
 
 /**
@@ -43,16 +75,38 @@ export class Printer {
     this.write("stdout", this.json ? JSON.stringify(data) : human);
   }
 
-  /** A received message; --json shows exactly {"id","from","to","text","sentAt"} with sentAt in ISO 8601. */
+  /**
+   * A received message; --json shows {"id","from","to","text","sentAt"} with sentAt in ISO 8601, plus
+   * "group" for a group message and "file" ({"name","path","size","sha256"}) for a received file.
+   */
   message(message: ShownMessage): void {
     if (this.json) {
-      const { id, from, to, text } = message;
-      this.write("stdout", JSON.stringify({ id, from, to, text, sentAt: isoTime(message.sentAt) }));
+      const { id, from, to, group, text, file, fileError } = message;
+      this.write(
+        "stdout",
+        JSON.stringify({ id, from, to, group, text, sentAt: isoTime(message.sentAt), file, fileError }),
+      );
       return;
     }
     // Continuation lines are indented so a multi-line message cannot pass itself off as another sender's.
     const body = sanitize(message.text).replace(/\n/g, "\n    ");
-    this.write("stdout", `[${localTime(message.sentAt)}] ${message.from}: ${body}`);
+    const where = message.group === undefined ? "" : `#${message.group} `;
+    const lines = [body].filter((line) => line !== "" || !message.file);
+    if (message.file) {
+      const { file } = message;
+      lines.push(`[file ${sanitize(file.name)}, ${formatBytes(file.size)}, saved to ${sanitize(file.path)}]`);
+    }
+    this.write("stdout", `[${localTime(message.sentAt)}] ${where}${message.from}: ${lines.join("\n    ")}`);
+  }
+
+  /** A membership change: {"event","group","by","user","epoch","members","admin"} with --json. */
+  event(event: ShownEvent): void {
+    if (this.json) {
+      const { group, by, user, epoch, members, admin } = event;
+      this.write("stdout", JSON.stringify({ event: event.event, group, by, user, epoch, members, admin }));
+      return;
+    }
+    this.write("stdout", describeEvent(event));
   }
 
   /** Human-only chatter (chat's "now talking to bob"); nothing with --json, where it would only be noise. */
@@ -92,6 +146,53 @@ export function sanitize(text: string): string {
     /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
     "\ufffd",
   );
+}
+
+/** A group as `group info` and the other group commands report it: --json gets the same fields. */
+export function groupData(info: GroupInfo): Record<string, unknown> {
+  return {
+    name: info.name,
+    admin: info.admin,
+    epoch: info.epoch,
+    members: info.members.map((member) => member.username),
+    createdAt: isoTime(info.createdAt),
+  };
+}
+
+export function describeGroup(info: GroupInfo): string {
+  const members = info.members
+    .map((member) => (member.username === info.admin ? `${member.username} (admin)` : member.username))
+    .join(", ");
+  return sanitize(
+    `group ${info.name}: admin ${info.admin}, epoch ${info.epoch}\nmembers, oldest first: ${members}`,
+  );
+}
+
+export function describeEvent(event: ShownEvent): string {
+  const what =
+    event.event === "created"
+      ? `${event.by} created the group`
+      : event.event === "added"
+        ? `${event.by} added ${event.user}`
+        : event.event === "removed"
+          ? `${event.by} removed ${event.user}`
+          : `${event.user} left`;
+  const members = event.members.join(", ") || "none";
+  // A leaving admin hands over: worth saying, since the next add or remove depends on it.
+  const admin = event.event === "left" && event.admin !== null ? `; admin: ${event.admin}` : "";
+  return sanitize(`[${localTime(event.at)}] group ${event.group}: ${what} (members: ${members}${admin})`);
+}
+
+/** 1536 → "1.5 KiB": for people reading about a file. */
+export function formatBytes(bytes: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
 export function isoTime(ms: number): string {

@@ -36,6 +36,15 @@ export class PersistedSeen implements SeenIds {
     this.uncommitted.push([id, Date.now()]);
   }
 
+  /**
+   * Adds the ids other processes on this home committed since we loaded. A group message we sent from
+   * `send` comes back to this device's `inbox` or `chat`, which must find the id `send` recorded.
+   */
+  async refresh(): Promise<void> {
+    const file = await this.home.read("seen.json");
+    if (file?.owner === this.owner) for (const [id] of file.ids) this.ids.add(id);
+  }
+
   get pending(): number {
     return this.uncommitted.length;
   }

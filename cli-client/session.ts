@@ -82,6 +82,8 @@ export async function saveSession(
     if (contacts && contacts.owner !== username) await ctx.home.remove("contacts.json");
     const seen = await ctx.home.read("seen.json");
     if (seen && seen.owner !== username) await ctx.home.remove("seen.json");
+    const groups = await ctx.home.read("groups.json");
+    if (groups && groups.owner !== username) await ctx.home.remove("groups.json");
     await ctx.home.write("session.json", {
       server,
       username,

@@ -1,13 +1,20 @@
 // Checks for user-typed arguments shared by several commands; each failure is a UsageError (exit 2)
 // that says what a valid value looks like.
 
-import { normalizeName } from "../../protocol/limits.js";
+import { GROUP_NAME_PATTERN, normalizeName } from "../../protocol/limits.js";
 import { UsageError } from "../errors.js";
 
 /** Usernames are compared without regard to case, so "Bob" is bob. */
 export function parseUsername(raw: string): string {
   const name = normalizeName(raw);
   if (!name) throw new UsageError(`"${raw}" is not a valid username: use 3–32 of a-z 0-9 _ -`);
+  return name;
+}
+
+/** Group names follow the username rule, in their own namespace; "Team" is team. */
+export function parseGroupName(raw: string): string {
+  const name = normalizeName(raw, GROUP_NAME_PATTERN);
+  if (!name) throw new UsageError(`"${raw}" is not a valid group name: use 3–32 of a-z 0-9 _ -`);
   return name;
 }
 

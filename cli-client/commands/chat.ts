@@ -1,25 +1,38 @@
-// telepound chat: an interactive session on one connection. `/msg USER` switches conversation,
-// `/msg USER TEXT` sends one message, plain lines go to the current conversation, `/quit` ends it;
-// incoming messages print above the input line without garbling what is being typed.
+// telepound chat: an interactive session on one connection. `/msg USER` or `/group G` switches
+// conversation (with TEXT, sends one message), plain lines go to the current conversation, `/create`,
+// `/add`, `/remove`, `/leave` and `/members` manage groups, `/quit` ends it; incoming messages print
+// above the input line without garbling what is being typed.
 
 import { createInterface, clearLine, cursorTo, type Interface } from "node:readline";
 import { Connection, type UploadStatus } from "../connection.js";
 import { Contacts } from "../contacts.js";
 import type { Context } from "../context.js";
 import { AuthError, CliError, NetworkError, UsageError, describeError } from "../errors.js";
+import { GroupDirectory } from "../groups.js";
 import { Receiver } from "../incoming.js";
-import { sendText } from "../outgoing.js";
-import { isoTime } from "../output.js";
+import { type Outbox, type SentMessage, sendDirect, sendToGroup } from "../outgoing.js";
+import { describeGroup, groupData, isoTime } from "../output.js";
+import { PersistedSeen } from "../seen.js";
 import { type LoggedIn, loadSession } from "../session.js";
-import { parseUsername } from "./args.js";
+import { parseGroupName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
 const HELP = [
-  "/msg USER         talk to USER (plain lines then go to them)",
-  "/msg USER TEXT    send one message to USER",
-  "/help             this list",
-  "/quit             leave (Ctrl-D works too)",
+  "/msg USER           talk to USER (plain lines then go to them)",
+  "/msg USER TEXT      send one message to USER",
+  "/group G            talk to group G",
+  "/group G TEXT       send one message to group G",
+  "/create G [USER…]   create group G with you as admin, and talk to it",
+  "/add USER           add USER to the current group (admin only)",
+  "/remove USER        remove USER from the current group (admin only)",
+  "/leave              leave the current group",
+  "/members            the current group's admin and members",
+  "/help               this list",
+  "/quit               leave (Ctrl-D works too)",
 ].join("\n");
+
+/** Who plain lines go to. */
+type Conversation = { kind: "user"; name: string } | { kind: "group"; name: string };
 
 /** Reconnection back-off after the connection drops: doubling, capped. */
 const RECONNECT_MIN_MS = 1000;
@@ -31,7 +44,7 @@ const SEND_WAIT_MS = 15_000;
 
 export const chat: CommandSpec = {
   name: "chat",
-  summary: "interactive chat: /msg USER [TEXT], plain lines to the current conversation, /quit",
+  summary: "interactive chat: /msg USER [TEXT], /group G [TEXT], plain lines to the current one, /quit",
   async run(ctx) {
     const me = await loadSession(ctx);
     await new ChatSession(ctx, me).run();
@@ -48,7 +61,10 @@ class ChatSession {
   private onReconnected: (connection: Connection) => void = () => undefined;
   private backoffMs = RECONNECT_MIN_MS;
   private receiver!: Receiver;
-  private current: string | null = null;
+  private groups!: GroupDirectory;
+  /** Shared by the receiver and group sends: our own group messages come back and must not show. */
+  private seen!: PersistedSeen;
+  private current: Conversation | null = null;
   private readonly lastStatus = new Map<string, UploadStatus>();
   /** Lines are handled one at a time, in order, even while a send waits for the server. */
   private lines: Promise<void> = Promise.resolve();
@@ -75,11 +91,15 @@ class ChatSession {
         else resolve();
       };
     });
+    this.groups = await GroupDirectory.load(this.ctx.home, this.me.username, this.me.api);
+    this.seen = await PersistedSeen.load(this.ctx.home, this.me.username);
     this.receiver = await Receiver.create({
       home: this.ctx.home,
       me: this.me,
       contacts: this.contacts,
       printer: this.ctx.printer,
+      groups: this.groups,
+      seen: this.seen,
       ack: (id) => this.connection?.ack(id),
       onFatal: (error) => this.finish(error),
     });
@@ -99,7 +119,7 @@ class ChatSession {
       });
     }
     this.ctx.printer.info(
-      `logged in as ${this.me.username}; /msg USER to start a conversation, /help for more`,
+      `logged in as ${this.me.username}; /msg USER or /group G to start a conversation, /help for more`,
     );
     this.rl.on("line", (line) => {
       this.lines = this.lines
@@ -182,10 +202,12 @@ class ChatSession {
   private async dispatch(line: string): Promise<void> {
     if (line === "") return;
     if (!line.startsWith("/")) {
-      if (!this.current) throw new UsageError("no conversation yet: type /msg USER first");
+      if (!this.current) throw new UsageError("no conversation yet: type /msg USER or /group G first");
       return this.send(this.current, line);
     }
     const [command = "", ...rest] = line.split(/\s+/);
+    // The text after the command and its first argument, spacing kept as typed.
+    const textAfterFirst = () => line.replace(/^\S+\s+\S+\s+/, "");
     switch (command) {
       case "/quit":
       case "/exit":
@@ -199,9 +221,60 @@ class ChatSession {
         if (!raw) throw new UsageError("usage: /msg USER [TEXT]");
         const user = parseUsername(raw);
         const contact = await this.contacts.resolve(user);
-        if (words.length > 0) return this.send(user, line.replace(/^\/msg\s+\S+\s+/, ""));
-        this.current = user;
+        if (words.length > 0) return this.send({ kind: "user", name: user }, textAfterFirst());
+        this.current = { kind: "user", name: user };
         this.ctx.printer.info(`now talking to ${user} (key fingerprint ${contact.fingerprint})`);
+        return;
+      }
+      case "/group": {
+        const [raw, ...words] = rest;
+        if (!raw) throw new UsageError("usage: /group G [TEXT]");
+        const name = parseGroupName(raw);
+        if (words.length > 0) return this.send({ kind: "group", name }, textAfterFirst());
+        // Asked now, so a group that does not exist or is not ours fails here, not at the first line.
+        const info = await this.groups.current(name);
+        this.current = { kind: "group", name };
+        this.ctx.printer.info(`now talking to the ${describeGroup(info)}`);
+        return;
+      }
+      case "/create": {
+        const [raw, ...users] = rest;
+        if (!raw) throw new UsageError("usage: /create G [USER…]");
+        const name = parseGroupName(raw);
+        const members = [...new Set(users.map(parseUsername))].filter((user) => user !== this.me.username);
+        const info = await this.me.api.createGroup({ name, members });
+        this.groups.learnInfo(info);
+        await this.groups.save();
+        this.current = { kind: "group", name };
+        this.ctx.printer.result(`created ${describeGroup(info)}`, groupData(info));
+        return;
+      }
+      case "/add":
+      case "/remove": {
+        const [raw] = rest;
+        if (!raw || rest.length !== 1) throw new UsageError(`usage: ${command} USER`);
+        const user = parseUsername(raw);
+        const group = this.currentGroup(command);
+        const info =
+          command === "/add"
+            ? await this.me.api.addMember(group, user)
+            : await this.me.api.removeMember(group, user);
+        this.groups.learnInfo(info);
+        await this.groups.save();
+        const verb = command === "/add" ? `added ${user} to` : `removed ${user} from`;
+        this.ctx.printer.result(`${verb} ${describeGroup(info)}`, groupData(info));
+        return;
+      }
+      case "/leave": {
+        const group = this.currentGroup(command);
+        await this.me.api.leaveGroup(group);
+        this.current = null;
+        this.ctx.printer.result(`you left the group ${group}`, { group, left: true });
+        return;
+      }
+      case "/members": {
+        const info = await this.groups.current(this.currentGroup(command));
+        this.ctx.printer.result(describeGroup(info), groupData(info));
         return;
       }
       default:
@@ -209,26 +282,47 @@ class ChatSession {
     }
   }
 
-  private async send(to: string, text: string): Promise<void> {
+  private currentGroup(command: string): string {
+    if (this.current?.kind !== "group")
+      throw new UsageError(`${command} acts on the current group: /group G first`);
+    return this.current.name;
+  }
+
+  private async send(to: Conversation, text: string): Promise<void> {
     const connection = this.connection ?? (await this.waitForConnection());
-    const sent = await sendText(
-      {
-        home: this.ctx.home,
-        me: this.me,
-        contacts: this.contacts,
-        connection,
-        printer: this.ctx.printer,
-      },
-      to,
-      text,
-    );
-    const data = { id: sent.id, to, status: sent.status, sentAt: isoTime(sent.sentAt) };
+    const outbox: Outbox = {
+      home: this.ctx.home,
+      me: this.me,
+      contacts: this.contacts,
+      connection,
+      printer: this.ctx.printer,
+      groups: this.groups,
+      seen: this.seen,
+    };
+    const sent =
+      to.kind === "user"
+        ? await sendDirect(outbox, to.name, { text })
+        : await sendToGroup(outbox, to.name, { text });
+    this.reportSent(to, sent);
+  }
+
+  private reportSent(to: Conversation, sent: SentMessage): void {
+    const data = {
+      id: sent.id,
+      to: sent.to,
+      ...(sent.group === undefined ? {} : { group: sent.group }),
+      status: sent.status,
+      sentAt: isoTime(sent.sentAt),
+    };
     // Delivered is the normal case and needs no line; stored is worth knowing, once, not per message.
-    const previous = this.lastStatus.get(to);
-    this.lastStatus.set(to, sent.status);
+    const key = `${to.kind}:${to.name}`;
+    const previous = this.lastStatus.get(key);
+    this.lastStatus.set(key, sent.status);
     if (this.ctx.printer.json) this.ctx.printer.result("", data);
-    else if (sent.status === "stored" && previous !== "stored")
-      this.ctx.printer.info(`(${to} is not connected; the message is stored for them)`);
+    else if (sent.status === "stored" && previous !== "stored") {
+      const who = to.kind === "user" ? `${to.name} is not` : `no other member of ${to.name} is`;
+      this.ctx.printer.info(`(${who} connected; the message is stored for them)`);
+    }
   }
 
   /** While reconnecting, a line waits a little for the connection rather than failing at once. */
@@ -249,7 +343,12 @@ class ChatSession {
 
   private prompt(): void {
     if (!this.terminal || this.finished || this.closing) return;
-    this.rl.setPrompt(this.current ? `${this.current}> ` : "> ");
+    const prompt = !this.current
+      ? ""
+      : this.current.kind === "group"
+        ? `#${this.current.name}`
+        : this.current.name;
+    this.rl.setPrompt(`${prompt}> `);
     this.rl.prompt();
   }
 }

@@ -4,6 +4,7 @@
 import { Connection } from "../connection.js";
 import { Contacts } from "../contacts.js";
 import { InterruptedError } from "../errors.js";
+import { GroupDirectory } from "../groups.js";
 import { Receiver } from "../incoming.js";
 import { loadSession } from "../session.js";
 import { parseSeconds } from "./args.js";
@@ -35,6 +36,7 @@ export const inbox: CommandSpec = {
       me,
       contacts,
       printer: ctx.printer,
+      groups: await GroupDirectory.load(ctx.home, me.username, me.api),
       ack: (id) => connection?.ack(id),
       onFatal: stop,
     });
@@ -61,7 +63,7 @@ export const inbox: CommandSpec = {
       process.removeListener("SIGINT", onSignal);
       await connection.close();
     }
-    if (receiver.counts.shown === 0) ctx.printer.info("no new messages");
+    if (receiver.counts.shown === 0 && receiver.counts.events === 0) ctx.printer.info("no new messages");
   },
 };
 

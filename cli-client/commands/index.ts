@@ -3,6 +3,12 @@
 
 import { chat } from "./chat.js";
 import type { CommandSpec } from "./command.js";
+import { groupAdd } from "./group-add.js";
+import { groupCreate } from "./group-create.js";
+import { groupInfo } from "./group-info.js";
+import { groupLeave } from "./group-leave.js";
+import { groupList } from "./group-list.js";
+import { groupRemove } from "./group-remove.js";
 import { inbox } from "./inbox.js";
 import { login } from "./login.js";
 import { logout } from "./logout.js";
@@ -11,4 +17,19 @@ import { signup } from "./signup.js";
 import { user } from "./user.js";
 import { whoami } from "./whoami.js";
 
-export const COMMANDS: readonly CommandSpec[] = [signup, login, logout, whoami, user, send, inbox, chat];
+export const COMMANDS: readonly CommandSpec[] = [
+  signup,
+  login,
+  logout,
+  whoami,
+  user,
+  send,
+  inbox,
+  chat,
+  groupCreate,
+  groupAdd,
+  groupRemove,
+  groupLeave,
+  groupInfo,
+  groupList,
+];

@@ -154,6 +154,12 @@ describe("argument parsing", () => {
       "send",
       "inbox",
       "chat",
+      "group create",
+      "group add",
+      "group remove",
+      "group leave",
+      "group info",
+      "group list",
     ]);
   });
 });

@@ -1,0 +1,29 @@
+// telepound group create G [USER...]: creates group G with you as its admin and the listed users as
+// members; the server tells every member with a "created" event.
+
+import { GroupDirectory } from "../groups.js";
+import { describeGroup, groupData } from "../output.js";
+import { loadSession } from "../session.js";
+import { parseGroupName, parseUsername } from "./args.js";
+import type { CommandSpec } from "./command.js";
+
+export const groupCreate: CommandSpec = {
+  name: "group create",
+  summary: "create group G with you as admin and USERs as members (409 → exit 7 if the name is taken)",
+  args: [
+    { syntax: "<group>", description: "the group's name: 3–32 of a-z 0-9 _ -" },
+    { syntax: "[users...]", description: "the other members" },
+  ],
+  async run(ctx, { args: [rawGroup = "", ...rawUsers] }) {
+    const name = parseGroupName(rawGroup);
+    const users = rawUsers.map(parseUsername);
+    const me = await loadSession(ctx);
+    // The creator is a member anyway; naming them (or anyone) twice would be refused by the server.
+    const members = [...new Set(users)].filter((user) => user !== me.username);
+    const info = await me.api.createGroup({ name, members });
+    const groups = await GroupDirectory.load(ctx.home, me.username, me.api);
+    groups.learnInfo(info);
+    await groups.save();
+    ctx.printer.result(`created ${describeGroup(info)}`, groupData(info));
+  },
+};

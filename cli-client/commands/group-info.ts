@@ -1,0 +1,20 @@
+// telepound group info G: the group's admin, epoch and members, oldest first. Exit 4 if there is no such
+// group, 7 if you are not a member (the server shows a group only to its members).
+
+import { GroupDirectory } from "../groups.js";
+import { describeGroup, groupData } from "../output.js";
+import { loadSession } from "../session.js";
+import { parseGroupName } from "./args.js";
+import type { CommandSpec } from "./command.js";
+
+export const groupInfo: CommandSpec = {
+  name: "group info",
+  summary: "show group G's admin and members (exit 4 if no such group, 7 if you are not a member)",
+  args: [{ syntax: "<group>", description: "the group" }],
+  async run(ctx, { args: [rawGroup = ""] }) {
+    const name = parseGroupName(rawGroup);
+    const me = await loadSession(ctx);
+    const info = await (await GroupDirectory.load(ctx.home, me.username, me.api)).current(name);
+    ctx.printer.result(describeGroup(info), groupData(info));
+  },
+};
