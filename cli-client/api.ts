@@ -1,8 +1,13 @@
 // The HTTP client for the server's /v1 routes (protocol/http.ts): answers are validated at this edge and
 // every failure becomes a typed CliError, so commands never look at status codes.
 
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { z } from "zod";
 import {
+  BLOB_ID_PATTERN,
+  type CreateBlobRequest,
+  type CreateBlobResponse,
   type CreateGroupRequest,
   type GroupEpochResponse,
   type GroupInfo,
@@ -27,6 +32,8 @@ import {
 } from "./errors.js";
 
 const REQUEST_TIMEOUT_MS = 20_000;
+/** One file part (8 MiB) must arrive within this: 30 KB/s at worst. */
+const TRANSFER_TIMEOUT_MS = 5 * 60_000;
 
 const SessionResponseSchema = z.object({
   username: z.string(),
@@ -68,6 +75,13 @@ const GroupEpochSchema = z.object({
   epoch: z.int().min(0),
   members: z.array(z.string()),
 }) satisfies z.ZodType<GroupEpochResponse>;
+
+const CreateBlobResponseSchema = z.object({
+  id: z.string().regex(BLOB_ID_PATTERN),
+  partBytes: z.int().min(1),
+  parts: z.int().min(1),
+  expiresAt: z.number(),
+}) satisfies z.ZodType<CreateBlobResponse>;
 
 const GroupListSchema = z.object({ groups: z.array(z.string()) }) satisfies z.ZodType<GroupListResponse>;
 
@@ -199,8 +213,8 @@ export class Api {
     const body = await this.request({
       method: "POST",
       path: `/v1/groups/${encodeURIComponent(name)}/members`,
+      // 409 is "already a member" or "the group is full": the server's own words say which.
       body: { username },
-      conflict: `${username} is already a member of ${name}`,
     });
     return parse(GroupInfoSchema, body, "group");
   }
@@ -220,6 +234,164 @@ export class Api {
       notFound: `no such group: ${name}`,
       forbidden: `you are not a member of the group ${name}`,
     });
+  }
+
+  // ---- encrypted file blobs: ciphertext only (the key travels in the end-to-end message) -------------
+
+  /** Announces an upload; 413/400 over the size limit, 404 no such user or group, 429 too many uploads. */
+  async createBlob(request: CreateBlobRequest): Promise<CreateBlobResponse> {
+    const body = await this.request({
+      method: "POST",
+      path: "/v1/blobs",
+      body: request,
+      notFound: request.to !== undefined ? `no such user: ${request.to}` : `no such group: ${request.group}`,
+      forbidden:
+        request.group !== undefined ? `you are not a member of the group ${request.group}` : undefined,
+    });
+    return parse(CreateBlobResponseSchema, body, "blobs");
+  }
+
+  /**
+   * One part, exactly `length` bytes as the server said (the last may be shorter), streamed from `source`
+   * as it produces them: nothing holds the whole part. Each piece is written and flushed to the socket
+   * before the next is asked for, so `source` may reuse one buffer for all of them. node:http rather than
+   * fetch for this: fetch cannot say when a piece of a streamed body has been written.
+   * An error thrown by `source` is what this throws.
+   */
+  async putBlobPart(
+    id: string,
+    part: number,
+    length: number,
+    source: AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    const url = endpoint(this.server, `/v1/blobs/${encodeURIComponent(id)}/parts/${part}`);
+    const headers: Record<string, string> = {
+      accept: "application/json",
+      "content-type": "application/octet-stream",
+      "content-length": String(length),
+    };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: "PUT", headers });
+    // Idle, not total: a slow link may take long over 8 MiB, but not long without progress.
+    request.setTimeout(TRANSFER_TIMEOUT_MS, () => request.destroy(new Error("timed out")));
+    const answered = new Promise<void>((resolve, reject) => {
+      request.on("error", (error) => reject(unreachable(this.server, error)));
+      request.on("response", (response) => {
+        const pieces: Buffer[] = [];
+        response.on("data", (piece: Buffer) => pieces.push(piece));
+        response.on("error", (error) => reject(unreachable(this.server, error)));
+        response.on("end", () => {
+          const status = response.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve();
+          const text = Buffer.concat(pieces).toString("utf8");
+          const get = (name: string) => {
+            const value = response.headers[name.toLowerCase()];
+            return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
+          };
+          reject(httpError({ status, headers: { get } }, text));
+        });
+      });
+    });
+    // The server may answer (a refusal) before the body is complete; its answer is what counts then.
+    answered.catch(() => undefined);
+    const iterator = source[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        request.destroy();
+        throw error;
+      }
+      if (next.done) break;
+      const piece = next.value;
+      const written = await new Promise<boolean>((resolve) =>
+        request.write(piece, (error) => resolve(!error)),
+      );
+      if (!written) {
+        await iterator.return?.();
+        // The socket failed: either the server refused (its answer says why) or it is gone.
+        await answered;
+        throw new NetworkError("protocol failure: the server accepted a part it did not read");
+      }
+    }
+    request.end();
+    await answered;
+  }
+
+  async completeBlob(id: string): Promise<void> {
+    await this.request({ method: "POST", path: `/v1/blobs/${encodeURIComponent(id)}/complete` });
+  }
+
+  /**
+   * The ciphertext as a stream, with the length the server announced. `signal` aborts the transfer
+   * (the caller's idle timer); nothing here limits how long a large download may take in total.
+   */
+  async downloadBlob(
+    id: string,
+    signal: AbortSignal,
+  ): Promise<{ body: AsyncIterable<Uint8Array>; size: number; cancel(): Promise<void> }> {
+    const response = await this.raw("GET", `/v1/blobs/${encodeURIComponent(id)}`, {
+      signal,
+      accept: "application/octet-stream",
+      notFound: "the file is no longer on the server (it expired, or was withdrawn or already fetched)",
+      forbidden: "the server refuses the file to you (it was not sent to you)",
+      conflict: "the file is still being uploaded",
+    });
+    const size = Number(response.headers.get("content-length"));
+    if (!response.body || !Number.isSafeInteger(size)) {
+      await response.body?.cancel();
+      throw new NetworkError("protocol failure: the file download has no Content-Length");
+    }
+    const server = this.server;
+    const reader = response.body.getReader();
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      let done = false;
+      try {
+        for (;;) {
+          const next = await reader.read().catch((error: unknown) => {
+            throw unreachable(server, error);
+          });
+          if (next.done) {
+            done = true;
+            return;
+          }
+          yield next.value;
+        }
+      } finally {
+        // The reader stopped early (a bad chunk, a failed write): release the connection at once.
+        if (!done) await reader.cancel().catch(() => undefined);
+      }
+    }
+    return { size, body: chunks(), cancel: () => reader.cancel().catch(() => undefined) };
+  }
+
+  /** A recipient confirms it has the file; the owner withdraws it. */
+  async deleteBlob(id: string): Promise<void> {
+    await this.request({
+      method: "DELETE",
+      path: `/v1/blobs/${encodeURIComponent(id)}`,
+      notFound: "the file is no longer on the server",
+    });
+  }
+
+  /** A request whose answer is not JSON (a download); an answer that is not 2xx becomes its CliError. */
+  private async raw(
+    method: "GET",
+    path: string,
+    options: ErrorMessages & { accept?: string; signal: AbortSignal },
+  ): Promise<Response> {
+    const headers: Record<string, string> = { accept: options.accept ?? "application/json" };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let response: Response;
+    try {
+      response = await fetch(endpoint(this.server, path), { method, headers, signal: options.signal });
+    } catch (error) {
+      throw unreachable(this.server, error);
+    }
+    if (response.ok) return response;
+    const text = await response.text().catch(() => "");
+    throw httpError(response, text, options);
   }
 
   private async request(options: RequestOptions): Promise<unknown> {

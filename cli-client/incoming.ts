@@ -1,7 +1,7 @@
 // Receiving: each delivery frame is decoded, checked against the sender's pinned key (and, for a group
-// message, against the group's members at its epoch), opened, de-duplicated and shown, in arrival order;
-// then its id is recorded as seen and only after that acknowledged. Membership events update what this
-// device knows about its groups before they are shown and acknowledged.
+// message, against the group's members at its epoch), opened, de-duplicated, its file (if any) saved, and
+// shown, in arrival order; then its id is recorded as seen and only after that acknowledged. Membership
+// events update what this device knows about its groups before they are shown and acknowledged.
 //
 // A message that fails verification is reported on stderr and acknowledged anyway: the server would
 // otherwise redeliver it forever. A failure that is not the message's fault (server unreachable, session
@@ -21,10 +21,12 @@ import {
   replayId,
 } from "./crypto/index.js";
 import type { Contacts, ResolvedContact } from "./contacts.js";
-import { KeyMismatchError, NotFoundError, RefusedError } from "./errors.js";
+import { KeyMismatchError, NotFoundError, RefusedError, describeError } from "./errors.js";
+import { FileRejectedError, parseDescriptor, receiveFile } from "./files.js";
 import type { GroupDirectory } from "./groups.js";
 import type { Home } from "./home.js";
 import type { Printer, ShownMessage } from "./output.js";
+import type { ProgressFactory } from "./progress.js";
 import { PersistedSeen } from "./seen.js";
 import type { LoggedIn } from "./session.js";
 
@@ -39,6 +41,8 @@ export interface ReceiverOptions {
   printer: Printer;
   /** What this device knows about its groups: group messages are checked against it, events update it. */
   groups: GroupDirectory;
+  /** Where received files are saved, and how their download shows progress. */
+  files: { outDir: string; progress: ProgressFactory };
   /** The seen-ids set to use (chat shares it with its sends); loaded from the home if not given. */
   seen?: PersistedSeen;
   /** Acknowledges a message id to the server (Connection.ack). */
@@ -183,7 +187,9 @@ export class Receiver {
     // Our own group message, handed back: the sending process recorded its id, perhaps after we loaded.
     if (header.sender === me.username && !this.seen.has(id)) await this.seen.refresh();
     // After opening, never before: an unverified frame must not get a real message's id marked as seen.
-    if (!this.guard.accept(id)) {
+    // Checked here but recorded only once any file is saved: a download that fails for a reason that is
+    // not the message's (server unreachable) leaves it unacknowledged and unrecorded, for next time.
+    if (this.seen.has(id)) {
       this.counts.duplicates++;
       this.queueAck(messageIdHex);
       return;
@@ -196,9 +202,40 @@ export class Receiver {
       text: opened.payload.text,
       sentAt: header.sentAt,
     };
+    if (opened.payload.attachment !== undefined) {
+      Object.assign(message, await this.receiveAttachment(opened.payload.attachment, header.sender));
+    }
+    this.guard.accept(id);
     (this.options.show ?? ((shown) => printer.message(shown)))(message);
     this.counts.shown++;
     this.queueAck(messageIdHex);
+  }
+
+  /**
+   * Saves the file a verified message carries, then tells the server we have it (which lets it delete the
+   * blob once every recipient has). A file that fails its checks is reported and the message still shown.
+   */
+  private async receiveAttachment(
+    attachment: unknown,
+    sender: string,
+  ): Promise<Pick<ShownMessage, "file" | "fileError">> {
+    const { me, printer, files } = this.options;
+    try {
+      const file = await receiveFile(me.api, attachment, sender, files.outDir, files.progress);
+      // Never for our own file (another device of ours sent it): the owner deleting a blob withdraws it.
+      if (sender !== me.username) {
+        await me.api.deleteBlob(parseDescriptor(attachment, sender).blob).catch((error: unknown) => {
+          printer.warn(
+            `could not confirm the file ${file.name} to the server: ${describeError(error).message}`,
+          );
+        });
+      }
+      return { file };
+    } catch (error) {
+      if (!(error instanceof FileRejectedError)) throw error;
+      printer.warn(`the file from ${sender} was not saved: ${error.message}`);
+      return { fileError: error.message };
+    }
   }
 
   private queueAck(id: string): void {

@@ -1,8 +1,9 @@
 // telepound chat: an interactive session on one connection. `/msg USER` or `/group G` switches
-// conversation (with TEXT, sends one message), plain lines go to the current conversation, `/create`,
-// `/add`, `/remove`, `/leave` and `/members` manage groups, `/quit` ends it; incoming messages print
-// above the input line without garbling what is being typed.
+// conversation (with TEXT, sends one message), plain lines go to the current conversation, `/file PATH`
+// sends a file, `/create`, `/add`, `/remove`, `/leave` and `/members` manage groups, `/quit` ends it;
+// incoming messages (and files, saved to the downloads folder) print above the input line.
 
+import { basename } from "node:path";
 import { createInterface, clearLine, cursorTo, type Interface } from "node:readline";
 import { Connection, type UploadStatus } from "../connection.js";
 import { Contacts } from "../contacts.js";
@@ -10,8 +11,10 @@ import type { Context } from "../context.js";
 import { AuthError, CliError, NetworkError, UsageError, describeError } from "../errors.js";
 import { GroupDirectory } from "../groups.js";
 import { Receiver } from "../incoming.js";
-import { type Outbox, type SentMessage, sendDirect, sendToGroup } from "../outgoing.js";
-import { describeGroup, groupData, isoTime } from "../output.js";
+import { type FileDescriptor, checkSendable, downloadsFolder, uploadFile } from "../files.js";
+import { type Outbox, type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../outgoing.js";
+import { describeGroup, formatBytes, groupData, isoTime } from "../output.js";
+import { noProgress } from "../progress.js";
 import { PersistedSeen } from "../seen.js";
 import { type LoggedIn, loadSession } from "../session.js";
 import { parseGroupName, parseUsername } from "./args.js";
@@ -27,6 +30,7 @@ const HELP = [
   "/remove USER        remove USER from the current group (admin only)",
   "/leave              leave the current group",
   "/members            the current group's admin and members",
+  "/file PATH          send a file (encrypted) to the current conversation",
   "/help               this list",
   "/quit               leave (Ctrl-D works too)",
 ].join("\n");
@@ -100,6 +104,8 @@ class ChatSession {
       printer: this.ctx.printer,
       groups: this.groups,
       seen: this.seen,
+      // Received files go to the downloads folder and are announced with the message; no progress bar.
+      files: { outDir: downloadsFolder(this.ctx.home), progress: noProgress },
       ack: (id) => this.connection?.ack(id),
       onFatal: (error) => this.finish(error),
     });
@@ -277,6 +283,13 @@ class ChatSession {
         this.ctx.printer.result(describeGroup(info), groupData(info));
         return;
       }
+      case "/file": {
+        // The rest of the line is the path, spaces and all.
+        const path = line.replace(/^\/file\s*/, "");
+        if (!path) throw new UsageError("usage: /file PATH");
+        if (!this.current) throw new UsageError("no conversation yet: type /msg USER or /group G first");
+        return this.sendFile(this.current, path);
+      }
       default:
         throw new UsageError(`unknown command ${command}: /help lists them`);
     }
@@ -288,7 +301,28 @@ class ChatSession {
     return this.current.name;
   }
 
-  private async send(to: Conversation, text: string): Promise<void> {
+  /**
+   * Encrypts and uploads the file for the conversation's recipients, then sends the message that carries
+   * its key. No progress bar here: it would fight readline for the terminal line.
+   */
+  private async sendFile(to: Conversation, path: string): Promise<void> {
+    const file = await checkSendable(path);
+    const audience = to.kind === "user" ? { to: to.name } : { group: to.name };
+    if (to.kind === "user") await this.contacts.resolve(to.name);
+    else await groupToSealFor(this.groups, to.name, this.me.username);
+    this.ctx.printer.info(`sending ${basename(file.path)} (${formatBytes(file.size)})…`);
+    const uploaded = await uploadFile(this.me.api, file, audience);
+    try {
+      await this.send(to, "", uploaded.descriptor);
+    } catch (error) {
+      await this.me.api.deleteBlob(uploaded.descriptor.blob).catch(() => undefined);
+      throw error;
+    }
+    this.ctx.printer.info(`sent ${uploaded.descriptor.name}`);
+  }
+
+  private async send(to: Conversation, text: string, attachment?: FileDescriptor): Promise<void> {
+    const payload = { text, ...(attachment ? { attachment } : {}) };
     const connection = this.connection ?? (await this.waitForConnection());
     const outbox: Outbox = {
       home: this.ctx.home,
@@ -301,8 +335,8 @@ class ChatSession {
     };
     const sent =
       to.kind === "user"
-        ? await sendDirect(outbox, to.name, { text })
-        : await sendToGroup(outbox, to.name, { text });
+        ? await sendDirect(outbox, to.name, payload)
+        : await sendToGroup(outbox, to.name, payload);
     this.reportSent(to, sent);
   }
 

@@ -1,11 +1,14 @@
-// telepound inbox [--wait SEC]: prints every pending message and those arriving within SEC seconds,
-// acknowledges them (after printing and recording them), and exits 0.
+// telepound inbox [--wait SEC] [--out DIR]: prints every pending message and those arriving within SEC
+// seconds, saving received files in DIR; acknowledges them (after saving, printing, recording) and exits 0.
 
+import { resolve } from "node:path";
 import { Connection } from "../connection.js";
 import { Contacts } from "../contacts.js";
 import { InterruptedError } from "../errors.js";
+import { downloadsFolder, ensureFolder } from "../files.js";
 import { GroupDirectory } from "../groups.js";
 import { Receiver } from "../incoming.js";
+import { progressBars } from "../progress.js";
 import { loadSession } from "../session.js";
 import { parseSeconds } from "./args.js";
 import type { CommandSpec } from "./command.js";
@@ -19,11 +22,18 @@ export const inbox: CommandSpec = {
       description: "keep listening this many seconds after the backlog",
       defaultValue: "0",
     },
+    {
+      flags: "--out <dir>",
+      description: "where received files are saved (default: the home's downloads folder)",
+    },
   ],
   async run(ctx, { options }) {
     const waitSeconds = parseSeconds(String(options.wait ?? "0"), "--wait");
     const me = await loadSession(ctx);
     const contacts = new Contacts(ctx.home, me);
+    const outDir = typeof options.out === "string" ? resolve(options.out) : downloadsFolder(ctx.home);
+    // A folder given on purpose is checked (and made) now, not at the first file.
+    if (typeof options.out === "string") await ensureFolder(outDir);
 
     // Whatever ends the wait early: the connection dropping, a processing failure, or Ctrl-C.
     let stop: (error: unknown) => void = () => undefined;
@@ -37,6 +47,7 @@ export const inbox: CommandSpec = {
       contacts,
       printer: ctx.printer,
       groups: await GroupDirectory.load(ctx.home, me.username, me.api),
+      files: { outDir, progress: progressBars(ctx.io.stderr, ctx.printer.json) },
       ack: (id) => connection?.ack(id),
       onFatal: stop,
     });

@@ -1,20 +1,22 @@
-// telepound send USER TEXT... | send --group G TEXT...: seals one message for USER (or every member of
-// group G) and exits 0 once the server has delivered it to a live connection or stored it; uses a
-// send-only socket so nothing queued for us is consumed.
+// telepound send USER [--file PATH] TEXT... | send --group G [--file PATH] TEXT...: seals one message (and
+// uploads one encrypted file) for USER or every member of group G; exits 0 once the server has delivered
+// the message to a live connection or stored it. A send-only socket, so nothing queued for us is consumed.
 
 import { Connection } from "../connection.js";
 import { Contacts } from "../contacts.js";
 import { UsageError } from "../errors.js";
+import { type UploadedFile, checkSendable, uploadFile } from "../files.js";
 import { GroupDirectory } from "../groups.js";
 import { type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../outgoing.js";
-import { isoTime } from "../output.js";
+import { formatBytes, isoTime } from "../output.js";
+import { progressBars } from "../progress.js";
 import { loadSession } from "../session.js";
 import { parseGroupName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
 export const send: CommandSpec = {
   name: "send",
-  summary: "send USER (or --group G) a message (exit 0 once the server delivered or stored it)",
+  summary: "send USER (or --group G) a message or --file (exit 0 once the server delivered or stored it)",
   args: [
     { syntax: "[user]", description: "the recipient (left out with --group)" },
     {
@@ -22,7 +24,13 @@ export const send: CommandSpec = {
       description: 'the message; words are joined with spaces (use -- before text starting with "-")',
     },
   ],
-  options: [{ flags: "--group <group>", description: "send to every member of this group instead" }],
+  options: [
+    { flags: "--group <group>", description: "send to every member of this group instead" },
+    {
+      flags: "--file <path>",
+      description: "attach this file, encrypted (at most 128 MiB; a larger one exits 7 before any upload)",
+    },
+  ],
   async run(ctx, { args, options }) {
     const group = typeof options.group === "string" ? parseGroupName(options.group) : null;
     // With --group every positional word is text; without it the first names the recipient.
@@ -30,12 +38,15 @@ export const send: CommandSpec = {
     if (group === null && rawUser === undefined) throw new UsageError("send needs a USER or --group G");
     const to = rawUser === undefined ? null : parseUsername(rawUser);
     const text = words.join(" ");
-    if (text.trim() === "") throw new UsageError("nothing to send: the message is empty");
+    const path = typeof options.file === "string" ? options.file : null;
+    if (text.trim() === "" && path === null) throw new UsageError("nothing to send: the message is empty");
+    // Checked before logging in to anything: a missing or too large file fails without a request.
+    const file = path === null ? null : await checkSendable(path);
     const me = await loadSession(ctx);
     const contacts = new Contacts(ctx.home, me);
     const groups = await GroupDirectory.load(ctx.home, me.username, me.api);
-    // Resolved before connecting, so an unknown user, a changed key, a group that does not exist or is
-    // not ours fails without opening a socket.
+    // Resolved before uploading or connecting, so an unknown user, a changed key, a group that does not
+    // exist or is not ours fails without a socket or a blob.
     if (to !== null) {
       const recipient = await contacts.resolve(to);
       if (recipient.newlyPinned) {
@@ -43,27 +54,58 @@ export const send: CommandSpec = {
       }
     }
     const groupState = group === null ? undefined : await groupToSealFor(groups, group, me.username);
-    const connection = await Connection.open({ server: me.server, token: me.session.token, receive: false });
+
+    let uploaded: UploadedFile | null = null;
+    if (file) {
+      const audience = to !== null ? { to } : { group: group! };
+      uploaded = await uploadFile(me.api, file, audience, progressBars(ctx.io.stderr, ctx.printer.json));
+    }
+    const payload = { text, ...(uploaded ? { attachment: uploaded.descriptor } : {}) };
     let sent: SentMessage;
     try {
-      const outbox = { home: ctx.home, me, contacts, connection, printer: ctx.printer, groups };
-      sent =
-        to !== null
-          ? await sendDirect(outbox, to, { text })
-          : await sendToGroup(outbox, group!, { text }, groupState);
-    } finally {
-      await connection.close();
-      await groups.save();
+      const connection = await Connection.open({
+        server: me.server,
+        token: me.session.token,
+        receive: false,
+      });
+      try {
+        const outbox = { home: ctx.home, me, contacts, connection, printer: ctx.printer, groups };
+        sent =
+          to !== null
+            ? await sendDirect(outbox, to, payload)
+            : await sendToGroup(outbox, group!, payload, groupState);
+      } finally {
+        await connection.close();
+        await groups.save();
+      }
+    } catch (error) {
+      // Nobody will ever get the key to it: withdraw the blob rather than leave it for a week.
+      if (uploaded) await me.api.deleteBlob(uploaded.descriptor.blob).catch(() => undefined);
+      throw error;
     }
+
     const where = sent.group === undefined ? sent.to : `the group ${sent.group}`;
+    const what = uploaded ? `${uploaded.descriptor.name} (${formatBytes(uploaded.descriptor.size)})` : "";
     const human =
-      sent.status === "delivered" ? `delivered to ${where}` : `stored for ${where} (not connected right now)`;
+      (sent.status === "delivered"
+        ? `delivered to ${where}`
+        : `stored for ${where} (not connected right now)`) + (what ? `: ${what}` : "");
     ctx.printer.result(human, {
       id: sent.id,
       to: sent.to,
       ...(sent.group === undefined ? {} : { group: sent.group, epoch: sent.epoch }),
       status: sent.status,
       sentAt: isoTime(sent.sentAt),
+      ...(uploaded
+        ? {
+            file: {
+              name: uploaded.descriptor.name,
+              size: uploaded.descriptor.size,
+              sha256: uploaded.plaintextSha256,
+              blob: uploaded.descriptor.blob,
+            },
+          }
+        : {}),
     });
   },
 };

@@ -1,4 +1,4 @@
-// The client's crypto module, as the CLI uses it: identities, password keys, sealing and opening messages.
+// The client's crypto module, as the CLI uses it: identities, password keys, messages, file attachments.
 // Everything else in cli-client/crypto/ is internal (tests import primitives directly for the vectors).
 
 export { CryptoError, PayloadTooLargeError, TamperedMessageError, WrongPasswordError } from "./errors.js";
@@ -39,3 +39,17 @@ export {
   type SealedMessage,
 } from "./message.js";
 export { ReplayGuard, replayId, type SeenIds } from "./replay-guard.js";
+export {
+  FILE_KEY_BYTES,
+  NONCE_PREFIX_BYTES,
+  TamperedFileError,
+  chunkCount,
+  newFileSecrets,
+  openFile,
+  sealFile,
+  type FileDigest,
+  type FileSecrets,
+  type OpenFileOptions,
+  type StreamOptions,
+} from "./file.js";
+export { fromBase64 } from "./base64.js";

@@ -12,7 +12,9 @@ import type { CliIo } from "../../../cli-client/context.js";
 export type HttpHandler = (
   request: IncomingMessage,
   body: string,
-) => { status: number; body?: unknown; headers?: Record<string, string> };
+  /** The same body as bytes (file parts are binary). */
+  bytes: Buffer,
+) => { status: number; body?: unknown; headers?: Record<string, string>; raw?: Uint8Array };
 
 export interface StubSocket {
   ws: WebSocket;
@@ -40,14 +42,24 @@ export interface StubServer {
 export async function startStubServer(): Promise<StubServer> {
   const wss = new WebSocketServer({ noServer: true });
   const http: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    let body = "";
-    request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
     request.on("end", () => {
+      const bytes = Buffer.concat(chunks);
       const key = `${request.method} ${new URL(request.url ?? "/", "http://x").pathname}`;
       const handler = stub.http.get(key);
-      const answer = handler
-        ? handler(request, body)
+      const answer: ReturnType<HttpHandler> = handler
+        ? handler(request, bytes.toString("utf8"), bytes)
         : { status: 404, body: { error: { code: "not_found", message: key } } };
+      if (answer.raw) {
+        response.writeHead(answer.status, {
+          "content-type": "application/octet-stream",
+          "content-length": String(answer.raw.length),
+          ...answer.headers,
+        });
+        response.end(answer.raw);
+        return;
+      }
       response.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
       response.end(answer.body === undefined ? "" : JSON.stringify(answer.body));
     });
