@@ -220,6 +220,26 @@ describe("send --file", () => {
     expect(missing.code).toBe(2);
   });
 
+  it("exits 6 when the server's upload limit refuses the blob (429), without uploading a part", async () => {
+    const home = await loggedInHome(join(dir.path, "alice"), server.url, alice, [bob]);
+    const path = join(dir.path, "a.txt");
+    await writeFile(path, "hello");
+    const requests: string[] = [];
+    server.http.set("POST /v1/blobs", () => {
+      requests.push("POST");
+      return {
+        status: 429,
+        headers: { "retry-after": "42" },
+        body: { error: { code: "rate_limited", message: "too many requests" } },
+      };
+    });
+    server.onSocket = () => requests.push("socket");
+    const { code, stderr } = await cli(["--home", home.dir, "send", "bob", "--file", path]);
+    expect(code).toBe(6);
+    expect(stderr).toBe("telepound: rate limited by the server: try again in 42 seconds\n");
+    expect(requests).toEqual(["POST"]);
+  });
+
   it("withdraws the blob when the message cannot be sent", async () => {
     const aliceHome = await loggedInHome(join(dir.path, "alice"), server.url, alice, [bob]);
     const path = join(dir.path, "a.txt");
