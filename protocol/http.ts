@@ -92,6 +92,8 @@ export interface ErrorResponse {
 
 /**
  * The routes, all under the Worker's origin. "Bearer" routes need `Authorization: Bearer <token>`.
+ *   GET  /v1/health                                    → 200 {"ok":true,"shards":N}
+ *   GET  /v1/stats                                     → 200 {"shards":N,"connections":{shard: sockets}}
  *   POST /v1/signup            SignupRequest            → 201 SessionResponse | 409 conflict
  *   GET  /v1/kdf/:username                              → 200 KdfResponse | 404 not_found
  *   POST /v1/login             LoginRequest             → 200 SessionResponse | 401 unauthorized | 429 rate_limited
@@ -107,7 +109,7 @@ export interface ErrorResponse {
  *   POST /v1/groups/:name/members           Bearer, AddMemberRequest → 200 GroupInfo (admin only)
  *   DELETE /v1/groups/:name/members/:user   Bearer → 200 GroupInfo (admin only)
  *   POST /v1/groups/:name/leave             Bearer → 204
- *   POST /v1/blobs                          Bearer, CreateBlobRequest → 201 CreateBlobResponse | 413 | 404
+ *   POST /v1/blobs                          Bearer, CreateBlobRequest → 201 CreateBlobResponse | 400 (size) | 403 (not a member) | 404 | 429
  *   PUT  /v1/blobs/:id/parts/:n             Bearer (owner), raw bytes with Content-Length → 204
  *   POST /v1/blobs/:id/complete             Bearer (owner) → 204 (every part uploaded, sizes add up)
  *   GET  /v1/blobs/:id                      Bearer (a recipient or the owner) → 200 the ciphertext | 403 | 404

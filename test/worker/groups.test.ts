@@ -352,3 +352,18 @@ describe("group limits", () => {
     });
   });
 });
+
+describe("a closed group", () => {
+  it("still answers its past epochs to who was a member then", async () => {
+    const [alice, bob] = await users("alice", "bob");
+    const name = groupName();
+    await createGroup(alice!, name, [bob!]);
+    await api(`/v1/groups/${name}/leave`, { method: "POST", token: alice!.token });
+    await api(`/v1/groups/${name}/leave`, { method: "POST", token: bob!.token });
+    expect((await api(`/v1/groups/${name}`, { token: bob!.token })).status).toBe(404);
+    const past = await api(`/v1/groups/${name}/epochs/1`, { token: bob!.token });
+    expect(await past.json()).toEqual({ name, epoch: 1, members: [alice!.username, bob!.username].sort() });
+    const outsider = (await users("eve"))[0]!;
+    expect((await api(`/v1/groups/${name}/epochs/1`, { token: outsider.token })).status).toBe(403);
+  });
+});
