@@ -60,6 +60,13 @@ export class GroupRoom extends DurableObject<Env> {
 
   async add(by: string, user: string): Promise<GroupResult<{ info: GroupInfo }>> {
     if (!this.membership.exists()) return notFound();
+    // Rights first: someone who may not add must not learn which names have accounts.
+    try {
+      this.membership.requireAdmin(by, "add members");
+    } catch (error) {
+      if (error instanceof GroupRuleError) return { ok: false, code: error.code, message: error.message };
+      throw error;
+    }
     if ((await this.missingUsers([user])).length > 0)
       return { ok: false, code: "not_found", message: `no such user: ${user}` };
     return this.change(() => this.membership.add(by, user, Date.now()));
@@ -94,19 +101,20 @@ export class GroupRoom extends DurableObject<Env> {
   }
 
   /**
-   * A batch of group messages from one shard, in the order they were sent. Each is checked, then queued
-   * to every member's pipe before the next is looked at; only the waiting for the homes overlaps.
+   * A batch of group messages from one shard, in the order they were sent. Each is checked and queued to
+   * every member's pipe synchronously, so no membership change can slip between check and queue; only
+   * the waiting for the homes overlaps.
    */
   async post(posts: GroupPost[]): Promise<PostResult[]> {
     const pending: Array<Promise<PostResult>> = [];
     for (const post of posts) {
-      const refusal = await this.check(post);
+      const refusal = this.check(post);
       pending.push(refusal ? Promise.resolve(refusal) : this.fanOut(post));
     }
     return Promise.all(pending);
   }
 
-  private async check(post: GroupPost): Promise<PostResult | null> {
+  private check(post: GroupPost): PostResult | null {
     if (!this.membership.exists()) return { ok: false, code: "unknown_group", message: "no such group" };
     if (!this.membership.isMember(post.sender))
       return { ok: false, code: "forbidden", message: "you are not a member of this group" };
@@ -127,16 +135,8 @@ export class GroupRoom extends DurableObject<Env> {
         message: `key slots must be exactly for the ${members.length} members of epoch ${epoch}`,
       };
     }
-    if (!equalBytes(post.membersDigest, await this.currentDigest(epoch, members))) {
+    if (!equalBytes(post.membersDigest, this.currentDigest(epoch, members))) {
       return { ok: false, code: "bad_frame", message: "members digest does not match the group's members" };
-    }
-    // The digest may have awaited: make sure no membership change slipped in meanwhile.
-    if (this.membership.epoch() !== epoch) {
-      return {
-        ok: false,
-        code: "stale_epoch",
-        message: `the group moved on to epoch ${this.membership.epoch()}`,
-      };
     }
     return null;
   }
@@ -205,8 +205,8 @@ export class GroupRoom extends DurableObject<Env> {
     return pipe;
   }
 
-  private async currentDigest(epoch: number, members: string[]): Promise<Uint8Array> {
-    if (this.digestCache?.epoch !== epoch) this.digestCache = { epoch, digest: await membersDigest(members) };
+  private currentDigest(epoch: number, members: string[]): Uint8Array {
+    if (this.digestCache?.epoch !== epoch) this.digestCache = { epoch, digest: membersDigest(members) };
     return this.digestCache.digest;
   }
 

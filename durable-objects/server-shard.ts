@@ -47,8 +47,6 @@ export class ServerShard extends DurableObject<Env> {
     toHome: (recipient, message) => this.deliveryPipe(recipient).submit(message),
     toGroup: (group, post) => this.groupPipe(group).submit(post),
   };
-  /** Per socket, the tail of its uploads being validated: each waits for the one before it. */
-  private readonly uploadOrder = new Map<string, Promise<unknown>>();
   /** Live pushes held back while a socket's backlog drains (memory only: the queue still has them). */
   private readonly heldBack = new Map<string, Outgoing[]>();
 
@@ -169,7 +167,8 @@ export class ServerShard extends DurableObject<Env> {
   }
 
   private async onText(ws: WebSocket, connection: Connection, text: string): Promise<void> {
-    if (text.length > MAX_FRAME_BYTES)
+    // UTF-16 length bounds UTF-8 bytes from below (1 char → ≤ 3 bytes): encode only when it could be over.
+    if (text.length * 3 > MAX_FRAME_BYTES && utf8Length(text) > MAX_FRAME_BYTES)
       return sendError(ws, "too_large", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
     let json: unknown;
     try {
@@ -202,14 +201,7 @@ export class ServerShard extends DurableObject<Env> {
   private async onUpload(ws: WebSocket, connection: Connection, frame: Uint8Array): Promise<void> {
     if (frame.length > MAX_FRAME_BYTES)
       return sendError(ws, "too_large", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
-    const previous = this.uploadOrder.get(connection.id) ?? Promise.resolve();
-    const dispatched = previous.then(() => routeUpload(connection.user, frame, this.routes));
-    const tail = dispatched.catch(() => undefined);
-    this.uploadOrder.set(connection.id, tail);
-    void tail.then(() => {
-      if (this.uploadOrder.get(connection.id) === tail) this.uploadOrder.delete(connection.id);
-    });
-    const { id, reply } = await dispatched;
+    const { id, reply } = routeUpload(connection.user, frame, this.routes);
     try {
       sendFrame(ws, await reply);
     } catch (error) {
@@ -335,4 +327,10 @@ export class ServerShard extends DurableObject<Env> {
     console.error(`${connection?.shard ?? "shard"}: ${stage} for ${connection?.user ?? "?"} failed`, error);
     sendError(ws, "internal", "the server could not handle that frame; nothing else was affected");
   }
+}
+
+const utf8Encoder = new TextEncoder();
+
+function utf8Length(text: string): number {
+  return utf8Encoder.encode(text).length;
 }

@@ -1,5 +1,7 @@
-// Big-endian binary reading and writing for the envelope format, plus hex for message ids.
-// Shared by the Worker and the Node client, so it uses only Web-standard APIs.
+// Big-endian binary reading and writing for the envelope format, plus hex for message ids and SHA-256.
+// Shared by the Worker and the Node client, so it uses only Web-standard APIs and portable libraries.
+
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 
 export class FormatError extends Error {
   override name = "FormatError";
@@ -211,8 +213,12 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-export async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
+/**
+ * SHA-256, synchronous and identical in the Worker and in Node. The digests hashed here are a few hundred
+ * bytes at most (member lists, key commitments); WebCrypto's promise would cost more than the hash.
+ */
+export function sha256(data: Uint8Array): Uint8Array {
+  return nobleSha256(data);
 }
 
 export function utf8(text: string): Uint8Array {

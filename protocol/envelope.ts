@@ -173,14 +173,14 @@ export function signedPartWithSignature(envelope: DecodedEnvelope): Uint8Array {
  * SHA-256 over the sorted, de-duplicated recipient names. A recipient recomputes it from the member list
  * the server announced for the epoch, so a server that quietly adds or drops a recipient is caught.
  */
-export async function membersDigest(recipients: readonly string[]): Promise<Uint8Array> {
+export function membersDigest(recipients: readonly string[]): Uint8Array {
   const names = [...new Set(recipients)].sort(compareNames);
   const writer = new ByteWriter(64 + names.length * 16).bytes(MEMBERS_CONTEXT).u16(names.length);
   for (const name of names) writer.str8(name);
   return sha256(writer.finish());
 }
 
-export async function keyCommitment(messageKey: Uint8Array): Promise<Uint8Array> {
+export function keyCommitment(messageKey: Uint8Array): Uint8Array {
   return sha256(concatBytes(KEY_COMMITMENT_CONTEXT, messageKey));
 }
 

@@ -174,7 +174,8 @@ export class Membership {
     return this.sql.exec<{ name: string }>("SELECT name FROM group_info").one().name;
   }
 
-  private requireAdmin(by: string, what: string): void {
+  /** Throws unless `by` is the admin: checked before anything else, so refusals reveal nothing else. */
+  requireAdmin(by: string, what: string): void {
     const admin = this.sql.exec<{ admin: string }>("SELECT admin FROM group_info").one().admin;
     if (by !== admin) {
       throw new GroupRuleError(

@@ -18,7 +18,7 @@ export type UploadReply = SentFrame | ErrorFrame;
 
 /**
  * An upload that has been checked and handed on: `reply` settles when the home or room answers.
- * It is wrapped in an object so that awaiting routeUpload does not also wait for the reply.
+ * Routing itself is synchronous: uploads reach their pipe in the order the socket delivered them.
  */
 export interface Dispatched {
   /** The upload's message id, once it could be read. */
@@ -33,10 +33,10 @@ export interface Routes {
 }
 
 /**
- * Validates an upload and queues it on its route. The shard runs these one at a time per socket and
- * each pipe keeps its order, so each sender's messages stay in order.
+ * Validates an upload and queues it on its route, without awaiting anything: each frame is queued in the
+ * order the socket delivered it, and each pipe keeps that order, so a sender's messages stay in order.
  */
-export async function routeUpload(sender: string, frame: Uint8Array, routes: Routes): Promise<Dispatched> {
+export function routeUpload(sender: string, frame: Uint8Array, routes: Routes): Dispatched {
   let envelope: DecodedEnvelope;
   try {
     envelope = decodeUpload(frame);
@@ -82,7 +82,7 @@ export async function routeUpload(sender: string, frame: Uint8Array, routes: Rou
     return { id, reply };
   }
 
-  const problem = await checkDirectSlots(envelope, header.target);
+  const problem = checkDirectSlots(envelope, header.target);
   if (problem) return answer({ type: "error", code: "bad_frame", message: problem, id });
   const delivery = encodeDelivery(signedPartWithSignature(envelope), envelope.slotBytes[0]!);
   const reply = routes
@@ -96,11 +96,11 @@ export async function routeUpload(sender: string, frame: Uint8Array, routes: Rou
 }
 
 /** A direct message has exactly one slot, for its target, and its signed member digest names only them. */
-async function checkDirectSlots(envelope: DecodedEnvelope, target: string): Promise<string | null> {
+function checkDirectSlots(envelope: DecodedEnvelope, target: string): string | null {
   if (envelope.slots.length !== 1 || envelope.slots[0]!.recipient !== target) {
     return `a direct message carries exactly one key slot, for ${target}`;
   }
-  const digest = await membersDigest([target]);
+  const digest = membersDigest([target]);
   if (!equalBytes(digest, envelope.header.membersDigest))
     return "members digest does not match the recipient";
   return null;

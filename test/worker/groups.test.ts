@@ -129,6 +129,13 @@ describe("group membership", () => {
     });
     expect(asBob.status).toBe(403);
     expect(await asBob.text()).toContain("only the admin");
+    // Rights are checked first: a non-admin cannot probe which names have accounts.
+    const probe = await api(`/v1/groups/${name}/members`, {
+      method: "POST",
+      token: bob!.token,
+      body: JSON.stringify({ username: uniqueName("ghost") }),
+    });
+    expect(probe.status).toBe(403);
     const asOutsider = await api(`/v1/groups/${name}/members`, {
       method: "POST",
       token: dave!.token,
