@@ -8,6 +8,7 @@ import WebSocket from "ws";
 import type { IncomingMessage } from "node:http";
 import { BinaryFrame } from "../protocol/envelope.js";
 import {
+  CloseCode,
   type ErrorFrame,
   type EventFrame,
   PING_TEXT,
@@ -18,6 +19,7 @@ import { MAX_ACK_IDS, MAX_FRAME_BYTES } from "../protocol/limits.js";
 import type { z } from "zod";
 import { connectUrl, httpError, unreachable } from "./api.js";
 import {
+  AuthError,
   type CliError,
   NetworkError,
   NotFoundError,
@@ -142,9 +144,12 @@ export class Connection {
       });
       ws.on("message", (data, isBinary) => connection.onMessage(data as Buffer, isBinary));
       ws.on("close", (code, reason) => {
-        const error = new NetworkError(
-          `the server closed the connection (${code}${reason.length ? `: ${reason.toString()}` : ""})`,
-        );
+        const detail = `${code}${reason.length ? `: ${reason.toString()}` : ""}`;
+        // 4401: the session was logged out or expired (docs/PROTOCOL.md): log in again, not a network fault.
+        const error =
+          code === CloseCode.sessionEnded
+            ? new AuthError(`the session ended (${detail}): log in again`)
+            : new NetworkError(`the server closed the connection (${detail})`);
         if (!settled) return fail(error);
         connection.onSocketClosed(error);
       });

@@ -6,7 +6,7 @@
 // tagged by user, and the entry points below restore everything from those after a wake-up.
 
 import { DurableObject } from "cloudflare:workers";
-import { ClientFrame, PING_TEXT, PONG_TEXT } from "../protocol/frames.js";
+import { ClientFrame, CloseCode, PING_TEXT, PONG_TEXT } from "../protocol/frames.js";
 import { MAX_FRAME_BYTES } from "../protocol/limits.js";
 import type { Backlog } from "./home/queue.js";
 import { balancerStub, groupStub, homeStub } from "./names.js";
@@ -308,7 +308,7 @@ export class ServerShard extends DurableObject<Env> {
     if (admission === "disconnect") {
       console.warn(`${connection.shard}: closing ${connection.user}'s socket for flooding`);
       try {
-        ws.close(1008, "flooding: too many frames after being rate limited");
+        ws.close(CloseCode.flooding, "flooding: too many frames after being rate limited");
       } catch {
         // Already closing.
       }

@@ -19,6 +19,14 @@ export const PingFrame = z.strictObject({ type: z.literal("ping") });
 export const ClientFrame = z.discriminatedUnion("type", [AckFrame, PingFrame]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 
+/** WebSocket close codes the server uses besides the standard ones (docs/PROTOCOL.md). */
+export const CloseCode = {
+  /** The session behind the socket was logged out or expired: log in again before reconnecting. */
+  sessionEnded: 4401,
+  /** The client kept flooding after being rate limited. */
+  flooding: 1008,
+} as const;
+
 /** The exact ping text; the server answers it without waking a hibernated shard. */
 export const PING_TEXT = '{"type":"ping"}';
 export const PONG_TEXT = '{"type":"pong"}';

@@ -1,7 +1,7 @@
 // Per-socket state of a shard, kept in the WebSocket attachment so it survives hibernation, and the
 // one place frames are written to a client.
 
-import type { ErrorCode, ServerFrame } from "../../protocol/frames.js";
+import { CloseCode, type ErrorCode, type ServerFrame } from "../../protocol/frames.js";
 import type { QueuedItem } from "../home/queue.js";
 
 export interface Connection {
@@ -26,12 +26,10 @@ export interface Connection {
   live: boolean;
 }
 
-/** Close code for a socket whose session was logged out or expired: reconnecting needs a new login. */
-export const SESSION_ENDED_CLOSE_CODE = 4401;
-
+/** Closes a socket whose session was logged out or expired: reconnecting needs a new login. */
 export function closeEndedSession(ws: WebSocket, reason: string): void {
   try {
-    ws.close(SESSION_ENDED_CLOSE_CODE, reason);
+    ws.close(CloseCode.sessionEnded, reason);
   } catch {
     // Already closing.
   }

@@ -232,6 +232,16 @@ describe("uploads", () => {
     expect(closed[0]?.message).toMatch(/1011: going away/);
   });
 
+  it("reports a close for an ended session (4401) as AuthError, so the CLI exits 3", async () => {
+    const closed: CliError[] = [];
+    welcomeOnConnect();
+    const connection = await connect({ onClose: (error) => closed.push(error) });
+    server.sockets[0]!.ws.close(4401, "logged out");
+    await expect(connection.synced).rejects.toBeInstanceOf(AuthError);
+    expect(closed[0]).toBeInstanceOf(AuthError);
+    expect(closed[0]?.exitCode).toBe(3);
+  });
+
   it("times out an upload the server never answers", async () => {
     welcomeOnConnect();
     const connection = await connect({ answerTimeoutMs: 100 });
