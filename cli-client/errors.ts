@@ -3,10 +3,10 @@
 //
 // Exit codes (the README quotes this table):
 //   0    ok
-//   1    unexpected error (a bug: please report it)
+//   1    unexpected error: a bug, or the home folder is damaged, locked by another process or unwritable
 //   2    usage error: bad arguments or options, invalid username, no password available, passwords differ
 //   3    not logged in, session expired or revoked, or wrong password
-//   4    not found: unknown user
+//   4    not found: unknown user or group
 //   5    server unreachable, or a protocol failure (malformed answer, server error, connection dropped)
 //   6    rate limited: try again later
 //   7    refused by the server: username taken, forbidden (not a group member, not the group's admin), too

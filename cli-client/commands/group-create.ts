@@ -18,7 +18,7 @@ export const groupCreate: CommandSpec = {
     const name = parseGroupName(rawGroup);
     const users = rawUsers.map(parseUsername);
     const me = await loadSession(ctx);
-    // The creator is a member anyway; naming them (or anyone) twice would be refused by the server.
+    // The creator is a member anyway; the server ignores repeated names, dropping them here keeps output tidy.
     const members = [...new Set(users)].filter((user) => user !== me.username);
     const info = await me.api.createGroup({ name, members });
     const groups = await GroupDirectory.load(ctx.home, me.username, me.api);
