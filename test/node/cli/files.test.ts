@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../../protocol/envelope.js";
 import { MAX_FILE_BYTES, sealedFileSize } from "../../../protocol/limits.js";
-import { runCli } from "../../../cli-client/cli.js";
 import {
   type FileDigest,
   SenderKeyring,
@@ -20,7 +19,15 @@ import {
 } from "../../../cli-client/crypto/index.js";
 import { numberedName, placeUnique, safeFileName } from "../../../cli-client/files.js";
 import { type TestUser, deliveryFrom, loggedInHome, makeUser } from "./fixtures.js";
-import { type FakeIo, type StubServer, fakeIo, sendWelcome, startStubServer, tempDir } from "./helpers.js";
+import {
+  type FakeIo,
+  type StubServer,
+  fakeIo,
+  sendWelcome,
+  startStubServer,
+  tempDir,
+  runCaptured,
+} from "./helpers.js";
 
 let alice: TestUser;
 let bob: TestUser;
@@ -43,10 +50,7 @@ afterEach(async () => {
   await dir.remove();
 });
 
-async function cli(argv: string[], io: FakeIo = fakeIo()) {
-  const code = await runCli(argv, io);
-  return { code, stdout: io.out.text(), stderr: io.err.text(), io };
-}
+const cli = runCaptured;
 
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");

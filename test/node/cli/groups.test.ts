@@ -9,7 +9,6 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vite
 import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../../protocol/envelope.js";
 import type { EventFrame } from "../../../protocol/frames.js";
 import type { GroupInfo } from "../../../protocol/http.js";
-import { runCli } from "../../../cli-client/cli.js";
 import {
   SenderKeyring,
   UnwrapCache,
@@ -21,7 +20,15 @@ import { Api } from "../../../cli-client/api.js";
 import { EPOCHS_KEPT, GroupDirectory } from "../../../cli-client/groups.js";
 import { Home } from "../../../cli-client/home.js";
 import { type TestUser, loggedInHome, makeUser } from "./fixtures.js";
-import { type FakeIo, type StubServer, fakeIo, sendWelcome, startStubServer, tempDir } from "./helpers.js";
+import {
+  type FakeIo,
+  type StubServer,
+  fakeIo,
+  sendWelcome,
+  startStubServer,
+  tempDir,
+  runCaptured,
+} from "./helpers.js";
 
 let alice: TestUser;
 let bob: TestUser;
@@ -51,10 +58,7 @@ afterEach(async () => {
   await dir.remove();
 });
 
-async function cli(argv: string[], io: FakeIo = fakeIo()) {
-  const code = await runCli(argv, io);
-  return { code, stdout: io.out.text(), stderr: io.err.text(), io };
-}
+const cli = runCaptured;
 
 function jsonLines(text: string): Array<Record<string, unknown>> {
   return text

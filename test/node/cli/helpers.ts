@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { CliIo } from "../../../cli-client/context.js";
+import { runCli } from "../../../cli-client/cli.js";
 
 export type HttpHandler = (
   request: IncomingMessage,
@@ -178,4 +179,10 @@ export function until(condition: () => boolean, timeoutMs = 5000): Promise<void>
     };
     check();
   });
+}
+
+/** Runs the CLI in-process on fake streams: its exit code and everything it printed. */
+export async function runCaptured(argv: string[], io: FakeIo = fakeIo()) {
+  const code = await runCli(argv, io);
+  return { code, stdout: io.out.text(), stderr: io.err.text(), io };
 }

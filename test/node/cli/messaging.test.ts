@@ -6,7 +6,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../../protocol/envelope.js";
-import { runCli } from "../../../cli-client/cli.js";
 import { openEnvelope, readDelivery, UnwrapCache } from "../../../cli-client/crypto/index.js";
 import type { Home } from "../../../cli-client/home.js";
 import { type TestUser, deliveryFrom, loggedInHome, makeUser, tampered } from "./fixtures.js";
@@ -18,6 +17,7 @@ import {
   sendWelcome,
   startStubServer,
   tempDir,
+  runCaptured,
 } from "./helpers.js";
 
 let alice: TestUser;
@@ -43,10 +43,7 @@ afterEach(async () => {
   await dir.remove();
 });
 
-async function cli(argv: string[], io: FakeIo = fakeIo()) {
-  const code = await runCli(argv, io);
-  return { code, stdout: io.out.text(), stderr: io.err.text(), io };
-}
+const cli = runCaptured;
 
 /** A receiving socket that pushes `deliveries` then synced, and records each ack with what was printed by then. */
 function serveBacklog(deliveries: Uint8Array[], io: FakeIo, home: Home) {
