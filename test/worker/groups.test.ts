@@ -28,6 +28,18 @@ async function createGroup(owner: Session, name: string, members: Session[]): Pr
   });
 }
 
+function addMember(by: Session, name: string, username: string): Promise<Response> {
+  return api(`/v1/groups/${name}/members`, {
+    method: "POST",
+    token: by.token,
+    body: JSON.stringify({ username }),
+  });
+}
+
+function removeMember(by: Session, name: string, username: string): Promise<Response> {
+  return api(`/v1/groups/${name}/members/${username}`, { method: "DELETE", token: by.token });
+}
+
 async function info(session: Session, name: string): Promise<GroupInfo> {
   const response = await api(`/v1/groups/${name}`, { token: session.token });
   expect(response.status).toBe(200);
@@ -122,60 +134,27 @@ describe("group membership", () => {
     const [alice, bob, carol, dave] = await users("alice", "bob", "carol", "dave");
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
-    const asBob = await api(`/v1/groups/${name}/members`, {
-      method: "POST",
-      token: bob!.token,
-      body: JSON.stringify({ username: carol!.username }),
-    });
+    const asBob = await addMember(bob!, name, carol!.username);
     expect(asBob.status).toBe(403);
     expect(await asBob.text()).toContain("only the admin");
     // Rights are checked first: a non-admin cannot probe which names have accounts.
-    const probe = await api(`/v1/groups/${name}/members`, {
-      method: "POST",
-      token: bob!.token,
-      body: JSON.stringify({ username: uniqueName("ghost") }),
-    });
+    const probe = await addMember(bob!, name, uniqueName("ghost"));
     expect(probe.status).toBe(403);
-    const asOutsider = await api(`/v1/groups/${name}/members`, {
-      method: "POST",
-      token: dave!.token,
-      body: JSON.stringify({ username: dave!.username }),
-    });
+    const asOutsider = await addMember(dave!, name, dave!.username);
     expect(asOutsider.status).toBe(403);
-    const ghost = await api(`/v1/groups/${name}/members`, {
-      method: "POST",
-      token: alice!.token,
-      body: JSON.stringify({ username: uniqueName("ghost") }),
-    });
+    const ghost = await addMember(alice!, name, uniqueName("ghost"));
     expect(ghost.status).toBe(404);
-    const twice = await api(`/v1/groups/${name}/members`, {
-      method: "POST",
-      token: alice!.token,
-      body: JSON.stringify({ username: bob!.username }),
-    });
+    const twice = await addMember(alice!, name, bob!.username);
     expect(twice.status).toBe(409);
-    const removeNonMember = await api(`/v1/groups/${name}/members/${carol!.username}`, {
-      method: "DELETE",
-      token: alice!.token,
-    });
+    const removeNonMember = await removeMember(alice!, name, carol!.username);
     expect(removeNonMember.status).toBe(404);
-    const bobRemoves = await api(`/v1/groups/${name}/members/${alice!.username}`, {
-      method: "DELETE",
-      token: bob!.token,
-    });
+    const bobRemoves = await removeMember(bob!, name, alice!.username);
     expect(bobRemoves.status).toBe(403);
 
-    const added = await api(`/v1/groups/${name}/members`, {
-      method: "POST",
-      token: alice!.token,
-      body: JSON.stringify({ username: carol!.username }),
-    });
+    const added = await addMember(alice!, name, carol!.username);
     expect(added.status).toBe(200);
     expect(((await added.json()) as GroupInfo).epoch).toBe(2);
-    const removed = await api(`/v1/groups/${name}/members/${bob!.username}`, {
-      method: "DELETE",
-      token: alice!.token,
-    });
+    const removed = await removeMember(alice!, name, bob!.username);
     expect(removed.status).toBe(200);
     const after: GroupInfo = await removed.json();
     expect(after.epoch).toBe(3);
@@ -187,11 +166,7 @@ describe("group membership", () => {
     const [alice, bob, carol] = await users("alice", "bob", "carol");
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
-    await api(`/v1/groups/${name}/members`, {
-      method: "POST",
-      token: alice!.token,
-      body: JSON.stringify({ username: carol!.username }),
-    });
+    await addMember(alice!, name, carol!.username);
     const carolSocket = await online(carol!.token);
     expect((await api(`/v1/groups/${name}/leave`, { method: "POST", token: alice!.token })).status).toBe(204);
     const handover = await carolSocket.waitFor(
@@ -219,11 +194,7 @@ describe("group membership", () => {
     const [alice, bob, carol] = await users("alice", "bob", "carol");
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
-    await api(`/v1/groups/${name}/members`, {
-      method: "POST",
-      token: alice!.token,
-      body: JSON.stringify({ username: carol!.username }),
-    });
+    await addMember(alice!, name, carol!.username);
     const epoch1 = await api(`/v1/groups/${name}/epochs/1`, { token: bob!.token });
     expect(await epoch1.json()).toEqual({ name, epoch: 1, members: [alice!.username, bob!.username].sort() });
     expect((await api(`/v1/groups/${name}/epochs/1`, { token: carol!.token })).status).toBe(403);
@@ -285,12 +256,8 @@ describe("group messages", () => {
     await createGroup(alice!, name, [bob!]);
     const a = await online(alice!.token);
     const before = await postGroup(a, alice!, name, 1, [alice!.username, bob!.username]);
-    await api(`/v1/groups/${name}/members`, {
-      method: "POST",
-      token: alice!.token,
-      body: JSON.stringify({ username: carol!.username }),
-    });
-    await api(`/v1/groups/${name}/members/${bob!.username}`, { method: "DELETE", token: alice!.token });
+    await addMember(alice!, name, carol!.username);
+    await removeMember(alice!, name, bob!.username);
     const after = await postGroup(a, alice!, name, 3, [alice!.username, carol!.username]);
     expect(after.reply).toMatchObject({ type: "sent" });
 
