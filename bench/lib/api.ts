@@ -1,0 +1,176 @@
+// The benchmark's HTTP calls (protocol/http.ts routes): signup, user lookup, groups, stats and blobs,
+// plus the Target both the system and the bare relay are reached through.
+//
+// Any answer other than the expected status throws with the server's error body: a refused call (e.g.
+// rate_limited) must fail the run, never be skipped.
+
+import type {
+  CreateBlobResponse,
+  GroupInfo,
+  LookupUsersResponse,
+  SessionResponse,
+  UserResponse,
+} from "../../protocol/http.js";
+import { MAX_RECIPIENTS } from "../../protocol/limits.js";
+import type { SharedIdentity } from "./identity.js";
+
+/** Where scenario traffic goes: Telepound under wrangler dev, or the bare relay. */
+export interface Target {
+  name: "telepound" | "relay";
+  origin: string;
+  /** The bearer token for `user` (the relay takes the username from the token's first field). */
+  token(user: string): string;
+}
+
+/**
+ * Requests wrangler's dev proxy answered with 503 "Your worker restarted mid-request" (it does so when it
+ * briefly pauses forwarding, with Retry-After: 0) and that were sent again. Not Telepound's doing, but
+ * counted and reported, never hidden.
+ */
+export const proxyRetries: string[] = [];
+const PROXY_RESTART = "restarted mid-request";
+
+async function call<T>(
+  origin: string,
+  path: string,
+  init: RequestInit & { token?: string },
+  expected: number,
+): Promise<T> {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set("Authorization", `Bearer ${init.token}`);
+  if (typeof init.body === "string") headers.set("Content-Type", "application/json");
+  for (let attempt = 1; ; attempt++) {
+    const response = await fetch(`${origin}${path}`, { ...init, headers });
+    if (response.status === expected) return (expected === 204 ? undefined : await response.json()) as T;
+    const text = await response.text();
+    if (response.status === 503 && text.includes(PROXY_RESTART) && attempt < 3) {
+      proxyRetries.push(`${init.method ?? "GET"} ${path}`);
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      continue;
+    }
+    throw new Error(`${init.method ?? "GET"} ${path}: HTTP ${response.status} ${text}`);
+  }
+}
+
+export function signup(origin: string, shared: SharedIdentity, username: string): Promise<SessionResponse> {
+  const body = JSON.stringify({ username, ...shared.signupTemplate });
+  return call(origin, "/v1/signup", { method: "POST", body }, 201);
+}
+
+export function createGroup(
+  origin: string,
+  token: string,
+  name: string,
+  members: string[],
+): Promise<GroupInfo> {
+  return call(origin, "/v1/groups", { method: "POST", token, body: JSON.stringify({ name, members }) }, 201);
+}
+
+/** Public keys of `usernames`, in batches the server accepts; every name must exist. */
+export async function lookupUsers(
+  origin: string,
+  token: string,
+  usernames: string[],
+): Promise<UserResponse[]> {
+  const users: UserResponse[] = [];
+  for (let i = 0; i < usernames.length; i += MAX_RECIPIENTS) {
+    const batch = usernames.slice(i, i + MAX_RECIPIENTS);
+    const answer = await call<LookupUsersResponse>(
+      origin,
+      "/v1/users/lookup",
+      { method: "POST", token, body: JSON.stringify({ usernames: batch }) },
+      200,
+    );
+    if (answer.missing.length > 0) throw new Error(`lookup: no such users: ${answer.missing.join(", ")}`);
+    users.push(...answer.users);
+  }
+  return users;
+}
+
+export function shardStats(origin: string): Promise<{ shards: number; connections: Record<string, number> }> {
+  return call(origin, "/v1/stats", {}, 200);
+}
+
+export async function totalConnections(origin: string): Promise<number> {
+  const stats = await shardStats(origin);
+  return Object.values(stats.connections).reduce((sum, n) => sum + n, 0);
+}
+
+/** Waits until the balancer has heard every shard report zero sockets (closes are reported async). */
+export async function waitForNoConnections(origin: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const total = await totalConnections(origin);
+    if (total === 0) return;
+    if (Date.now() > deadline) throw new Error(`still ${total} connections after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export function createBlob(
+  origin: string,
+  token: string,
+  to: string,
+  size: number,
+): Promise<CreateBlobResponse> {
+  return call(origin, "/v1/blobs", { method: "POST", token, body: JSON.stringify({ to, size }) }, 201);
+}
+
+export function putBlobPart(
+  origin: string,
+  token: string,
+  id: string,
+  part: number,
+  bytes: Uint8Array,
+): Promise<void> {
+  return call(
+    origin,
+    `/v1/blobs/${id}/parts/${part}`,
+    {
+      method: "PUT",
+      token,
+      body: bytes as Uint8Array<ArrayBuffer>,
+      headers: { "Content-Type": "application/octet-stream" },
+    },
+    204,
+  );
+}
+
+export function completeBlob(origin: string, token: string, id: string): Promise<void> {
+  return call(origin, `/v1/blobs/${id}/complete`, { method: "POST", token }, 204);
+}
+
+/** The blob's body as a stream of byte chunks, as they arrive. */
+export async function fetchBlob(
+  origin: string,
+  token: string,
+  id: string,
+): Promise<ReadableStream<Uint8Array>> {
+  const response = await fetch(`${origin}/v1/blobs/${id}`, { headers: { Authorization: `Bearer ${token}` } });
+  if (response.status !== 200 || !response.body) {
+    throw new Error(`GET /v1/blobs/${id}: HTTP ${response.status} ${await response.text()}`);
+  }
+  return response.body;
+}
+
+export function deleteBlob(origin: string, token: string, id: string): Promise<void> {
+  return call(origin, `/v1/blobs/${id}`, { method: "DELETE", token }, 204);
+}
+
+/** Runs `work` over `items` with at most `limit` in flight; results keep the items' order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!, index);
+    }
+  });
+  await Promise.all(runners);
+  return results;
+}

@@ -1,0 +1,141 @@
+// What a scenario reports and how the run writes it: results.json (every number, with CPU and process
+// details) and RESULTS.md (the table the README includes, then notes and per-scenario details).
+
+import type { Summary } from "./stats.js";
+import { round } from "./stats.js";
+import { GENERATOR_BOUND_CORES, type Usage } from "./meter.js";
+
+export interface Row {
+  scenario: string;
+  metric: string;
+  unit: string;
+  telepound: number;
+  /** The same traffic through the bare relay (or the raw-crypto reference where the goal names one). */
+  baseline: number | null;
+  /** What `baseline` is when it is not the bare relay. */
+  baselineLabel?: string;
+  goal: string;
+  /** null: reported, no goal. */
+  met: boolean | null;
+  /** Load generator CPU while Telepound was measured, in cores (1 = one core fully busy). */
+  generatorCores: number | null;
+  /** CPU used meanwhile by processes that are neither the system, the relay nor the generator, in cores. */
+  otherCores: number | null;
+  note?: string;
+}
+
+/** Server CPU per unit of work, read from /proc: robust to a busy machine, unlike times and rates. */
+export interface ServerCpuRow {
+  scenario: string;
+  unit: string;
+  workerdRuntimeUs: number;
+  workerdProxyUs: number;
+  relayUs: number;
+}
+
+export interface ScenarioResult {
+  id: string;
+  title: string;
+  rows: Row[];
+  serverCpu?: ServerCpuRow[];
+  /** Everything else worth keeping: distributions, CPU per role, process RSS, counts. */
+  details: Record<string, unknown>;
+}
+
+/** A Usage with its numbers rounded, plus CPU per unit of work (e.g. µs of workerd per message). */
+export function usageReport(usage: Usage, units?: { count: number; per: string }): Record<string, unknown> {
+  const cpuMs = Object.fromEntries(Object.entries(usage.cpuMs).map(([role, ms]) => [role, round(ms)]));
+  const out: Record<string, unknown> = {
+    wallMs: round(usage.wallMs),
+    cpuMs,
+    otherProcessesCpuMs: round(usage.othersMs),
+    generatorCores: round(usage.generatorCores),
+  };
+  if (units && units.count > 0) {
+    out[`cpuUsPer${units.per}`] = Object.fromEntries(
+      Object.entries(usage.cpuMs).map(([role, ms]) => [role, round((ms * 1000) / units.count)]),
+    );
+  }
+  return out;
+}
+
+/** The two CPU columns of a row, from the Telepound measurement (null where none applies). */
+export function cpuColumns(usage: Usage | null): Pick<Row, "generatorCores" | "otherCores"> {
+  return usage
+    ? { generatorCores: usage.generatorCores, otherCores: usage.othersMs / usage.wallMs }
+    : { generatorCores: null, otherCores: null };
+}
+
+export function serverCpu(
+  scenario: string,
+  unit: string,
+  count: number,
+  telepound: Usage,
+  relay: Usage,
+): ServerCpuRow {
+  const us = (ms: number | undefined) => round(((ms ?? 0) * 1000) / count);
+  return {
+    scenario,
+    unit,
+    workerdRuntimeUs: us(telepound.cpuMs["workerd-runtime"]),
+    workerdProxyUs: us(telepound.cpuMs["workerd-proxy"]),
+    relayUs: us(relay.cpuMs.relay),
+  };
+}
+
+export function serverCpuTable(results: ScenarioResult[]): string {
+  const lines = [
+    "| scenario | CPU per | workerd runtime | wrangler's proxy (dev only) | bare relay | runtime ÷ relay |",
+    "|---|---|---|---|---|---|",
+  ];
+  for (const row of results.flatMap((result) => result.serverCpu ?? [])) {
+    const r = ratio(row.workerdRuntimeUs, row.relayUs);
+    lines.push(
+      `| ${row.scenario} | ${row.unit} | ${formatNumber(row.workerdRuntimeUs)} µs | ${formatNumber(row.workerdProxyUs)} µs | ${formatNumber(row.relayUs)} µs | ${r === null ? "–" : `${formatNumber(r)}×`} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export function ratio(telepound: number, baseline: number | null): number | null {
+  return baseline === null || baseline === 0 ? null : telepound / baseline;
+}
+
+function formatNumber(value: number | null): string {
+  if (value === null || !Number.isFinite(value)) return "–";
+  const rounded = round(value, 3);
+  return Math.abs(rounded) >= 1000 ? Math.round(rounded).toLocaleString("en-US") : String(rounded);
+}
+
+function formatCell(value: number | null, unit: string): string {
+  return value === null ? "–" : `${formatNumber(value)} ${unit}`;
+}
+
+export function markdownTable(results: ScenarioResult[]): string {
+  const lines = [
+    "| scenario | metric | Telepound | baseline (bare relay) | ratio T÷B | goal | met | generator CPU | other load |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const result of results) {
+    for (const row of result.rows) {
+      const r = ratio(row.telepound, row.baseline);
+      const baseline = row.baselineLabel
+        ? `${formatCell(row.baseline, row.unit)} (${row.baselineLabel})`
+        : formatCell(row.baseline, row.unit);
+      const met = row.met === null ? "report" : row.met ? "✅ yes" : "❌ no";
+      const cpu =
+        row.generatorCores === null
+          ? "–"
+          : `${Math.round(row.generatorCores * 100)}%${row.generatorCores >= GENERATOR_BOUND_CORES ? " ⚠ generator-bound" : ""}`;
+      const others = row.otherCores === null ? "–" : `${round(row.otherCores, 2)} cores`;
+      lines.push(
+        `| ${row.scenario} | ${row.metric} | ${formatCell(row.telepound, row.unit)} | ${baseline} | ${r === null ? "–" : `${formatNumber(r)}×`} | ${row.goal} | ${met} | ${cpu} | ${others} |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+export function summaryMs(summary: Summary): string {
+  return `p50 ${formatNumber(summary.p50)} / p99 ${formatNumber(summary.p99)} / p99.9 ${formatNumber(summary.p999)} / max ${formatNumber(summary.max)} ms (n=${summary.count})`;
+}

@@ -1,0 +1,63 @@
+// Starts Telepound for the benchmark with startLocalServer, from a copy of the server's sources taken at
+// the start of the run, so colleagues editing the tree meanwhile cannot make wrangler reload it mid-run.
+//
+// wrangler dev watches every file it bundled and restarts the Worker when one changes (dropping every
+// WebSocket). The copy is the working tree as it was, packages linked in; the commit is recorded.
+
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { LocalServer, startLocalServer } from "../../test/support/local-server.js";
+
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** What the Worker's build reads, and the launcher itself (which finds the tree relative to its file). */
+const SOURCES = [
+  "wrangler.toml",
+  "package.json",
+  "tsconfig.json",
+  "tsconfig.worker.json",
+  "worker-configuration.d.ts",
+  "worker",
+  "durable-objects",
+  "protocol",
+  "test/support/local-server.ts",
+];
+
+export interface BenchServer {
+  server: LocalServer;
+  /** HEAD when the copy was taken, and whether the copied files differed from it. */
+  commit: string;
+  dirty: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startBenchServer(vars: Record<string, string>): Promise<BenchServer> {
+  const copy = mkdtempSync(join(tmpdir(), "telepound-bench-src-"));
+  for (const path of SOURCES) cpSync(join(REPO_ROOT, path), join(copy, path), { recursive: true });
+  // Packages are linked one by one: esbuild's watcher also watches the node_modules listing it resolved
+  // through, and test runners create and delete temp folders in the real one.
+  mkdirSync(join(copy, "node_modules"));
+  for (const entry of readdirSync(join(REPO_ROOT, "node_modules"))) {
+    if (!entry.startsWith("."))
+      symlinkSync(join(REPO_ROOT, "node_modules", entry), join(copy, "node_modules", entry));
+  }
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: REPO_ROOT, encoding: "utf8" }).trim();
+  const commit = git("rev-parse", "HEAD");
+  const dirty = git("status", "--porcelain", "--", ...SOURCES) !== "";
+  const launcher = (await import(join(copy, "test/support/local-server.ts"))) as {
+    startLocalServer: typeof startLocalServer;
+  };
+  const server = await launcher.startLocalServer({ vars });
+  return {
+    server,
+    commit,
+    dirty,
+    stop: async () => {
+      await server.stop();
+      rmSync(copy, { recursive: true, force: true });
+    },
+  };
+}

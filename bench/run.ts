@@ -1,0 +1,303 @@
+// `npm run bench`: starts Telepound under wrangler dev (fresh temp state, abuse limits raised) and the bare
+// relay, signs the load users up, runs every scenario against both, and writes results.json and RESULTS.md.
+//
+// BENCH_ONLY=latency,throughput runs a subset (ids as in bench/scenarios; the crowd scenarios need
+// login-storm). A scenario that fails is reported as failed and the run exits non-zero.
+
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { type Target, mapLimit, proxyRetries, signup } from "./lib/api.js";
+import { type BenchContext, loadUser } from "./lib/context.js";
+import { makeSharedIdentity } from "./lib/identity.js";
+import { Meter, type WatchedProcess, discoverProcesses, rssBytes } from "./lib/meter.js";
+import { startRelay } from "./lib/relay.js";
+import { startBenchServer } from "./lib/server.js";
+import {
+  type ProfileSummary,
+  WorkerdProfiler,
+  findInspectorPort,
+  summarizeProfile,
+} from "./lib/workerd-profiler.js";
+import { type ScenarioResult, markdownTable, serverCpuTable, usageReport } from "./lib/report.js";
+import { round } from "./lib/stats.js";
+import { backlog } from "./scenarios/backlog.js";
+import { fanout } from "./scenarios/fanout.js";
+import { fileTransfer } from "./scenarios/file-transfer.js";
+import { latency } from "./scenarios/latency.js";
+import { type Crowd, closeCrowd, loginStorm } from "./scenarios/login-storm.js";
+import { memory } from "./scenarios/memory.js";
+import { senderCpu } from "./scenarios/sender-cpu.js";
+import { throughput } from "./scenarios/throughput.js";
+
+const CROWD_USERS = 1000;
+const SIGNUP_CONCURRENCY = 16;
+const PAIR_USERS = ["lat-a", "lat-b", "tp-a", "tp-b", "bl-a", "bl-b", "file-a", "file-b"];
+
+/** Raised so the run measures the system, not its abuse limits (wrangler.toml [vars]). */
+const VARS = {
+  SIGNUPS_PER_IP_PER_HOUR: "1000000",
+  LOGINS_PER_IP_PER_MINUTE: "1000000",
+  UPLOADS_PER_USER_PER_MINUTE: "1000000",
+  MESSAGES_PER_SOCKET_PER_SECOND: "1000000",
+};
+
+const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
+const RELOAD_MARKER = /Reloading local server/g;
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+async function main(): Promise<number> {
+  const only = process.env.BENCH_ONLY?.split(",").map((id) => id.trim());
+  const wanted = (id: string) => !only || only.includes(id);
+  const started = Date.now();
+
+  log("starting wrangler dev (on a copy of the server's sources and a fresh state) and the bare relay");
+  const [bench, relayProcess] = await Promise.all([startBenchServer(VARS), startRelay()]);
+  const { server } = bench;
+  const publicPort = Number(new URL(server.url).port);
+  let processes: WatchedProcess[] = [];
+  const refresh = () => (processes = discoverProcesses(publicPort, relayProcess.pid));
+  refresh();
+  log(`processes: ${processes.map((p) => `${p.role}=${p.pid}`).join(" ")}`);
+  const meter = new Meter(refresh);
+  const results: ScenarioResult[] = [];
+  const failures: Array<{ id: string; error: string }> = [];
+  const crowds: Crowd[] = [];
+  const profiles: Record<string, ProfileSummary> = {};
+  let profiler: WorkerdProfiler | null = null;
+  mkdirSync(`${BENCH_DIR}out`, { recursive: true });
+
+  try {
+    log("generating the shared identity and password keys");
+    const shared = await makeSharedIdentity();
+    const users = [...PAIR_USERS, ...Array.from({ length: CROWD_USERS }, (_, i) => loadUser(i))];
+    log(`signing up ${users.length} users (${SIGNUP_CONCURRENCY} at a time)`);
+    const tokens = new Map<string, string>();
+    const signupRun = await meter.measure(() =>
+      mapLimit(users, SIGNUP_CONCURRENCY, async (user) => {
+        tokens.set(user, (await signup(server.url, shared, user)).token);
+      }),
+    );
+    const signupsPerSecond = users.length / (signupRun.usage.wallMs / 1000);
+    log(`signed up at ${round(signupsPerSecond)} signups/s`);
+
+    const system: Target = {
+      name: "telepound",
+      origin: server.url,
+      token: (user) => {
+        const token = tokens.get(user);
+        if (!token) throw new Error(`no session for ${user}`);
+        return token;
+      },
+    };
+    const relay: Target = {
+      name: "relay",
+      origin: relayProcess.origin,
+      token: (user) => `${user}.relay.bench`,
+    };
+    const reloads = () => server.log().match(RELOAD_MARKER)?.length ?? 0;
+    const inspectorPort = process.env.BENCH_PROFILE ? findInspectorPort(publicPort) : null;
+    if (process.env.BENCH_PROFILE && inspectorPort === null)
+      throw new Error("BENCH_PROFILE: no inspector port found");
+    if (inspectorPort !== null) profiler = await WorkerdProfiler.connect(inspectorPort);
+    const activeProfiler = profiler;
+    const ctx: BenchContext = {
+      system,
+      relay,
+      shared,
+      meter,
+      log,
+      measure: async (label, target, work) => {
+        await meter.settle();
+        if (!activeProfiler || target.name !== "telepound") return meter.measure(work);
+        await activeProfiler.start();
+        const measured = await meter.measure(work);
+        const profile = await activeProfiler.stop();
+        writeFileSync(`${BENCH_DIR}out/workerd-${label}.cpuprofile`, JSON.stringify(profile));
+        profiles[label] = summarizeProfile(profile);
+        return measured;
+      },
+      rss: () => {
+        const out: Record<string, number> = {};
+        for (const { role, pid } of refresh()) out[role] = (out[role] ?? 0) + rssBytes(pid);
+        return out;
+      },
+      reloadMark: reloads,
+      checkNoReload: (mark, what) => {
+        if (reloads() !== mark)
+          throw new Error(`${what}: wrangler reloaded the Worker mid-scenario (a source file changed)`);
+      },
+    };
+
+    const attempt = async (id: string, run: () => Promise<ScenarioResult>) => {
+      if (!wanted(id)) return;
+      const mark = reloads();
+      try {
+        results.push(await run());
+      } catch (error) {
+        let message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+        if (reloads() !== mark) message = `wrangler reloaded the Worker during this scenario: ${message}`;
+        log(`FAILED ${id}: ${message}`);
+        log(
+          `processes now: ${refresh()
+            .map((p) => `${p.role}=${p.pid}`)
+            .join(" ")}`,
+        );
+        failures.push({ id, error: message.split("\n")[0]! });
+      }
+    };
+
+    await attempt("sender-cpu", () => senderCpu(ctx));
+    await attempt("latency", () => latency(ctx));
+    await attempt("throughput", () => throughput(ctx));
+    await attempt("backlog", () => backlog(ctx));
+    if (wanted("login-storm")) {
+      let storm: Awaited<ReturnType<typeof loginStorm>> | null = null;
+      await attempt("login-storm", async () => {
+        storm = await loginStorm(ctx, users.slice(PAIR_USERS.length));
+        crowds.push(storm.system, storm.relay);
+        return storm.result;
+      });
+      const crowd = storm as Awaited<ReturnType<typeof loginStorm>> | null;
+      if (crowd) {
+        await attempt("memory", () => memory(ctx, crowd.system, crowd.relay));
+        await attempt("fanout", () => fanout(ctx, crowd.system, crowd.relay));
+      }
+      for (const c of crowds.splice(0)) await closeCrowd(c);
+    }
+    await attempt("file-transfer", () => fileTransfer(ctx));
+
+    const environment = {
+      date: new Date().toISOString(),
+      commit: bench.commit,
+      uncommittedServerChanges: bench.dirty,
+      cpu: cpus()[0]?.model ?? "unknown",
+      cores: Meter.cores,
+      node: process.version,
+      wrangler: packageVersion("wrangler"),
+      workerd: packageVersion("workerd"),
+      shards: 4,
+      vars: VARS,
+      crowdUsers: CROWD_USERS,
+      signedUpUsers: users.length,
+      signupsPerSecond: round(signupsPerSecond),
+      signupUsage: usageReport(signupRun.usage, { count: users.length, per: "Signup" }),
+      durationSeconds: Math.round((Date.now() - started) / 1000),
+      proxyRetries,
+    };
+    // Only a full, unprofiled run replaces the committed results; anything else goes to bench/out/.
+    const dir = only || profiler ? `${BENCH_DIR}out/` : BENCH_DIR;
+    const json = {
+      environment,
+      failures,
+      scenarios: results,
+      ...(profiler ? { workerdProfiles: profiles } : {}),
+    };
+    writeFileSync(`${dir}results.json`, `${JSON.stringify(json, null, 2)}\n`);
+    writeFileSync(`${dir}RESULTS.md`, renderMarkdown(environment, results, failures));
+    log(`wrote ${dir}results.json and RESULTS.md in ${environment.durationSeconds} s`);
+    process.stdout.write(`${markdownTable(results)}\n`);
+  } finally {
+    for (const c of crowds) await closeCrowd(c).catch(() => undefined);
+    profiler?.close();
+    await Promise.all([bench.stop(), relayProcess.stop()]);
+    // For diagnosing a failed scenario: everything wrangler printed (bench/out/ is not committed).
+    writeFileSync(`${BENCH_DIR}out/wrangler.log`, server.log());
+  }
+  return failures.length === 0 ? 0 : 1;
+}
+
+function packageVersion(name: string): string {
+  try {
+    return (
+      JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), "utf8")) as {
+        version: string;
+      }
+    ).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+function renderMarkdown(
+  environment: {
+    date: string;
+    commit: string;
+    uncommittedServerChanges: boolean;
+    cpu: string;
+    cores: number;
+    node: string;
+    wrangler: string;
+    workerd: string;
+    durationSeconds: number;
+    signupsPerSecond: number;
+    signedUpUsers: number;
+    proxyRetries: string[];
+  },
+  results: ScenarioResult[],
+  failures: Array<{ id: string; error: string }>,
+): string {
+  const breakdown = results.find((result) => result.id === "sender-cpu")?.details.breakdownUs as
+    Record<string, number> | undefined;
+  const sealParts = breakdown
+    ? `\nWhere a 1:1 seal's CPU goes, each primitive timed alone on inputs of the same size (µs per call):\n\n${Object.entries(
+        breakdown,
+      )
+        .map(([what, us]) => `- ${what}: ${us}`)
+        .join("\n")}\n`
+    : "";
+  const notes = results.flatMap((result) =>
+    result.rows.filter((row) => row.note).map((row) => `- **${row.scenario} (${row.metric})**: ${row.note}`),
+  );
+  return `<!-- Written by \`npm run bench\` (bench/run.ts); do not edit by hand. -->
+
+# Telepound benchmark results
+
+${environment.date.slice(0, 10)} · commit ${environment.commit.slice(0, 7)}${environment.uncommittedServerChanges ? " (with uncommitted server changes)" : ""} · ${environment.cores} × ${environment.cpu} · Node ${environment.node} · wrangler ${environment.wrangler} (workerd ${environment.workerd}) · ${environment.durationSeconds} s
+
+Every scenario runs against Telepound under \`wrangler dev\` (4 shards, abuse limits raised through \`--var\`) and,
+in the same run on the same machine, against a bare \`ws\` relay on loopback (\`bench/baseline-relay.ts\`) moving the
+same frames between the same number of clients with no encryption, no persistence and no Workers runtime.
+**ratio T÷B** is Telepound divided by the baseline: above 1 is better for rates, worse for times and sizes.
+**generator CPU** is the load generator's own CPU (process.cpuUsage) while Telepound was measured, as a share of
+one core; at 90% or more the generator, not the system, limits the result and the row says so. **other load** is
+CPU used meanwhile by unrelated processes on this shared machine (other test runs): high values inflate times.
+
+${markdownTable(results)}
+
+Server CPU per unit of work (from /proc, so a busy machine changes it far less than times and rates):
+
+${serverCpuTable(results)}
+${sealParts}${failures.length > 0 ? `\n**Failed scenarios:** ${failures.map((f) => `${f.id} (${f.error})`).join("; ")}\n` : ""}
+## Notes
+
+- All load users share one identity (one RSA-3072 + Ed25519 key set, one scrypt run with logN 15 and one salt):
+  generating a thousand RSA keys would take minutes, and the server checks key format, not uniqueness. Each
+  sender still keeps its own conversation keys and each receiver its own unwrap cache.
+- Envelopes are real (sealMessage); 1:1 and group receivers verify and open them with openEnvelope (for groups,
+  one member per group opens every message; the others timestamp and acknowledge). Sealing happens before the
+  clock starts, and a receiver opens a message after timestamping it; the sender-CPU rows measure sealing.
+- \`wrangler dev\` puts a proxy workerd in front of the runtime workerd: every request and frame crosses one more
+  process than in production, and R2 and SQLite are local emulations (SQLite on disk, an fsync per write
+  transaction). CPU and RSS are read for both workerd processes from /proc; results.json has the details.
+- wrangler runs on a copy of the server's sources taken when the run starts, so edits made meanwhile cannot
+  restart the Worker mid-scenario; a scenario fails loudly if wrangler reloads anyway.
+${
+  environment.proxyRetries.length > 0
+    ? `- wrangler's dev proxy answered 503 "restarted mid-request" to ${environment.proxyRetries.length} request(s), sent again: ${environment.proxyRetries.join(", ")}.\n`
+    : ""
+}- Signing up the ${environment.signedUpUsers.toLocaleString("en-US")} users ran at ${environment.signupsPerSecond} signups/s (16 at a time).
+${notes.join("\n")}
+`;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);

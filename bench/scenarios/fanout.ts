@@ -1,0 +1,180 @@
+// Group fan-out: u0000 sends to a group of 100 and of 1,000 members (created with POST /v1/groups, keys
+// from POST /v1/users/lookup), sealed for every member; the clock runs until the last member has it.
+//
+// Members are the login storm's crowd. One member (u0001) verifies and opens every group message against
+// the group's members and epoch; the rest timestamp and ack. The bare relay gets the very same frames.
+
+import { createGroup, lookupUsers } from "../lib/api.js";
+import type { BenchContext } from "../lib/context.js";
+import { Opener, Sender, type Sealed, benchText, recipientsFrom } from "../lib/identity.js";
+import { type Usage } from "../lib/meter.js";
+import { type ScenarioResult, summaryMs, usageReport, cpuColumns, serverCpu } from "../lib/report.js";
+import { type Summary, round, roundSummary, summarize } from "../lib/stats.js";
+import type { Crowd } from "./login-storm.js";
+
+const WARMUP = 3;
+const PAUSE_MS = 20;
+const TEXT_BYTES = 100;
+
+interface GroupPlan {
+  name: string;
+  size: number;
+  messages: number;
+}
+
+const PLANS: GroupPlan[] = [
+  { name: "fanout-100", size: 100, messages: 50 },
+  { name: "fanout-1000", size: 1000, messages: 20 },
+];
+
+interface Run {
+  /** Send → last member (not the sender) has it. */
+  last: Summary;
+  /** Send → half the members have it. */
+  median: Summary;
+  usage: Usage;
+}
+
+/** Sends each frame in turn, waiting until every member but the sender has it, then pausing. */
+async function fanOut(ctx: BenchContext, crowd: Crowd, size: number, frames: Sealed[]): Promise<Run> {
+  const members = crowd.clients.slice(0, size);
+  const sender = members[0]!;
+  let current = "";
+  let sentAt = 0;
+  let arrived = 0;
+  let halfAt = 0;
+  let lastAt = 0;
+  let complete: () => void = () => undefined;
+  members.forEach((client, index) => {
+    const previous = client.onDelivery;
+    client.onDelivery = (frame, id, at) => {
+      previous?.(frame, id, at);
+      if (index === 0 || id !== current) return;
+      arrived++;
+      if (arrived === Math.ceil((size - 1) / 2)) halfAt = at;
+      if (arrived === size - 1) {
+        lastAt = at;
+        complete();
+      }
+    };
+  });
+  const last: number[] = [];
+  const median: number[] = [];
+  const mark = ctx.reloadMark();
+  const { usage } = await ctx.measure(`fanout-${size}`, crowd.target, async () => {
+    for (const [i, { frame, id }] of frames.entries()) {
+      const done = new Promise<void>((resolve) => (complete = resolve));
+      current = id;
+      arrived = 0;
+      sentAt = performance.now();
+      const status = sender.upload(frame, id);
+      await crowd.watch.race(Promise.all([done, status]), 60_000, `group message ${i} to ${size} members`);
+      if (i >= WARMUP) {
+        last.push(lastAt - sentAt);
+        median.push(halfAt - sentAt);
+      }
+      await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+    }
+  });
+  ctx.checkNoReload(mark, "fan-out");
+  members.forEach((client) => (client.onDelivery = undefined));
+  return { last: summarize(last), median: summarize(median), usage };
+}
+
+export async function fanout(ctx: BenchContext, system: Crowd, relay: Crowd): Promise<ScenarioResult> {
+  const rows: ScenarioResult["rows"] = [];
+  const cpuRows: NonNullable<ScenarioResult["serverCpu"]> = [];
+  const details: Record<string, unknown> = {};
+  const owner = system.users[0]!;
+  const sender = new Sender(ctx.shared, owner);
+  for (const plan of PLANS) {
+    const names = system.users.slice(0, plan.size);
+    ctx.log(`fan-out: creating ${plan.name} with ${plan.size} members`);
+    const info = await createGroup(ctx.system.origin, ctx.system.token(owner), plan.name, names.slice(1));
+    // Every member hears of the group (an event through its queue) before the first message.
+    const deadline = Date.now() + 60_000;
+    while (!system.clients.slice(0, plan.size).every((client) => client.events.includes(plan.name))) {
+      if (Date.now() > deadline)
+        throw new Error(`fan-out: not every member heard that ${plan.name} was created`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const memberNames = info.members.map((member) => member.username).sort();
+    const recipients = recipientsFrom(
+      await lookupUsers(ctx.system.origin, ctx.system.token(owner), memberNames),
+    );
+
+    // Seal every message first: the first one pays an RSA wrap per member, the rest reuse the wraps.
+    ctx.log(`fan-out: sealing ${WARMUP + plan.messages} messages for ${plan.size} members`);
+    const frames: Sealed[] = [];
+    const cpuBefore = process.cpuUsage();
+    frames.push(await sender.group(plan.name, info.epoch, recipients, benchText(0, TEXT_BYTES)));
+    const firstCpu = process.cpuUsage(cpuBefore);
+    const restBefore = process.cpuUsage();
+    for (let i = 1; i < WARMUP + plan.messages; i++) {
+      frames.push(await sender.group(plan.name, info.epoch, recipients, benchText(i, TEXT_BYTES)));
+    }
+    const restCpu = process.cpuUsage(restBefore);
+    const sealMs = (restCpu.user + restCpu.system) / 1000 / (frames.length - 1);
+
+    // One member really verifies and opens each message against the group's members and epoch.
+    const verifier = system.clients[1]!;
+    const opener = new Opener(ctx.shared, system.users[1]!, (e) => system.watch.fail(e), {
+      members: memberNames,
+      epoch: info.epoch,
+    });
+    verifier.onDelivery = (frame) => opener.push(frame);
+
+    ctx.log(`fan-out: ${frames.length} messages to ${plan.size} members through Telepound`);
+    const systemRun = await fanOut(ctx, system, plan.size, frames);
+    await system.watch.race(opener.drained(), 60_000, "opening the group messages");
+    if (opener.opened !== frames.length)
+      throw new Error(`fan-out: u0001 opened ${opener.opened} of ${frames.length}`);
+    ctx.log(`fan-out ${plan.size}: Telepound last member ${summaryMs(systemRun.last)}`);
+    ctx.log(`fan-out: the same ${frames.length} frames to ${plan.size} members through the bare relay`);
+    const relayRun = await fanOut(ctx, relay, plan.size, frames);
+    ctx.log(`fan-out ${plan.size}: relay last member ${summaryMs(relayRun.last)}`);
+
+    for (const [metric, key] of [
+      ["p50 send → last member", "p50"],
+      ["p99 send → last member", "p99"],
+    ] as const) {
+      rows.push({
+        scenario: `group fan-out to ${plan.size} members`,
+        metric,
+        unit: "ms",
+        telepound: systemRun.last[key],
+        baseline: relayRun.last[key],
+        goal: plan.size === 1000 && key === "p99" ? "≤ 50 ms" : "report",
+        met: plan.size === 1000 && key === "p99" ? systemRun.last.p99 <= 50 : null,
+        ...cpuColumns(systemRun.usage),
+        note:
+          key === "p50"
+            ? `half the members had it after ${round(systemRun.median.p50)} ms (relay ${round(relayRun.median.p50)})`
+            : undefined,
+      });
+    }
+    const messages = frames.length * (plan.size - 1);
+    cpuRows.push(
+      serverCpu(`group fan-out to ${plan.size}`, "delivery", messages, systemRun.usage, relayRun.usage),
+    );
+    details[plan.name] = {
+      members: plan.size,
+      messages: frames.length,
+      warmup: WARMUP,
+      frameBytes: frames[0]!.frame.length,
+      sealCpuMsPerMessage: round(sealMs),
+      firstSealCpuMs: round((firstCpu.user + firstCpu.system) / 1000),
+      telepound: {
+        lastMemberMs: roundSummary(systemRun.last),
+        halfMembersMs: roundSummary(systemRun.median),
+        usage: usageReport(systemRun.usage, { count: messages, per: "Delivery" }),
+      },
+      relay: {
+        lastMemberMs: roundSummary(relayRun.last),
+        halfMembersMs: roundSummary(relayRun.median),
+        usage: usageReport(relayRun.usage, { count: messages, per: "Delivery" }),
+      },
+    };
+  }
+  return { id: "fanout", title: "Group fan-out", rows, serverCpu: cpuRows, details };
+}

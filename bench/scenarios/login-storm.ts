@@ -1,0 +1,172 @@
+// Login storm: 1,000 users open their WebSockets (/v1/connect with their session tokens) all at once; the
+// rate is users per second until the last one is "synced", and the shards' shares are checked two ways.
+//
+// Each client's "welcome" names its shard: that is where users really landed. GET /v1/stats is the
+// balancer's view of the same; if the two disagree, the balancer lost its counts.
+//
+// The sockets stay open afterwards as the crowd the memory and fan-out scenarios use.
+
+import { type Target, shardStats, waitForNoConnections } from "../lib/api.js";
+import { BenchClient, FailureWatch } from "../lib/client.js";
+import type { BenchContext } from "../lib/context.js";
+import type { Usage } from "../lib/meter.js";
+import { type ScenarioResult, usageReport, cpuColumns, serverCpu } from "../lib/report.js";
+import { type Summary, coefficientOfVariation, round, roundSummary, summarize } from "../lib/stats.js";
+
+/** Connected load users, by index (clients[i] is users[i]); failures after the storm land in `watch`. */
+export interface Crowd {
+  target: Target;
+  users: string[];
+  clients: BenchClient[];
+  watch: FailureWatch;
+  /** RSS by role just before the storm, for the memory scenario. */
+  rssBefore: Record<string, number>;
+}
+
+interface Run {
+  crowd: Crowd;
+  seconds: number;
+  connectMs: Summary;
+  usage: Usage;
+  /** Users per shard, from their welcome frames. */
+  shards: Record<string, number>;
+  /** The balancer's per-shard counts after the storm, minus those before it (Telepound only). */
+  balancer: Record<string, number> | null;
+}
+
+async function storm(ctx: BenchContext, target: Target, users: string[]): Promise<Run> {
+  const watch = new FailureWatch(`crowd (${target.name})`);
+  let before: Record<string, number> = {};
+  if (target.name === "telepound") {
+    await waitForNoConnections(target.origin);
+    before = (await shardStats(target.origin)).connections;
+  }
+  const rssBefore = ctx.rss();
+  const connectMs: number[] = [];
+  const mark = ctx.reloadMark();
+  const { result, usage } = await ctx.measure("login-storm", target, async () => {
+    const start = performance.now();
+    const clients = await watch.race(
+      Promise.all(
+        users.map(async (user) => {
+          const client = await BenchClient.open({ origin: target.origin, token: target.token(user), watch });
+          await client.synced;
+          connectMs.push(performance.now() - start);
+          return client;
+        }),
+      ),
+      120_000,
+      `${users.length} connections`,
+    );
+    return { clients, seconds: (performance.now() - start) / 1000 };
+  });
+  ctx.checkNoReload(mark, "login storm");
+  const shards: Record<string, number> = {};
+  for (const client of result.clients) shards[client.shard] = (shards[client.shard] ?? 0) + 1;
+  let balancer: Record<string, number> | null = null;
+  if (target.name === "telepound") {
+    // Shards report their counts asynchronously: give the balancer a few seconds to hear about everyone.
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const after = (await shardStats(target.origin)).connections;
+      balancer = Object.fromEntries(
+        Object.entries(after).map(([shard, n]) => [shard, n - (before[shard] ?? 0)]),
+      );
+      const total = Object.values(balancer).reduce((a, b) => a + b, 0);
+      if (total === users.length || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  return {
+    crowd: { target, users, clients: result.clients, watch, rssBefore },
+    seconds: result.seconds,
+    connectMs: summarize(connectMs),
+    usage,
+    shards,
+    balancer,
+  };
+}
+
+export async function loginStorm(
+  ctx: BenchContext,
+  users: string[],
+): Promise<{ result: ScenarioResult; system: Crowd; relay: Crowd }> {
+  ctx.log(`login storm: ${users.length} users connecting at once to Telepound`);
+  const system = await storm(ctx, ctx.system, users);
+  const systemRate = users.length / system.seconds;
+  ctx.log(
+    `login storm: Telepound ${round(systemRate)} logins/s; landed ${JSON.stringify(system.shards)}, balancer says ${JSON.stringify(system.balancer)}`,
+  );
+  ctx.log(`login storm: ${users.length} users connecting at once to the bare relay`);
+  const relay = await storm(ctx, ctx.relay, users);
+  const relayRate = users.length / relay.seconds;
+  ctx.log(`login storm: relay ${round(relayRate)} logins/s`);
+
+  const counts = Object.values(system.shards);
+  const evenness = `max/min ${round(Math.max(...counts) / Math.max(1, Math.min(...counts)))}`;
+  const balancerTotal = Object.values(system.balancer ?? {}).reduce((a, b) => a + b, 0);
+  const balancerNote =
+    balancerTotal === users.length
+      ? "/v1/stats agrees"
+      : `/v1/stats disagrees: ${JSON.stringify(system.balancer)} (the balancer lost its in-memory counts)`;
+  return {
+    system: system.crowd,
+    relay: relay.crowd,
+    result: {
+      id: "login-storm",
+      title: "Login storm",
+      rows: [
+        {
+          scenario: `login storm: ${users.length} users connect at once`,
+          metric: "logins/s (to synced)",
+          unit: "logins/s",
+          telepound: systemRate,
+          baseline: relayRate,
+          goal: "≥ 300 logins/s",
+          met: systemRate >= 300,
+          ...cpuColumns(system.usage),
+          note: `users per shard (from their welcome frames) ${Object.entries(system.shards)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([shard, n]) => `${shard}: ${n}`)
+            .join(", ")} (${evenness}, CV ${round(coefficientOfVariation(counts), 2)}); ${balancerNote}`,
+        },
+        {
+          scenario: `login storm: ${users.length} users connect at once`,
+          metric: "p99 time to synced",
+          unit: "ms",
+          telepound: system.connectMs.p99,
+          baseline: relay.connectMs.p99,
+          goal: "report",
+          met: null,
+          ...cpuColumns(system.usage),
+        },
+      ],
+      serverCpu: [serverCpu("login storm", "login", users.length, system.usage, relay.usage)],
+      details: {
+        users: users.length,
+        telepound: {
+          seconds: round(system.seconds),
+          loginsPerSecond: round(systemRate),
+          connectMs: roundSummary(system.connectMs),
+          shards: system.shards,
+          balancerStats: system.balancer,
+          shardCoefficientOfVariation: round(coefficientOfVariation(counts)),
+          usage: usageReport(system.usage, { count: users.length, per: "Login" }),
+        },
+        relay: {
+          seconds: round(relay.seconds),
+          loginsPerSecond: round(relayRate),
+          connectMs: roundSummary(relay.connectMs),
+          usage: usageReport(relay.usage, { count: users.length, per: "Login" }),
+        },
+      },
+    },
+  };
+}
+
+export async function closeCrowd(crowd: Crowd): Promise<void> {
+  // Sockets closing are expected now: stop treating a close as a failure, then close them in batches.
+  for (let i = 0; i < crowd.clients.length; i += 100) {
+    await Promise.all(crowd.clients.slice(i, i + 100).map((client) => client.close()));
+  }
+}
