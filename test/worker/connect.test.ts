@@ -95,6 +95,22 @@ describe("GET /v1/connect", () => {
     for (const socket of sockets) socket.close();
   });
 
+  it("rebuilds its counts from the shards after losing them (a restarted balancer)", async () => {
+    const sockets = [];
+    for (let i = 0; i < 3; i++) sockets.push(await online((await signup(uniqueName(`restart${i}`))).token));
+    const stats = async () =>
+      ((await (await api("/v1/stats")).json()) as { connections: Record<string, number> }).connections;
+    const before = await stats();
+    // Forget everything, as a balancer replaced by the runtime would.
+    await runInDurableObject(env.BALANCER.get(env.BALANCER.idFromName("balancer")), (instance) => {
+      const state = instance as unknown as { loads: Map<string, number>; known: Set<string> };
+      state.loads.clear();
+      state.known.clear();
+    });
+    expect(await stats()).toEqual(before);
+    for (const socket of sockets) socket.close();
+  });
+
   it("sends new connections to new shards when SHARD_COUNT is raised, losing nothing", async () => {
     const wider = { ...env, SHARD_COUNT: "6" } as Env;
     const alice = await signup(uniqueName("wide-a"));

@@ -26,5 +26,8 @@ connect.get("/connect", requireSession, async (c) => {
 });
 
 connect.get("/stats", async (c) => {
-  return c.json({ shards: shardCount(c.env), connections: await balancerStub(c.env).snapshot() });
+  return c.json({
+    shards: shardCount(c.env),
+    connections: await balancerStub(c.env).snapshot(shardCount(c.env)),
+  });
 });
