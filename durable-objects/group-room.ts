@@ -6,7 +6,7 @@
 // here: every member sees the "added" event before the first message of the new epoch.
 
 import { DurableObject } from "cloudflare:workers";
-import { toHex, utf8 } from "../protocol/bytes.js";
+import { toHex, utf8, equalBytes } from "../protocol/bytes.js";
 import { encodeDelivery, membersDigest } from "../protocol/envelope.js";
 import type { EventFrame } from "../protocol/frames.js";
 import type { GroupInfo } from "../protocol/http.js";
@@ -219,8 +219,4 @@ export class GroupRoom extends DurableObject<Env> {
 
 function notFound(): { ok: false; code: "not_found"; message: string } {
   return { ok: false, code: "not_found", message: "no such group" };
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

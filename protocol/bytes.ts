@@ -201,6 +201,11 @@ export function fromHex(hex: string): Uint8Array {
   return out;
 }
 
+/** Byte-wise equality of public values (digests, ids); secrets need a constant-time compare instead. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let size = 0;
   for (const part of parts) size += part.length;

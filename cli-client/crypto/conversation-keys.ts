@@ -6,12 +6,12 @@
 
 import type { KeyObject } from "node:crypto";
 import { z } from "zod";
-import { toHex } from "../../protocol/bytes.js";
+import { sha256, toHex } from "../../protocol/bytes.js";
 import { KEY_BYTES } from "../../protocol/envelope.js";
 import { USERNAME_PATTERN } from "../../protocol/limits.js";
 import { fromBase64, toBase64 } from "./base64.js";
 import { CryptoError } from "./errors.js";
-import { randomBytes, rsaWrap, sha256Sync } from "./primitives.js";
+import { randomBytes, rsaWrap } from "./primitives.js";
 
 /** A conversation key is replaced after this long, bounding how much one leaked key exposes. */
 export const CONVERSATION_KEY_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
@@ -193,7 +193,7 @@ function isUsable(entry: Entry, fingerprint: string, now: number): boolean {
 }
 
 function wrapId(wrap: Uint8Array): string {
-  return toHex(sha256Sync(wrap));
+  return toHex(sha256(wrap));
 }
 
 function decodeKey(text: string, where: string): Uint8Array {

@@ -7,7 +7,6 @@
 import {
   KeyObject,
   constants,
-  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPair,
@@ -20,7 +19,7 @@ import {
 } from "node:crypto";
 import { promisify } from "node:util";
 import nacl from "tweetnacl";
-import { ByteWriter, toHex, utf8 } from "../../protocol/bytes.js";
+import { ByteWriter, sha256, toHex, utf8 } from "../../protocol/bytes.js";
 import { KEY_BYTES, NONCE_BYTES, SIGNATURE_BYTES } from "../../protocol/envelope.js";
 import type { PublicKeys } from "../../protocol/http.js";
 import { fromBase64, toBase64 } from "./base64.js";
@@ -224,11 +223,6 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Synchronous SHA-256 (node:crypto); protocol/bytes.ts's sha256 is async, being WebCrypto. */
-export function sha256Sync(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(data).digest());
-}
-
 /**
  * What users compare out of band: SHA-256("telepound/v1/fingerprint\0" ‖ u16 len ‖ signing SPKI DER ‖
  * u16 len ‖ encryption SPKI DER), as 64 lower-case hex digits in 16 groups of 4. Covers both keys, so
@@ -240,7 +234,7 @@ export function fingerprint(publicKeys: PublicKeys): string {
     .bytes16(fromBase64(publicKeys.signing, "signing public key"))
     .bytes16(fromBase64(publicKeys.encryption, "encryption public key"))
     .finish();
-  return toHex(sha256Sync(input)).match(/.{4}/g)!.join(" ");
+  return toHex(sha256(input)).match(/.{4}/g)!.join(" ");
 }
 
 function oaep(key: KeyObject, label: Uint8Array | undefined) {

@@ -26,7 +26,7 @@ export interface Backlog {
   more: boolean;
 }
 
-export type StoreResult = { seq: number; fresh: boolean };
+export type StoreResult = { seq: number };
 
 export class MessageQueue {
   constructor(private readonly sql: SqlStorage) {}
@@ -39,7 +39,7 @@ export class MessageQueue {
     const existing = this.sql
       .exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ?", messageId)
       .toArray()[0];
-    if (existing) return { seq: existing.seq, fresh: false };
+    if (existing) return { seq: existing.seq };
     const seq = this.sql
       .exec<{ seq: number }>(
         "INSERT INTO messages (id, kind, body, received_at) VALUES (?, ?, ?, ?) RETURNING seq",
@@ -52,7 +52,7 @@ export class MessageQueue {
     for (const sessionId of sessionIds) {
       this.sql.exec("INSERT INTO deliveries (session_id, seq) VALUES (?, ?)", sessionId, seq);
     }
-    return { seq, fresh: true };
+    return { seq };
   }
 
   /** Everything still stored becomes pending for a session that just logged in on a new machine. */
@@ -142,11 +142,5 @@ export class MessageQueue {
     this.sql.exec(
       "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = messages.seq)",
     );
-  }
-
-  pendingCount(sessionId: string): number {
-    return this.sql
-      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM deliveries WHERE session_id = ?", sessionId)
-      .one().n;
   }
 }

@@ -2,7 +2,7 @@
 // recipient's home (direct) or the group's room (group). The server reads only the envelope's routing
 // header; the ciphertext and the signed bytes are forwarded unchanged (sliced, never re-encoded).
 
-import { FormatError } from "../../protocol/bytes.js";
+import { FormatError, equalBytes } from "../../protocol/bytes.js";
 import {
   decodeUpload,
   encodeDelivery,
@@ -108,8 +108,4 @@ function checkDirectSlots(envelope: DecodedEnvelope, target: string): string | n
 
 function answer(frame: UploadReply): Dispatched {
   return { reply: Promise.resolve(frame) };
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
