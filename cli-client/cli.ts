@@ -6,7 +6,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { COMMANDS } from "./commands/index.js";
 import type { CommandSpec } from "./commands/command.js";
 import { type CliIo, type Context, DEFAULT_SERVER, type GlobalOptions, createContext } from "./context.js";
-import { ExitCode, describeError } from "./errors.js";
+import { EXIT_CODE_MEANINGS, ExitCode, describeError } from "./errors.js";
 import { Printer } from "./output.js";
 
 /** Summaries of the nouns that group several commands ("group create", "group add", …). */
@@ -68,7 +68,8 @@ export function buildProgram(
       writeErr: () => undefined,
       outputError: () => undefined,
     })
-    .exitOverride();
+    .exitOverride()
+    .addHelpText("after", programFooter());
 
   for (const spec of commands) {
     // "group create" is the command "create" under "group" (noun, then verb); the noun's help lists them.
@@ -78,12 +79,23 @@ export function buildProgram(
       parent =
         program.commands.find((command) => command.name() === first) ??
         // Inherits the program's output and exit settings (commander copies them to subcommands).
-        program.command(first).description(NOUN_SUMMARIES[first] ?? `${first} commands`);
+        program
+          .command(first)
+          .description(NOUN_SUMMARIES[first] ?? `${first} commands`)
+          // One example per verb, read when the help is shown so verbs registered later are included.
+          .addHelpText("after", () =>
+            examplesSection(
+              commands
+                .filter((other) => other.name.startsWith(`${first} `))
+                .flatMap((other) => other.examples.slice(0, 1)),
+            ),
+          );
     }
     const command = parent.command(rest.length > 0 ? rest.join(" ") : first).description(spec.summary);
     for (const arg of spec.args ?? []) command.argument(arg.syntax, arg.description);
     for (const option of spec.options ?? [])
       command.option(option.flags, option.description, option.defaultValue);
+    command.addHelpText("after", examplesSection(spec.examples));
     command.action(async (...received: unknown[]) => {
       // commander passes the positional arguments, then the options object, then the command itself.
       const self = received.at(-1) as Command;
@@ -95,6 +107,34 @@ export function buildProgram(
     });
   }
   return program;
+}
+
+/** The top-level help's closing lines: where options may go, where to learn more, what exit codes mean. */
+function programFooter(): string {
+  const codes = Object.entries(EXIT_CODE_MEANINGS).map(([code, meaning]) => `  ${code.padEnd(5)}${meaning}`);
+  return [
+    "",
+    "Global options (--server, --home, --json) may stand before or after the command;",
+    "with --json every command prints one JSON object per line.",
+    "Run `telepound <command> --help` for a command's options and examples.",
+    "",
+    "Exit codes:",
+    ...codes,
+  ].join("\n");
+}
+
+/** "Examples:" with one command line each, their "# why" comments lined up. */
+function examplesSection(examples: readonly string[]): string {
+  if (examples.length === 0) return "";
+  const split = examples.map((example) => {
+    const at = example.indexOf("  # ");
+    return at === -1
+      ? { line: example, why: "" }
+      : { line: example.slice(0, at), why: example.slice(at + 2) };
+  });
+  const width = Math.max(...split.filter(({ why }) => why).map(({ line }) => line.length), 0);
+  const lines = split.map(({ line, why }) => `  ${why ? `${line.padEnd(width)}  ${why}` : line}`);
+  return ["", "Examples:", ...lines].join("\n");
 }
 
 /** --json before a literal "--" (after it, "--json" is message text). */

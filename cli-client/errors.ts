@@ -1,18 +1,8 @@
 // The CLI's typed errors and the exit code each maps to; the only place exit codes are defined.
 // Commands throw these; cli.ts turns whatever was thrown into one stderr line and an exit code.
 //
-// Exit codes (the README quotes this table):
-//   0    ok
-//   1    unexpected error: a bug, or the home folder is damaged, locked by another process or unwritable
-//   2    usage error: bad arguments or options, invalid username, no password available, passwords differ
-//   3    not logged in, session expired or revoked, or wrong password
-//   4    not found: unknown user or group
-//   5    server unreachable, or a protocol failure (malformed answer, server error, connection dropped)
-//   6    rate limited: try again later
-//   7    refused by the server: username taken, forbidden (not a group member, not the group's admin), too
-//        large (also checked locally: a file over MAX_FILE_BYTES is refused before any upload), bad request
-//   8    key mismatch or verification failure: a user's keys changed, or a message failed to verify
-//   130  interrupted (Ctrl-C at a prompt)
+// Exit codes: ExitCode names them and EXIT_CODE_MEANINGS says what each means; `telepound --help`
+// prints that table, and the README's table adds the details.
 
 import {
   CryptoError,
@@ -35,6 +25,20 @@ export const ExitCode = {
   interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** One line per exit code, in order; `telepound --help` prints them, so keep each short. */
+export const EXIT_CODE_MEANINGS: Readonly<Record<ExitCode, string>> = {
+  [ExitCode.ok]: "ok",
+  [ExitCode.unexpected]: "unexpected error: a bug, or the home folder is damaged, locked or unwritable",
+  [ExitCode.usage]: "usage error: bad arguments or options, no password available, passwords differ",
+  [ExitCode.auth]: "not logged in, session expired or revoked, or wrong password",
+  [ExitCode.notFound]: "not found: unknown user or group",
+  [ExitCode.network]: "server unreachable, or a protocol failure (malformed answer, connection dropped)",
+  [ExitCode.rateLimited]: "rate limited: try again later",
+  [ExitCode.refused]: "refused by the server: name taken, forbidden, too large, bad request",
+  [ExitCode.keyMismatch]: "key mismatch: a user's keys changed, or a message failed to verify",
+  [ExitCode.interrupted]: "interrupted (Ctrl-C at a prompt or during inbox)",
+};
 
 /** An expected failure: its message is shown as is, without a stack trace. */
 export class CliError extends Error {

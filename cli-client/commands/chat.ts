@@ -49,6 +49,10 @@ const SEND_WAIT_MS = 15_000;
 export const chat: CommandSpec = {
   name: "chat",
   summary: "interactive chat: /msg USER [TEXT], /group G [TEXT], plain lines to the current one, /quit",
+  examples: [
+    "telepound chat  # then /msg bob or /group team, and type",
+    "telepound chat --home ~/.telepound-bob  # a second user on the same machine",
+  ],
   async run(ctx) {
     const me = await loadSession(ctx);
     await new ChatSession(ctx, me).run();

@@ -28,6 +28,11 @@ export interface CommandSpec {
   summary: string;
   args?: readonly ArgumentSpec[];
   options?: readonly OptionSpec[];
+  /**
+   * Whole command lines shown under "Examples:" in the command's --help, each starting with "telepound ".
+   * One may end with "  # why" to explain itself; the help tests parse every example as written.
+   */
+  examples: readonly string[];
   /** Resolves when the command is done; throws a CliError (or anything) on failure. Never exits. */
   run(ctx: Context, input: CommandInput): Promise<void>;
 }

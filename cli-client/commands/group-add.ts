@@ -14,6 +14,7 @@ export const groupAdd: CommandSpec = {
     { syntax: "<group>", description: "the group" },
     { syntax: "<user>", description: "who to add" },
   ],
+  examples: ["telepound group add team dave", "telepound group add team dave --json"],
   async run(ctx, { args: [rawGroup = "", rawUser = ""] }) {
     const name = parseGroupName(rawGroup);
     const user = parseUsername(rawUser);

@@ -14,6 +14,11 @@ export const groupCreate: CommandSpec = {
     { syntax: "<group>", description: "the group's name: 3–32 of a-z 0-9 _ -" },
     { syntax: "[users...]", description: "the other members" },
   ],
+  examples: [
+    "telepound group create team bob carol",
+    "telepound group create notes  # just you for now; add members later",
+    "telepound group create team bob carol --json",
+  ],
   async run(ctx, { args: [rawGroup = "", ...rawUsers] }) {
     const name = parseGroupName(rawGroup);
     const users = rawUsers.map(parseUsername);

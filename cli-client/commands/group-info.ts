@@ -11,6 +11,7 @@ export const groupInfo: CommandSpec = {
   name: "group info",
   summary: "show group G's admin and members (exit 4 if no such group, 7 if you are not a member)",
   args: [{ syntax: "<group>", description: "the group" }],
+  examples: ["telepound group info team", "telepound group info team --json"],
   async run(ctx, { args: [rawGroup = ""] }) {
     const name = parseGroupName(rawGroup);
     const me = await loadSession(ctx);

@@ -9,6 +9,7 @@ export const groupLeave: CommandSpec = {
   name: "group leave",
   summary: "leave group G (an admin hands over to the longest-standing member)",
   args: [{ syntax: "<group>", description: "the group" }],
+  examples: ["telepound group leave team", "telepound group leave team --json"],
   async run(ctx, { args: [rawGroup = ""] }) {
     const name = parseGroupName(rawGroup);
     const me = await loadSession(ctx);

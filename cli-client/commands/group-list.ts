@@ -7,6 +7,7 @@ import type { CommandSpec } from "./command.js";
 export const groupList: CommandSpec = {
   name: "group list",
   summary: "list the groups you are in",
+  examples: ["telepound group list", "telepound group list --json"],
   async run(ctx) {
     const me = await loadSession(ctx);
     const { groups } = await me.api.groups();

@@ -14,6 +14,7 @@ export const groupRemove: CommandSpec = {
     { syntax: "<group>", description: "the group" },
     { syntax: "<user>", description: "who to remove" },
   ],
+  examples: ["telepound group remove team carol", "telepound group remove team carol --json"],
   async run(ctx, { args: [rawGroup = "", rawUser = ""] }) {
     const name = parseGroupName(rawGroup);
     const user = parseUsername(rawUser);

@@ -27,6 +27,11 @@ export const inbox: CommandSpec = {
       description: "where received files are saved (default: the home's downloads folder)",
     },
   ],
+  examples: [
+    "telepound inbox",
+    "telepound inbox --wait 30 --json",
+    "telepound inbox --out ./received  # save received files here",
+  ],
   async run(ctx, { options }) {
     const waitSeconds = parseSeconds(String(options.wait ?? "0"), "--wait");
     const me = await loadSession(ctx);

@@ -19,6 +19,11 @@ export const login: CommandSpec = {
   name: "login",
   summary: "log in on this home",
   args: [{ syntax: "<user>", description: "your username" }],
+  examples: [
+    "telepound login alice",
+    "telepound login alice --home ~/.telepound-laptop  # a second session, in its own home",
+    "telepound login alice --json",
+  ],
   async run(ctx, { args: [raw = ""] }) {
     const username = parseUsername(raw);
     const previous = await assertHomeFreeFor(ctx, username);

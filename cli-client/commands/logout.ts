@@ -9,6 +9,7 @@ import type { CommandSpec } from "./command.js";
 export const logout: CommandSpec = {
   name: "logout",
   summary: "revoke the session and delete it and the keys from this home",
+  examples: ["telepound logout", "telepound logout --home ~/.telepound-laptop", "telepound logout --json"],
   async run(ctx) {
     const session = await ctx.home.read("session.json");
     if (!session) throw new AuthError(`not logged in on ${ctx.home.dir}`);

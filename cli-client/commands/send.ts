@@ -31,6 +31,12 @@ export const send: CommandSpec = {
       description: "attach this file, encrypted (at most 128 MiB; a larger one exits 7 before any upload)",
     },
   ],
+  examples: [
+    'telepound send bob "see you at 6"',
+    'telepound send --group team --file ./notes.pdf "minutes"',
+    "telepound send bob --file ./photo.jpg  # a file alone, without text",
+    "telepound send bob -- -1 is a number  # after --, words starting with - are text",
+  ],
   async run(ctx, { args, options }) {
     const group = typeof options.group === "string" ? parseGroupName(options.group) : null;
     // With --group every positional word is text; without it the first names the recipient.

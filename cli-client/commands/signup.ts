@@ -19,6 +19,11 @@ export const signup: CommandSpec = {
   name: "signup",
   summary: "create an account and log in on this home",
   args: [{ syntax: "<user>", description: "the username to take: 3–32 of a-z 0-9 _ -" }],
+  examples: [
+    "telepound signup alice",
+    "telepound signup alice --server https://telepound.example.workers.dev  # an account on a deployed server",
+    "telepound signup alice --json",
+  ],
   async run(ctx, { args: [raw = ""] }) {
     const username = parseUsername(raw);
     await assertHomeFreeFor(ctx, username);

@@ -10,6 +10,10 @@ export const user: CommandSpec = {
   name: "user",
   summary: "show a user's key fingerprint (exit 4 if there is no such user)",
   args: [{ syntax: "<user>", description: "the username to look up" }],
+  examples: [
+    "telepound user bob  # compare with the fingerprint bob sees in `telepound whoami --json`",
+    "telepound user bob --json",
+  ],
   async run(ctx, { args: [raw = ""] }) {
     const username = parseUsername(raw);
     const me = await loadSession(ctx);

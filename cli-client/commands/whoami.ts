@@ -9,6 +9,10 @@ import type { CommandSpec } from "./command.js";
 export const whoami: CommandSpec = {
   name: "whoami",
   summary: "print the logged-in user (checks the session with the server)",
+  examples: [
+    "telepound whoami",
+    "telepound whoami --json  # also the key fingerprint, server and session expiry",
+  ],
   async run(ctx) {
     const me = await loadSession(ctx);
     const answer = await me.api.whoami();

@@ -43,6 +43,7 @@ function stubCommands(calls: Call[], error?: unknown): CommandSpec[] {
     {
       name: "send",
       summary: "",
+      examples: [],
       args: [
         { syntax: "<user>", description: "" },
         { syntax: "<text...>", description: "" },
@@ -52,10 +53,11 @@ function stubCommands(calls: Call[], error?: unknown): CommandSpec[] {
     {
       name: "inbox",
       summary: "",
+      examples: [],
       options: [{ flags: "--wait <seconds>", description: "", defaultValue: "0" }],
       run: record,
     },
-    { name: "whoami", summary: "", run: record },
+    { name: "whoami", summary: "", examples: [], run: record },
   ];
 }
 
