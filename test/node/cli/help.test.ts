@@ -21,15 +21,21 @@ function examplesPart(help: string): string {
 }
 
 /**
- * Splits a command line as a POSIX shell would split these examples: single and double quotes, backslash
- * escapes, and a word starting with "#" begins a comment. Anything a shell would treat as more than one
- * plain command (pipes, redirections, substitutions) is refused, so an example cannot pass here and do
- * something else when pasted.
+ * The words of the first command of a shell line, as a POSIX shell would split these examples: single and
+ * double quotes, backslash escapes, a word starting with "#" begins a comment. The command ends at a pipe
+ * or list operator (`| jq …`, `&& …`); a redirection (`> file`, `>> file`) is dropped with its target.
+ * Substitutions and globs are refused, so an example cannot pass here and mean something else when pasted.
  */
 function shellWords(line: string): string[] {
   const words: string[] = [];
   let word: string | null = null;
   let quote: '"' | "'" | null = null;
+  let redirected = false;
+  const endWord = () => {
+    if (word !== null && !redirected) words.push(word);
+    if (word !== null) redirected = false;
+    word = null;
+  };
   for (let i = 0; i < line.length; i++) {
     const char = line[i]!;
     if (quote !== null) {
@@ -40,23 +46,30 @@ function shellWords(line: string): string[] {
       continue;
     }
     if (/\s/.test(char)) {
-      if (word !== null) words.push(word);
-      word = null;
+      endWord();
     } else if (char === "#" && word === null) {
       break;
+    } else if ("|&;".includes(char)) {
+      break;
+    } else if (char === ">" || char === "<") {
+      endWord();
+      if (line[i + 1] === char) i++;
+      // The next word is the redirection's target, not an argument.
+      redirected = true;
     } else if (char === '"' || char === "'") {
       quote = char;
       word ??= "";
     } else if (char === "\\") {
       word = (word ?? "") + (line[++i] ?? "");
-    } else if ("|&;<>()$`*?".includes(char)) {
+    } else if ("()$`*?".includes(char)) {
       throw new Error(`"${char}" makes this more than a plain command: ${line}`);
     } else {
       word = (word ?? "") + char;
     }
   }
   if (quote !== null) throw new Error(`unclosed ${quote} in: ${line}`);
-  if (word !== null) words.push(word);
+  if (redirected && word === null) throw new Error(`redirection without a target in: ${line}`);
+  endWord();
   return words;
 }
 
@@ -101,7 +114,14 @@ describe("shellWords", () => {
       "C#",
     ]);
     expect(() => shellWords(`telepound send bob "open`)).toThrow(/unclosed/);
-    expect(() => shellWords("telepound inbox > out.txt")).toThrow(/plain command/);
+    expect(shellWords(`telepound listen --json | jq -r '.text' > out.txt`)).toEqual([
+      "telepound",
+      "listen",
+      "--json",
+    ]);
+    expect(shellWords("telepound listen >> log.ndjson --json")).toEqual(["telepound", "listen", "--json"]);
+    expect(() => shellWords("telepound inbox >")).toThrow(/without a target/);
+    expect(() => shellWords("telepound send bob $(cat notes)")).toThrow(/plain command/);
   });
 
   it("lets the example check catch what commander refuses", async () => {
