@@ -8,11 +8,12 @@
 //                   work without the password. Anyone who can read this file can read and sign as the user.
 //   state.json      this device's message counter, SenderKeyring and UnwrapCache (conversation keys, so
 //                   secret too); deleted at logout with the keys
-//   contacts.json   pinned public keys of everyone we talked to (trust on first use); kept across logout so a
-//                   changed key is still noticed after logging in again
+//   contacts.json   pinned public keys of everyone we talked to (trust on first use), when each was
+//                   verified, and changed keys not accepted yet; kept across logout so changes are noticed
 //   seen.json       ids of messages already shown, so a redelivered message is acknowledged but not shown twice
 //   groups.json     per group, the member list of each epoch this device learned (from membership events and
 //                   the server's answers): what group messages are checked against. Not secret, kept at logout
+//   held/USER/      messages held because their sender's keys changed (held.ts), until `trust` accepts them
 //   downloads/      received files, unless inbox is given --out (0700, created on first use)
 
 import { randomBytes } from "node:crypto";
@@ -60,6 +61,13 @@ export const Contact = z.object({
   fingerprint: z.string(),
   /** When we first saw these keys, ISO 8601. */
   firstSeen: z.string(),
+  /** When the user confirmed these keys by comparing safety numbers (`verify`), ISO 8601. */
+  verifiedAt: z.string().optional(),
+  /**
+   * Other keys the server gave for this user, not accepted yet: until `trust` accepts them (or the pin
+   * again), nothing is sent to the user and messages signed with other keys are held. seenAt: ISO 8601.
+   */
+  keyChange: z.object({ publicKeys: PublicKeys, fingerprint: z.string(), seenAt: z.string() }).optional(),
 });
 export type Contact = z.infer<typeof Contact>;
 
@@ -208,7 +216,7 @@ export class Home {
   }
 }
 
-export async function writeAtomic(dir: string, name: string, data: string): Promise<void> {
+export async function writeAtomic(dir: string, name: string, data: string | Uint8Array): Promise<void> {
   const target = join(dir, name);
   const temp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   try {

@@ -6,6 +6,10 @@
 // A message that fails verification is reported on stderr and acknowledged anyway: the server would
 // otherwise redeliver it forever. A failure that is not the message's fault (server unreachable, session
 // revoked) stops processing instead and leaves the message queued for next time.
+//
+// Unless its sender's keys changed: a message that fails under the pinned keys while the server gives
+// other keys for its sender is held (held.ts), neither shown nor dropped, with one loud warning per sender
+// per run. Held messages are checked again each time a receiver starts; after `trust` they are shown.
 
 import { BinaryFrame, MESSAGE_ID_BYTES } from "../protocol/envelope.js";
 import { toHex } from "../protocol/bytes.js";
@@ -20,10 +24,17 @@ import {
   readDelivery,
   replayId,
 } from "./crypto/index.js";
-import type { Contacts, ResolvedContact } from "./contacts.js";
+import {
+  type Contacts,
+  PENDING_CHANGE_CONSEQUENCE,
+  type ResolvedContact,
+  keyChangeMessage,
+  samePublicKeys,
+} from "./contacts.js";
 import { KeyMismatchError, NotFoundError, RefusedError, describeError } from "./errors.js";
 import { FileRejectedError, parseDescriptor, receiveFile } from "./files.js";
 import type { GroupDirectory } from "./groups.js";
+import { HELD_LIMIT, HeldMessages } from "./held.js";
 import type { Home } from "./home.js";
 import type { Printer, ShownMessage } from "./output.js";
 import type { ProgressFactory } from "./progress.js";
@@ -63,14 +74,23 @@ export class Receiver {
   /** The cache's key ids when last saved: rewriting state.json is skipped when no key was added. */
   private savedCacheIds = "";
   private fatal: unknown = null;
-  /** How many messages were shown, dropped as duplicates, and dropped as invalid; events shown. */
-  readonly counts = { shown: 0, duplicates: 0, rejected: 0, events: 0 };
+  /**
+   * How many messages were shown, dropped as duplicates, dropped as invalid, and held because their
+   * sender's keys changed (heldFrom: per sender); events shown.
+   */
+  readonly counts = { shown: 0, duplicates: 0, rejected: 0, held: 0, events: 0 };
+  readonly heldFrom = new Map<string, number>();
+  /** Senders found with changed keys in this run: warned about once, their failing messages held unasked. */
+  private readonly changedSenders = new Set<string>();
+  /** Held messages being checked again: once acknowledged, their copy in the hold is let go. */
+  private readonly replaying = new Set<string>();
 
   private constructor(
     private readonly options: ReceiverOptions,
     private readonly seen: PersistedSeen,
     private readonly guard: ReplayGuard,
     private readonly unwrapCache: UnwrapCache,
+    private readonly held: HeldMessages,
   ) {
     this.savedCacheIds = cacheIds(unwrapCache.toJSON());
   }
@@ -87,7 +107,24 @@ export class Receiver {
         if (!(error instanceof CryptoError)) throw error;
       }
     }
-    return new Receiver(options, seen, new ReplayGuard(seen), cache);
+    const held = new HeldMessages(options.home, options.me.username);
+    const receiver: Receiver = new Receiver(
+      {
+        ...options,
+        // A held message checked again was acknowledged to the server when it was held: its ack lets go
+        // of our copy instead.
+        ack: (id) => {
+          if (!receiver.letGo(id)) options.ack(id);
+        },
+      },
+      seen,
+      new ReplayGuard(seen),
+      cache,
+      held,
+    );
+    // First, before anything the server sends: they are older.
+    for (const id of await held.ids()) receiver.replay(id);
+    return receiver;
   }
 
   /** Queues a delivery frame; frames are processed one at a time, in the order pushed. */
@@ -148,7 +185,7 @@ export class Receiver {
 
     let sender: ResolvedContact;
     try {
-      sender = await this.options.contacts.resolve(header.sender);
+      sender = await this.options.contacts.resolveForReceiving(header.sender);
     } catch (error) {
       if (error instanceof NotFoundError) return reject("the sender has no account on the server");
       if (error instanceof KeyMismatchError) return reject(error.message);
@@ -170,18 +207,34 @@ export class Receiver {
         throw error;
       }
     }
-    let opened: Awaited<ReturnType<typeof openEnvelope>>;
+    let opened: Awaited<ReturnType<typeof openEnvelope>> | "changed";
     try {
-      opened = await openEnvelope(envelope, {
-        me: me.username,
-        encryptionPrivateKey: me.identity.encryption.privateKey,
-        senderSigningKey: sender.keys.signing,
-        unwrapCache: this.unwrapCache,
-        ...expected,
-      });
+      opened = await this.openAsSender(header.sender, sender, (contact) =>
+        openEnvelope(envelope, {
+          me: me.username,
+          encryptionPrivateKey: me.identity.encryption.privateKey,
+          senderSigningKey: contact.keys.signing,
+          unwrapCache: this.unwrapCache,
+          ...expected,
+        }),
+      );
     } catch (error) {
       if (error instanceof CryptoError) return reject(`verification failed: ${reasonOf(error)}`);
       throw error;
+    }
+    if (opened === "changed") {
+      // One checked again from the hold stays there. A new one is kept in the home before it is
+      // acknowledged to the server, so the ack loses nothing.
+      const fromHold = this.replaying.delete(messageIdHex);
+      if (!fromHold) {
+        if (!(await this.held.keep(messageIdHex, frame))) {
+          return reject(`its sender's keys changed, and ${HELD_LIMIT} messages are held already`);
+        }
+        this.queueAck(messageIdHex);
+      }
+      this.counts.held++;
+      this.heldFrom.set(header.sender, (this.heldFrom.get(header.sender) ?? 0) + 1);
+      return;
     }
     const id = replayId(opened.header);
     // Our own group message, handed back: the sending process recorded its id, perhaps after we loaded.
@@ -209,6 +262,64 @@ export class Receiver {
     (this.options.show ?? ((shown) => printer.message(shown)))(message);
     this.counts.shown++;
     this.queueAck(messageIdHex);
+  }
+
+  /**
+   * Opens a message with its sender's pinned keys. If they do not verify it, the server is asked for the
+   * sender's keys now: other keys than the pin mean the sender's keys changed ("changed": the change is
+   * recorded, warned about once, and the message is to be held); the pinned keys mean a forgery (the
+   * error is rethrown). A pin replaced meanwhile (`trust` in another terminal) is tried once more.
+   */
+  private async openAsSender<T>(
+    name: string,
+    pinned: ResolvedContact,
+    open: (contact: ResolvedContact) => Promise<T>,
+  ): Promise<T | "changed"> {
+    try {
+      return await open(pinned);
+    } catch (error) {
+      if (!(error instanceof CryptoError) || name === this.options.me.username) throw error;
+      if (this.changedSenders.has(name)) return "changed";
+      let check: Awaited<ReturnType<Contacts["check"]>>;
+      try {
+        check = await this.options.contacts.check(name);
+      } catch (lookupError) {
+        // No account, or keys that do not even parse: nothing the message could be signed with.
+        if (lookupError instanceof NotFoundError || lookupError instanceof CryptoError) throw error;
+        throw lookupError;
+      }
+      if (check.changed) {
+        this.changedSenders.add(name);
+        this.options.printer.warn(keyChangeMessage(check.contact, PENDING_CHANGE_CONSEQUENCE));
+        return "changed";
+      }
+      if (samePublicKeys(check.contact.publicKeys, pinned.publicKeys)) throw error;
+      return open(check.contact);
+    }
+  }
+
+  /** Queues a held message to be checked again, as if the server had just delivered it. */
+  private replay(id: string): void {
+    this.chain = this.chain.then(async () => {
+      if (this.fatal) return;
+      try {
+        const frame = await this.held.read(id);
+        if (!frame) return;
+        // A copy that does not carry its own id was damaged on disk: nothing could ever settle it.
+        if (claimedId(frame) !== id) return this.held.release(id);
+        this.replaying.add(id);
+        await this.process(frame);
+      } catch (error) {
+        this.fail(error);
+      }
+    });
+  }
+
+  /** Called with each ack: true if `id` was a held message checked again, whose copy is now let go. */
+  private letGo(id: string): boolean {
+    if (!this.replaying.delete(id)) return false;
+    this.held.release(id);
+    return true;
   }
 
   /**

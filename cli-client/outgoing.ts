@@ -1,6 +1,7 @@
-// Sending one message, to a user or to a group: resolve the recipients' pinned keys, seal under the home's
-// lock (so the device counter and conversation keys are never reused or lost), upload, and wait for the
-// server's answer. A group message refused for a stale epoch is sealed again for the group's new members.
+// Sending one message, to a user or to a group: resolve the recipients' pinned keys (checked against the
+// server's once per process, so a key change stops the send), seal under the home's lock (so the device
+// counter and conversation keys are never reused or lost), upload, and wait for the server's answer. A
+// group message refused for a stale epoch is sealed again for the group's new members.
 
 import {
   CryptoError,
@@ -58,7 +59,9 @@ export async function sendText(outbox: Outbox, to: string, text: string): Promis
 }
 
 export async function sendDirect(outbox: Outbox, to: string, payload: Payload): Promise<SentMessage> {
-  const recipient = await outbox.contacts.resolve(to);
+  // Asks the server once per process whether the pinned keys are still theirs: a change is caught here,
+  // before sealing, instead of by a recipient who cannot open the message.
+  const recipient = await outbox.contacts.resolveFresh(to);
   const sealed = await sealWithState(outbox, (counter, keyring) =>
     sealMessage({
       signingPrivateKey: outbox.me.identity.signing.privateKey,
@@ -99,7 +102,7 @@ export async function sendToGroup(
     if (!state.members.includes(me.username)) {
       throw new RefusedError(`you are not a member of the group ${group}`);
     }
-    const recipients = await outbox.contacts.resolveMany(state.members);
+    const recipients = await outbox.contacts.resolveMany(state.members, { fresh: true });
     for (const contact of recipients.filter((contact) => contact.newlyPinned)) {
       outbox.printer.warn(
         `first contact with ${contact.username}: pinned their key fingerprint ${contact.fingerprint}`,

@@ -10,6 +10,7 @@ import { GroupDirectory } from "../groups.js";
 import { Receiver } from "../incoming.js";
 import { progressBars } from "../progress.js";
 import { loadSession } from "../session.js";
+import { heldNotice } from "../trust.js";
 import { parseSeconds } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -79,7 +80,9 @@ export const inbox: CommandSpec = {
       process.removeListener("SIGINT", onSignal);
       await connection.close();
     }
-    if (receiver.counts.shown === 0 && receiver.counts.events === 0) ctx.printer.info("no new messages");
+    const { shown, events, held } = receiver.counts;
+    if (shown === 0 && events === 0 && held === 0) ctx.printer.info("no new messages");
+    for (const [sender, count] of receiver.heldFrom) ctx.printer.warn(heldNotice(sender, count));
   },
 };
 

@@ -14,7 +14,9 @@ import { login } from "./login.js";
 import { logout } from "./logout.js";
 import { send } from "./send.js";
 import { signup } from "./signup.js";
+import { trust } from "./trust.js";
 import { user } from "./user.js";
+import { verify } from "./verify.js";
 import { whoami } from "./whoami.js";
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -23,6 +25,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   logout,
   whoami,
   user,
+  verify,
+  trust,
   send,
   inbox,
   chat,

@@ -54,12 +54,13 @@ export const send: CommandSpec = {
     // Resolved before uploading or connecting, so an unknown user, a changed key, a group that does not
     // exist or is not ours fails without a socket or a blob.
     if (to !== null) {
-      const recipient = await contacts.resolve(to);
+      const recipient = await contacts.resolveFresh(to);
       if (recipient.newlyPinned) {
         ctx.printer.warn(`first contact with ${to}: pinned their key fingerprint ${recipient.fingerprint}`);
       }
     }
     const groupState = group === null ? undefined : await groupToSealFor(groups, group, me.username);
+    if (groupState) await contacts.resolveMany(groupState.members, { fresh: true });
 
     let uploaded: UploadedFile | null = null;
     if (file) {

@@ -1,5 +1,6 @@
-// telepound user USER: exits 0 and prints USER's key fingerprint if the account exists (4 if not),
-// checking the server's keys against the pinned ones and pinning them on first sight.
+// telepound user USER: exits 0 and prints USER's key fingerprint if the account exists (4 if not), and
+// when it was verified, checking the server's keys against the pinned ones and pinning them on first
+// sight. Keys that changed (now or before, until `trust`) are reported loudly with exit 8.
 
 import { Contacts } from "../contacts.js";
 import { loadSession } from "../session.js";
@@ -22,8 +23,14 @@ export const user: CommandSpec = {
     const pin =
       username === me.username
         ? { self: true }
-        : { firstSeen: contact.firstSeen, newlyPinned: contact.newlyPinned };
-    ctx.printer.result(`${username}'s key fingerprint: ${contact.fingerprint}`, {
+        : {
+            firstSeen: contact.firstSeen,
+            newlyPinned: contact.newlyPinned,
+            verified: contact.verifiedAt !== undefined,
+            ...(contact.verifiedAt === undefined ? {} : { verifiedAt: contact.verifiedAt }),
+          };
+    const verified = contact.verifiedAt === undefined ? "" : ` (verified on ${contact.verifiedAt})`;
+    ctx.printer.result(`${username}'s key fingerprint: ${contact.fingerprint}${verified}`, {
       username,
       fingerprint: contact.fingerprint,
       ...pin,

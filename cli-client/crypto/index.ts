@@ -1,5 +1,5 @@
-// The client's crypto module, as the CLI uses it: identities, password keys, messages, file attachments.
-// Everything else in cli-client/crypto/ is internal (tests import primitives directly for the vectors).
+// The client's crypto module, as the CLI uses it: identities, password keys, messages, file attachments
+// and safety numbers. The rest of cli-client/crypto/ is internal (tests import primitives for the vectors).
 
 export { CryptoError, PayloadTooLargeError, TamperedMessageError, WrongPasswordError } from "./errors.js";
 export {
@@ -13,6 +13,13 @@ export {
   type PublicKeyObjects,
 } from "./primitives.js";
 export { toBase64 } from "./base64.js";
+export {
+  SAFETY_NUMBER_CONTEXT,
+  SAFETY_NUMBER_ITERATIONS,
+  safetyNumber,
+  safetyNumberHalf,
+  type SafetyNumberParty,
+} from "./safety-number.js";
 export {
   derivePasswordKeys,
   newKdfParams,

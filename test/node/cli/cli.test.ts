@@ -153,6 +153,8 @@ describe("argument parsing", () => {
       "logout",
       "whoami",
       "user",
+      "verify",
+      "trust",
       "send",
       "inbox",
       "chat",

@@ -18,7 +18,7 @@ import {
   toBase64,
 } from "../../../cli-client/crypto/index.js";
 import { numberedName, placeUnique, safeFileName } from "../../../cli-client/files.js";
-import { type TestUser, deliveryFrom, loggedInHome, makeUser } from "./fixtures.js";
+import { type TestUser, deliveryFrom, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
 import {
   type FakeIo,
   type StubServer,
@@ -42,6 +42,7 @@ beforeAll(async () => {
 
 beforeEach(async () => {
   server = await startStubServer();
+  serveKeys(server, [alice, bob]);
   dir = await tempDir();
 });
 

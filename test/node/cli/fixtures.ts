@@ -15,6 +15,7 @@ import {
   sealMessage,
 } from "../../../cli-client/crypto/index.js";
 import { Home } from "../../../cli-client/home.js";
+import type { StubServer } from "./helpers.js";
 
 export interface TestUser {
   name: string;
@@ -67,6 +68,23 @@ export async function loggedInHome(
     expiresAt: Date.now() + 3_600_000,
   });
   return home;
+}
+
+/**
+ * Has the stub answer key lookups (GET /v1/users/NAME, POST /v1/users/lookup) with these users' keys, as
+ * the real server would: sending checks each recipient's pinned keys against the server's once.
+ */
+export function serveKeys(server: StubServer, users: TestUser[]): void {
+  const answer = (user: TestUser) => ({ username: user.name, publicKeys: user.publicKeys });
+  for (const user of users) {
+    server.http.set(`GET /v1/users/${user.name}`, () => ({ status: 200, body: answer(user) }));
+  }
+  server.http.set("POST /v1/users/lookup", (_request, body) => {
+    const { usernames } = JSON.parse(body) as { usernames: string[] };
+    const known = users.filter((user) => usernames.includes(user.name));
+    const missing = usernames.filter((name) => !known.some((user) => user.name === name));
+    return { status: 200, body: { users: known.map(answer), missing } };
+  });
 }
 
 export interface Delivery {

@@ -19,7 +19,7 @@ import {
 import { Api } from "../../../cli-client/api.js";
 import { EPOCHS_KEPT, GroupDirectory } from "../../../cli-client/groups.js";
 import { Home } from "../../../cli-client/home.js";
-import { type TestUser, loggedInHome, makeUser } from "./fixtures.js";
+import { type TestUser, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
 import {
   type FakeIo,
   type StubServer,
@@ -50,6 +50,7 @@ beforeAll(async () => {
 
 beforeEach(async () => {
   server = await startStubServer();
+  serveKeys(server, [alice, bob, carol, eve]);
   dir = await tempDir();
 });
 
@@ -359,7 +360,7 @@ describe("sending to a group", () => {
     expect(seen?.ids.map(([id]) => id)).toEqual([`alice/${upload!.messageIdHex}`]);
   });
 
-  it("on stale_epoch fetches the group again and seals anew (new id, new members), pinning newcomers in one lookup", async () => {
+  it("on stale_epoch fetches the group again and seals anew (new id, new members), checking each member's keys once", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
     // What this device knew: epoch 1. The group is at epoch 2 by now, with carol.
     const groups = await GroupDirectory.load(home, "alice", new Api(server.url));
@@ -372,10 +373,15 @@ describe("sending to a group", () => {
     });
     const lookups: unknown[] = [];
     server.http.set("POST /v1/users/lookup", (_request, body) => {
-      lookups.push(JSON.parse(body));
+      const { usernames } = JSON.parse(body) as { usernames: string[] };
+      lookups.push({ usernames });
+      const users = [bob, carol].filter((user) => usernames.includes(user.name));
       return {
         status: 200,
-        body: { users: [{ username: "carol", publicKeys: carol.publicKeys }], missing: [] },
+        body: {
+          users: users.map((user) => ({ username: user.name, publicKeys: user.publicKeys })),
+          missing: [],
+        },
       };
     });
     const uploads = answerUploads([stale, sent]);
@@ -399,7 +405,9 @@ describe("sending to a group", () => {
     expect(second!.header.counter).toBe(first!.header.counter + 1);
     expect(JSON.parse(stdout)).toMatchObject({ id: second!.messageIdHex, epoch: 2 });
     expect(infoAsked).toBe(1);
-    expect(lookups).toEqual([{ usernames: ["carol"] }]);
+    // bob's pinned keys are checked with the server before the first seal; carol, new, is pinned before the
+    // second; bob is not asked about again.
+    expect(lookups).toEqual([{ usernames: ["bob"] }, { usernames: ["carol"] }]);
     expect(stderr).toMatch(/first contact with carol: pinned/);
     expect((await home.read("contacts.json"))?.contacts.carol?.fingerprint).toBe(carol.fingerprint);
     expect((await home.read("groups.json"))?.groups[0]?.epochs.map(([epoch]) => epoch)).toEqual([1, 2]);
@@ -451,7 +459,13 @@ describe("sending to a group", () => {
       writeFileSync(join(home.dir, "contacts.json"), JSON.stringify(file));
       return {
         status: 200,
-        body: { users: [{ username: "carol", publicKeys: eve.publicKeys }], missing: [] },
+        body: {
+          users: [
+            { username: "bob", publicKeys: bob.publicKeys },
+            { username: "carol", publicKeys: eve.publicKeys },
+          ],
+          missing: [],
+        },
       };
     });
     const uploads = answerUploads([sent]);
@@ -547,10 +561,6 @@ describe("chat", () => {
     server.http.set("DELETE /v1/groups/devs/members/bob", answer(groupInfo("devs", 3, ["alice", "carol"])));
     server.http.set("GET /v1/groups/devs", answer(groupInfo("devs", 3, ["alice", "carol"])));
     server.http.set("POST /v1/groups/devs/leave", answer(null));
-    server.http.set("POST /v1/users/lookup", () => ({
-      status: 200,
-      body: { users: [{ username: "carol", publicKeys: carol.publicKeys }], missing: [] },
-    }));
     const lines = [
       "/members",
       "/create devs bob",

@@ -8,7 +8,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vite
 import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../../protocol/envelope.js";
 import { openEnvelope, readDelivery, UnwrapCache } from "../../../cli-client/crypto/index.js";
 import type { Home } from "../../../cli-client/home.js";
-import { type TestUser, deliveryFrom, loggedInHome, makeUser, tampered } from "./fixtures.js";
+import { type TestUser, deliveryFrom, loggedInHome, makeUser, serveKeys, tampered } from "./fixtures.js";
 import {
   type FakeIo,
   type StubServer,
@@ -35,6 +35,7 @@ beforeAll(async () => {
 
 beforeEach(async () => {
   server = await startStubServer();
+  serveKeys(server, [alice, bob, carol]);
   dir = await tempDir();
 });
 
