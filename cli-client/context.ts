@@ -3,7 +3,7 @@
 
 import { UsageError } from "./errors.js";
 import { Home, resolveHomeDir } from "./home.js";
-import { Printer } from "./output.js";
+import { Printer, wantsColors } from "./output.js";
 import { type PasswordSource, passwordSource } from "./password.js";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:8787";
@@ -36,7 +36,11 @@ export interface Context {
 export function createContext(options: GlobalOptions, io: CliIo): Context {
   const chosen = options.server ?? io.env.TELEPOUND_SERVER;
   return {
-    printer: new Printer(options.json === true, { stdout: io.stdout, stderr: io.stderr }),
+    printer: new Printer(
+      options.json === true,
+      { stdout: io.stdout, stderr: io.stderr },
+      wantsColors(io.stdout, io.env),
+    ),
     home: new Home(resolveHomeDir(options.home, io.env)),
     server: normalizeServer(chosen || DEFAULT_SERVER),
     serverChosen: Boolean(chosen),

@@ -22,6 +22,7 @@ export const ExitCode = {
   rateLimited: 6,
   refused: 7,
   keyMismatch: 8,
+  busy: 9,
   interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -37,6 +38,7 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ExitCode, string>> = {
   [ExitCode.rateLimited]: "rate limited: try again later",
   [ExitCode.refused]: "refused by the server: name taken, forbidden, too large, bad request",
   [ExitCode.keyMismatch]: "key mismatch: a user's keys changed, or a message failed to verify",
+  [ExitCode.busy]: "busy: another inbox, listen or chat already receives for this home",
   [ExitCode.interrupted]: "interrupted (Ctrl-C at a prompt or during inbox)",
 };
 
@@ -110,6 +112,14 @@ export class KeyMismatchError extends CliError {
   override name = "KeyMismatchError";
   constructor(message: string) {
     super(message, ExitCode.keyMismatch);
+  }
+}
+
+/** Another process already receives for this home (Home.claimReceiver). */
+export class BusyError extends CliError {
+  override name = "BusyError";
+  constructor(message: string) {
+    super(message, ExitCode.busy);
   }
 }
 

@@ -13,16 +13,20 @@
 //   seen.json       ids of messages already shown, so a redelivered message is acknowledged but not shown twice
 //   groups.json     per group, the member list of each epoch this device learned (from membership events and
 //                   the server's answers): what group messages are checked against. Not secret, kept at logout
+//   history.db      every message sent and received, and group events, in plaintext (SQLite; history.ts).
+//                   Kept at logout, like contacts: it is this device's record, not the account's
+//   receiver.lock   while inbox, listen or chat runs: the pid of the one process receiving for this home
 //   held/USER/      messages held because their sender's keys changed (held.ts), until `trust` accepts them
 //   downloads/      received files, unless inbox is given --out (0700, created on first use)
 
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { chmod, mkdir, open, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { PublicKeys } from "../protocol/http.js";
-import { CliError, ExitCode } from "./errors.js";
+import { BusyError, CliError, ExitCode } from "./errors.js";
 
 export const SessionFile = z.object({
   server: z.string(),
@@ -115,6 +119,8 @@ export type HomeFileName = keyof typeof files;
 type FileValue<N extends HomeFileName> = z.infer<(typeof files)[N]>;
 
 const LOCK_FILE = "home.lock";
+/** Held by the one process that receives for this home (inbox, listen, chat) for as long as it runs. */
+const RECEIVER_LOCK_FILE = "receiver.lock";
 /** A lock older than this is from a process that died mid-write (locks are held for milliseconds). */
 const STALE_LOCK_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
@@ -208,6 +214,45 @@ export class Home {
     }
   }
 
+  /**
+   * Claims the right to receive (and so acknowledge) messages with this home until `release` is called
+   * or the process ends: `inbox`, `listen` and `chat` each hold it, so two of them never race to show
+   * and acknowledge the same queue. A second claimant fails at once with BusyError, naming the holder.
+   * The claim is a file holding our pid; one whose process is gone is taken over (after a crash).
+   */
+  async claimReceiver(command: string): Promise<{ release: () => Promise<void> }> {
+    await this.ensure();
+    const path = join(this.dir, RECEIVER_LOCK_FILE);
+    for (;;) {
+      try {
+        const handle = await open(path, "wx", 0o600);
+        await handle.writeFile(`${process.pid}\n${command}\n`);
+        await handle.close();
+        break;
+      } catch (error) {
+        if (!isErrno(error, "EEXIST")) throw error;
+        if (await isStaleLock(path, Number.POSITIVE_INFINITY)) {
+          await rm(path, { force: true });
+          continue;
+        }
+        const [pid = "?", holder = "telepound"] = (await readFile(path, "utf8").catch(() => "")).split("\n");
+        throw new BusyError(
+          `another telepound process is already receiving messages for this home (${holder}, pid ${pid}); ` +
+            `only one of inbox, listen and chat can run per home at a time`,
+        );
+      }
+    }
+    // The lock must go even when the process is ended by a signal we do not otherwise handle.
+    const releaseOnExit = () => rmSync(path, { force: true });
+    process.once("exit", releaseOnExit);
+    return {
+      release: async () => {
+        process.removeListener("exit", releaseOnExit);
+        await rm(path, { force: true });
+      },
+    };
+  }
+
   private corrupt(name: string, why: string): CliError {
     return new CliError(
       `${join(this.dir, name)} is damaged (${why}); remove it or log in again`,
@@ -245,10 +290,14 @@ export async function writeAtomic(dir: string, name: string, data: string | Uint
   }
 }
 
-async function isStaleLock(path: string): Promise<boolean> {
+/**
+ * A lock is stale when its process is gone, or (short-lived locks) older than `maxAgeMs`: a pid may be
+ * reused by an unrelated process long after ours died.
+ */
+async function isStaleLock(path: string, maxAgeMs = STALE_LOCK_MS): Promise<boolean> {
   try {
     const [info, text] = await Promise.all([stat(path), readFile(path, "utf8")]);
-    if (Date.now() - info.mtimeMs > STALE_LOCK_MS) return true;
+    if (Date.now() - info.mtimeMs > maxAgeMs) return true;
     const pid = Number.parseInt(text, 10);
     if (!Number.isInteger(pid) || pid <= 0) return Date.now() - info.mtimeMs > 1000;
     try {

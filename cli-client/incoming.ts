@@ -36,7 +36,8 @@ import { FileRejectedError, parseDescriptor, receiveFile } from "./files.js";
 import type { GroupDirectory } from "./groups.js";
 import { HELD_LIMIT, HeldMessages } from "./held.js";
 import type { Home } from "./home.js";
-import type { Printer, ShownMessage } from "./output.js";
+import type { History, NewEntry } from "./history.js";
+import { type Printer, type ShownMessage, summarizeEvent } from "./output.js";
 import type { ProgressFactory } from "./progress.js";
 import { PersistedSeen } from "./seen.js";
 import type { LoggedIn } from "./session.js";
@@ -64,11 +65,20 @@ export interface ReceiverOptions {
   showEvent?: (event: EventFrame) => void;
   /** Called once when processing stops on a failure that is not the message's fault. */
   onFatal?: (error: unknown) => void;
+  /** Where shown messages and events are kept; written before they are acknowledged. */
+  history?: History;
+  /**
+   * Resolves once everything shown so far has left the process (stdout flushed to a pipe or file):
+   * awaited before acknowledging, so a consumer that dies never misses a message the server forgot.
+   */
+  flushed?: () => Promise<void>;
 }
 
 export class Receiver {
   private chain: Promise<void> = Promise.resolve();
   private toAck: string[] = [];
+  /** Shown since the last commit, for the history; written in the same commit, before the acks. */
+  private toRecord: NewEntry[] = [];
   private commitTimer: NodeJS.Timeout | null = null;
   private committing: Promise<void> = Promise.resolve();
   /** The cache's key ids when last saved: rewriting state.json is skipped when no key was added. */
@@ -151,6 +161,7 @@ export class Receiver {
       if (this.guard.accept(`event/${event.id}`)) {
         (this.options.showEvent ?? ((shown) => this.options.printer.event(shown)))(event);
         this.counts.events++;
+        this.toRecord.push(eventEntry(event, this.options.me.username));
       }
       this.queueAck(event.id);
     });
@@ -261,6 +272,7 @@ export class Receiver {
     this.guard.accept(id);
     (this.options.show ?? ((shown) => printer.message(shown)))(message);
     this.counts.shown++;
+    this.toRecord.push(messageEntry(message, me.username));
     this.queueAck(messageIdHex);
   }
 
@@ -372,7 +384,11 @@ export class Receiver {
     this.committing = this.committing.then(async () => {
       if (this.toAck.length === 0) return;
       const ids = this.toAck;
+      const entries = this.toRecord;
       this.toAck = [];
+      this.toRecord = [];
+      await this.options.flushed?.();
+      this.options.history?.record(entries);
       await this.seen.commit();
       await this.options.groups.save();
       await this.saveUnwrapCache();
@@ -393,6 +409,36 @@ export class Receiver {
     });
     this.savedCacheIds = ids;
   }
+}
+
+function messageEntry(message: ShownMessage, me: string): NewEntry {
+  const { id, from, to, group, text, sentAt, file } = message;
+  return {
+    id,
+    kind: "message",
+    direction: from === me ? "out" : "in",
+    from,
+    to,
+    ...(group === undefined ? {} : { group }),
+    text,
+    sentAt,
+    ...(file ? { file } : {}),
+  };
+}
+
+function eventEntry(event: EventFrame, me: string): NewEntry {
+  const { id, group, by, user, epoch, members, admin, at } = event;
+  return {
+    id: `event/${id}`,
+    kind: "event",
+    direction: by === me ? "out" : "in",
+    from: by,
+    to: group,
+    group,
+    text: summarizeEvent({ event: event.event, group, by, user, epoch, members, admin }),
+    sentAt: at,
+    event: { event: event.event, group, by, user, epoch, members, admin },
+  };
 }
 
 function cacheIds(json: UnwrapCacheJson): string {

@@ -15,6 +15,8 @@ import type { Connection, UploadStatus } from "./connection.js";
 import type { Contacts } from "./contacts.js";
 import { RateLimitedError, RefusedError, StaleEpochError } from "./errors.js";
 import type { EpochMembers, GroupDirectory } from "./groups.js";
+import { FileDescriptor } from "./files.js";
+import type { History } from "./history.js";
 import type { Home } from "./home.js";
 import type { Printer } from "./output.js";
 import { PersistedSeen } from "./seen.js";
@@ -52,6 +54,8 @@ export interface Outbox {
    * seen.json is loaded for the occasion.
    */
   seen?: PersistedSeen;
+  /** Where a message the server accepted is recorded (as sent); none: not recorded. */
+  history?: History;
 }
 
 export async function sendText(outbox: Outbox, to: string, text: string): Promise<SentMessage> {
@@ -78,7 +82,9 @@ export async function sendDirect(outbox: Outbox, to: string, payload: Payload): 
     }),
   );
   const status = await uploadWithRetry(outbox.connection, sealed);
-  return { id: sealed.messageId, to, status, sentAt: sealed.header.sentAt };
+  const sent: SentMessage = { id: sealed.messageId, to, status, sentAt: sealed.header.sentAt };
+  recordSent(outbox, sent, payload);
+  return sent;
 }
 
 /**
@@ -131,12 +137,39 @@ export async function sendToGroup(
     await seen.commit();
     try {
       const status = await uploadWithRetry(outbox.connection, sealed);
-      return { id: sealed.messageId, to: group, group, epoch, status, sentAt: sealed.header.sentAt };
+      const sent: SentMessage = {
+        id: sealed.messageId,
+        to: group,
+        group,
+        epoch,
+        status,
+        sentAt: sealed.header.sentAt,
+      };
+      recordSent(outbox, sent, payload);
+      return sent;
     } catch (error) {
       if (!(error instanceof StaleEpochError) || attempt >= STALE_EPOCH_ATTEMPTS) throw error;
       state = groups.learnInfo(await groups.current(group));
     }
   }
+}
+
+/** Only what people read back: the file's name and size, never its key. */
+function recordSent({ history, me }: Outbox, sent: SentMessage, payload: Payload): void {
+  const file = FileDescriptor.safeParse(payload.attachment);
+  history?.record([
+    {
+      id: sent.id,
+      kind: "message",
+      direction: "out",
+      from: me.username,
+      to: sent.to,
+      ...(sent.group === undefined ? {} : { group: sent.group }),
+      text: payload.text,
+      sentAt: sent.sentAt,
+      ...(file.success ? { file: { name: file.data.name, size: file.data.size } } : {}),
+    },
+  ]);
 }
 
 /**

@@ -1,7 +1,10 @@
 // The one printer every command writes through: human lines, or with --json one JSON object per line on
 // stdout; warnings and errors always go to stderr so stdout stays parseable.
 
+import pc from "picocolors";
 import type { GroupInfo } from "../protocol/http.js";
+import { sha256 } from "../protocol/bytes.js";
+import type { HistoryEntry } from "./history.js";
 
 /** Anything with a string `write`: process streams in use, plain collectors in tests. */
 export interface TextSink {
@@ -62,14 +65,48 @@ export interface LineGuard {
   after(): void;
 }
 
+/** Colours for people: off with --json, when stdout is not a terminal, or with NO_COLOR set. */
+export type Colors = ReturnType<typeof pc.createColors>;
+
+/**
+ * Whether human output gets colours: a terminal, unless NO_COLOR (https://no-color.org) says otherwise;
+ * FORCE_COLOR turns them on anywhere.
+ */
+export function wantsColors(stdout: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  if (env.NO_COLOR) return false;
+  if (env.FORCE_COLOR && env.FORCE_COLOR !== "0") return true;
+  return stdout.isTTY === true && env.TERM !== "dumb";
+}
+
+/** Sender names get one of these, always the same one for the same name, on every device. */
+const NAME_COLORS = [
+  "cyan",
+  "green",
+  "magenta",
+  "blue",
+  "yellow",
+  "cyanBright",
+  "greenBright",
+  "magentaBright",
+] as const;
+
 export class Printer {
   private guard: LineGuard | null = null;
+  readonly colors: Colors;
 
   constructor(
     readonly json: boolean,
     private readonly streams: OutputStreams = { stdout: process.stdout, stderr: process.stderr },
-  ) {}
+    colors: boolean = false,
+  ) {
+    this.colors = pc.createColors(colors && !json);
+  }
 
+  /** The name in its own colour: a hash of the name picks it, so it is stable across runs and devices. */
+  name(username: string): string {
+    const color = NAME_COLORS[sha256(new TextEncoder().encode(username))[0]! % NAME_COLORS.length]!;
+    return this.colors.bold(this.colors[color](username));
+  }
   /** A command's outcome: `human` for people, `data` as one JSON line with --json. */
   result(human: string, data: Record<string, unknown>): void {
     this.write("stdout", this.json ? JSON.stringify(data) : human);
@@ -88,15 +125,49 @@ export class Printer {
       );
       return;
     }
+    this.write("stdout", this.formatMessage(message, this.name(message.from)));
+  }
+
+  /**
+   * One history entry: messages as `message` shows them (direct ones as "from → to", since history mixes
+   * both directions and conversations), events as `event` does. --json: the entry with ISO times.
+   */
+  historyEntry(entry: HistoryEntry): void {
+    if (this.json) {
+      const { sentAt, recordedAt, ...rest } = entry;
+      this.write(
+        "stdout",
+        JSON.stringify({ ...rest, sentAt: isoTime(sentAt), recordedAt: isoTime(recordedAt) }),
+      );
+      return;
+    }
+    if (entry.kind === "event") {
+      this.write("stdout", `${this.colors.dim(`[${localTime(entry.sentAt)}]`)} ${sanitize(entry.text)}`);
+      return;
+    }
+    const who =
+      entry.group === undefined ? `${this.name(entry.from)} → ${this.name(entry.to)}` : this.name(entry.from);
+    const file = entry.file && { name: entry.file.name, size: entry.file.size, path: entry.file.path };
+    this.write("stdout", this.formatMessage({ ...entry, ...(file ? { file } : {}) }, who));
+  }
+
+  private formatMessage(
+    message: Pick<ShownMessage, "text" | "sentAt" | "group"> & {
+      file?: Pick<ShownFile, "name" | "size"> & { path?: string | undefined };
+    },
+    who: string,
+  ): string {
     // Continuation lines are indented so a multi-line message cannot pass itself off as another sender's.
     const body = sanitize(message.text).replace(/\n/g, "\n    ");
-    const where = message.group === undefined ? "" : `#${message.group} `;
+    const where = message.group === undefined ? "" : `${this.colors.bold(`#${sanitize(message.group)}`)} `;
     const lines = [body].filter((line) => line !== "" || !message.file);
     if (message.file) {
       const { file } = message;
-      lines.push(`[file ${sanitize(file.name)}, ${formatBytes(file.size)}, saved to ${sanitize(file.path)}]`);
+      const saved = file.path === undefined ? "" : `, saved to ${sanitize(file.path)}`;
+      lines.push(this.colors.italic(`[file ${sanitize(file.name)}, ${formatBytes(file.size)}${saved}]`));
     }
-    this.write("stdout", `[${localTime(message.sentAt)}] ${where}${message.from}: ${lines.join("\n    ")}`);
+    const time = this.colors.dim(`[${localTime(message.sentAt)}]`);
+    return `${time} ${where}${who}: ${lines.join("\n    ")}`;
   }
 
   /** A membership change: {"event","group","by","user","epoch","members","admin"} with --json. */
@@ -106,7 +177,7 @@ export class Printer {
       this.write("stdout", JSON.stringify({ event: event.event, group, by, user, epoch, members, admin }));
       return;
     }
-    this.write("stdout", describeEvent(event));
+    this.write("stdout", `${this.colors.dim(`[${localTime(event.at)}]`)} ${summarizeEvent(event)}`);
   }
 
   /** Human-only chatter (chat's "now talking to bob"); nothing with --json, where it would only be noise. */
@@ -115,13 +186,16 @@ export class Printer {
   }
 
   warn(message: string): void {
-    this.write("stderr", this.json ? JSON.stringify({ warning: message }) : `warning: ${message}`);
+    this.write(
+      "stderr",
+      this.json ? JSON.stringify({ warning: message }) : this.colors.yellow(`warning: ${message}`),
+    );
   }
 
   error(message: string, exitCode: number): void {
     this.write(
       "stderr",
-      this.json ? JSON.stringify({ error: { message, exitCode } }) : `telepound: ${message}`,
+      this.json ? JSON.stringify({ error: { message, exitCode } }) : this.colors.red(`telepound: ${message}`),
     );
   }
 
@@ -168,7 +242,8 @@ export function describeGroup(info: GroupInfo): string {
   );
 }
 
-export function describeEvent(event: ShownEvent): string {
+/** What happened, without the time: "group team: alice added bob (members: alice, bob)". */
+export function summarizeEvent(event: Omit<ShownEvent, "at">): string {
   const what =
     event.event === "created"
       ? `${event.by} created the group`
@@ -180,7 +255,15 @@ export function describeEvent(event: ShownEvent): string {
   const members = event.members.join(", ") || "none";
   // A leaving admin hands over: worth saying, since the next add or remove depends on it.
   const admin = event.event === "left" && event.admin !== null ? `; admin: ${event.admin}` : "";
-  return sanitize(`[${localTime(event.at)}] group ${event.group}: ${what} (members: ${members}${admin})`);
+  return sanitize(`group ${event.group}: ${what} (members: ${members}${admin})`);
+}
+
+/**
+ * Resolves once everything written to `stream` so far has been handed to the operating system (a
+ * write's callback runs after the earlier ones): what "printed" means before a message is acknowledged.
+ */
+export function whenFlushed(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((done) => stream.write("", () => done()));
 }
 
 /** 1536 → "1.5 KiB": for people reading about a file. */

@@ -49,6 +49,20 @@ export async function loadSession(ctx: Context): Promise<LoggedIn> {
   };
 }
 
+/**
+ * Whose home this is, for local-only commands (history): the session's username, even if the session
+ * expired; no keys needed and no server asked.
+ */
+export async function requireLocalSession(ctx: Context): Promise<string> {
+  const session = await ctx.home.read("session.json");
+  if (!session) {
+    throw new AuthError(
+      `not logged in on ${ctx.home.dir}: run "telepound login USER" or "telepound signup USER"`,
+    );
+  }
+  return session.username;
+}
+
 /** Signup and login refuse to replace another user's session: logout first, so nothing is left behind. */
 export async function assertHomeFreeFor(ctx: Context, username: string): Promise<SessionFile | null> {
   const current = await ctx.home.read("session.json");

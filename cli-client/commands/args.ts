@@ -26,3 +26,12 @@ export function parseSeconds(raw: string, option: string): number {
   }
   return value;
 }
+
+/** A count of entries to show: a whole number from 1 to 100,000. */
+export function parseLimit(raw: string, option: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || value < 1 || value > 100_000) {
+    throw new UsageError(`${option} takes a whole number from 1 to 100000, not "${raw}"`);
+  }
+  return value;
+}

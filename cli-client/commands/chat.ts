@@ -1,23 +1,28 @@
-// telepound chat: an interactive session on one connection. `/msg USER` or `/group G` switches
+// telepound chat: an interactive session that stays connected. `/msg USER` or `/group G` switches
 // conversation (with TEXT, sends one message), plain lines go to the current conversation, `/file PATH`
-// sends a file, `/create`, `/add`, `/remove`, `/leave` and `/members` manage groups, `/quit` ends it;
-// incoming messages (and files, saved to the downloads folder) print above the input line.
+// sends a file, `/create`, `/add`, `/remove`, `/leave` and `/members` manage groups, `/history` shows
+// the conversation so far, `/verify USER` the safety number, `/quit` ends it. Incoming messages (and files, saved to the downloads folder)
+// print above the line being typed; a dropped connection is reconnected with back-off.
 
 import { basename } from "node:path";
 import { createInterface, clearLine, cursorTo, type Interface } from "node:readline";
-import { Connection, type UploadStatus } from "../connection.js";
+import type { Connection, UploadStatus } from "../connection.js";
 import { Contacts } from "../contacts.js";
 import type { Context } from "../context.js";
-import { AuthError, CliError, NetworkError, UsageError, describeError } from "../errors.js";
+import { AuthError, NetworkError, UsageError, describeError } from "../errors.js";
 import { GroupDirectory } from "../groups.js";
+import { History } from "../history.js";
 import { Receiver } from "../incoming.js";
 import { type FileDescriptor, checkSendable, downloadsFolder, uploadFile } from "../files.js";
+import { LiveConnection } from "../live-connection.js";
+import { AWAY_AFTER_MS, NOTIFY_MODES, type NotifyMode, Notifier } from "../notify.js";
 import { type Outbox, type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../outgoing.js";
 import { describeGroup, formatBytes, groupData, isoTime } from "../output.js";
 import { noProgress } from "../progress.js";
 import { PersistedSeen } from "../seen.js";
 import { type LoggedIn, loadSession } from "../session.js";
-import { parseGroupName, parseUsername } from "./args.js";
+import { describeSafetyNumber, markVerified, safetyReport, safetyReportData } from "../trust.js";
+import { parseGroupName, parseLimit, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
 const HELP = [
@@ -31,6 +36,9 @@ const HELP = [
   "/leave              leave the current group",
   "/members            the current group's admin and members",
   "/file PATH          send a file (encrypted) to the current conversation",
+  "/history [N]        the last N messages (default 20) of the current conversation",
+  "/verify USER        the safety number to compare with USER",
+  "/verify USER yes    mark USER verified, once USER sees the same number",
   "/help               this list",
   "/quit               leave (Ctrl-D works too)",
 ].join("\n");
@@ -38,24 +46,37 @@ const HELP = [
 /** Who plain lines go to. */
 type Conversation = { kind: "user"; name: string } | { kind: "group"; name: string };
 
-/** Reconnection back-off after the connection drops: doubling, capped. */
-const RECONNECT_MIN_MS = 1000;
-const RECONNECT_MAX_MS = 30_000;
-/** A connection that lasted this long was healthy: the next drop starts the back-off afresh. */
-const STABLE_CONNECTION_MS = 10_000;
-/** How long a message typed while disconnected waits for the connection to come back. */
-const SEND_WAIT_MS = 15_000;
+const HISTORY_DEFAULT = 20;
 
 export const chat: CommandSpec = {
   name: "chat",
   summary: "interactive chat: /msg USER [TEXT], /group G [TEXT], plain lines to the current one, /quit",
+  options: [
+    {
+      flags: "--notify <how>",
+      description: `tell you of messages while you are away (no key pressed for ${AWAY_AFTER_MS / 1000} s): ${NOTIFY_MODES.join(", ")}`,
+      defaultValue: "none",
+    },
+  ],
   examples: [
     "telepound chat  # then /msg bob or /group team, and type",
+    "telepound chat --notify desktop  # a desktop notification for messages while you are away",
     "telepound chat --home ~/.telepound-bob  # a second user on the same machine",
   ],
-  async run(ctx) {
+  async run(ctx, { options }) {
+    const notify = String(options.notify ?? "none") as NotifyMode;
+    if (!NOTIFY_MODES.includes(notify)) {
+      throw new UsageError(`--notify must be one of ${NOTIFY_MODES.join(", ")}, not "${notify}"`);
+    }
     const me = await loadSession(ctx);
-    await new ChatSession(ctx, me).run();
+    const claim = await ctx.home.claimReceiver("chat");
+    const history = await History.open(ctx.home, me.username);
+    try {
+      await new ChatSession(ctx, me, history, new Notifier(notify, ctx.io.stdout)).run();
+    } finally {
+      history.close();
+      await claim.release();
+    }
   },
 };
 
@@ -63,11 +84,7 @@ class ChatSession {
   private readonly contacts: Contacts;
   private readonly terminal: boolean;
   private rl!: Interface;
-  private connection: Connection | null = null;
-  /** Resolves with the connection once it is up again after a drop; sends wait on it for a while. */
-  private reconnected: Promise<Connection> | null = null;
-  private onReconnected: (connection: Connection) => void = () => undefined;
-  private backoffMs = RECONNECT_MIN_MS;
+  private live: LiveConnection | null = null;
   private receiver!: Receiver;
   private groups!: GroupDirectory;
   /** Shared by the receiver and group sends: our own group messages come back and must not show. */
@@ -80,10 +97,16 @@ class ChatSession {
   /** Input has ended (/quit, Ctrl-D, end of piped input): no more prompts. */
   private closing = false;
   private finish: (error: unknown) => void = () => undefined;
+  /** Lines typed and not yet handled (a send waiting for the connection holds up the rest, in order). */
+  private readonly unhandled: string[] = [];
+  /** Whether this outage's "not connected" notice was shown; once per outage is enough. */
+  private offlineNoticeShown = false;
 
   constructor(
     private readonly ctx: Context,
     private readonly me: LoggedIn,
+    private readonly history: History,
+    private readonly notifier: Notifier,
   ) {
     this.contacts = new Contacts(ctx.home, me);
     const { stdin, stdout } = ctx.io;
@@ -99,47 +122,76 @@ class ChatSession {
         else resolve();
       };
     });
+    const { printer } = this.ctx;
     this.groups = await GroupDirectory.load(this.ctx.home, this.me.username, this.me.api);
     this.seen = await PersistedSeen.load(this.ctx.home, this.me.username);
     this.receiver = await Receiver.create({
       home: this.ctx.home,
       me: this.me,
       contacts: this.contacts,
-      printer: this.ctx.printer,
+      printer,
       groups: this.groups,
       seen: this.seen,
+      history: this.history,
       // Received files go to the downloads folder and are announced with the message; no progress bar.
       files: { outDir: downloadsFolder(this.ctx.home), progress: noProgress },
-      ack: (id) => this.connection?.ack(id),
+      show: (message) => {
+        printer.message(message);
+        if (message.from !== this.me.username) this.notifier.messageArrived(message.from, message.group);
+      },
+      ack: (id) => this.live?.ack(id),
       onFatal: (error) => this.finish(error),
     });
-    this.connection = await this.connect();
+    this.live = await LiveConnection.open({
+      me: this.me,
+      onDelivery: (frame) => this.receiver.push(frame),
+      onEvent: (event) => this.receiver.pushEvent(event),
+      onServerError: (error) => printer.warn(error.message),
+      onLost: (cause, retryInMs) =>
+        printer.warn(`connection lost (${cause.message}); reconnecting in ${Math.ceil(retryInMs / 1000)} s…`),
+      onReconnected: () => {
+        this.offlineNoticeShown = false;
+        printer.info("reconnected");
+      },
+      onFatal: (error) => this.finish(error),
+    });
     // Created only now, with its handlers attached at once: readline starts reading immediately, and
     // piped input would otherwise be consumed (even closed) while the connection was still opening.
     const { stdin, stdout } = this.ctx.io;
     this.rl = createInterface({ input: stdin, output: stdout, terminal: this.terminal });
     if (this.terminal) {
       // Redraw the prompt and the half-typed line around everything printed while the user types.
-      this.ctx.printer.setLineGuard({
+      printer.setLineGuard({
         before: () => {
           clearLine(this.ctx.io.stdout as NodeJS.WriteStream, 0);
           cursorTo(this.ctx.io.stdout as NodeJS.WriteStream, 0);
         },
         after: () => this.rl.prompt(true),
       });
+      stdin.on("keypress", () => this.notifier.active());
     }
-    this.ctx.printer.info(
-      `logged in as ${this.me.username}; /msg USER or /group G to start a conversation, /help for more`,
+    printer.info(
+      `logged in as ${printer.name(this.me.username)}; /msg USER or /group G to start a conversation, /help for more`,
     );
     this.rl.on("line", (line) => {
+      this.notifier.active();
+      this.unhandled.push(line);
       this.lines = this.lines
         .then(() => this.handleLine(line.trim()))
+        .finally(() => this.unhandled.shift())
         .catch((error: unknown) => this.finish(error));
     });
     this.rl.on("close", () => {
       this.closing = true;
       // Ctrl-C or Ctrl-D leave the cursor after the prompt; the shell's prompt belongs on a line of its own.
       if (this.terminal) this.ctx.io.stdout.write("\n");
+      // Quitting while offline: whatever still waits for the connection is shown, not silently dropped.
+      if (this.unhandled.length > 0 && !this.live?.current) {
+        const unsent = this.unhandled.map((line) => `  ${line}`).join("\n");
+        printer.warn(`not connected; these lines were not sent:\n${unsent}`);
+        this.finish(null);
+        return;
+      }
       // Ctrl-D, end of piped input, or /quit: let queued lines finish sending first.
       void this.lines.then(() => this.finish(null));
     });
@@ -149,50 +201,9 @@ class ChatSession {
       await done;
       await this.receiver.drain();
     } finally {
-      this.ctx.printer.setLineGuard(null);
+      printer.setLineGuard(null);
       this.rl.close();
-      await this.connection?.close();
-    }
-  }
-
-  private async connect(): Promise<Connection> {
-    const openedAt = Date.now();
-    return Connection.open({
-      server: this.me.server,
-      token: this.me.session.token,
-      receive: true,
-      onDelivery: (frame) => this.receiver.push(frame),
-      onEvent: (event) => this.receiver.pushEvent(event),
-      onServerError: (error) => this.ctx.printer.warn(error.message),
-      onClose: (error) => {
-        // A connection that keeps dying right after opening must not be retried every second forever.
-        this.backoffMs =
-          Date.now() - openedAt < STABLE_CONNECTION_MS
-            ? Math.min(this.backoffMs * 2, RECONNECT_MAX_MS)
-            : RECONNECT_MIN_MS;
-        void this.reconnect(error);
-      },
-    });
-  }
-
-  /** The connection dropped: retry with back-off until it is back, the session is dead, or the user quits. */
-  private async reconnect(cause: CliError): Promise<void> {
-    this.connection = null;
-    this.reconnected = new Promise((resolve) => (this.onReconnected = resolve));
-    this.ctx.printer.warn(`${cause.message}; reconnecting…`);
-    let wait = this.backoffMs;
-    while (!this.finished) {
-      await new Promise((done) => setTimeout(done, wait));
-      if (this.finished) return;
-      try {
-        this.connection = await this.connect();
-        this.ctx.printer.info("reconnected");
-        this.onReconnected(this.connection);
-        return;
-      } catch (error) {
-        if (!(error instanceof NetworkError)) return this.finish(error);
-        wait = Math.min(wait * 2, RECONNECT_MAX_MS);
-      }
+      await this.live.close();
     }
   }
 
@@ -287,6 +298,33 @@ class ChatSession {
         this.ctx.printer.result(describeGroup(info), groupData(info));
         return;
       }
+      case "/verify": {
+        const [raw, answer] = rest;
+        if (!raw || rest.length > 2 || (answer !== undefined && answer !== "yes"))
+          throw new UsageError("usage: /verify USER, then /verify USER yes once the numbers match");
+        const user = parseUsername(raw);
+        const report = await safetyReport(this.contacts, this.me, user);
+        const { printer } = this.ctx;
+        if (answer === "yes" && !report.keyChange) await markVerified(this.contacts, report);
+        const lines = describeSafetyNumber(report);
+        if (!report.keyChange && report.verifiedAt === null)
+          lines.push(`once ${user} sees the same number, type /verify ${user} yes`);
+        printer.result(lines.join("\n"), safetyReportData(report));
+        // Refused, not silently ignored: the number covers keys not accepted yet.
+        if (answer === "yes" && report.keyChange) await markVerified(this.contacts, report);
+        return;
+      }
+      case "/history": {
+        const [raw] = rest;
+        const limit = raw === undefined ? HISTORY_DEFAULT : parseLimit(raw, "/history N");
+        if (!this.current) throw new UsageError("no conversation yet: type /msg USER or /group G first");
+        const query =
+          this.current.kind === "user" ? { user: this.current.name } : { group: this.current.name };
+        const entries = this.history.list({ ...query, limit });
+        if (entries.length === 0) this.ctx.printer.info("(no history yet)");
+        for (const entry of entries) this.ctx.printer.historyEntry(entry);
+        return;
+      }
       case "/file": {
         // The rest of the line is the path, spaces and all.
         const path = line.replace(/^\/file\s*/, "");
@@ -327,8 +365,9 @@ class ChatSession {
 
   private async send(to: Conversation, text: string, attachment?: FileDescriptor): Promise<void> {
     const payload = { text, ...(attachment ? { attachment } : {}) };
-    const connection = this.connection ?? (await this.waitForConnection());
+    const connection = this.live!.current ?? (await this.waitForConnection());
     const outbox: Outbox = {
+      history: this.history,
       home: this.ctx.home,
       me: this.me,
       contacts: this.contacts,
@@ -363,29 +402,26 @@ class ChatSession {
     }
   }
 
-  /** While reconnecting, a line waits a little for the connection rather than failing at once. */
+  /**
+   * Offline, a typed message waits for the connection to come back rather than failing: lines are
+   * handled in order, so everything typed meanwhile queues behind it and goes out in order.
+   */
   private async waitForConnection(): Promise<Connection> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new NetworkError("not connected to the server; the message was not sent")),
-        SEND_WAIT_MS,
-      );
-    });
-    try {
-      return await Promise.race([this.reconnected ?? timeout, timeout]);
-    } finally {
-      clearTimeout(timer);
+    if (!this.offlineNoticeShown) {
+      this.offlineNoticeShown = true;
+      this.ctx.printer.info("(not connected: what you type is sent once the connection is back)");
     }
+    return this.live!.whenConnected();
   }
 
   private prompt(): void {
     if (!this.terminal || this.finished || this.closing) return;
+    const { printer } = this.ctx;
     const prompt = !this.current
       ? ""
       : this.current.kind === "group"
-        ? `#${this.current.name}`
-        : this.current.name;
+        ? printer.colors.bold(`#${this.current.name}`)
+        : printer.name(this.current.name);
     this.rl.setPrompt(`${prompt}> `);
     this.rl.prompt();
   }

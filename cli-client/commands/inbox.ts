@@ -4,12 +4,15 @@
 import { resolve } from "node:path";
 import { Connection } from "../connection.js";
 import { Contacts } from "../contacts.js";
+import type { Context } from "../context.js";
 import { InterruptedError } from "../errors.js";
 import { downloadsFolder, ensureFolder } from "../files.js";
 import { GroupDirectory } from "../groups.js";
+import { History } from "../history.js";
 import { Receiver } from "../incoming.js";
+import { whenFlushed } from "../output.js";
 import { progressBars } from "../progress.js";
-import { loadSession } from "../session.js";
+import { type LoggedIn, loadSession } from "../session.js";
 import { heldNotice } from "../trust.js";
 import { parseSeconds } from "./args.js";
 import type { CommandSpec } from "./command.js";
@@ -46,45 +49,83 @@ export const inbox: CommandSpec = {
     const stopped = new Promise<never>((_, reject) => (stop = reject));
     stopped.catch(() => undefined);
 
-    let connection: Connection | null = null;
-    const receiver = await Receiver.create({
-      home: ctx.home,
-      me,
-      contacts,
-      printer: ctx.printer,
-      groups: await GroupDirectory.load(ctx.home, me.username, me.api),
-      files: { outDir, progress: progressBars(ctx.io.stderr, ctx.printer.json) },
-      ack: (id) => connection?.ack(id),
-      onFatal: stop,
-    });
-    connection = await Connection.open({
-      server: me.server,
-      token: me.session.token,
-      receive: true,
-      onDelivery: (frame) => receiver.push(frame),
-      onEvent: (event) => receiver.pushEvent(event),
-      onServerError: (error) => ctx.printer.warn(error.message),
-      onClose: stop,
-    });
-    const onSignal = () => stop(new InterruptedError());
-    process.once("SIGINT", onSignal);
+    const claim = await ctx.home.claimReceiver("inbox");
+    let history: History | null = null;
     try {
-      await Promise.race([connection.synced, stopped]);
-      if (waitSeconds > 0) await Promise.race([delay(waitSeconds * 1000), stopped]);
-      await receiver.drain();
-    } catch (error) {
-      // Show and acknowledge what already arrived before reporting why we stopped.
-      await receiver.drain().catch(() => undefined);
-      throw error;
+      history = await History.open(ctx.home, me.username);
+      const receiver = await receiveBacklog(ctx, me, {
+        history,
+        outDir,
+        waitSeconds,
+        stop,
+        stopped,
+        contacts,
+      });
+      const { shown, events, held } = receiver.counts;
+      if (shown === 0 && events === 0 && held === 0) ctx.printer.info("no new messages");
+      for (const [sender, count] of receiver.heldFrom) ctx.printer.warn(heldNotice(sender, count));
     } finally {
-      process.removeListener("SIGINT", onSignal);
-      await connection.close();
+      history?.close();
+      await claim.release();
     }
-    const { shown, events, held } = receiver.counts;
-    if (shown === 0 && events === 0 && held === 0) ctx.printer.info("no new messages");
-    for (const [sender, count] of receiver.heldFrom) ctx.printer.warn(heldNotice(sender, count));
   },
 };
+
+/** Connects, prints and acknowledges the backlog and whatever arrives within `waitSeconds`. */
+async function receiveBacklog(
+  ctx: Context,
+  me: LoggedIn,
+  { history, outDir, waitSeconds, stop, stopped, contacts }: BacklogOptions,
+): Promise<Receiver> {
+  let connection: Connection | null = null;
+  const receiver = await Receiver.create({
+    home: ctx.home,
+    me,
+    contacts,
+    printer: ctx.printer,
+    groups: await GroupDirectory.load(ctx.home, me.username, me.api),
+    history,
+    files: { outDir, progress: progressBars(ctx.io.stderr, ctx.printer.json) },
+    ack: (id) => connection?.ack(id),
+    // Printed lines must have left the process before their messages are acknowledged.
+    flushed: () => whenFlushed(ctx.io.stdout),
+    onFatal: stop,
+  });
+  connection = await Connection.open({
+    server: me.server,
+    token: me.session.token,
+    receive: true,
+    onDelivery: (frame) => receiver.push(frame),
+    onEvent: (event) => receiver.pushEvent(event),
+    onServerError: (error) => ctx.printer.warn(error.message),
+    onClose: stop,
+  });
+  const onSignal = () => stop(new InterruptedError());
+  process.once("SIGINT", onSignal);
+  try {
+    await Promise.race([connection.synced, stopped]);
+    if (waitSeconds > 0) await Promise.race([delay(waitSeconds * 1000), stopped]);
+    await receiver.drain();
+  } catch (error) {
+    // Show and acknowledge what already arrived before reporting why we stopped.
+    await receiver.drain().catch(() => undefined);
+    throw error;
+  } finally {
+    process.removeListener("SIGINT", onSignal);
+    await connection.close();
+  }
+  return receiver;
+}
+
+interface BacklogOptions {
+  history: History;
+  outDir: string;
+  waitSeconds: number;
+  contacts: Contacts;
+  /** Ends the wait early: the connection dropping, a processing failure, or Ctrl-C. */
+  stop: (error: unknown) => void;
+  stopped: Promise<never>;
+}
 
 function delay(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));

@@ -9,7 +9,9 @@ import { groupInfo } from "./group-info.js";
 import { groupLeave } from "./group-leave.js";
 import { groupList } from "./group-list.js";
 import { groupRemove } from "./group-remove.js";
+import { history } from "./history.js";
 import { inbox } from "./inbox.js";
+import { listen } from "./listen.js";
 import { login } from "./login.js";
 import { logout } from "./logout.js";
 import { send } from "./send.js";
@@ -29,7 +31,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   trust,
   send,
   inbox,
+  listen,
   chat,
+  history,
   groupCreate,
   groupAdd,
   groupRemove,

@@ -7,6 +7,7 @@ import { Contacts } from "../contacts.js";
 import { UsageError } from "../errors.js";
 import { type UploadedFile, checkSendable, uploadFile } from "../files.js";
 import { GroupDirectory } from "../groups.js";
+import { History } from "../history.js";
 import { type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../outgoing.js";
 import { formatBytes, isoTime } from "../output.js";
 import { progressBars } from "../progress.js";
@@ -61,6 +62,7 @@ export const send: CommandSpec = {
     }
     const groupState = group === null ? undefined : await groupToSealFor(groups, group, me.username);
     if (groupState) await contacts.resolveMany(groupState.members, { fresh: true });
+    const history = await History.open(ctx.home, me.username);
 
     let uploaded: UploadedFile | null = null;
     if (file) {
@@ -76,7 +78,7 @@ export const send: CommandSpec = {
         receive: false,
       });
       try {
-        const outbox = { home: ctx.home, me, contacts, connection, printer: ctx.printer, groups };
+        const outbox = { home: ctx.home, me, contacts, connection, printer: ctx.printer, groups, history };
         sent =
           to !== null
             ? await sendDirect(outbox, to, payload)
@@ -84,6 +86,7 @@ export const send: CommandSpec = {
       } finally {
         await connection.close();
         await groups.save();
+        history.close();
       }
     } catch (error) {
       // Nobody will ever get the key to it: withdraw the blob rather than leave it for a week.

@@ -134,8 +134,11 @@ export interface Sink {
 export function sink(): Sink {
   let buffer = "";
   return {
-    write(text: string) {
+    // Like a stream's write: the callback (last argument) runs once the text is "written".
+    write(text: string, ...rest: unknown[]) {
       buffer += text;
+      const callback = rest.at(-1);
+      if (typeof callback === "function") queueMicrotask(() => callback());
       return true;
     },
     text: () => buffer,
