@@ -16,6 +16,7 @@
 //   history.db      every message sent and received, and group events, in plaintext (SQLite; history.ts).
 //                   Kept at logout, like contacts: it is this device's record, not the account's
 //   receiver.lock   while inbox, listen or chat runs: the pid of the one process receiving for this home
+//   held/           messages from a sender whose keys changed, still encrypted, until `trust` (held.ts)
 //   held/USER/      messages held because their sender's keys changed (held.ts), until `trust` accepts them
 //   downloads/      received files, unless inbox is given --out (0700, created on first use)
 
