@@ -26,6 +26,8 @@ export default defineConfig({
           name: "e2e",
           environment: "node",
           include: ["test/e2e/**/*.test.ts"],
+          // After the last file: the persisted state of every server of the run is scanned for secrets.
+          globalSetup: ["test/e2e/global-setup.ts"],
           // Each file starts its own `wrangler dev`; one at a time keeps a 2-core machine responsive.
           fileParallelism: false,
           testTimeout: 60_000,

@@ -37,6 +37,11 @@ export const ShardHeaders = {
 
 /** Most home stubs and pipes kept; past it the idle ones are dropped. */
 const HOME_CACHE_LIMIT = 10_000;
+/**
+ * Load reports wait this long so that a burst of connects and closes becomes one report: the balancer
+ * counts its own assignments meanwhile, and a login storm needs a handful of reports, not one per socket.
+ */
+const LOAD_REPORT_DELAY_MS = 20;
 
 export class ServerShard extends DurableObject<Env> {
   private readonly homes = new Map<string, ReturnType<typeof homeStub>>();
@@ -49,6 +54,13 @@ export class ServerShard extends DurableObject<Env> {
   };
   /** Live pushes held back while a socket's backlog drains (memory only: the queue still has them). */
   private readonly heldBack = new Map<string, Outgoing[]>();
+  /**
+   * Sockets here with a connection attached, kept as they open and close: counting them by reading every
+   * attachment made each connect cost in proportion to the shard's size. Null after a wake-up from
+   * hibernation (memory was reset, the sockets were not) until counted once.
+   */
+  private socketCount: number | null = null;
+  private loadReportPending = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -79,6 +91,7 @@ export class ServerShard extends DurableObject<Env> {
     };
     this.ctx.acceptWebSocket(server, [userTag(user)]);
     server.serializeAttachment(connection);
+    if (this.socketCount !== null) this.socketCount++;
     this.onOpen(server, connection).catch((error) => this.fail(server, "open", error));
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -148,7 +161,8 @@ export class ServerShard extends DurableObject<Env> {
   }
 
   connectionCount(): number {
-    return this.liveSockets().length;
+    this.socketCount ??= this.ctx.getWebSockets().filter((ws) => connectionOf(ws) !== null).length;
+    return this.socketCount;
   }
 
   // ---- handlers ---------------------------------------------------------------------------------
@@ -232,7 +246,9 @@ export class ServerShard extends DurableObject<Env> {
   private async onClosed(ws: WebSocket): Promise<void> {
     const connection = connectionOf(ws);
     if (!connection) return;
+    // Cleared first: the runtime may report a socket's end twice (close, then error); it counts once.
     ws.serializeAttachment(null);
+    if (this.socketCount !== null) this.socketCount--;
     this.heldBack.delete(connection.id);
     this.flood.forget(connection.id);
     this.reportLoad(connection.shard);
@@ -285,17 +301,19 @@ export class ServerShard extends DurableObject<Env> {
     return pipe;
   }
 
-  private liveSockets(): WebSocket[] {
-    return this.ctx
-      .getWebSockets()
-      .filter((ws) => ws.readyState === WebSocket.OPEN && connectionOf(ws) !== null);
-  }
-
-  /** Tells the balancer our real socket count; best effort, the next report corrects a lost one. */
+  /**
+   * Tells the balancer our real socket count, once per burst (LOAD_REPORT_DELAY_MS); best effort, the
+   * next report corrects a lost one.
+   */
   private reportLoad(shard: string): void {
-    balancerStub(this.env)
-      .report(shard, this.liveSockets().length)
-      .catch((error) => console.error(`${shard}: load report failed`, error));
+    if (this.loadReportPending) return;
+    this.loadReportPending = true;
+    setTimeout(() => {
+      this.loadReportPending = false;
+      balancerStub(this.env)
+        .report(shard, this.connectionCount())
+        .catch((error) => console.error(`${shard}: load report failed`, error));
+    }, LOAD_REPORT_DELAY_MS);
   }
 
   /** Over its rate: the frame is refused by name (an upload by its message id) or the socket closed. */

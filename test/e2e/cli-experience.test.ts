@@ -7,10 +7,20 @@ import { type IPty, spawn as spawnPty } from "@lydell/node-pty";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliProcess, type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
+import { rememberSecret } from "../support/privacy.js";
 
 const CLI = new URL("../../dist/telepound.mjs", import.meta.url).pathname;
 
 let server: LocalServer;
+/** Every message text this file sends, for the run-wide privacy scan. */
+const TEXTS = [
+  "are you there?",
+  "hello world",
+  "before the restart",
+  "typed while offline",
+  "after the restart",
+  "still here",
+];
 let alice: CliUser;
 let bob: CliUser;
 
@@ -69,11 +79,14 @@ async function waitUntil(check: () => boolean | Promise<boolean>, what: string, 
 }
 
 function user(label: string): CliUser {
-  return { home: newHome(label), server: server.url, password: `pw-${label}-${Math.random()}` };
+  const password = `pw-${label}-${Math.random()}`;
+  rememberSecret(`password of ${label}`, password);
+  return { home: newHome(label), server: server.url, password };
 }
 
 beforeAll(async () => {
   server = await startLocalServer();
+  for (const text of TEXTS) rememberSecret(`message "${text}"`, text);
   alice = user("alice");
   bob = user("bob");
   await cliOk(alice, ["signup", "alice"]);

@@ -7,6 +7,7 @@ import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { rememberStateDir } from "./privacy.js";
 
 /** The same offline switches `npm start` uses: no telemetry, no cf fetch, no banner or update check. */
 export const OFFLINE_ENV = {
@@ -43,6 +44,7 @@ export async function startLocalServer(
   options: { persistDir?: string; vars?: Record<string, string> } = {},
 ): Promise<LocalServer> {
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "telepound-state-"));
+  rememberStateDir(persistDir);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let output = "";
