@@ -24,6 +24,7 @@ const SOURCES = [
   "durable-objects",
   "protocol",
   "test/support/local-server.ts",
+  "test/support/privacy.ts",
 ];
 
 export interface BenchServer {

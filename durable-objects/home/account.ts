@@ -33,6 +33,14 @@ export type LoginResult =
 export type SessionCheck = { ok: true; expiresAt: number } | { ok: false; reason: "unknown" | "expired" };
 
 export class Accounts {
+  /** The account's name, once read: it never changes, and every delivery asks for it. */
+  private knownUsername: string | null = null;
+  /**
+   * The live session ids as last read, valid until the earliest of them expires. Sessions change only
+   * through this class (login, logout, expiry), which clears it; every delivery reads it.
+   */
+  private liveSessions: { ids: string[]; validUntil: number } | null = null;
+
   constructor(private readonly sql: SqlStorage) {}
 
   exists(): boolean {
@@ -40,8 +48,10 @@ export class Accounts {
   }
 
   username(): string | null {
+    if (this.knownUsername !== null) return this.knownUsername;
     const row = this.sql.exec<{ username: string }>("SELECT username FROM account").toArray()[0];
-    return row?.username ?? null;
+    this.knownUsername = row?.username ?? null;
+    return this.knownUsername;
   }
 
   /** Creates the account and its first session, unless it exists. Atomic: a DO runs one call at a time. */
@@ -124,18 +134,28 @@ export class Accounts {
 
   /** Session ids that can still receive: the recipients of each new message's deliveries. */
   liveSessionIds(now: number): string[] {
-    return this.sql
-      .exec<{ id: string }>("SELECT id FROM sessions WHERE expires_at > ?", now)
-      .toArray()
-      .map((row) => row.id);
+    if (this.liveSessions && now < this.liveSessions.validUntil) return this.liveSessions.ids;
+    const rows = this.sql
+      .exec<{ id: string; expires_at: number }>(
+        "SELECT id, expires_at FROM sessions WHERE expires_at > ?",
+        now,
+      )
+      .toArray();
+    this.liveSessions = {
+      ids: rows.map((row) => row.id),
+      validUntil: Math.min(Number.POSITIVE_INFINITY, ...rows.map((row) => row.expires_at)),
+    };
+    return this.liveSessions.ids;
   }
 
   removeSession(sessionId: string): void {
+    this.liveSessions = null;
     this.sql.exec("DELETE FROM sessions WHERE id = ?", sessionId);
   }
 
   /** Drops expired sessions; returns their ids so their queues can be dropped too. */
   removeExpiredSessions(now: number): string[] {
+    this.liveSessions = null;
     return this.sql
       .exec<{ id: string }>("DELETE FROM sessions WHERE expires_at <= ? RETURNING id", now)
       .toArray()
@@ -143,6 +163,7 @@ export class Accounts {
   }
 
   private addSession(session: NewSession, now: number): void {
+    this.liveSessions = null;
     this.sql.exec(
       "INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?)",
       session.id,

@@ -3,9 +3,13 @@
 // a shard that answers a push with zero sockets is stale (it restarted) and is dropped.
 
 export class Presence {
+  /** The shards as last read; every change goes through this class, which clears it. */
+  private knownShards: string[] | null = null;
+
   constructor(private readonly sql: SqlStorage) {}
 
   attach(shard: string, sessionId: string): void {
+    this.knownShards = null;
     this.sql.exec(
       `INSERT INTO presence (shard, session_id, sockets) VALUES (?, ?, 1)
        ON CONFLICT (shard, session_id) DO UPDATE SET sockets = sockets + 1`,
@@ -15,6 +19,7 @@ export class Presence {
   }
 
   detach(shard: string, sessionId: string): void {
+    this.knownShards = null;
     this.sql.exec(
       "UPDATE presence SET sockets = sockets - 1 WHERE shard = ? AND session_id = ?",
       shard,
@@ -24,17 +29,20 @@ export class Presence {
   }
 
   shards(): string[] {
-    return this.sql
+    this.knownShards ??= this.sql
       .exec<{ shard: string }>("SELECT DISTINCT shard FROM presence")
       .toArray()
       .map((row) => row.shard);
+    return this.knownShards;
   }
 
   forgetShard(shard: string): void {
+    this.knownShards = null;
     this.sql.exec("DELETE FROM presence WHERE shard = ?", shard);
   }
 
   forgetSession(sessionId: string): void {
+    this.knownShards = null;
     this.sql.exec("DELETE FROM presence WHERE session_id = ?", sessionId);
   }
 }

@@ -36,19 +36,23 @@ export class MessageQueue {
    * sender retrying after a lost reply) stores nothing new: delivery stays exactly-once.
    */
   store(messageId: string, item: QueuedItem, sessionIds: string[], now: number): StoreResult {
-    const existing = this.sql
-      .exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ?", messageId)
-      .toArray()[0];
-    if (existing) return { seq: existing.seq };
-    const seq = this.sql
+    // One statement in the usual case (a new id); a retry finds no row inserted and reads the old one.
+    const inserted = this.sql
       .exec<{ seq: number }>(
-        "INSERT INTO messages (id, kind, body, received_at) VALUES (?, ?, ?, ?) RETURNING seq",
+        `INSERT INTO messages (id, kind, body, received_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (id) DO NOTHING RETURNING seq`,
         messageId,
         item.kind,
         item.data,
         now,
       )
-      .one().seq;
+      .toArray()[0];
+    if (!inserted) {
+      return {
+        seq: this.sql.exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ?", messageId).one().seq,
+      };
+    }
+    const { seq } = inserted;
     for (const sessionId of sessionIds) {
       this.sql.exec("INSERT INTO deliveries (session_id, seq) VALUES (?, ?)", sessionId, seq);
     }

@@ -95,12 +95,29 @@ export function routeUpload(sender: string, frame: Uint8Array, routes: Routes): 
   return { id, reply };
 }
 
+/**
+ * The members digest of each direct target, kept: every direct message is checked against it, and
+ * hashing the same name for every message showed up in profiles. Bounded; cleared when full.
+ */
+const directDigests = new Map<string, Uint8Array>();
+const DIRECT_DIGESTS_LIMIT = 10_000;
+
+function directDigest(target: string): Uint8Array {
+  let digest = directDigests.get(target);
+  if (!digest) {
+    if (directDigests.size >= DIRECT_DIGESTS_LIMIT) directDigests.clear();
+    digest = membersDigest([target]);
+    directDigests.set(target, digest);
+  }
+  return digest;
+}
+
 /** A direct message has exactly one slot, for its target, and its signed member digest names only them. */
 function checkDirectSlots(envelope: DecodedEnvelope, target: string): string | null {
   if (envelope.slots.length !== 1 || envelope.slots[0]!.recipient !== target) {
     return `a direct message carries exactly one key slot, for ${target}`;
   }
-  const digest = membersDigest([target]);
+  const digest = directDigest(target);
   if (!equalBytes(digest, envelope.header.membersDigest))
     return "members digest does not match the recipient";
   return null;
