@@ -18,7 +18,7 @@ import {
   toBase64,
 } from "../../../cli-client/crypto/index.js";
 import { numberedName, placeUnique, safeFileName } from "../../../cli-client/files.js";
-import { type TestUser, deliveryFrom, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
+import { type TestUser, answerUploads, deliveryFrom, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
 import {
   type FakeIo,
   type StubServer,
@@ -70,7 +70,6 @@ function acceptUploads(partBytes: number) {
   const requests: string[] = [];
   const parts = new Map<number, Buffer>();
   let announced = 0;
-  const uploads: ReturnType<typeof decodeUpload>[] = [];
   server.http.set("POST /v1/blobs", (_request, body) => {
     requests.push(`POST /v1/blobs ${body}`);
     announced = (JSON.parse(body) as { size: number }).size;
@@ -93,15 +92,7 @@ function acceptUploads(partBytes: number) {
     requests.push("withdraw");
     return { status: 204 };
   });
-  server.onSocket = (socket) => {
-    sendWelcome(socket.ws);
-    socket.ws.on("message", (data: Buffer, isBinary) => {
-      if (!isBinary) return;
-      const upload = decodeUpload(new Uint8Array(data));
-      uploads.push(upload);
-      socket.ws.send(JSON.stringify({ type: "sent", id: upload.messageIdHex, status: "stored" }));
-    });
-  };
+  const uploads = answerUploads(server, "stored");
   const ciphertext = () => Buffer.concat([...parts.keys()].sort((a, b) => a - b).map((n) => parts.get(n)!));
   return { requests, parts, uploads, ciphertext, announced: () => announced };
 }

@@ -15,7 +15,7 @@ import {
   sealMessage,
 } from "../../../cli-client/crypto/index.js";
 import { Home } from "../../../cli-client/home.js";
-import type { StubServer } from "./helpers.js";
+import { type StubServer, sendWelcome } from "./helpers.js";
 
 export interface TestUser {
   name: string;
@@ -85,6 +85,24 @@ export function serveKeys(server: StubServer, users: TestUser[]): void {
     const missing = usernames.filter((name) => !known.some((user) => user.name === name));
     return { status: 200, body: { users: known.map(answer), missing } };
   });
+}
+
+/** Has the stub's sockets answer every upload with `status`; returns the uploads, decoded, as they come. */
+export function answerUploads(
+  server: StubServer,
+  status: "delivered" | "stored",
+): ReturnType<typeof decodeUpload>[] {
+  const uploads: ReturnType<typeof decodeUpload>[] = [];
+  server.onSocket = (socket) => {
+    sendWelcome(socket.ws);
+    socket.ws.on("message", (data: Buffer, isBinary) => {
+      if (!isBinary) return;
+      const upload = decodeUpload(new Uint8Array(data));
+      uploads.push(upload);
+      socket.ws.send(JSON.stringify({ type: "sent", id: upload.messageIdHex, status }));
+    });
+  };
+  return uploads;
 }
 
 export interface Delivery {

@@ -8,11 +8,10 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import confirm from "@inquirer/confirm";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { decodeUpload } from "../../../protocol/envelope.js";
 import type { GroupInfo } from "../../../protocol/http.js";
 import { safetyNumber } from "../../../cli-client/crypto/index.js";
 import type { Home } from "../../../cli-client/home.js";
-import { type TestUser, deliveryFrom, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
+import { type TestUser, answerUploads, deliveryFrom, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
 import {
   type FakeIo,
   type StubServer,
@@ -72,18 +71,8 @@ function bobsKeysChange(): { asked: () => number } {
 }
 
 /** Sending sockets that accept every upload; returns what was uploaded. */
-function acceptUploads(): ReturnType<typeof decodeUpload>[] {
-  const uploads: ReturnType<typeof decodeUpload>[] = [];
-  server.onSocket = (socket) => {
-    sendWelcome(socket.ws);
-    socket.ws.on("message", (data: Buffer, isBinary) => {
-      if (!isBinary) return;
-      const upload = decodeUpload(new Uint8Array(data));
-      uploads.push(upload);
-      socket.ws.send(JSON.stringify({ type: "sent", id: upload.messageIdHex, status: "delivered" }));
-    });
-  };
-  return uploads;
+function acceptUploads(): ReturnType<typeof answerUploads> {
+  return answerUploads(server, "delivered");
 }
 
 /** Receiving sockets that push `frames` then synced; returns every id acknowledged. */
