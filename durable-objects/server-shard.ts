@@ -66,7 +66,7 @@ export class ServerShard extends DurableObject<Env> {
     super(ctx, env);
     // Keep-alive pings are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_TEXT, PONG_TEXT));
-    this.flood = new FloodControl(Number(env.MESSAGES_PER_SOCKET_PER_SECOND));
+    this.flood = new FloodControl(Number(env.MESSAGES_PER_USER_PER_SECOND));
   }
 
   // ---- platform entry points ---------------------------------------------------------------------
@@ -101,7 +101,8 @@ export class ServerShard extends DurableObject<Env> {
     if (!connection) return;
     if (connection.expiresAt > 0 && Date.now() >= connection.expiresAt)
       return closeEndedSession(ws, "session expired");
-    const admission = this.flood.admit(connection.id);
+    // Per user, not per socket: opening more sockets on a shard buys no more frames.
+    const admission = this.flood.admit(connection.user);
     if (admission !== "ok") return this.refuse(ws, connection, message, admission);
     try {
       if (typeof message === "string") await this.onText(ws, connection, message);
@@ -250,7 +251,9 @@ export class ServerShard extends DurableObject<Env> {
     ws.serializeAttachment(null);
     if (this.socketCount !== null) this.socketCount--;
     this.heldBack.delete(connection.id);
-    this.flood.forget(connection.id);
+    // The user's budget here goes with their last socket here (this one's attachment is already cleared).
+    if (!this.ctx.getWebSockets(userTag(connection.user)).some((other) => connectionOf(other) !== null))
+      this.flood.forget(connection.user);
     this.reportLoad(connection.shard);
     if (connection.receive) {
       await this.home(connection.user)

@@ -1,8 +1,9 @@
-// Per-socket flood control: a token bucket per connection. A client over its rate has frames refused
-// with a "rate_limited" error (nothing it sent is silently dropped), and one that keeps flooding after
-// being told is disconnected. Other sockets on the shard are served all the while.
+// Flood control: a token bucket per user on each shard, shared by all of that user's sockets there (so
+// more sockets buy no more frames). A client over the rate has frames refused with a "rate_limited"
+// error (nothing it sent is silently dropped), and a socket that keeps flooding after being told is
+// disconnected. Other users on the shard are served all the while.
 
-/** Refused frames, without slowing down in between, after which the socket is closed (1008). */
+/** Refused frames, without slowing down in between, after which the flooding socket is closed (1008). */
 export const FLOOD_DISCONNECT_AFTER = 1000;
 
 interface Bucket {
@@ -20,13 +21,14 @@ export class FloodControl {
   /** `ratePerSecond` sustained; bursts of twice that. */
   constructor(private readonly ratePerSecond: number) {}
 
-  admit(connectionId: string, now = Date.now()): Admission {
+  /** `key`: whose budget the frame spends (the user's). */
+  admit(key: string, now = Date.now()): Admission {
     if (!(this.ratePerSecond > 0)) return "ok";
     const capacity = this.ratePerSecond * 2;
-    let bucket = this.buckets.get(connectionId);
+    let bucket = this.buckets.get(key);
     if (!bucket) {
       bucket = { tokens: capacity, updatedAt: now, refusedInARow: 0 };
-      this.buckets.set(connectionId, bucket);
+      this.buckets.set(key, bucket);
     }
     bucket.tokens = Math.min(
       capacity,
@@ -44,7 +46,7 @@ export class FloodControl {
     return bucket.refusedInARow >= FLOOD_DISCONNECT_AFTER ? "disconnect" : "refuse";
   }
 
-  forget(connectionId: string): void {
-    this.buckets.delete(connectionId);
+  forget(key: string): void {
+    this.buckets.delete(key);
   }
 }

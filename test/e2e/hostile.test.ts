@@ -12,7 +12,7 @@ let server: LocalServer;
 
 beforeAll(async () => {
   // Flood control would (rightly) refuse a fuzzer this fast; raise it so every frame reaches validation.
-  server = await startLocalServer({ vars: { MESSAGES_PER_SOCKET_PER_SECOND: "1000000" } });
+  server = await startLocalServer({ vars: { MESSAGES_PER_USER_PER_SECOND: "1000000" } });
 }, 90_000);
 
 afterAll(async () => {

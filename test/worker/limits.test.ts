@@ -1,5 +1,5 @@
-// Abuse limits: per-address signup and login limits, per-user upload limits, and per-socket flood
-// control that refuses, then disconnects, a flooding client while other users are served.
+// Abuse limits: per-address signup and login limits, per-user upload limits, and per-user flood control
+// on each shard that refuses, then disconnects, a flooding client while other users are served.
 
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
@@ -92,6 +92,26 @@ describe("flood control", () => {
     expect(last).toBe("disconnect");
   });
 
+  it("counts every socket of a user on a shard against one budget: a second socket buys no more frames", async () => {
+    const [mallory, alice] = await Promise.all(["mallory", "alice"].map((n) => signup(uniqueName(n))));
+    // One shard, so both of mallory's sockets (and alice's) are on it.
+    const oneShard = { ...env, SHARD_COUNT: "1" } as Env;
+    const first = await online(mallory!.token, "?receive=0", oneShard);
+    const second = await online(mallory!.token, "?receive=0", oneShard);
+    const bystander = await online(alice!.token, "?receive=0", oneShard);
+    const rate = Number(env.MESSAGES_PER_USER_PER_SECOND);
+    // Not the exact PING_TEXT, which the runtime answers itself without the shard (and its budget).
+    const ping = '{ "type": "ping" }';
+    for (let i = 0; i < rate * 4; i++) first.ws.send(ping);
+    await first.waitFor((r) => r.kind === "json" && r.frame.code === "rate_limited", 20_000);
+    // The budget is spent for mallory, on whichever socket; alice's is her own.
+    second.ws.send(ping);
+    bystander.ws.send(ping);
+    await second.waitFor((r) => r.kind === "json" && r.frame.code === "rate_limited", 20_000);
+    await bystander.waitFor((r) => r.kind === "json" && r.frame.type === "pong", 20_000);
+    for (const s of [first, second, bystander]) s.close();
+  }, 60_000);
+
   it("keeps other users' messages flowing while one socket floods", async () => {
     const [mallory, alice, bob] = await Promise.all(
       ["mallory", "alice", "bob"].map((n) => signup(uniqueName(n))),
@@ -99,7 +119,7 @@ describe("flood control", () => {
     const m = await online(mallory!.token);
     const a = await online(alice!.token);
     const b = await online(bob!.token);
-    const rate = Number(env.MESSAGES_PER_SOCKET_PER_SECOND);
+    const rate = Number(env.MESSAGES_PER_USER_PER_SECOND);
     // Far more than a burst plus what refills while the shard works through them, on any machine.
     for (let i = 0; i < rate * 10 + FLOOD_DISCONNECT_AFTER * 2; i++) m.ws.send("{}");
     const upload = await fakeUpload({ sender: alice!.username, target: bob!.username });
