@@ -36,66 +36,70 @@ async function inBatches<T, R>(items: T[], size: number, work: (item: T) => Prom
   return results;
 }
 
-it(`${USERS} users × ${MESSAGES} messages: none lost, none doubled, order kept`, async () => {
-  const run = randomBytes(3).toString("hex");
-  const sessions = await inBatches(
-    Array.from({ length: USERS }, (_, i) => `load-${run}-${i}`),
-    25,
-    (username) => signupUser(server.url, username),
-  );
-  const users = sessions.map((session) => new WsUser(server.url, session));
-  await inBatches(users, 50, (user) => user.connect());
-  await Promise.all(users.map((user) => user.waitFor((frame) => frame.type === "synced", 60_000)));
-  const stats = (await (await fetch(`${server.url}/v1/stats`)).json()) as {
-    connections: Record<string, number>;
-  };
-  const loads = Object.values(stats.connections);
-  expect(loads.length).toBeGreaterThan(1);
-
-  // Everyone sends to the user half-way round the ring, so traffic crosses shards.
-  const partner = (i: number) => users[(i + Math.floor(USERS / 2)) % USERS]!;
-  const sent = new Map<string, string[]>();
-  const started = Date.now();
-  await Promise.all(
-    users.map(async (user, i) => {
-      const ids: string[] = [];
-      sent.set(user.username, ids);
-      const envelopes = await Promise.all(
-        Array.from({ length: MESSAGES }, () => fakeEnvelope(user.username, partner(i).username, "load")),
-      );
-      // Sent in order; up to WINDOW answers outstanding.
-      const pending: Array<Promise<unknown>> = [];
-      for (const envelope of envelopes) {
-        ids.push(envelope.id);
-        pending.push(
-          user.upload(envelope, 60_000).then((reply) => {
-            if (reply.type !== "sent") throw new Error(`${user.username}: ${JSON.stringify(reply)}`);
-          }),
-        );
-        if (pending.length >= WINDOW) await pending.shift();
-      }
-      await Promise.all(pending);
-    }),
-  );
-  const accepted = Date.now() - started;
-  const total = USERS * MESSAGES;
-  await Promise.all(
-    users.map((user) =>
-      user.waitFor(() => user.receivedIds.length >= MESSAGES, 60_000).catch(() => undefined),
-    ),
-  );
-  const delivered = Date.now() - started;
-
-  users.forEach((user, i) => {
-    const from = users[(i - Math.floor(USERS / 2) + USERS) % USERS]!;
-    expect(user.receivedFrom.get(from.username), `${from.username} → ${user.username}`).toEqual(
-      sent.get(from.username),
+it(
+  `${USERS} users × ${MESSAGES} messages: none lost, none doubled, order kept`,
+  async () => {
+    const run = randomBytes(3).toString("hex");
+    const sessions = await inBatches(
+      Array.from({ length: USERS }, (_, i) => `load-${run}-${i}`),
+      25,
+      (username) => signupUser(server.url, username),
     );
-    expect(user.receivedIds).toHaveLength(MESSAGES);
-  });
-  console.log(
-    `load: ${total} messages from ${USERS} users over ${loads.length} shards (${loads.join("/")} sockets): ` +
-      `accepted in ${accepted} ms, all delivered in ${delivered} ms (${Math.round((total / delivered) * 1000)} msg/s)`,
-  );
-  await inBatches(users, 100, (user) => user.close());
-}, TIME_LIMIT_MS);
+    const users = sessions.map((session) => new WsUser(server.url, session));
+    await inBatches(users, 50, (user) => user.connect());
+    await Promise.all(users.map((user) => user.waitFor((frame) => frame.type === "synced", 60_000)));
+    const stats = (await (await fetch(`${server.url}/v1/stats`)).json()) as {
+      connections: Record<string, number>;
+    };
+    const loads = Object.values(stats.connections);
+    expect(loads.length).toBeGreaterThan(1);
+
+    // Everyone sends to the user half-way round the ring, so traffic crosses shards.
+    const partner = (i: number) => users[(i + Math.floor(USERS / 2)) % USERS]!;
+    const sent = new Map<string, string[]>();
+    const started = Date.now();
+    await Promise.all(
+      users.map(async (user, i) => {
+        const ids: string[] = [];
+        sent.set(user.username, ids);
+        const envelopes = await Promise.all(
+          Array.from({ length: MESSAGES }, () => fakeEnvelope(user.username, partner(i).username, "load")),
+        );
+        // Sent in order; up to WINDOW answers outstanding.
+        const pending: Array<Promise<unknown>> = [];
+        for (const envelope of envelopes) {
+          ids.push(envelope.id);
+          pending.push(
+            user.upload(envelope, 60_000).then((reply) => {
+              if (reply.type !== "sent") throw new Error(`${user.username}: ${JSON.stringify(reply)}`);
+            }),
+          );
+          if (pending.length >= WINDOW) await pending.shift();
+        }
+        await Promise.all(pending);
+      }),
+    );
+    const accepted = Date.now() - started;
+    const total = USERS * MESSAGES;
+    await Promise.all(
+      users.map((user) =>
+        user.waitFor(() => user.receivedIds.length >= MESSAGES, 60_000).catch(() => undefined),
+      ),
+    );
+    const delivered = Date.now() - started;
+
+    users.forEach((user, i) => {
+      const from = users[(i - Math.floor(USERS / 2) + USERS) % USERS]!;
+      expect(user.receivedFrom.get(from.username), `${from.username} → ${user.username}`).toEqual(
+        sent.get(from.username),
+      );
+      expect(user.receivedIds).toHaveLength(MESSAGES);
+    });
+    console.log(
+      `load: ${total} messages from ${USERS} users over ${loads.length} shards (${loads.join("/")} sockets): ` +
+        `accepted in ${accepted} ms, all delivered in ${delivered} ms (${Math.round((total / delivered) * 1000)} msg/s)`,
+    );
+    await inBatches(users, 100, (user) => user.close());
+  },
+  TIME_LIMIT_MS,
+);
