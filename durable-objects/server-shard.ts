@@ -26,13 +26,18 @@ import { toHex } from "../protocol/bytes.js";
 import type { GroupPost, PostResult } from "./group-room.js";
 import type { DeliverResult, Incoming, Outgoing } from "./user-home.js";
 
-/** Headers the Worker sets on the upgrade it forwards; a client cannot reach a shard directly. */
+/**
+ * Headers the Worker sets on the upgrade it forwards (a client cannot reach a shard directly), and the one
+ * the shard answers a refused session with: 401 and why ("unknown" or "expired"), for the Worker to word.
+ */
 export const ShardHeaders = {
   user: "X-Telepound-User",
   session: "X-Telepound-Session",
+  /** SHA-256 (hex) of the token's secret: the shard has the user's home check it. */
+  secretHash: "X-Telepound-Secret-Hash",
   shard: "X-Telepound-Shard",
   receive: "X-Telepound-Receive",
-  expiresAt: "X-Telepound-Session-Expires",
+  refusal: "X-Telepound-Refusal",
 } as const;
 
 /** Most home stubs and pipes kept; past it the idle ones are dropped. */
@@ -74,8 +79,15 @@ export class ServerShard extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const user = request.headers.get(ShardHeaders.user);
     const session = request.headers.get(ShardHeaders.session);
+    const secretHash = request.headers.get(ShardHeaders.secretHash);
     const shard = request.headers.get(ShardHeaders.shard);
-    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket" || !user || !session || !shard) {
+    if (
+      request.headers.get("Upgrade")?.toLowerCase() !== "websocket" ||
+      !user ||
+      !session ||
+      !secretHash ||
+      !shard
+    ) {
       return new Response("expected a WebSocket upgrade from the Worker", { status: 400 });
     }
     const { 0: client, 1: server } = new WebSocketPair();
@@ -85,14 +97,31 @@ export class ServerShard extends DurableObject<Env> {
       session,
       shard,
       receive: request.headers.get(ShardHeaders.receive) !== "0",
-      expiresAt: Number(request.headers.get(ShardHeaders.expiresAt) ?? 0),
+      expiresAt: 0,
       backlogCursor: 0,
       live: false,
     };
+    // Accepted before the session is checked, so that live pushes arriving while the home answers are
+    // held back for this socket (it is not live yet) instead of missing it.
     this.ctx.acceptWebSocket(server, [userTag(user)]);
     server.serializeAttachment(connection);
     if (this.socketCount !== null) this.socketCount++;
-    this.onOpen(server, connection).catch((error) => this.fail(server, "open", error));
+    let opened: Awaited<ReturnType<ServerShard["open"]>>;
+    try {
+      opened = await this.open(connection, secretHash);
+    } catch (error) {
+      this.discard(server, connection);
+      throw error;
+    }
+    if (!opened.ok) {
+      this.discard(server, connection);
+      return new Response(null, { status: 401, headers: { [ShardHeaders.refusal]: opened.reason } });
+    }
+    const live: Connection = { ...connection, expiresAt: opened.expiresAt };
+    server.serializeAttachment(live);
+    sendFrame(server, { type: "welcome", user, shard, serverTime: Date.now() });
+    this.reportLoad(shard);
+    if (opened.backlog) this.sendBacklog(server, live, opened.backlog);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -168,17 +197,31 @@ export class ServerShard extends DurableObject<Env> {
 
   // ---- handlers ---------------------------------------------------------------------------------
 
-  private async onOpen(ws: WebSocket, connection: Connection): Promise<void> {
-    sendFrame(ws, {
-      type: "welcome",
-      user: connection.user,
-      shard: connection.shard,
-      serverTime: Date.now(),
-    });
+  /**
+   * Has the user's home check the session and, for a receiving socket, attach it and hand over the first
+   * backlog batch, in one call.
+   */
+  private async open(
+    connection: Connection,
+    secretHash: string,
+  ): Promise<{ ok: true; expiresAt: number; backlog: Backlog | null } | { ok: false; reason: string }> {
+    const home = this.home(connection.user);
+    if (connection.receive) return home.attachSocket(connection.session, secretHash, connection.shard);
+    const check = await home.authenticate(connection.session, secretHash);
+    return check.ok ? { ...check, backlog: null } : check;
+  }
+
+  /** A socket whose session was refused (or whose opening failed): it never reaches the client. */
+  private discard(ws: WebSocket, connection: Connection): void {
+    ws.serializeAttachment(null);
+    if (this.socketCount !== null) this.socketCount--;
+    this.heldBack.delete(connection.id);
     this.reportLoad(connection.shard);
-    if (!connection.receive) return;
-    const backlog = await this.home(connection.user).attachSocket(connection.session, connection.shard);
-    this.sendBacklog(ws, connection, backlog);
+    try {
+      ws.close(1011, "not opened");
+    } catch {
+      // Never connected.
+    }
   }
 
   private async onText(ws: WebSocket, connection: Connection, text: string): Promise<void> {

@@ -34,6 +34,10 @@ export interface Incoming extends QueuedItem {
   id: string;
 }
 
+/** What a socket's attach gets: the session's expiry and the first backlog batch, or why not. */
+export type AttachResult =
+  { ok: true; expiresAt: number; backlog: Backlog } | { ok: false; reason: "unknown" | "expired" };
+
 /** A stored item on its way to a shard; `seq` lets the shard merge live pushes with the backlog. */
 export interface Outgoing extends QueuedItem {
   seq: number;
@@ -97,15 +101,22 @@ export class UserHome extends DurableObject<Env> {
     return this.groups.names();
   }
 
-  /** A socket of `sessionId` opened on `shard`: remember where to push, return the first backlog batch. */
-  attachSocket(sessionId: string, shard: string): Backlog {
-    const expired = this.accounts.removeExpiredSessions(Date.now());
+  /**
+   * A receiving socket of `sessionId` is opening on `shard`: checks the session (one call, not two, on
+   * the connect path: each wakes this object), remembers where to push, and returns the first backlog
+   * batch.
+   */
+  attachSocket(sessionId: string, secretHash: string, shard: string): AttachResult {
+    const now = Date.now();
+    const check = this.accounts.checkSession(sessionId, secretHash, now);
+    if (!check.ok) return check;
+    const expired = this.accounts.removeExpiredSessions(now);
     if (expired.length > 0) {
       this.queue.forgetSessions(expired);
       this.collectIfSomeoneListens();
     }
     this.presence.attach(shard, sessionId);
-    return this.queue.backlog(sessionId, 0);
+    return { ...check, backlog: this.queue.backlog(sessionId, 0) };
   }
 
   detachSocket(sessionId: string, shard: string): void {

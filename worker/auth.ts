@@ -1,4 +1,5 @@
-// The bearer-token middleware: every route behind it knows, from c.var.user, who is calling.
+// The bearer-token middleware: every route behind it knows, from c.var.user, who is calling. /v1/connect
+// does not use it: the shard has the user's home check the session while attaching the socket.
 
 import { createMiddleware } from "hono/factory";
 import { homeStub } from "../durable-objects/names.js";
@@ -7,25 +8,33 @@ import { ApiError } from "./errors.js";
 import { parseToken, sha256Hex } from "./tokens.js";
 
 export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
-  const header = c.req.header("Authorization") ?? "";
-  const match = /^Bearer (\S+)$/.exec(header);
-  if (!match) throw new ApiError("unauthorized", "missing bearer token: log in first");
-  const token = parseToken(match[1]!);
-  if (!token) throw new ApiError("unauthorized", "malformed session token");
-  const check = await homeStub(c.env, token.username).authenticate(
-    token.sessionId,
-    await sha256Hex(token.secret),
-  );
-  if (!check.ok) {
-    throw new ApiError(
-      "unauthorized",
-      check.reason === "expired"
-        ? "session expired: log in again"
-        : "session revoked or unknown: log in again",
-    );
-  }
+  const token = await bearerToken(c.req.header("Authorization"));
+  const check = await homeStub(c.env, token.username).authenticate(token.sessionId, token.secretHash);
+  if (!check.ok) throw sessionRefused(check.reason);
   c.set("user", token.username);
   c.set("sessionId", token.sessionId);
   c.set("expiresAt", check.expiresAt);
   await next();
 });
+
+/**
+ * The token of an `Authorization: Bearer …` header, parsed, with the hash of its secret (what homes
+ * store); 401 when there is none or it is malformed. Checking it is the user's home's job.
+ */
+export async function bearerToken(
+  header: string | undefined,
+): Promise<{ username: string; sessionId: string; secretHash: string }> {
+  const match = /^Bearer (\S+)$/.exec(header ?? "");
+  if (!match) throw new ApiError("unauthorized", "missing bearer token: log in first");
+  const token = parseToken(match[1]!);
+  if (!token) throw new ApiError("unauthorized", "malformed session token");
+  return { username: token.username, sessionId: token.sessionId, secretHash: await sha256Hex(token.secret) };
+}
+
+/** The 401 for a session the user's home refused. */
+export function sessionRefused(reason: string): ApiError {
+  return new ApiError(
+    "unauthorized",
+    reason === "expired" ? "session expired: log in again" : "session revoked or unknown: log in again",
+  );
+}

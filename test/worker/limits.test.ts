@@ -1,6 +1,7 @@
 // Abuse limits: per-address signup and login limits, per-user upload limits, and per-user flood control
 // on each shard that refuses, then disconnects, a flooding client while other users are served.
 
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { FloodControl, FLOOD_DISCONNECT_AFTER } from "../../durable-objects/shard/flood-control.js";
@@ -15,6 +16,14 @@ function call(path: string, init: RequestInit, vars: Record<string, string>, ip?
   return Promise.resolve(
     worker.fetch(new Request(`${BASE}${path}`, { ...init, headers }), { ...env, ...vars } as Env, context),
   );
+}
+
+async function waitUntil(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 describe("HTTP limits", () => {
@@ -99,15 +108,34 @@ describe("flood control", () => {
     const first = await online(mallory!.token, "?receive=0", oneShard);
     const second = await online(mallory!.token, "?receive=0", oneShard);
     const bystander = await online(alice!.token, "?receive=0", oneShard);
-    const rate = Number(env.MESSAGES_PER_USER_PER_SECOND);
-    // Not the exact PING_TEXT, which the runtime answers itself without the shard (and its budget).
-    const ping = '{ "type": "ping" }';
-    for (let i = 0; i < rate * 4; i++) first.ws.send(ping);
-    await first.waitFor((r) => r.kind === "json" && r.frame.code === "rate_limited", 20_000);
-    // The budget is spent for mallory, on whichever socket; alice's is her own.
-    second.ws.send(ping);
-    bystander.ws.send(ping);
-    await second.waitFor((r) => r.kind === "json" && r.frame.code === "rate_limited", 20_000);
+    await runInDurableObject(env.SHARDS.get(env.SHARDS.idFromName("shard-0")), async (instance, state) => {
+      const socketsOf = (user: string) =>
+        state
+          .getWebSockets()
+          .filter((ws) => (ws.deserializeAttachment() as { user?: string } | null)?.user === user);
+      const [one, two] = socketsOf(mallory!.username);
+      const [hers] = socketsOf(alice!.username);
+      const buckets = (
+        instance as unknown as { flood: { buckets: Map<string, { tokens: number; updatedAt: number }> } }
+      ).flood.buckets;
+      // Not the exact PING_TEXT, which the runtime answers itself without the shard (and its budget).
+      const ping = '{ "type": "ping" }';
+      await instance.webSocketMessage(one!, ping);
+      // One budget for mallory, by name: spend it all, with no refill for a minute (waiting out a real
+      // burst would race the clock).
+      const budget = buckets.get(mallory!.username);
+      expect(budget).toBeDefined();
+      budget!.tokens = 0;
+      budget!.updatedAt = Date.now() + 60_000;
+      await instance.webSocketMessage(two!, ping);
+      await instance.webSocketMessage(hers!, ping);
+    });
+    const answers = (socket: typeof first, what: string) =>
+      socket.received.filter((r) => r.kind === "json" && (r.frame.type === what || r.frame.code === what))
+        .length;
+    // Mallory's other socket is refused; alice, on the same shard, is not.
+    await waitUntil(() => answers(first, "rate_limited") + answers(second, "rate_limited") === 1);
+    expect(answers(first, "pong") + answers(second, "pong")).toBe(1);
     await bystander.waitFor((r) => r.kind === "json" && r.frame.type === "pong", 20_000);
     for (const s of [first, second, bystander]) s.close();
   }, 60_000);
