@@ -87,10 +87,13 @@ export function serveKeys(server: StubServer, users: TestUser[]): void {
   });
 }
 
-/** Has the stub's sockets answer every upload with `status`; returns the uploads, decoded, as they come. */
+/**
+ * Has the stub's sockets answer every upload: "sent" with `answer` as its status, or the frame `answer`
+ * makes of the upload's id and its place in the run. Returns the uploads, decoded, as they come.
+ */
 export function answerUploads(
   server: StubServer,
-  status: "delivered" | "stored",
+  answer: "delivered" | "stored" | ((id: string, index: number) => object),
 ): ReturnType<typeof decodeUpload>[] {
   const uploads: ReturnType<typeof decodeUpload>[] = [];
   server.onSocket = (socket) => {
@@ -99,7 +102,10 @@ export function answerUploads(
       if (!isBinary) return;
       const upload = decodeUpload(new Uint8Array(data));
       uploads.push(upload);
-      socket.ws.send(JSON.stringify({ type: "sent", id: upload.messageIdHex, status }));
+      const id = upload.messageIdHex;
+      const frame =
+        typeof answer === "function" ? answer(id, uploads.length - 1) : { type: "sent", id, status: answer };
+      socket.ws.send(JSON.stringify(frame));
     });
   };
   return uploads;

@@ -19,7 +19,7 @@ import {
 import { Api } from "../../../cli-client/api.js";
 import { EPOCHS_KEPT, GroupDirectory } from "../../../cli-client/groups.js";
 import { Home } from "../../../cli-client/home.js";
-import { type TestUser, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
+import { type TestUser, answerUploads, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
 import {
   type FakeIo,
   type StubServer,
@@ -294,20 +294,9 @@ describe("receiving group messages", () => {
 });
 
 describe("sending to a group", () => {
-  /** Answers uploads from `answers` in turn (a function of the upload's message id). */
-  function answerUploads(answers: Array<(id: string) => object>) {
-    const uploads: ReturnType<typeof decodeUpload>[] = [];
-    server.onSocket = (socket) => {
-      sendWelcome(socket.ws);
-      socket.ws.on("message", (data: Buffer, isBinary) => {
-        if (!isBinary) return;
-        const upload = decodeUpload(new Uint8Array(data));
-        uploads.push(upload);
-        const answer = answers[uploads.length - 1] ?? answers.at(-1)!;
-        socket.ws.send(JSON.stringify(answer(upload.messageIdHex)));
-      });
-    };
-    return uploads;
+  /** Answers uploads from `answers` in turn (a function of the upload's message id), the last one after. */
+  function answerInTurn(answers: Array<(id: string) => object>) {
+    return answerUploads(server, (id, index) => (answers[index] ?? answers.at(-1)!)(id));
   }
 
   const stale = (id: string) => ({
@@ -324,7 +313,7 @@ describe("sending to a group", () => {
       status: 200,
       body: groupInfo("devs", 1, ["alice", "bob"]),
     }));
-    const uploads = answerUploads([sent]);
+    const uploads = answerInTurn([sent]);
     const { code, stdout } = await cli([
       "--home",
       home.dir,
@@ -384,7 +373,7 @@ describe("sending to a group", () => {
         },
       };
     });
-    const uploads = answerUploads([stale, sent]);
+    const uploads = answerInTurn([stale, sent]);
     const { code, stdout, stderr } = await cli([
       "--home",
       home.dir,
@@ -419,7 +408,7 @@ describe("sending to a group", () => {
       status: 200,
       body: groupInfo("devs", 1, ["alice", "bob"]),
     }));
-    const uploads = answerUploads([stale]);
+    const uploads = answerInTurn([stale]);
     const { code, stderr } = await cli(["--home", home.dir, "send", "--group", "devs", "never"]);
     expect(code).toBe(7);
     expect(uploads).toHaveLength(4);
@@ -468,7 +457,7 @@ describe("sending to a group", () => {
         },
       };
     });
-    const uploads = answerUploads([sent]);
+    const uploads = answerInTurn([sent]);
     const { code, stderr } = await cli(["--home", home.dir, "send", "--group", "devs", "hi"]);
     expect(code).toBe(8);
     expect(stderr).toMatch(/KEY MISMATCH for carol/);
