@@ -263,7 +263,10 @@ export function summarizeEvent(event: Omit<ShownEvent, "at">): string {
  * write's callback runs after the earlier ones): what "printed" means before a message is acknowledged.
  */
 export function whenFlushed(stream: NodeJS.WritableStream): Promise<void> {
-  return new Promise((done) => stream.write("", () => done()));
+  // A failed write (the reader of a pipe is gone) rejects: what was not printed must not be acknowledged.
+  return new Promise((done, fail) =>
+    stream.write("", (error?: Error | null) => (error ? fail(error) : done())),
+  );
 }
 
 /** 1536 → "1.5 KiB": for people reading about a file. */

@@ -1,8 +1,9 @@
 // The printer: --json gives exactly one JSON object per line on stdout (messages in the contract's shape),
 // warnings and errors go to stderr, message text cannot smuggle terminal control sequences.
 
+import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { Printer, isoTime, sanitize } from "../../../cli-client/output.js";
+import { Printer, isoTime, sanitize, whenFlushed } from "../../../cli-client/output.js";
 import { sink } from "./helpers.js";
 
 function printer(json: boolean) {
@@ -90,5 +91,31 @@ describe("Printer human mode", () => {
 describe("isoTime", () => {
   it("never throws on an out-of-range sender clock", () => {
     expect(isoTime(Number.MAX_SAFE_INTEGER)).toBe("1970-01-01T00:00:00.000Z");
+  });
+});
+
+describe("whenFlushed", () => {
+  it("resolves once earlier writes are out, and rejects when the stream cannot write them", async () => {
+    const written: string[] = [];
+    const ok = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        setTimeout(() => {
+          written.push(chunk.toString());
+          callback();
+        }, 5);
+      },
+    });
+    ok.write("line\n");
+    await whenFlushed(ok);
+    expect(written).toContain("line\n");
+
+    const broken = new Writable({
+      write(_chunk, _encoding, callback) {
+        callback(Object.assign(new Error("write EPIPE"), { code: "EPIPE" }));
+      },
+    });
+    broken.on("error", () => undefined);
+    broken.write("line\n");
+    await expect(whenFlushed(broken)).rejects.toThrow(/EPIPE/);
   });
 });
