@@ -187,26 +187,14 @@ export class Home {
     await this.ensure();
     const path = join(this.dir, LOCK_FILE);
     const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        const handle = await open(path, "wx", 0o600);
-        await handle.writeFile(`${process.pid}\n`);
-        await handle.close();
-        break;
-      } catch (error) {
-        if (!isErrno(error, "EEXIST")) throw error;
-        if (await isStaleLock(path)) {
-          await rm(path, { force: true });
-          continue;
-        }
-        if (Date.now() > deadline) {
-          throw new CliError(
-            `the home ${this.dir} is locked by another telepound process (${path})`,
-            ExitCode.unexpected,
-          );
-        }
-        await new Promise((done) => setTimeout(done, 15));
+    while (!(await takeLock(path, `${process.pid}\n`, STALE_LOCK_MS))) {
+      if (Date.now() > deadline) {
+        throw new CliError(
+          `the home ${this.dir} is locked by another telepound process (${path})`,
+          ExitCode.unexpected,
+        );
       }
+      await new Promise((done) => setTimeout(done, 15));
     }
     try {
       return await fn();
@@ -224,24 +212,13 @@ export class Home {
   async claimReceiver(command: string): Promise<{ release: () => Promise<void> }> {
     await this.ensure();
     const path = join(this.dir, RECEIVER_LOCK_FILE);
-    for (;;) {
-      try {
-        const handle = await open(path, "wx", 0o600);
-        await handle.writeFile(`${process.pid}\n${command}\n`);
-        await handle.close();
-        break;
-      } catch (error) {
-        if (!isErrno(error, "EEXIST")) throw error;
-        if (await isStaleLock(path, Number.POSITIVE_INFINITY)) {
-          await rm(path, { force: true });
-          continue;
-        }
-        const [pid = "?", holder = "telepound"] = (await readFile(path, "utf8").catch(() => "")).split("\n");
-        throw new BusyError(
-          `another telepound process is already receiving messages for this home (${holder}, pid ${pid}); ` +
-            `only one of inbox, listen and chat can run per home at a time`,
-        );
-      }
+    // Held for as long as the command runs, so only a dead holder makes it stale, not its age.
+    if (!(await takeLock(path, `${process.pid}\n${command}\n`, Number.POSITIVE_INFINITY))) {
+      const [pid = "?", holder = "telepound"] = (await readFile(path, "utf8").catch(() => "")).split("\n");
+      throw new BusyError(
+        `another telepound process is already receiving messages for this home (${holder}, pid ${pid}); ` +
+          `only one of inbox, listen and chat can run per home at a time`,
+      );
     }
     // The lock must go even when the process is ended by a signal we do not otherwise handle.
     const releaseOnExit = () => rmSync(path, { force: true });
@@ -292,10 +269,29 @@ export async function writeAtomic(dir: string, name: string, data: string | Uint
 }
 
 /**
+ * Creates the lock file at `path` holding `content` (our pid first), taking over a stale one; false when
+ * a live process holds it.
+ */
+async function takeLock(path: string, content: string, maxAgeMs: number): Promise<boolean> {
+  for (;;) {
+    try {
+      const handle = await open(path, "wx", 0o600);
+      await handle.writeFile(content);
+      await handle.close();
+      return true;
+    } catch (error) {
+      if (!isErrno(error, "EEXIST")) throw error;
+      if (!(await isStaleLock(path, maxAgeMs))) return false;
+      await rm(path, { force: true });
+    }
+  }
+}
+
+/**
  * A lock is stale when its process is gone, or (short-lived locks) older than `maxAgeMs`: a pid may be
  * reused by an unrelated process long after ours died.
  */
-async function isStaleLock(path: string, maxAgeMs = STALE_LOCK_MS): Promise<boolean> {
+async function isStaleLock(path: string, maxAgeMs: number): Promise<boolean> {
   try {
     const [info, text] = await Promise.all([stat(path), readFile(path, "utf8")]);
     if (Date.now() - info.mtimeMs > maxAgeMs) return true;

@@ -9,8 +9,8 @@ import { type CliError, NetworkError } from "./errors.js";
 import type { LoggedIn } from "./session.js";
 
 /** Reconnection back-off after the connection drops: doubling, capped. */
-export const RECONNECT_MIN_MS = 1000;
-export const RECONNECT_MAX_MS = 30_000;
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 30_000;
 /** A connection that lasted this long was healthy: the next drop starts the back-off afresh. */
 const STABLE_CONNECTION_MS = 10_000;
 
@@ -25,8 +25,6 @@ export interface LiveConnectionOptions {
   onReconnected: () => void;
   /** Reconnecting cannot help (the session ended: 4401, revoked, expired): the owner should stop. */
   onFatal: (error: unknown) => void;
-  /** Overrides the back-off floor (tests). */
-  reconnectMinMs?: number;
 }
 
 export class LiveConnection {
@@ -35,14 +33,10 @@ export class LiveConnection {
   private reconnected: Promise<Connection> | null = null;
   private resolveReconnected: (connection: Connection) => void = () => undefined;
   private rejectReconnected: (error: NetworkError) => void = () => undefined;
-  private readonly minBackoffMs: number;
-  private backoffMs: number;
+  private backoffMs = RECONNECT_MIN_MS;
   private stopped = false;
 
-  private constructor(private readonly options: LiveConnectionOptions) {
-    this.minBackoffMs = options.reconnectMinMs ?? RECONNECT_MIN_MS;
-    this.backoffMs = this.minBackoffMs;
-  }
+  private constructor(private readonly options: LiveConnectionOptions) {}
 
   /** Connects for the first time; a failure here is the caller's to report (nothing to resume yet). */
   static async open(options: LiveConnectionOptions): Promise<LiveConnection> {
@@ -61,24 +55,11 @@ export class LiveConnection {
     this.connection?.ack(messageId);
   }
 
-  /**
-   * The open connection, waiting for a reconnection in progress (for at most `timeoutMs`, if given);
-   * rejects with NetworkError on timeout or once close() is called.
-   */
-  async whenConnected(timeoutMs?: number): Promise<Connection> {
+  /** The open connection, waiting for a reconnection in progress; rejects once close() is called. */
+  async whenConnected(): Promise<Connection> {
     if (this.connection) return this.connection;
     if (this.stopped || !this.reconnected) throw new NetworkError("not connected to the server");
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => reject(new NetworkError("not connected to the server")), timeoutMs);
-      }
-    });
-    try {
-      return await Promise.race([this.reconnected, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return this.reconnected;
   }
 
   /** Stops reconnecting and closes the connection (flushing its acks); pending waiters are rejected. */
@@ -104,7 +85,7 @@ export class LiveConnection {
         this.backoffMs =
           Date.now() - openedAt < STABLE_CONNECTION_MS
             ? Math.min(this.backoffMs * 2, RECONNECT_MAX_MS)
-            : this.minBackoffMs;
+            : RECONNECT_MIN_MS;
         void this.reconnect(error);
       },
     });

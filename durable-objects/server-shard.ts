@@ -24,7 +24,7 @@ import { FloodControl } from "./shard/flood-control.js";
 import { type Routes, routeUpload } from "./shard/uploads.js";
 import { toHex } from "../protocol/bytes.js";
 import type { GroupPost, PostResult } from "./group-room.js";
-import type { DeliverResult, Incoming, Outgoing } from "./user-home.js";
+import type { AttachResult, DeliverResult, Incoming, Outgoing } from "./user-home.js";
 
 /**
  * Headers the Worker sets on the upgrade it forwards (a client cannot reach a shard directly), and the one
@@ -204,7 +204,7 @@ export class ServerShard extends DurableObject<Env> {
   private async open(
     connection: Connection,
     secretHash: string,
-  ): Promise<{ ok: true; expiresAt: number; backlog: Backlog | null } | { ok: false; reason: string }> {
+  ): Promise<AttachResult | { ok: true; expiresAt: number; backlog: null }> {
     const home = this.home(connection.user);
     if (connection.receive) return home.attachSocket(connection.session, secretHash, connection.shard);
     const check = await home.authenticate(connection.session, secretHash);

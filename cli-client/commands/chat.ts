@@ -9,7 +9,7 @@ import { createInterface, clearLine, cursorTo, type Interface } from "node:readl
 import type { Connection, UploadStatus } from "../connection.js";
 import { Contacts } from "../contacts.js";
 import type { Context } from "../context.js";
-import { AuthError, NetworkError, UsageError, describeError } from "../errors.js";
+import { AuthError, UsageError, describeError } from "../errors.js";
 import { GroupDirectory } from "../groups.js";
 import { History } from "../history.js";
 import { Receiver } from "../incoming.js";

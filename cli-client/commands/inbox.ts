@@ -39,28 +39,15 @@ export const inbox: CommandSpec = {
   async run(ctx, { options }) {
     const waitSeconds = parseSeconds(String(options.wait ?? "0"), "--wait");
     const me = await loadSession(ctx);
-    const contacts = new Contacts(ctx.home, me);
     const outDir = typeof options.out === "string" ? resolve(options.out) : downloadsFolder(ctx.home);
     // A folder given on purpose is checked (and made) now, not at the first file.
     if (typeof options.out === "string") await ensureFolder(outDir);
-
-    // Whatever ends the wait early: the connection dropping, a processing failure, or Ctrl-C.
-    let stop: (error: unknown) => void = () => undefined;
-    const stopped = new Promise<never>((_, reject) => (stop = reject));
-    stopped.catch(() => undefined);
 
     const claim = await ctx.home.claimReceiver("inbox");
     let history: History | null = null;
     try {
       history = await History.open(ctx.home, me.username);
-      const receiver = await receiveBacklog(ctx, me, {
-        history,
-        outDir,
-        waitSeconds,
-        stop,
-        stopped,
-        contacts,
-      });
+      const receiver = await receiveBacklog(ctx, me, history, outDir, waitSeconds);
       const { shown, events, held } = receiver.counts;
       if (shown === 0 && events === 0 && held === 0) ctx.printer.info("no new messages");
       for (const [sender, count] of receiver.heldFrom) ctx.printer.warn(heldNotice(sender, count));
@@ -75,13 +62,20 @@ export const inbox: CommandSpec = {
 async function receiveBacklog(
   ctx: Context,
   me: LoggedIn,
-  { history, outDir, waitSeconds, stop, stopped, contacts }: BacklogOptions,
+  history: History,
+  outDir: string,
+  waitSeconds: number,
 ): Promise<Receiver> {
+  // Whatever ends the wait early: the connection dropping, a processing failure, or Ctrl-C.
+  let stop: (error: unknown) => void = () => undefined;
+  const stopped = new Promise<never>((_, reject) => (stop = reject));
+  stopped.catch(() => undefined);
+
   let connection: Connection | null = null;
   const receiver = await Receiver.create({
     home: ctx.home,
     me,
-    contacts,
+    contacts: new Contacts(ctx.home, me),
     printer: ctx.printer,
     groups: await GroupDirectory.load(ctx.home, me.username, me.api),
     history,
@@ -115,16 +109,6 @@ async function receiveBacklog(
     await connection.close();
   }
   return receiver;
-}
-
-interface BacklogOptions {
-  history: History;
-  outDir: string;
-  waitSeconds: number;
-  contacts: Contacts;
-  /** Ends the wait early: the connection dropping, a processing failure, or Ctrl-C. */
-  stop: (error: unknown) => void;
-  stopped: Promise<never>;
 }
 
 function delay(ms: number): Promise<void> {

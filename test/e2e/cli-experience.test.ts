@@ -70,14 +70,6 @@ class PtyChat {
   }
 }
 
-async function waitUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 function user(label: string): CliUser {
   const password = `pw-${label}-${Math.random()}`;
   rememberSecret(`password of ${label}`, password);

@@ -30,10 +30,10 @@ function appendToLedger(line: LedgerLine): void {
  * Remembers a secret for the scan after the suite. Text is looked for as UTF-8; binary content (a file)
  * as 64-byte windows spread over it, since any stored copy would contain them.
  */
-export function rememberSecret(label: string, value: string | Uint8Array): Secret[] {
-  const secrets = secretsOf(label, value);
-  for (const secret of secrets) appendToLedger({ label: secret.label, secret: secret.bytes.toString("hex") });
-  return secrets;
+export function rememberSecret(label: string, value: string | Uint8Array): void {
+  for (const secret of secretsOf(label, value)) {
+    appendToLedger({ label: secret.label, secret: secret.bytes.toString("hex") });
+  }
 }
 
 export function rememberStateDir(dir: string): void {

@@ -19,15 +19,7 @@ import {
 } from "../../../cli-client/crypto/index.js";
 import { numberedName, placeUnique, safeFileName } from "../../../cli-client/files.js";
 import { type TestUser, answerUploads, deliveryFrom, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
-import {
-  type FakeIo,
-  type StubServer,
-  fakeIo,
-  sendWelcome,
-  startStubServer,
-  tempDir,
-  runCaptured,
-} from "./helpers.js";
+import { type StubServer, fakeIo, sendWelcome, startStubServer, tempDir, runCaptured } from "./helpers.js";
 
 let alice: TestUser;
 let bob: TestUser;

@@ -20,15 +20,7 @@ import { Api } from "../../../cli-client/api.js";
 import { EPOCHS_KEPT, GroupDirectory } from "../../../cli-client/groups.js";
 import { Home } from "../../../cli-client/home.js";
 import { type TestUser, answerUploads, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
-import {
-  type FakeIo,
-  type StubServer,
-  fakeIo,
-  sendWelcome,
-  startStubServer,
-  tempDir,
-  runCaptured,
-} from "./helpers.js";
+import { type StubServer, fakeIo, sendWelcome, startStubServer, tempDir, runCaptured } from "./helpers.js";
 
 let alice: TestUser;
 let bob: TestUser;
