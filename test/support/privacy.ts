@@ -79,13 +79,26 @@ export function filesUnder(dir: string): string[] {
 
 /** Where any secret appears in any file under the folders: "label in path", one per finding. */
 export function findSecrets(dirs: readonly string[], secrets: readonly Secret[]): string[] {
-  const found: string[] = [];
-  for (const dir of dirs) {
+  return dirs.flatMap((dir) => findSecretsInLiveDir(dir, secrets));
+}
+
+/**
+ * A running server may fold a WAL into its database and delete the -wal/-shm files between listing and reading
+ * them. Skipping a vanished file could miss a secret that moved into a database already read, so the whole
+ * folder is scanned again until one pass sees every file it listed.
+ */
+function findSecretsInLiveDir(dir: string, secrets: readonly Secret[], attempts = 5): string[] {
+  try {
+    const found: string[] = [];
     for (const path of filesUnder(dir)) {
       const content = readFileSync(path);
       for (const secret of secrets)
         if (content.includes(secret.bytes)) found.push(`${secret.label} in ${path}`);
     }
+    return found;
+  } catch (error) {
+    const vanished = (error as NodeJS.ErrnoException).code === "ENOENT";
+    if (!vanished || attempts <= 1) throw error;
+    return findSecretsInLiveDir(dir, secrets, attempts - 1);
   }
-  return found;
 }

@@ -1,6 +1,6 @@
 // The privacy scan the e2e suite ends with (test/support/privacy.ts) must find what it looks for.
 
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,6 +43,13 @@ describe("privacy scan", () => {
     writeFileSync(join(dir, "blob"), content.subarray(8 * 1024, 8 * 1024 + 4096));
     expect(findSecrets([dir], secretsOf("file", content)).length).toBeGreaterThan(0);
     expect(findSecrets([dir], secretsOf("file", randomBytes(64 * 1024)))).toEqual([]);
+  });
+
+  it("fails loudly, rather than skipping it, when a listed file never stays long enough to be read", () => {
+    const dir = folder();
+    writeFileSync(join(dir, "db.sqlite"), "hunter22 pw");
+    symlinkSync(join(dir, "gone-sqlite-shm"), join(dir, "db.sqlite-shm"));
+    expect(() => findSecrets([dir], secretsOf("pw", "hunter22 pw"))).toThrow(/ENOENT/);
   });
 
   it("keeps secrets and state folders in the run's ledger", () => {
