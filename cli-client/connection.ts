@@ -3,10 +3,12 @@
 //
 // Messages stay queued on the server until acknowledged, and it sends the next page of a backlog only
 // after the previous one is acknowledged, so acks go out promptly (a short batching delay, not at close).
+// A group message is queued in its group's room, not in our home: its ack names the group (read from
+// the delivery's header as it arrives), so callers acknowledge by message id alone.
 
 import WebSocket from "ws";
 import type { IncomingMessage } from "node:http";
-import { BinaryFrame } from "../protocol/envelope.js";
+import { BinaryFrame, deliveryAckRoute } from "../protocol/envelope.js";
 import {
   CloseCode,
   type ErrorFrame,
@@ -71,7 +73,10 @@ export class Connection {
   private rejectSynced!: (error: CliError) => void;
 
   private readonly pending = new Map<string, PendingUpload>();
-  private readonly acks = new Set<string>();
+  /** Ids waiting to be acknowledged, with the group each belongs to ("" for our home's queue). */
+  private readonly acks = new Map<string, string>();
+  /** The group of each group delivery not yet acknowledged, by message id. */
+  private readonly groupOf = new Map<string, string>();
   private ackTimer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private lastHeard = Date.now();
@@ -185,7 +190,9 @@ export class Connection {
 
   /** Queues an acknowledgement; acks go out in batches of at most MAX_ACK_IDS after a short delay. */
   ack(messageId: string): void {
-    this.acks.add(messageId);
+    const group = this.groupOf.get(messageId);
+    this.groupOf.delete(messageId);
+    this.acks.set(messageId, group ?? "");
     if (this.acks.size >= MAX_ACK_IDS) this.flushAcks();
     else this.ackTimer ??= setTimeout(() => this.flushAcks(), this.options.ackDelayMs ?? 50);
   }
@@ -195,10 +202,18 @@ export class Connection {
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = null;
     if (this.acks.size === 0 || this.ws.readyState !== WebSocket.OPEN) return;
-    const ids = [...this.acks];
+    const bySource = new Map<string, string[]>();
+    for (const [id, group] of this.acks) {
+      const ids = bySource.get(group) ?? [];
+      ids.push(id);
+      bySource.set(group, ids);
+    }
     this.acks.clear();
-    for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
-      this.ws.send(JSON.stringify({ type: "ack", ids: ids.slice(i, i + MAX_ACK_IDS) }));
+    for (const [group, ids] of bySource) {
+      for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
+        const frame = { type: "ack", ids: ids.slice(i, i + MAX_ACK_IDS), ...(group ? { group } : {}) };
+        this.ws.send(JSON.stringify(frame));
+      }
     }
   }
 
@@ -235,6 +250,8 @@ export class Connection {
       if (frame[0] !== BinaryFrame.delivery)
         return this.protocolFailure(`unexpected binary frame 0x${frame[0]?.toString(16)}`);
       if (!this.welcomeFrame) return this.protocolFailure("a delivery arrived before the welcome");
+      const route = deliveryAckRoute(frame);
+      if (route?.group) this.groupOf.set(route.id, route.group);
       this.options.onDelivery?.(frame);
       return;
     }

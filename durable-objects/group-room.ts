@@ -1,24 +1,28 @@
 // GroupRoom: one Durable Object per group, so groups spread over the runtime like users do. It owns the
 // group's membership (admin, members, epoch: rules in group/membership.ts), tells members about every
-// change, and fans each group message out to the homes of exactly the members it was sealed for.
+// change, and queues each group message once for exactly the members it was sealed for (group/queue.ts).
 //
-// Changes and messages leave through one ordered pipe per member home, in the order they happened
-// here: every member sees the "added" event before the first message of the new epoch.
+// A message is stored here in one transaction and pushed once to every shard, which hands each member's
+// sockets their copy: no per-member call on the way. Membership events still go through each member's
+// home (a removed member must get theirs too), and a message waits for the events before it so every
+// member sees the "added" event before the first message of the new epoch.
 
 import { DurableObject } from "cloudflare:workers";
 import { toHex, utf8, equalBytes } from "../protocol/bytes.js";
-import { encodeDelivery, membersDigest } from "../protocol/envelope.js";
+import { membersDigest } from "../protocol/envelope.js";
 import type { EventFrame } from "../protocol/frames.js";
 import type { GroupInfo } from "../protocol/http.js";
 import {
   type GroupFailureCode,
   GroupRuleError,
-  GROUP_MIGRATIONS,
   Membership,
   type MembershipChange,
 } from "./group/membership.js";
+import { GroupQueue, type MemberSession } from "./group/queue.js";
+import { GROUP_MIGRATIONS } from "./group/schema.js";
+import type { Backlog } from "./home/queue.js";
 import { migrate } from "./migrations.js";
-import { homeStub } from "./names.js";
+import { homeStub, shardCount, shardName, shardStub } from "./names.js";
 import { OrderedBatcher } from "./ordered-batcher.js";
 import type { DeliverResult, Incoming } from "./user-home.js";
 
@@ -35,13 +39,37 @@ export interface GroupPost {
   slots: Array<{ recipient: string; bytes: Uint8Array }>;
 }
 
+/** A stored group message on its way to the shards: each gives its members' sockets their copy. */
+export interface GroupDelivery {
+  seq: number;
+  sender: string;
+  /** Signed part and signature, the same for every member. */
+  signed: Uint8Array;
+  slots: Array<{ member: string; slot: Uint8Array }>;
+}
+
+/** A session's acknowledgement of group messages, with its backlog cursor while it is still draining. */
+export interface GroupAck {
+  member: string;
+  session: string;
+  ids: string[];
+  cursor: number | null;
+}
+
 export type PostResult =
   | { ok: true; status: "delivered" | "stored" }
   | { ok: false; code: "unknown_group" | "forbidden" | "stale_epoch" | "bad_frame"; message: string };
 
 export class GroupRoom extends DurableObject<Env> {
   private readonly membership: Membership;
+  private readonly queue: GroupQueue;
   private readonly homePipes = new Map<string, OrderedBatcher<Incoming, DeliverResult>>();
+  /** One ordered pipe per shard: each shard gets this group's messages in the order they were stored. */
+  private readonly shardPipes = new Map<string, OrderedBatcher<GroupDelivery, boolean>>();
+  /** Events of the last membership change on their way to homes: messages after it wait for them. */
+  private eventsInFlight: Promise<unknown> = Promise.resolve();
+  /** The group's name, once read: a room is addressed by it, so it never changes. */
+  private name: string | null = null;
   /** membersDigest of the current epoch, computed once per epoch rather than once per message. */
   private digestCache: { epoch: number; digest: Uint8Array } | null = null;
 
@@ -49,6 +77,7 @@ export class GroupRoom extends DurableObject<Env> {
     super(ctx, env);
     migrate(ctx.storage, GROUP_MIGRATIONS);
     this.membership = new Membership(ctx.storage.sql);
+    this.queue = new GroupQueue(ctx.storage.sql);
   }
 
   async create(name: string, creator: string, others: string[]): Promise<GroupResult<{ info: GroupInfo }>> {
@@ -101,17 +130,51 @@ export class GroupRoom extends DurableObject<Env> {
   }
 
   /**
-   * A batch of group messages from one shard, in the order they were sent. Each is checked and queued to
-   * every member's pipe synchronously, so no membership change can slip between check and queue; only
-   * the waiting for the homes overlaps.
+   * A batch of group messages from one shard, in the order they were sent. Each is checked and stored
+   * synchronously, so no membership change can slip between check and store; only the pushing overlaps.
    */
   async post(posts: GroupPost[]): Promise<PostResult[]> {
+    const now = Date.now();
+    this.queue.removeExpiredSessions(now);
     const pending: Array<Promise<PostResult>> = [];
     for (const post of posts) {
       const refusal = this.check(post);
-      pending.push(refusal ? Promise.resolve(refusal) : this.fanOut(post));
+      pending.push(refusal ? Promise.resolve(refusal) : this.storeAndPush(post, now));
     }
     return Promise.all(pending);
+  }
+
+  /**
+   * A member's receiving socket is opening: the shard has checked the session with the member's home, so
+   * the room learns it if it had not yet, and returns the first batch of what it waits for.
+   */
+  openBacklog(member: string, session: MemberSession): Backlog {
+    const now = Date.now();
+    this.queue.removeExpiredSessions(now);
+    if (this.membership.isMember(member)) this.queue.addSession(member, session);
+    return this.queue.backlog(session.id, 0);
+  }
+
+  /**
+   * Acknowledgements from one shard's sockets. A session still draining its backlog (cursor given) gets
+   * the next batch once the previous one is fully acknowledged.
+   */
+  acknowledge(acks: GroupAck[]): Array<Backlog | null> {
+    return acks.map(({ member, session, ids, cursor }) => {
+      this.queue.acknowledge(member, session, ids);
+      if (cursor === null || this.queue.hasPendingUpTo(session, cursor)) return null;
+      return this.queue.backlog(session, cursor);
+    });
+  }
+
+  /** A member logged in on another machine: that session gets everything the member is still owed. */
+  addSession(member: string, session: MemberSession): void {
+    if (this.membership.isMember(member)) this.queue.addSession(member, session);
+  }
+
+  /** A member logged out: the session waits for nothing more. */
+  removeSession(member: string, sessionId: string): void {
+    this.queue.removeSession(member, sessionId, Date.now());
   }
 
   private check(post: GroupPost): PostResult | null {
@@ -141,21 +204,45 @@ export class GroupRoom extends DurableObject<Env> {
     return null;
   }
 
-  /** Queues the message to every member synchronously, so it takes its place before any later change. */
-  private async fanOut(post: GroupPost): Promise<PostResult> {
-    const results = await Promise.all(
-      post.slots.map((slot) =>
-        this.pipe(slot.recipient).submit({
-          id: post.id,
-          kind: "envelope",
-          data: encodeDelivery(post.signed, slot.bytes),
-        }),
-      ),
-    );
-    const delivered = results.some(
-      (result, i) => result.ok && result.status === "delivered" && post.slots[i]!.recipient !== post.sender,
-    );
-    return { ok: true, status: delivered ? "delivered" : "stored" };
+  /** Stores the message once (synchronously), then pushes it to every shard. */
+  private async storeAndPush(post: GroupPost, now: number): Promise<PostResult> {
+    const slots = post.slots.map((slot) => ({ member: slot.recipient, slot: slot.bytes }));
+    const { seq } = this.queue.store(post.id, post.signed, slots, now);
+    const delivery: GroupDelivery = { seq, sender: post.sender, signed: post.signed, slots };
+    const reached = await Promise.all(this.shardNames().map((shard) => this.pushTo(shard, delivery)));
+    return { ok: true, status: reached.some(Boolean) ? "delivered" : "stored" };
+  }
+
+  /**
+   * Every shard, not only those a member is on: the room does not track sockets, and a socket that opened
+   * after the message was stored is exactly one a skipped shard would miss. Shards are few and fixed.
+   */
+  private shardNames(): string[] {
+    return Array.from({ length: shardCount(this.env) }, (_, index) => shardName(index));
+  }
+
+  /** Whether the shard reached a member other than the sender; a failed push leaves the message queued. */
+  private async pushTo(shard: string, delivery: GroupDelivery): Promise<boolean> {
+    let pipe = this.shardPipes.get(shard);
+    if (!pipe) {
+      const stub = shardStub(this.env, shard);
+      pipe = new OrderedBatcher<GroupDelivery, boolean>(async (batch) => {
+        await this.eventsInFlight;
+        return stub.pushGroup(this.groupName(), batch);
+      });
+      this.shardPipes.set(shard, pipe);
+    }
+    try {
+      return await pipe.submit(delivery);
+    } catch (error) {
+      console.error(`group ${this.groupName()}: push to ${shard} failed`, error);
+      return false;
+    }
+  }
+
+  private groupName(): string {
+    this.name ??= this.membership.nameIfOpen();
+    return this.name ?? "?";
   }
 
   /** Applies a change (synchronously, so nothing interleaves) and queues its events, then waits for them. */
@@ -185,14 +272,30 @@ export class GroupRoom extends DurableObject<Env> {
       at: Date.now(),
     };
     const data = utf8(JSON.stringify(event));
+    // A departing member takes what they are still owed to their home, queued before the event.
+    const departures = change.listUpdates
+      .filter(([, joined]) => !joined)
+      .map(([member]) => this.handOver(member));
     const deliveries = change.notify.map((member) =>
       this.pipe(member).submit({ id: event.id, kind: "event", data }),
     );
-    const lists = change.listUpdates.map(([member, joined]) =>
-      homeStub(this.env, member).trackGroup(name, joined),
-    );
-    await Promise.all([...deliveries, ...lists]);
+    this.eventsInFlight = Promise.allSettled(deliveries);
+    const lists = change.listUpdates.map(async ([member, joined]) => {
+      const sessions = await homeStub(this.env, member).trackGroup(name, joined);
+      if (joined && this.membership.isMember(member))
+        for (const session of sessions) this.queue.addSession(member, session);
+    });
+    await Promise.all([...departures, ...deliveries, ...lists]);
     return { ok: true, info };
+  }
+
+  /** Queues a departing member's owed messages in their home, then forgets them here. */
+  private async handOver(member: string): Promise<void> {
+    const owed = this.queue.owedTo(member);
+    const stored = owed.map(({ id, data }) => this.pipe(member).submit({ id, kind: "envelope", data }));
+    await Promise.all(stored);
+    const throughSeq = owed.length > 0 ? owed[owed.length - 1]!.seq : 0;
+    this.queue.forgetMember(member, throughSeq, this.membership.isMember(member));
   }
 
   private pipe(username: string): OrderedBatcher<Incoming, DeliverResult> {

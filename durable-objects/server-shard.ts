@@ -13,6 +13,7 @@ import { balancerStub, groupStub, homeStub } from "./names.js";
 import { OrderedBatcher } from "./ordered-batcher.js";
 import {
   type Connection,
+  HOME_SOURCE,
   closeEndedSession,
   connectionOf,
   sendError,
@@ -23,7 +24,9 @@ import {
 import { FloodControl } from "./shard/flood-control.js";
 import { type Routes, routeUpload } from "./shard/uploads.js";
 import { toHex } from "../protocol/bytes.js";
-import type { GroupPost, PostResult } from "./group-room.js";
+import { encodeDelivery } from "../protocol/envelope.js";
+import type { GroupAck, GroupDelivery, GroupPost, PostResult } from "./group-room.js";
+import type { QueuedItem } from "./home/queue.js";
 import type { AttachResult, DeliverResult, Incoming, Outgoing } from "./user-home.js";
 
 /**
@@ -57,8 +60,12 @@ export class ServerShard extends DurableObject<Env> {
     toHome: (recipient, message) => this.deliveryPipe(recipient).submit(message),
     toGroup: (group, post) => this.groupPipe(group).submit(post),
   };
-  /** Live pushes held back while a socket's backlog drains (memory only: the queue still has them). */
-  private readonly heldBack = new Map<string, Outgoing[]>();
+  private readonly groupAckPipes = new Map<string, OrderedBatcher<GroupAck, Backlog | null>>();
+  /**
+   * Live pushes held back while a socket's backlog drains, by socket id, with the source they came from
+   * (memory only: the queues still have them).
+   */
+  private readonly heldBack = new Map<string, HeldPush[]>();
   /**
    * Sockets here with a connection attached, kept as they open and close: counting them by reading every
    * attachment made each connect cost in proportion to the shard's size. Null after a wake-up from
@@ -98,8 +105,9 @@ export class ServerShard extends DurableObject<Env> {
       shard,
       receive: request.headers.get(ShardHeaders.receive) !== "0",
       expiresAt: 0,
+      // Everything is held back until the home has answered with the sources to drain.
+      draining: [HOME_SOURCE],
       backlogCursor: 0,
-      live: false,
     };
     // Accepted before the session is checked, so that live pushes arriving while the home answers are
     // held back for this socket (it is not live yet) instead of missing it.
@@ -117,11 +125,15 @@ export class ServerShard extends DurableObject<Env> {
       this.discard(server, connection);
       return new Response(null, { status: 401, headers: { [ShardHeaders.refusal]: opened.reason } });
     }
-    const live: Connection = { ...connection, expiresAt: opened.expiresAt };
-    server.serializeAttachment(live);
+    const opening: Connection = {
+      ...connection,
+      expiresAt: opened.expiresAt,
+      draining: opened.backlog ? [HOME_SOURCE, ...opened.groups] : [],
+    };
+    server.serializeAttachment(opening);
     sendFrame(server, { type: "welcome", user, shard, serverTime: Date.now() });
     this.reportLoad(shard);
-    if (opened.backlog) this.sendBacklog(server, live, opened.backlog);
+    if (opened.backlog) this.sendBacklog(server, opening, opened.backlog);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -157,26 +169,41 @@ export class ServerShard extends DurableObject<Env> {
   // ---- RPC from homes ---------------------------------------------------------------------------
 
   /**
-   * Sends stored messages to every receiving socket of `username` here (holding them back on sockets
-   * still draining their backlog); returns how many sockets will get them.
+   * Sends stored messages from the user's home to every receiving socket of `username` here (holding them
+   * back on sockets still draining that backlog); returns how many sockets will get them.
    */
   push(username: string, messages: Outgoing[]): number {
     let reached = 0;
     for (const ws of this.ctx.getWebSockets(userTag(username))) {
       const connection = connectionOf(ws);
       if (!connection?.receive) continue;
-      if (!connection.live) {
-        const held = this.heldBack.get(connection.id) ?? [];
-        held.push(...messages);
-        this.heldBack.set(connection.id, held);
-        reached++;
-        continue;
-      }
       let ok = true;
-      for (const message of messages) ok = sendItem(ws, message) && ok;
+      for (const message of messages)
+        ok = this.deliver(ws, connection, HOME_SOURCE, message.seq, message) && ok;
       if (ok) reached++;
     }
     return reached;
+  }
+
+  /**
+   * Sends stored group messages to the receiving sockets here of each member they were sealed for, each
+   * with that member's slot. Returns, per message, whether it reached a member other than the sender.
+   */
+  pushGroup(group: string, deliveries: GroupDelivery[]): boolean[] {
+    return deliveries.map(({ seq, sender, signed, slots }) => {
+      let reachedOther = false;
+      for (const { member, slot } of slots) {
+        const sockets = this.ctx.getWebSockets(userTag(member));
+        if (sockets.length === 0) continue;
+        const item: QueuedItem = { kind: "envelope", data: encodeDelivery(signed, slot) };
+        for (const ws of sockets) {
+          const connection = connectionOf(ws);
+          if (!connection?.receive) continue;
+          if (this.deliver(ws, connection, group, seq, item) && member !== sender) reachedOther = true;
+        }
+      }
+      return reachedOther;
+    });
   }
 
   /** Closes every socket of one session here (logout): a revoked session must not keep sending. */
@@ -204,11 +231,11 @@ export class ServerShard extends DurableObject<Env> {
   private async open(
     connection: Connection,
     secretHash: string,
-  ): Promise<AttachResult | { ok: true; expiresAt: number; backlog: null }> {
+  ): Promise<AttachResult | { ok: true; expiresAt: number; backlog: null; groups: [] }> {
     const home = this.home(connection.user);
     if (connection.receive) return home.attachSocket(connection.session, secretHash, connection.shard);
     const check = await home.authenticate(connection.session, secretHash);
-    return check.ok ? { ...check, backlog: null } : check;
+    return check.ok ? { ...check, backlog: null, groups: [] } : check;
   }
 
   /** A socket whose session was refused (or whose opening failed): it never reaches the client. */
@@ -248,9 +275,20 @@ export class ServerShard extends DurableObject<Env> {
       case "ping":
         return sendFrame(ws, { type: "pong" });
       case "ack": {
-        const draining = connection.receive && !connection.live ? connection.backlogCursor : null;
-        const next = await this.home(connection.user).acknowledge(connection.session, frame.ids, draining);
-        if (next) this.sendBacklog(ws, connectionOf(ws) ?? connection, next);
+        const source = frame.group ?? HOME_SOURCE;
+        // The cursor goes along only for the source whose backlog is being sent: its next batch follows.
+        const cursor = connection.draining[0] === source ? connection.backlogCursor : null;
+        const next =
+          frame.group === undefined
+            ? await this.home(connection.user).acknowledge(connection.session, frame.ids, cursor)
+            : await this.groupAckPipe(frame.group).submit({
+                member: connection.user,
+                session: connection.session,
+                ids: frame.ids,
+                cursor,
+              });
+        const current = connectionOf(ws);
+        if (next && current?.draining[0] === source) this.sendBacklog(ws, current, next);
         return;
       }
     }
@@ -270,21 +308,73 @@ export class ServerShard extends DurableObject<Env> {
   }
 
   /**
-   * Sends one backlog batch. After the last one the socket goes live: live pushes held back meanwhile
-   * follow, minus those the backlog already carried (sequence at or below the cursor).
+   * Sends one backlog batch of the source being drained. When that source has nothing more, what was held
+   * back from it follows (minus what the backlog already carried: sequence at or below the cursor) and
+   * the next source's backlog is opened; after the last one the socket is live and told "synced".
    */
   private sendBacklog(ws: WebSocket, connection: Connection, backlog: Backlog): void {
     for (const item of backlog.items) sendItem(ws, item);
-    ws.serializeAttachment({
-      ...connection,
-      backlogCursor: backlog.cursor,
-      live: !backlog.more,
-    } satisfies Connection);
-    if (backlog.more) return;
-    sendFrame(ws, { type: "synced" });
+    if (backlog.more) {
+      ws.serializeAttachment({ ...connection, backlogCursor: backlog.cursor } satisfies Connection);
+      return;
+    }
+    const [source, ...rest] = connection.draining;
+    const next: Connection = { ...connection, draining: rest, backlogCursor: 0 };
+    ws.serializeAttachment(next);
+    this.releaseHeld(ws, connection.id, source ?? HOME_SOURCE, backlog.cursor);
+    if (rest.length > 0) void this.openGroupBacklog(ws, next);
+    else {
+      this.heldBack.delete(connection.id);
+      sendFrame(ws, { type: "synced" });
+    }
+  }
+
+  /** Asks the room of the next group in `draining` for this session's first batch. */
+  private async openGroupBacklog(ws: WebSocket, connection: Connection): Promise<void> {
+    const group = connection.draining[0]!;
+    let backlog: Backlog;
+    try {
+      backlog = await groupStub(this.env, group).openBacklog(connection.user, {
+        id: connection.session,
+        expiresAt: connection.expiresAt,
+      });
+    } catch (error) {
+      // The room's messages stay queued for the next connect; the other sources carry on.
+      console.error(`${connection.shard}: opening ${group}'s backlog for ${connection.user} failed`, error);
+      backlog = { items: [], cursor: 0, more: false };
+    }
+    const current = connectionOf(ws);
+    if (current?.id === connection.id && current.draining[0] === group)
+      this.sendBacklog(ws, current, backlog);
+  }
+
+  /**
+   * Sends a pushed item now, or holds it back while its source's backlog is still draining on this
+   * socket. True if sent or held.
+   */
+  private deliver(
+    ws: WebSocket,
+    connection: Connection,
+    source: string,
+    seq: number,
+    item: QueuedItem,
+  ): boolean {
+    if (!connection.draining.includes(source)) return sendItem(ws, item);
     const held = this.heldBack.get(connection.id) ?? [];
-    this.heldBack.delete(connection.id);
-    for (const message of held) if (message.seq > backlog.cursor) sendItem(ws, message);
+    held.push({ source, seq, item });
+    this.heldBack.set(connection.id, held);
+    return true;
+  }
+
+  private releaseHeld(ws: WebSocket, connectionId: string, source: string, cursor: number): void {
+    const held = this.heldBack.get(connectionId);
+    if (!held) return;
+    const kept: HeldPush[] = [];
+    for (const push of held) {
+      if (push.source !== source) kept.push(push);
+      else if (push.seq > cursor) sendItem(ws, push.item);
+    }
+    this.heldBack.set(connectionId, kept);
   }
 
   private async onClosed(ws: WebSocket): Promise<void> {
@@ -329,6 +419,20 @@ export class ServerShard extends DurableObject<Env> {
       const stub = groupStub(this.env, group);
       pipe = new OrderedBatcher<GroupPost, PostResult>((batch) => stub.post(batch));
       this.groupPipes.set(group, pipe);
+    }
+    return pipe;
+  }
+
+  /** Acknowledgements of a group's messages from this shard's sockets, batched into one call per turn. */
+  private groupAckPipe(group: string): OrderedBatcher<GroupAck, Backlog | null> {
+    let pipe = this.groupAckPipes.get(group);
+    if (!pipe) {
+      if (this.groupAckPipes.size >= HOME_CACHE_LIMIT) {
+        for (const [name, existing] of this.groupAckPipes) if (existing.idle) this.groupAckPipes.delete(name);
+      }
+      const stub = groupStub(this.env, group);
+      pipe = new OrderedBatcher<GroupAck, Backlog | null>((batch) => stub.acknowledge(batch));
+      this.groupAckPipes.set(group, pipe);
     }
     return pipe;
   }
@@ -391,6 +495,13 @@ export class ServerShard extends DurableObject<Env> {
     console.error(`${connection?.shard ?? "shard"}: ${stage} for ${connection?.user ?? "?"} failed`, error);
     sendError(ws, "internal", "the server could not handle that frame; nothing else was affected");
   }
+}
+
+/** A live push held back on a socket until the backlog of its source has been sent. */
+interface HeldPush {
+  source: string;
+  seq: number;
+  item: QueuedItem;
 }
 
 const utf8Encoder = new TextEncoder();

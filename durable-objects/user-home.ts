@@ -15,12 +15,13 @@ import {
   type SessionCheck,
 } from "./home/account.js";
 import { type BlobAccess, BlobLedger, type BlobRecord, blobKey } from "./home/blobs.js";
+import type { MemberSession } from "./group/queue.js";
 import { GroupList } from "./home/group-list.js";
 import { Presence } from "./home/presence.js";
 import { type Backlog, MessageQueue, type QueuedItem } from "./home/queue.js";
 import { HOME_MIGRATIONS } from "./home/schema.js";
 import { migrate } from "./migrations.js";
-import { shardStub } from "./names.js";
+import { groupStub, shardStub } from "./names.js";
 import { OrderedBatcher } from "./ordered-batcher.js";
 
 export type DeliverResult =
@@ -34,9 +35,13 @@ export interface Incoming extends QueuedItem {
   id: string;
 }
 
-/** What a socket's attach gets: the session's expiry and the first backlog batch, or why not. */
+/**
+ * What a socket's attach gets: the session's expiry, the first backlog batch, and the groups whose rooms
+ * queue the user's group messages; or why not.
+ */
 export type AttachResult =
-  { ok: true; expiresAt: number; backlog: Backlog } | { ok: false; reason: "unknown" | "expired" };
+  | { ok: true; expiresAt: number; backlog: Backlog; groups: string[] }
+  | { ok: false; reason: "unknown" | "expired" };
 
 /** A stored item on its way to a shard; `seq` lets the shard merge live pushes with the backlog. */
 export interface Outgoing extends QueuedItem {
@@ -70,10 +75,15 @@ export class UserHome extends DurableObject<Env> {
     return this.accounts.kdf();
   }
 
-  login(authKeyHash: string, session: NewSession): LoginResult {
+  async login(authKeyHash: string, session: NewSession): Promise<LoginResult> {
     const result = this.accounts.login(authKeyHash, session, Date.now());
-    // A new machine sees everything still waiting, as the original's offline storage did.
-    if (result.ok) this.queue.adoptAllFor(session.id);
+    if (!result.ok) return result;
+    // A new machine sees everything still waiting, as the original's offline storage did: here, and in
+    // the rooms that queue this user's group messages (before the token exists, so nothing slips past).
+    this.queue.adoptAllFor(session.id);
+    await this.tellRooms((room, username) =>
+      room.addSession(username, { id: session.id, expiresAt: session.expiresAt }),
+    );
     return result;
   }
 
@@ -81,20 +91,26 @@ export class UserHome extends DurableObject<Env> {
     return this.accounts.checkSession(sessionId, secretHash, Date.now());
   }
 
-  logout(sessionId: string): void {
+  async logout(sessionId: string): Promise<void> {
     this.accounts.removeSession(sessionId);
     this.queue.forgetSessions([sessionId]);
     this.presence.forgetSession(sessionId);
     this.collectIfSomeoneListens();
+    await this.tellRooms((room, username) => room.removeSession(username, sessionId));
   }
 
   profile(): ReturnType<Accounts["publicKeys"]> {
     return this.accounts.publicKeys();
   }
 
-  /** Called by a group room whenever this user joins or leaves it. */
-  trackGroup(group: string, member: boolean): void {
-    this.groups.set(group, member, Date.now());
+  /**
+   * Called by a group room whenever this user joins or leaves it. A room the user joins gets their live
+   * sessions: it queues their group messages per session.
+   */
+  trackGroup(group: string, member: boolean): MemberSession[] {
+    const now = Date.now();
+    this.groups.set(group, member, now);
+    return member ? this.accounts.liveSessionsWithExpiry(now) : [];
   }
 
   groupNames(): string[] {
@@ -116,7 +132,7 @@ export class UserHome extends DurableObject<Env> {
       this.collectIfSomeoneListens();
     }
     this.presence.attach(shard, sessionId);
-    return { ...check, backlog: this.queue.backlog(sessionId, 0) };
+    return { ...check, backlog: this.queue.backlog(sessionId, 0), groups: this.groups.names() };
   }
 
   detachSocket(sessionId: string, shard: string): void {
@@ -249,6 +265,23 @@ export class UserHome extends DurableObject<Env> {
     const next = this.blobs.nextExpiry();
     if (next === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(next);
+  }
+
+  /**
+   * Tells every room of the user's groups about a session change. Best effort: a room that misses a new
+   * session learns it when that session's socket connects.
+   */
+  private async tellRooms(
+    tell: (room: ReturnType<typeof groupStub>, username: string) => Promise<void>,
+  ): Promise<void> {
+    const username = this.accounts.username();
+    if (!username) return;
+    const results = await Promise.allSettled(
+      this.groups.names().map((group) => tell(groupStub(this.env, group), username)),
+    );
+    for (const result of results)
+      if (result.status === "rejected")
+        console.error(`home ${username}: telling a room failed`, result.reason);
   }
 
   private collectIfSomeoneListens(): void {

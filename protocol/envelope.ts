@@ -253,3 +253,21 @@ function readSlot(reader: ByteReader): KeySlot {
   const msgKeyBox = reader.bytes(WRAPPED_MESSAGE_KEY_BYTES, "wrapped message key");
   return { recipient, conversationKeyWrap, msgKeyNonce, msgKeyBox };
 }
+
+/**
+ * Where a delivery's acknowledgement goes, read from its header without decoding the rest: its message id
+ * and, for a group message, the group (its room queued it; a direct message's queue is the recipient's
+ * home). Null for a frame too short to say; decoding it reports what is wrong.
+ */
+export function deliveryAckRoute(frame: Uint8Array): { id: string; group: string | null } | null {
+  // tag, version, kind, message id, sentAt, counter, then sender and target as length-prefixed strings.
+  const idStart = 3;
+  const senderLengthAt = idStart + MESSAGE_ID_BYTES + 16;
+  if (frame.length <= senderLengthAt || frame[0] !== BinaryFrame.delivery) return null;
+  const id = toHex(frame.subarray(idStart, idStart + MESSAGE_ID_BYTES));
+  if (frame[2] !== MessageKind.group) return { id, group: null };
+  const targetLengthAt = senderLengthAt + 1 + frame[senderLengthAt]!;
+  const targetEnd = targetLengthAt + 1 + (frame[targetLengthAt] ?? 0);
+  if (targetEnd > frame.length) return null;
+  return { id, group: String.fromCharCode(...frame.subarray(targetLengthAt + 1, targetEnd)) };
+}

@@ -2,7 +2,7 @@
 // the edge that receives them. Binary frames (envelopes) are described in envelope.ts.
 
 import { z } from "zod";
-import { MAX_ACK_IDS } from "./limits.js";
+import { GROUP_NAME_PATTERN, MAX_ACK_IDS } from "./limits.js";
 
 export const messageIdHex = z.string().regex(/^[0-9a-f]{32}$/, "message ids are 32 lower-case hex digits");
 
@@ -12,6 +12,11 @@ export const AckFrame = z.strictObject({
   type: z.literal("ack"),
   /** Deliveries the client has stored or shown; the server may now forget them for this session. */
   ids: z.array(messageIdHex).min(1).max(MAX_ACK_IDS),
+  /**
+   * For group messages: the group they were sent to (the envelope's target). Group messages are queued
+   * in their group's room, so their acknowledgements go there; without it, ids are for the user's home.
+   */
+  group: z.string().regex(GROUP_NAME_PATTERN, "group names are 3–32 of a-z 0-9 _ -").optional(),
 });
 
 export const PingFrame = z.strictObject({ type: z.literal("ping") });

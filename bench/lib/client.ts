@@ -6,6 +6,7 @@
 // of the running scenario through a FailureWatch, never a silent drop.
 
 import WebSocket from "ws";
+import { deliveryAckRoute } from "../../protocol/envelope.js";
 import { MAX_ACK_IDS, MAX_FRAME_BYTES } from "../../protocol/limits.js";
 
 /** Collects the first failure of a scenario; every wait in the scenario races against it. */
@@ -74,7 +75,9 @@ export class BenchClient {
   readonly synced: Promise<void>;
   private resolveSynced!: () => void;
   private readonly pending = new Map<string, (status: SentStatus) => void>();
-  private acks: string[] = [];
+  /** Ids to acknowledge, by the group whose room queued them ("" for the user's home). */
+  private readonly acks = new Map<string, string[]>();
+  private ackCount = 0;
   private ackScheduled = false;
   private closing = false;
 
@@ -145,9 +148,11 @@ export class BenchClient {
     return this.pending.size;
   }
 
-  ack(id: string): void {
-    this.acks.push(id);
-    if (this.acks.length >= MAX_ACK_IDS) this.flushAcks();
+  ack(id: string, group = ""): void {
+    const ids = this.acks.get(group) ?? [];
+    ids.push(id);
+    this.acks.set(group, ids);
+    if (++this.ackCount >= MAX_ACK_IDS) this.flushAcks();
     else if (!this.ackScheduled) {
       // Deliveries arrive in bursts (one TCP read, many frames): ack the burst once it has been read.
       this.ackScheduled = true;
@@ -174,11 +179,16 @@ export class BenchClient {
 
   private flushAcks(): void {
     this.ackScheduled = false;
-    if (this.acks.length === 0 || this.ws.readyState !== WebSocket.OPEN) return;
-    const ids = this.acks.splice(0, MAX_ACK_IDS);
-    this.ws.send(JSON.stringify({ type: "ack", ids }));
-    this.ackFrames++;
-    if (this.acks.length > 0) this.flushAcks();
+    if (this.ackCount === 0 || this.ws.readyState !== WebSocket.OPEN) return;
+    for (const [group, ids] of this.acks) {
+      for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
+        const frame = { type: "ack", ids: ids.slice(i, i + MAX_ACK_IDS), ...(group ? { group } : {}) };
+        this.ws.send(JSON.stringify(frame));
+        this.ackFrames++;
+      }
+    }
+    this.acks.clear();
+    this.ackCount = 0;
   }
 
   private onBinary(frame: Buffer): void {
@@ -190,7 +200,8 @@ export class BenchClient {
     this.deliveries++;
     // Delivery layout: tag, version, kind, then the 16-byte message id (protocol/envelope.ts).
     const id = frame.toString("hex", 3, 19);
-    if (this.options.autoAck !== false) this.ack(id);
+    // Group messages are acknowledged to their group's room, named in the delivery's header.
+    if (this.options.autoAck !== false) this.ack(id, deliveryAckRoute(frame)?.group ?? "");
     this.onDelivery?.(frame, id, arrivedAt);
   }
 

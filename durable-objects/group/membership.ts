@@ -6,28 +6,6 @@ import type { GroupEventKind } from "../../protocol/frames.js";
 import type { GroupInfo } from "../../protocol/http.js";
 import { MAX_RECIPIENTS } from "../../protocol/limits.js";
 
-/** Migrations applied in order by durable-objects/migrations.ts; never edit one that has shipped. */
-export const GROUP_MIGRATIONS: readonly string[] = [
-  `
-CREATE TABLE group_info (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  name TEXT NOT NULL,
-  admin TEXT NOT NULL,
-  epoch INTEGER NOT NULL,
-  created_at INTEGER NOT NULL
-);
-CREATE TABLE members (
-  username TEXT PRIMARY KEY,
-  joined_at INTEGER NOT NULL,
-  joined_order INTEGER NOT NULL
-);
-CREATE TABLE epochs (
-  epoch INTEGER PRIMARY KEY,
-  members TEXT NOT NULL
-);
-`,
-];
-
 export type GroupFailureCode = "not_found" | "forbidden" | "conflict" | "bad_request";
 export class GroupRuleError extends Error {
   constructor(
@@ -59,6 +37,11 @@ export class Membership {
 
   exists(): boolean {
     return this.sql.exec("SELECT 1 FROM group_info").toArray().length > 0;
+  }
+
+  /** The group's name, or null once it has closed. */
+  nameIfOpen(): string | null {
+    return this.sql.exec<{ name: string }>("SELECT name FROM group_info").toArray()[0]?.name ?? null;
   }
 
   info(): GroupInfo | null {

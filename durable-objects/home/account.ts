@@ -132,6 +132,17 @@ export class Accounts {
     return { ok: true, expiresAt: row.expires_at };
   }
 
+  /** Live sessions with their expiry, for a group room that queues this user's group messages. */
+  liveSessionsWithExpiry(now: number): Array<{ id: string; expiresAt: number }> {
+    return this.sql
+      .exec<{ id: string; expires_at: number }>(
+        "SELECT id, expires_at FROM sessions WHERE expires_at > ?",
+        now,
+      )
+      .toArray()
+      .map((row) => ({ id: row.id, expiresAt: row.expires_at }));
+  }
+
   /** Session ids that can still receive: the recipients of each new message's deliveries. */
   liveSessionIds(now: number): string[] {
     if (this.liveSessions && now < this.liveSessions.validUntil) return this.liveSessions.ids;

@@ -4,6 +4,9 @@
 import { CloseCode, type ErrorCode, type ServerFrame } from "../../protocol/frames.js";
 import type { QueuedItem } from "../home/queue.js";
 
+/** The backlog source that is the user's home; every other source is a group name (never empty). */
+export const HOME_SOURCE = "";
+
 export interface Connection {
   /**
    * Random per socket. The runtime may hand us a different WebSocket object for the same socket on
@@ -19,11 +22,13 @@ export interface Connection {
   /** When the session behind this socket expires (ms since epoch); the socket is closed after it. */
   expiresAt: number;
   /**
-   * Highest queue sequence sent from the backlog so far. While `live` is false the backlog is still
-   * draining and live pushes are held back, so a client sees its messages in the order they were stored.
+   * Where this socket's backlog still comes from, the one being sent first: HOME_SOURCE for the user's
+   * home (direct messages and events), then each group's room. Live pushes from a source still listed
+   * are held back, so a client sees each source's messages in the order they were stored. Empty once live.
    */
+  draining: string[];
+  /** Highest sequence sent so far from the backlog of `draining[0]`. */
   backlogCursor: number;
-  live: boolean;
 }
 
 /** Closes a socket whose session was logged out or expired: reconnecting needs a new login. */

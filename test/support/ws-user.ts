@@ -188,24 +188,31 @@ export class WsUser {
       const list = this.receivedFrom.get(delivery.header.sender) ?? [];
       list.push(id);
       this.receivedFrom.set(delivery.header.sender, list);
-      if (this.autoAck) this.queueAck(id);
+      if (this.autoAck) this.queueAck(id, delivery.header.kind === "group" ? delivery.header.target : "");
     } else {
       this.frames.push(JSON.parse(data.toString("utf8")) as ServerFrame);
     }
     this.wake();
   }
 
-  private pendingAcks: string[] = [];
+  /** Ids to acknowledge, by the group whose room queued them ("" for the user's home). */
+  private readonly pendingAcks = new Map<string, string[]>();
 
-  /** Acknowledges in batches: one frame per burst of deliveries, as a real client does. */
-  private queueAck(id: string): void {
-    this.pendingAcks.push(id);
-    if (this.pendingAcks.length > 1) return;
+  /** Acknowledges in batches: one frame per burst of deliveries and source, as a real client does. */
+  private queueAck(id: string, group: string): void {
+    const first = this.pendingAcks.size === 0;
+    const ids = this.pendingAcks.get(group) ?? [];
+    ids.push(id);
+    this.pendingAcks.set(group, ids);
+    if (!first) return;
     setImmediate(() => {
-      while (this.pendingAcks.length > 0) {
-        const ids = this.pendingAcks.splice(0, 1000);
-        if (this.open) this.socket!.send(JSON.stringify({ type: "ack", ids }));
+      for (const [source, all] of this.pendingAcks) {
+        for (let i = 0; i < all.length; i += 1000) {
+          const frame = { type: "ack", ids: all.slice(i, i + 1000), ...(source ? { group: source } : {}) };
+          if (this.open) this.socket!.send(JSON.stringify(frame));
+        }
       }
+      this.pendingAcks.clear();
     });
   }
 

@@ -3,6 +3,8 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Connection, type ConnectionOptions } from "../../../cli-client/connection.js";
+import { concatBytes } from "../../../protocol/bytes.js";
+import { encodeDelivery, encodeSignedPart } from "../../../protocol/envelope.js";
 import {
   AuthError,
   type CliError,
@@ -40,6 +42,24 @@ function welcomeOnConnect(then?: (socket: StubSocket) => void): void {
     sendWelcome(socket.ws);
     then?.(socket);
   };
+}
+
+/** A delivery of a group message (stand-in bytes where the crypto goes): only its header matters here. */
+function groupDelivery(group: string, id: string): Uint8Array {
+  const signed = encodeSignedPart({
+    kind: "group",
+    messageId: Buffer.from(id, "hex"),
+    sentAt: 0,
+    counter: 1,
+    sender: "alice",
+    target: group,
+    epoch: 1,
+    membersDigest: new Uint8Array(32),
+    keyCommitment: new Uint8Array(32),
+    nonce: new Uint8Array(24),
+    ciphertext: new Uint8Array(32),
+  });
+  return encodeDelivery(concatBytes(signed, new Uint8Array(64)), new Uint8Array(8));
 }
 
 function idFrame(id: string): Uint8Array {
@@ -273,6 +293,24 @@ describe("acks", () => {
     const frames = socket.texts as Array<{ type: string; ids: string[] }>;
     expect(frames.map((frame) => frame.ids.length)).toEqual([1000, 1000, 500]);
     expect(frames.flatMap((frame) => frame.ids)).toEqual(ids);
+  });
+
+  it("acknowledges a group message to its group's room and the rest to the home", async () => {
+    const group = groupDelivery("team", ID_B);
+    welcomeOnConnect((socket) => {
+      socket.ws.send(group);
+      socket.ws.send(JSON.stringify({ type: "synced" }));
+    });
+    const connection = await connect({ ackDelayMs: 10, onDelivery: () => undefined });
+    await connection.synced;
+    connection.ack(ID_A);
+    connection.ack(ID_B);
+    const socket = server.sockets[0]!;
+    await until(() => socket.texts.length === 2);
+    expect(socket.texts).toEqual([
+      { type: "ack", ids: [ID_A] },
+      { type: "ack", ids: [ID_B], group: "team" },
+    ]);
   });
 
   it("flushes queued acks before closing", async () => {

@@ -8,6 +8,7 @@ import {
   BinaryFrame,
   decodeDelivery,
   decodeUpload,
+  deliveryAckRoute,
   encodeDelivery,
   encodeSignedPart,
   encodeSlot,
@@ -193,6 +194,26 @@ describe("delivery frames", () => {
       copy[offset] = value;
       expect(() => decodeDelivery(copy)).toThrow(message);
     }
+  });
+
+  it("name where their ack goes from the header alone: the group for a group message, else the home", () => {
+    expect(deliveryAckRoute(deliveries[0]!)).toEqual({ id: toHex(filled(16, 0x11)), group: "team" });
+    const direct = decodeUpload(
+      encodeUpload(encodeSignedPart(header({ kind: "direct", target: "bob", epoch: 0 })), signature, [
+        slot("bob", 1),
+      ]),
+    );
+    const directDelivery = encodeDelivery(signedPartWithSignature(direct), direct.slotBytes[0]!);
+    expect(deliveryAckRoute(directDelivery)).toEqual({ id: toHex(filled(16, 0x11)), group: null });
+    // Names of other lengths move the target; the decoder agrees on it.
+    const long = decodeUpload(
+      encodeUpload(encodeSignedPart(header({ sender: "a".repeat(32), target: "x_y-9" })), signature, slots),
+    );
+    const longDelivery = encodeDelivery(signedPartWithSignature(long), long.slotBytes[0]!);
+    expect(deliveryAckRoute(longDelivery)?.group).toBe(decodeDelivery(longDelivery).header.target);
+    expect(deliveryAckRoute(deliveries[0]!.subarray(0, 30))).toBeNull();
+    expect(deliveryAckRoute(deliveries[0]!.subarray(0, 40))).toBeNull();
+    expect(deliveryAckRoute(upload())).toBeNull();
   });
 });
 

@@ -1,0 +1,224 @@
+// A group's message queue, in its room: each group message is stored once, with one key slot per member,
+// and each member's sessions take it from here. A 1000-member message is one row and 1000 small slot
+// rows in one transaction, instead of a write in 1000 homes.
+//
+// The rules mirror a home's queue (home/queue.ts), per member:
+// - `pending` says which session still waits for which message; a message is pending for every live
+//   session the room knows of the member when it is stored.
+// - `owed` keeps the member's slot while any of their sessions may still need it. It goes once the member
+//   has a live session and none of their sessions waits for the message; with no live session it stays,
+//   and the member's next session (a login on a new machine) takes everything still owed.
+// - A message leaves when no member is owed it.
+// A member who leaves or is removed takes what they are still owed with them (takeOwed): their home
+// queues it, so the room only serves its current members.
+
+import { encodeDelivery } from "../../protocol/envelope.js";
+import { BACKLOG_BATCH_BYTES, BACKLOG_BATCH_MESSAGES, type Backlog } from "../home/queue.js";
+
+export interface MemberSession {
+  id: string;
+  expiresAt: number;
+}
+
+export class GroupQueue {
+  constructor(private readonly sql: SqlStorage) {}
+
+  /**
+   * Stores a message for its members and makes it pending for their live sessions. The same id again (a
+   * sender retrying after a lost reply) stores nothing new and returns the stored seq.
+   */
+  store(
+    id: string,
+    signed: Uint8Array,
+    slots: ReadonlyArray<{ member: string; slot: Uint8Array }>,
+    now: number,
+  ): { seq: number; fresh: boolean } {
+    const inserted = this.sql
+      .exec<{ seq: number }>(
+        `INSERT INTO posts (id, signed, posted_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq`,
+        id,
+        signed,
+        now,
+      )
+      .toArray()[0];
+    if (!inserted) {
+      const seq = this.sql.exec<{ seq: number }>("SELECT seq FROM posts WHERE id = ?", id).one().seq;
+      return { seq, fresh: false };
+    }
+    const { seq } = inserted;
+    for (const { member, slot } of slots)
+      this.sql.exec("INSERT INTO owed (member, seq, slot) VALUES (?, ?, ?)", member, seq, slot);
+    this.sql.exec(
+      `INSERT INTO pending (session_id, seq, member)
+       SELECT s.session_id, o.seq, o.member FROM owed o JOIN member_sessions s ON s.member = o.member
+       WHERE o.seq = ? AND s.expires_at > ?`,
+      seq,
+      now,
+    );
+    return { seq, fresh: true };
+  }
+
+  /**
+   * Remembers a live session of a member; a session new to the room takes everything the member is
+   * still owed. Idempotent: homes report sessions at login and shards confirm them at every connect.
+   */
+  addSession(member: string, session: MemberSession): void {
+    const known =
+      this.sql
+        .exec("SELECT 1 FROM member_sessions WHERE member = ? AND session_id = ?", member, session.id)
+        .toArray().length > 0;
+    if (known) return;
+    this.sql.exec(
+      "INSERT INTO member_sessions (member, session_id, expires_at) VALUES (?, ?, ?)",
+      member,
+      session.id,
+      session.expiresAt,
+    );
+    this.sql.exec(
+      `INSERT OR IGNORE INTO pending (session_id, seq, member) SELECT ?, seq, member FROM owed WHERE member = ?`,
+      session.id,
+      member,
+    );
+  }
+
+  /** A session ended (logout): it waits for nothing more; what only it waited for is no longer owed. */
+  removeSession(member: string, sessionId: string, now: number): void {
+    this.sql.exec("DELETE FROM member_sessions WHERE member = ? AND session_id = ?", member, sessionId);
+    this.sql.exec("DELETE FROM pending WHERE session_id = ?", sessionId);
+    this.collectOwed(member, now);
+  }
+
+  /** Drops sessions past their expiry, with what they waited for. */
+  removeExpiredSessions(now: number): void {
+    const expired = this.sql
+      .exec<{ member: string; session_id: string }>(
+        "DELETE FROM member_sessions WHERE expires_at <= ? RETURNING member, session_id",
+        now,
+      )
+      .toArray();
+    for (const { member, session_id } of expired) {
+      this.sql.exec("DELETE FROM pending WHERE session_id = ?", session_id);
+      this.collectOwed(member, now);
+    }
+  }
+
+  /** The next batch of a session's pending messages after `cursor`, oldest first, as delivery frames. */
+  backlog(sessionId: string, cursor: number): Backlog {
+    const rows = this.sql.exec<{ seq: number; signed: ArrayBuffer; slot: ArrayBuffer }>(
+      `SELECT p.seq AS seq, p.signed AS signed, o.slot AS slot FROM pending d
+         JOIN posts p ON p.seq = d.seq JOIN owed o ON o.member = d.member AND o.seq = d.seq
+       WHERE d.session_id = ? AND d.seq > ? ORDER BY d.seq LIMIT ?`,
+      sessionId,
+      cursor,
+      BACKLOG_BATCH_MESSAGES + 1,
+    );
+    const items: Backlog["items"] = [];
+    let bytes = 0;
+    let last = cursor;
+    let more = false;
+    for (const row of rows) {
+      const size = row.signed.byteLength + row.slot.byteLength;
+      if (
+        items.length === BACKLOG_BATCH_MESSAGES ||
+        (items.length > 0 && bytes + size > BACKLOG_BATCH_BYTES)
+      ) {
+        more = true;
+        break;
+      }
+      items.push({
+        kind: "envelope",
+        data: encodeDelivery(new Uint8Array(row.signed), new Uint8Array(row.slot)),
+      });
+      bytes += size;
+      last = row.seq;
+    }
+    return { items, cursor: last, more };
+  }
+
+  hasPendingUpTo(sessionId: string, cursor: number): boolean {
+    return (
+      this.sql
+        .exec("SELECT 1 FROM pending WHERE session_id = ? AND seq <= ? LIMIT 1", sessionId, cursor)
+        .toArray().length > 0
+    );
+  }
+
+  /**
+   * One session of `member` has the given messages: they stop being pending for it, stop being owed to
+   * the member once no session of theirs waits, and leave once nobody is owed them. Ids the session
+   * never waited for (someone else's, or already acknowledged) change nothing.
+   */
+  acknowledge(member: string, sessionId: string, messageIds: readonly string[]): number {
+    const acked = this.sql
+      .exec<{ seq: number }>(
+        `DELETE FROM pending WHERE session_id = ? AND member = ?
+           AND seq IN (SELECT seq FROM posts WHERE id IN (SELECT value FROM json_each(?)))
+         RETURNING seq`,
+        sessionId,
+        member,
+        JSON.stringify(messageIds),
+      )
+      .toArray()
+      .map((row) => row.seq);
+    if (acked.length === 0) return 0;
+    const seqs = JSON.stringify(acked);
+    // The acknowledging session is live, so an owed row nobody of the member waits for is done.
+    this.sql.exec(
+      `DELETE FROM owed WHERE member = ? AND seq IN (SELECT value FROM json_each(?))
+         AND NOT EXISTS (SELECT 1 FROM pending d WHERE d.member = owed.member AND d.seq = owed.seq)`,
+      member,
+      seqs,
+    );
+    this.sql.exec(
+      `DELETE FROM posts WHERE seq IN (SELECT value FROM json_each(?))
+         AND NOT EXISTS (SELECT 1 FROM owed o WHERE o.seq = posts.seq)`,
+      seqs,
+    );
+    return acked.length;
+  }
+
+  /**
+   * What a departing member is still owed, oldest first, as delivery frames with their message ids: the
+   * room hands them to the member's home, then forgets them with forgetMember.
+   */
+  owedTo(member: string): Array<{ seq: number; id: string; data: Uint8Array }> {
+    return this.sql
+      .exec<{ seq: number; id: string; signed: ArrayBuffer; slot: ArrayBuffer }>(
+        `SELECT p.seq AS seq, p.id AS id, p.signed AS signed, o.slot AS slot FROM owed o
+           JOIN posts p ON p.seq = o.seq WHERE o.member = ? ORDER BY o.seq`,
+        member,
+      )
+      .toArray()
+      .map((row) => ({
+        seq: row.seq,
+        id: row.id,
+        data: encodeDelivery(new Uint8Array(row.signed), new Uint8Array(row.slot)),
+      }));
+  }
+
+  /**
+   * Forgets a departed member's sessions and what they were owed up to `throughSeq` (their home has it
+   * now). Later rows stay: they belong to a membership that began after the departure.
+   */
+  forgetMember(member: string, throughSeq: number, stillMember: boolean): void {
+    this.sql.exec("DELETE FROM pending WHERE member = ? AND seq <= ?", member, throughSeq);
+    this.sql.exec("DELETE FROM owed WHERE member = ? AND seq <= ?", member, throughSeq);
+    if (!stillMember) this.sql.exec("DELETE FROM member_sessions WHERE member = ?", member);
+    this.sql.exec("DELETE FROM posts WHERE NOT EXISTS (SELECT 1 FROM owed o WHERE o.seq = posts.seq)");
+  }
+
+  /** Owed rows of `member` no session waits for, dropped if the member has a live session to vouch for it. */
+  private collectOwed(member: string, now: number): void {
+    const live =
+      this.sql
+        .exec("SELECT 1 FROM member_sessions WHERE member = ? AND expires_at > ? LIMIT 1", member, now)
+        .toArray().length > 0;
+    if (!live) return;
+    this.sql.exec(
+      `DELETE FROM owed WHERE member = ?
+         AND NOT EXISTS (SELECT 1 FROM pending d WHERE d.member = owed.member AND d.seq = owed.seq)`,
+      member,
+    );
+    this.sql.exec("DELETE FROM posts WHERE NOT EXISTS (SELECT 1 FROM owed o WHERE o.seq = posts.seq)");
+  }
+}
