@@ -160,8 +160,8 @@ export class GroupRoom extends DurableObject<Env> {
    * the next batch once the previous one is fully acknowledged.
    */
   acknowledge(acks: GroupAck[]): Array<Backlog | null> {
-    return acks.map(({ member, session, ids, cursor }) => {
-      this.queue.acknowledge(member, session, ids);
+    this.queue.acknowledge(acks);
+    return acks.map(({ session, cursor }) => {
       if (cursor === null || this.queue.hasPendingUpTo(session, cursor)) return null;
       return this.queue.backlog(session, cursor);
     });

@@ -145,6 +145,33 @@ describe("the group queue", () => {
     for (const s of [a, b, e]) s.close();
   });
 
+  it("takes a batch of acknowledgements from many members at once, each only for its own session", async () => {
+    const [alice, bob, carol] = await users("alice", "bob", "carol");
+    const group = await createGroup(alice!, [bob!, carol!]);
+    const a = await online(alice!.token);
+    const b = await online(bob!.token);
+    const c = await online(carol!.token);
+    const id = await post(a, alice!, group, [alice!, bob!, carol!]);
+    const next = await runInDurableObject(groupStub(env, group), (room) =>
+      room.acknowledge([
+        { member: bob!.username, session: bob!.sessionId, ids: [id], cursor: null },
+        // Carol's name with bob's session, and alice's session under carol's name: neither matches a row.
+        { member: carol!.username, session: bob!.sessionId, ids: [id], cursor: null },
+        { member: carol!.username, session: alice!.sessionId, ids: [id], cursor: null },
+        { member: alice!.username, session: alice!.sessionId, ids: [id], cursor: null },
+      ]),
+    );
+    expect(next).toEqual([null, null, null, null]);
+    const left = await runInDurableObject(groupStub(env, group), (_, state) =>
+      state.storage.sql
+        .exec<{ member: string }>("SELECT member FROM owed")
+        .toArray()
+        .map((row) => row.member),
+    );
+    expect(left).toEqual([carol!.username]);
+    for (const s of [a, b, c]) s.close();
+  });
+
   it("reaches a machine that logs in later, and forgets a session that logs out", async () => {
     const [alice, bob] = await users("alice", "bob");
     const group = await createGroup(alice!, [bob!]);
