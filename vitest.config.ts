@@ -12,6 +12,8 @@ export default defineConfig({
           name: "workers",
           include: ["test/worker/**/*.test.ts"],
           setupFiles: ["test/worker/setup.ts"],
+          // A deadline, not a measurement: these run beside the end-to-end tests on a 2-core machine.
+          testTimeout: 20_000,
         },
       },
       {
