@@ -50,6 +50,8 @@ const HOME_CACHE_LIMIT = 10_000;
  * counts its own assignments meanwhile, and a login storm needs a handful of reports, not one per socket.
  */
 const LOAD_REPORT_DELAY_MS = 20;
+/** How long live group acknowledgements gather before they go to the room as one batch. */
+const GROUP_ACK_LINGER_MS = 10;
 
 export class ServerShard extends DurableObject<Env> {
   private readonly homes = new Map<string, ReturnType<typeof homeStub>>();
@@ -278,15 +280,14 @@ export class ServerShard extends DurableObject<Env> {
         const source = frame.group ?? HOME_SOURCE;
         // The cursor goes along only for the source whose backlog is being sent: its next batch follows.
         const cursor = connection.draining[0] === source ? connection.backlogCursor : null;
+        const ack = { member: connection.user, session: connection.session, ids: frame.ids, cursor };
         const next =
           frame.group === undefined
             ? await this.home(connection.user).acknowledge(connection.session, frame.ids, cursor)
-            : await this.groupAckPipe(frame.group).submit({
-                member: connection.user,
-                session: connection.session,
-                ids: frame.ids,
-                cursor,
-              });
+            : // A draining socket waits for its next batch; live acknowledgements wait for nobody.
+              cursor !== null
+              ? (await groupStub(this.env, frame.group).acknowledge([ack]))[0]!
+              : await this.groupAckPipe(frame.group).submit(ack);
         const current = connectionOf(ws);
         if (next && current?.draining[0] === source) this.sendBacklog(ws, current, next);
         return;
@@ -423,7 +424,11 @@ export class ServerShard extends DurableObject<Env> {
     return pipe;
   }
 
-  /** Acknowledgements of a group's messages from this shard's sockets, batched into one call per turn. */
+  /**
+   * Live acknowledgements of a group's messages from this shard's sockets, gathered for GROUP_ACK_LINGER_MS
+   * into one call: every member of a large group acknowledges each message within a few milliseconds, and
+   * one call and one commit in the room for all of them costs far less than one each.
+   */
   private groupAckPipe(group: string): OrderedBatcher<GroupAck, Backlog | null> {
     let pipe = this.groupAckPipes.get(group);
     if (!pipe) {
@@ -431,7 +436,11 @@ export class ServerShard extends DurableObject<Env> {
         for (const [name, existing] of this.groupAckPipes) if (existing.idle) this.groupAckPipes.delete(name);
       }
       const stub = groupStub(this.env, group);
-      pipe = new OrderedBatcher<GroupAck, Backlog | null>((batch) => stub.acknowledge(batch));
+      pipe = new OrderedBatcher<GroupAck, Backlog | null>(
+        (batch) => stub.acknowledge(batch),
+        1024,
+        GROUP_ACK_LINGER_MS,
+      );
       this.groupAckPipes.set(group, pipe);
     }
     return pipe;

@@ -149,16 +149,18 @@ export class GroupQueue {
    * for (someone else's, or already acknowledged) change nothing. A whole batch of acknowledgements costs
    * three statements: one per acknowledgement showed up as the room's main cost in a 1000-member group.
    */
-  acknowledge(acks: ReadonlyArray<{ member: string; session: string; ids: readonly string[] }>): void {
-    const triples = acks.flatMap(({ member, session, ids }) => ids.map((id) => [session, member, id]));
-    if (triples.length === 0) return;
+  acknowledge(acks: ReadonlyArray<{ session: string; ids: readonly string[] }>): void {
+    const pairs = acks.flatMap(({ session, ids }) => ids.map((id) => [session, id]));
+    if (pairs.length === 0) return;
+    // Keyed by (session, seq) alone, the primary key, so each acknowledgement is one index seek. Session
+    // ids are random and the shard takes them from the authenticated socket: a session's rows are its own.
     const acked = this.sql
       .exec<{ member: string; seq: number }>(
-        `DELETE FROM pending WHERE (session_id, member, seq) IN (
-           SELECT json_extract(a.value, '$[0]'), json_extract(a.value, '$[1]'), p.seq
-           FROM json_each(?) a JOIN posts p ON p.id = json_extract(a.value, '$[2]'))
+        `DELETE FROM pending WHERE (session_id, seq) IN (
+           SELECT json_extract(a.value, '$[0]'), p.seq
+           FROM json_each(?) a JOIN posts p ON p.id = json_extract(a.value, '$[1]'))
          RETURNING member, seq`,
-        JSON.stringify(triples),
+        JSON.stringify(pairs),
       )
       .toArray();
     if (acked.length === 0) return;
