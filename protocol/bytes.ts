@@ -9,16 +9,16 @@ export class FormatError extends Error {
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** Up to this many ASCII characters, a loop is quicker than a call into the encoder. */
+const SHORT_ASCII_BYTES = 64;
 
 /** Appends fields to a growing buffer; `finish()` returns exactly the bytes written. */
 export class ByteWriter {
   private buffer: Uint8Array;
-  private view: DataView;
   private length = 0;
 
   constructor(initialCapacity = 1024) {
     this.buffer = new Uint8Array(initialCapacity);
-    this.view = new DataView(this.buffer.buffer);
   }
 
   private reserve(extra: number): void {
@@ -29,47 +29,35 @@ export class ByteWriter {
     const grown = new Uint8Array(capacity);
     grown.set(this.buffer.subarray(0, this.length));
     this.buffer = grown;
-    this.view = new DataView(grown.buffer);
   }
 
   u8(value: number): this {
     this.reserve(1);
-    this.view.setUint8(this.length, value);
-    this.length += 1;
+    this.buffer[this.length++] = value;
     return this;
   }
 
   u16(value: number): this {
-    if (!Number.isInteger(value) || value < 0 || value > 0xffff)
-      throw new FormatError(`u16 out of range: ${value}`);
     this.reserve(2);
-    this.view.setUint16(this.length, value);
-    this.length += 2;
+    this.length = putU16(this.buffer, this.length, value);
     return this;
   }
 
   u32(value: number): this {
-    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-      throw new FormatError(`u32 out of range: ${value}`);
-    }
     this.reserve(4);
-    this.view.setUint32(this.length, value);
-    this.length += 4;
+    this.length = putU32(this.buffer, this.length, value);
     return this;
   }
 
   u64(value: number): this {
-    if (!Number.isSafeInteger(value) || value < 0) throw new FormatError(`u64 out of range: ${value}`);
     this.reserve(8);
-    this.view.setBigUint64(this.length, BigInt(value));
-    this.length += 8;
+    this.length = putU64(this.buffer, this.length, value);
     return this;
   }
 
   bytes(value: Uint8Array): this {
     this.reserve(value.length);
-    this.buffer.set(value, this.length);
-    this.length += value.length;
+    this.length = putBytes(this.buffer, this.length, value);
     return this;
   }
 
@@ -81,9 +69,9 @@ export class ByteWriter {
 
   /** A u8 length then that many bytes of UTF-8 (names). */
   str8(value: string): this {
-    const encoded = utf8Encoder.encode(value);
-    if (encoded.length > 0xff) throw new FormatError("string longer than 255 bytes");
-    return this.u8(encoded.length).bytes(encoded);
+    this.reserve(1 + utf8Length(value));
+    this.length = putStr8(this.buffer, this.length, value);
+    return this;
   }
 
   /** A u16 length then the bytes. */
@@ -100,9 +88,65 @@ export class ByteWriter {
     return this.length;
   }
 
+  /**
+   * The bytes written. A writer sized exactly hands over its own buffer instead of a copy; nothing can
+   * write into it afterwards, since any further write would need to grow it into a new one.
+   */
   finish(): Uint8Array {
-    return this.buffer.slice(0, this.length);
+    return this.length === this.buffer.length ? this.buffer : this.buffer.slice(0, this.length);
   }
+}
+
+// Writing into a buffer sized in advance: each put writes one big-endian field at `at` and returns the
+// offset just past it. Integers go byte by byte; a DataView per buffer would cost more than the shifts.
+
+export function putU16(out: Uint8Array, at: number, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff)
+    throw new FormatError(`u16 out of range: ${value}`);
+  out[at] = value >>> 8;
+  out[at + 1] = value;
+  return at + 2;
+}
+
+export function putU32(out: Uint8Array, at: number, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new FormatError(`u32 out of range: ${value}`);
+  }
+  out[at] = value >>> 24;
+  out[at + 1] = value >>> 16;
+  out[at + 2] = value >>> 8;
+  out[at + 3] = value;
+  return at + 4;
+}
+
+export function putU64(out: Uint8Array, at: number, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new FormatError(`u64 out of range: ${value}`);
+  // Two 32-bit halves: a BigInt per field costs more than the rest of the write.
+  return putU32(out, putU32(out, at, Math.floor(value / 0x1_0000_0000)), value >>> 0);
+}
+
+export function putBytes(out: Uint8Array, at: number, value: Uint8Array): number {
+  out.set(value, at);
+  return at + value.length;
+}
+
+/** A u8 length then that many bytes of UTF-8 (names). */
+export function putStr8(out: Uint8Array, at: number, value: string): number {
+  const size = utf8Length(value);
+  if (size > 0xff) throw new FormatError("string longer than 255 bytes");
+  out[at] = size;
+  return putUtf8(out, at + 1, value, size);
+}
+
+/** `size` is utf8Length(value): the text is encoded straight into `out`, with no copy in between. */
+export function putUtf8(out: Uint8Array, at: number, value: string, size: number): number {
+  if (size === value.length && size <= SHORT_ASCII_BYTES) {
+    // Every code unit is ASCII (anything else takes more than one byte): names, mostly.
+    for (let i = 0; i < size; i++) out[at + i] = value.charCodeAt(i);
+  } else {
+    utf8Encoder.encodeInto(value, out.subarray(at, at + size));
+  }
+  return at + size;
 }
 
 /** Reads fields in order; every read is bounds-checked and throws FormatError on short input. */
@@ -188,9 +232,11 @@ export class ByteReader {
   }
 }
 
+const HEX_DIGITS = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
 export function toHex(bytes: Uint8Array): string {
   let out = "";
-  for (const byte of bytes) out += byte.toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes.length; i++) out += HEX_DIGITS[bytes[i]!];
   return out;
 }
 
@@ -228,4 +274,26 @@ export function sha256(data: Uint8Array): Uint8Array {
 
 export function utf8(text: string): Uint8Array {
   return utf8Encoder.encode(text);
+}
+
+/**
+ * How many bytes utf8(text) would be, without encoding it: lets a writer size its buffer exactly. A lone
+ * surrogate counts 3, as TextEncoder writes it as U+FFFD.
+ */
+export function utf8Length(text: string): number {
+  let size = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) size += 1;
+    else if (unit >= 0xd800 && unit <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
+      size += 2; // the pair: 2 units, 4 bytes
+      i++;
+    } else size += 2;
+  }
+  return size;
+}
+
+function isLowSurrogate(unit: number): boolean {
+  return unit >= 0xdc00 && unit <= 0xdfff;
 }

@@ -6,7 +6,21 @@
 // the signed key commitment binds them instead, which lets the server hand each recipient only its own
 // slot (a 1000-member group message would otherwise be copied 1000 times at 1000× the size).
 
-import { ByteReader, ByteWriter, FormatError, concatBytes, sha256, toHex, utf8 } from "./bytes.js";
+import {
+  ByteReader,
+  ByteWriter,
+  FormatError,
+  concatBytes,
+  putBytes,
+  putStr8,
+  putU16,
+  putU32,
+  putU64,
+  sha256,
+  toHex,
+  utf8,
+  utf8Length,
+} from "./bytes.js";
 import { GROUP_NAME_PATTERN, MAX_CIPHERTEXT_BYTES, MAX_RECIPIENTS, USERNAME_PATTERN } from "./limits.js";
 
 export const ENVELOPE_VERSION = 1;
@@ -76,21 +90,19 @@ export interface DecodedEnvelope {
   slotBytes: Uint8Array[];
 }
 
+// Encoding: every size is computed first, then each field is written once, in place, into the buffer
+// that is sent, rather than into a piece of its own that is then copied into the next.
+
+/** The signed part's bytes besides the two names and the ciphertext. */
+const SIGNED_PART_FIXED_BYTES =
+  1 + 1 + MESSAGE_ID_BYTES + 8 + 8 + 1 + 1 + 4 + DIGEST_BYTES + DIGEST_BYTES + NONCE_BYTES + 4;
+/** A slot's bytes besides the recipient's name and the conversation key wrap. */
+const SLOT_FIXED_BYTES = 1 + 2 + NONCE_BYTES + WRAPPED_MESSAGE_KEY_BYTES;
+
 export function encodeSignedPart(header: EnvelopeHeader): Uint8Array {
-  return new ByteWriter(256 + header.ciphertext.length)
-    .u8(ENVELOPE_VERSION)
-    .u8(MessageKind[header.kind])
-    .fixed(header.messageId, MESSAGE_ID_BYTES, "messageId")
-    .u64(header.sentAt)
-    .u64(header.counter)
-    .str8(header.sender)
-    .str8(header.target)
-    .u32(header.epoch)
-    .fixed(header.membersDigest, DIGEST_BYTES, "membersDigest")
-    .fixed(header.keyCommitment, DIGEST_BYTES, "keyCommitment")
-    .fixed(header.nonce, NONCE_BYTES, "nonce")
-    .bytes32(header.ciphertext)
-    .finish();
+  const signedPart = new Uint8Array(signedPartSize(header));
+  writeSignedPart(signedPart, 0, header);
+  return signedPart;
 }
 
 /** The exact bytes the sender signs and every recipient verifies. */
@@ -99,24 +111,108 @@ export function signingInput(signedPart: Uint8Array): Uint8Array {
 }
 
 export function encodeSlot(slot: KeySlot): Uint8Array {
-  return new ByteWriter(128 + slot.conversationKeyWrap.length)
-    .str8(slot.recipient)
-    .bytes16(slot.conversationKeyWrap)
-    .fixed(slot.msgKeyNonce, NONCE_BYTES, "msgKeyNonce")
-    .fixed(slot.msgKeyBox, WRAPPED_MESSAGE_KEY_BYTES, "msgKeyBox")
-    .finish();
+  const bytes = new Uint8Array(slotSize(slot));
+  writeSlot(bytes, 0, slot);
+  return bytes;
 }
 
 /** Slots must be sorted by recipient, each recipient once, so a digest over them is canonical. */
 export function encodeUpload(signedPart: Uint8Array, signature: Uint8Array, slots: KeySlot[]): Uint8Array {
-  const sorted = [...slots].sort((a, b) => compareNames(a.recipient, b.recipient));
-  const writer = new ByteWriter(signedPart.length + 128 + slots.length * 480)
-    .u8(BinaryFrame.upload)
-    .bytes(signedPart)
-    .fixed(signature, SIGNATURE_BYTES, "signature")
-    .u16(sorted.length);
-  for (const slot of sorted) writer.bytes(encodeSlot(slot));
-  return writer.finish();
+  checkSize(signature, SIGNATURE_BYTES, "signature");
+  const sorted = sortSlots(slots);
+  const frame = new Uint8Array(uploadSize(signedPart.length, sorted));
+  frame[0] = BinaryFrame.upload;
+  frame.set(signedPart, 1);
+  const signatureAt = 1 + signedPart.length;
+  frame.set(signature, signatureAt);
+  writeSlots(frame, signatureAt + SIGNATURE_BYTES, sorted);
+  return frame;
+}
+
+/**
+ * The sender's way to the same bytes as encodeUpload(encodeSignedPart(header), signature, slots): one
+ * pass into one buffer, with `sign` given the signed part where it lies in the frame and returning its
+ * signature (over signingInput of those bytes), so the signed part is never encoded or copied apart.
+ */
+export function encodeSignedUpload(
+  header: EnvelopeHeader,
+  slots: KeySlot[],
+  sign: (signedPart: Uint8Array) => Uint8Array,
+): Uint8Array {
+  const sorted = sortSlots(slots);
+  const frame = new Uint8Array(uploadSize(signedPartSize(header), sorted));
+  frame[0] = BinaryFrame.upload;
+  const signatureAt = writeSignedPart(frame, 1, header);
+  const signature = sign(frame.subarray(1, signatureAt));
+  checkSize(signature, SIGNATURE_BYTES, "signature");
+  frame.set(signature, signatureAt);
+  writeSlots(frame, signatureAt + SIGNATURE_BYTES, sorted);
+  return frame;
+}
+
+/** Writes the signed part at `at`; returns the offset just past it. */
+function writeSignedPart(out: Uint8Array, at: number, header: EnvelopeHeader): number {
+  checkSize(header.messageId, MESSAGE_ID_BYTES, "messageId");
+  checkSize(header.membersDigest, DIGEST_BYTES, "membersDigest");
+  checkSize(header.keyCommitment, DIGEST_BYTES, "keyCommitment");
+  checkSize(header.nonce, NONCE_BYTES, "nonce");
+  out[at] = ENVELOPE_VERSION;
+  out[at + 1] = MessageKind[header.kind];
+  at = putBytes(out, at + 2, header.messageId);
+  at = putU64(out, at, header.sentAt);
+  at = putU64(out, at, header.counter);
+  at = putStr8(out, at, header.sender);
+  at = putStr8(out, at, header.target);
+  at = putU32(out, at, header.epoch);
+  at = putBytes(out, at, header.membersDigest);
+  at = putBytes(out, at, header.keyCommitment);
+  at = putBytes(out, at, header.nonce);
+  at = putU32(out, at, header.ciphertext.length);
+  return putBytes(out, at, header.ciphertext);
+}
+
+/** Writes the slot count and the slots at `at`. */
+function writeSlots(out: Uint8Array, at: number, sorted: readonly KeySlot[]): void {
+  at = putU16(out, at, sorted.length);
+  for (const slot of sorted) at = writeSlot(out, at, slot);
+}
+
+function writeSlot(out: Uint8Array, at: number, slot: KeySlot): number {
+  checkSize(slot.msgKeyNonce, NONCE_BYTES, "msgKeyNonce");
+  checkSize(slot.msgKeyBox, WRAPPED_MESSAGE_KEY_BYTES, "msgKeyBox");
+  at = putStr8(out, at, slot.recipient);
+  at = putU16(out, at, slot.conversationKeyWrap.length);
+  at = putBytes(out, at, slot.conversationKeyWrap);
+  at = putBytes(out, at, slot.msgKeyNonce);
+  return putBytes(out, at, slot.msgKeyBox);
+}
+
+function signedPartSize(header: EnvelopeHeader): number {
+  return (
+    SIGNED_PART_FIXED_BYTES + utf8Length(header.sender) + utf8Length(header.target) + header.ciphertext.length
+  );
+}
+
+function slotSize(slot: KeySlot): number {
+  return SLOT_FIXED_BYTES + utf8Length(slot.recipient) + slot.conversationKeyWrap.length;
+}
+
+function uploadSize(signedPartBytes: number, slots: readonly KeySlot[]): number {
+  let size = 1 + signedPartBytes + SIGNATURE_BYTES + 2;
+  for (const slot of slots) size += slotSize(slot);
+  return size;
+}
+
+function sortSlots(slots: KeySlot[]): KeySlot[] {
+  return slots.length === 1 ? slots : [...slots].sort(compareSlots);
+}
+
+function compareSlots(a: KeySlot, b: KeySlot): number {
+  return compareNames(a.recipient, b.recipient);
+}
+
+function checkSize(value: Uint8Array, size: number, what: string): void {
+  if (value.length !== size) throw new FormatError(`${what} must be ${size} bytes, got ${value.length}`);
 }
 
 /** What the server sends one recipient: the signed part and signature untouched, then that recipient's slot. */
@@ -170,18 +266,26 @@ export function signedPartWithSignature(envelope: DecodedEnvelope): Uint8Array {
 }
 
 /**
+ * A synchronous SHA-256. The digests below default to protocol/bytes.ts's, which runs everywhere; the
+ * Node client passes OpenSSL's, which gives the same digest without a pure-JS hash to warm up per process.
+ */
+export type Sha256 = (data: Uint8Array) => Uint8Array;
+
+/**
  * SHA-256 over the sorted, de-duplicated recipient names. A recipient recomputes it from the member list
  * the server announced for the epoch, so a server that quietly adds or drops a recipient is caught.
  */
-export function membersDigest(recipients: readonly string[]): Uint8Array {
-  const names = [...new Set(recipients)].sort(compareNames);
-  const writer = new ByteWriter(64 + names.length * 16).bytes(MEMBERS_CONTEXT).u16(names.length);
+export function membersDigest(recipients: readonly string[], hash: Sha256 = sha256): Uint8Array {
+  const names = recipients.length === 1 ? recipients : [...new Set(recipients)].sort(compareNames);
+  let size = MEMBERS_CONTEXT.length + 2;
+  for (const name of names) size += 1 + utf8Length(name);
+  const writer = new ByteWriter(size).bytes(MEMBERS_CONTEXT).u16(names.length);
   for (const name of names) writer.str8(name);
-  return sha256(writer.finish());
+  return hash(writer.finish());
 }
 
-export function keyCommitment(messageKey: Uint8Array): Uint8Array {
-  return sha256(concatBytes(KEY_COMMITMENT_CONTEXT, messageKey));
+export function keyCommitment(messageKey: Uint8Array, hash: Sha256 = sha256): Uint8Array {
+  return hash(concatBytes(KEY_COMMITMENT_CONTEXT, messageKey));
 }
 
 /** Byte-wise order of ASCII names; the same on every platform, unlike localeCompare. */

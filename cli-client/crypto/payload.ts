@@ -3,7 +3,15 @@
 // JSON, length 0 when none) ‖ zeros up to a multiple of PAYLOAD_PADDING, so the ciphertext length says
 // little about the text's length.
 
-import { ByteReader, ByteWriter, FormatError, utf8 } from "../../protocol/bytes.js";
+import {
+  ByteReader,
+  FormatError,
+  putBytes,
+  putU32,
+  putUtf8,
+  utf8,
+  utf8Length,
+} from "../../protocol/bytes.js";
 import { MAX_ATTACHMENT_BYTES, MAX_TEXT_BYTES, PAYLOAD_PADDING } from "../../protocol/limits.js";
 import { PayloadTooLargeError } from "./errors.js";
 
@@ -19,9 +27,9 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Throws PayloadTooLargeError over MAX_TEXT_BYTES or MAX_ATTACHMENT_BYTES, before anything is sealed. */
 export function encodePayload(payload: Payload): Uint8Array {
-  const text = utf8(payload.text);
-  if (text.length > MAX_TEXT_BYTES) {
-    throw new PayloadTooLargeError(`message text is ${text.length} bytes; the limit is ${MAX_TEXT_BYTES}`);
+  const textBytes = utf8Length(payload.text);
+  if (textBytes > MAX_TEXT_BYTES) {
+    throw new PayloadTooLargeError(`message text is ${textBytes} bytes; the limit is ${MAX_TEXT_BYTES}`);
   }
   const attachment =
     payload.attachment === undefined ? new Uint8Array(0) : encodeDescriptor(payload.attachment);
@@ -30,10 +38,13 @@ export function encodePayload(payload: Payload): Uint8Array {
       `attachment descriptor is ${attachment.length} bytes; the limit is ${MAX_ATTACHMENT_BYTES}`,
     );
   }
-  const unpadded = 1 + 4 + text.length + 4 + attachment.length;
-  const padded = Math.ceil(unpadded / PAYLOAD_PADDING) * PAYLOAD_PADDING;
-  const writer = new ByteWriter(padded).u8(PAYLOAD_VERSION).bytes32(text).bytes32(attachment);
-  return writer.bytes(new Uint8Array(padded - writer.offset)).finish();
+  const unpadded = 1 + 4 + textBytes + 4 + attachment.length;
+  // Zero-filled on allocation: what follows the descriptor is already the padding.
+  const bytes = new Uint8Array(Math.ceil(unpadded / PAYLOAD_PADDING) * PAYLOAD_PADDING);
+  bytes[0] = PAYLOAD_VERSION;
+  const textEnd = putUtf8(bytes, putU32(bytes, 1, textBytes), payload.text, textBytes);
+  putBytes(bytes, putU32(bytes, textEnd, attachment.length), attachment);
+  return bytes;
 }
 
 /**

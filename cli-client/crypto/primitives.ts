@@ -10,6 +10,7 @@ import {
   createPrivateKey,
   createPublicKey,
   generateKeyPair,
+  hash as hashWithNode,
   privateDecrypt,
   publicEncrypt,
   randomFillSync,
@@ -19,7 +20,7 @@ import {
 } from "node:crypto";
 import { promisify } from "node:util";
 import nacl from "tweetnacl";
-import { ByteWriter, sha256, toHex, utf8 } from "../../protocol/bytes.js";
+import { ByteWriter, toHex, utf8 } from "../../protocol/bytes.js";
 import { KEY_BYTES, NONCE_BYTES, SIGNATURE_BYTES } from "../../protocol/envelope.js";
 import type { PublicKeys } from "../../protocol/http.js";
 import { fromBase64, toBase64 } from "./base64.js";
@@ -149,12 +150,30 @@ export function verify(publicKey: KeyObject, message: Uint8Array, signature: Uin
   }
 }
 
+/** tweetnacl's C-style secretbox, which writes into buffers the caller owns (not in its type definitions). */
+interface NaclLowLevel {
+  crypto_secretbox(c: Uint8Array, m: Uint8Array, d: number, n: Uint8Array, k: Uint8Array): number;
+  crypto_secretbox_open(m: Uint8Array, c: Uint8Array, d: number, n: Uint8Array, k: Uint8Array): number;
+}
+const lowlevel = (nacl as unknown as { lowlevel: NaclLowLevel }).lowlevel;
+
+/** secretboxSeal's zero-prefixed input for messages up to 4 KiB (a message payload, a key), reused. */
+const sealInput = new Uint8Array(32 + 4096);
+
 /** XSalsa20-Poly1305: 32-byte key, 24-byte nonce; the output is 16 bytes longer than the message. */
 export function secretboxSeal(message: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array {
   if (nonce.length !== NONCE_BYTES || key.length !== KEY_BYTES) {
     throw new CryptoError(`secretbox needs a ${KEY_BYTES}-byte key and a ${NONCE_BYTES}-byte nonce`);
   }
-  return nacl.secretbox(message, nonce, key);
+  // nacl.secretbox does the same, but copies the message byte by byte into a fresh zero-prefixed buffer
+  // first: for a message's payload and key, that cost as much as the encryption.
+  const length = 32 + message.length;
+  const input = length <= sealInput.length ? sealInput : new Uint8Array(length);
+  input.set(message, 32);
+  const boxed = new Uint8Array(length);
+  lowlevel.crypto_secretbox(boxed, input, length, nonce, key);
+  input.fill(0, 32, length); // no plaintext left behind in the shared buffer
+  return boxed.subarray(16);
 }
 
 /** The message, or null if the box is forged, corrupted, or sealed under another key or nonce. */
@@ -162,13 +181,6 @@ export function secretboxOpen(box: Uint8Array, nonce: Uint8Array, key: Uint8Arra
   if (nonce.length !== NONCE_BYTES || key.length !== KEY_BYTES) return null;
   return nacl.secretbox.open(box, nonce, key);
 }
-
-/** tweetnacl's C-style secretbox, which writes into buffers the caller owns (not in its type definitions). */
-interface NaclLowLevel {
-  crypto_secretbox(c: Uint8Array, m: Uint8Array, d: number, n: Uint8Array, k: Uint8Array): number;
-  crypto_secretbox_open(m: Uint8Array, c: Uint8Array, d: number, n: Uint8Array, k: Uint8Array): number;
-}
-const lowlevel = (nacl as unknown as { lowlevel: NaclLowLevel }).lowlevel;
 
 /**
  * The same XSalsa20-Poly1305 secretbox as secretboxSeal/secretboxOpen, but into two buffers allocated
@@ -214,8 +226,33 @@ export class ReusableSecretbox {
   }
 }
 
+const RANDOM_POOL_BYTES = 4096;
+const randomPool = new Uint8Array(RANDOM_POOL_BYTES);
+let randomPoolOffset = RANDOM_POOL_BYTES;
+
+/**
+ * Small requests are served from a pool filled RANDOM_POOL_BYTES at a time: each call into the system's
+ * generator costs several microseconds whatever its size, as much as the rest of sealing a short message.
+ * Bytes leave the pool as copies and are zeroed there, so no key stays behind in it.
+ */
 export function randomBytes(size: number): Uint8Array {
-  return randomFillSync(new Uint8Array(size));
+  if (size > RANDOM_POOL_BYTES / 4) return randomFillSync(new Uint8Array(size));
+  if (randomPoolOffset + size > RANDOM_POOL_BYTES) {
+    randomFillSync(randomPool);
+    randomPoolOffset = 0;
+  }
+  const bytes = randomPool.slice(randomPoolOffset, randomPoolOffset + size);
+  randomPool.fill(0, randomPoolOffset, randomPoolOffset + size);
+  randomPoolOffset += size;
+  return bytes;
+}
+
+/**
+ * SHA-256 by OpenSSL, for the envelope's digests (membersDigest, keyCommitment): the same bytes as
+ * protocol/bytes.ts's pure-JS hash, without the thousands of calls that hash needs to run at full speed.
+ */
+export function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(hashWithNode("sha256", data, "buffer"));
 }
 
 /** Constant-time equality for secrets and commitments; different lengths are simply unequal. */

@@ -11,6 +11,7 @@ import {
   deliveryAckRoute,
   encodeDelivery,
   encodeSignedPart,
+  encodeSignedUpload,
   encodeSlot,
   encodeUpload,
   keyCommitment,
@@ -150,6 +151,31 @@ describe("upload frames", () => {
     expect(() =>
       decodeUpload(upload(header(), [{ ...slot("bob", 1), conversationKeyWrap: filled(513, 1) }])),
     ).toThrow(/conversation key wrap/);
+  });
+
+  it("come out the same from the sender's one-pass encoder, which signs the signed part in place", () => {
+    for (const h of [header(), header({ sender: "zoë", target: "équipe", ciphertext: filled(70_000, 1) })]) {
+      let signed: Uint8Array | null = null;
+      const frame = encodeSignedUpload(h, slots, (signedPart) => {
+        signed = signedPart.slice();
+        return signature;
+      });
+      expect(frame).toEqual(upload(h));
+      expect(signed).toEqual(encodeSignedPart(h));
+    }
+    expect(() => encodeSignedUpload(header(), slots, () => filled(63, 0))).toThrow(FormatError);
+  });
+
+  it("write names as UTF-8 whatever their characters, and 64-bit fields above 2^32", () => {
+    const names = ["zoë", "名前", "a\u{1F600}b", "lone\uD800", "x".repeat(100)];
+    for (const sender of names) {
+      const h = header({ sender, sentAt: 2 ** 52 + 3, counter: 2 ** 32 });
+      const signed = encodeSignedPart(h);
+      const bytes = new TextEncoder().encode(sender);
+      expect(signed[34]).toBe(bytes.length);
+      expect(signed.subarray(35, 35 + bytes.length)).toEqual(bytes);
+      expect(toHex(signed.subarray(18, 34))).toBe("0010000000000003" + "0000000100000000");
+    }
   });
 
   it("refuse to encode fixed-width fields of the wrong size", () => {
