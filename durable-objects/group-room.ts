@@ -68,6 +68,9 @@ export class GroupRoom extends DurableObject<Env> {
   private readonly shardPipes = new Map<string, OrderedBatcher<GroupDelivery, boolean>>();
   /** Events of the last membership change on their way to homes: messages after it wait for them. */
   private eventsInFlight: Promise<unknown> = Promise.resolve();
+  /** Whether the members' sessions are known here (see loadSessionsOnce), and the loading under way. */
+  private sessionsLoaded = false;
+  private sessionsLoading: Promise<void> | null = null;
   /** The group's name, once read: a room is addressed by it, so it never changes. */
   private name: string | null = null;
   /** membersDigest of the current epoch, computed once per epoch rather than once per message. */
@@ -134,6 +137,7 @@ export class GroupRoom extends DurableObject<Env> {
    * synchronously, so no membership change can slip between check and store; only the pushing overlaps.
    */
   async post(posts: GroupPost[]): Promise<PostResult[]> {
+    await this.loadSessionsOnce();
     const now = Date.now();
     this.queue.removeExpiredSessions(now);
     const pending: Array<Promise<PostResult>> = [];
@@ -202,6 +206,27 @@ export class GroupRoom extends DurableObject<Env> {
       return { ok: false, code: "bad_frame", message: "members digest does not match the group's members" };
     }
     return null;
+  }
+
+  /**
+   * A room whose members joined before it queued messages asks their homes for their live sessions,
+   * once; from then on joins, logins and logouts keep it current.
+   */
+  private async loadSessionsOnce(): Promise<void> {
+    if (this.sessionsLoaded) return;
+    this.sessionsLoading ??= (async () => {
+      if (!this.queue.sessionsLoaded()) {
+        const members = this.membership.memberNames();
+        const sessions = await Promise.all(members.map((member) => homeStub(this.env, member).sessions()));
+        members.forEach((member, i) => {
+          if (!this.membership.isMember(member)) return;
+          for (const session of sessions[i]!) this.queue.addSession(member, session);
+        });
+        this.queue.markSessionsLoaded();
+      }
+      this.sessionsLoaded = true;
+    })().finally(() => (this.sessionsLoading = null));
+    await this.sessionsLoading;
   }
 
   /** Stores the message once (synchronously), then pushes it to every shard. */

@@ -113,6 +113,11 @@ export class UserHome extends DurableObject<Env> {
     return member ? this.accounts.liveSessionsWithExpiry(now) : [];
   }
 
+  /** The live sessions, for a group room that has not learned them yet. */
+  sessions(): MemberSession[] {
+    return this.accounts.liveSessionsWithExpiry(Date.now());
+  }
+
   groupNames(): string[] {
     return this.groups.names();
   }

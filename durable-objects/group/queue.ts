@@ -58,6 +58,18 @@ export class GroupQueue {
     return { seq, fresh: true };
   }
 
+  /** Whether the members' sessions were ever loaded from their homes (rooms older than the queue). */
+  sessionsLoaded(): boolean {
+    return (
+      this.sql.exec<{ loaded: number }>("SELECT sessions_loaded AS loaded FROM queue_state").one().loaded ===
+      1
+    );
+  }
+
+  markSessionsLoaded(): void {
+    this.sql.exec("UPDATE queue_state SET sessions_loaded = 1");
+  }
+
   /**
    * Remembers a live session of a member; a session new to the room takes everything the member is
    * still owed. Idempotent: homes report sessions at login and shards confirm them at every connect.

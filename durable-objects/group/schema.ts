@@ -53,4 +53,11 @@ CREATE TABLE member_sessions (
 ) WITHOUT ROWID;
 CREATE INDEX member_sessions_by_expiry ON member_sessions (expires_at);
 `,
+  `
+-- Rooms that had members before their queue existed learn those members' sessions once, from their homes,
+-- before their first message (group-room.ts): without it, one session's acknowledgement could retire a
+-- message another session of the same member never got.
+CREATE TABLE queue_state (sessions_loaded INTEGER NOT NULL);
+INSERT INTO queue_state (sessions_loaded) SELECT NOT EXISTS (SELECT 1 FROM members);
+`,
 ];

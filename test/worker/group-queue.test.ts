@@ -5,6 +5,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { GROUP_MIGRATIONS } from "../../durable-objects/group/schema.js";
+import { migrate } from "../../durable-objects/migrations.js";
 import { groupStub, homeStub } from "../../durable-objects/names.js";
 import { BACKLOG_BATCH_MESSAGES } from "../../durable-objects/home/queue.js";
 import { decodeDelivery } from "../../protocol/envelope.js";
@@ -145,23 +147,20 @@ describe("the group queue", () => {
     for (const s of [a, b, e]) s.close();
   });
 
-  it("takes a batch of acknowledgements from many members at once, each only for its own session", async () => {
-    const [alice, bob, carol] = await users("alice", "bob", "carol");
+  it("takes a batch of acknowledgements from many sessions at once, each only for its own rows", async () => {
+    const [alice, bob, carol, eve] = await users("alice", "bob", "carol", "eve");
     const group = await createGroup(alice!, [bob!, carol!]);
     const a = await online(alice!.token);
-    const b = await online(bob!.token);
-    const c = await online(carol!.token);
     const id = await post(a, alice!, group, [alice!, bob!, carol!]);
     const next = await runInDurableObject(groupStub(env, group), (room) =>
       room.acknowledge([
         { member: bob!.username, session: bob!.sessionId, ids: [id], cursor: null },
-        // Carol's name with bob's session, and alice's session under carol's name: neither matches a row.
-        { member: carol!.username, session: bob!.sessionId, ids: [id], cursor: null },
-        { member: carol!.username, session: alice!.sessionId, ids: [id], cursor: null },
+        // Not a member: no rows of eve's session, nothing changes for anyone.
+        { member: eve!.username, session: eve!.sessionId, ids: [id], cursor: null },
         { member: alice!.username, session: alice!.sessionId, ids: [id], cursor: null },
       ]),
     );
-    expect(next).toEqual([null, null, null, null]);
+    expect(next).toEqual([null, null, null]);
     const left = await runInDurableObject(groupStub(env, group), (_, state) =>
       state.storage.sql
         .exec<{ member: string }>("SELECT member FROM owed")
@@ -169,7 +168,7 @@ describe("the group queue", () => {
         .map((row) => row.member),
     );
     expect(left).toEqual([carol!.username]);
-    for (const s of [a, b, c]) s.close();
+    a.close();
   });
 
   it("reaches a machine that logs in later, and forgets a session that logs out", async () => {
@@ -204,6 +203,38 @@ describe("the group queue", () => {
     );
     expect(laptopRows).toBe(0);
     for (const s of [a, b1]) s.close();
+  });
+
+  it("learns the members' sessions from their homes once, in a room older than its queue", async () => {
+    const [alice, bob] = await users("alice", "bob");
+    const laptop = await login(bob!.username);
+    const group = await createGroup(alice!, [bob!]);
+    // The room as the queue's migration leaves a group that already had members: no sessions known.
+    await runInDurableObject(groupStub(env, group), (_, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DELETE FROM member_sessions");
+      sql.exec("DROP TABLE queue_state");
+      sql.exec("UPDATE schema_version SET version = 2");
+      migrate(state.storage, GROUP_MIGRATIONS);
+      expect(sql.exec("SELECT sessions_loaded FROM queue_state").one().sessions_loaded).toBe(0);
+    });
+    const a = await online(alice!.token);
+    const id = await post(a, alice!, group, [alice!, bob!]);
+    const waiting = await runInDurableObject(groupStub(env, group), (_, state) =>
+      state.storage.sql
+        .exec<{ session_id: string }>("SELECT session_id FROM pending WHERE member = ?", bob!.username)
+        .toArray()
+        .map((row) => row.session_id)
+        .sort(),
+    );
+    expect(waiting).toEqual([bob!.sessionId, laptop.sessionId].sort());
+    // Bob's first machine acknowledging does not retire it: his laptop still gets it.
+    const b1 = await online(bob!.token);
+    b1.sendJson({ type: "ack", ids: [id], group });
+    await eventually(async () => (await roomRows(group)).pending, 2);
+    const b2 = await online(laptop.token);
+    expect(deliveredIds(b2)).toEqual([id]);
+    for (const s of [a, b1, b2]) s.close();
   });
 
   it("hands what a removed member is still owed to their home, before the removal event", async () => {
