@@ -50,8 +50,8 @@ const HOME_CACHE_LIMIT = 10_000;
  * counts its own assignments meanwhile, and a login storm needs a handful of reports, not one per socket.
  */
 const LOAD_REPORT_DELAY_MS = 20;
-/** How long live group acknowledgements gather before they go to the room as one batch. */
-const GROUP_ACK_LINGER_MS = 10;
+/** How long live acknowledgements gather before they go to their queue (home or room) as one batch. */
+const ACK_LINGER_MS = 10;
 
 export class ServerShard extends DurableObject<Env> {
   private readonly homes = new Map<string, ReturnType<typeof homeStub>>();
@@ -63,6 +63,7 @@ export class ServerShard extends DurableObject<Env> {
     toGroup: (group, post) => this.groupPipe(group).submit(post),
   };
   private readonly groupAckPipes = new Map<string, OrderedBatcher<GroupAck, Backlog | null>>();
+  private readonly homeAckPipes = new Map<string, OrderedBatcher<GroupAck, void>>();
   /**
    * Live pushes held back while a socket's backlog drains, by socket id, with the source they came from
    * (memory only: the queues still have them).
@@ -281,13 +282,19 @@ export class ServerShard extends DurableObject<Env> {
         // The cursor goes along only for the source whose backlog is being sent: its next batch follows.
         const cursor = connection.draining[0] === source ? connection.backlogCursor : null;
         const ack = { member: connection.user, session: connection.session, ids: frame.ids, cursor };
-        const next =
-          frame.group === undefined
-            ? await this.home(connection.user).acknowledge(connection.session, frame.ids, cursor)
-            : // A draining socket waits for its next batch; live acknowledgements wait for nobody.
-              cursor !== null
+        // A draining socket waits for its next batch; live acknowledgements wait for nobody and are
+        // gathered into fewer calls (and commits) at their queue.
+        let next: Backlog | null = null;
+        if (frame.group === undefined) {
+          if (cursor !== null)
+            next = await this.home(connection.user).acknowledge(connection.session, frame.ids, cursor);
+          else await this.homeAckPipe(connection.user).submit(ack);
+        } else {
+          next =
+            cursor !== null
               ? (await groupStub(this.env, frame.group).acknowledge([ack]))[0]!
               : await this.groupAckPipe(frame.group).submit(ack);
+        }
         const current = connectionOf(ws);
         if (next && current?.draining[0] === source) this.sendBacklog(ws, current, next);
         return;
@@ -425,7 +432,7 @@ export class ServerShard extends DurableObject<Env> {
   }
 
   /**
-   * Live acknowledgements of a group's messages from this shard's sockets, gathered for GROUP_ACK_LINGER_MS
+   * Live acknowledgements of a group's messages from this shard's sockets, gathered for ACK_LINGER_MS
    * into one call: every member of a large group acknowledges each message within a few milliseconds, and
    * one call and one commit in the room for all of them costs far less than one each.
    */
@@ -439,9 +446,30 @@ export class ServerShard extends DurableObject<Env> {
       pipe = new OrderedBatcher<GroupAck, Backlog | null>(
         (batch) => stub.acknowledge(batch),
         1024,
-        GROUP_ACK_LINGER_MS,
+        ACK_LINGER_MS,
       );
       this.groupAckPipes.set(group, pipe);
+    }
+    return pipe;
+  }
+
+  /** Live acknowledgements for a user's home from this shard's sockets, gathered like a group's. */
+  private homeAckPipe(username: string): OrderedBatcher<GroupAck, void> {
+    let pipe = this.homeAckPipes.get(username);
+    if (!pipe) {
+      if (this.homeAckPipes.size >= HOME_CACHE_LIMIT) {
+        for (const [name, existing] of this.homeAckPipes) if (existing.idle) this.homeAckPipes.delete(name);
+      }
+      const stub = this.home(username);
+      pipe = new OrderedBatcher<GroupAck, void>(
+        async (batch) => {
+          await stub.acknowledgeLive(batch.map(({ session, ids }) => ({ session, ids })));
+          return batch.map(() => undefined);
+        },
+        1024,
+        ACK_LINGER_MS,
+      );
+      this.homeAckPipes.set(username, pipe);
     }
     return pipe;
   }

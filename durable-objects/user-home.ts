@@ -155,6 +155,13 @@ export class UserHome extends DurableObject<Env> {
     return this.queue.backlog(sessionId, cursor);
   }
 
+  /** Acknowledgements from sockets that are not draining a backlog, gathered by a shard into one call. */
+  acknowledgeLive(acks: Array<{ session: string; ids: string[] }>): void {
+    const bySession = new Map<string, string[]>();
+    for (const { session, ids } of acks) bySession.set(session, [...(bySession.get(session) ?? []), ...ids]);
+    for (const [session, ids] of bySession) this.queue.acknowledge(session, ids);
+  }
+
   /**
    * Stores messages for every session of this user, then pushes them to the shards the user is on.
    * A batch comes from one shard's OrderedBatcher, so messages are stored in the order they were sent.
