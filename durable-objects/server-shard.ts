@@ -27,7 +27,7 @@ import { toHex } from "../protocol/bytes.js";
 import { encodeDelivery } from "../protocol/envelope.js";
 import type { GroupAck, GroupDelivery, GroupPost, PostResult } from "./group-room.js";
 import type { QueuedItem } from "./home/queue.js";
-import type { AttachResult, DeliverResult, Incoming, Outgoing } from "./user-home.js";
+import type { AttachResult, DeliverResult, Incoming, Outgoing, SessionAck } from "./user-home.js";
 
 /**
  * Headers the Worker sets on the upgrade it forwards (a client cannot reach a shard directly), and the one
@@ -63,7 +63,7 @@ export class ServerShard extends DurableObject<Env> {
     toGroup: (group, post) => this.groupPipe(group).submit(post),
   };
   private readonly groupAckPipes = new Map<string, OrderedBatcher<GroupAck, Backlog | null>>();
-  private readonly homeAckPipes = new Map<string, OrderedBatcher<GroupAck, void>>();
+  private readonly homeAckPipes = new Map<string, OrderedBatcher<SessionAck, void>>();
   /**
    * Live pushes held back while a socket's backlog drains, by socket id, with the source they came from
    * (memory only: the queues still have them).
@@ -281,15 +281,15 @@ export class ServerShard extends DurableObject<Env> {
         const source = frame.group ?? HOME_SOURCE;
         // The cursor goes along only for the source whose backlog is being sent: its next batch follows.
         const cursor = connection.draining[0] === source ? connection.backlogCursor : null;
-        const ack = { member: connection.user, session: connection.session, ids: frame.ids, cursor };
         // A draining socket waits for its next batch; live acknowledgements wait for nobody and are
         // gathered into fewer calls (and commits) at their queue.
+        const { user, session } = connection;
         let next: Backlog | null = null;
         if (frame.group === undefined) {
-          if (cursor !== null)
-            next = await this.home(connection.user).acknowledge(connection.session, frame.ids, cursor);
-          else await this.homeAckPipe(connection.user).submit(ack);
+          if (cursor !== null) next = await this.home(user).acknowledge(session, frame.ids, cursor);
+          else await this.homeAckPipe(user).submit({ session, ids: frame.ids });
         } else {
+          const ack: GroupAck = { member: user, session, ids: frame.ids, cursor };
           next =
             cursor !== null
               ? (await groupStub(this.env, frame.group).acknowledge([ack]))[0]!
@@ -454,16 +454,16 @@ export class ServerShard extends DurableObject<Env> {
   }
 
   /** Live acknowledgements for a user's home from this shard's sockets, gathered like a group's. */
-  private homeAckPipe(username: string): OrderedBatcher<GroupAck, void> {
+  private homeAckPipe(username: string): OrderedBatcher<SessionAck, void> {
     let pipe = this.homeAckPipes.get(username);
     if (!pipe) {
       if (this.homeAckPipes.size >= HOME_CACHE_LIMIT) {
         for (const [name, existing] of this.homeAckPipes) if (existing.idle) this.homeAckPipes.delete(name);
       }
       const stub = this.home(username);
-      pipe = new OrderedBatcher<GroupAck, void>(
+      pipe = new OrderedBatcher<SessionAck, void>(
         async (batch) => {
-          await stub.acknowledgeLive(batch.map(({ session, ids }) => ({ session, ids })));
+          await stub.acknowledgeLive(batch);
           return batch.map(() => undefined);
         },
         1024,

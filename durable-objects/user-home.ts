@@ -43,6 +43,12 @@ export type AttachResult =
   | { ok: true; expiresAt: number; backlog: Backlog; groups: string[] }
   | { ok: false; reason: "unknown" | "expired" };
 
+/** Message and event ids one session has stored or shown. */
+export interface SessionAck {
+  session: string;
+  ids: string[];
+}
+
 /** A stored item on its way to a shard; `seq` lets the shard merge live pushes with the backlog. */
 export interface Outgoing extends QueuedItem {
   seq: number;
@@ -156,7 +162,7 @@ export class UserHome extends DurableObject<Env> {
   }
 
   /** Acknowledgements from sockets that are not draining a backlog, gathered by a shard into one call. */
-  acknowledgeLive(acks: Array<{ session: string; ids: string[] }>): void {
+  acknowledgeLive(acks: SessionAck[]): void {
     const bySession = new Map<string, string[]>();
     for (const { session, ids } of acks) bySession.set(session, [...(bySession.get(session) ?? []), ...ids]);
     for (const [session, ids] of bySession) this.queue.acknowledge(session, ids);
