@@ -1,6 +1,7 @@
 // ServerShard: one of SHARD_COUNT "servers" that hold users' WebSockets (the seed's serverHelper).
 // The balancer picks a shard per connection by load; the shard validates every frame, routes uploads
-// to the recipients' homes, pushes deliveries from homes to sockets, and reports its load.
+// to the recipients' homes and the groups' rooms, pushes what homes and rooms store to sockets (a
+// connecting socket's backlog first: shard/backlog-drain.ts), and reports its load.
 //
 // Sockets are accepted with the hibernation API: per-socket state lives in the attachment, sockets are
 // tagged by user, and the entry points below restore everything from those after a wake-up.
@@ -8,7 +9,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { ClientFrame, CloseCode, PING_TEXT, PONG_TEXT } from "../protocol/frames.js";
 import { MAX_FRAME_BYTES } from "../protocol/limits.js";
-import type { Backlog } from "./home/queue.js";
+import type { Backlog, QueuedItem } from "./home/queue.js";
 import { balancerStub, groupStub, homeStub } from "./names.js";
 import { OrderedBatcher } from "./ordered-batcher.js";
 import {
@@ -18,15 +19,14 @@ import {
   connectionOf,
   sendError,
   sendFrame,
-  sendItem,
   userTag,
 } from "./shard/connection.js";
+import { BacklogDrain } from "./shard/backlog-drain.js";
 import { FloodControl } from "./shard/flood-control.js";
 import { type Routes, routeUpload } from "./shard/uploads.js";
 import { toHex } from "../protocol/bytes.js";
 import { encodeDelivery } from "../protocol/envelope.js";
 import type { GroupAck, GroupDelivery, GroupPost, PostResult } from "./group-room.js";
-import type { QueuedItem } from "./home/queue.js";
 import type { AttachResult, DeliverResult, Incoming, Outgoing, SessionAck } from "./user-home.js";
 
 /**
@@ -64,11 +64,12 @@ export class ServerShard extends DurableObject<Env> {
   };
   private readonly groupAckPipes = new Map<string, OrderedBatcher<GroupAck, Backlog | null>>();
   private readonly homeAckPipes = new Map<string, OrderedBatcher<SessionAck, void>>();
-  /**
-   * Live pushes held back while a socket's backlog drains, by socket id, with the source they came from
-   * (memory only: the queues still have them).
-   */
-  private readonly heldBack = new Map<string, HeldPush[]>();
+  private readonly drain = new BacklogDrain((connection, group) =>
+    groupStub(this.env, group).openBacklog(connection.user, {
+      id: connection.session,
+      expiresAt: connection.expiresAt,
+    }),
+  );
   /**
    * Sockets here with a connection attached, kept as they open and close: counting them by reading every
    * attachment made each connect cost in proportion to the shard's size. Null after a wake-up from
@@ -136,7 +137,7 @@ export class ServerShard extends DurableObject<Env> {
     server.serializeAttachment(opening);
     sendFrame(server, { type: "welcome", user, shard, serverTime: Date.now() });
     this.reportLoad(shard);
-    if (opened.backlog) this.sendBacklog(server, opening, opened.backlog);
+    if (opened.backlog) this.drain.send(server, opening, opened.backlog);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -182,7 +183,7 @@ export class ServerShard extends DurableObject<Env> {
       if (!connection?.receive) continue;
       let ok = true;
       for (const message of messages)
-        ok = this.deliver(ws, connection, HOME_SOURCE, message.seq, message) && ok;
+        ok = this.drain.push(ws, connection, HOME_SOURCE, message.seq, message) && ok;
       if (ok) reached++;
     }
     return reached;
@@ -202,7 +203,7 @@ export class ServerShard extends DurableObject<Env> {
         for (const ws of sockets) {
           const connection = connectionOf(ws);
           if (!connection?.receive) continue;
-          if (this.deliver(ws, connection, group, seq, item) && member !== sender) reachedOther = true;
+          if (this.drain.push(ws, connection, group, seq, item) && member !== sender) reachedOther = true;
         }
       }
       return reachedOther;
@@ -245,7 +246,7 @@ export class ServerShard extends DurableObject<Env> {
   private discard(ws: WebSocket, connection: Connection): void {
     ws.serializeAttachment(null);
     if (this.socketCount !== null) this.socketCount--;
-    this.heldBack.delete(connection.id);
+    this.drain.forget(connection.id);
     this.reportLoad(connection.shard);
     try {
       ws.close(1011, "not opened");
@@ -296,7 +297,7 @@ export class ServerShard extends DurableObject<Env> {
               : await this.groupAckPipe(frame.group).submit(ack);
         }
         const current = connectionOf(ws);
-        if (next && current?.draining[0] === source) this.sendBacklog(ws, current, next);
+        if (next && current?.draining[0] === source) this.drain.send(ws, current, next);
         return;
       }
     }
@@ -315,83 +316,13 @@ export class ServerShard extends DurableObject<Env> {
     }
   }
 
-  /**
-   * Sends one backlog batch of the source being drained. When that source has nothing more, what was held
-   * back from it follows (minus what the backlog already carried: sequence at or below the cursor) and
-   * the next source's backlog is opened; after the last one the socket is live and told "synced".
-   */
-  private sendBacklog(ws: WebSocket, connection: Connection, backlog: Backlog): void {
-    for (const item of backlog.items) sendItem(ws, item);
-    if (backlog.more) {
-      ws.serializeAttachment({ ...connection, backlogCursor: backlog.cursor } satisfies Connection);
-      return;
-    }
-    const [source, ...rest] = connection.draining;
-    const next: Connection = { ...connection, draining: rest, backlogCursor: 0 };
-    ws.serializeAttachment(next);
-    this.releaseHeld(ws, connection.id, source ?? HOME_SOURCE, backlog.cursor);
-    if (rest.length > 0) void this.openGroupBacklog(ws, next);
-    else {
-      this.heldBack.delete(connection.id);
-      sendFrame(ws, { type: "synced" });
-    }
-  }
-
-  /** Asks the room of the next group in `draining` for this session's first batch. */
-  private async openGroupBacklog(ws: WebSocket, connection: Connection): Promise<void> {
-    const group = connection.draining[0]!;
-    let backlog: Backlog;
-    try {
-      backlog = await groupStub(this.env, group).openBacklog(connection.user, {
-        id: connection.session,
-        expiresAt: connection.expiresAt,
-      });
-    } catch (error) {
-      // The room's messages stay queued for the next connect; the other sources carry on.
-      console.error(`${connection.shard}: opening ${group}'s backlog for ${connection.user} failed`, error);
-      backlog = { items: [], cursor: 0, more: false };
-    }
-    const current = connectionOf(ws);
-    if (current?.id === connection.id && current.draining[0] === group)
-      this.sendBacklog(ws, current, backlog);
-  }
-
-  /**
-   * Sends a pushed item now, or holds it back while its source's backlog is still draining on this
-   * socket. True if sent or held.
-   */
-  private deliver(
-    ws: WebSocket,
-    connection: Connection,
-    source: string,
-    seq: number,
-    item: QueuedItem,
-  ): boolean {
-    if (!connection.draining.includes(source)) return sendItem(ws, item);
-    const held = this.heldBack.get(connection.id) ?? [];
-    held.push({ source, seq, item });
-    this.heldBack.set(connection.id, held);
-    return true;
-  }
-
-  private releaseHeld(ws: WebSocket, connectionId: string, source: string, cursor: number): void {
-    const held = this.heldBack.get(connectionId);
-    if (!held) return;
-    const kept: HeldPush[] = [];
-    for (const push of held) {
-      if (push.source !== source) kept.push(push);
-      else if (push.seq > cursor) sendItem(ws, push.item);
-    }
-    this.heldBack.set(connectionId, kept);
-  }
-
   private async onClosed(ws: WebSocket): Promise<void> {
     const connection = connectionOf(ws);
     if (!connection) return;
     // Cleared first: the runtime may report a socket's end twice (close, then error); it counts once.
     ws.serializeAttachment(null);
     if (this.socketCount !== null) this.socketCount--;
-    this.heldBack.delete(connection.id);
+    this.drain.forget(connection.id);
     // The user's budget here goes with their last socket here (this one's attachment is already cleared).
     if (!this.ctx.getWebSockets(userTag(connection.user)).some((other) => connectionOf(other) !== null))
       this.flood.forget(connection.user);
@@ -532,13 +463,6 @@ export class ServerShard extends DurableObject<Env> {
     console.error(`${connection?.shard ?? "shard"}: ${stage} for ${connection?.user ?? "?"} failed`, error);
     sendError(ws, "internal", "the server could not handle that frame; nothing else was affected");
   }
-}
-
-/** A live push held back on a socket until the backlog of its source has been sent. */
-interface HeldPush {
-  source: string;
-  seq: number;
-  item: QueuedItem;
 }
 
 const utf8Encoder = new TextEncoder();
