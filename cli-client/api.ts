@@ -263,6 +263,7 @@ export class Api {
     part: number,
     length: number,
     source: AsyncIterable<Uint8Array>,
+    onBodySent?: () => void,
   ): Promise<void> {
     const url = endpoint(this.server, `/v1/blobs/${encodeURIComponent(id)}/parts/${part}`);
     const headers: Record<string, string> = {
@@ -316,6 +317,7 @@ export class Api {
       }
     }
     request.end();
+    onBodySent?.();
     await answered;
   }
 

@@ -131,11 +131,21 @@ export async function uploadFile(
         yield piece;
       }
     }
+    // The next part's body starts once this one's is on the wire, before the server has answered it: the
+    // server storing one part overlaps with sealing and sending the next. At most two parts are in flight.
+    let previous: Promise<void> = Promise.resolve();
     for (let number = 1; number <= blob.parts; number++) {
       const length = number < blob.parts ? blob.partBytes : sealedSize - blob.partBytes * (blob.parts - 1);
+      let bodySent!: () => void;
+      const sent = new Promise<void>((resolve) => (bodySent = resolve));
       // Streamed: one sealed chunk at a time goes from the file to the socket, never a whole part.
-      await api.putBlobPart(blob.id, number, length, partBytes(length));
+      const answered = api.putBlobPart(blob.id, number, length, partBytes(length), bodySent);
+      answered.catch(() => undefined); // awaited below; this only keeps an early failure from going unheard
+      await Promise.race([sent, answered]);
+      await previous;
+      previous = answered;
     }
+    await previous;
     // Runs the sealer to its end, which checks the file's length and finishes the digests.
     if (carry !== null || !(await sealed.next()).done) throw new Error("the sealed file outgrew its parts");
     await api.completeBlob(blob.id);

@@ -187,6 +187,36 @@ describe("send --file", () => {
     }
   });
 
+  it("sends the next part while the server is still storing the previous one, two parts at most", async () => {
+    const content = pattern(3 * 65536 + 1234);
+    const events: string[] = [];
+    let secondArrived: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (secondArrived = resolve));
+    const sent = acceptUploads(50_000);
+    for (const n of [1, 2, 3]) {
+      const store = server.http.get(`PUT /v1/blobs/${BLOB_ID}/parts/${n}`)!;
+      server.http.set(`PUT /v1/blobs/${BLOB_ID}/parts/${n}`, async (request, body, bytes) => {
+        events.push(`part ${n} received`);
+        if (n === 2) secondArrived();
+        // Part 1 is answered only once part 2 has arrived (or after 2 s, so that a client that waits
+        // fails the test instead of hanging it).
+        if (n === 1) await Promise.race([arrived, new Promise((resolve) => setTimeout(resolve, 2000))]);
+        events.push(`part ${n} answered`);
+        return store(request, body, bytes);
+      });
+    }
+    const aliceHome = await loggedInHome(join(dir.path, "alice"), server.url, alice, [bob]);
+    const path = join(dir.path, "report.pdf");
+    await writeFile(path, content);
+    const result = await cli(["--home", aliceHome.dir, "send", "bob", "--file", path, "--json"]);
+    expect(result.code).toBe(0);
+    expect(events.slice(0, 2)).toEqual(["part 1 received", "part 2 received"]);
+    expect(events.indexOf("part 1 answered")).toBeGreaterThan(events.indexOf("part 2 received"));
+    // Part 3 starts only after part 1 was answered: never more than two parts in flight.
+    expect(events.indexOf("part 3 received")).toBeGreaterThan(events.indexOf("part 1 answered"));
+    expect(sent.ciphertext().length).toBe(sealedFileSize(content.length));
+  });
+
   it("refuses a file over MAX_FILE_BYTES with exit 7 before any request", async () => {
     const home = await loggedInHome(join(dir.path, "alice"), server.url, alice, [bob]);
     const big = join(dir.path, "big.bin");

@@ -15,7 +15,14 @@ export type HttpHandler = (
   body: string,
   /** The same body as bytes (file parts are binary). */
   bytes: Buffer,
-) => { status: number; body?: unknown; headers?: Record<string, string>; raw?: Uint8Array };
+) => HttpAnswer | Promise<HttpAnswer>;
+
+export interface HttpAnswer {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  raw?: Uint8Array;
+}
 
 export interface StubSocket {
   ws: WebSocket;
@@ -45,12 +52,12 @@ export async function startStubServer(): Promise<StubServer> {
   const http: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
+    request.on("end", async () => {
       const bytes = Buffer.concat(chunks);
       const key = `${request.method} ${new URL(request.url ?? "/", "http://x").pathname}`;
       const handler = stub.http.get(key);
-      const answer: ReturnType<HttpHandler> = handler
-        ? handler(request, bytes.toString("utf8"), bytes)
+      const answer: HttpAnswer = handler
+        ? await handler(request, bytes.toString("utf8"), bytes)
         : { status: 404, body: { error: { code: "not_found", message: key } } };
       if (answer.raw) {
         response.writeHead(answer.status, {
