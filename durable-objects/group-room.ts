@@ -23,7 +23,7 @@ import { GROUP_MIGRATIONS } from "./group/schema.js";
 import type { Backlog } from "./home/queue.js";
 import { migrate } from "./migrations.js";
 import { homeStub, shardCount, shardName, shardStub } from "./names.js";
-import { OrderedBatcher } from "./ordered-batcher.js";
+import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 import type { DeliverResult, Incoming } from "./user-home.js";
 
 export type GroupResult<T> = ({ ok: true } & T) | { ok: false; code: GroupFailureCode; message: string };
@@ -63,9 +63,19 @@ export type PostResult =
 export class GroupRoom extends DurableObject<Env> {
   private readonly membership: Membership;
   private readonly queue: GroupQueue;
-  private readonly homePipes = new Map<string, OrderedBatcher<Incoming, DeliverResult>>();
+  /** One ordered pipe per member home: events (and handed-over messages) in the order they happened. */
+  private readonly homePipes = new OrderedBatchers<Incoming, DeliverResult>((username) => {
+    const home = homeStub(this.env, username);
+    return new OrderedBatcher((batch) => home.deliver(batch));
+  });
   /** One ordered pipe per shard: each shard gets this group's messages in the order they were stored. */
-  private readonly shardPipes = new Map<string, OrderedBatcher<GroupDelivery, boolean>>();
+  private readonly shardPipes = new OrderedBatchers<GroupDelivery, boolean>((shard) => {
+    const stub = shardStub(this.env, shard);
+    return new OrderedBatcher(async (batch) => {
+      await this.eventsInFlight;
+      return stub.pushGroup(this.groupName(), batch);
+    });
+  });
   /** Events of the last membership change on their way to homes: messages after it wait for them. */
   private eventsInFlight: Promise<unknown> = Promise.resolve();
   /** Whether the members' sessions are known here (see loadSessionsOnce), and the loading under way. */
@@ -248,17 +258,8 @@ export class GroupRoom extends DurableObject<Env> {
 
   /** Whether the shard reached a member other than the sender; a failed push leaves the message queued. */
   private async pushTo(shard: string, delivery: GroupDelivery): Promise<boolean> {
-    let pipe = this.shardPipes.get(shard);
-    if (!pipe) {
-      const stub = shardStub(this.env, shard);
-      pipe = new OrderedBatcher<GroupDelivery, boolean>(async (batch) => {
-        await this.eventsInFlight;
-        return stub.pushGroup(this.groupName(), batch);
-      });
-      this.shardPipes.set(shard, pipe);
-    }
     try {
-      return await pipe.submit(delivery);
+      return await this.shardPipes.submit(shard, delivery);
     } catch (error) {
       console.error(`group ${this.groupName()}: push to ${shard} failed`, error);
       return false;
@@ -302,7 +303,7 @@ export class GroupRoom extends DurableObject<Env> {
       .filter(([, joined]) => !joined)
       .map(([member]) => this.handOver(member));
     const deliveries = change.notify.map((member) =>
-      this.pipe(member).submit({ id: event.id, kind: "event", data }),
+      this.homePipes.submit(member, { id: event.id, kind: "event", data }),
     );
     this.eventsInFlight = Promise.allSettled(deliveries);
     const lists = change.listUpdates.map(async ([member, joined]) => {
@@ -317,20 +318,10 @@ export class GroupRoom extends DurableObject<Env> {
   /** Queues a departing member's owed messages in their home, then forgets them here. */
   private async handOver(member: string): Promise<void> {
     const owed = this.queue.owedTo(member);
-    const stored = owed.map(({ id, data }) => this.pipe(member).submit({ id, kind: "envelope", data }));
+    const stored = owed.map(({ id, data }) => this.homePipes.submit(member, { id, kind: "envelope", data }));
     await Promise.all(stored);
     const throughSeq = owed.length > 0 ? owed[owed.length - 1]!.seq : 0;
     this.queue.forgetMember(member, throughSeq, this.membership.isMember(member));
-  }
-
-  private pipe(username: string): OrderedBatcher<Incoming, DeliverResult> {
-    let pipe = this.homePipes.get(username);
-    if (!pipe) {
-      const stub = homeStub(this.env, username);
-      pipe = new OrderedBatcher<Incoming, DeliverResult>((batch) => stub.deliver(batch));
-      this.homePipes.set(username, pipe);
-    }
-    return pipe;
   }
 
   private currentDigest(epoch: number, members: string[]): Uint8Array {

@@ -53,3 +53,28 @@ export class OrderedBatcher<Item, Result> {
     }
   }
 }
+
+/**
+ * One OrderedBatcher per destination (a home, a room, a shard), made on first use. Past `limit`
+ * destinations the idle ones are dropped; a busy one is kept, or its order would be lost.
+ */
+export class OrderedBatchers<Item, Result> {
+  private readonly byDestination = new Map<string, OrderedBatcher<Item, Result>>();
+
+  constructor(
+    private readonly make: (destination: string) => OrderedBatcher<Item, Result>,
+    private readonly limit = 10_000,
+  ) {}
+
+  submit(destination: string, item: Item): Promise<Result> {
+    let batcher = this.byDestination.get(destination);
+    if (!batcher) {
+      if (this.byDestination.size >= this.limit) {
+        for (const [name, existing] of this.byDestination) if (existing.idle) this.byDestination.delete(name);
+      }
+      batcher = this.make(destination);
+      this.byDestination.set(destination, batcher);
+    }
+    return batcher.submit(item);
+  }
+}

@@ -11,7 +11,7 @@ import { ClientFrame, CloseCode, PING_TEXT, PONG_TEXT } from "../protocol/frames
 import { MAX_FRAME_BYTES } from "../protocol/limits.js";
 import type { Backlog, QueuedItem } from "./home/queue.js";
 import { balancerStub, groupStub, homeStub } from "./names.js";
-import { OrderedBatcher } from "./ordered-batcher.js";
+import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 import {
   type Connection,
   HOME_SOURCE,
@@ -43,7 +43,7 @@ export const ShardHeaders = {
   refusal: "X-Telepound-Refusal",
 } as const;
 
-/** Most home stubs and pipes kept; past it the idle ones are dropped. */
+/** Most home stubs kept; past it they are dropped (a stub is cheap to make again). */
 const HOME_CACHE_LIMIT = 10_000;
 /**
  * Load reports wait this long so that a burst of connects and closes becomes one report: the balancer
@@ -56,14 +56,39 @@ const ACK_LINGER_MS = 10;
 export class ServerShard extends DurableObject<Env> {
   private readonly homes = new Map<string, ReturnType<typeof homeStub>>();
   private readonly flood: FloodControl;
-  private readonly deliveryPipes = new Map<string, OrderedBatcher<Incoming, DeliverResult>>();
-  private readonly groupPipes = new Map<string, OrderedBatcher<GroupPost, PostResult>>();
+  /** To each recipient's home: uploads from this shard reach it in the order received. */
+  private readonly deliveryPipes = new OrderedBatchers<Incoming, DeliverResult>(
+    (username) => new OrderedBatcher((batch) => this.home(username).deliver(batch)),
+  );
+  /** To each group's room, the same. */
+  private readonly groupPipes = new OrderedBatchers<GroupPost, PostResult>((group) => {
+    const room = groupStub(this.env, group);
+    return new OrderedBatcher((batch) => room.post(batch));
+  });
   private readonly routes: Routes = {
-    toHome: (recipient, message) => this.deliveryPipe(recipient).submit(message),
-    toGroup: (group, post) => this.groupPipe(group).submit(post),
+    toHome: (recipient, message) => this.deliveryPipes.submit(recipient, message),
+    toGroup: (group, post) => this.groupPipes.submit(group, post),
   };
-  private readonly groupAckPipes = new Map<string, OrderedBatcher<GroupAck, Backlog | null>>();
-  private readonly homeAckPipes = new Map<string, OrderedBatcher<SessionAck, void>>();
+  /**
+   * Live acknowledgements from this shard's sockets, gathered for ACK_LINGER_MS into one call per home or
+   * room: every member of a large group acknowledges each message within a few milliseconds, and one call
+   * and one commit for all of them costs far less than one each.
+   */
+  private readonly groupAckPipes = new OrderedBatchers<GroupAck, Backlog | null>((group) => {
+    const room = groupStub(this.env, group);
+    return new OrderedBatcher((batch) => room.acknowledge(batch), 1024, ACK_LINGER_MS);
+  });
+  private readonly homeAckPipes = new OrderedBatchers<SessionAck, void>(
+    (username) =>
+      new OrderedBatcher<SessionAck, void>(
+        async (batch) => {
+          await this.home(username).acknowledgeLive(batch);
+          return batch.map(() => undefined);
+        },
+        1024,
+        ACK_LINGER_MS,
+      ),
+  );
   private readonly drain = new BacklogDrain((connection, group) =>
     groupStub(this.env, group).openBacklog(connection.user, {
       id: connection.session,
@@ -288,13 +313,13 @@ export class ServerShard extends DurableObject<Env> {
         let next: Backlog | null = null;
         if (frame.group === undefined) {
           if (cursor !== null) next = await this.home(user).acknowledge(session, frame.ids, cursor);
-          else await this.homeAckPipe(user).submit({ session, ids: frame.ids });
+          else await this.homeAckPipes.submit(user, { session, ids: frame.ids });
         } else {
           const ack: GroupAck = { member: user, session, ids: frame.ids, cursor };
           next =
             cursor !== null
               ? (await groupStub(this.env, frame.group).acknowledge([ack]))[0]!
-              : await this.groupAckPipe(frame.group).submit(ack);
+              : await this.groupAckPipes.submit(frame.group, ack);
         }
         const current = connectionOf(ws);
         if (next && current?.draining[0] === source) this.drain.send(ws, current, next);
@@ -346,77 +371,6 @@ export class ServerShard extends DurableObject<Env> {
       this.homes.set(username, stub);
     }
     return stub;
-  }
-
-  /** The ordered pipe to a group's room. */
-  private groupPipe(group: string): OrderedBatcher<GroupPost, PostResult> {
-    let pipe = this.groupPipes.get(group);
-    if (!pipe) {
-      if (this.groupPipes.size >= HOME_CACHE_LIMIT) {
-        for (const [name, existing] of this.groupPipes) if (existing.idle) this.groupPipes.delete(name);
-      }
-      const stub = groupStub(this.env, group);
-      pipe = new OrderedBatcher<GroupPost, PostResult>((batch) => stub.post(batch));
-      this.groupPipes.set(group, pipe);
-    }
-    return pipe;
-  }
-
-  /**
-   * Live acknowledgements of a group's messages from this shard's sockets, gathered for ACK_LINGER_MS
-   * into one call: every member of a large group acknowledges each message within a few milliseconds, and
-   * one call and one commit in the room for all of them costs far less than one each.
-   */
-  private groupAckPipe(group: string): OrderedBatcher<GroupAck, Backlog | null> {
-    let pipe = this.groupAckPipes.get(group);
-    if (!pipe) {
-      if (this.groupAckPipes.size >= HOME_CACHE_LIMIT) {
-        for (const [name, existing] of this.groupAckPipes) if (existing.idle) this.groupAckPipes.delete(name);
-      }
-      const stub = groupStub(this.env, group);
-      pipe = new OrderedBatcher<GroupAck, Backlog | null>(
-        (batch) => stub.acknowledge(batch),
-        1024,
-        ACK_LINGER_MS,
-      );
-      this.groupAckPipes.set(group, pipe);
-    }
-    return pipe;
-  }
-
-  /** Live acknowledgements for a user's home from this shard's sockets, gathered like a group's. */
-  private homeAckPipe(username: string): OrderedBatcher<SessionAck, void> {
-    let pipe = this.homeAckPipes.get(username);
-    if (!pipe) {
-      if (this.homeAckPipes.size >= HOME_CACHE_LIMIT) {
-        for (const [name, existing] of this.homeAckPipes) if (existing.idle) this.homeAckPipes.delete(name);
-      }
-      const stub = this.home(username);
-      pipe = new OrderedBatcher<SessionAck, void>(
-        async (batch) => {
-          await stub.acknowledgeLive(batch);
-          return batch.map(() => undefined);
-        },
-        1024,
-        ACK_LINGER_MS,
-      );
-      this.homeAckPipes.set(username, pipe);
-    }
-    return pipe;
-  }
-
-  /** The ordered pipe to a recipient's home: uploads from this shard reach it in the order received. */
-  private deliveryPipe(username: string): OrderedBatcher<Incoming, DeliverResult> {
-    let pipe = this.deliveryPipes.get(username);
-    if (!pipe) {
-      if (this.deliveryPipes.size >= HOME_CACHE_LIMIT) {
-        for (const [name, existing] of this.deliveryPipes) if (existing.idle) this.deliveryPipes.delete(name);
-      }
-      const stub = this.home(username);
-      pipe = new OrderedBatcher<Incoming, DeliverResult>((batch) => stub.deliver(batch));
-      this.deliveryPipes.set(username, pipe);
-    }
-    return pipe;
   }
 
   /**

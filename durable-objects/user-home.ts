@@ -22,7 +22,7 @@ import { type Backlog, MessageQueue, type QueuedItem } from "./home/queue.js";
 import { HOME_MIGRATIONS } from "./home/schema.js";
 import { migrate } from "./migrations.js";
 import { groupStub, shardStub } from "./names.js";
-import { OrderedBatcher } from "./ordered-batcher.js";
+import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 
 export type DeliverResult =
   { ok: true; status: "delivered" | "stored" } | { ok: false; reason: "unknown_user" };
@@ -61,7 +61,14 @@ export class UserHome extends DurableObject<Env> {
   private readonly groups: GroupList;
   private readonly blobs: BlobLedger;
   /** One ordered pipe per shard, so live pushes reach each socket in the order they were stored. */
-  private readonly pushPipes = new Map<string, OrderedBatcher<Outgoing, number>>();
+  private readonly pushPipes = new OrderedBatchers<Outgoing, number>((shard) => {
+    const stub = shardStub(this.env, shard);
+    return new OrderedBatcher(async (batch) => {
+      // Only deliver() pushes, and it has checked that the account (so its name) exists.
+      const count = await stub.push(this.accounts.username()!, batch);
+      return batch.map(() => count);
+    });
+  });
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -190,17 +197,8 @@ export class UserHome extends DurableObject<Env> {
   }
 
   private async pushTo(shard: string, username: string, messages: Outgoing[]): Promise<number> {
-    let pipe = this.pushPipes.get(shard);
-    if (!pipe) {
-      const stub = shardStub(this.env, shard);
-      pipe = new OrderedBatcher<Outgoing, number>(async (batch) => {
-        const count = await stub.push(username, batch);
-        return batch.map(() => count);
-      });
-      this.pushPipes.set(shard, pipe);
-    }
     try {
-      const counts = await Promise.all(messages.map((message) => pipe.submit(message)));
+      const counts = await Promise.all(messages.map((message) => this.pushPipes.submit(shard, message)));
       const count = Math.max(0, ...counts);
       // Zero sockets there: the shard restarted or the socket closed unseen. Stop pushing to it.
       if (count === 0) this.presence.forgetShard(shard);

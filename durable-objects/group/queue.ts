@@ -13,7 +13,7 @@
 // queues it, so the room only serves its current members.
 
 import { encodeDelivery } from "../../protocol/envelope.js";
-import { BACKLOG_BATCH_BYTES, BACKLOG_BATCH_MESSAGES, type Backlog } from "../home/queue.js";
+import { BACKLOG_BATCH_MESSAGES, type Backlog, backlogBatch } from "../home/queue.js";
 
 export interface MemberSession {
   id: string;
@@ -75,17 +75,16 @@ export class GroupQueue {
    * still owed. Idempotent: homes report sessions at login and shards confirm them at every connect.
    */
   addSession(member: string, session: MemberSession): void {
-    const known =
-      this.sql
-        .exec("SELECT 1 FROM member_sessions WHERE member = ? AND session_id = ?", member, session.id)
-        .toArray().length > 0;
-    if (known) return;
-    this.sql.exec(
-      "INSERT INTO member_sessions (member, session_id, expires_at) VALUES (?, ?, ?)",
-      member,
-      session.id,
-      session.expiresAt,
-    );
+    const added = this.sql
+      .exec(
+        `INSERT INTO member_sessions (member, session_id, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (member, session_id) DO NOTHING RETURNING 1`,
+        member,
+        session.id,
+        session.expiresAt,
+      )
+      .toArray();
+    if (added.length === 0) return;
     this.sql.exec(
       `INSERT OR IGNORE INTO pending (session_id, seq, member) SELECT ?, seq, member FROM owed WHERE member = ?`,
       session.id,
@@ -124,27 +123,10 @@ export class GroupQueue {
       cursor,
       BACKLOG_BATCH_MESSAGES + 1,
     );
-    const items: Backlog["items"] = [];
-    let bytes = 0;
-    let last = cursor;
-    let more = false;
-    for (const row of rows) {
-      const size = row.signed.byteLength + row.slot.byteLength;
-      if (
-        items.length === BACKLOG_BATCH_MESSAGES ||
-        (items.length > 0 && bytes + size > BACKLOG_BATCH_BYTES)
-      ) {
-        more = true;
-        break;
-      }
-      items.push({
-        kind: "envelope",
-        data: encodeDelivery(new Uint8Array(row.signed), new Uint8Array(row.slot)),
-      });
-      bytes += size;
-      last = row.seq;
-    }
-    return { items, cursor: last, more };
+    return backlogBatch(rows, cursor, (row) => ({
+      kind: "envelope",
+      data: encodeDelivery(new Uint8Array(row.signed), new Uint8Array(row.slot)),
+    }));
   }
 
   hasPendingUpTo(sessionId: string, cursor: number): boolean {

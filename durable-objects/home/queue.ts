@@ -76,23 +76,7 @@ export class MessageQueue {
       cursor,
       BACKLOG_BATCH_MESSAGES + 1,
     );
-    const items: QueuedItem[] = [];
-    let bytes = 0;
-    let last = cursor;
-    let more = false;
-    for (const row of rows) {
-      if (
-        items.length === BACKLOG_BATCH_MESSAGES ||
-        (items.length > 0 && bytes + row.body.byteLength > BACKLOG_BATCH_BYTES)
-      ) {
-        more = true;
-        break;
-      }
-      items.push({ kind: row.kind, data: new Uint8Array(row.body) });
-      bytes += row.body.byteLength;
-      last = row.seq;
-    }
-    return { items, cursor: last, more };
+    return backlogBatch(rows, cursor, (row) => ({ kind: row.kind, data: new Uint8Array(row.body) }));
   }
 
   /** Whether the session still has unacknowledged messages at or before `cursor`. */
@@ -147,4 +131,30 @@ export class MessageQueue {
       "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = messages.seq)",
     );
   }
+}
+
+/**
+ * One backlog batch from rows read oldest first (at most BACKLOG_BATCH_MESSAGES + 1 of them, so that a
+ * further row says there is more): up to BACKLOG_BATCH_MESSAGES items or BACKLOG_BATCH_BYTES, at least one.
+ */
+export function backlogBatch<Row extends { seq: number }>(
+  rows: Iterable<Row>,
+  cursor: number,
+  toItem: (row: Row) => QueuedItem,
+): Backlog {
+  const items: QueuedItem[] = [];
+  let bytes = 0;
+  let last = cursor;
+  for (const row of rows) {
+    const item = toItem(row);
+    if (
+      items.length === BACKLOG_BATCH_MESSAGES ||
+      (items.length > 0 && bytes + item.data.length > BACKLOG_BATCH_BYTES)
+    )
+      return { items, cursor: last, more: true };
+    items.push(item);
+    bytes += item.data.length;
+    last = row.seq;
+  }
+  return { items, cursor: last, more: false };
 }
