@@ -13,19 +13,17 @@ import { decodeDelivery } from "../../protocol/envelope.js";
 import {
   api,
   connectSocket,
-  fakeUpload,
+  deliveredIds,
   login,
   online,
+  postGroup,
   signup,
   uniqueName,
+  users,
   type TestSocket,
 } from "./helpers.js";
 
 type Session = Awaited<ReturnType<typeof signup>>;
-
-async function users(...labels: string[]): Promise<Session[]> {
-  return Promise.all(labels.map((label) => signup(uniqueName(label))));
-}
 
 async function createGroup(owner: Session, members: Session[]): Promise<string> {
   const name = uniqueName("g");
@@ -38,29 +36,17 @@ async function createGroup(owner: Session, members: Session[]): Promise<string> 
   return name;
 }
 
-/** Posts one group message and waits for the server's answer. */
+/** Posts one group message for `members` and checks that the server took it. */
 async function post(socket: TestSocket, sender: Session, group: string, members: Session[], epoch = 1) {
-  const upload = await fakeUpload({
-    sender: sender.username,
-    target: group,
-    kind: "group",
+  const { id, reply } = await postGroup(
+    socket,
+    sender,
+    group,
     epoch,
-    slotsFor: members.map((m) => m.username).sort(),
-  });
-  const from = socket.received.length;
-  socket.ws.send(upload.frame);
-  const reply = await socket.waitFor(
-    (r) =>
-      r.kind === "json" && (r.frame.type === "sent" || r.frame.type === "error") && r.frame.id === upload.id,
-    5000,
-    from,
+    members.map((m) => m.username),
   );
-  expect((reply as { frame: Record<string, unknown> }).frame).toMatchObject({ type: "sent" });
-  return upload.id;
-}
-
-function deliveredIds(socket: TestSocket): string[] {
-  return socket.binaries().map((bytes) => decodeDelivery(bytes).messageIdHex);
+  expect(reply).toMatchObject({ type: "sent" });
+  return id;
 }
 
 /** Row counts of the room's queue tables. */

@@ -8,13 +8,18 @@ import { Membership } from "../../durable-objects/group/membership.js";
 import { MAX_RECIPIENTS } from "../../protocol/limits.js";
 import { decodeDelivery } from "../../protocol/envelope.js";
 import type { GroupInfo } from "../../protocol/http.js";
-import { api, fakeUpload, online, signup, uniqueName, type TestSocket } from "./helpers.js";
+import {
+  api,
+  deliveredIds,
+  online,
+  postGroup,
+  signup,
+  uniqueName,
+  users,
+  type TestSocket,
+} from "./helpers.js";
 
 type Session = Awaited<ReturnType<typeof signup>>;
-
-async function users(...labels: string[]): Promise<Session[]> {
-  return Promise.all(labels.map((label) => signup(uniqueName(label))));
-}
 
 function groupName(): string {
   return uniqueName("g");
@@ -44,35 +49,6 @@ async function info(session: Session, name: string): Promise<GroupInfo> {
   const response = await api(`/v1/groups/${name}`, { token: session.token });
   expect(response.status).toBe(200);
   return response.json();
-}
-
-async function postGroup(
-  socket: TestSocket,
-  sender: Session,
-  name: string,
-  epoch: number,
-  members: string[],
-) {
-  const upload = await fakeUpload({
-    sender: sender.username,
-    target: name,
-    kind: "group",
-    epoch,
-    slotsFor: [...members].sort(),
-  });
-  const from = socket.received.length;
-  socket.ws.send(upload.frame);
-  const reply = await socket.waitFor(
-    (r) =>
-      r.kind === "json" && (r.frame.type === "sent" || r.frame.type === "error") && r.frame.id === upload.id,
-    5000,
-    from,
-  );
-  return { id: upload.id, reply: (reply as { frame: Record<string, unknown> }).frame };
-}
-
-function deliveredIds(socket: TestSocket): string[] {
-  return socket.binaries().map((bytes) => decodeDelivery(bytes).messageIdHex);
 }
 
 function events(socket: TestSocket) {

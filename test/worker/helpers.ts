@@ -6,7 +6,13 @@
 import { exports } from "cloudflare:workers";
 import { encodeBase64 } from "hono/utils/encode";
 import { toHex } from "../../protocol/bytes.js";
-import { type KeySlot, encodeSignedPart, encodeUpload, membersDigest } from "../../protocol/envelope.js";
+import {
+  type KeySlot,
+  decodeDelivery,
+  encodeSignedPart,
+  encodeUpload,
+  membersDigest,
+} from "../../protocol/envelope.js";
 import type { SessionResponse } from "../../protocol/http.js";
 
 export const BASE = "http://telepound.test";
@@ -231,4 +237,43 @@ export async function fakeUpload(options: {
   }));
   const frame = encodeUpload(signedPart, crypto.getRandomValues(new Uint8Array(64)), slots);
   return { frame, id: toHex(messageId), ciphertext };
+}
+
+/** Signs up one fresh user per label. */
+export function users(...labels: string[]): Promise<SessionResponse[]> {
+  return Promise.all(labels.map((label) => signup(uniqueName(label))));
+}
+
+/**
+ * Uploads one group message sealed (with stand-in bytes) for `members` at `epoch`, and returns its id with
+ * the server's answer to it ("sent" or "error").
+ */
+export async function postGroup(
+  socket: TestSocket,
+  sender: SessionResponse,
+  group: string,
+  epoch: number,
+  members: string[],
+): Promise<{ id: string; reply: Record<string, unknown> }> {
+  const upload = await fakeUpload({
+    sender: sender.username,
+    target: group,
+    kind: "group",
+    epoch,
+    slotsFor: [...members].sort(),
+  });
+  const from = socket.received.length;
+  socket.ws.send(upload.frame);
+  const reply = await socket.waitFor(
+    (r) =>
+      r.kind === "json" && (r.frame.type === "sent" || r.frame.type === "error") && r.frame.id === upload.id,
+    5000,
+    from,
+  );
+  return { id: upload.id, reply: (reply as { frame: Record<string, unknown> }).frame };
+}
+
+/** The message ids of every delivery a socket received, in order. */
+export function deliveredIds(socket: TestSocket): string[] {
+  return socket.binaries().map((bytes) => decodeDelivery(bytes).messageIdHex);
 }
