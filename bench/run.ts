@@ -1,5 +1,7 @@
-// `npm run bench`: starts Telepound under wrangler dev (fresh temp state, abuse limits raised) and the bare
-// relay, signs the load users up, runs every scenario against both, and writes results.json and RESULTS.md.
+// `npm run bench`: starts Telepound under wrangler dev (fresh temp state, abuse limits raised), the engine
+// floor under a second wrangler dev (bench/workerd-floor/) and the bare relay, signs the load users up, runs
+// every scenario against Telepound and the relay (the 1:1 and login scenarios against the floor too), and
+// writes results.json and RESULTS.md.
 //
 // BENCH_ONLY=latency,throughput runs a subset (ids as in bench/scenarios; the crowd scenarios need
 // login-storm). A scenario that fails is reported as failed and the run exits non-zero.
@@ -54,12 +56,15 @@ async function main(): Promise<number> {
   const wanted = (id: string) => !only || only.includes(id);
   const started = Date.now();
 
-  log("starting wrangler dev (on a copy of the server's sources and a fresh state) and the bare relay");
+  log(
+    "starting wrangler dev twice (Telepound and the engine floor, on a copy of the sources) and the bare relay",
+  );
   const [bench, relayProcess] = await Promise.all([startBenchServer(VARS), startRelay()]);
   const { server } = bench;
   const publicPort = Number(new URL(server.url).port);
+  const floorPort = Number(new URL(bench.floor.url).port);
   let processes: WatchedProcess[] = [];
-  const refresh = () => (processes = discoverProcesses(publicPort, relayProcess.pid));
+  const refresh = () => (processes = discoverProcesses(publicPort, floorPort, relayProcess.pid));
   refresh();
   log(`processes: ${processes.map((p) => `${p.role}=${p.pid}`).join(" ")}`);
   const meter = new Meter(refresh);
@@ -98,7 +103,10 @@ async function main(): Promise<number> {
       origin: relayProcess.origin,
       token: (user) => `${user}.relay.bench`,
     };
-    const reloads = () => server.log().match(RELOAD_MARKER)?.length ?? 0;
+    const floor: Target = { name: "floor", origin: bench.floor.url, token: (user) => `${user}.floor.bench` };
+    const reloads = () =>
+      (server.log().match(RELOAD_MARKER)?.length ?? 0) +
+      (bench.floor.log().match(RELOAD_MARKER)?.length ?? 0);
     const inspectorPort = process.env.BENCH_PROFILE ? findInspectorPort(publicPort) : null;
     if (process.env.BENCH_PROFILE && inspectorPort === null)
       throw new Error("BENCH_PROFILE: no inspector port found");
@@ -106,6 +114,7 @@ async function main(): Promise<number> {
     const activeProfiler = profiler;
     const ctx: BenchContext = {
       system,
+      floor,
       relay,
       shared,
       meter,
@@ -206,6 +215,7 @@ async function main(): Promise<number> {
     await Promise.all([bench.stop(), relayProcess.stop()]);
     // For diagnosing a failed scenario: everything wrangler printed (bench/out/ is not committed).
     writeFileSync(`${BENCH_DIR}out/wrangler.log`, server.log());
+    writeFileSync(`${BENCH_DIR}out/wrangler-floor.log`, bench.floor.log());
   }
   return failures.length === 0 ? 0 : 1;
 }
@@ -262,6 +272,10 @@ Every scenario runs against Telepound under \`wrangler dev\` (4 shards, abuse li
 in the same run on the same machine, against a bare \`ws\` relay on loopback (\`bench/baseline-relay.ts\`) moving the
 same frames between the same number of clients with no encryption, no persistence and no Workers runtime.
 **ratio T÷B** is Telepound divided by the baseline: above 1 is better for rates, worse for times and sizes.
+**engine floor** is the relay's job done inside the same engine under a second \`wrangler dev\`
+(\`bench/workerd-floor/\`: four shard objects holding hibernated WebSockets, batched RPC between them, no
+sessions, storage or acks), with its ratio to the bare relay: what the product's shape (sockets held by shard
+objects, users on different shards) costs on this engine here before any of Telepound's own work.
 **generator CPU** is the load generator's own CPU (process.cpuUsage) while Telepound was measured, as a share of
 one core; at 90% or more the generator, not the system, limits the result and the row says so. **other load** is
 CPU used meanwhile by unrelated processes on this shared machine (other test runs): high values inflate times.

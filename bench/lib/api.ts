@@ -14,11 +14,14 @@ import type {
 import { MAX_RECIPIENTS } from "../../protocol/limits.js";
 import type { SharedIdentity } from "./identity.js";
 
-/** Where scenario traffic goes: Telepound under wrangler dev, or the bare relay. */
+/**
+ * Where scenario traffic goes: Telepound under wrangler dev, the engine floor (bench/workerd-floor/) under
+ * wrangler dev too, or the bare relay.
+ */
 export interface Target {
-  name: "telepound" | "relay";
+  name: "telepound" | "floor" | "relay";
   origin: string;
-  /** The bearer token for `user` (the relay takes the username from the token's first field). */
+  /** The bearer token for `user` (the floor and the relay take the username from its first field). */
   token(user: string): string;
 }
 

@@ -3,7 +3,8 @@
 //
 // wrangler dev runs two workerd processes: a proxy on the public port that forwards every request and
 // WebSocket frame, and the runtime that runs the Worker and its Durable Objects. They are told apart by
-// the public port on the proxy's command line.
+// the public port on the proxy's command line; the runtime is the proxy's sibling (same wrangler parent).
+// The bench runs two wrangler devs, Telepound's and the engine floor's (bench/workerd-floor/).
 
 import { readFileSync, readdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -11,7 +12,8 @@ import { availableParallelism } from "node:os";
 /** Linux reports process CPU in clock ticks; 100 per second on every kernel config we run on. */
 const TICKS_PER_SECOND = 100;
 
-export type Role = "generator" | "workerd-runtime" | "workerd-proxy" | "wrangler" | "relay";
+export type Role =
+  "generator" | "workerd-runtime" | "workerd-proxy" | "floor-runtime" | "floor-proxy" | "wrangler" | "relay";
 
 export interface WatchedProcess {
   role: Role;
@@ -73,21 +75,34 @@ export function descendants(root: number): number[] {
 }
 
 /**
- * The processes that make up the system under test and its baseline. Only descendants of this process
- * are considered, so concurrent test runs on the same machine are never mistaken for ours.
+ * The processes that make up the system under test, the engine floor and the baseline. Only descendants
+ * of this process are considered, so concurrent test runs on the same machine are never mistaken for ours.
  */
-export function discoverProcesses(publicPort: number, relayPid: number | undefined): WatchedProcess[] {
+export function discoverProcesses(
+  publicPort: number,
+  floorPort: number,
+  relayPid: number | undefined,
+): WatchedProcess[] {
   const found: WatchedProcess[] = [{ role: "generator", pid: process.pid }];
+  const workerds: Array<{ pid: number; ppid: number; port: number | null }> = [];
   for (const pid of descendants(process.pid)) {
     const stat = readStat(pid);
     if (!stat) continue;
     if (pid === relayPid) found.push({ role: "relay", pid });
     else if (stat.comm === "workerd") {
-      const proxy = cmdline(pid).includes(`entry=127.0.0.1:${publicPort}`);
-      found.push({ role: proxy ? "workerd-proxy" : "workerd-runtime", pid });
+      const port = /entry=127\.0\.0\.1:(\d+)/.exec(cmdline(pid))?.[1];
+      workerds.push({ pid, ppid: stat.ppid, port: port === undefined ? null : Number(port) });
     } else if (stat.comm === "node" && cmdline(pid).includes("wrangler")) {
       found.push({ role: "wrangler", pid });
     }
+  }
+  const parentOf = (port: number) => workerds.find((w) => w.port === port)?.ppid;
+  const [systemParent, floorParent] = [parentOf(publicPort), parentOf(floorPort)];
+  for (const { pid, ppid, port } of workerds) {
+    if (port === publicPort) found.push({ role: "workerd-proxy", pid });
+    else if (port === floorPort) found.push({ role: "floor-proxy", pid });
+    else if (ppid === floorParent) found.push({ role: "floor-runtime", pid });
+    else if (ppid === systemParent) found.push({ role: "workerd-runtime", pid });
   }
   return found;
 }
@@ -162,7 +177,7 @@ export class Meter {
     const deadline = performance.now() + maxMs;
     const busy = () =>
       this.processes()
-        .filter(({ role }) => role === "workerd-runtime" || role === "workerd-proxy" || role === "relay")
+        .filter(({ role }) => role !== "generator" && role !== "wrangler")
         .reduce((sum, { pid }) => sum + (readStat(pid)?.cpuMs ?? 0), 0);
     while (performance.now() < deadline) {
       const before = busy();

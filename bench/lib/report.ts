@@ -14,6 +14,8 @@ export interface Row {
   baseline: number | null;
   /** What `baseline` is when it is not the bare relay. */
   baselineLabel?: string;
+  /** The same traffic through the engine floor (bench/workerd-floor/), where the scenario runs it. */
+  floor?: number;
   goal: string;
   /** null: reported, no goal. */
   met: boolean | null;
@@ -31,6 +33,8 @@ export interface ServerCpuRow {
   workerdRuntimeUs: number;
   workerdProxyUs: number;
   relayUs: number;
+  /** The engine floor's runtime, where the scenario runs it. */
+  floorRuntimeUs?: number;
 }
 
 export interface ScenarioResult {
@@ -72,6 +76,7 @@ export function serverCpu(
   count: number,
   telepound: Usage,
   relay: Usage,
+  floor?: Usage,
 ): ServerCpuRow {
   const us = (ms: number | undefined) => round(((ms ?? 0) * 1000) / count);
   return {
@@ -80,18 +85,19 @@ export function serverCpu(
     workerdRuntimeUs: us(telepound.cpuMs["workerd-runtime"]),
     workerdProxyUs: us(telepound.cpuMs["workerd-proxy"]),
     relayUs: us(relay.cpuMs.relay),
+    ...(floor ? { floorRuntimeUs: us(floor.cpuMs["floor-runtime"]) } : {}),
   };
 }
 
 export function serverCpuTable(results: ScenarioResult[]): string {
   const lines = [
-    "| scenario | CPU per | workerd runtime | wrangler's proxy (dev only) | bare relay | runtime ÷ relay |",
-    "|---|---|---|---|---|---|",
+    "| scenario | CPU per | workerd runtime | wrangler's proxy (dev only) | engine floor's runtime | bare relay | runtime ÷ relay |",
+    "|---|---|---|---|---|---|---|",
   ];
   for (const row of results.flatMap((result) => result.serverCpu ?? [])) {
     const r = ratio(row.workerdRuntimeUs, row.relayUs);
     lines.push(
-      `| ${row.scenario} | ${row.unit} | ${formatNumber(row.workerdRuntimeUs)} µs | ${formatNumber(row.workerdProxyUs)} µs | ${formatNumber(row.relayUs)} µs | ${r === null ? "–" : `${formatNumber(r)}×`} |`,
+      `| ${row.scenario} | ${row.unit} | ${formatNumber(row.workerdRuntimeUs)} µs | ${formatNumber(row.workerdProxyUs)} µs | ${formatCell(row.floorRuntimeUs ?? null, "µs")} | ${formatNumber(row.relayUs)} µs | ${r === null ? "–" : `${formatNumber(r)}×`} |`,
     );
   }
   return lines.join("\n");
@@ -113,8 +119,8 @@ function formatCell(value: number | null, unit: string): string {
 
 export function markdownTable(results: ScenarioResult[]): string {
   const lines = [
-    "| scenario | metric | Telepound | baseline (bare relay) | ratio T÷B | goal | met | generator CPU | other load |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| scenario | metric | Telepound | baseline (bare relay) | ratio T÷B | engine floor (÷B) | goal | met | generator CPU | other load |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const result of results) {
     for (const row of result.rows) {
@@ -128,8 +134,13 @@ export function markdownTable(results: ScenarioResult[]): string {
           ? "–"
           : `${Math.round(row.generatorCores * 100)}%${row.generatorCores >= GENERATOR_BOUND_CORES ? " ⚠ generator-bound" : ""}`;
       const others = row.otherCores === null ? "–" : `${round(row.otherCores, 2)} cores`;
+      const floorRatio = row.floor === undefined ? null : ratio(row.floor, row.baseline);
+      const floor =
+        row.floor === undefined
+          ? "–"
+          : `${formatCell(row.floor, row.unit)}${floorRatio === null ? "" : ` (${formatNumber(floorRatio)}×)`}`;
       lines.push(
-        `| ${row.scenario} | ${row.metric} | ${formatCell(row.telepound, row.unit)} | ${baseline} | ${r === null ? "–" : `${formatNumber(r)}×`} | ${row.goal} | ${met} | ${cpu} | ${others} |`,
+        `| ${row.scenario} | ${row.metric} | ${formatCell(row.telepound, row.unit)} | ${baseline} | ${r === null ? "–" : `${formatNumber(r)}×`} | ${floor} | ${row.goal} | ${met} | ${cpu} | ${others} |`,
       );
     }
   }

@@ -1,5 +1,6 @@
-// Starts Telepound for the benchmark with startLocalServer, from a copy of the server's sources taken at
-// the start of the run, so colleagues editing the tree meanwhile cannot make wrangler reload it mid-run.
+// Starts Telepound and the engine floor (bench/workerd-floor/) for the benchmark with startLocalServer, from
+// a copy of the sources taken at the start of the run, so colleagues editing the tree meanwhile cannot make
+// wrangler reload them mid-run.
 //
 // wrangler dev watches every file it bundled and restarts the Worker when one changes (dropping every
 // WebSocket). The copy is the working tree as it was, packages linked in; the commit is recorded.
@@ -25,10 +26,13 @@ const SOURCES = [
   "protocol",
   "test/support/local-server.ts",
   "test/support/privacy.ts",
+  "bench/workerd-floor",
 ];
 
 export interface BenchServer {
   server: LocalServer;
+  /** The engine floor (bench/workerd-floor/) under its own wrangler dev, from the same copy. */
+  floor: LocalServer;
   /** HEAD when the copy was taken, and whether the copied files differed from it. */
   commit: string;
   dirty: boolean;
@@ -51,13 +55,17 @@ export async function startBenchServer(vars: Record<string, string>): Promise<Be
   const launcher = (await import(join(copy, "test/support/local-server.ts"))) as {
     startLocalServer: typeof startLocalServer;
   };
-  const server = await launcher.startLocalServer({ vars });
+  const [server, floor] = await Promise.all([
+    launcher.startLocalServer({ vars }),
+    launcher.startLocalServer({ config: "bench/workerd-floor/wrangler.toml" }),
+  ]);
   return {
     server,
+    floor,
     commit,
     dirty,
     stop: async () => {
-      await server.stop();
+      await Promise.all([server.stop(), floor.stop()]);
       rmSync(copy, { recursive: true, force: true });
     },
   };

@@ -88,6 +88,9 @@ export async function latency(ctx: BenchContext): Promise<ScenarioResult> {
   ctx.log(`latency: ${total} round trips through the bare relay`);
   const relay = await roundTrips(ctx, ctx.relay, there, back, false);
   ctx.log(`latency: relay ${summaryMs(relay.rtt)}`);
+  ctx.log(`latency: ${total} round trips through the engine floor`);
+  const floor = await roundTrips(ctx, ctx.floor, there, back, false);
+  ctx.log(`latency: engine floor ${summaryMs(floor.rtt)}`);
 
   const cores = system.usage.generatorCores;
   const row = (metric: string, key: keyof Summary, goal: string, limit: number | null) => ({
@@ -96,6 +99,7 @@ export async function latency(ctx: BenchContext): Promise<ScenarioResult> {
     unit: "ms",
     telepound: system.rtt[key],
     baseline: relay.rtt[key],
+    floor: floor.rtt[key],
     goal,
     met: limit === null ? null : system.rtt[key] <= limit,
     ...cpuColumns(system.usage),
@@ -116,6 +120,7 @@ export async function latency(ctx: BenchContext): Promise<ScenarioResult> {
         2 * (ROUND_TRIPS + WARMUP),
         system.usage,
         relay.usage,
+        floor.usage,
       ),
     ],
     details: {
@@ -130,6 +135,10 @@ export async function latency(ctx: BenchContext): Promise<ScenarioResult> {
       relay: {
         rttMs: roundSummary(relay.rtt),
         usage: usageReport(relay.usage, { count: 2 * ROUND_TRIPS + 2 * WARMUP, per: "Message" }),
+      },
+      floor: {
+        rttMs: roundSummary(floor.rtt),
+        usage: usageReport(floor.usage, { count: 2 * ROUND_TRIPS + 2 * WARMUP, per: "Message" }),
       },
     },
   };

@@ -4,7 +4,8 @@
 // Each client's "welcome" names its shard: that is where users really landed. GET /v1/stats is the
 // balancer's view of the same; if the two disagree, the balancer lost its counts.
 //
-// The sockets stay open afterwards as the crowd the memory and fan-out scenarios use.
+// The sockets stay open afterwards as the crowd the memory and fan-out scenarios use (the engine floor's
+// are closed at once: those scenarios do not run against it).
 
 import { type Target, shardStats, waitForNoConnections } from "../lib/api.js";
 import { BenchClient, FailureWatch } from "../lib/client.js";
@@ -97,6 +98,11 @@ export async function loginStorm(
   ctx.log(
     `login storm: Telepound ${round(systemRate)} logins/s; landed ${JSON.stringify(system.shards)}, balancer says ${JSON.stringify(system.balancer)}`,
   );
+  ctx.log(`login storm: ${users.length} users connecting at once to the engine floor`);
+  const floor = await storm(ctx, ctx.floor, users);
+  await closeCrowd(floor.crowd);
+  const floorRate = users.length / floor.seconds;
+  ctx.log(`login storm: engine floor ${round(floorRate)} logins/s`);
   ctx.log(`login storm: ${users.length} users connecting at once to the bare relay`);
   const relay = await storm(ctx, ctx.relay, users);
   const relayRate = users.length / relay.seconds;
@@ -122,6 +128,7 @@ export async function loginStorm(
           unit: "logins/s",
           telepound: systemRate,
           baseline: relayRate,
+          floor: floorRate,
           goal: "≥ 300 logins/s",
           met: systemRate >= 300,
           ...cpuColumns(system.usage),
@@ -136,12 +143,13 @@ export async function loginStorm(
           unit: "ms",
           telepound: system.connectMs.p99,
           baseline: relay.connectMs.p99,
+          floor: floor.connectMs.p99,
           goal: "report",
           met: null,
           ...cpuColumns(system.usage),
         },
       ],
-      serverCpu: [serverCpu("login storm", "login", users.length, system.usage, relay.usage)],
+      serverCpu: [serverCpu("login storm", "login", users.length, system.usage, relay.usage, floor.usage)],
       details: {
         users: users.length,
         telepound: {
@@ -152,6 +160,13 @@ export async function loginStorm(
           balancerStats: system.balancer,
           shardCoefficientOfVariation: round(coefficientOfVariation(counts)),
           usage: usageReport(system.usage, { count: users.length, per: "Login" }),
+        },
+        floor: {
+          seconds: round(floor.seconds),
+          loginsPerSecond: round(floorRate),
+          connectMs: roundSummary(floor.connectMs),
+          shards: floor.shards,
+          usage: usageReport(floor.usage, { count: users.length, per: "Login" }),
         },
         relay: {
           seconds: round(relay.seconds),

@@ -97,6 +97,9 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
   ctx.log(`throughput: ${MESSAGES} messages through the bare relay`);
   const relay = await stream(ctx, ctx.relay, frames, false);
   ctx.log(`throughput: relay ${round(relay.rate)} msgs/s`);
+  ctx.log(`throughput: ${MESSAGES} messages through the engine floor`);
+  const floor = await stream(ctx, ctx.floor, frames, false);
+  ctx.log(`throughput: engine floor ${round(floor.rate)} msgs/s`);
 
   const cores = system.usage.generatorCores;
   return {
@@ -109,6 +112,7 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
         unit: "msgs/s",
         telepound: system.rate,
         baseline: relay.rate,
+        floor: floor.rate,
         goal: "≥ 0.5× relay",
         met: system.rate >= 0.5 * relay.rate,
         ...cpuColumns(system.usage),
@@ -117,7 +121,9 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
           (cores >= GENERATOR_BOUND_CORES ? "; load generator saturated" : ""),
       },
     ],
-    serverCpu: [serverCpu("1:1 sustained throughput", "message", MESSAGES, system.usage, relay.usage)],
+    serverCpu: [
+      serverCpu("1:1 sustained throughput", "message", MESSAGES, system.usage, relay.usage, floor.usage),
+    ],
     details: {
       messages: MESSAGES,
       window: WINDOW,
@@ -132,6 +138,11 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
         msgsPerSecond: round(relay.rate),
         sentStatuses: relay.statuses,
         usage: usageReport(relay.usage, { count: MESSAGES, per: "Message" }),
+      },
+      floor: {
+        msgsPerSecond: round(floor.rate),
+        sentStatuses: floor.statuses,
+        usage: usageReport(floor.usage, { count: MESSAGES, per: "Message" }),
       },
     },
   };

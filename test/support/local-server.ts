@@ -41,7 +41,12 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startLocalServer(
-  options: { persistDir?: string; vars?: Record<string, string> } = {},
+  options: {
+    persistDir?: string;
+    vars?: Record<string, string>;
+    /** Another wrangler config, relative to the repository (the bench's engine floor); wrangler.toml if unset. */
+    config?: string;
+  } = {},
 ): Promise<LocalServer> {
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "telepound-state-"));
   rememberStateDir(persistDir);
@@ -70,6 +75,7 @@ export async function startLocalServer(
         "--persist-to",
         persistDir,
         "--show-interactive-dev-session=false",
+        ...(options.config ? ["--config", options.config] : []),
         ...varArgs,
       ],
       {

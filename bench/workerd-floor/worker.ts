@@ -1,0 +1,132 @@
+// The engine floor: the bare relay's job (bench/baseline-relay.ts) done inside the Workers runtime, with
+// Telepound's own shape at its least. A Worker routes each WebSocket to one of four shard objects, which
+// hold their sockets with the hibernation API; an upload's delivery frame goes to the shard that holds the
+// recipient through ordered, batched RPC (durable-objects/ordered-batcher.ts, as Telepound's shards do),
+// and the sender gets "sent" once that shard has it.
+//
+// What it leaves out is what Telepound adds on top of the engine: no session check, no balancer (a user's
+// shard is a hash of the name), no home and no storage (an offline recipient's message is dropped), no
+// frame validation past the routing header, no acks. Whatever this costs, under `wrangler dev` on this
+// machine, no design on this engine can beat: the bench reports it next to Telepound and the Node relay.
+
+import { DurableObject } from "cloudflare:workers";
+import { FormatError } from "../../protocol/bytes.js";
+import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../protocol/envelope.js";
+import { OrderedBatcher, OrderedBatchers } from "../../durable-objects/ordered-batcher.js";
+
+interface FloorEnv {
+  FLOOR_SHARDS: DurableObjectNamespace<FloorShard>;
+}
+
+const SHARDS = 4;
+const SHARD_HEADER = "X-Floor-Shard";
+
+/** FNV-1a of the name: the bench's pairs (lat-a/lat-b, tp-a/tp-b) land on different shards. */
+function shardOf(user: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < user.length; i++) hash = Math.imul(hash ^ user.charCodeAt(i), 0x01000193);
+  return `floor-${(hash >>> 0) % SHARDS}`;
+}
+
+function shardStub(env: FloorEnv, shard: string): DurableObjectStub<FloorShard> {
+  return env.FLOOR_SHARDS.get(env.FLOOR_SHARDS.idFromName(shard));
+}
+
+/** The user is the bearer token's first field, as the Node relay takes it; nothing is checked. */
+function bearerUser(header: string | null): string | null {
+  return /^Bearer ([^.\s]+)/.exec(header ?? "")?.[1] ?? null;
+}
+
+export default {
+  async fetch(request: Request, env: FloorEnv): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname === "/v1/health") return Response.json({ ok: true });
+    const user = bearerUser(request.headers.get("Authorization"));
+    if (
+      url.pathname !== "/v1/connect" ||
+      !user ||
+      request.headers.get("Upgrade")?.toLowerCase() !== "websocket"
+    )
+      return new Response("expected GET /v1/connect with a bearer token and a WebSocket upgrade", {
+        status: 400,
+      });
+    const shard = shardOf(user);
+    const forwarded = new Request(request);
+    forwarded.headers.set(SHARD_HEADER, shard);
+    return shardStub(env, shard).fetch(forwarded);
+  },
+} satisfies ExportedHandler<FloorEnv>;
+
+interface Attachment {
+  user: string;
+  shard: string;
+}
+
+interface Delivery {
+  recipient: string;
+  frame: Uint8Array;
+}
+
+export class FloorShard extends DurableObject<FloorEnv> {
+  /** To each other shard: deliveries in the order they were routed, many per call under load. */
+  private readonly pipes = new OrderedBatchers<Delivery, number>((shard) => {
+    const stub = shardStub(this.env, shard);
+    return new OrderedBatcher((batch) => stub.push(batch));
+  });
+
+  override async fetch(request: Request): Promise<Response> {
+    const user = bearerUser(request.headers.get("Authorization"))!;
+    const shard = request.headers.get(SHARD_HEADER)!;
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [user]);
+    server.serializeAttachment({ user, shard } satisfies Attachment);
+    server.send(JSON.stringify({ type: "welcome", user, shard, serverTime: Date.now() }));
+    server.send(JSON.stringify({ type: "synced" }));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const { user, shard } = ws.deserializeAttachment() as Attachment;
+    if (typeof message === "string") {
+      if ((JSON.parse(message) as { type?: string }).type === "ping")
+        ws.send(JSON.stringify({ type: "pong" }));
+      return;
+    }
+    let envelope: ReturnType<typeof decodeUpload>;
+    try {
+      envelope = decodeUpload(new Uint8Array(message));
+    } catch (error) {
+      if (!(error instanceof FormatError)) throw error;
+      ws.send(JSON.stringify({ type: "error", code: "bad_frame", message: error.message }));
+      return;
+    }
+    const id = envelope.messageIdHex;
+    const signed = signedPartWithSignature(envelope);
+    const reached = await Promise.all(
+      envelope.slots.map((slot, i) => {
+        const delivery = { recipient: slot.recipient, frame: encodeDelivery(signed, envelope.slotBytes[i]!) };
+        const home = shardOf(slot.recipient);
+        return home === shard ? this.push([delivery])[0]! : this.pipes.submit(home, delivery);
+      }),
+    );
+    const delivered = envelope.slots.some((slot, i) => slot.recipient !== user && reached[i]! > 0);
+    ws.send(JSON.stringify({ type: "sent", id, status: delivered ? "delivered" : "stored" }));
+  }
+
+  /** Sends each delivery to its recipient's sockets here; returns how many sockets each reached. */
+  push(deliveries: Delivery[]): number[] {
+    return deliveries.map(({ recipient, frame }) => {
+      const sockets = this.ctx.getWebSockets(recipient);
+      for (const socket of sockets) socket.send(frame);
+      return sockets.length;
+    });
+  }
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code === 1005 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+}
