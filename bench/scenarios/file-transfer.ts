@@ -3,7 +3,8 @@
 //
 // Two clients: the CLI's own streaming sealFile/openFile (one thread), and the same format on a pool of
 // worker threads. The goal compares each with raw secretbox on one core, measured here first; the bare
-// relay moves the same number of bytes over the same four routes with no crypto.
+// relay and the engine floor (bench/workerd-floor/, through local R2) move the same number of bytes over
+// the same four routes with no crypto.
 
 import { createHash, randomFillSync } from "node:crypto";
 import { availableParallelism } from "node:os";
@@ -304,6 +305,9 @@ export async function fileTransfer(ctx: BenchContext): Promise<ScenarioResult> {
   ctx.log("file transfer: the same number of bytes through the bare relay, no crypto");
   const relay = await transfer(ctx, ctx.relay, plainCodec, new Uint8Array(sealedFileSize(FILE_BYTES)));
   ctx.log(`file transfer: relay ${round(relay.mbPerSecond)} MB/s`);
+  ctx.log("file transfer: the same number of bytes through the engine floor's local R2, no crypto");
+  const floor = await transfer(ctx, ctx.floor, plainCodec, new Uint8Array(sealedFileSize(FILE_BYTES)));
+  ctx.log(`file transfer: engine floor ${round(floor.mbPerSecond)} MB/s`);
 
   const row = (name: string, run: Run, note: string): ScenarioResult["rows"][number] => ({
     scenario: `encrypted file, 100 MiB: ${name}`,
@@ -312,6 +316,7 @@ export async function fileTransfer(ctx: BenchContext): Promise<ScenarioResult> {
     telepound: run.mbPerSecond,
     baseline: rawSealMBs,
     baselineLabel: "raw secretbox, 1 core",
+    floor: floor.mbPerSecond,
     goal: "≥ 0.5× raw secretbox",
     met: run.mbPerSecond >= 0.5 * rawSealMBs,
     ...cpuColumns(run.usage),
@@ -332,7 +337,9 @@ export async function fileTransfer(ctx: BenchContext): Promise<ScenarioResult> {
         `the bare relay moves the same bytes without crypto at ${round(relay.mbPerSecond)} MB/s`,
       ),
     ],
-    serverCpu: [serverCpu("file transfer, up + down", "MiB", FILE_BYTES / MIB, cli.usage, relay.usage)],
+    serverCpu: [
+      serverCpu("file transfer, up + down", "MiB", FILE_BYTES / MIB, cli.usage, relay.usage, floor.usage),
+    ],
     details: {
       fileBytes: FILE_BYTES,
       sealedBytes: sealedFileSize(FILE_BYTES),
@@ -356,6 +363,12 @@ export async function fileTransfer(ctx: BenchContext): Promise<ScenarioResult> {
         uploadSeconds: round(relay.uploadSeconds),
         downloadSeconds: round(relay.downloadSeconds),
         usage: usageReport(relay.usage),
+      },
+      floor: {
+        mbPerSecond: round(floor.mbPerSecond),
+        uploadSeconds: round(floor.uploadSeconds),
+        downloadSeconds: round(floor.downloadSeconds),
+        usage: usageReport(floor.usage),
       },
     },
   };
