@@ -24,6 +24,7 @@ import {
 import { type ScenarioResult, markdownTable, serverCpuTable, usageReport } from "./lib/report.js";
 import { round } from "./lib/stats.js";
 import { backlog } from "./scenarios/backlog.js";
+import { type EngineOperation, engineCosts } from "./scenarios/engine-costs.js";
 import { fanout } from "./scenarios/fanout.js";
 import { fileTransfer } from "./scenarios/file-transfer.js";
 import { latency } from "./scenarios/latency.js";
@@ -160,6 +161,7 @@ async function main(): Promise<number> {
     };
 
     await attempt("sender-cpu", () => senderCpu(ctx));
+    await attempt("engine-costs", () => engineCosts(ctx));
     await attempt("latency", () => latency(ctx));
     await attempt("throughput", () => throughput(ctx));
     await attempt("backlog", () => backlog(ctx));
@@ -259,6 +261,13 @@ function renderMarkdown(
         .map(([what, us]) => `- ${what}: ${us}`)
         .join("\n")}\n`
     : "";
+  const operations = results.find((result) => result.id === "engine-costs")?.details.operations as
+    EngineOperation[] | undefined;
+  const engineParts = operations
+    ? `\nWhat the engine's own operations cost here, on the engine floor's objects (µs per call; wall time is the\nwhole run's over all calls, CPU the runtime's from /proc):\n\n| operation | wall | runtime CPU |\n|---|---|---|\n${operations
+        .map((op) => `| ${op.what} | ${op.wallUs} µs | ${op.cpuUs} µs |`)
+        .join("\n")}\n`
+    : "";
   const notes = results.flatMap((result) =>
     result.rows.filter((row) => row.note).map((row) => `- **${row.scenario} (${row.metric})**: ${row.note}`),
   );
@@ -285,7 +294,7 @@ ${markdownTable(results)}
 Server CPU per unit of work (from /proc, so a busy machine changes it far less than times and rates):
 
 ${serverCpuTable(results)}
-${sealParts}${failures.length > 0 ? `\n**Failed scenarios:** ${failures.map((f) => `${f.id} (${f.error})`).join("; ")}\n` : ""}
+${engineParts}${sealParts}${failures.length > 0 ? `\n**Failed scenarios:** ${failures.map((f) => `${f.id} (${f.error})`).join("; ")}\n` : ""}
 ## Notes
 
 - All load users share one identity (one RSA-3072 + Ed25519 key set, one scrypt run with logN 15 and one salt):

@@ -48,6 +48,7 @@ export default {
     const url = new URL(request.url);
     if (url.pathname === "/v1/health") return Response.json({ ok: true });
     if (url.pathname.startsWith("/v1/blobs")) return blobs(request, url, env.FLOOR_BLOBS);
+    if (url.pathname === "/floor/operation") return operation(url, env);
     const user = bearerUser(request.headers.get("Authorization"));
     if (
       url.pathname !== "/v1/connect" ||
@@ -63,6 +64,25 @@ export default {
     return shardStub(env, shard).fetch(forwarded);
   },
 } satisfies ExportedHandler<FloorEnv>;
+
+/**
+ * Times nothing itself (time stands still inside the runtime): the bench times the whole request and reads
+ * the runtime's CPU from /proc. `calls` calls of one kind, split over `objects` objects working at once.
+ */
+async function operation(url: URL, env: FloorEnv): Promise<Response> {
+  const kind = url.searchParams.get("kind");
+  if (kind !== "call" && kind !== "read" && kind !== "write")
+    return new Response("kind must be call, read or write", { status: 400 });
+  const calls = Number(url.searchParams.get("calls") ?? "1");
+  const objects = Number(url.searchParams.get("objects") ?? "1");
+  await Promise.all(
+    Array.from({ length: objects }, async (_, i) => {
+      const stub = shardStub(env, `operations-${url.searchParams.get("run") ?? ""}-${i}`);
+      for (let n = 0; n < calls / objects; n++) await stub.operation(kind);
+    }),
+  );
+  return new Response(null, { status: 204 });
+}
 
 /** A blob's id carries its size, so that a download knows how many parts to stream without a ledger. */
 async function blobs(request: Request, url: URL, bucket: R2Bucket): Promise<Response> {
@@ -158,6 +178,17 @@ export class FloorShard extends DurableObject<FloorEnv> {
     );
     const delivered = envelope.slots.some((slot, i) => slot.recipient !== user && reached[i]! > 0);
     ws.send(JSON.stringify({ type: "sent", id, status: delivered ? "delivered" : "stored" }));
+  }
+
+  /** One call for the bench's engine operations: nothing, a read, or one committed one-row write. */
+  operation(kind: "call" | "read" | "write"): void {
+    if (kind === "call") return;
+    const sql = this.ctx.storage.sql;
+    if (kind === "read") sql.exec("SELECT 1").toArray();
+    else {
+      sql.exec("CREATE TABLE IF NOT EXISTS writes (at INTEGER NOT NULL)");
+      sql.exec("INSERT INTO writes (at) VALUES (?)", Date.now());
+    }
   }
 
   /** Sends each delivery to its recipient's sockets here; returns how many sockets each reached. */
