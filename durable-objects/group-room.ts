@@ -318,8 +318,10 @@ export class GroupRoom extends DurableObject<Env> {
   /** Queues a departing member's owed messages in their home, then forgets them here. */
   private async handOver(member: string): Promise<void> {
     const owed = this.queue.owedTo(member);
-    const stored = owed.map(({ id, data }) => this.homePipes.submit(member, { id, kind: "envelope", data }));
-    await Promise.all(stored);
+    await this.homePipes.submitAll(
+      member,
+      owed.map(({ id, data }) => ({ id, kind: "envelope" as const, data })),
+    );
     const throughSeq = owed.length > 0 ? owed[owed.length - 1]!.seq : 0;
     this.queue.forgetMember(member, throughSeq, this.membership.isMember(member));
   }

@@ -24,10 +24,22 @@ export class OrderedBatcher<Item, Result> {
   ) {}
 
   submit(item: Item): Promise<Result> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (!this.flushing) void this.flush();
-    });
+    return this.submitAll([item]).then((results) => results[0]!);
+  }
+
+  /**
+   * Queues items that arrived together as one: with nothing in flight they go as a single call, where
+   * submitting them one by one would send the first alone and the rest after it.
+   */
+  submitAll(items: Item[]): Promise<Result[]> {
+    const results = items.map(
+      (item) =>
+        new Promise<Result>((resolve, reject) => {
+          this.queue.push({ item, resolve, reject });
+        }),
+    );
+    if (!this.flushing) void this.flush();
+    return Promise.all(results);
   }
 
   /** Items waiting or in flight: lets owners drop idle batchers from their caches. */
@@ -67,6 +79,14 @@ export class OrderedBatchers<Item, Result> {
   ) {}
 
   submit(destination: string, item: Item): Promise<Result> {
+    return this.batcher(destination).submit(item);
+  }
+
+  submitAll(destination: string, items: Item[]): Promise<Result[]> {
+    return this.batcher(destination).submitAll(items);
+  }
+
+  private batcher(destination: string): OrderedBatcher<Item, Result> {
     let batcher = this.byDestination.get(destination);
     if (!batcher) {
       if (this.byDestination.size >= this.limit) {
@@ -75,6 +95,6 @@ export class OrderedBatchers<Item, Result> {
       batcher = this.make(destination);
       this.byDestination.set(destination, batcher);
     }
-    return batcher.submit(item);
+    return batcher;
   }
 }

@@ -198,7 +198,7 @@ export class UserHome extends DurableObject<Env> {
 
   private async pushTo(shard: string, username: string, messages: Outgoing[]): Promise<number> {
     try {
-      const counts = await Promise.all(messages.map((message) => this.pushPipes.submit(shard, message)));
+      const counts = await this.pushPipes.submitAll(shard, messages);
       const count = Math.max(0, ...counts);
       // Zero sockets there: the shard restarted or the socket closed unseen. Stop pushing to it.
       if (count === 0) this.presence.forgetShard(shard);
