@@ -3,9 +3,9 @@
 // a call that commits a one-row write, alone and on four objects at once. Everything Telepound does is made
 // of these; the numbers say what each costs before any of Telepound's own work.
 //
-// Time stands still inside the runtime, so each kind is timed from outside (one request making `CALLS`
-// calls, minus nothing: the request's own cost is spread over the calls and is small) and its CPU is the
-// engine floor's runtime CPU from /proc over the same interval.
+// Time stands still inside the runtime, so each kind is timed from outside: one request makes `CALLS` calls
+// (its own cost, spread over them, is small), and the CPU is the engine floor's runtime's from /proc over
+// the same interval.
 
 import type { BenchContext } from "../lib/context.js";
 import type { ScenarioResult } from "../lib/report.js";

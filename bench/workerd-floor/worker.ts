@@ -135,6 +135,7 @@ interface Delivery {
 }
 
 export class FloorShard extends DurableObject<FloorEnv> {
+  private writesTableReady = false;
   /** To each other shard: deliveries in the order they were routed, many per call under load. */
   private readonly pipes = new OrderedBatchers<Delivery, number>((shard) => {
     const stub = shardStub(this.env, shard);
@@ -172,8 +173,10 @@ export class FloorShard extends DurableObject<FloorEnv> {
     const reached = await Promise.all(
       envelope.slots.map((slot, i) => {
         const delivery = { recipient: slot.recipient, frame: encodeDelivery(signed, envelope.slotBytes[i]!) };
-        const home = shardOf(slot.recipient);
-        return home === shard ? this.push([delivery])[0]! : this.pipes.submit(home, delivery);
+        const recipientShard = shardOf(slot.recipient);
+        return recipientShard === shard
+          ? this.push([delivery])[0]!
+          : this.pipes.submit(recipientShard, delivery);
       }),
     );
     const delivered = envelope.slots.some((slot, i) => slot.recipient !== user && reached[i]! > 0);
@@ -186,7 +189,8 @@ export class FloorShard extends DurableObject<FloorEnv> {
     const sql = this.ctx.storage.sql;
     if (kind === "read") sql.exec("SELECT 1").toArray();
     else {
-      sql.exec("CREATE TABLE IF NOT EXISTS writes (at INTEGER NOT NULL)");
+      if (!this.writesTableReady) sql.exec("CREATE TABLE IF NOT EXISTS writes (at INTEGER NOT NULL)");
+      this.writesTableReady = true;
       sql.exec("INSERT INTO writes (at) VALUES (?)", Date.now());
     }
   }
