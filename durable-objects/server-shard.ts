@@ -246,6 +246,11 @@ export class ServerShard extends DurableObject<Env> {
     return closed;
   }
 
+  /** How many receiving sockets of `username` are here: what a home that woke up asks to find them. */
+  receivingSockets(username: string): number {
+    return this.ctx.getWebSockets(userTag(username)).filter((ws) => connectionOf(ws)?.receive).length;
+  }
+
   connectionCount(): number {
     this.socketCount ??= this.ctx.getWebSockets().filter((ws) => connectionOf(ws) !== null).length;
     return this.socketCount;
@@ -354,7 +359,7 @@ export class ServerShard extends DurableObject<Env> {
     this.reportLoad(connection.shard);
     if (connection.receive) {
       await this.home(connection.user)
-        .detachSocket(connection.session, connection.shard)
+        .detachSocket(connection.shard)
         .catch((error) =>
           console.error(`${connection.shard}: disconnect of ${connection.user} failed`, error),
         );

@@ -60,4 +60,6 @@ CREATE TABLE presence (
   PRIMARY KEY (shard, session_id)
 ) WITHOUT ROWID;
 `,
+  // Presence moved to memory (home/presence.ts): a connect writes nothing.
+  `DROP TABLE presence;`,
 ];
