@@ -246,11 +246,6 @@ export class ServerShard extends DurableObject<Env> {
     return closed;
   }
 
-  /** How many receiving sockets of `username` are here: what a home that woke up asks to find them. */
-  receivingSockets(username: string): number {
-    return this.ctx.getWebSockets(userTag(username)).filter((ws) => connectionOf(ws)?.receive).length;
-  }
-
   connectionCount(): number {
     this.socketCount ??= this.ctx.getWebSockets().filter((ws) => connectionOf(ws) !== null).length;
     return this.socketCount;
@@ -359,7 +354,7 @@ export class ServerShard extends DurableObject<Env> {
     this.reportLoad(connection.shard);
     if (connection.receive) {
       await this.home(connection.user)
-        .detachSocket(connection.shard)
+        .detachSocket(connection.session, connection.shard)
         .catch((error) =>
           console.error(`${connection.shard}: disconnect of ${connection.user} failed`, error),
         );

@@ -21,7 +21,7 @@ import { Presence } from "./home/presence.js";
 import { type Backlog, MessageQueue, type QueuedItem } from "./home/queue.js";
 import { HOME_MIGRATIONS } from "./home/schema.js";
 import { migrate } from "./migrations.js";
-import { groupStub, shardCount, shardName, shardStub } from "./names.js";
+import { groupStub, shardStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 
 export type DeliverResult =
@@ -75,7 +75,7 @@ export class UserHome extends DurableObject<Env> {
     migrate(ctx.storage, HOME_MIGRATIONS);
     this.accounts = new Accounts(ctx.storage.sql);
     this.queue = new MessageQueue(ctx.storage.sql);
-    this.presence = new Presence(() => this.askShards());
+    this.presence = new Presence(ctx.storage.sql);
     this.groups = new GroupList(ctx.storage.sql);
     this.blobs = new BlobLedger(ctx.storage.sql);
   }
@@ -107,6 +107,7 @@ export class UserHome extends DurableObject<Env> {
   async logout(sessionId: string): Promise<void> {
     this.accounts.removeSession(sessionId);
     this.queue.forgetSessions([sessionId]);
+    this.presence.forgetSession(sessionId);
     this.collectIfSomeoneListens();
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
   }
@@ -148,13 +149,12 @@ export class UserHome extends DurableObject<Env> {
       this.queue.forgetSessions(expired);
       this.collectIfSomeoneListens();
     }
-    this.presence.attach(shard);
+    this.presence.attach(shard, sessionId);
     return { ...check, backlog: this.queue.backlog(sessionId, 0), groups: this.groups.names() };
   }
 
-  /** A receiving socket of this user on `shard` has closed. */
-  detachSocket(shard: string): void {
-    this.presence.detach(shard);
+  detachSocket(sessionId: string, shard: string): void {
+    this.presence.detach(shard, sessionId);
   }
 
   /**
@@ -190,7 +190,7 @@ export class UserHome extends DurableObject<Env> {
       kind,
       data,
     }));
-    const shards = await this.presence.shards();
+    const shards = this.presence.shards();
     const reached = await Promise.all(shards.map((shard) => this.pushTo(shard, username, stored)));
     const status = reached.some((count) => count > 0) ? "delivered" : "stored";
     return items.map(() => ({ ok: true, status }));
@@ -298,27 +298,6 @@ export class UserHome extends DurableObject<Env> {
     for (const result of results)
       if (result.status === "rejected")
         console.error(`home ${username}: telling a room failed`, result.reason);
-  }
-
-  /**
-   * Every shard's count of this user's receiving sockets, for presence after a wake-up. A shard that
-   * cannot answer counts as holding one: a push that finds nobody costs less than a missed live socket.
-   */
-  private async askShards(): Promise<Map<string, number>> {
-    const username = this.accounts.username();
-    if (!username) return new Map();
-    const names = Array.from({ length: shardCount(this.env) }, (_, index) => shardName(index));
-    const counts = await Promise.all(
-      names.map((name) =>
-        shardStub(this.env, name)
-          .receivingSockets(username)
-          .catch((error: unknown) => {
-            console.error(`home ${username}: asking ${name} for sockets failed`, error);
-            return 1;
-          }),
-      ),
-    );
-    return new Map(names.map((name, index) => [name, counts[index]!]));
   }
 
   private collectIfSomeoneListens(): void {

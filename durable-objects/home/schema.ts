@@ -60,6 +60,4 @@ CREATE TABLE presence (
   PRIMARY KEY (shard, session_id)
 ) WITHOUT ROWID;
 `,
-  // Presence moved to memory (home/presence.ts): a connect writes nothing.
-  `DROP TABLE presence;`,
 ];

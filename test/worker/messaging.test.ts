@@ -6,8 +6,6 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { decodeDelivery, signedPartWithSignature, decodeUpload } from "../../protocol/envelope.js";
 import { BACKLOG_BATCH_MESSAGES } from "../../durable-objects/home/queue.js";
-import { Presence } from "../../durable-objects/home/presence.js";
-import type { UserHome } from "../../durable-objects/user-home.js";
 import { fakeUpload, login, online, signup, uniqueName, type TestSocket } from "./helpers.js";
 
 async function pair() {
@@ -259,28 +257,6 @@ describe("bad frames", () => {
     const upload = await fakeUpload({ sender: alice.username, target: bob.username });
     expect(await send(a, upload.frame, upload.id)).toMatchObject({ status: "delivered" });
     await b.waitFor((r) => r.kind === "binary");
-    a.close();
-    b.close();
-  });
-});
-
-describe("where a recipient is connected", () => {
-  it("is kept in the home's memory only, and found again from the shards after the home loses it", async () => {
-    const { alice, bob } = await pair();
-    const a = await online(alice.token);
-    const b = await online(bob.token);
-    const home = env.HOMES.get(env.HOMES.idFromName(`user:${bob.username}`));
-    await runInDurableObject(home, (instance: UserHome, state) => {
-      // Nothing about sockets is stored: a connect writes nothing.
-      const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master").toArray();
-      expect(tables.map((table) => table.name)).not.toContain("presence");
-      // What a wake-up does to the home's memory, while Bob's socket lives on in its shard.
-      Object.assign(instance, { presence: new Presence(() => instance["askShards"]()) });
-    });
-    const upload = await fakeUpload({ sender: alice.username, target: bob.username });
-    expect(await send(a, upload.frame, upload.id)).toMatchObject({ type: "sent", status: "delivered" });
-    const received = await b.waitFor((r) => r.kind === "binary");
-    expect(decodeDelivery((received as { bytes: Uint8Array }).bytes).messageIdHex).toBe(upload.id);
     a.close();
     b.close();
   });
