@@ -23,8 +23,11 @@ export class OrderedBatcher<Item, Result> {
     private readonly lingerMs = 0,
   ) {}
 
+  /** One item; every upload on a shard goes through here, so it takes no array or extra promise. */
   submit(item: Item): Promise<Result> {
-    return this.submitAll([item]).then((results) => results[0]!);
+    const result = this.enqueue(item);
+    if (!this.flushing) void this.flush();
+    return result;
   }
 
   /**
@@ -32,14 +35,13 @@ export class OrderedBatcher<Item, Result> {
    * submitting them one by one would send the first alone and the rest after it.
    */
   submitAll(items: Item[]): Promise<Result[]> {
-    const results = items.map(
-      (item) =>
-        new Promise<Result>((resolve, reject) => {
-          this.queue.push({ item, resolve, reject });
-        }),
-    );
+    const results = items.map((item) => this.enqueue(item));
     if (!this.flushing) void this.flush();
     return Promise.all(results);
+  }
+
+  private enqueue(item: Item): Promise<Result> {
+    return new Promise((resolve, reject) => this.queue.push({ item, resolve, reject }));
   }
 
   /** Items waiting or in flight: lets owners drop idle batchers from their caches. */

@@ -31,13 +31,14 @@ const KINDS = [
 export async function engineCosts(ctx: BenchContext): Promise<ScenarioResult> {
   const operations: EngineOperation[] = [];
   for (const [index, { kind, objects, what }] of KINDS.entries()) {
-    const url = `${ctx.floor.origin}/floor/operation?kind=${kind}&objects=${objects}&calls=${CALLS}&run=${index}`;
+    const url = (calls: number) =>
+      `${ctx.floor.origin}/floor/operation?kind=${kind}&objects=${objects}&calls=${calls}&run=${index}`;
     // A first request wakes the objects and creates their tables, outside the measurement.
-    const warm = await fetch(url.replace(`calls=${CALLS}`, `calls=${objects}`));
+    const warm = await fetch(url(objects));
     if (warm.status !== 204)
       throw new Error(`engine operation ${kind}: HTTP ${warm.status} ${await warm.text()}`);
     const { usage } = await ctx.measure(`engine-${kind}-${objects}`, ctx.floor, async () => {
-      const response = await fetch(url);
+      const response = await fetch(url(CALLS));
       if (response.status !== 204) throw new Error(`engine operation ${kind}: HTTP ${response.status}`);
     });
     const operation = {

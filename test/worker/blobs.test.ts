@@ -6,8 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { CreateBlobResponse } from "../../protocol/http.js";
 import { BLOB_PART_BYTES, MAX_FILE_BYTES, sealedFileSize } from "../../protocol/limits.js";
 import { api, signup, uniqueName } from "./helpers.js";
-
-type Session = Awaited<ReturnType<typeof signup>>;
+import type { SessionResponse as Session } from "../../protocol/http.js";
 
 async function createBlob(
   owner: Session,

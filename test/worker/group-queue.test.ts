@@ -17,13 +17,11 @@ import {
   login,
   online,
   postGroup,
-  signup,
   uniqueName,
   users,
   type TestSocket,
 } from "./helpers.js";
-
-type Session = Awaited<ReturnType<typeof signup>>;
+import type { SessionResponse as Session } from "../../protocol/http.js";
 
 async function createGroup(owner: Session, members: Session[]): Promise<string> {
   const name = uniqueName("g");

@@ -18,8 +18,7 @@ import {
   users,
   type TestSocket,
 } from "./helpers.js";
-
-type Session = Awaited<ReturnType<typeof signup>>;
+import type { SessionResponse as Session } from "../../protocol/http.js";
 
 function groupName(): string {
   return uniqueName("g");
