@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
-import { type Target, mapLimit, proxyRetries, signup } from "./lib/api.js";
+import { type Target, mapLimit, proxyRetries, seedFloorSessions, signup } from "./lib/api.js";
 import { type BenchContext, loadUser } from "./lib/context.js";
 import { makeSharedIdentity } from "./lib/identity.js";
 import { Meter, type WatchedProcess, discoverProcesses, rssBytes } from "./lib/meter.js";
@@ -28,7 +28,7 @@ import { type EngineOperation, engineCosts } from "./scenarios/engine-costs.js";
 import { fanout } from "./scenarios/fanout.js";
 import { fileTransfer } from "./scenarios/file-transfer.js";
 import { latency } from "./scenarios/latency.js";
-import { type Crowd, closeCrowd, loginStorm } from "./scenarios/login-storm.js";
+import { type Crowd, type FloorStateRun, closeCrowd, loginStorm } from "./scenarios/login-storm.js";
 import { memory } from "./scenarios/memory.js";
 import { senderCpu } from "./scenarios/sender-cpu.js";
 import { throughput } from "./scenarios/throughput.js";
@@ -46,7 +46,6 @@ const VARS = {
 };
 
 const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
-const RELOAD_MARKER = /Reloading local server/g;
 
 function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -89,6 +88,10 @@ async function main(): Promise<number> {
     );
     const signupsPerSecond = users.length / (signupRun.usage.wallMs / 1000);
     log(`signed up at ${round(signupsPerSecond)} signups/s`);
+    if (wanted("login-storm")) {
+      log("giving the crowd sessions in the engine floor's state objects too");
+      await seedFloorSessions(bench.floor.url, users.slice(PAIR_USERS.length));
+    }
 
     const system: Target = {
       name: "telepound",
@@ -105,9 +108,13 @@ async function main(): Promise<number> {
       token: (user) => `${user}.relay.bench`,
     };
     const floor: Target = { name: "floor", origin: bench.floor.url, token: (user) => `${user}.floor.bench` };
+    // wrangler reloads a Worker by starting a new runtime workerd (the quiet log level hides its message).
     const reloads = () =>
-      (server.log().match(RELOAD_MARKER)?.length ?? 0) +
-      (bench.floor.log().match(RELOAD_MARKER)?.length ?? 0);
+      refresh()
+        .filter(({ role }) => role === "workerd-runtime" || role === "floor-runtime")
+        .map(({ pid }) => pid)
+        .sort()
+        .join(",");
     const inspectorPort = process.env.BENCH_PROFILE ? findInspectorPort(publicPort) : null;
     if (process.env.BENCH_PROFILE && inspectorPort === null)
       throw new Error("BENCH_PROFILE: no inspector port found");
@@ -268,6 +275,16 @@ function renderMarkdown(
         .map((op) => `| ${op.what} | ${op.wallUs} µs | ${op.cpuUs} µs |`)
         .join("\n")}\n`
     : "";
+  const floorLogins = results.find((result) => result.id === "login-storm")?.details.floorWithState as
+    FloorStateRun[] | undefined;
+  const loginParts = floorLogins
+    ? `\nWhat a login's state costs on the engine floor (the same storm; before accepting the socket, the shard reads\nthe user's session and writes where the user is):\n\n| where the state lives | logins/s | runtime CPU per login | p99 time to synced |\n|---|---|---|---|\n${floorLogins
+        .map(
+          (run) =>
+            `| ${run.what} | ${run.loginsPerSecond.toLocaleString("en-US")} | ${run.runtimeUsPerLogin.toLocaleString("en-US")} µs | ${run.connectMs.p99.toLocaleString("en-US")} ms |`,
+        )
+        .join("\n")}\n`
+    : "";
   const notes = results.flatMap((result) =>
     result.rows.filter((row) => row.note).map((row) => `- **${row.scenario} (${row.metric})**: ${row.note}`),
   );
@@ -294,7 +311,7 @@ ${markdownTable(results)}
 Server CPU per unit of work (from /proc, so a busy machine changes it far less than times and rates):
 
 ${serverCpuTable(results)}
-${engineParts}${sealParts}${failures.length > 0 ? `\n**Failed scenarios:** ${failures.map((f) => `${f.id} (${f.error})`).join("; ")}\n` : ""}
+${engineParts}${loginParts}${sealParts}${failures.length > 0 ? `\n**Failed scenarios:** ${failures.map((f) => `${f.id} (${f.error})`).join("; ")}\n` : ""}
 ## Notes
 
 - All load users share one identity (one RSA-3072 + Ed25519 key set, one scrypt run with logN 15 and one salt):

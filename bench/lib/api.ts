@@ -177,3 +177,15 @@ export async function mapLimit<T, R>(
   await Promise.all(runners);
   return results;
 }
+
+/** The engine floor's login storms with state (bench/workerd-floor/) need a session per user to check. */
+export async function seedFloorSessions(origin: string, users: string[]): Promise<void> {
+  for (let i = 0; i < users.length; i += 100) {
+    const response = await fetch(`${origin}/floor/seed`, {
+      method: "POST",
+      body: JSON.stringify({ users: users.slice(i, i + 100) }),
+    });
+    if (response.status !== 204)
+      throw new Error(`floor seed: HTTP ${response.status} ${await response.text()}`);
+  }
+}

@@ -22,8 +22,8 @@ export interface BenchContext {
   rss(): Record<string, number>;
   log(message: string): void;
   /** Throws if wrangler reloaded the Worker (a source file changed) since `mark` was taken. */
-  checkNoReload(mark: number, what: string): void;
-  reloadMark(): number;
+  checkNoReload(mark: string, what: string): void;
+  reloadMark(): string;
 }
 
 /** The load users every crowd scenario uses: u0000 … u{n-1}. */

@@ -4,6 +4,9 @@
 //
 // wrangler dev watches every file it bundled and restarts the Worker when one changes (dropping every
 // WebSocket). The copy is the working tree as it was, packages linked in; the commit is recorded.
+//
+// Both run quiet (startLocalServer's `quiet`): no request log and no local explorer, work that only wrangler
+// dev does and that cost Telepound and the floor alike CPU on every request or object wake.
 
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
@@ -56,8 +59,8 @@ export async function startBenchServer(vars: Record<string, string>): Promise<Be
     startLocalServer: typeof startLocalServer;
   };
   const [server, floor] = await Promise.all([
-    launcher.startLocalServer({ vars }),
-    launcher.startLocalServer({ config: "bench/workerd-floor/wrangler.toml" }),
+    launcher.startLocalServer({ vars, quiet: true }),
+    launcher.startLocalServer({ config: "bench/workerd-floor/wrangler.toml", quiet: true }),
   ]);
   return {
     server,

@@ -44,6 +44,26 @@ interface Codec {
   open(download: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
 }
 
+/**
+ * The best rate any client of any server design could reach here: storing and fetching the bytes costs at
+ * least what it cost the engine floor (its workerds, wrangler and the client, per MiB), sealing and opening
+ * cost at least the raw secretbox rates, and at best all of it overlaps perfectly on every core.
+ */
+function cpuBound(
+  floorUsage: Usage,
+  mib: number,
+  rawSealMBs: number,
+  rawOpenMBs: number,
+  cores: number,
+): { mbPerSecond: number; cpuMsPerMiB: number; floorMsPerMiB: number; cryptoMsPerMiB: number } {
+  const roles = ["floor-runtime", "floor-proxy", "wrangler", "generator"] as const;
+  const floorMs = roles.reduce((sum, role) => sum + (floorUsage.cpuMs[role] ?? 0), 0);
+  const floorMsPerMiB = floorMs / mib;
+  const cryptoMsPerMiB = 1000 / rawSealMBs + 1000 / rawOpenMBs;
+  const cpuMsPerMiB = floorMsPerMiB + cryptoMsPerMiB;
+  return { mbPerSecond: (cores * 1000) / cpuMsPerMiB, cpuMsPerMiB, floorMsPerMiB, cryptoMsPerMiB };
+}
+
 function* pieces(bytes: Uint8Array, size: number): Generator<Uint8Array> {
   for (let offset = 0; offset < bytes.length; offset += size) yield bytes.subarray(offset, offset + size);
 }
@@ -309,6 +329,11 @@ export async function fileTransfer(ctx: BenchContext): Promise<ScenarioResult> {
   const floor = await transfer(ctx, ctx.floor, plainCodec, new Uint8Array(sealedFileSize(FILE_BYTES)));
   ctx.log(`file transfer: engine floor ${round(floor.mbPerSecond)} MB/s`);
 
+  const bound = cpuBound(floor.usage, sealedFileSize(FILE_BYTES) / MIB, rawSealMBs, rawOpenMBs, threads);
+  ctx.log(
+    `file transfer: at most ${round(bound.mbPerSecond)} MB/s on ${threads} cores (${round(bound.cpuMsPerMiB)} ms of CPU per MiB)`,
+  );
+  const boundNote = `on this machine no client can beat ${round(bound.mbPerSecond)} MB/s (${round(bound.mbPerSecond / rawSealMBs, 2)}× raw): ${threads} cores over ${round(bound.cpuMsPerMiB)} ms of CPU per MiB, ${round(bound.floorMsPerMiB)} ms of it moving the bytes through the engine floor's R2 (its workerds, wrangler and the client) and ${round(bound.cryptoMsPerMiB)} ms sealing and opening at the raw rates`;
   const row = (name: string, run: Run, note: string): ScenarioResult["rows"][number] => ({
     scenario: `encrypted file, 100 MiB: ${name}`,
     metric: "seal + upload + download + open, MiB/s",
@@ -320,7 +345,7 @@ export async function fileTransfer(ctx: BenchContext): Promise<ScenarioResult> {
     goal: "≥ 0.5× raw secretbox",
     met: run.mbPerSecond >= 0.5 * rawSealMBs,
     ...cpuColumns(run.usage),
-    note: `upload ${round(run.uploadSeconds)} s, download ${round(run.downloadSeconds)} s; ${note}`,
+    note: `upload ${round(run.uploadSeconds)} s, download ${round(run.downloadSeconds)} s; ${note}; ${boundNote}`,
   });
   return {
     id: "file-transfer",
@@ -345,6 +370,7 @@ export async function fileTransfer(ctx: BenchContext): Promise<ScenarioResult> {
       sealedBytes: sealedFileSize(FILE_BYTES),
       chunkBytes: FILE_CHUNK_BYTES,
       rawSecretboxMBps: { seal: round(rawSealMBs), open: round(rawOpenMBs) },
+      cpuBound: Object.fromEntries(Object.entries(bound).map(([key, value]) => [key, round(value)])),
       telepoundCli: {
         mbPerSecond: round(cli.mbPerSecond),
         uploadSeconds: round(cli.uploadSeconds),

@@ -24,6 +24,24 @@ export interface Crowd {
   rssBefore: Record<string, number>;
 }
 
+/**
+ * The engine floor's logins with the least state a login needs (bench/workerd-floor/): a session read and
+ * the user's shard written, in an object per user as Telepound's homes, or in shared objects.
+ */
+const FLOOR_STATE = [
+  { mode: "floor-home", what: "a SQLite object per user (as Telepound's homes)" },
+  { mode: "floor-pool", what: "16 SQLite objects shared by everyone" },
+] as const;
+const FLOOR_STATELESS = "no state (the engine floor itself)";
+
+/** One of the engine floor's login storms, for the table after the main one. */
+export interface FloorStateRun {
+  what: string;
+  loginsPerSecond: number;
+  runtimeUsPerLogin: number;
+  connectMs: Summary;
+}
+
 interface Run {
   crowd: Crowd;
   seconds: number;
@@ -103,6 +121,19 @@ export async function loginStorm(
   await closeCrowd(floor.crowd);
   const floorRate = users.length / floor.seconds;
   ctx.log(`login storm: engine floor ${round(floorRate)} logins/s`);
+  const withState: FloorStateRun[] = [];
+  for (const { mode, what } of FLOOR_STATE) {
+    const run = await storm(ctx, { ...ctx.floor, token: (user) => `${user}.${mode}.bench` }, users);
+    await closeCrowd(run.crowd);
+    const rate = users.length / run.seconds;
+    ctx.log(`login storm: engine floor, ${what}: ${round(rate)} logins/s`);
+    withState.push({
+      what,
+      loginsPerSecond: round(rate),
+      runtimeUsPerLogin: round(((run.usage.cpuMs["floor-runtime"] ?? 0) * 1000) / users.length),
+      connectMs: roundSummary(run.connectMs),
+    });
+  }
   ctx.log(`login storm: ${users.length} users connecting at once to the bare relay`);
   const relay = await storm(ctx, ctx.relay, users);
   const relayRate = users.length / relay.seconds;
@@ -168,6 +199,15 @@ export async function loginStorm(
           shards: floor.shards,
           usage: usageReport(floor.usage, { count: users.length, per: "Login" }),
         },
+        floorWithState: [
+          {
+            what: FLOOR_STATELESS,
+            loginsPerSecond: round(floorRate),
+            runtimeUsPerLogin: round(((floor.usage.cpuMs["floor-runtime"] ?? 0) * 1000) / users.length),
+            connectMs: roundSummary(floor.connectMs),
+          },
+          ...withState,
+        ],
         relay: {
           seconds: round(relay.seconds),
           loginsPerSecond: round(relayRate),

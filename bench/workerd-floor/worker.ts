@@ -12,6 +12,12 @@
 // frame validation past the routing header, no acks. Whatever this costs, under `wrangler dev` on this
 // machine, no design of this shape on this engine can beat: the bench reports it next to Telepound and the
 // Node relay.
+//
+// For the login storm it also comes with the least a login needs of a user's state: the token's second
+// field "floor-home" or "floor-pool" has the shard, before it accepts the socket, ask the user's state
+// object whether the session exists and note where the user is (one read, one written row). "floor-home"
+// keeps each user in a SQLite object of their own, as Telepound's homes do; "floor-pool" keeps everyone in
+// POOLED_HOMES shared ones. The difference is what one object per user costs a login here.
 
 import { DurableObject } from "cloudflare:workers";
 import { FormatError } from "../../protocol/bytes.js";
@@ -21,17 +27,36 @@ import { BLOB_PART_BYTES } from "../../protocol/limits.js";
 
 interface FloorEnv {
   FLOOR_SHARDS: DurableObjectNamespace<FloorShard>;
+  FLOOR_HOMES: DurableObjectNamespace<FloorHome>;
   FLOOR_BLOBS: R2Bucket;
 }
 
 const SHARDS = 4;
 const SHARD_HEADER = "X-Floor-Shard";
+const STATE_HEADER = "X-Floor-State";
+const POOLED_HOMES = 16;
+
+/** Where a login's state lives: nowhere, in an object per user, or in one of POOLED_HOMES shared objects. */
+type StateMode = "floor" | "floor-home" | "floor-pool";
 
 /** FNV-1a of the name: the bench's pairs (lat-a/lat-b, tp-a/tp-b) land on different shards. */
-function shardOf(user: string): string {
+function fnv1a(user: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < user.length; i++) hash = Math.imul(hash ^ user.charCodeAt(i), 0x01000193);
-  return `floor-${(hash >>> 0) % SHARDS}`;
+  return hash >>> 0;
+}
+
+function shardOf(user: string): string {
+  return `floor-${fnv1a(user) % SHARDS}`;
+}
+
+function homeStub(
+  env: FloorEnv,
+  mode: "floor-home" | "floor-pool",
+  user: string,
+): DurableObjectStub<FloorHome> {
+  const name = mode === "floor-home" ? `home-${user}` : `pool-${fnv1a(user) % POOLED_HOMES}`;
+  return env.FLOOR_HOMES.get(env.FLOOR_HOMES.idFromName(name));
 }
 
 function shardStub(env: FloorEnv, shard: string): DurableObjectStub<FloorShard> {
@@ -43,12 +68,19 @@ function bearerUser(header: string | null): string | null {
   return /^Bearer ([^.\s]+)/.exec(header ?? "")?.[1] ?? null;
 }
 
+/** The token's second field says where the login's state lives (see the top of this file). */
+function bearerMode(header: string | null): StateMode {
+  const mode = /^Bearer [^.\s]+\.([^.\s]+)/.exec(header ?? "")?.[1];
+  return mode === "floor-home" || mode === "floor-pool" ? mode : "floor";
+}
+
 export default {
   async fetch(request: Request, env: FloorEnv): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === "/v1/health") return Response.json({ ok: true });
     if (url.pathname.startsWith("/v1/blobs")) return blobs(request, url, env.FLOOR_BLOBS);
     if (url.pathname === "/floor/operation") return operation(url, env);
+    if (url.pathname === "/floor/seed" && request.method === "POST") return seed(request, env);
     const user = bearerUser(request.headers.get("Authorization"));
     if (
       url.pathname !== "/v1/connect" ||
@@ -61,6 +93,7 @@ export default {
     const shard = shardOf(user);
     const forwarded = new Request(request);
     forwarded.headers.set(SHARD_HEADER, shard);
+    forwarded.headers.set(STATE_HEADER, bearerMode(request.headers.get("Authorization")));
     return shardStub(env, shard).fetch(forwarded);
   },
 } satisfies ExportedHandler<FloorEnv>;
@@ -80,6 +113,18 @@ async function operation(url: URL, env: FloorEnv): Promise<Response> {
       const stub = shardStub(env, `operations-${url.searchParams.get("run") ?? ""}-${i}`);
       for (let n = 0; n < calls / objects; n++) await stub.operation(kind);
     }),
+  );
+  return new Response(null, { status: 204 });
+}
+
+/** Gives each user a live session in both kinds of state object, as signing up gives Telepound's users. */
+async function seed(request: Request, env: FloorEnv): Promise<Response> {
+  const { users } = await request.json<{ users: string[] }>();
+  await Promise.all(
+    users.flatMap((user) => [
+      homeStub(env, "floor-home", user).seed(user),
+      homeStub(env, "floor-pool", user).seed(user),
+    ]),
   );
   return new Response(null, { status: 204 });
 }
@@ -145,6 +190,9 @@ export class FloorShard extends DurableObject<FloorEnv> {
   override async fetch(request: Request): Promise<Response> {
     const user = bearerUser(request.headers.get("Authorization"))!;
     const shard = request.headers.get(SHARD_HEADER)!;
+    const mode = request.headers.get(STATE_HEADER) as StateMode;
+    if (mode !== "floor" && !(await homeStub(this.env, mode, user).attach(user, shard)))
+      return new Response("no session", { status: 401 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [user]);
     server.serializeAttachment({ user, shard } satisfies Attachment);
@@ -210,5 +258,36 @@ export class FloorShard extends DurableObject<FloorEnv> {
     } catch {
       // Already closed.
     }
+  }
+}
+
+/** A login's state at its least: a session to check and where the user is, for one user or for many. */
+export class FloorHome extends DurableObject<FloorEnv> {
+  constructor(ctx: DurableObjectState, env: FloorEnv) {
+    super(ctx, env);
+    // Changes nothing once the tables exist, so it costs no commit on a wake.
+    ctx.storage.sql.exec(`
+      CREATE TABLE IF NOT EXISTS sessions (user TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS presence (user TEXT PRIMARY KEY, shard TEXT NOT NULL);
+    `);
+  }
+
+  seed(user: string): void {
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO sessions (user, expires_at) VALUES (?, ?)",
+      user,
+      Date.now() + 86_400_000,
+    );
+  }
+
+  /** Whether `user` has a live session; if so, notes the shard the socket is opening on. */
+  attach(user: string, shard: string): boolean {
+    const sql = this.ctx.storage.sql;
+    const [session] = sql
+      .exec<{ expires_at: number }>("SELECT expires_at FROM sessions WHERE user = ?", user)
+      .toArray();
+    if (!session || session.expires_at <= Date.now()) return false;
+    sql.exec("INSERT OR REPLACE INTO presence (user, shard) VALUES (?, ?)", user, shard);
+    return true;
   }
 }

@@ -46,6 +46,13 @@ export async function startLocalServer(
     vars?: Record<string, string>;
     /** Another wrangler config, relative to the repository (the bench's engine floor); wrangler.toml if unset. */
     config?: string;
+    /**
+     * Leaves out work that only `wrangler dev` does and a deployed Worker never does, for the benchmark:
+     * the request log (at info level, every request's log line is POSTed to wrangler's Node process over
+     * loopback) and the local explorer (it makes every SQLite Durable Object write its name on each wake).
+     * Warnings and errors are still printed.
+     */
+    quiet?: boolean;
   } = {},
 ): Promise<LocalServer> {
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "telepound-state-"));
@@ -75,12 +82,18 @@ export async function startLocalServer(
         "--persist-to",
         persistDir,
         "--show-interactive-dev-session=false",
+        ...(options.quiet ? ["--log-level", "warn"] : []),
         ...(options.config ? ["--config", options.config] : []),
         ...varArgs,
       ],
       {
         cwd: REPO_ROOT,
-        env: { ...process.env, ...OFFLINE_ENV, CI: "true" },
+        env: {
+          ...process.env,
+          ...OFFLINE_ENV,
+          CI: "true",
+          ...(options.quiet ? { X_LOCAL_EXPLORER: "false" } : {}),
+        },
         stdio: ["ignore", "pipe", "pipe"],
         detached: true,
       },
