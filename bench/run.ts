@@ -323,6 +323,11 @@ ${engineParts}${loginParts}${sealParts}${failures.length > 0 ? `\n**Failed scena
 - \`wrangler dev\` puts a proxy workerd in front of the runtime workerd: every request and frame crosses one more
   process than in production, and R2 and SQLite are local emulations (SQLite on disk, an fsync per write
   transaction). CPU and RSS are read for both workerd processes from /proc; results.json has the details.
+- Both wrangler devs run with \`--log-level warn\` and \`X_LOCAL_EXPLORER=false\` (bench/lib/server.ts), leaving
+  out dev-only work: at the default level every request's log line is POSTed to wrangler's Node process, and
+  the local explorer makes every SQLite object write its name each time it wakes. What wrangler's Node
+  process still does is its inspector's: workerd reports each subrequest (a connect's fetch to its shard,
+  for one) to it, and it forwards each report to Node.
 - wrangler runs on a copy of the server's sources taken when the run starts, so edits made meanwhile cannot
   restart the Worker mid-scenario; a scenario fails loudly if wrangler reloads anyway.
 ${
