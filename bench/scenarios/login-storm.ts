@@ -42,6 +42,15 @@ export interface FloorStateRun {
   connectMs: Summary;
 }
 
+function floorStateRun(what: string, run: Run, users: number): FloorStateRun {
+  return {
+    what,
+    loginsPerSecond: round(users / run.seconds),
+    runtimeUsPerLogin: round(((run.usage.cpuMs["floor-runtime"] ?? 0) * 1000) / users),
+    connectMs: roundSummary(run.connectMs),
+  };
+}
+
 interface Run {
   crowd: Crowd;
   seconds: number;
@@ -125,14 +134,8 @@ export async function loginStorm(
   for (const { mode, what } of FLOOR_STATE) {
     const run = await storm(ctx, { ...ctx.floor, token: (user) => `${user}.${mode}.bench` }, users);
     await closeCrowd(run.crowd);
-    const rate = users.length / run.seconds;
-    ctx.log(`login storm: engine floor, ${what}: ${round(rate)} logins/s`);
-    withState.push({
-      what,
-      loginsPerSecond: round(rate),
-      runtimeUsPerLogin: round(((run.usage.cpuMs["floor-runtime"] ?? 0) * 1000) / users.length),
-      connectMs: roundSummary(run.connectMs),
-    });
+    withState.push(floorStateRun(what, run, users.length));
+    ctx.log(`login storm: engine floor, ${what}: ${round(users.length / run.seconds)} logins/s`);
   }
   ctx.log(`login storm: ${users.length} users connecting at once to the bare relay`);
   const relay = await storm(ctx, ctx.relay, users);
@@ -199,15 +202,7 @@ export async function loginStorm(
           shards: floor.shards,
           usage: usageReport(floor.usage, { count: users.length, per: "Login" }),
         },
-        floorWithState: [
-          {
-            what: FLOOR_STATELESS,
-            loginsPerSecond: round(floorRate),
-            runtimeUsPerLogin: round(((floor.usage.cpuMs["floor-runtime"] ?? 0) * 1000) / users.length),
-            connectMs: roundSummary(floor.connectMs),
-          },
-          ...withState,
-        ],
+        floorWithState: [floorStateRun(FLOOR_STATELESS, floor, users.length), ...withState],
         relay: {
           seconds: round(relay.seconds),
           loginsPerSecond: round(relayRate),
