@@ -146,11 +146,10 @@ export function backlogBatch<Row extends { seq: number }>(
   let bytes = 0;
   let last = cursor;
   for (const row of rows) {
+    // The look-ahead row only says there is more: it is not built.
+    if (items.length === BACKLOG_BATCH_MESSAGES) return { items, cursor: last, more: true };
     const item = toItem(row);
-    if (
-      items.length === BACKLOG_BATCH_MESSAGES ||
-      (items.length > 0 && bytes + item.data.length > BACKLOG_BATCH_BYTES)
-    )
+    if (items.length > 0 && bytes + item.data.length > BACKLOG_BATCH_BYTES)
       return { items, cursor: last, more: true };
     items.push(item);
     bytes += item.data.length;
