@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { ByteWriter, toHex } from "../../protocol/bytes.js";
 import { decodeUpload, encodeSlot } from "../../protocol/envelope.js";
+import { MAX_FRAME_BYTES } from "../../protocol/limits.js";
 import { PROTOCOL_VERSION } from "../../protocol/version.js";
 import { api, fakeUpload, login, online, signup, uniqueName, type TestSocket } from "./helpers.js";
 
@@ -38,7 +39,7 @@ describe("GET /v1/health", () => {
 });
 
 describe("a refused upload", () => {
-  it("is answered bad_frame with its id whenever the id can be read", async () => {
+  it("is answered with its id whenever the id can be read", async () => {
     const alice = await signup(uniqueName("alice"));
     const bob = await signup(uniqueName("bob"));
     const a = await online(alice.token);
@@ -90,6 +91,10 @@ describe("a refused upload", () => {
       expect(reply).toMatchObject({ type: "error", code: "bad_frame" });
       expect(reply).not.toHaveProperty("id");
     }
+    // Over the frame limit: refused before decoding, still by id.
+    const huge = new Uint8Array(MAX_FRAME_BYTES + 1);
+    huge.set(good.frame.subarray(0, 19));
+    expect(await answerTo(a, huge)).toMatchObject({ type: "error", code: "too_large", id });
     // The socket still serves: a well-formed direct message goes through.
     const direct = await fakeUpload({ sender: alice.username, target: bob.username });
     expect(await answerTo(a, direct.frame)).toMatchObject({ type: "sent", id: direct.id });
