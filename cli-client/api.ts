@@ -22,6 +22,7 @@ import {
   type UserResponse,
   type WhoamiResponse,
 } from "../protocol/http.js";
+import { PROTOCOL_VERSION } from "../protocol/version.js";
 import {
   AuthError,
   type CliError,
@@ -117,6 +118,42 @@ export class Api {
 
   withToken(token: string): Api {
     return new Api(this.server, token);
+  }
+
+  /**
+   * Refuses a server that does not speak this client's protocol, before anything derived from a password
+   * is sent to it (signup and login ask first). Another version is named, with who should update; an
+   * answer that says no version at all is not from a Telepound server.
+   */
+  async checkProtocol(): Promise<void> {
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(endpoint(this.server, "/v1/health"), {
+        headers: { accept: "application/json" },
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      text = await response.text();
+    } catch (error) {
+      throw unreachable(this.server, error);
+    }
+    const notTelepound = (why: string) =>
+      new NetworkError(`${this.server} is not a Telepound server: GET /v1/health ${why}`);
+    if (!response.ok) throw notTelepound(`answered HTTP ${response.status}`);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw notTelepound("answered with something that is not JSON");
+    }
+    const protocol = announcedProtocol(body);
+    if (protocol === null) throw notTelepound("answered without a protocol version");
+    if (protocol !== PROTOCOL_VERSION) {
+      const advice = protocol < PROTOCOL_VERSION ? "the server must be updated" : "update this client";
+      throw new NetworkError(
+        `the server at ${this.server} speaks Telepound protocol ${protocol} and this client protocol ${PROTOCOL_VERSION}: ${advice}`,
+      );
+    }
   }
 
   async signup(request: SignupRequest): Promise<SessionResponse> {
@@ -495,6 +532,17 @@ export function httpError(
         return new NetworkError(`server error (HTTP ${response.status}): ${detail}`);
       return new NetworkError(`protocol failure: unexpected HTTP ${response.status}: ${detail}`);
   }
+}
+
+/**
+ * The protocol version a health answer announces. Only `protocol` is read, as a later version may change
+ * the rest; protocol 1's answer was exactly `{"ok":true,"shards":n}`, without one. Null: not Telepound's.
+ */
+function announcedProtocol(body: unknown): number | null {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return null;
+  const { protocol, ok, shards } = body as { protocol?: unknown; ok?: unknown; shards?: unknown };
+  if (protocol === undefined) return ok === true && Number.isSafeInteger(shards) ? 1 : null;
+  return Number.isSafeInteger(protocol) && (protocol as number) >= 1 ? (protocol as number) : null;
 }
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {

@@ -24,8 +24,7 @@ import {
 import { BacklogDrain } from "./shard/backlog-drain.js";
 import { FloodControl } from "./shard/flood-control.js";
 import { type Routes, routeUpload } from "./shard/uploads.js";
-import { toHex } from "../protocol/bytes.js";
-import { encodeDelivery } from "../protocol/envelope.js";
+import { encodeDelivery, uploadHead } from "../protocol/envelope.js";
 import type { GroupAck, GroupDelivery, GroupPost, PostResult } from "./group-room.js";
 import type { AttachResult, DeliverResult, Incoming, Outgoing, SessionAck } from "./user-home.js";
 
@@ -178,7 +177,7 @@ export class ServerShard extends DurableObject<Env> {
       if (typeof message === "string") await this.onText(ws, connection, message);
       else await this.onUpload(ws, connection, new Uint8Array(message));
     } catch (error) {
-      this.fail(ws, "message", error);
+      this.fail(ws, "message", error, uploadIdOf(message));
     }
   }
 
@@ -330,7 +329,7 @@ export class ServerShard extends DurableObject<Env> {
 
   private async onUpload(ws: WebSocket, connection: Connection, frame: Uint8Array): Promise<void> {
     if (frame.length > MAX_FRAME_BYTES)
-      return sendError(ws, "too_large", `frames are limited to ${MAX_FRAME_BYTES} bytes`);
+      return sendError(ws, "too_large", `frames are limited to ${MAX_FRAME_BYTES} bytes`, uploadIdOf(frame));
     const { id, reply } = routeUpload(connection.user, frame, this.routes);
     try {
       sendFrame(ws, await reply);
@@ -404,19 +403,22 @@ export class ServerShard extends DurableObject<Env> {
       }
       return;
     }
-    // An upload's message id sits at bytes 3..19 (tag, version, kind, id): worth naming so the client
-    // can retry exactly that message.
-    const bytes = typeof message === "string" ? null : new Uint8Array(message);
-    const id = bytes && bytes.length >= 19 && bytes[0] === 0x01 ? toHex(bytes.subarray(3, 19)) : undefined;
-    sendError(ws, "rate_limited", "too many frames: slow down and retry", id);
+    // Named by its message id, so the client can retry exactly that message.
+    sendError(ws, "rate_limited", "too many frames: slow down and retry", uploadIdOf(message));
   }
 
-  /** One frame's failure is answered and logged; the shard and every other socket carry on. */
-  private fail(ws: WebSocket, stage: string, error: unknown): void {
+  /** One frame's failure is answered (by id when it is an upload) and logged; everything else carries on. */
+  private fail(ws: WebSocket, stage: string, error: unknown, id: string | undefined): void {
     const connection = connectionOf(ws);
     console.error(`${connection?.shard ?? "shard"}: ${stage} for ${connection?.user ?? "?"} failed`, error);
-    sendError(ws, "internal", "the server could not handle that frame; nothing else was affected");
+    sendError(ws, "internal", "the server could not handle that frame; nothing else was affected", id);
   }
+}
+
+/** The message id of an upload frame when it can be read (protocol/envelope.ts), for naming it in an answer. */
+function uploadIdOf(message: string | ArrayBuffer | Uint8Array): string | undefined {
+  if (typeof message === "string") return undefined;
+  return uploadHead(message instanceof Uint8Array ? message : new Uint8Array(message))?.id;
 }
 
 const utf8Encoder = new TextEncoder();

@@ -22,8 +22,13 @@ import {
   utf8Length,
 } from "./bytes.js";
 import { GROUP_NAME_PATTERN, MAX_CIPHERTEXT_BYTES, MAX_RECIPIENTS, USERNAME_PATTERN } from "./limits.js";
+import { PROTOCOL_VERSION } from "./version.js";
 
-export const ENVELOPE_VERSION = 1;
+/**
+ * The envelope's first byte is the protocol version its sender speaks, so the server can tell a client
+ * of another version by its first upload and say so, instead of answering a mere "malformed".
+ */
+export const ENVELOPE_VERSION = PROTOCOL_VERSION;
 
 /** First byte of every binary WebSocket frame. */
 export const BinaryFrame = {
@@ -305,7 +310,11 @@ function readSignedPart(reader: ByteReader): {
 } {
   const start = reader.offset;
   const version = reader.u8("version");
-  if (version !== ENVELOPE_VERSION) throw new FormatError(`unsupported envelope version ${version}`);
+  if (version !== ENVELOPE_VERSION) {
+    throw new FormatError(
+      `unsupported envelope version ${version}: protocol ${ENVELOPE_VERSION} is spoken here`,
+    );
+  }
   const kindByte = reader.u8("kind");
   const kind = kindByte === MessageKind.direct ? "direct" : kindByte === MessageKind.group ? "group" : null;
   if (!kind) throw new FormatError(`unknown message kind ${kindByte}`);
@@ -359,13 +368,30 @@ function readSlot(reader: ByteReader): KeySlot {
 }
 
 /**
+ * Where every binary frame's message id lies: after the tag, the version and the kind. It is at the same
+ * place in every protocol version and stays there, so any upload, even of another version or broken
+ * further on, can be answered by its id.
+ */
+const MESSAGE_ID_AT = 3;
+
+/**
+ * The message id and version byte of an upload, read without decoding the rest: a refusal names the
+ * upload it answers whenever its id can be read. Null when the frame is not an upload (tag 0x01) or
+ * ends before its id does.
+ */
+export function uploadHead(frame: Uint8Array): { id: string; version: number } | null {
+  if (frame.length < MESSAGE_ID_AT + MESSAGE_ID_BYTES || frame[0] !== BinaryFrame.upload) return null;
+  return { id: toHex(frame.subarray(MESSAGE_ID_AT, MESSAGE_ID_AT + MESSAGE_ID_BYTES)), version: frame[1]! };
+}
+
+/**
  * Where a delivery's acknowledgement goes, read from its header without decoding the rest: its message id
  * and, for a group message, the group (its room queued it; a direct message's queue is the recipient's
  * home). Null for a frame too short to say; decoding it reports what is wrong.
  */
 export function deliveryAckRoute(frame: Uint8Array): { id: string; group: string | null } | null {
   // tag, version, kind, message id, sentAt, counter, then sender and target as length-prefixed strings.
-  const idStart = 3;
+  const idStart = MESSAGE_ID_AT;
   const senderLengthAt = idStart + MESSAGE_ID_BYTES + 16;
   if (frame.length <= senderLengthAt || frame[0] !== BinaryFrame.delivery) return null;
   const id = toHex(frame.subarray(idStart, idStart + MESSAGE_ID_BYTES));

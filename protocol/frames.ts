@@ -72,7 +72,7 @@ export const ErrorFrame = z.object({
   type: z.literal("error"),
   code: ErrorCode,
   message: z.string(),
-  /** The message id of the upload this error answers, when there is one. */
+  /** The message id of the upload this error answers, whenever the frame held one (envelope.ts uploadHead). */
   id: messageIdHex.optional(),
 });
 

@@ -86,13 +86,23 @@ export interface WhoamiResponse {
   expiresAt: number;
 }
 
+/**
+ * `GET /v1/health`: alive, the protocol version it speaks (protocol/version.ts) and its shard count. A
+ * client checks `protocol` before signup and login; an answer without it is not a Telepound server.
+ */
+export interface HealthResponse {
+  ok: true;
+  protocol: number;
+  shards: number;
+}
+
 export interface ErrorResponse {
   error: { code: string; message: string };
 }
 
 /**
  * The routes, all under the Worker's origin. "Bearer" routes need `Authorization: Bearer <token>`.
- *   GET  /v1/health                                    → 200 {"ok":true,"shards":N}
+ *   GET  /v1/health                                    → 200 HealthResponse {"ok":true,"protocol":2,"shards":N}
  *   GET  /v1/stats                                     → 200 {"shards":N,"connections":{shard: sockets}}
  *   POST /v1/signup            SignupRequest            → 201 SessionResponse | 409 conflict
  *   GET  /v1/kdf/:username                              → 200 KdfResponse | 404 not_found

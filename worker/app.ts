@@ -4,6 +4,8 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { shardCount } from "../durable-objects/names.js";
+import type { HealthResponse } from "../protocol/http.js";
+import { PROTOCOL_VERSION } from "../protocol/version.js";
 import type { AppEnv } from "./env.js";
 import { ApiError, handleError, handleNotFound } from "./errors.js";
 import { accounts } from "./routes/accounts.js";
@@ -27,7 +29,10 @@ const jsonBodyLimit = bodyLimit({
 app.use("/v1/*", (c, next) =>
   /^\/v1\/blobs\/[^/]+\/parts\//.test(c.req.path) ? next() : jsonBodyLimit(c, next),
 );
-app.get("/v1/health", (c) => c.json({ ok: true, shards: shardCount(c.env) }));
+// Also how a client learns, before it signs up or logs in, which protocol this server speaks.
+app.get("/v1/health", (c) =>
+  c.json({ ok: true, protocol: PROTOCOL_VERSION, shards: shardCount(c.env) } satisfies HealthResponse),
+);
 app.route("/v1", accounts);
 app.route("/v1", users);
 app.route("/v1", connect);

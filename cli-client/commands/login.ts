@@ -27,6 +27,8 @@ export const login: CommandSpec = {
   async run(ctx, { args: [raw = ""] }) {
     const username = parseUsername(raw);
     const previous = await assertHomeFreeFor(ctx, username);
+    // Before the password is asked for and anything derived from it is sent.
+    await new Api(ctx.server).checkProtocol();
     const api = new Api(ctx.server);
     // Asking the server for the KDF first: an unknown user fails before the password is typed.
     const { kdf } = await api.kdf(username);

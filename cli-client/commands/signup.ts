@@ -27,6 +27,8 @@ export const signup: CommandSpec = {
   async run(ctx, { args: [raw = ""] }) {
     const username = parseUsername(raw);
     await assertHomeFreeFor(ctx, username);
+    // Before the password is asked for: a server of another protocol could not use the account anyway.
+    await new Api(ctx.server).checkProtocol();
     const password = await ctx.passwords.newPassword(username);
     // Key generation (RSA-3072) and scrypt take a moment each; run them side by side.
     const kdf = newKdfParams();

@@ -40,7 +40,11 @@ const SCRYPT_MAXMEM_SLACK = 1024 * 1024;
 
 const hkdfAsync = promisify(hkdf);
 
-const SealedContents = z.strictObject({ v: z.literal(1), encryption: z.string(), signing: z.string() });
+/**
+ * Other fields are ignored, as in every JSON object one client writes for another inside encryption
+ * (PROTOCOL §3.3): a later client may add one, and the box's MAC already proves who wrote it.
+ */
+const SealedContents = z.object({ v: z.literal(1), encryption: z.string(), signing: z.string() });
 
 /** Fresh parameters for signup: a new random salt and today's default cost. */
 export function newKdfParams(): KdfParams {

@@ -4,13 +4,16 @@
 
 import { FormatError, equalBytes } from "../../protocol/bytes.js";
 import {
+  ENVELOPE_VERSION,
   decodeUpload,
   encodeDelivery,
   membersDigest,
   signedPartWithSignature,
+  uploadHead,
   type DecodedEnvelope,
 } from "../../protocol/envelope.js";
 import type { ErrorFrame, SentFrame } from "../../protocol/frames.js";
+import { PROTOCOL_VERSION } from "../../protocol/version.js";
 import type { GroupPost, PostResult } from "../group-room.js";
 import type { DeliverResult, Incoming } from "../user-home.js";
 
@@ -37,12 +40,20 @@ export interface Routes {
  * order the socket delivered it, and each pipe keeps that order, so a sender's messages stay in order.
  */
 export function routeUpload(sender: string, frame: Uint8Array, routes: Routes): Dispatched {
+  // Every refusal names the upload when its id can be read, even if nothing after the id decodes: a
+  // client matching answers by id would otherwise wait for an answer that never comes.
+  const head = uploadHead(frame);
+  if (head && head.version !== ENVELOPE_VERSION) {
+    return answer({ type: "error", code: "bad_frame", message: versionMismatch(head.version), id: head.id });
+  }
   let envelope: DecodedEnvelope;
   try {
     envelope = decodeUpload(frame);
   } catch (error) {
-    if (error instanceof FormatError)
-      return answer({ type: "error", code: "bad_frame", message: `malformed envelope: ${error.message}` });
+    if (error instanceof FormatError) {
+      const message = `malformed envelope: ${error.message}`;
+      return answer({ type: "error", code: "bad_frame", message, ...(head && { id: head.id }) });
+    }
     throw error;
   }
   const { header, messageIdHex: id } = envelope;
@@ -121,6 +132,12 @@ function checkDirectSlots(envelope: DecodedEnvelope, target: string): string | n
   if (!equalBytes(digest, envelope.header.membersDigest))
     return "members digest does not match the recipient";
   return null;
+}
+
+/** What a client of another protocol version is told: which versions meet, and who should update. */
+function versionMismatch(version: number): string {
+  const advice = version < PROTOCOL_VERSION ? "update the client" : "this server is older than the client";
+  return `this client speaks Telepound protocol ${version} and this server protocol ${PROTOCOL_VERSION}: ${advice}`;
 }
 
 function answer(frame: UploadReply): Dispatched {

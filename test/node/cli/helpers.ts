@@ -9,6 +9,7 @@ import { PassThrough } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { CliIo } from "../../../cli-client/context.js";
 import { runCli } from "../../../cli-client/cli.js";
+import { PROTOCOL_VERSION } from "../../../protocol/version.js";
 
 export type HttpHandler = (
   request: IncomingMessage,
@@ -120,6 +121,11 @@ export async function startStubServer(): Promise<StubServer> {
       stub.onSocket(stubSocket);
     });
   });
+  // Signup and login ask first which protocol the server speaks; a test may answer otherwise.
+  stub.http.set("GET /v1/health", () => ({
+    status: 200,
+    body: { ok: true, protocol: PROTOCOL_VERSION, shards: 1 },
+  }));
   await new Promise<void>((done) => http.listen(0, "127.0.0.1", done));
   const address = http.address();
   if (!address || typeof address === "string") throw new Error("no address");

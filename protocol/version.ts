@@ -1,0 +1,9 @@
+// The protocol version client and server must share: what `GET /v1/health` announces, and the first byte
+// of every envelope. docs/PROTOCOL.md §1 says what changed from one version to the next.
+
+/**
+ * Version 2: envelopes carry version byte 2, refused uploads name their id whenever it can be read, and
+ * `GET /v1/health` announces this number so a client can refuse a server it cannot talk to before it
+ * sends a password-derived key to it.
+ */
+export const PROTOCOL_VERSION = 2;
