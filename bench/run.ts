@@ -314,7 +314,7 @@ ${serverCpuTable(results)}
 ${engineParts}${loginParts}${sealParts}${failures.length > 0 ? `\n**Failed scenarios:** ${failures.map((f) => `${f.id} (${f.error})`).join("; ")}\n` : ""}
 ## Notes
 
-- All load users share one identity (one RSA-3072 + Ed25519 key set, one scrypt run with logN 15 and one salt):
+- All load users share one identity (one RSA-3072 + Ed25519 key set, one scrypt run under one template account):
   generating a thousand RSA keys would take minutes, and the server checks key format, not uniqueness. Each
   sender still keeps its own conversation keys and each receiver its own unwrap cache.
 - Envelopes are real (sealMessage); 1:1 and group receivers verify and open them with openEnvelope (for groups,

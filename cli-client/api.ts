@@ -12,10 +12,8 @@ import {
   type GroupEpochResponse,
   type GroupInfo,
   type GroupListResponse,
-  KdfParams,
   type LookupUsersResponse,
   PublicKeys,
-  type KdfResponse,
   type LoginRequest,
   type SessionResponse,
   type SignupRequest,
@@ -44,8 +42,6 @@ const SessionResponseSchema = z.object({
   publicKeys: PublicKeys,
   sealedPrivateKeys: z.string(),
 }) satisfies z.ZodType<SessionResponse>;
-
-const KdfResponseSchema = z.object({ username: z.string(), kdf: KdfParams }) satisfies z.ZodType<KdfResponse>;
 
 const UserResponseSchema = z.object({
   username: z.string(),
@@ -166,21 +162,14 @@ export class Api {
     return parse(SessionResponseSchema, body, "signup");
   }
 
-  async kdf(username: string): Promise<KdfResponse> {
-    const body = await this.request({
-      method: "GET",
-      path: `/v1/kdf/${encodeURIComponent(username)}`,
-      notFound: `no such user: ${username}`,
-    });
-    return parse(KdfResponseSchema, body, "kdf");
-  }
-
   async login(request: LoginRequest): Promise<SessionResponse> {
     const body = await this.request({
       method: "POST",
       path: "/v1/login",
       body: request,
-      unauthorized: "wrong password",
+      // The server's one answer for both, and nothing is asked before it: the client cannot tell either.
+      // The address matters: keys are derived for the server's origin, so another one never matches.
+      unauthorized: `wrong username or password at ${this.server}`,
       notFound: `no such user: ${request.username}`,
     });
     return parse(SessionResponseSchema, body, "login");

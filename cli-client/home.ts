@@ -31,6 +31,8 @@ import { BusyError, CliError, ExitCode } from "./errors.js";
 
 export const SessionFile = z.object({
   server: z.string(),
+  /** The origin the password keys were derived under (PROTOCOL §3.2); absent in homes of protocol 1. */
+  origin: z.string().optional(),
   username: z.string(),
   token: z.string(),
   sessionId: z.string(),

@@ -4,7 +4,15 @@
 import type { SessionResponse } from "../protocol/http.js";
 import { Api } from "./api.js";
 import type { Context } from "./context.js";
-import { type ExportedIdentity, type Identity, fingerprint, importIdentity } from "./crypto/index.js";
+import {
+  CryptoError,
+  type ExportedIdentity,
+  type Identity,
+  type PasswordAccount,
+  fingerprint,
+  importIdentity,
+  kdfOrigin,
+} from "./crypto/index.js";
 import { AuthError, UsageError } from "./errors.js";
 import type { SessionFile } from "./home.js";
 
@@ -63,6 +71,19 @@ export async function requireLocalSession(ctx: Context): Promise<string> {
   return session.username;
 }
 
+/**
+ * The account the password keys are derived for at signup and login: the username under the origin of the
+ * server this command talks to (--server), never anything the server says (PROTOCOL §3.2).
+ */
+export function passwordAccount(ctx: Context, username: string): PasswordAccount {
+  try {
+    return { origin: kdfOrigin(ctx.server), username };
+  } catch (error) {
+    if (error instanceof CryptoError) throw new UsageError(`--server ${ctx.server}: ${error.message}`);
+    throw error;
+  }
+}
+
 /** Signup and login refuse to replace another user's session: logout first, so nothing is left behind. */
 export async function assertHomeFreeFor(ctx: Context, username: string): Promise<SessionFile | null> {
   const current = await ctx.home.read("session.json");
@@ -74,11 +95,12 @@ export async function assertHomeFreeFor(ctx: Context, username: string): Promise
 
 /**
  * Stores a fresh session and the unsealed keys. Keys first, so a session file never exists without them.
+ * The session records the origin the password keys were derived under: the account is bound to it.
  * Pins, seen ids and message state of a previous, different user of this home are dropped.
  */
 export async function saveSession(
   ctx: Context,
-  server: string,
+  account: PasswordAccount,
   response: SessionResponse,
   exported: ExportedIdentity,
 ): Promise<void> {
@@ -99,7 +121,8 @@ export async function saveSession(
     const groups = await ctx.home.read("groups.json");
     if (groups && groups.owner !== username) await ctx.home.remove("groups.json");
     await ctx.home.write("session.json", {
-      server,
+      server: ctx.server,
+      origin: account.origin,
       username,
       token: response.token,
       sessionId: response.sessionId,

@@ -6,7 +6,6 @@
 // name cannot both win).
 
 import { DurableObject } from "cloudflare:workers";
-import type { KdfParams } from "../protocol/http.js";
 import {
   Accounts,
   type AccountRecord,
@@ -82,10 +81,6 @@ export class UserHome extends DurableObject<Env> {
 
   signup(record: AccountRecord, session: NewSession): { ok: boolean } {
     return { ok: this.accounts.create(record, session, Date.now()) };
-  }
-
-  kdf(): KdfParams | null {
-    return this.accounts.kdf();
   }
 
   async login(authKeyHash: string, session: NewSession): Promise<LoginResult> {

@@ -4,7 +4,6 @@
 import { z } from "zod";
 import {
   GROUP_NAME_PATTERN,
-  KDF_LIMITS,
   MAX_FILE_BYTES,
   MAX_RECIPIENTS,
   USERNAME_PATTERN,
@@ -19,25 +18,6 @@ export const username = z
   .transform((raw) => raw.toLowerCase())
   .pipe(z.string().regex(USERNAME_PATTERN, "usernames are 3–32 of a-z 0-9 _ -"));
 
-export const KdfParams = z
-  .strictObject({
-    algorithm: z.literal("scrypt"),
-    /** 16–64 random bytes, base64 */
-    salt: base64.min(24).max(88),
-    logN: z.int().min(KDF_LIMITS.minLogN).max(KDF_LIMITS.maxLogN),
-    r: z.int().min(KDF_LIMITS.minR).max(KDF_LIMITS.maxR),
-    p: z.int().min(KDF_LIMITS.minP).max(KDF_LIMITS.maxP),
-  })
-  .refine(
-    // The same ceiling clients apply at login: an account nobody could ever log in to is refused at signup.
-    (kdf) => 128 * 2 ** kdf.logN * kdf.r <= KDF_LIMITS.maxMemoryBytes,
-    {
-      message: `scrypt memory (128·2^logN·r) must not exceed ${KDF_LIMITS.maxMemoryBytes} bytes`,
-      path: ["logN"],
-    },
-  );
-export type KdfParams = z.infer<typeof KdfParams>;
-
 /** Public halves: RSA-OAEP-3072 (SPKI DER) for wrapping keys, Ed25519 (SPKI DER) for signatures. */
 export const PublicKeys = z.strictObject({
   encryption: base64Max(1024),
@@ -48,14 +28,27 @@ export type PublicKeys = z.infer<typeof PublicKeys>;
 /** The 32-byte key derived from the password that proves it; the server stores only its SHA-256. */
 const authKey = base64.length(44);
 
-export const SignupRequest = z.strictObject({
-  username,
-  kdf: KdfParams,
-  authKey,
-  publicKeys: PublicKeys,
-  /** nonce ‖ secretbox(private keys), sealed under the password-derived key; opaque to the server. */
-  sealedPrivateKeys: base64Max(8 * 1024),
-});
+/** What a server says to a protocol 1 client that still sends or asks for KDF parameters. */
+export const PROTOCOL_1_KDF =
+  "protocol 1 client: this server speaks protocol 2, where the client derives its KDF salt itself: update the client";
+
+/**
+ * No KDF parameters: the client derives the salt from the server's origin and the username and uses the
+ * protocol's fixed cost (PROTOCOL §3.2). A body that still carries protocol 1's `kdf` gets PROTOCOL_1_KDF.
+ */
+export const SignupRequest = z.strictObject(
+  {
+    username,
+    authKey,
+    publicKeys: PublicKeys,
+    /** nonce ‖ secretbox(private keys), sealed under the password-derived key; opaque to the server. */
+    sealedPrivateKeys: base64Max(8 * 1024),
+  },
+  {
+    error: (issue) =>
+      issue.code === "unrecognized_keys" && issue.keys.includes("kdf") ? PROTOCOL_1_KDF : undefined,
+  },
+);
 export type SignupRequest = z.input<typeof SignupRequest>;
 
 export const LoginRequest = z.strictObject({ username, authKey });
@@ -68,11 +61,6 @@ export interface SessionResponse {
   expiresAt: number;
   publicKeys: PublicKeys;
   sealedPrivateKeys: string;
-}
-
-export interface KdfResponse {
-  username: string;
-  kdf: KdfParams;
 }
 
 export interface UserResponse {
@@ -105,7 +93,7 @@ export interface ErrorResponse {
  *   GET  /v1/health                                    → 200 HealthResponse {"ok":true,"protocol":2,"shards":N}
  *   GET  /v1/stats                                     → 200 {"shards":N,"connections":{shard: sockets}}
  *   POST /v1/signup            SignupRequest            → 201 SessionResponse | 409 conflict
- *   GET  /v1/kdf/:username                              → 200 KdfResponse | 404 not_found
+ *   GET  /v1/kdf/:username                              → 410 gone (protocol 1's KDF lookup; PROTOCOL_1_KDF)
  *   POST /v1/login             LoginRequest             → 200 SessionResponse | 401 unauthorized | 429 rate_limited
  *   POST /v1/logout            Bearer                   → 204
  *   GET  /v1/whoami            Bearer                   → 200 WhoamiResponse
@@ -132,6 +120,7 @@ export const HttpErrorCode = [
   "forbidden",
   "not_found",
   "conflict",
+  "gone",
   "too_large",
   "rate_limited",
   "internal",

@@ -28,20 +28,12 @@ export const MAX_FRAME_BYTES = 1024 * 1024;
 /** Most message ids one acknowledgement frame may carry. */
 export const MAX_ACK_IDS = 1000;
 
-/** scrypt floor enforced by the server at signup, and ceiling enforced by clients at login. */
-export const KDF_LIMITS = {
-  minLogN: 15,
-  maxLogN: 20,
-  minR: 8,
-  maxR: 32,
-  minP: 1,
-  maxP: 16,
-  /**
-   * Ceiling on scrypt's memory, 128·2^logN·r bytes: 1 GiB (logN 20 with r 8). The per-field limits alone
-   * would allow logN 20 with r 32, 4 GiB, which a malicious server could otherwise make a client allocate.
-   */
-  maxMemoryBytes: 1024 * 1024 * 1024,
-} as const;
+/**
+ * The password KDF's cost, fixed by the protocol (PROTOCOL §3.2): scrypt N = 2^16, r = 8, p = 1, 64 MiB.
+ * No server sends or stores it, so none can lower it to cheapen guesses or raise it to exhaust a client;
+ * changing it is a new protocol version.
+ */
+export const PASSWORD_KDF_COST = { logN: 16, r: 8, p: 1 } as const;
 
 /** Sessions expire this long after login; logout revokes them at once. */
 export const SESSION_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;

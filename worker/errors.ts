@@ -12,6 +12,7 @@ const STATUS: Record<HttpErrorCode, ContentfulStatusCode> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  gone: 410,
   too_large: 413,
   rate_limited: 429,
   internal: 500,

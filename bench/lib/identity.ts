@@ -21,13 +21,16 @@ import {
   type Identity,
   type Recipient,
 } from "../../cli-client/crypto/index.js";
-import type { KdfParams, PublicKeys, SignupRequest, UserResponse } from "../../protocol/http.js";
+import type { PublicKeys, SignupRequest, UserResponse } from "../../protocol/http.js";
 
 export interface SharedIdentity {
   identity: Identity;
   publicKeys: PublicKeys;
   fingerprint: string;
-  /** Everything in a signup body but the username: one KDF run, one salt, for all users. */
+  /**
+   * Everything in a signup body but the username: one KDF run for all users, under one template account.
+   * The server cannot tell (it never sees how authKey was derived), and no bench user logs in through a client.
+   */
   signupTemplate: Omit<SignupRequest, "username">;
 }
 
@@ -35,21 +38,15 @@ export async function makeSharedIdentity(): Promise<SharedIdentity> {
   const identity = await generateIdentity();
   const exported = exportIdentity(identity);
   const publicKeys = { encryption: exported.encryptionPublic, signing: exported.signingPublic };
-  // logN 15 is the server's floor: the bench measures the server, not scrypt.
-  const kdf: KdfParams = {
-    algorithm: "scrypt",
-    salt: toBase64(new Uint8Array(16).fill(42)),
-    logN: 15,
-    r: 8,
-    p: 1,
-  };
-  const keys = await derivePasswordKeys("telepound bench password", kdf);
+  const keys = await derivePasswordKeys("telepound bench password", {
+    origin: "http://bench.invalid",
+    username: "bench",
+  });
   return {
     identity,
     publicKeys,
     fingerprint: fingerprint(publicKeys),
     signupTemplate: {
-      kdf,
       authKey: toBase64(keys.authKey),
       publicKeys,
       sealedPrivateKeys: sealPrivateKeys(keys.sealingKey, {

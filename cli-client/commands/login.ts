@@ -1,9 +1,9 @@
-// telepound login USER: proves the password to the server, unseals the private keys it keeps for us,
-// and stores session + keys in this home so later commands need no password.
+// telepound login USER: derives the password keys for USER at the origin of --server (nothing asked
+// first), proves the password to the server, unseals the private keys it keeps for us, and stores
+// session + keys in this home so later commands need no password.
 
 import { Api } from "../api.js";
 import {
-  CryptoError,
   type ExportedIdentity,
   derivePasswordKeys,
   fingerprint,
@@ -11,7 +11,7 @@ import {
   unsealPrivateKeys,
 } from "../crypto/index.js";
 import { NetworkError } from "../errors.js";
-import { assertHomeFreeFor, saveSession } from "../session.js";
+import { assertHomeFreeFor, passwordAccount, saveSession } from "../session.js";
 import { parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -30,14 +30,11 @@ export const login: CommandSpec = {
     // Before the password is asked for and anything derived from it is sent.
     await new Api(ctx.server).checkProtocol();
     const api = new Api(ctx.server);
-    // Asking the server for the KDF first: an unknown user fails before the password is typed.
-    const { kdf } = await api.kdf(username);
+    // Salt and cost are ours (PROTOCOL §3.2): the server is asked nothing before the keys are derived, so
+    // it cannot steer them. The price: an unknown user and a wrong password look alike to us too.
+    const account = passwordAccount(ctx, username);
     const password = await ctx.passwords.password(username);
-    const keys = await derivePasswordKeys(password, kdf).catch((error: unknown) => {
-      // The parameters come from the server; refusing them is the server's fault, not a forged message.
-      if (error instanceof CryptoError) throw new NetworkError(`protocol failure: ${error.message}`);
-      throw error;
-    });
+    const keys = await derivePasswordKeys(password, account);
     const response = await api.login({ username, authKey: Buffer.from(keys.authKey).toString("base64") });
     if (response.username !== username) {
       throw new NetworkError(
@@ -60,12 +57,13 @@ export const login: CommandSpec = {
         .logout()
         .catch(() => undefined);
     }
-    await saveSession(ctx, ctx.server, response, exported);
+    await saveSession(ctx, account, response, exported);
     const print = fingerprint(response.publicKeys);
     ctx.printer.result(`logged in as ${username}\nyour key fingerprint: ${print}`, {
       username,
       fingerprint: print,
       server: ctx.server,
+      origin: account.origin,
     });
   },
 };

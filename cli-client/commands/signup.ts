@@ -1,5 +1,5 @@
 // telepound signup USER: creates the account (fresh keys, private halves sealed under the password) and
-// logs this home in as USER.
+// logs this home in as USER. The account is bound to the origin of --server, where its keys are derived.
 
 import { Api } from "../api.js";
 import {
@@ -7,11 +7,10 @@ import {
   fingerprint,
   generateIdentity,
   derivePasswordKeys,
-  newKdfParams,
   sealPrivateKeys,
 } from "../crypto/index.js";
 import { NetworkError } from "../errors.js";
-import { assertHomeFreeFor, saveSession } from "../session.js";
+import { assertHomeFreeFor, passwordAccount, saveSession } from "../session.js";
 import { parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -27,18 +26,17 @@ export const signup: CommandSpec = {
   async run(ctx, { args: [raw = ""] }) {
     const username = parseUsername(raw);
     await assertHomeFreeFor(ctx, username);
+    const account = passwordAccount(ctx, username);
     // Before the password is asked for: a server of another protocol could not use the account anyway.
     await new Api(ctx.server).checkProtocol();
     const password = await ctx.passwords.newPassword(username);
     // Key generation (RSA-3072) and scrypt take a moment each; run them side by side.
-    const kdf = newKdfParams();
-    const [identity, keys] = await Promise.all([generateIdentity(), derivePasswordKeys(password, kdf)]);
+    const [identity, keys] = await Promise.all([generateIdentity(), derivePasswordKeys(password, account)]);
     const exported = exportIdentity(identity);
     const publicKeys = { encryption: exported.encryptionPublic, signing: exported.signingPublic };
     const api = new Api(ctx.server);
     const response = await api.signup({
       username,
-      kdf,
       authKey: Buffer.from(keys.authKey).toString("base64"),
       publicKeys,
       sealedPrivateKeys: sealPrivateKeys(keys.sealingKey, {
@@ -53,12 +51,13 @@ export const signup: CommandSpec = {
     ) {
       throw new NetworkError("protocol failure: the server's signup answer names other keys or another user");
     }
-    await saveSession(ctx, ctx.server, response, exported);
+    await saveSession(ctx, account, response, exported);
     const print = fingerprint(publicKeys);
     ctx.printer.result(`signed up and logged in as ${response.username}\nyour key fingerprint: ${print}`, {
       username: response.username,
       fingerprint: print,
       server: ctx.server,
+      origin: account.origin,
     });
   },
 };

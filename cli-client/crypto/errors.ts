@@ -1,12 +1,12 @@
 // The errors the crypto module throws, so callers can tell a wrong password from a forged message.
 // Every one extends CryptoError; cli-client/errors.ts maps them to exit codes.
 
-/** A key, parameter or input that the crypto layer refuses (bad key type, KDF limits, malformed blob). */
+/** A key, parameter or input that the crypto layer refuses (bad key type, bad origin, malformed blob). */
 export class CryptoError extends Error {
   override name = "CryptoError";
 }
 
-/** The sealed private keys did not open: the password (or the KDF parameters the server sent) is wrong. */
+/** The sealed private keys did not open: the password is wrong, or the server sent another blob. */
 export class WrongPasswordError extends CryptoError {
   override name = "WrongPasswordError";
   constructor(message = "wrong password: the private keys did not unseal") {

@@ -22,9 +22,10 @@ export {
 } from "./safety-number.js";
 export {
   derivePasswordKeys,
-  newKdfParams,
+  kdfOrigin,
   sealPrivateKeys,
   unsealPrivateKeys,
+  type PasswordAccount,
   type PasswordKeys,
   type PrivateKeys,
 } from "./password.js";

@@ -1,23 +1,25 @@
-// From password to keys: scrypt, then HKDF into a key that seals the private keys and a key that logs in.
-// Also seals and unseals the private keys, the blob the server keeps for us without being able to read it.
+// From password to keys: scrypt under a salt the client derives itself, then HKDF into a key that seals the
+// private keys and a key that logs in. Also seals and unseals the private keys, the blob the server keeps.
 //
-//   master     = scrypt(NFC(password) as UTF-8, salt, N = 2^logN, r, p, 32 bytes)
+//   salt       = SHA-256("telepound/v1/kdf-salt\0" ‖ str8 origin ‖ str8 username)
+//   master     = scrypt(NFC(password) as UTF-8, salt, N = 2^16, r = 8, p = 1, 32 bytes)
 //   sealingKey = HKDF-SHA256(master, salt = empty, info = "telepound/v1/seal-private-keys", 32 bytes)
 //   authKey    = HKDF-SHA256(master, salt = empty, info = "telepound/v1/auth", 32 bytes)
 //
+// Nothing here comes from the server: the cost is the protocol's and the salt is a function of the
+// server's origin as we address it and the username, so no server can choose either (PROTOCOL §3.2).
 // The server sees authKey (it stores only its SHA-256) but never sealingKey: HKDF makes them independent,
 // so knowing one says nothing about the other.
 
 import { hkdf, scrypt } from "node:crypto";
 import { promisify } from "node:util";
 import { z } from "zod";
-import { KdfParams } from "../../protocol/http.js";
-import { KDF_LIMITS } from "../../protocol/limits.js";
+import { ByteWriter, utf8 } from "../../protocol/bytes.js";
+import { PASSWORD_KDF_COST, USERNAME_PATTERN } from "../../protocol/limits.js";
 import { KEY_BYTES, NONCE_BYTES } from "../../protocol/envelope.js";
-import { utf8 } from "../../protocol/bytes.js";
 import { fromBase64, toBase64 } from "./base64.js";
 import { CryptoError, WrongPasswordError } from "./errors.js";
-import { randomBytes, secretboxOpen, secretboxSeal } from "./primitives.js";
+import { randomBytes, secretboxOpen, secretboxSeal, sha256 } from "./primitives.js";
 
 export interface PasswordKeys {
   /** Seals and unseals the private keys; never leaves the client. */
@@ -26,15 +28,23 @@ export interface PasswordKeys {
   authKey: Uint8Array;
 }
 
+/** Whose password it is: the username and the origin of the server the account lives on (kdfOrigin). */
+export interface PasswordAccount {
+  origin: string;
+  username: string;
+}
+
 /** Base64 PKCS#8 private keys, as in ExportedIdentity. */
 export interface PrivateKeys {
   encryptionPrivate: string;
   signingPrivate: string;
 }
 
-export const DEFAULT_KDF = { logN: 16, r: 8, p: 1, saltBytes: 16 } as const;
+export const KDF_SALT_CONTEXT = utf8("telepound/v1/kdf-salt\0");
 const SEAL_INFO = utf8("telepound/v1/seal-private-keys");
 const AUTH_INFO = utf8("telepound/v1/auth");
+/** An origin is a str8 in the salt; longer ones (a 250-character host name) cannot be encoded. */
+const MAX_ORIGIN_BYTES = 255;
 /** OpenSSL adds a few blocks of bookkeeping to scrypt's 128·N·r·p; this covers them. */
 const SCRYPT_MAXMEM_SLACK = 1024 * 1024;
 
@@ -46,35 +56,49 @@ const hkdfAsync = promisify(hkdf);
  */
 const SealedContents = z.object({ v: z.literal(1), encryption: z.string(), signing: z.string() });
 
-/** Fresh parameters for signup: a new random salt and today's default cost. */
-export function newKdfParams(): KdfParams {
-  return {
-    algorithm: "scrypt",
-    salt: toBase64(randomBytes(DEFAULT_KDF.saltBytes)),
-    logN: DEFAULT_KDF.logN,
-    r: DEFAULT_KDF.r,
-    p: DEFAULT_KDF.p,
-  };
+/**
+ * The origin a server's accounts are bound to, from its URL as the client addresses it: the WHATWG URL
+ * origin serialisation, `scheme://host[:port]` lower-case, default port left out, no path (so
+ * `HTTPS://Chat.Example.com:443/app/` is `https://chat.example.com`). Host names are already punycode
+ * there, so the result is ASCII.
+ */
+export function kdfOrigin(server: string): string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new CryptoError(`not a server URL: "${server}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new CryptoError(`a server URL is http:// or https://, not "${server}"`);
+  }
+  const origin = url.origin;
+  if (!/^[\x21-\x7e]+$/.test(origin)) throw new CryptoError(`the origin of "${server}" is not ASCII`);
+  if (origin.length > MAX_ORIGIN_BYTES) {
+    throw new CryptoError(`the origin of the server is longer than ${MAX_ORIGIN_BYTES} characters`);
+  }
+  return origin;
 }
 
-/**
- * Derives both keys. `kdf` comes from the server at login, so it is checked first: outside KDF_LIMITS
- * (or over its memory ceiling) a malicious server could make us burn gigabytes, and it is refused.
- */
-export async function derivePasswordKeys(password: string, kdf: KdfParams): Promise<PasswordKeys> {
-  const checked = KdfParams.safeParse(kdf);
-  if (!checked.success) throw new CryptoError(`refusing KDF parameters: ${checked.error.issues[0]?.message}`);
-  const { salt, logN, r, p } = checked.data;
-  const N = 2 ** logN;
-  if (128 * N * r > KDF_LIMITS.maxMemoryBytes) {
-    throw new CryptoError(
-      `refusing KDF parameters: scrypt would need more than ${KDF_LIMITS.maxMemoryBytes} bytes`,
-    );
+/** The account's scrypt salt: 32 bytes that differ per user and per server, chosen by no server. */
+export function kdfSalt({ origin, username }: PasswordAccount): Uint8Array {
+  // Refusing what is not already canonical keeps two spellings of one origin from giving two salts.
+  if (kdfOrigin(origin) !== origin) {
+    throw new CryptoError(`"${origin}" is not a serialised origin: use kdfOrigin("${origin}")`);
   }
+  if (!USERNAME_PATTERN.test(username)) throw new CryptoError(`"${username}" is not a lower-case username`);
+  return sha256(new ByteWriter(128).bytes(KDF_SALT_CONTEXT).str8(origin).str8(username).finish());
+}
+
+/** Derives both keys at the protocol's fixed cost, under the account's own salt. */
+export async function derivePasswordKeys(password: string, account: PasswordAccount): Promise<PasswordKeys> {
+  const salt = kdfSalt(account);
+  const { logN, r, p } = PASSWORD_KDF_COST;
+  const N = 2 ** logN;
   const options = { N, r, p, maxmem: 128 * N * r * p + SCRYPT_MAXMEM_SLACK };
   // promisify(scrypt) is typed without the options argument, hence the explicit promise.
   const master = await new Promise<Buffer>((resolve, reject) =>
-    scrypt(utf8(password.normalize("NFC")), fromBase64(salt, "KDF salt"), KEY_BYTES, options, (error, key) =>
+    scrypt(utf8(password.normalize("NFC")), salt, KEY_BYTES, options, (error, key) =>
       error ? reject(error) : resolve(key),
     ),
   );

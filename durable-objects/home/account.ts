@@ -1,13 +1,12 @@
 // A user's account and sessions inside their home: signup, login with its failure limit, session checks.
-// The server holds only what cannot reveal the password or a private key: the KDF salt and parameters,
-// public keys, the password-sealed private keys (opaque) and SHA-256 of the password-derived auth key.
+// The server holds only what cannot reveal the password or a private key: public keys, the password-sealed
+// private keys (opaque) and SHA-256 of the password-derived auth key. No KDF parameters: clients derive them.
 
-import type { KdfParams, PublicKeys } from "../../protocol/http.js";
+import type { PublicKeys } from "../../protocol/http.js";
 import { LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS } from "../../protocol/limits.js";
 
 export interface AccountRecord {
   username: string;
-  kdf: KdfParams;
   authKeyHash: string;
   publicKeys: PublicKeys;
   sealedPrivateKeys: string;
@@ -58,10 +57,9 @@ export class Accounts {
   create(record: AccountRecord, session: NewSession, now: number): boolean {
     if (this.exists()) return false;
     this.sql.exec(
-      `INSERT INTO account (id, username, kdf, auth_hash, public_keys, sealed_private_keys, created_at)
-       VALUES (1, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO account (id, username, auth_hash, public_keys, sealed_private_keys, created_at)
+       VALUES (1, ?, ?, ?, ?, ?)`,
       record.username,
-      JSON.stringify(record.kdf),
       record.authKeyHash,
       JSON.stringify(record.publicKeys),
       record.sealedPrivateKeys,
@@ -69,11 +67,6 @@ export class Accounts {
     );
     this.addSession(session, now);
     return true;
-  }
-
-  kdf(): KdfParams | null {
-    const row = this.sql.exec<{ kdf: string }>("SELECT kdf FROM account").toArray()[0];
-    return row ? (JSON.parse(row.kdf) as KdfParams) : null;
   }
 
   publicKeys(): { username: string; publicKeys: PublicKeys } | null {

@@ -60,4 +60,7 @@ CREATE TABLE presence (
   PRIMARY KEY (shard, session_id)
 ) WITHOUT ROWID;
 `,
+  // Protocol 2: the client derives the KDF salt and the cost is fixed (PROTOCOL §3.2), so nothing is kept.
+  // An account made under protocol 1 keeps its auth hash, which a protocol 2 client no longer matches.
+  `ALTER TABLE account DROP COLUMN kdf;`,
 ];

@@ -36,7 +36,6 @@ export async function signupUser(server: string, username: string): Promise<Sess
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({
       username,
-      kdf: { algorithm: "scrypt", salt: randomBytes(16).toString("base64"), logN: 15, r: 8, p: 1 },
       authKey: randomBytes(32).toString("base64"),
       publicKeys: publicKeys(),
       sealedPrivateKeys: randomBytes(200).toString("base64"),

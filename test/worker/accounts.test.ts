@@ -4,6 +4,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { PROTOCOL_1_KDF } from "../../protocol/http.js";
 import { LOGIN_FAILURE_LIMIT } from "../../protocol/limits.js";
 import { api, authKeyFor, login, signup, signupBody, uniqueName } from "./helpers.js";
 
@@ -47,25 +48,14 @@ describe("signup", () => {
     expect(await response.json()).toMatchObject({ error: { code: "bad_request" } });
   });
 
-  it("enforces the KDF minimum", async () => {
-    const name = uniqueName("weak");
-    const body = await signupBody(name, {
-      kdf: { algorithm: "scrypt", salt: "AAAAAAAAAAAAAAAAAAAAAA==", logN: 10, r: 8, p: 1 },
+  it("refuses a protocol 1 body that still carries KDF parameters, saying so", async () => {
+    const body = await signupBody(uniqueName("proto1"), {
+      kdf: { algorithm: "scrypt", salt: "AAAAAAAAAAAAAAAAAAAAAA==", logN: 16, r: 8, p: 1 },
     });
     const response = await api("/v1/signup", { method: "POST", body });
     expect(response.status).toBe(400);
-    expect((await response.json()) as object).toMatchObject({
-      error: { message: expect.stringContaining("kdf.logN") },
-    });
-  });
-
-  it("refuses KDF parameters whose memory no client would spend at login", async () => {
-    const body = await signupBody(uniqueName("huge"), {
-      kdf: { algorithm: "scrypt", salt: "AAAAAAAAAAAAAAAAAAAAAA==", logN: 20, r: 32, p: 1 },
-    });
-    const response = await api("/v1/signup", { method: "POST", body });
-    expect(response.status).toBe(400);
-    expect(await response.text()).toContain("scrypt memory");
+    expect(await response.json()).toEqual({ error: { code: "bad_request", message: PROTOCOL_1_KDF } });
+    expect(PROTOCOL_1_KDF).toMatch(/protocol 1 client.*update the client/);
   });
 
   it("refuses keys no client could use", async () => {
@@ -100,7 +90,7 @@ describe("signup", () => {
     expect(huge.status).toBe(413);
   });
 
-  it("stores only a hash of the auth key, never the key itself", async () => {
+  it("stores no KDF parameters, and only a hash of the auth key, never the key itself", async () => {
     const name = uniqueName("store");
     await signup(name);
     const stub = env.HOMES.get(env.HOMES.idFromName(`user:${name}`));
@@ -114,16 +104,21 @@ describe("signup", () => {
     expect(stored).not.toContain(authKeyFor(name));
     expect(stored).not.toContain(rawKeyHex);
     expect(row.auth_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(Object.keys(row).sort()).toEqual([
+      "auth_hash",
+      "created_at",
+      "id",
+      "public_keys",
+      "sealed_private_keys",
+      "username",
+    ]);
   });
 });
 
 describe("login", () => {
-  it("hands out the KDF parameters, then a session for the right key", async () => {
+  it("gives a session for the right key, with nothing asked first", async () => {
     const name = uniqueName("carl");
     await signup(name);
-    const kdf = await api(`/v1/kdf/${name.toUpperCase()}`);
-    expect(kdf.status).toBe(200);
-    expect(await kdf.json()).toMatchObject({ username: name, kdf: { algorithm: "scrypt", logN: 15 } });
     const session = await login(name);
     expect(session.sealedPrivateKeys).toBeTruthy();
     expect((await api("/v1/whoami", { token: session.token })).status).toBe(200);
@@ -143,7 +138,19 @@ describe("login", () => {
     expect(wrong.status).toBe(401);
     expect(unknown.status).toBe(401);
     expect(await wrong.json()).toEqual(await unknown.json());
-    expect((await api(`/v1/kdf/${uniqueName("nobody")}`)).status).toBe(404);
+  });
+
+  it("answers protocol 1's KDF lookup 410 gone, alike for an existing and an unknown user", async () => {
+    const name = uniqueName("gina");
+    await signup(name);
+    const answers = [];
+    for (const path of [`/v1/kdf/${name}`, `/v1/kdf/${uniqueName("nobody")}`, "/v1/kdf/NOT a name"]) {
+      const response = await api(path);
+      answers.push({ status: response.status, body: await response.json() });
+    }
+    for (const answer of answers) {
+      expect(answer).toEqual({ status: 410, body: { error: { code: "gone", message: PROTOCOL_1_KDF } } });
+    }
   });
 
   it(`locks a username after ${LOGIN_FAILURE_LIMIT} failures, even for the right key`, async () => {

@@ -62,7 +62,6 @@ export function api(path: string, init: RequestInit & { token?: string } = {}): 
 export async function signupBody(username: string, overrides: Record<string, unknown> = {}): Promise<string> {
   return JSON.stringify({
     username,
-    kdf: { algorithm: "scrypt", salt: encodeBase64(new Uint8Array(16).fill(7).buffer), logN: 15, r: 8, p: 1 },
     authKey: authKeyFor(username),
     publicKeys: await publicKeys(),
     sealedPrivateKeys: encodeBase64(new Uint8Array(200).fill(1).buffer),

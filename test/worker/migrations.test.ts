@@ -1,5 +1,5 @@
 // Schema migrations: applied once, in order, in one transaction; an object woken with an older
-// schema version is brought forward with its data intact.
+// schema version is brought forward with its data intact (protocol 1 homes losing their KDF column too).
 
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -29,5 +29,35 @@ it("leaves the previous version intact when a migration fails", async () => {
     const sql = state.storage.sql;
     expect(sql.exec("SELECT version FROM schema_version").one().version).toBe(HOME_MIGRATIONS.length);
     expect(sql.exec("SELECT name FROM sqlite_master WHERE name = 'ok_table'").toArray()).toEqual([]);
+  });
+});
+
+it("drops a protocol 1 home's KDF parameters and keeps its account", async () => {
+  const stub = env.HOMES.get(env.HOMES.idFromName(`migration-kdf-${Date.now()}`));
+  await runInDurableObject(stub, (_, state) => {
+    const sql = state.storage.sql;
+    // The account table as protocol 1 made it (HOME_MIGRATIONS[0]), with a row, at schema version 1.
+    sql.exec("DROP TABLE account");
+    sql.exec(`CREATE TABLE account (
+      id INTEGER PRIMARY KEY CHECK (id = 1), username TEXT NOT NULL, kdf TEXT NOT NULL,
+      auth_hash TEXT NOT NULL, public_keys TEXT NOT NULL, sealed_private_keys TEXT NOT NULL,
+      created_at INTEGER NOT NULL)`);
+    sql.exec(
+      "INSERT INTO account VALUES (1, 'old', ?, 'hash', '{}', 'sealed', 1)",
+      JSON.stringify({ algorithm: "scrypt", salt: "AAAAAAAAAAAAAAAAAAAAAA==", logN: 15, r: 8, p: 1 }),
+    );
+    sql.exec("UPDATE schema_version SET version = 1");
+    migrate(state.storage, HOME_MIGRATIONS);
+    expect(sql.exec("SELECT version FROM schema_version").one().version).toBe(HOME_MIGRATIONS.length);
+    expect(sql.exec("SELECT * FROM account").toArray()).toEqual([
+      {
+        id: 1,
+        username: "old",
+        auth_hash: "hash",
+        public_keys: "{}",
+        sealed_private_keys: "sealed",
+        created_at: 1,
+      },
+    ]);
   });
 });

@@ -1,13 +1,13 @@
-// Accounts (the seed's attemptSignup / attemptLogin): signup, the KDF lookup that precedes login, login,
-// logout, whoami. Passwords never arrive here: only a key derived from one, which is hashed at once.
+// Accounts (the seed's attemptSignup / attemptLogin): signup, login, logout, whoami. Passwords never arrive
+// here: only a key derived from one, which is hashed at once. KDF parameters neither: the client derives them.
 
 import { Hono } from "hono";
 import { decodeBase64 } from "hono/utils/encode";
 import { homeStub, shardCount, shardName, shardStub } from "../../durable-objects/names.js";
 import {
   LoginRequest,
+  PROTOCOL_1_KDF,
   SignupRequest,
-  type KdfResponse,
   type SessionResponse,
   type WhoamiResponse,
   username,
@@ -32,7 +32,6 @@ accounts.post(
     const created = await homeStub(c.env, body.username).signup(
       {
         username: body.username,
-        kdf: body.kdf,
         authKeyHash: await sha256Hex(decodeBase64(body.authKey)),
         publicKeys: body.publicKeys,
         sealedPrivateKeys: body.sealedPrivateKeys,
@@ -52,11 +51,10 @@ accounts.post(
   },
 );
 
-accounts.get("/kdf/:username", async (c) => {
-  const name = parseName(c.req.param("username"));
-  const kdf = await homeStub(c.env, name).kdf();
-  if (!kdf) throw new ApiError("not_found", `no such user: ${name}`);
-  return c.json({ username: name, kdf } satisfies KdfResponse);
+// Protocol 1 clients asked here for the salt and cost before login. Gone, so no server can steer the KDF
+// and no stranger can probe it; 410 with the reason, since a 404 would read as "no such user" to them.
+accounts.get("/kdf/*", () => {
+  throw new ApiError("gone", PROTOCOL_1_KDF);
 });
 
 accounts.post(

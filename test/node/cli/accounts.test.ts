@@ -4,7 +4,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import type { KdfParams, PublicKeys, SessionResponse } from "../../../protocol/http.js";
+import type { PublicKeys, SessionResponse } from "../../../protocol/http.js";
 import { runCli } from "../../../cli-client/cli.js";
 import { derivePasswordKeys, importIdentity, unsealPrivateKeys } from "../../../cli-client/crypto/index.js";
 import { Home } from "../../../cli-client/home.js";
@@ -19,6 +19,8 @@ vi.setConfig({ testTimeout: 30_000, hookTimeout: 60_000 });
 
 let server: StubServer;
 let dir: Awaited<ReturnType<typeof tempDir>>;
+/** Set when the CLI asks the stub for KDF parameters (protocol 1's GET /v1/kdf). */
+let kdfAsked = false;
 
 beforeAll(async () => {
   bob = await makeUser("bob");
@@ -27,6 +29,7 @@ beforeAll(async () => {
 beforeEach(async () => {
   server = await startStubServer();
   dir = await tempDir();
+  kdfAsked = false;
 });
 
 afterEach(async () => {
@@ -43,13 +46,12 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
 /** A signup request as the stub stores it. */
 interface Account {
   username: string;
-  kdf: KdfParams;
   authKey: string;
   publicKeys: PublicKeys;
   sealedPrivateKeys: string;
 }
 
-/** A stub server that keeps accounts like the real one: signup stores, kdf and login read back. */
+/** A stub server that keeps accounts like the real one: signup stores, login reads back. */
 function serveAccounts(): Map<string, Account> {
   const accounts = new Map<string, Account>();
   const sessions = new Map<string, string>();
@@ -73,10 +75,16 @@ function serveAccounts(): Map<string, Account> {
     accounts.set(username, body);
     return { status: 201, body: sessionFor(username, body) };
   });
+  // A server that still offers KDF parameters: a protocol 2 client never asks for them.
   server.http.set("GET /v1/kdf/alice", () => {
-    const account = accounts.get("alice");
-    if (!account) return { status: 404, body: { error: { code: "not_found", message: "no user" } } };
-    return { status: 200, body: { username: "alice", kdf: account.kdf } };
+    kdfAsked = true;
+    return {
+      status: 200,
+      body: {
+        username: "alice",
+        kdf: { algorithm: "scrypt", salt: "AAAAAAAAAAAAAAAAAAAAAA==", logN: 15, r: 8, p: 1 },
+      },
+    };
   });
   server.http.set("POST /v1/login", (_, raw) => {
     const { username, authKey } = JSON.parse(raw) as { username: string; authKey: string };
@@ -115,7 +123,9 @@ describe("signup", () => {
     expect(request.username).toBe("alice");
     expect(request.authKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
 
-    const keys = await derivePasswordKeys(PASSWORD, request.kdf);
+    expect(Object.keys(request).sort()).toEqual(["authKey", "publicKeys", "sealedPrivateKeys", "username"]);
+    const origin = new URL(server.url).origin;
+    const keys = await derivePasswordKeys(PASSWORD, { origin, username: "alice" });
     expect(Buffer.from(keys.authKey).toString("base64")).toBe(request.authKey);
     const privateKeys = unsealPrivateKeys(keys.sealingKey, request.sealedPrivateKeys);
     const { publicKeys } = request;
@@ -126,12 +136,12 @@ describe("signup", () => {
     });
 
     const printed = JSON.parse(stdout);
-    expect(printed).toMatchObject({ username: "alice", server: server.url });
+    expect(printed).toMatchObject({ username: "alice", server: server.url, origin });
     expect(printed.fingerprint).toMatch(/^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
     expect((await stat(dir.path)).mode & 0o777).toBe(0o700);
     for (const name of await readdir(dir.path))
       expect((await stat(join(dir.path, name))).mode & 0o777).toBe(0o600);
-    expect((await new Home(dir.path).read("session.json"))?.token).toBe("token-1");
+    expect(await new Home(dir.path).read("session.json")).toMatchObject({ token: "token-1", origin });
   });
 
   it("exits 7 when the name is taken, 2 for a short password, 2 without any password source", async () => {
@@ -162,9 +172,13 @@ describe("login, whoami, logout", () => {
     const home = join(dir.path, "laptop");
 
     const wrong = await cli(["--home", home, "login", "alice"], { TELEPOUND_PASSWORD: "not the password" });
-    expect(wrong).toMatchObject({ code: 3, stderr: "telepound: wrong password\n" });
+    expect(wrong).toMatchObject({
+      code: 3,
+      stderr: `telepound: wrong username or password at ${server.url}\n`,
+    });
 
     expect((await cli(["--home", home, "login", "alice"], { TELEPOUND_PASSWORD: PASSWORD })).code).toBe(0);
+    expect(kdfAsked).toBe(false);
     expect(await cli(["--home", home, "whoami"])).toMatchObject({ code: 0, stdout: "alice\n" });
 
     const out = await cli(["--home", home, "logout"]);
@@ -176,21 +190,28 @@ describe("login, whoami, logout", () => {
     });
   });
 
-  it("exits 4 for an unknown user at login", async () => {
+  it("exits 3 for an unknown user at login, which the server answers like a wrong password", async () => {
     serveAccounts();
     const { code, stderr } = await cli(["login", "alice"], { TELEPOUND_PASSWORD: PASSWORD });
-    expect(code).toBe(4);
-    expect(stderr).toBe("telepound: no such user: alice\n");
+    expect(code).toBe(3);
+    expect(stderr).toBe(`telepound: wrong username or password at ${server.url}\n`);
+  });
+
+  it("derives the keys for the origin of --server, however it is spelled", async () => {
+    serveAccounts();
+    const url = new URL(server.url);
+    expect((await cli(["signup", "alice"], { TELEPOUND_PASSWORD: PASSWORD })).code).toBe(0);
+    // Another scheme case and a trailing slash: one origin, so one salt and the same keys.
+    const spelled = `HTTP://${url.hostname.toUpperCase()}:${url.port}/`;
+    const home = join(dir.path, "laptop");
+    const login = await cli(["--server", spelled, "--home", home, "login", "alice", "--json"], {
+      TELEPOUND_PASSWORD: PASSWORD,
+    });
+    expect(login.stderr).toBe("");
+    expect(JSON.parse(login.stdout)).toMatchObject({ origin: url.origin });
   });
 
   it("exits 6 with the wait when login is rate limited", async () => {
-    server.http.set("GET /v1/kdf/alice", () => ({
-      status: 200,
-      body: {
-        username: "alice",
-        kdf: { algorithm: "scrypt", salt: "AAAAAAAAAAAAAAAAAAAAAA==", logN: 15, r: 8, p: 1 },
-      },
-    }));
     server.http.set("POST /v1/login", () => ({
       status: 429,
       headers: { "retry-after": "120" },

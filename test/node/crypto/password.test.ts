@@ -1,14 +1,17 @@
-// Password → keys (scrypt + HKDF), the KDF limits a malicious server cannot push us past, and the sealed
-// private-key blob. logN 15 (the protocol's floor) keeps each derivation near 0.1 s.
+// Password → keys: the salt the client derives from the server's origin and the username (checked against
+// a fixed vector and an independent node:crypto computation), scrypt at the protocol's fixed cost + HKDF
+// (checked against a Python vector), and the sealed private-key blob. Each derivation takes 64 MiB.
 
+import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { toHex } from "../../../protocol/bytes.js";
-import { KdfParams } from "../../../protocol/http.js";
 import { CryptoError, WrongPasswordError } from "../../../cli-client/crypto/errors.js";
 import { fromBase64, toBase64 } from "../../../cli-client/crypto/base64.js";
 import {
+  KDF_SALT_CONTEXT,
   derivePasswordKeys,
-  newKdfParams,
+  kdfOrigin,
+  kdfSalt,
   sealPrivateKeys,
   unsealPrivateKeys,
   type PasswordKeys,
@@ -21,78 +24,129 @@ import {
 } from "../../../cli-client/crypto/primitives.js";
 import { makeUser } from "./helpers.js";
 
-const fixedKdf: KdfParams = { algorithm: "scrypt", salt: "AAECAwQFBgcICQoLDA0ODw==", logN: 15, r: 8, p: 1 };
-const quick = (): KdfParams => ({ ...newKdfParams(), logN: 15 });
+const chat = { origin: "https://chat.example.com", username: "alice" };
+const local = (username: string) => ({ origin: "http://127.0.0.1:8787", username });
 
-describe("newKdfParams", () => {
-  it("gives the defaults with a fresh 16-byte salt, inside the protocol's limits", () => {
-    const a = newKdfParams();
-    const b = newKdfParams();
-    expect(a).toMatchObject({ algorithm: "scrypt", logN: 16, r: 8, p: 1 });
-    expect(fromBase64(a.salt, "salt").length).toBe(16);
-    expect(a.salt).not.toBe(b.salt);
-    expect(KdfParams.safeParse(a).success).toBe(true);
+/** The salt's definition (PROTOCOL §3.2), written again from the document with node:crypto alone. */
+function saltFromTheDocument(origin: string, username: string): string {
+  const str8 = (text: string) => Buffer.concat([Buffer.from([text.length]), Buffer.from(text, "ascii")]);
+  return createHash("sha256")
+    .update(Buffer.from("telepound/v1/kdf-salt\0", "ascii"))
+    .update(str8(origin))
+    .update(str8(username))
+    .digest("hex");
+}
+
+describe("kdfOrigin", () => {
+  it.each([
+    ["http://127.0.0.1:8787", "http://127.0.0.1:8787"],
+    ["https://chat.example.com", "https://chat.example.com"],
+    ["HTTPS://Chat.EXAMPLE.com", "https://chat.example.com"],
+    ["https://chat.example.com:443", "https://chat.example.com"],
+    ["http://chat.example.com:80/", "http://chat.example.com"],
+    ["http://chat.example.com:443", "http://chat.example.com:443"],
+    ["https://chat.example.com:8443/", "https://chat.example.com:8443"],
+    ["https://chat.example.com/", "https://chat.example.com"],
+    ["https://chat.example.com/telepound/v1/", "https://chat.example.com"],
+    ["https://user:secret@chat.example.com", "https://chat.example.com"],
+    ["http://[::1]:8787", "http://[::1]:8787"],
+    ["https://bücher.example", "https://xn--bcher-kva.example"],
+  ])("%s → %s", (server, origin) => {
+    expect(kdfOrigin(server)).toBe(origin);
+  });
+
+  it("refuses what is not an http(s) URL", () => {
+    for (const server of ["chat.example.com", "ws://chat.example.com", "file:///tmp/x", ""]) {
+      expect(() => kdfOrigin(server), server).toThrow(CryptoError);
+    }
+    expect(() =>
+      kdfOrigin(`https://${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}:1`),
+    ).toThrow(/longer than 255/);
+  });
+});
+
+describe("kdfSalt", () => {
+  it("matches a fixed vector, and the document's construction computed with node:crypto", () => {
+    expect(toHex(KDF_SALT_CONTEXT)).toBe("74656c65706f756e642f76312f6b64662d73616c7400");
+    // Computed once with Python's hashlib over the same bytes.
+    const vector = "46c53f901af57aee351859ad7a4258e022237af7850e6f30b933733359c5b0c4";
+    expect(toHex(kdfSalt(chat))).toBe(vector);
+    expect(saltFromTheDocument("https://chat.example.com", "alice")).toBe(vector);
+    expect(toHex(kdfSalt(local("bob")))).toBe(saltFromTheDocument("http://127.0.0.1:8787", "bob"));
+  });
+
+  it("differs per user and per server, and is the same for every spelling of one server", () => {
+    const salts = [
+      kdfSalt(chat),
+      kdfSalt({ ...chat, username: "bob" }),
+      kdfSalt({ ...chat, origin: "https://chat.example.org" }),
+      kdfSalt({ ...chat, origin: "http://chat.example.com" }),
+      kdfSalt({ ...chat, origin: "https://chat.example.com:8443" }),
+    ].map(toHex);
+    expect(new Set(salts).size).toBe(salts.length);
+    for (const spelling of ["HTTPS://CHAT.example.com:443", "https://chat.example.com/some/path/"]) {
+      expect(toHex(kdfSalt({ ...chat, origin: kdfOrigin(spelling) }))).toBe(salts[0]);
+    }
+  });
+
+  it("refuses an origin that is not serialised, and a name that is not a lower-case username", () => {
+    for (const origin of [
+      "https://chat.example.com/",
+      "HTTPS://chat.example.com",
+      "https://chat.example.com:443",
+    ]) {
+      expect(() => kdfSalt({ ...chat, origin }), origin).toThrow(/not a serialised origin/);
+    }
+    for (const username of ["Alice", "al", "a".repeat(33), "al ice", ""]) {
+      expect(() => kdfSalt({ ...chat, username }), username).toThrow(/not a lower-case username/);
+    }
   });
 });
 
 describe("derivePasswordKeys", () => {
-  it("matches an independently computed vector (Python hashlib.scrypt + RFC 5869 HKDF)", async () => {
-    // The vector was computed over NFC("correct horse battery staple é"); here é is typed decomposed
-    // (e + U+0301), so this also shows the password is NFC-normalised first.
-    const keys = await derivePasswordKeys("correct horse battery staple e\u0301", fixedKdf);
-    expect(toHex(keys.sealingKey)).toBe("633854ad6a1e8aa428a229d5b482a8cdf2d948418a4986defbf5b984d61a3133");
-    expect(toHex(keys.authKey)).toBe("3e29ff2036f5b631cc0a6e1559235c653d636ffce533464f642649d34f5efb3f");
+  it("matches an independently computed vector (Python hashlib.scrypt N=2^16 r=8 p=1 + RFC 5869 HKDF)", async () => {
+    // The vector was computed over NFC("correct horse battery staple é") with the salt of `chat` above;
+    // here é is typed decomposed (e + U+0301), so this also shows the password is NFC-normalised first.
+    const keys = await derivePasswordKeys("correct horse battery staple e\u0301", chat);
+    expect(toHex(keys.sealingKey)).toBe("31b71d776b7e887321b3bc4d7ff7a807c344c1189ef5df3892ba0566d4e8dbb2");
+    expect(toHex(keys.authKey)).toBe("9c8162bc433782b10cd1983b6efcc48313a2a4fe9b991b8ff7ba60885dc5e9a0");
   });
 
-  it("is deterministic, and differs with the salt, the password and the cost", async () => {
-    const kdf = quick();
-    const [first, again, otherSalt, otherPassword, otherCost] = await Promise.all([
-      derivePasswordKeys("hunter2", kdf),
-      derivePasswordKeys("hunter2", kdf),
-      derivePasswordKeys("hunter2", quick()),
-      derivePasswordKeys("hunter3", kdf),
-      derivePasswordKeys("hunter2", { ...kdf, r: 9 }),
+  it("is deterministic, and differs with the password, the user and the server", async () => {
+    const [first, again, otherPassword, otherUser, otherServer] = await Promise.all([
+      derivePasswordKeys("hunter2", local("alice")),
+      derivePasswordKeys("hunter2", local("alice")),
+      derivePasswordKeys("hunter3", local("alice")),
+      derivePasswordKeys("hunter2", local("bob")),
+      derivePasswordKeys("hunter2", { origin: "http://127.0.0.1:8788", username: "alice" }),
     ]);
     const hex = (keys: PasswordKeys) => [toHex(keys.sealingKey), toHex(keys.authKey)];
     expect(hex(again)).toEqual(hex(first));
     expect(first.sealingKey.length).toBe(32);
     expect(first.authKey.length).toBe(32);
     expect(toHex(first.sealingKey)).not.toBe(toHex(first.authKey));
-    const all = [first, otherSalt, otherPassword, otherCost].flatMap(hex);
+    const all = [first, otherPassword, otherUser, otherServer].flatMap(hex);
     expect(new Set(all).size).toBe(all.length);
   });
 
-  it("refuses KDF parameters outside KDF_LIMITS before doing any work", async () => {
-    const base = quick();
-    const refused: Array<[string, unknown]> = [
-      ["logN too small", { ...base, logN: 14 }],
-      ["logN too large", { ...base, logN: 21 }],
-      ["r too small", { ...base, r: 7 }],
-      ["r too large", { ...base, r: 33 }],
-      ["p too small", { ...base, p: 0 }],
-      ["p too large", { ...base, p: 17 }],
-      ["4 GiB of memory (logN 20, r 32)", { ...base, logN: 20, r: 32 }],
-      ["2 GiB of memory (logN 20, r 16)", { ...base, logN: 20, r: 16 }],
-      ["salt too short", { ...base, salt: toBase64(randomBytes(8)) }],
-      ["salt not base64", { ...base, salt: "not base64 at all!!!!!!!" }],
-      ["other algorithm", { ...base, algorithm: "argon2id" }],
-      ["unknown field", { ...base, extra: 1 }],
-      ["fractional logN", { ...base, logN: 15.5 }],
-    ];
-    for (const [what, kdf] of refused) {
-      const started = performance.now();
-      await expect(derivePasswordKeys("pw", kdf as KdfParams), what).rejects.toThrow(CryptoError);
-      expect(performance.now() - started, what).toBeLessThan(500); // scrypt at these sizes would take seconds
-    }
+  it("refuses an account it cannot derive a salt for, before any scrypt work", async () => {
+    const started = performance.now();
+    await expect(derivePasswordKeys("pw", { origin: "chat.example.com", username: "alice" })).rejects.toThrow(
+      CryptoError,
+    );
+    await expect(derivePasswordKeys("pw", { ...chat, username: "Alice" })).rejects.toThrow(CryptoError);
+    expect(performance.now() - started).toBeLessThan(100);
   });
 });
 
 describe("sealPrivateKeys / unsealPrivateKeys", () => {
   let keys: PasswordKeys;
   let wrong: PasswordKeys;
-  const kdf = quick();
   beforeAll(async () => {
-    [keys, wrong] = await Promise.all([derivePasswordKeys("right", kdf), derivePasswordKeys("wrong", kdf)]);
+    [keys, wrong] = await Promise.all([
+      derivePasswordKeys("right", local("alice")),
+      derivePasswordKeys("wrong", local("alice")),
+    ]);
   });
 
   it("round-trips a real identity, and the result imports", async () => {
