@@ -7,7 +7,7 @@ import { COMMANDS } from "./commands/index.js";
 import type { CommandSpec } from "./commands/command.js";
 import { type CliIo, type Context, DEFAULT_SERVER, type GlobalOptions, createContext } from "./context.js";
 import { EXIT_CODE_MEANINGS, ExitCode, describeError } from "./errors.js";
-import { Printer } from "./output.js";
+import { Printer, sanitize } from "./output.js";
 
 /** Summaries of the nouns that group several commands ("group create", "group add", …). */
 const NOUN_SUMMARIES: Record<string, string> = {
@@ -42,7 +42,8 @@ export async function runCli(
     const { exitCode, message } = describeError(error);
     printer.error(message, exitCode);
     if (exitCode === ExitCode.unexpected && io.env.TELEPOUND_DEBUG && error instanceof Error) {
-      io.stderr.write(`${error.stack}\n`);
+      // The stack starts with the message, which may carry the server's words.
+      io.stderr.write(`${sanitize(error.stack ?? "")}\n`);
     }
     return exitCode;
   }
