@@ -10,9 +10,7 @@ import { EXIT_CODE_MEANINGS, ExitCode, describeError } from "./errors.js";
 import { Printer, sanitize } from "./output.js";
 
 /** Summaries of the nouns that group several commands ("group create", "group add", …). */
-const NOUN_SUMMARIES: Record<string, string> = {
-  group: "groups: create, add, remove, leave, info, list",
-};
+const NOUN_SUMMARIES = new Map([["group", "groups: create, add, remove, leave, info, list"]]);
 
 /** Runs one invocation (`argv` without node and script) and returns its exit code; never exits itself. */
 export async function runCli(
@@ -82,7 +80,7 @@ export function buildProgram(
         // Inherits the program's output and exit settings (commander copies them to subcommands).
         program
           .command(first)
-          .description(NOUN_SUMMARIES[first] ?? `${first} commands`)
+          .description(NOUN_SUMMARIES.get(first) ?? `${first} commands`)
           // One example per verb, read when the help is shown so verbs registered later are included.
           .addHelpText("after", () =>
             examplesSection(
