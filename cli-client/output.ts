@@ -108,6 +108,11 @@ export function shown(literals: TemplateStringsArray, ...values: unknown[]): Sho
   return trusted(text);
 }
 
+/** Several lines of human text, each sanitised as one line: the line breaks are the program's own. */
+export function shownLines(lines: readonly string[]): Shown {
+  return trusted(lines.map(sanitizeLine).join("\n"));
+}
+
 /**
  * Whether human output gets colours: a terminal, unless NO_COLOR (https://no-color.org) says otherwise;
  * FORCE_COLOR turns them on anywhere.
@@ -231,12 +236,15 @@ export class Printer {
     if (!this.json) this.write("stdout", humanText(human));
   }
 
+  /**
+   * A warning: one line, as server words (a stray error frame) often make it up; a warning that means to
+   * span lines says so with `shownLines`.
+   */
   warn(message: HumanText): void {
+    const text = message instanceof Shown ? message.text : sanitizeLine(message);
     this.write(
       "stderr",
-      this.json
-        ? jsonLine({ warning: String(message) })
-        : this.colors.yellow(`warning: ${humanText(message)}`),
+      this.json ? jsonLine({ warning: String(message) }) : this.colors.yellow(`warning: ${text}`),
     );
   }
 

@@ -17,7 +17,7 @@ import { type FileDescriptor, checkSendable, downloadsFolder, uploadFile } from 
 import { LiveConnection } from "../live-connection.js";
 import { AWAY_AFTER_MS, NOTIFY_MODES, type NotifyMode, Notifier } from "../notify.js";
 import { type Outbox, type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../outgoing.js";
-import { describeGroup, formatBytes, groupData, isoTime, shown } from "../output.js";
+import { describeGroup, formatBytes, groupData, isoTime, shown, shownLines } from "../output.js";
 import { noProgress } from "../progress.js";
 import { PersistedSeen } from "../seen.js";
 import { type LoggedIn, loadSession } from "../session.js";
@@ -187,8 +187,8 @@ class ChatSession {
       if (this.terminal) this.ctx.io.stdout.write("\n");
       // Quitting while offline: whatever still waits for the connection is shown, not silently dropped.
       if (this.unhandled.length > 0 && !this.live?.current) {
-        const unsent = this.unhandled.map((line) => `  ${line}`).join("\n");
-        printer.warn(`not connected; these lines were not sent:\n${unsent}`);
+        const unsent = shownLines(this.unhandled.map((line) => `  ${line}`));
+        printer.warn(shown`not connected; these lines were not sent:\n${unsent}`);
         this.finish(null);
         return;
       }

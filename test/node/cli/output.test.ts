@@ -11,6 +11,7 @@ import {
   sanitize,
   sanitizeLine,
   shown,
+  shownLines,
   summarizeEvent,
   whenFlushed,
 } from "../../../cli-client/output.js";
@@ -119,10 +120,18 @@ describe("untrusted strings at the printer boundary", () => {
     expect(stderr.lines()).toHaveLength(2);
   });
 
-  it("keeps an error to one line, so server words cannot pose as a line of the CLI's own", () => {
+  it("keeps an error and a warning to one line, so server words cannot pose as a line of the CLI's own", () => {
     const { printer: out, stderr } = printer(false);
     out.error("refused by the server: no\ntelepound: key verified", 7);
-    expect(stderr.lines()).toEqual(["telepound: refused by the server: no\ufffdtelepound: key verified"]);
+    out.warn("server error: no\nwarning: all keys verified");
+    out.warn(shown`these lines were not sent:\n${shownLines(["  one", "  two\u001b[2J"])}`);
+    expect(stderr.lines()).toEqual([
+      "telepound: refused by the server: no\ufffdtelepound: key verified",
+      "warning: server error: no\ufffdwarning: all keys verified",
+      "warning: these lines were not sent:",
+      "  one",
+      "  two\ufffd[2J",
+    ]);
   });
 
   it("sanitises every field of a message, a history entry and an event", () => {
