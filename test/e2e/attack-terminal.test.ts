@@ -354,7 +354,7 @@ class PtyChat {
 }
 
 describe("chat in a terminal", () => {
-  it("shows hostile error frames, events, group info and message text neutralised", async () => {
+  it("shows hostile error frames, an invented event, message text and an HTTP error neutralised", async () => {
     proxy.play(
       afterWelcome(
         () => JSON.stringify({ type: "error", code: "internal", message: HOSTILE }),
@@ -364,10 +364,9 @@ describe("chat in a terminal", () => {
     const chat = new PtyChat(bob);
     try {
       await chat.waitFor((text) => text.includes("logged in as bob"), "the greeting");
-      await chat.waitFor(
-        (text) => text.includes("warning: server error: \ufffd[2J") && text.includes("group team\ufffd[2J"),
-        "the error frame and the event",
-      );
+      // The event is the proxy's invention: shown (neutralised) today, refused once group changes are
+      // signed; either way nothing of it may reach the terminal raw.
+      await chat.waitFor((text) => text.includes("warning: server error: \ufffd[2J"), "the error frame");
       await cliOk(alice, ["send", "bob", `chat ${HOSTILE.replace("\u0000", "")}`]);
       await chat.waitFor((text) => /alice: chat/.test(text), "alice's message");
       // An HTTP error answering a chat command.
