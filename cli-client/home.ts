@@ -88,7 +88,8 @@ function nameMap<V extends z.ZodType>(value: V) {
     "expected an object",
   );
   return z.codec(JsonObject, z.map(z.string(), value), {
-    decode: (object) => new Map(Object.entries(object)),
+    // Unchecked values here: the Map schema checks each one against `value` right after.
+    decode: (object) => new Map(Object.entries(object)) as Map<string, z.input<V>>,
     encode: (map) => Object.fromEntries(map),
   });
 }
