@@ -65,7 +65,7 @@ function swapKeysOf(victim: string): Scenario {
   let mallorys: unknown;
   return {
     http: async (request, forward) => {
-      // Fetched with the victim's own request's session: any logged-in user may look mallory up.
+      // Asked with the session of the request being answered: any logged-in user may look mallory up.
       const asMallory = { ...request, method: "GET", path: "/v1/users/mallory", body: new Uint8Array() };
       mallorys ??= ((await (await forward(asMallory)).json()) as { publicKeys: unknown }).publicKeys;
       if (request.method === "GET" && request.path === `/v1/users/${encodeURIComponent(victim)}`) {
