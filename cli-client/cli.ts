@@ -7,12 +7,10 @@ import { COMMANDS } from "./commands/index.js";
 import type { CommandSpec } from "./commands/command.js";
 import { type CliIo, type Context, DEFAULT_SERVER, type GlobalOptions, createContext } from "./context.js";
 import { EXIT_CODE_MEANINGS, ExitCode, describeError } from "./errors.js";
-import { Printer } from "./output.js";
+import { Printer, sanitize } from "./output.js";
 
 /** Summaries of the nouns that group several commands ("group create", "group add", …). */
-const NOUN_SUMMARIES: Record<string, string> = {
-  group: "groups: create, add, remove, leave, info, list",
-};
+const NOUN_SUMMARIES = new Map([["group", "groups: create, add, remove, leave, info, list"]]);
 
 /** Runs one invocation (`argv` without node and script) and returns its exit code; never exits itself. */
 export async function runCli(
@@ -42,7 +40,8 @@ export async function runCli(
     const { exitCode, message } = describeError(error);
     printer.error(message, exitCode);
     if (exitCode === ExitCode.unexpected && io.env.TELEPOUND_DEBUG && error instanceof Error) {
-      io.stderr.write(`${error.stack}\n`);
+      // The stack starts with the message, which may carry the server's words.
+      io.stderr.write(`${sanitize(error.stack ?? "")}\n`);
     }
     return exitCode;
   }
@@ -81,7 +80,7 @@ export function buildProgram(
         // Inherits the program's output and exit settings (commander copies them to subcommands).
         program
           .command(first)
-          .description(NOUN_SUMMARIES[first] ?? `${first} commands`)
+          .description(NOUN_SUMMARIES.get(first) ?? `${first} commands`)
           // One example per verb, read when the help is shown so verbs registered later are included.
           .addHelpText("after", () =>
             examplesSection(

@@ -221,7 +221,7 @@ export class Contacts {
         fingerprint: fingerprint(answer.publicKeys),
         firstSeen: new Date().toISOString(),
       };
-      file.contacts[username] = contact;
+      file.contacts.set(username, contact);
       await this.home.write("contacts.json", file);
       const outcome: TrustOutcome = pin ? "replaced" : "pinned";
       return { outcome, contact: toResolved(username, contact, !pin, keys), previous };
@@ -256,7 +256,7 @@ export class Contacts {
         const pin = pinOf(file, username);
         if (!pin) {
           const contact: Contact = { publicKeys, fingerprint: fingerprint(publicKeys), firstSeen: now };
-          file.contacts[username] = contact;
+          file.contacts.set(username, contact);
           dirty = true;
           return { contact: toResolved(username, contact, true, keys), offered: publicKeys, changed: false };
         }
@@ -284,7 +284,7 @@ export class Contacts {
   private async load(): Promise<ContactsFile> {
     const file = await this.home.read("contacts.json");
     // Pins of a previous user of this home are not ours to trust.
-    if (!file || file.owner !== this.me.username) return { owner: this.me.username, contacts: {} };
+    if (!file || file.owner !== this.me.username) return { owner: this.me.username, contacts: new Map() };
     return file;
   }
 
@@ -350,9 +350,9 @@ function refuseChanges(changed: readonly ResolvedContact[]): void {
   throw new KeyMismatchError(keyChangeMessage(first, `Nothing was sent.${others}`));
 }
 
-/** hasOwn: "constructor" is a valid username, and must not find Object.prototype's. */
+/** A Map: "__proto__" and "constructor" are valid usernames, and must find their own pins only. */
 function pinOf(file: ContactsFile, username: string): Contact | undefined {
-  return Object.hasOwn(file.contacts, username) ? file.contacts[username] : undefined;
+  return file.contacts.get(username);
 }
 
 function toResolved(

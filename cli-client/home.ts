@@ -78,10 +78,29 @@ export const Contact = z.object({
 });
 export type Contact = z.infer<typeof Contact>;
 
+/**
+ * A JSON object keyed by names that came from the network, read into a Map and written back from one.
+ * Never a plain object in memory: "__proto__" is a valid username, and on a plain object assigning it sets
+ * the prototype instead of a key (z.record drops it the same way), so its pin would never be written.
+ * JSON.parse and Object.fromEntries both make "__proto__" an own key, which JSON.stringify keeps.
+ */
+function nameMap<V extends z.ZodType>(value: V) {
+  const JsonObject = z.custom<Record<string, unknown>>(
+    (input) => typeof input === "object" && input !== null && !Array.isArray(input),
+    "expected an object",
+  );
+  return z.codec(JsonObject, z.map(z.string(), value), {
+    // Unchecked values here: the Map schema checks each one against `value` right after.
+    decode: (object) => new Map(Object.entries(object)) as Map<string, z.input<V>>,
+    encode: (map) => Object.fromEntries(map),
+  });
+}
+
 export const ContactsFile = z.object({
   /** Whose pins these are: a different user logging in on this home starts with none. */
   owner: z.string(),
-  contacts: z.record(z.string(), Contact),
+  /** Username → pin; on disk a JSON object, as before. */
+  contacts: nameMap(Contact),
 });
 export type ContactsFile = z.infer<typeof ContactsFile>;
 
@@ -173,7 +192,8 @@ export class Home {
   /** Atomic and owner-only: a temp file in the same folder (0600), fsync, rename over the old one. */
   async write<N extends HomeFileName>(name: N, value: FileValue<N>): Promise<void> {
     await this.ensure();
-    const data = `${JSON.stringify(files[name].parse(value), null, 2)}\n`;
+    // encode: a file's in-memory shape (Maps) back to its JSON shape, checked on the way.
+    const data = `${JSON.stringify(z.encode(files[name] as z.ZodType, value), null, 2)}\n`;
     await writeAtomic(this.dir, name, data);
   }
 

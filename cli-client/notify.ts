@@ -4,7 +4,7 @@
 // (the bell is used instead). They name the sender only: lock screens show notifications to passers-by.
 
 import { spawn } from "node:child_process";
-import type { TextSink } from "./output.js";
+import { type TextSink, sanitizeLine } from "./output.js";
 
 export type NotifyMode = "none" | "bell" | "desktop";
 export const NOTIFY_MODES: readonly NotifyMode[] = ["none", "bell", "desktop"];
@@ -35,7 +35,11 @@ export class Notifier {
   messageArrived(from: string, group?: string): void {
     if (this.mode === "none" || !this.away) return;
     if (this.mode === "desktop" && !this.desktopFailed) {
-      this.desktop(group === undefined ? `message from ${from}` : `message from ${from} in #${group}`);
+      // Names come from the server's side of the envelope: a notification daemon gets them sanitised too.
+      const sender = sanitizeLine(from);
+      this.desktop(
+        group === undefined ? `message from ${sender}` : `message from ${sender} in #${sanitizeLine(group)}`,
+      );
     } else this.terminal.write("\x07");
   }
 

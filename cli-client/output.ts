@@ -69,6 +69,51 @@ export interface LineGuard {
 export type Colors = ReturnType<typeof pc.createColors>;
 
 /**
+ * Human text the printer may write as it is: every untrusted piece in it was sanitised and the only
+ * escapes in it are the printer's own colours. Made only by `shown` and the printer's colour methods.
+ */
+export class Shown {
+  /** `token` is this module's own: no other module can wrap a raw string by mistake. */
+  constructor(
+    token: typeof SHOWN_TOKEN,
+    readonly text: string,
+  ) {
+    if (token !== SHOWN_TOKEN) throw new TypeError("Shown is made by shown`…` and the Printer only");
+  }
+  toString(): string {
+    return this.text;
+  }
+}
+
+const SHOWN_TOKEN: unique symbol = Symbol("Shown");
+
+function trusted(text: string): Shown {
+  return new Shown(SHOWN_TOKEN, text);
+}
+
+/** What human-output methods take: a plain string is untrusted as a whole and sanitised; a Shown is kept. */
+export type HumanText = string | Shown;
+
+/**
+ * A template for human lines that mix colours with untrusted fields: the literal parts are the program's
+ * own, every interpolated value that is not already Shown is sanitised as one line (so a name from the
+ * server cannot start a line that poses as the CLI's own).
+ */
+export function shown(literals: TemplateStringsArray, ...values: unknown[]): Shown {
+  let text = literals[0] ?? "";
+  values.forEach((value, index) => {
+    text += value instanceof Shown ? value.text : sanitizeLine(String(value));
+    text += literals[index + 1] ?? "";
+  });
+  return trusted(text);
+}
+
+/** Several lines of human text, each sanitised as one line: the line breaks are the program's own. */
+export function shownLines(lines: readonly string[]): Shown {
+  return trusted(lines.map(sanitizeLine).join("\n"));
+}
+
+/**
  * Whether human output gets colours: a terminal, unless NO_COLOR (https://no-color.org) says otherwise;
  * FORCE_COLOR turns them on anywhere.
  */
@@ -92,7 +137,8 @@ const NAME_COLORS = [
 
 export class Printer {
   private guard: LineGuard | null = null;
-  readonly colors: Colors;
+  /** Private: a colour applied to a raw string would bypass sanitising; name() and groupName() are safe. */
+  private readonly colors: Colors;
 
   constructor(
     readonly json: boolean,
@@ -103,13 +149,19 @@ export class Printer {
   }
 
   /** The name in its own colour: a hash of the name picks it, so it is stable across runs and devices. */
-  name(username: string): string {
+  name(username: string): Shown {
     const color = NAME_COLORS[sha256(new TextEncoder().encode(username))[0]! % NAME_COLORS.length]!;
-    return this.colors.bold(this.colors[color](username));
+    return trusted(this.colors.bold(this.colors[color](sanitizeLine(username))));
   }
+
+  /** A group's name as chat's prompt and message lines show it: "#team", bold. */
+  groupName(group: string): Shown {
+    return trusted(this.colors.bold(`#${sanitizeLine(group)}`));
+  }
+
   /** A command's outcome: `human` for people, `data` as one JSON line with --json. */
-  result(human: string, data: Record<string, unknown>): void {
-    this.write("stdout", this.json ? JSON.stringify(data) : human);
+  result(human: HumanText, data: Record<string, unknown>): void {
+    this.write("stdout", this.json ? jsonLine(data) : humanText(human));
   }
 
   /**
@@ -121,7 +173,7 @@ export class Printer {
       const { id, from, to, group, text, file, fileError } = message;
       this.write(
         "stdout",
-        JSON.stringify({ id, from, to, group, text, sentAt: isoTime(message.sentAt), file, fileError }),
+        jsonLine({ id, from, to, group, text, sentAt: isoTime(message.sentAt), file, fileError }),
       );
       return;
     }
@@ -135,10 +187,7 @@ export class Printer {
   historyEntry(entry: HistoryEntry): void {
     if (this.json) {
       const { sentAt, recordedAt, ...rest } = entry;
-      this.write(
-        "stdout",
-        JSON.stringify({ ...rest, sentAt: isoTime(sentAt), recordedAt: isoTime(recordedAt) }),
-      );
+      this.write("stdout", jsonLine({ ...rest, sentAt: isoTime(sentAt), recordedAt: isoTime(recordedAt) }));
       return;
     }
     if (entry.kind === "event") {
@@ -146,7 +195,9 @@ export class Printer {
       return;
     }
     const who =
-      entry.group === undefined ? `${this.name(entry.from)} → ${this.name(entry.to)}` : this.name(entry.from);
+      entry.group === undefined
+        ? shown`${this.name(entry.from)} → ${this.name(entry.to)}`
+        : this.name(entry.from);
     const file = entry.file && { name: entry.file.name, size: entry.file.size, path: entry.file.path };
     this.write("stdout", this.formatMessage({ ...entry, ...(file ? { file } : {}) }, who));
   }
@@ -155,47 +206,58 @@ export class Printer {
     message: Pick<ShownMessage, "text" | "sentAt" | "group"> & {
       file?: Pick<ShownFile, "name" | "size"> & { path?: string | undefined };
     },
-    who: string,
+    who: Shown,
   ): string {
     // Continuation lines are indented so a multi-line message cannot pass itself off as another sender's.
     const body = sanitize(message.text).replace(/\n/g, "\n    ");
-    const where = message.group === undefined ? "" : `${this.colors.bold(`#${sanitize(message.group)}`)} `;
+    const where = message.group === undefined ? "" : `${this.groupName(message.group).text} `;
     const lines = [body].filter((line) => line !== "" || !message.file);
     if (message.file) {
       const { file } = message;
-      const saved = file.path === undefined ? "" : `, saved to ${sanitize(file.path)}`;
-      lines.push(this.colors.italic(`[file ${sanitize(file.name)}, ${formatBytes(file.size)}${saved}]`));
+      const saved = file.path === undefined ? "" : `, saved to ${sanitizeLine(file.path)}`;
+      lines.push(this.colors.italic(`[file ${sanitizeLine(file.name)}, ${formatBytes(file.size)}${saved}]`));
     }
     const time = this.colors.dim(`[${localTime(message.sentAt)}]`);
-    return `${time} ${where}${who}: ${lines.join("\n    ")}`;
+    return `${time} ${where}${who.text}: ${lines.join("\n    ")}`;
   }
 
   /** A membership change: {"event","group","by","user","epoch","members","admin"} with --json. */
   event(event: ShownEvent): void {
     if (this.json) {
       const { group, by, user, epoch, members, admin } = event;
-      this.write("stdout", JSON.stringify({ event: event.event, group, by, user, epoch, members, admin }));
+      this.write("stdout", jsonLine({ event: event.event, group, by, user, epoch, members, admin }));
       return;
     }
     this.write("stdout", `${this.colors.dim(`[${localTime(event.at)}]`)} ${summarizeEvent(event)}`);
   }
 
   /** Human-only chatter (chat's "now talking to bob"); nothing with --json, where it would only be noise. */
-  info(human: string): void {
-    if (!this.json) this.write("stdout", human);
+  info(human: HumanText): void {
+    if (!this.json) this.write("stdout", humanText(human));
   }
 
-  warn(message: string): void {
+  /**
+   * A warning: one line, as server words (a stray error frame) often make it up; a warning that means to
+   * span lines says so with `shownLines`.
+   */
+  warn(message: HumanText): void {
+    const text = message instanceof Shown ? message.text : sanitizeLine(message);
     this.write(
       "stderr",
-      this.json ? JSON.stringify({ warning: message }) : this.colors.yellow(`warning: ${message}`),
+      this.json ? jsonLine({ warning: String(message) }) : this.colors.yellow(`warning: ${text}`),
     );
   }
 
+  /**
+   * The one line a failure gets. Its message often carries the server's own words (an HTTP error body,
+   * a WebSocket error frame), so it is always sanitised, and kept to one line.
+   */
   error(message: string, exitCode: number): void {
     this.write(
       "stderr",
-      this.json ? JSON.stringify({ error: { message, exitCode } }) : this.colors.red(`telepound: ${message}`),
+      this.json
+        ? jsonLine({ error: { message, exitCode } })
+        : this.colors.red(`telepound: ${sanitizeLine(message)}`),
     );
   }
 
@@ -203,6 +265,7 @@ export class Printer {
     this.guard = guard;
   }
 
+  /** Writes a finished line: callers have sanitised (human) or escaped (JSON) everything in it. */
   private write(stream: keyof OutputStreams, line: string): void {
     this.guard?.before();
     this.streams[stream].write(`${line}\n`);
@@ -211,14 +274,41 @@ export class Printer {
 }
 
 /**
- * Message text comes from other people: control characters (terminal escapes, carriage returns) and
- * bidirectional overrides could rewrite what is already on screen or disguise text, so they are replaced.
+ * Characters a terminal acts on rather than shows, or that disguise text: C0 controls (ESC starts CSI and
+ * OSC sequences, BEL rings, CR rewrites the line), DEL, C1 controls (U+009B is CSI by itself on some
+ * terminals), and the bidirectional marks and overrides. Tab and line feed are left to each caller.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text that came over the network (message text, names, the server's error words) could rewrite what
+ * is already on screen or disguise itself: every unsafe character becomes U+FFFD; tabs and newlines stay.
  */
 export function sanitize(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(
-    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
-    "\ufffd",
+  return text.replace(UNSAFE, "\ufffd");
+}
+
+/** `sanitize` for a field that must stay on one line (a name, an error): tabs and newlines go too. */
+export function sanitizeLine(text: string): string {
+  return sanitize(text).replace(/[\t\n\u2028\u2029]/g, "\ufffd");
+}
+
+/** Human text for the terminal: a Shown is already safe, anything else is sanitised as a whole. */
+function humanText(text: HumanText): string {
+  return text instanceof Shown ? text.text : sanitize(text);
+}
+
+/**
+ * One JSON line whose consumer's terminal is safe too: JSON.stringify escapes C0 but leaves DEL, the C1
+ * controls, the bidi marks and U+2028/U+2029 raw; they are written as \uXXXX escapes, which parse back to
+ * the same string. Outside strings JSON has none of these characters, so escaping the whole text is safe.
+ */
+export function jsonLine(data: unknown): string {
+  return JSON.stringify(data).replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }
 
@@ -233,17 +323,25 @@ export function groupData(info: GroupInfo): Record<string, unknown> {
   };
 }
 
+/** "group team: admin alice, epoch 2" and the members on a second line; every name sanitised as one line. */
 export function describeGroup(info: GroupInfo): string {
   const members = info.members
-    .map((member) => (member.username === info.admin ? `${member.username} (admin)` : member.username))
+    .map(({ username }) => sanitizeLine(username === info.admin ? `${username} (admin)` : username))
     .join(", ");
-  return sanitize(
-    `group ${info.name}: admin ${info.admin}, epoch ${info.epoch}\nmembers, oldest first: ${members}`,
-  );
+  return `group ${sanitizeLine(info.name)}: admin ${sanitizeLine(info.admin)}, epoch ${info.epoch}\nmembers, oldest first: ${members}`;
 }
 
 /** What happened, without the time: "group team: alice added bob (members: alice, bob)". */
-export function summarizeEvent(event: Omit<ShownEvent, "at">): string {
+export function summarizeEvent(raw: Omit<ShownEvent, "at">): string {
+  // Every field came from the server: each is kept to one line, so the summary is one line.
+  const event = {
+    event: raw.event,
+    group: sanitizeLine(raw.group),
+    by: sanitizeLine(raw.by),
+    user: sanitizeLine(raw.user),
+    members: raw.members.map(sanitizeLine),
+    admin: raw.admin === null ? null : sanitizeLine(raw.admin),
+  };
   const what =
     event.event === "created"
       ? `${event.by} created the group`
@@ -255,7 +353,7 @@ export function summarizeEvent(event: Omit<ShownEvent, "at">): string {
   const members = event.members.join(", ") || "none";
   // A leaving admin hands over: worth saying, since the next add or remove depends on it.
   const admin = event.event === "left" && event.admin !== null ? `; admin: ${event.admin}` : "";
-  return sanitize(`group ${event.group}: ${what} (members: ${members}${admin})`);
+  return `group ${event.group}: ${what} (members: ${members}${admin})`;
 }
 
 /**

@@ -2,7 +2,7 @@
 // stderr is a terminal and output is not --json. Everywhere else they do nothing, so scripts stay clean.
 
 import { SingleBar } from "cli-progress";
-import { formatBytes, sanitize } from "./output.js";
+import { formatBytes, sanitizeLine } from "./output.js";
 
 export interface Progress {
   /** `bytes` more were transferred. */
@@ -26,7 +26,7 @@ export function progressBars(
   return (label, totalBytes) => {
     const bar = new SingleBar({
       stream: stderr,
-      format: `${sanitize(label)} [{bar}] {percentage}% {done} of {size}`,
+      format: `${sanitizeLine(label)} [{bar}] {percentage}% {done} of {size}`,
       hideCursor: true,
       // The finished bar is erased: the command's own result line says what happened.
       clearOnComplete: true,

@@ -17,7 +17,7 @@ import { type FileDescriptor, checkSendable, downloadsFolder, uploadFile } from 
 import { LiveConnection } from "../live-connection.js";
 import { AWAY_AFTER_MS, NOTIFY_MODES, type NotifyMode, Notifier } from "../notify.js";
 import { type Outbox, type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../outgoing.js";
-import { describeGroup, formatBytes, groupData, isoTime } from "../output.js";
+import { describeGroup, formatBytes, groupData, isoTime, shown, shownLines } from "../output.js";
 import { noProgress } from "../progress.js";
 import { PersistedSeen } from "../seen.js";
 import { type LoggedIn, loadSession } from "../session.js";
@@ -171,7 +171,7 @@ class ChatSession {
       stdin.on("keypress", () => this.notifier.active());
     }
     printer.info(
-      `logged in as ${printer.name(this.me.username)}; /msg USER or /group G to start a conversation, /help for more`,
+      shown`logged in as ${printer.name(this.me.username)}; /msg USER or /group G to start a conversation, /help for more`,
     );
     this.rl.on("line", (line) => {
       this.notifier.active();
@@ -187,8 +187,8 @@ class ChatSession {
       if (this.terminal) this.ctx.io.stdout.write("\n");
       // Quitting while offline: whatever still waits for the connection is shown, not silently dropped.
       if (this.unhandled.length > 0 && !this.live?.current) {
-        const unsent = this.unhandled.map((line) => `  ${line}`).join("\n");
-        printer.warn(`not connected; these lines were not sent:\n${unsent}`);
+        const unsent = shownLines(this.unhandled.map((line) => `  ${line}`));
+        printer.warn(shown`not connected; these lines were not sent:\n${unsent}`);
         this.finish(null);
         return;
       }
@@ -420,7 +420,7 @@ class ChatSession {
     const prompt = !this.current
       ? ""
       : this.current.kind === "group"
-        ? printer.colors.bold(`#${this.current.name}`)
+        ? printer.groupName(this.current.name)
         : printer.name(this.current.name);
     this.rl.setPrompt(`${prompt}> `);
     this.rl.prompt();

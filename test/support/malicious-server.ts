@@ -70,7 +70,7 @@ export async function startMaliciousServer(upstream: string): Promise<MaliciousS
     return fetch(new URL(request.path, upstreamUrl), {
       method: request.method,
       headers,
-      body: request.method === "GET" || request.method === "HEAD" ? undefined : request.body,
+      body: request.method === "GET" || request.method === "HEAD" ? undefined : new Uint8Array(request.body),
       redirect: "manual",
     });
   };

@@ -1,7 +1,7 @@
 // signup, login, logout, whoami and user through runCli against the stub server: the requests' contents,
 // what the home holds afterwards (owner-only), and the exit code of every failure the contract names.
 
-import { readdir, stat } from "node:fs/promises";
+import { readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { PublicKeys, SessionResponse } from "../../../protocol/http.js";
@@ -267,6 +267,34 @@ describe("login, whoami, logout", () => {
 });
 
 describe("user", () => {
+  // Valid usernames that are also names on Object.prototype: a plain object keyed by them would find the
+  // prototype's property, or (for __proto__) set the prototype instead of keeping a pin.
+  for (const name of ["__proto__", "constructor", "tostring", "hasownproperty"]) {
+    it(`pins ${name} like any other user, and refuses changed keys for it with exit 8`, async () => {
+      const alice = await makeUser("alice");
+      const home = await loggedInHome(dir.path, server.url, alice, []);
+      let published = bob.publicKeys;
+      server.http.set(`GET /v1/users/${name}`, () => ({
+        status: 200,
+        body: { username: name, publicKeys: published },
+      }));
+      const first = await cli(["user", name]);
+      expect(first.code).toBe(0);
+      expect(first.stdout).toContain(bob.fingerprint);
+      expect((await home.read("contacts.json"))?.contacts.get(name)?.fingerprint).toBe(bob.fingerprint);
+      // On disk it is an own key of the JSON object, so another process reads it back.
+      const onDisk = JSON.parse(await readFile(join(dir.path, "contacts.json"), "utf8"));
+      expect(Object.hasOwn(onDisk.contacts, name)).toBe(true);
+      expect((await cli(["user", name, "--json"])).stdout).toContain(`"newlyPinned":false`);
+
+      published = alice.publicKeys;
+      const changed = await cli(["user", name]);
+      expect(changed.code).toBe(8);
+      expect(changed.stderr).toContain(`KEY MISMATCH for ${name}`);
+      expect((await home.read("contacts.json"))?.contacts.get(name)?.fingerprint).toBe(bob.fingerprint);
+    });
+  }
+
   it("prints the fingerprint and pins it; then refuses changed keys with exit 8 and keeps the pin", async () => {
     const alice = await makeUser("alice");
     const home = await loggedInHome(dir.path, server.url, alice, []);
@@ -278,7 +306,7 @@ describe("user", () => {
 
     const first = await cli(["user", "bob"]);
     expect(first).toMatchObject({ code: 0, stdout: `bob's key fingerprint: ${bob.fingerprint}\n` });
-    expect((await home.read("contacts.json"))?.contacts.bob?.fingerprint).toBe(bob.fingerprint);
+    expect((await home.read("contacts.json"))?.contacts.get("bob")?.fingerprint).toBe(bob.fingerprint);
     expect((await cli(["user", "bob", "--json"])).stdout).toContain(`"newlyPinned":false`);
 
     published = alice.publicKeys;
@@ -286,7 +314,7 @@ describe("user", () => {
     expect(changed.code).toBe(8);
     expect(changed.stderr).toMatch(/KEY MISMATCH for bob/);
     expect(changed.stderr).toContain(alice.fingerprint);
-    expect((await home.read("contacts.json"))?.contacts.bob?.fingerprint).toBe(bob.fingerprint);
+    expect((await home.read("contacts.json"))?.contacts.get("bob")?.fingerprint).toBe(bob.fingerprint);
   });
 
   it("exits 4 for an unknown user and 3 for a revoked session", async () => {

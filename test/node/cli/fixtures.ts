@@ -49,7 +49,7 @@ export async function loggedInHome(
   await home.write("state.json", { username: user.name, counter: 0 });
   await home.write("contacts.json", {
     owner: user.name,
-    contacts: Object.fromEntries(
+    contacts: new Map(
       pinned.map((other) => [
         other.name,
         {

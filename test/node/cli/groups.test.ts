@@ -390,7 +390,7 @@ describe("sending to a group", () => {
     // second; bob is not asked about again.
     expect(lookups).toEqual([{ usernames: ["bob"] }, { usernames: ["carol"] }]);
     expect(stderr).toMatch(/first contact with carol: pinned/);
-    expect((await home.read("contacts.json"))?.contacts.carol?.fingerprint).toBe(carol.fingerprint);
+    expect((await home.read("contacts.json"))?.contacts.get("carol")?.fingerprint).toBe(carol.fingerprint);
     expect((await home.read("groups.json"))?.groups[0]?.epochs.map(([epoch]) => epoch)).toEqual([1, 2]);
   });
 

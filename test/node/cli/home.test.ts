@@ -87,6 +87,53 @@ describe("Home atomic writes", () => {
   });
 });
 
+describe("contacts.json", () => {
+  const pin = {
+    publicKeys: { encryption: "AAAA", signing: "AQID" },
+    fingerprint: "f",
+    firstSeen: "2026-01-01T00:00:00.000Z",
+  };
+
+  it("keeps pins for names that are Object.prototype's properties, in memory and on disk", async () => {
+    const home = new Home(dir.path);
+    const names = ["__proto__", "constructor", "tostring", "hasownproperty", "valueof"];
+    await home.write("contacts.json", {
+      owner: "alice",
+      contacts: new Map(names.map((name, i) => [name, { ...pin, fingerprint: `f${i}` }])),
+    });
+    const onDisk = JSON.parse(await readFile(join(dir.path, "contacts.json"), "utf8"));
+    expect(Object.keys(onDisk.contacts)).toEqual(names);
+    const read = await home.read("contacts.json");
+    expect([...read!.contacts.keys()]).toEqual(names);
+    expect(read!.contacts.get("__proto__")?.fingerprint).toBe("f0");
+    // A name never pinned is not found, whatever Object.prototype holds.
+    expect(read!.contacts.get("isprototypeof")).toBeUndefined();
+  });
+
+  it("reads a file written as a JSON object, and refuses one that is not an object of pins", async () => {
+    const home = new Home(dir.path);
+    await writeFile(
+      join(dir.path, "contacts.json"),
+      `{"owner":"alice","contacts":{"__proto__":${JSON.stringify(pin)}}}`,
+    );
+    expect((await home.read("contacts.json"))!.contacts.get("__proto__")).toEqual(pin);
+    await writeFile(join(dir.path, "contacts.json"), `{"owner":"alice","contacts":[]}`);
+    await expect(home.read("contacts.json")).rejects.toThrow(/contacts\.json is damaged/);
+    await writeFile(
+      join(dir.path, "contacts.json"),
+      `{"owner":"alice","contacts":{"bob":{"fingerprint":1}}}`,
+    );
+    await expect(home.read("contacts.json")).rejects.toThrow(/contacts\.json is damaged/);
+  });
+
+  it("refuses to write an invalid pin", async () => {
+    const home = new Home(dir.path);
+    const bad = new Map([["bob", { ...pin, fingerprint: 7 }]]);
+    await expect(home.write("contacts.json", { owner: "alice", contacts: bad } as never)).rejects.toThrow();
+    expect(await home.read("contacts.json")).toBeNull();
+  });
+});
+
 describe("Home lock", () => {
   it("serialises read-modify-write so no update is lost", async () => {
     const home = new Home(dir.path);

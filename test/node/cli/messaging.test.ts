@@ -139,7 +139,7 @@ describe("inbox", () => {
     const { code, stdout } = await cli(["--home", home.dir, "inbox"], io);
     expect(code).toBe(0);
     expect(stdout).toMatch(/carol: hi, I'm carol/);
-    expect((await home.read("contacts.json"))?.contacts.carol?.fingerprint).toBe(carol.fingerprint);
+    expect((await home.read("contacts.json"))?.contacts.get("carol")?.fingerprint).toBe(carol.fingerprint);
   });
 
   it("shows group events to people and acknowledges them", async () => {

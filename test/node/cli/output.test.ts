@@ -3,7 +3,18 @@
 
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { Printer, isoTime, sanitize, whenFlushed } from "../../../cli-client/output.js";
+import {
+  Printer,
+  describeGroup,
+  isoTime,
+  jsonLine,
+  sanitize,
+  sanitizeLine,
+  shown,
+  shownLines,
+  summarizeEvent,
+  whenFlushed,
+} from "../../../cli-client/output.js";
 import { sink } from "./helpers.js";
 
 function printer(json: boolean) {
@@ -85,6 +96,138 @@ describe("Printer human mode", () => {
     out.setLineGuard(null);
     out.info("y");
     expect(events).toEqual(["before", "after:2"]);
+  });
+});
+
+/** Every character a terminal acts on: C0 but tab and newline, DEL, C1. */
+// eslint-disable-next-line no-control-regex
+const TERMINAL_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+/** What a hostile server puts in every string it hands out: clear screen, OSC title, BEL, C1 CSI, bidi. */
+const HOSTILE = "x\u001b[2J\u001b]0;owned\u0007\u009b31m\u0085\u007f\r\u202eevil\u0000";
+
+describe("untrusted strings at the printer boundary", () => {
+  it("sanitises every human line: results, info, warnings and errors, whatever the command built", () => {
+    const { printer: out, stdout, stderr } = printer(false);
+    out.result(`sent to ${HOSTILE}`, {});
+    out.info(`now talking to ${HOSTILE}`);
+    out.warn(`first contact with ${HOSTILE}`);
+    out.error(`refused by the server: ${HOSTILE}`, 7);
+    for (const text of [stdout.text(), stderr.text()]) {
+      expect(text).not.toMatch(TERMINAL_CONTROLS);
+      expect(text).not.toContain("\u202e");
+    }
+    expect(stdout.lines()).toHaveLength(2);
+    expect(stderr.lines()).toHaveLength(2);
+  });
+
+  it("keeps an error and a warning to one line, so server words cannot pose as a line of the CLI's own", () => {
+    const { printer: out, stderr } = printer(false);
+    out.error("refused by the server: no\ntelepound: key verified", 7);
+    out.warn("server error: no\nwarning: all keys verified");
+    out.warn(shown`these lines were not sent:\n${shownLines(["  one", "  two\u001b[2J"])}`);
+    expect(stderr.lines()).toEqual([
+      "telepound: refused by the server: no\ufffdtelepound: key verified",
+      "warning: server error: no\ufffdwarning: all keys verified",
+      "warning: these lines were not sent:",
+      "  one",
+      "  two\ufffd[2J",
+    ]);
+  });
+
+  it("sanitises every field of a message, a history entry and an event", () => {
+    const { printer: out, stdout } = printer(false);
+    const file = { name: HOSTILE, path: `/tmp/${HOSTILE}`, size: 3, sha256: "00" };
+    out.message({ ...message, from: HOSTILE, to: HOSTILE, group: HOSTILE, text: HOSTILE, file });
+    out.historyEntry({
+      kind: "message",
+      direction: "in",
+      id: message.id,
+      from: HOSTILE,
+      to: HOSTILE,
+      text: HOSTILE,
+      sentAt: message.sentAt,
+      recordedAt: message.sentAt,
+    });
+    const event = {
+      group: HOSTILE,
+      by: HOSTILE,
+      user: HOSTILE,
+      epoch: 1,
+      members: [HOSTILE],
+      admin: HOSTILE,
+    };
+    out.event({ ...event, event: "left", at: message.sentAt });
+    expect(stdout.text()).not.toMatch(TERMINAL_CONTROLS);
+    expect(stdout.text()).not.toContain("\u202e");
+    // One line each: no field could add one.
+    expect(stdout.lines()).toHaveLength(4);
+    expect(summarizeEvent({ ...event, event: "added" })).not.toMatch(/[\u0000-\u001f]/);
+  });
+
+  it("keeps group descriptions to their two lines whatever the names hold", () => {
+    const info = {
+      name: `team\n${HOSTILE}`,
+      admin: "a\nb",
+      epoch: 1,
+      members: [{ username: "a\nb", joinedAt: 0 }],
+      createdAt: 0,
+    };
+    const text = describeGroup(info);
+    expect(text.split("\n")).toHaveLength(2);
+    expect(text).not.toMatch(TERMINAL_CONTROLS);
+  });
+
+  it("keeps the printer's own colours and sanitises what goes into them", () => {
+    const stdout = sink();
+    const out = new Printer(false, { stdout, stderr: sink() }, true);
+    out.info(shown`logged in as ${out.name(HOSTILE)} in ${out.groupName(HOSTILE)}; plain ${HOSTILE}`);
+    const text = stdout.text();
+    // The only escapes left are SGR colour sequences (ESC [ digits m), the printer's own.
+    const withoutColours = text.replace(/\u001b\[[0-9;]*m/g, "");
+    expect(text).toContain("\u001b[1m");
+    expect(withoutColours).not.toMatch(TERMINAL_CONTROLS);
+    expect(withoutColours).toContain("logged in as x\ufffd[2J");
+  });
+
+  it("sanitises a plain string wholesale, colour escapes and all: only shown`…` and the printer keep them", () => {
+    const { printer: out, stdout } = printer(false);
+    out.info("\u001b[31mred\u001b[0m");
+    expect(stdout.text()).toBe("\ufffd[31mred\ufffd[0m\n");
+  });
+
+  it("sanitiseLine also takes tabs, newlines and line separators out", () => {
+    expect(sanitizeLine("a\tb\nc\u2028d")).toBe("a\ufffdb\ufffdc\ufffdd");
+    expect(sanitize("a\tb\nc")).toBe("a\tb\nc");
+  });
+});
+
+describe("--json output is safe for a consumer's terminal", () => {
+  it("escapes C0, DEL, C1, bidi marks and line separators as \\uXXXX and still parses back", () => {
+    const value = `${HOSTILE}\u2028\u2066`;
+    const line = jsonLine({ [value]: value, list: [value] });
+    expect(line).not.toMatch(TERMINAL_CONTROLS);
+    expect(line).not.toMatch(/[\u202e\u2028\u2066]/);
+    expect(line).toContain("\\u009b");
+    expect(line).toContain("\\u007f");
+    expect(JSON.parse(line)).toEqual({ [value]: value, list: [value] });
+  });
+
+  it("is used for every kind of line the printer writes", () => {
+    const { printer: out, stdout, stderr } = printer(true);
+    out.result("", { to: HOSTILE });
+    out.message({ ...message, from: HOSTILE, text: HOSTILE });
+    const event = { group: HOSTILE, by: HOSTILE, user: HOSTILE, epoch: 1, members: [HOSTILE], admin: null };
+    out.event({ ...event, event: "added", at: 0 });
+    out.warn(HOSTILE);
+    out.error(HOSTILE, 7);
+    for (const text of [stdout.text(), stderr.text()]) {
+      expect(text).not.toMatch(TERMINAL_CONTROLS);
+      expect(text).not.toContain("\u202e");
+    }
+    const parsed = [...stdout.lines(), ...stderr.lines()].map((line) => JSON.parse(line));
+    expect(parsed[0]).toEqual({ to: HOSTILE });
+    expect(parsed[1].text).toBe(HOSTILE);
+    expect(parsed[4]).toEqual({ error: { message: HOSTILE, exitCode: 7 } });
   });
 });
 

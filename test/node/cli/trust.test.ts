@@ -90,7 +90,7 @@ function serveInbox(frames: Uint8Array[]): string[] {
 }
 
 async function pinOf(name: string) {
-  return (await home.read("contacts.json"))?.contacts[name];
+  return (await home.read("contacts.json"))?.contacts.get(name);
 }
 
 function heldFiles(): string[] {
