@@ -19,7 +19,14 @@ import {
 import { Api } from "../../../cli-client/api.js";
 import { EPOCHS_KEPT, GroupDirectory } from "../../../cli-client/groups.js";
 import { Home } from "../../../cli-client/home.js";
-import { type TestUser, answerUploads, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
+import {
+  type TestUser,
+  answerUploads,
+  loggedInHome,
+  makeUser,
+  nextSequence,
+  serveKeys,
+} from "./fixtures.js";
 import { type StubServer, fakeIo, sendWelcome, startStubServer, tempDir, runCaptured } from "./helpers.js";
 
 let alice: TestUser;
@@ -82,6 +89,7 @@ async function groupDelivery(
     })),
     payload: { text },
     counter: 1,
+    ...nextSequence(from, `g:${group}`),
     keyring: new SenderKeyring(),
   });
   const envelope = decodeUpload(sealed.frame);
