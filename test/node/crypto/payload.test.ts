@@ -29,7 +29,12 @@ function raw(
   pad = 0,
   sequence = 7,
 ): Uint8Array {
-  const writer = new ByteWriter(size).u8(version).bytes(DEVICE).u64(sequence).bytes32(text).bytes32(attachment);
+  const writer = new ByteWriter(size)
+    .u8(version)
+    .bytes(DEVICE)
+    .u64(sequence)
+    .bytes32(text)
+    .bytes32(attachment);
   return writer.bytes(new Uint8Array(Math.max(0, size - writer.offset)).fill(pad)).finish();
 }
 const utf8 = (text: string) => new TextEncoder().encode(text);
@@ -37,7 +42,10 @@ const position = { deviceId: DEVICE, sequence: 7 };
 
 describe("encodePayload", () => {
   it("lays out version, device, sequence, lengths, text, descriptor and zero padding, big-endian", () => {
-    const bytes = encodeWithPosition({ text: "hi", attachment: { n: 1 } }, { deviceId: DEVICE, sequence: 2 ** 40 + 5 });
+    const bytes = encodeWithPosition(
+      { text: "hi", attachment: { n: 1 } },
+      { deviceId: DEVICE, sequence: 2 ** 40 + 5 },
+    );
     expect(bytes.length).toBe(256);
     expect(bytes[0]).toBe(2);
     expect([...bytes.subarray(1, 17)]).toEqual([...DEVICE]);
