@@ -400,6 +400,8 @@ describe("sending to a group", () => {
     expect(stderr).toMatch(/first contact with carol: pinned/);
     expect((await home.read("contacts.json"))?.contacts.carol?.fingerprint).toBe(carol.fingerprint);
     expect((await home.read("groups.json"))?.groups[0]?.epochs.map(([epoch]) => epoch)).toEqual([1, 2]);
+    // Sealed again under the same sequence: the refused copy was never delivered, so no member sees a gap.
+    expect((await home.read("state.json"))?.sequences).toEqual([["g:devs", 1]]);
   });
 
   it("gives up with exit 7 when the group keeps changing", async () => {
