@@ -129,21 +129,21 @@ export async function sendToGroup(
       conversationOf("group", group),
       (counter, keyring, allocated) =>
         sealMessage({
-        signingPrivateKey: me.identity.signing.privateKey,
-        sender: me.username,
-        kind: "group",
-        target: group,
-        epoch,
-        recipients: recipients.map((contact) => ({
-          username: contact.username,
-          encryptionKey: contact.keys.encryption,
-          fingerprint: contact.fingerprint,
-        })),
-        payload,
-        counter,
-        ...allocated,
-        keyring,
-      }),
+          signingPrivateKey: me.identity.signing.privateKey,
+          sender: me.username,
+          kind: "group",
+          target: group,
+          epoch,
+          recipients: recipients.map((contact) => ({
+            username: contact.username,
+            encryptionKey: contact.keys.encryption,
+            fingerprint: contact.fingerprint,
+          })),
+          payload,
+          counter,
+          ...allocated,
+          keyring,
+        }),
       position,
     );
     position = sealed.position;

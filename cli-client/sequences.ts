@@ -42,7 +42,10 @@ function keyOf(sender: string, deviceIdHex: string, conversation: string): strin
   return `${sender}/${deviceIdHex}/${conversation}`;
 }
 
-function messageKey(header: Pick<EnvelopeHeader, "sender" | "kind" | "target">, from: SenderSequence): string {
+function messageKey(
+  header: Pick<EnvelopeHeader, "sender" | "kind" | "target">,
+  from: SenderSequence,
+): string {
   return keyOf(header.sender, toHex(from.deviceId), conversationOf(header.kind, header.target));
 }
 

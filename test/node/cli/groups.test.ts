@@ -19,14 +19,7 @@ import {
 import { Api } from "../../../cli-client/api.js";
 import { EPOCHS_KEPT, GroupDirectory } from "../../../cli-client/groups.js";
 import { Home } from "../../../cli-client/home.js";
-import {
-  type TestUser,
-  answerUploads,
-  loggedInHome,
-  makeUser,
-  nextSequence,
-  serveKeys,
-} from "./fixtures.js";
+import { type TestUser, answerUploads, loggedInHome, makeUser, nextSequence, serveKeys } from "./fixtures.js";
 import { type StubServer, fakeIo, sendWelcome, startStubServer, tempDir, runCaptured } from "./helpers.js";
 
 let alice: TestUser;
