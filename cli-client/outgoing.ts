@@ -71,7 +71,7 @@ export async function sendDirect(outbox: Outbox, to: string, payload: Payload): 
   // Asks the server once per process whether the pinned keys are still theirs: a change is caught here,
   // before sealing, instead of by a recipient who cannot open the message.
   const recipient = await outbox.contacts.resolveFresh(to);
-  const sealed = await sealWithState(outbox, conversationOf("direct", to), (counter, keyring, position) =>
+  const sealed = await sealWithState(outbox, (counter, keyring, next) =>
     sealMessage({
       signingPrivateKey: outbox.me.identity.signing.privateKey,
       sender: outbox.me.username,
@@ -83,7 +83,7 @@ export async function sendDirect(outbox: Outbox, to: string, payload: Payload): 
       ],
       payload,
       counter,
-      ...position,
+      ...next(conversationOf("direct", to)),
       keyring,
     }),
   );
@@ -124,27 +124,23 @@ export async function sendToGroup(
       );
     }
     const { epoch } = state;
-    const sealed = await sealWithState(
-      outbox,
-      conversationOf("group", group),
-      (counter, keyring, allocated) =>
-        sealMessage({
-          signingPrivateKey: me.identity.signing.privateKey,
-          sender: me.username,
-          kind: "group",
-          target: group,
-          epoch,
-          recipients: recipients.map((contact) => ({
-            username: contact.username,
-            encryptionKey: contact.keys.encryption,
-            fingerprint: contact.fingerprint,
-          })),
-          payload,
-          counter,
-          ...allocated,
-          keyring,
-        }),
-      position,
+    const sealed = await sealWithState(outbox, (counter, keyring, next) =>
+      sealMessage({
+        signingPrivateKey: me.identity.signing.privateKey,
+        sender: me.username,
+        kind: "group",
+        target: group,
+        epoch,
+        recipients: recipients.map((contact) => ({
+          username: contact.username,
+          encryptionKey: contact.keys.encryption,
+          fingerprint: contact.fingerprint,
+        })),
+        payload,
+        counter,
+        ...(position ?? next(conversationOf("group", group))),
+        keyring,
+      }),
     );
     position = sealed.position;
     // Recorded before it is sent: the copy the server hands back to this device must not be shown.
@@ -220,16 +216,18 @@ export async function groupToSealFor(
 }
 
 /**
- * Seals with the next counter, the conversation's next sequence (or `reuse`) and the stored keyring, and
- * saves them before anything is sent: a message that reached the server with a counter or sequence the
- * state file does not know would let it repeat. The sequence is also recorded in sequences.json, so this
- * device's own copy of a group message is never shown back to it.
+ * Seals with the next counter and the stored keyring, and with `next(conversation)`, that conversation's
+ * next sequence, and saves them before anything is sent: a message that reached the server with a
+ * counter or sequence the state file does not know would let it repeat. The sequence is also recorded in
+ * sequences.json, so this device's own copy of a group message is never shown back to it.
  */
 async function sealWithState(
   { home, me, printer }: Outbox,
-  conversation: string,
-  seal: (counter: number, keyring: SenderKeyring, position: SenderSequence) => Promise<SealedMessage>,
-  reuse?: SenderSequence,
+  seal: (
+    counter: number,
+    keyring: SenderKeyring,
+    next: (conversation: string) => SenderSequence,
+  ) => Promise<SealedMessage>,
 ): Promise<SealedMessage> {
   return home.withLock(async () => {
     const state = await home.read("state.json");
@@ -246,22 +244,27 @@ async function sealWithState(
     }
     const counter = mine.counter + 1;
     // A state from before device ids gets one now, before its first sequence.
-    const deviceIdHex = mine.deviceId ?? newDeviceId();
+    const deviceId = mine.deviceId ?? newDeviceId();
     const sequences = new Map(mine.sequences ?? []);
-    const position = reuse ?? {
-      deviceId: fromHex(deviceIdHex),
-      sequence: (sequences.get(conversation) ?? 0) + 1,
+    // What the seal took: one conversation's next sequence, or none (a stale-epoch reseal reuses one).
+    const taken: Array<{ conversation: string; position: SenderSequence }> = [];
+    const next = (conversation: string): SenderSequence => {
+      const position = { deviceId: fromHex(deviceId), sequence: (sequences.get(conversation) ?? 0) + 1 };
+      taken.push({ conversation, position });
+      return position;
     };
-    const sealed = await seal(counter, keyring, position);
-    if (!reuse) sequences.set(conversation, position.sequence);
+    const sealed = await seal(counter, keyring, next);
+    for (const { conversation, position } of taken) sequences.set(conversation, position.sequence);
     await home.write("state.json", {
       ...mine,
       counter,
-      deviceId: deviceIdHex,
+      deviceId,
       sequences: [...sequences],
       keyring: keyring.toJSON(),
     });
-    await PersistedSequences.recordSentLocked(home, me.username, position, conversation);
+    for (const { conversation, position } of taken) {
+      await PersistedSequences.recordSentLocked(home, me.username, position, conversation);
+    }
     return sealed;
   });
 }
