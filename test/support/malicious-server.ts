@@ -70,7 +70,8 @@ export async function startMaliciousServer(upstream: string): Promise<MaliciousS
     return fetch(new URL(request.path, upstreamUrl), {
       method: request.method,
       headers,
-      body: request.method === "GET" || request.method === "HEAD" ? undefined : request.body,
+      // A copy on a plain ArrayBuffer: fetch's types refuse a view that might sit on a SharedArrayBuffer.
+      body: request.method === "GET" || request.method === "HEAD" ? undefined : new Uint8Array(request.body),
       redirect: "manual",
     });
   };
