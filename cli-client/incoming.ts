@@ -308,7 +308,8 @@ export class Receiver {
     if (order.kind === "replay" && !mine) {
       this.options.printer.warn(
         `dropped a message from ${header.sender} (${toHex(header.messageId)}): a replay of message ` +
-          `${payload.sequence} from their device ${deviceLabel(payload.deviceId)}, shown before`,
+          `${payload.sequence} from their device ${deviceLabel(payload.deviceId)}, ` +
+          `shown before (or too old to tell)`,
       );
     }
     return order;
