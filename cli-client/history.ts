@@ -35,6 +35,10 @@ export interface HistoryEntry {
   recordedAt: number;
   file?: Pick<ShownFile, "name" | "size"> & Partial<Pick<ShownFile, "path" | "sha256">>;
   event?: Omit<ShownEvent, "at">;
+  /** A received message that arrived after a later one of its sender's device (ShownMessage). */
+  outOfOrder?: true;
+  /** Received: how many of its sender device's messages were skipped just before it (ShownMessage). */
+  missedBefore?: number;
 }
 
 export type NewEntry = Omit<HistoryEntry, "recordedAt">;
@@ -159,10 +163,12 @@ interface Row {
 function toRow(owner: string, entry: NewEntry, recordedAt: number): Record<string, unknown> {
   const peer = entry.direction === "out" || entry.from === owner ? entry.to : entry.from;
   const extra =
-    entry.file || entry.event
+    entry.file || entry.event || entry.outOfOrder || entry.missedBefore !== undefined
       ? JSON.stringify({
           ...(entry.file ? { file: entry.file } : {}),
           ...(entry.event ? { event: entry.event } : {}),
+          ...(entry.outOfOrder ? { outOfOrder: true } : {}),
+          ...(entry.missedBefore === undefined ? {} : { missedBefore: entry.missedBefore }),
         })
       : null;
   return {
@@ -182,7 +188,10 @@ function toRow(owner: string, entry: NewEntry, recordedAt: number): Record<strin
 }
 
 function fromRow(row: Row): HistoryEntry {
-  const extra = row.extra === null ? {} : (JSON.parse(row.extra) as Pick<HistoryEntry, "file" | "event">);
+  const extra =
+    row.extra === null
+      ? {}
+      : (JSON.parse(row.extra) as Pick<HistoryEntry, "file" | "event" | "outOfOrder" | "missedBefore">);
   return {
     id: row.id,
     kind: row.kind,

@@ -6,11 +6,14 @@
 //   identity.json   the user's public keys and UNSEALED private keys. They stay unsealed, protected only by the
 //                   file permissions, until logout deletes them: that is what lets every command after login
 //                   work without the password. Anyone who can read this file can read and sign as the user.
-//   state.json      this device's message counter, SenderKeyring and UnwrapCache (conversation keys, so
+//   state.json      this device's message counter, its device id (new at each login) and the last sequence
+//                   it sealed per conversation, SenderKeyring and UnwrapCache (conversation keys, so
 //                   secret too); deleted at logout with the keys
 //   contacts.json   pinned public keys of everyone we talked to (trust on first use), when each was
 //                   verified, and changed keys not accepted yet; kept across logout so changes are noticed
 //   seen.json       ids of messages already shown, so a redelivered message is acknowledged but not shown twice
+//   sequences.json  per (sender, device, conversation) the highest sequence shown and the ones missing below
+//                   it (sequences.ts): refuses a replay of any age, notices gaps. Kept at logout
 //   groups.json     per group, the member list of each epoch this device learned (from membership events and
 //                   the server's answers): what group messages are checked against. Not secret, kept at logout
 //   history.db      every message sent and received, and group events, in plaintext (SQLite; history.ts).
@@ -54,10 +57,19 @@ export const IdentityFile = z.object({
 });
 export type IdentityFile = z.infer<typeof IdentityFile>;
 
+const DEVICE_ID_HEX = /^[0-9a-f]{32}$/;
+
 export const StateFile = z.object({
   username: z.string(),
   /** The counter of the last message this device sealed; the next one uses counter + 1. */
   counter: z.int().min(0),
+  /** This device's id (hex), sealed in every payload; made at login. Absent in an older state: made then. */
+  deviceId: z.string().regex(DEVICE_ID_HEX).optional(),
+  /**
+   * [conversation ("u:USER" or "g:GROUP"), the last sequence this device sealed in it]. An array, not an
+   * object keyed by name: "__proto__" is a valid name.
+   */
+  sequences: z.array(z.tuple([z.string(), z.int().min(1)])).optional(),
   keyring: z.json().optional(),
   unwrapCache: z.json().optional(),
 });
@@ -111,6 +123,25 @@ export const SeenFile = z.object({
 });
 export type SeenFile = z.infer<typeof SeenFile>;
 
+/** An array of entries, not an object keyed by name: "__proto__" is a valid username. */
+export const SequencesFile = z.object({
+  owner: z.string(),
+  entries: z.array(
+    z.object({
+      sender: z.string(),
+      /** The sender's device id, 32 lower-case hex digits. */
+      device: z.string().regex(DEVICE_ID_HEX),
+      /** "u:" + the direct message's target, or "g:" + the group's name. */
+      conversation: z.string(),
+      /** The highest sequence shown (or, for this device's own sends, sealed). */
+      high: z.int().min(1),
+      /** Inclusive [from, to] ranges below `high` never shown, ascending; at most MISSING_RANGES_KEPT. */
+      missing: z.array(z.tuple([z.int().min(1), z.int().min(1)])),
+    }),
+  ),
+});
+export type SequencesFile = z.infer<typeof SequencesFile>;
+
 /**
  * Arrays, not objects keyed by name: "__proto__" is a valid group name. Epoch lists never change once
  * made (a re-created group continues the old one's epoch numbers), so an entry never goes stale.
@@ -135,6 +166,7 @@ const files = {
   "state.json": StateFile,
   "contacts.json": ContactsFile,
   "seen.json": SeenFile,
+  "sequences.json": SequencesFile,
   "groups.json": GroupsFile,
 } as const;
 export type HomeFileName = keyof typeof files;

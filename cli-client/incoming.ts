@@ -1,7 +1,9 @@
 // Receiving: each delivery frame is decoded, checked against the sender's pinned key (and, for a group
 // message, against the group's members at its epoch), opened, de-duplicated, its file (if any) saved, and
-// shown, in arrival order; then its id is recorded as seen and only after that acknowledged. Membership
-// events update what this device knows about its groups before they are shown and acknowledged.
+// shown, in arrival order; then its id and its sender device's sequence are recorded and only after that
+// acknowledged. The sequence (sequences.ts) refuses a replay of any age and reports a gap (messages
+// withheld) or a late arrival (out of order). Membership events update what this device knows about its
+// groups before they are shown and acknowledged.
 //
 // A message that fails verification is reported on stderr and acknowledged anyway: the server would
 // otherwise redeliver it forever. A failure that is not the message's fault (server unreachable, session
@@ -20,6 +22,7 @@ import {
   TamperedMessageError,
   UnwrapCache,
   type UnwrapCacheJson,
+  type OpenedMessage,
   openEnvelope,
   readDelivery,
   replayId,
@@ -40,6 +43,7 @@ import type { History, NewEntry } from "./history.js";
 import { type Printer, type ShownMessage, summarizeEvent } from "./output.js";
 import type { ProgressFactory } from "./progress.js";
 import { PersistedSeen } from "./seen.js";
+import { PersistedSequences, type SequenceVerdict } from "./sequences.js";
 import type { LoggedIn } from "./session.js";
 
 /** Acks wait this long for more messages to share one seen.json write. */
@@ -98,6 +102,7 @@ export class Receiver {
   private constructor(
     private readonly options: ReceiverOptions,
     private readonly seen: PersistedSeen,
+    private readonly sequences: PersistedSequences,
     private readonly guard: ReplayGuard,
     private readonly unwrapCache: UnwrapCache,
     private readonly held: HeldMessages,
@@ -128,6 +133,7 @@ export class Receiver {
         },
       },
       seen,
+      await PersistedSequences.load(options.home, options.me.username),
       new ReplayGuard(seen),
       cache,
       held,
@@ -258,6 +264,12 @@ export class Receiver {
       this.queueAck(messageIdHex);
       return;
     }
+    const order = await this.orderOf(opened);
+    if (order.kind === "replay") {
+      this.counts.duplicates++;
+      this.queueAck(messageIdHex);
+      return;
+    }
     const message: ShownMessage = {
       id: messageIdHex,
       from: header.sender,
@@ -265,15 +277,42 @@ export class Receiver {
       ...(header.kind === "group" ? { group: header.target } : {}),
       text: opened.payload.text,
       sentAt: header.sentAt,
+      ...(order.kind === "late" ? { outOfOrder: true } : {}),
+      ...(order.kind === "next" && order.missedBefore > 0 ? { missedBefore: order.missedBefore } : {}),
     };
     if (opened.payload.attachment !== undefined) {
       Object.assign(message, await this.receiveAttachment(opened.payload.attachment, header.sender));
     }
+    if (message.missedBefore !== undefined) printer.warn(gapWarning(message, opened.payload.deviceId));
     this.guard.accept(id);
+    this.sequences.accept(header, opened.payload);
     (this.options.show ?? ((shown) => printer.message(shown)))(message);
     this.counts.shown++;
     this.toRecord.push(messageEntry(message, me.username));
     this.queueAck(messageIdHex);
+  }
+
+  /**
+   * Where a verified message stands among its sender device's. A replay is refused whatever its age;
+   * another user's that the id set missed (older than seen.json remembers) is reported. Our own message
+   * from this device looks new until we adopt what `send` recorded in another process since we loaded.
+   */
+  private async orderOf(opened: OpenedMessage): Promise<SequenceVerdict> {
+    const { header, payload } = opened;
+    const mine = header.sender === this.options.me.username;
+    let order = this.sequences.check(header, payload);
+    if (order.kind !== "replay" && mine) {
+      await this.sequences.refresh();
+      order = this.sequences.check(header, payload);
+    }
+    if (order.kind === "replay" && !mine) {
+      this.options.printer.warn(
+        `dropped a message from ${header.sender} (${toHex(header.messageId)}): a replay of message ` +
+          `${payload.sequence} from their device ${deviceLabel(payload.deviceId)}, ` +
+          `shown before (or too old to tell)`,
+      );
+    }
+    return order;
   }
 
   /**
@@ -377,7 +416,10 @@ export class Receiver {
     this.options.onFatal?.(error);
   }
 
-  /** seen.json and the unwrap cache first, then the acks: an acknowledged message is never shown again. */
+  /**
+   * seen.json, sequences.json and the unwrap cache first, then the acks: an acknowledged message is never
+   * shown again.
+   */
   private commit(): Promise<void> {
     if (this.commitTimer) clearTimeout(this.commitTimer);
     this.commitTimer = null;
@@ -390,6 +432,7 @@ export class Receiver {
       await this.options.flushed?.();
       this.options.history?.record(entries);
       await this.seen.commit();
+      await this.sequences.commit();
       await this.options.groups.save();
       await this.saveUnwrapCache();
       for (const id of ids) this.options.ack(id);
@@ -411,8 +454,23 @@ export class Receiver {
   }
 }
 
+/** "2 messages from bob (device 1a2b3c4d) in group team before this one were not delivered". */
+function gapWarning(message: ShownMessage, deviceId: Uint8Array): string {
+  const count = message.missedBefore ?? 0;
+  const where = message.group === undefined ? "" : ` in group ${message.group}`;
+  return (
+    `${count} message${count === 1 ? "" : "s"} from ${message.from} (device ${deviceLabel(deviceId)})` +
+    `${where} before this one ${count === 1 ? "was" : "were"} not delivered`
+  );
+}
+
+/** A device as people see it: the first 8 hex digits of its id. */
+function deviceLabel(deviceId: Uint8Array): string {
+  return toHex(deviceId).slice(0, 8);
+}
+
 function messageEntry(message: ShownMessage, me: string): NewEntry {
-  const { id, from, to, group, text, sentAt, file } = message;
+  const { id, from, to, group, text, sentAt, file, outOfOrder, missedBefore } = message;
   return {
     id,
     kind: "message",
@@ -423,6 +481,8 @@ function messageEntry(message: ShownMessage, me: string): NewEntry {
     text,
     sentAt,
     ...(file ? { file } : {}),
+    ...(outOfOrder ? { outOfOrder } : {}),
+    ...(missedBefore === undefined ? {} : { missedBefore }),
   };
 }
 

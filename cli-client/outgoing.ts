@@ -1,13 +1,17 @@
 // Sending one message, to a user or to a group: resolve the recipients' pinned keys (checked against the
 // server's once per process, so a key change stops the send), seal under the home's lock (so the device
-// counter and conversation keys are never reused or lost), upload, and wait for the server's answer. A
-// group message refused for a stale epoch is sealed again for the group's new members.
+// counter, the conversation's sequence and conversation keys are never reused or lost), upload, and wait
+// for the server's answer. A group message refused for a stale epoch is sealed again for the group's new
+// members, under the same sequence.
 
+import { fromHex } from "../protocol/bytes.js";
 import {
   CryptoError,
   type Payload,
   SenderKeyring,
   type SealedMessage,
+  type SenderSequence,
+  newDeviceId,
   replayId,
   sealMessage,
 } from "./crypto/index.js";
@@ -20,6 +24,7 @@ import type { History } from "./history.js";
 import type { Home } from "./home.js";
 import type { Printer } from "./output.js";
 import { PersistedSeen } from "./seen.js";
+import { PersistedSequences, conversationOf } from "./sequences.js";
 import type { LoggedIn } from "./session.js";
 
 /** Pauses before each retry of a rate-limited upload. */
@@ -66,7 +71,7 @@ export async function sendDirect(outbox: Outbox, to: string, payload: Payload): 
   // Asks the server once per process whether the pinned keys are still theirs: a change is caught here,
   // before sealing, instead of by a recipient who cannot open the message.
   const recipient = await outbox.contacts.resolveFresh(to);
-  const sealed = await sealWithState(outbox, (counter, keyring) =>
+  const sealed = await sealWithState(outbox, (counter, keyring, next) =>
     sealMessage({
       signingPrivateKey: outbox.me.identity.signing.privateKey,
       sender: outbox.me.username,
@@ -78,6 +83,7 @@ export async function sendDirect(outbox: Outbox, to: string, payload: Payload): 
       ],
       payload,
       counter,
+      ...next(conversationOf("direct", to)),
       keyring,
     }),
   );
@@ -104,6 +110,9 @@ export async function sendToGroup(
   if (!groups) throw new TypeError("sendToGroup needs outbox.groups");
   const seen = outbox.seen ?? (await PersistedSeen.load(outbox.home, me.username));
   let state = initial ?? (await groupToSealFor(groups, group, me.username));
+  // Sealed again after stale_epoch under the same sequence: the refused envelope was never delivered,
+  // so a new number would show every member a gap. Should both arrive anyway, one is shown.
+  let position: SenderSequence | undefined;
   for (let attempt = 1; ; attempt++) {
     if (!state.members.includes(me.username)) {
       throw new RefusedError(`you are not a member of the group ${group}`);
@@ -115,7 +124,7 @@ export async function sendToGroup(
       );
     }
     const { epoch } = state;
-    const sealed = await sealWithState(outbox, (counter, keyring) =>
+    const sealed = await sealWithState(outbox, (counter, keyring, next) =>
       sealMessage({
         signingPrivateKey: me.identity.signing.privateKey,
         sender: me.username,
@@ -129,9 +138,11 @@ export async function sendToGroup(
         })),
         payload,
         counter,
+        ...(position ?? next(conversationOf("group", group))),
         keyring,
       }),
     );
+    position = sealed.position;
     // Recorded before it is sent: the copy the server hands back to this device must not be shown.
     seen.add(replayId(sealed.header));
     await seen.commit();
@@ -205,12 +216,18 @@ export async function groupToSealFor(
 }
 
 /**
- * Seals with the next counter and the stored keyring, and saves both before anything is sent: a message
- * that reached the server with a counter the state file does not know would let the counter repeat.
+ * Seals with the next counter and the stored keyring, and with `next(conversation)`, that conversation's
+ * next sequence, and saves them before anything is sent: a message that reached the server with a
+ * counter or sequence the state file does not know would let it repeat. The sequence is also recorded in
+ * sequences.json, so this device's own copy of a group message is never shown back to it.
  */
 async function sealWithState(
   { home, me, printer }: Outbox,
-  seal: (counter: number, keyring: SenderKeyring) => Promise<SealedMessage>,
+  seal: (
+    counter: number,
+    keyring: SenderKeyring,
+    next: (conversation: string) => SenderSequence,
+  ) => Promise<SealedMessage>,
 ): Promise<SealedMessage> {
   return home.withLock(async () => {
     const state = await home.read("state.json");
@@ -226,8 +243,28 @@ async function sealWithState(
       }
     }
     const counter = mine.counter + 1;
-    const sealed = await seal(counter, keyring);
-    await home.write("state.json", { ...mine, counter, keyring: keyring.toJSON() });
+    // A state from before device ids gets one now, before its first sequence.
+    const deviceId = mine.deviceId ?? newDeviceId();
+    const sequences = new Map(mine.sequences ?? []);
+    // What the seal took: one conversation's next sequence, or none (a stale-epoch reseal reuses one).
+    const taken: Array<{ conversation: string; position: SenderSequence }> = [];
+    const next = (conversation: string): SenderSequence => {
+      const position = { deviceId: fromHex(deviceId), sequence: (sequences.get(conversation) ?? 0) + 1 };
+      taken.push({ conversation, position });
+      return position;
+    };
+    const sealed = await seal(counter, keyring, next);
+    for (const { conversation, position } of taken) sequences.set(conversation, position.sequence);
+    await home.write("state.json", {
+      ...mine,
+      counter,
+      deviceId,
+      sequences: [...sequences],
+      keyring: keyring.toJSON(),
+    });
+    for (const { conversation, position } of taken) {
+      await PersistedSequences.recordSentLocked(home, me.username, position, conversation);
+    }
     return sealed;
   });
 }

@@ -31,6 +31,10 @@ export interface ShownMessage {
   file?: ShownFile;
   /** A file that came with the message but could not be received (the reason); the text still stands. */
   fileError?: string;
+  /** Sent before a message of its sender's device that was shown already: it arrives out of order. */
+  outOfOrder?: true;
+  /** How many messages of its sender's device in this conversation were skipped just before this one. */
+  missedBefore?: number;
 }
 
 export interface ShownFile {
@@ -166,14 +170,16 @@ export class Printer {
 
   /**
    * A received message; --json shows {"id","from","to","text","sentAt"} with sentAt in ISO 8601, plus
-   * "group" for a group message and "file" ({"name","path","size","sha256"}) for a received file.
+   * "group" for a group message, "file" ({"name","path","size","sha256"}) for a received file, and
+   * "outOfOrder": true or "missedBefore": N when its sender's sequence says so.
    */
   message(message: ShownMessage): void {
     if (this.json) {
-      const { id, from, to, group, text, file, fileError } = message;
+      const { id, from, to, group, text, file, fileError, outOfOrder, missedBefore } = message;
+      const sentAt = isoTime(message.sentAt);
       this.write(
         "stdout",
-        jsonLine({ id, from, to, group, text, sentAt: isoTime(message.sentAt), file, fileError }),
+        jsonLine({ id, from, to, group, text, sentAt, file, fileError, outOfOrder, missedBefore }),
       );
       return;
     }
@@ -203,7 +209,7 @@ export class Printer {
   }
 
   private formatMessage(
-    message: Pick<ShownMessage, "text" | "sentAt" | "group"> & {
+    message: Pick<ShownMessage, "text" | "sentAt" | "group" | "outOfOrder"> & {
       file?: Pick<ShownFile, "name" | "size"> & { path?: string | undefined };
     },
     who: Shown,
@@ -218,7 +224,8 @@ export class Printer {
       lines.push(this.colors.italic(`[file ${sanitizeLine(file.name)}, ${formatBytes(file.size)}${saved}]`));
     }
     const time = this.colors.dim(`[${localTime(message.sentAt)}]`);
-    return `${time} ${where}${who.text}: ${lines.join("\n    ")}`;
+    const late = message.outOfOrder ? `${this.colors.yellow("(arrived out of order)")} ` : "";
+    return `${time} ${late}${where}${who.text}: ${lines.join("\n    ")}`;
   }
 
   /** A membership change: {"event","group","by","user","epoch","members","admin"} with --json. */

@@ -12,6 +12,7 @@ import {
   fingerprint,
   importIdentity,
   kdfOrigin,
+  newDeviceId,
 } from "./crypto/index.js";
 import { AuthError, UsageError } from "./errors.js";
 import type { SessionFile } from "./home.js";
@@ -113,11 +114,17 @@ export async function saveSession(
       keys: { ...exported },
     });
     const state = await ctx.home.read("state.json");
-    if (state?.username !== username) await ctx.home.write("state.json", { username, counter: 0 });
+    // A new device id at every login, its sequences starting again at 1: receivers know it as a new
+    // device, so the numbers of an earlier login on this home can never collide with the new ones.
+    const deviceId = newDeviceId();
+    const kept = state?.username === username ? state : { username, counter: 0 };
+    await ctx.home.write("state.json", { ...kept, deviceId, sequences: [] });
     const contacts = await ctx.home.read("contacts.json");
     if (contacts && contacts.owner !== username) await ctx.home.remove("contacts.json");
     const seen = await ctx.home.read("seen.json");
     if (seen && seen.owner !== username) await ctx.home.remove("seen.json");
+    const sequences = await ctx.home.read("sequences.json");
+    if (sequences && sequences.owner !== username) await ctx.home.remove("sequences.json");
     const groups = await ctx.home.read("groups.json");
     if (groups && groups.owner !== username) await ctx.home.remove("groups.json");
     await ctx.home.write("session.json", {

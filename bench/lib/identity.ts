@@ -5,7 +5,9 @@
 // to it; each sender still has its own SenderKeyring and each receiver its own UnwrapCache.
 
 import { Buffer } from "node:buffer";
+import { randomBytes } from "node:crypto";
 import {
+  DEVICE_ID_BYTES,
   SenderKeyring,
   UnwrapCache,
   derivePasswordKeys,
@@ -76,10 +78,13 @@ export interface Sealed {
   id: string;
 }
 
-/** One sending device: its keyring and message counter, sealing real envelopes. */
+/** One sending device: its keyring, message counter and per-conversation sequences, sealing real envelopes. */
 export class Sender {
   private readonly keyring = new SenderKeyring();
   private counter = 0;
+  readonly deviceId = randomBytes(DEVICE_ID_BYTES);
+  /** The last sequence sealed, by conversation ("u:USER" or "g:GROUP", as the CLI counts them). */
+  private readonly sequences = new Map<string, number>();
 
   constructor(
     private readonly shared: SharedIdentity,
@@ -108,6 +113,9 @@ export class Sender {
     recipients: Recipient[],
     text: string,
   ): Promise<Sealed> {
+    const conversation = `${kind === "direct" ? "u" : "g"}:${target}`;
+    const sequence = (this.sequences.get(conversation) ?? 0) + 1;
+    this.sequences.set(conversation, sequence);
     const sealed = await sealMessage({
       signingPrivateKey: this.shared.identity.signing.privateKey,
       sender: this.username,
@@ -117,6 +125,8 @@ export class Sender {
       recipients,
       payload: { text },
       counter: ++this.counter,
+      deviceId: this.deviceId,
+      sequence,
       keyring: this.keyring,
     });
     return {

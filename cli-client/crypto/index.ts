@@ -29,7 +29,13 @@ export {
   type PasswordKeys,
   type PrivateKeys,
 } from "./password.js";
-export type { Payload } from "./payload.js";
+export {
+  DEVICE_ID_BYTES,
+  type DecodedPayload,
+  type Payload,
+  type SenderSequence,
+  newDeviceId,
+} from "./payload.js";
 export {
   SenderKeyring,
   UnwrapCache,

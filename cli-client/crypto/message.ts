@@ -36,7 +36,13 @@ import {
 import { GROUP_NAME_PATTERN, MAX_RECIPIENTS, USERNAME_PATTERN } from "../../protocol/limits.js";
 import type { SenderKeyring, UnwrapCache } from "./conversation-keys.js";
 import { CryptoError, TamperedMessageError } from "./errors.js";
-import { decodePayload, encodePayload, type Payload } from "./payload.js";
+import {
+  type DecodedPayload,
+  type Payload,
+  type SenderSequence,
+  decodePayload,
+  encodePayload,
+} from "./payload.js";
 import {
   bytesEqual,
   randomBytes,
@@ -67,8 +73,15 @@ export interface SealOptions {
   /** Direct: exactly the target. Group: every member at `epoch`, the sender included. */
   recipients: Recipient[];
   payload: Payload;
-  /** This device's message counter: one more than the last message it sealed. */
+  /** This device's message counter: one more than the last message it sealed. Receivers do not use it. */
   counter: number;
+  /** This device's id (PAYLOAD: DEVICE_ID_BYTES random bytes made at login), sealed inside the payload. */
+  deviceId: Uint8Array;
+  /**
+   * This device's number for this message in this conversation (the peer, or the group): 1 for the
+   * first, one more for each after it. Sealed inside the payload, so only recipients see it.
+   */
+  sequence: number;
   keyring: SenderKeyring;
 }
 
@@ -78,6 +91,8 @@ export interface SealedMessage {
   /** 32 lower-case hex digits: how the server's "sent" and "error" frames refer to this message. */
   messageId: string;
   header: EnvelopeHeader;
+  /** The device and sequence sealed in the payload. */
+  position: SenderSequence;
 }
 
 export interface OpenOptions {
@@ -98,7 +113,8 @@ export interface OpenOptions {
 
 export interface OpenedMessage {
   header: EnvelopeHeader;
-  payload: Payload;
+  /** The text and attachment, and the sending device and sequence a receiver checks (sequences.ts). */
+  payload: DecodedPayload;
 }
 
 export async function sealMessage(options: SealOptions): Promise<SealedMessage> {
@@ -107,7 +123,8 @@ export async function sealMessage(options: SealOptions): Promise<SealedMessage> 
   checkAddressing(kind, sender, target, epoch, usernames);
 
   // Encoded first: an oversize payload must fail before any key is used or counted.
-  const plaintext = encodePayload(options.payload);
+  const position: SenderSequence = { deviceId: options.deviceId, sequence: options.sequence };
+  const plaintext = encodePayload(options.payload, position);
   // Every random value of the message from one call, laid out in this order: messageId, messageKey,
   // nonce, then one msgKeyNonce per recipient.
   const random = randomBytes(MESSAGE_ID_BYTES + KEY_BYTES + NONCE_BYTES + NONCE_BYTES * recipients.length);
@@ -147,7 +164,7 @@ export async function sealMessage(options: SealOptions): Promise<SealedMessage> 
   const frame = encodeSignedUpload(header, slots, (signedPart) =>
     signSignedPart(options.signingPrivateKey, signedPart),
   );
-  return { frame, messageId: toHex(messageId), header };
+  return { frame, messageId: toHex(messageId), header, position };
 }
 
 /** Where signingInput(signedPart) is assembled: the context is written once, each signed part after it. */
@@ -195,7 +212,8 @@ export function readDelivery(frame: Uint8Array): DecodedEnvelope {
 /**
  * Verifies and decrypts a delivered envelope; throws TamperedMessageError naming the first check that
  * failed. Cheap checks that need no secret come first, the RSA unwrap (when not cached) last but one.
- * Replay is not checked here: pass the result's sender and message id to a ReplayGuard afterwards.
+ * Replay is not checked here: the caller checks the payload's device and sequence afterwards
+ * (cli-client/sequences.ts), and may keep a ReplayGuard of ids as a fast path.
  */
 export async function openEnvelope(envelope: DecodedEnvelope, options: OpenOptions): Promise<OpenedMessage> {
   const { header } = envelope;

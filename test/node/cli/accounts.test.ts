@@ -180,6 +180,14 @@ describe("login, whoami, logout", () => {
     expect((await cli(["--home", home, "login", "alice"], { TELEPOUND_PASSWORD: PASSWORD })).code).toBe(0);
     expect(kdfAsked).toBe(false);
     expect(await cli(["--home", home, "whoami"])).toMatchObject({ code: 0, stdout: "alice\n" });
+    // Each login is a new device, numbering its messages from 1 again.
+    const device = async (folder: string) => (await new Home(folder).read("state.json"))?.deviceId;
+    const laptop = await device(home);
+    expect(laptop).toMatch(/^[0-9a-f]{32}$/);
+    expect(laptop).not.toBe(await device(elsewhere));
+    expect((await cli(["--home", home, "login", "alice"], { TELEPOUND_PASSWORD: PASSWORD })).code).toBe(0);
+    expect(await device(home)).not.toBe(laptop);
+    expect((await new Home(home).read("state.json"))?.sequences).toEqual([]);
 
     const out = await cli(["--home", home, "logout"]);
     expect(out.code).toBe(0);

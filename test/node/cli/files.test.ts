@@ -18,7 +18,15 @@ import {
   toBase64,
 } from "../../../cli-client/crypto/index.js";
 import { numberedName, placeUnique, safeFileName } from "../../../cli-client/files.js";
-import { type TestUser, answerUploads, deliveryFrom, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
+import {
+  type TestUser,
+  answerUploads,
+  deliveryFrom,
+  loggedInHome,
+  makeUser,
+  nextSequence,
+  serveKeys,
+} from "./fixtures.js";
 import { type StubServer, fakeIo, sendWelcome, startStubServer, tempDir, runCaptured } from "./helpers.js";
 
 let alice: TestUser;
@@ -456,6 +464,7 @@ describe("receiving a file", () => {
               ],
               payload: { text: "", attachment },
               counter: 1,
+              ...nextSequence(alice, "u:bob"),
               keyring: new SenderKeyring(),
             })
           ).frame,

@@ -1,6 +1,7 @@
 // Users with real keys for the CLI's command tests: a logged-in home written the way signup leaves it,
 // and messages sealed by another user and cut down to a delivery the way the server does.
 
+import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../../protocol/envelope.js";
@@ -9,6 +10,7 @@ import {
   type ExportedIdentity,
   type Identity,
   SenderKeyring,
+  type SenderSequence,
   exportIdentity,
   fingerprint,
   generateIdentity,
@@ -23,13 +25,34 @@ export interface TestUser {
   exported: ExportedIdentity;
   publicKeys: PublicKeys;
   fingerprint: string;
+  /** The one device this user seals from in tests, and its last sequence per conversation. */
+  deviceId: Uint8Array;
+  sequences: Map<string, number>;
 }
 
 export async function makeUser(name: string): Promise<TestUser> {
   const identity = await generateIdentity();
   const exported = exportIdentity(identity);
   const publicKeys = { encryption: exported.encryptionPublic, signing: exported.signingPublic };
-  return { name, identity, exported, publicKeys, fingerprint: fingerprint(publicKeys) };
+  return {
+    name,
+    identity,
+    exported,
+    publicKeys,
+    fingerprint: fingerprint(publicKeys),
+    deviceId: new Uint8Array(randomBytes(16)),
+    sequences: new Map(),
+  };
+}
+
+/**
+ * The next device and sequence `from` seals in `conversation` ("u:USER" or "g:GROUP"), as a real client
+ * counts them: receivers refuse a sequence they have shown, so each test message needs its own.
+ */
+export function nextSequence(from: TestUser, conversation: string): SenderSequence {
+  const sequence = (from.sequences.get(conversation) ?? 0) + 1;
+  from.sequences.set(conversation, sequence);
+  return { deviceId: from.deviceId, sequence };
 }
 
 /** A home logged in as `user` on `server`, with `pinned` users' keys already in contacts.json. */
@@ -134,6 +157,7 @@ export async function deliveryFrom(
     ],
     payload: { text },
     counter: 1,
+    ...nextSequence(from, `u:${to.name}`),
     keyring,
   });
   const envelope = decodeUpload(sealed.frame);

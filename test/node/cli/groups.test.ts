@@ -19,7 +19,7 @@ import {
 import { Api } from "../../../cli-client/api.js";
 import { EPOCHS_KEPT, GroupDirectory } from "../../../cli-client/groups.js";
 import { Home } from "../../../cli-client/home.js";
-import { type TestUser, answerUploads, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
+import { type TestUser, answerUploads, loggedInHome, makeUser, nextSequence, serveKeys } from "./fixtures.js";
 import { type StubServer, fakeIo, sendWelcome, startStubServer, tempDir, runCaptured } from "./helpers.js";
 
 let alice: TestUser;
@@ -82,6 +82,7 @@ async function groupDelivery(
     })),
     payload: { text },
     counter: 1,
+    ...nextSequence(from, `g:${group}`),
     keyring: new SenderKeyring(),
   });
   const envelope = decodeUpload(sealed.frame);
@@ -392,6 +393,8 @@ describe("sending to a group", () => {
     expect(stderr).toMatch(/first contact with carol: pinned/);
     expect((await home.read("contacts.json"))?.contacts.get("carol")?.fingerprint).toBe(carol.fingerprint);
     expect((await home.read("groups.json"))?.groups[0]?.epochs.map(([epoch]) => epoch)).toEqual([1, 2]);
+    // Sealed again under the same sequence: the refused copy was never delivered, so no member sees a gap.
+    expect((await home.read("state.json"))?.sequences).toEqual([["g:devs", 1]]);
   });
 
   it("gives up with exit 7 when the group keeps changing", async () => {

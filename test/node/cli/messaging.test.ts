@@ -74,8 +74,9 @@ describe("inbox", () => {
   it("prints each message once, warns about a forgery, and acks everything only after printing it", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
     const first = await deliveryFrom(bob, alice, "hello alice");
-    const forged = await deliveryFrom(bob, alice, "forged");
     const second = await deliveryFrom(bob, alice, "line one\nline two");
+    // Sealed last, so the sequence it would take leaves no gap between the two real ones.
+    const forged = await deliveryFrom(bob, alice, "forged");
     const io = fakeIo();
     const acks = serveBacklog([first.frame, first.frame, tampered(forged.frame), second.frame], io, home);
 
@@ -126,6 +127,60 @@ describe("inbox", () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toBe("no new messages\n");
     expect(acks.map((ack) => ack.id)).toEqual([message.id]);
+  });
+
+  it("reports messages withheld before one, and marks one that arrives after a later one", async () => {
+    const home = await loggedInHome(dir.path, server.url, alice, [bob]);
+    const sealed = [];
+    for (const text of ["one", "two", "three", "four", "five"])
+      sealed.push(await deliveryFrom(bob, alice, text));
+    // 2 never comes; 4 comes after 5.
+    const io = fakeIo();
+    serveBacklog([sealed[0]!.frame, sealed[2]!.frame, sealed[4]!.frame, sealed[3]!.frame], io, home);
+    const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox", "--json"], io);
+    expect(code).toBe(0);
+    const shown = stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(shown.map(({ text, missedBefore, outOfOrder }) => ({ text, missedBefore, outOfOrder }))).toEqual([
+      { text: "one" },
+      { text: "three", missedBefore: 1 },
+      { text: "five", missedBefore: 1 },
+      { text: "four", outOfOrder: true },
+    ]);
+    const warnings = stderr
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { warning: string }).warning);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^1 message from bob \(device [0-9a-f]{8}\) before this one was not delivered$/),
+      expect.stringMatching(/^1 message from bob \(device [0-9a-f]{8}\) before this one was not delivered$/),
+    ]);
+
+    // People see the mark too, and the history keeps it.
+    const history = await cli(["--home", home.dir, "history"]);
+    expect(history.stdout).toMatch(/\] \(arrived out of order\) bob → alice: four\n$/);
+  });
+
+  it("never shows a message again once its id is forgotten: the sequence refuses it", async () => {
+    const home = await loggedInHome(dir.path, server.url, alice, [bob]);
+    const old = await deliveryFrom(bob, alice, "old news");
+    const firstIo = fakeIo();
+    serveBacklog([old.frame], firstIo, home);
+    expect((await cli(["--home", home.dir, "inbox"], firstIo)).stdout).toMatch(/bob: old news\n$/);
+
+    // As if 20,000 later ids had pushed it out of seen.json.
+    await home.write("seen.json", { owner: "alice", ids: [] });
+    const againIo = fakeIo();
+    const acks = serveBacklog([old.frame], againIo, home);
+    const again = await cli(["--home", home.dir, "inbox"], againIo);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe("no new messages\n");
+    expect(again.stderr).toMatch(
+      new RegExp(`dropped a message from bob \\(${old.id}\\): a replay of message \\d+ from their device`),
+    );
+    expect(acks.map((ack) => ack.id)).toEqual([old.id]);
   });
 
   it("pins an unknown sender's keys from the server on first contact", async () => {
@@ -260,6 +315,13 @@ describe("send", () => {
     const [one, two] = server.sockets.map((socket) => decodeUpload(socket.binaries[0]!));
     expect([one!.header.counter, two!.header.counter]).toEqual([1, 2]);
     expect(two!.slots[0]!.conversationKeyWrap).toEqual(one!.slots[0]!.conversationKeyWrap);
+    // The conversation's sequence, stored before the upload, and recorded as this device's own.
+    const state = await home.read("state.json");
+    expect(state?.deviceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(state?.sequences).toEqual([["u:bob", 2]]);
+    expect((await home.read("sequences.json"))?.entries).toEqual([
+      { sender: "alice", device: state?.deviceId, conversation: "u:bob", high: 2, missing: [] },
+    ]);
   });
 
   it.each([

@@ -48,6 +48,7 @@ afterEach(() => {
 });
 
 const TEAM = () => ["alice", "bob", "carol"];
+const ALICE_DEVICE = new Uint8Array(16).fill(0xa1);
 
 /** alice → bob, direct, unless overridden. */
 function seal(overrides: Partial<SealOptions> = {}) {
@@ -60,6 +61,8 @@ function seal(overrides: Partial<SealOptions> = {}) {
     recipients: [bob.recipient],
     payload: { text: "hello bob" },
     counter: 1,
+    deviceId: ALICE_DEVICE,
+    sequence: 1,
     keyring: new SenderKeyring(),
     ...overrides,
   });
@@ -127,7 +130,7 @@ async function forge(options: {
     keyCommitment: await keyCommitment(options.committedKey ?? messageKey),
     nonce,
     ciphertext: secretboxSeal(
-      options.plaintext ?? encodePayload({ text: "forged" }),
+      options.plaintext ?? encodePayload({ text: "forged" }, { deviceId: ALICE_DEVICE, sequence: 1 }),
       nonce,
       options.ciphertextKey ?? messageKey,
     ),
@@ -151,6 +154,7 @@ describe("direct messages", () => {
     const sealed = await seal({
       payload: { text: "hello bob 👋", attachment: { name: "a.txt" } },
       counter: 42,
+      sequence: 9,
     });
     const upload = decodeUpload(sealed.frame);
     expect(upload.slots.map((slot) => slot.recipient)).toEqual(["bob"]);
@@ -168,7 +172,14 @@ describe("direct messages", () => {
     expect(toHex(sealed.frame)).not.toContain(toHex(utf8("hello bob")));
 
     const opened = await openAs(bob, deliveryFor(sealed.frame, "bob"));
-    expect(opened.payload).toEqual({ text: "hello bob 👋", attachment: { name: "a.txt" } });
+    // The device and sequence travel inside the ciphertext, signed with it, and come out with the text.
+    expect(sealed.position).toEqual({ deviceId: ALICE_DEVICE, sequence: 9 });
+    expect(opened.payload).toEqual({
+      text: "hello bob 👋",
+      attachment: { name: "a.txt" },
+      deviceId: ALICE_DEVICE,
+      sequence: 9,
+    });
     expect(opened.header).toMatchObject({ sender: "alice", target: "bob", counter: 42 });
     expect(toHex(opened.header.messageId)).toBe(sealed.messageId);
   });
@@ -299,7 +310,7 @@ describe("group messages", () => {
         expectedMembers: ["carol", "alice", "bob"],
         expectedEpoch: 7,
       });
-      expect(opened.payload).toEqual({ text: "hello team", attachment: [1, 2] });
+      expect(opened.payload).toMatchObject({ text: "hello team", attachment: [1, 2], sequence: 1 });
       expect(opened.header).toMatchObject({ kind: "group", target: "team", epoch: 7 });
     }
   });

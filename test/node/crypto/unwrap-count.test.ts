@@ -32,6 +32,8 @@ async function aliceToBob(keyring: SenderKeyring, fingerprint = bob.fingerprint)
     recipients: [{ ...bob.recipient, fingerprint }],
     payload: { text: "hi" },
     counter: 1,
+    deviceId: new Uint8Array(16),
+    sequence: 1,
     keyring,
   });
   return deliveryFor(frame, "bob");
