@@ -137,8 +137,15 @@ export const SequencesFile = z.object({
       high: z.int().min(1),
       /** Inclusive [from, to] ranges below `high` never shown, ascending; at most MISSING_RANGES_KEPT. */
       missing: z.array(z.tuple([z.int().min(1), z.int().min(1)])),
+      /** The newest `sentAt` recorded under this entry (0 in files made before it was kept). */
+      lastSentAt: z.number().min(0).default(0),
     }),
   ),
+  /**
+   * Per sender, the newest `sentAt` of an entry dropped to keep ENTRIES_PER_SENDER: a message from an
+   * unknown device of that sender at or before it is refused like a replay.
+   */
+  floors: z.array(z.tuple([z.string(), z.number().min(0)])).default([]),
 });
 export type SequencesFile = z.infer<typeof SequencesFile>;
 

@@ -17,6 +17,15 @@ import type { Home, SequencesFile } from "./home.js";
  */
 export const MISSING_RANGES_KEPT = 1000;
 
+/**
+ * Entries kept per sender (devices × conversations). Every login makes a new device, and a hostile contact
+ * could invent a device per message, so the file needs a bound; past it the entry whose newest message is
+ * oldest is dropped, and the sender's floor rises to that message's `sentAt` (signed by the sender): a
+ * message from a device no entry knows, sent at or before the floor, is refused like a replay. So a
+ * dropped entry's old messages stay refused, and a real new device (whose messages are newer) is not.
+ */
+export const ENTRIES_PER_SENDER = 256;
+
 /** What to do with a verified message, by its sender device's sequence. */
 export type SequenceVerdict =
   /** Above everything shown: show it. `missedBefore` sequences were skipped (0: none, or a first message). */
@@ -35,6 +44,16 @@ interface Entry {
   high: number;
   /** Inclusive [from, to] ranges, ascending and disjoint, all below `high`. */
   missing: Array<[number, number]>;
+  /** The newest `sentAt` recorded under this entry: what decides which entry a full sender drops. */
+  lastSentAt: number;
+}
+
+/** What the tracker reads from a message: its sender, device, conversation key, sequence and time. */
+interface Position {
+  sender: string;
+  key: string;
+  sequence: number;
+  sentAt: number;
 }
 
 /** The key of a (sender, device, conversation): "/" is in no username, device id or conversation name. */
@@ -42,34 +61,51 @@ function keyOf(sender: string, deviceIdHex: string, conversation: string): strin
   return `${sender}/${deviceIdHex}/${conversation}`;
 }
 
-function messageKey(
-  header: Pick<EnvelopeHeader, "sender" | "kind" | "target">,
-  from: SenderSequence,
-): string {
-  return keyOf(header.sender, toHex(from.deviceId), conversationOf(header.kind, header.target));
+type SequencedHeader = Pick<EnvelopeHeader, "sender" | "kind" | "target" | "sentAt">;
+
+function positionOf(header: SequencedHeader, from: SenderSequence): Position {
+  return {
+    sender: header.sender,
+    key: keyOf(header.sender, toHex(from.deviceId), conversationOf(header.kind, header.target)),
+    sequence: from.sequence,
+    sentAt: header.sentAt,
+  };
 }
 
 /** The rules alone, in memory; PersistedSequences keeps them in the home. */
 export class SequenceTracker {
   protected readonly entries = new Map<string, Entry>();
+  /** Per sender: the floor ENTRIES_PER_SENDER left behind (see there). */
+  protected readonly floors = new Map<string, number>();
 
-  /** The verdict for `sequence` under `key`; changes nothing (record() does, once the message is shown). */
-  verdictFor(key: string, sequence: number): SequenceVerdict {
+  /** The verdict for a message's position; changes nothing (record() does, once the message is shown). */
+  verdictFor(position: Position): SequenceVerdict {
+    const { key, sequence } = position;
     const entry = this.entries.get(key);
-    // A first message: the ones before it, if any, cannot be told apart from messages sent before this
-    // home knew the device (or before we joined the group), so no gap is reported for them.
-    if (!entry) return { kind: "next", missedBefore: 0 };
+    if (!entry) {
+      // An entry dropped to bound the file: its old messages are still refused.
+      if (position.sentAt <= (this.floors.get(position.sender) ?? -1)) return { kind: "replay" };
+      // A first message: the ones before it, if any, cannot be told apart from messages sent before this
+      // home knew the device (or before we joined the group), so no gap is reported for them.
+      return { kind: "next", missedBefore: 0 };
+    }
     if (sequence > entry.high) return { kind: "next", missedBefore: sequence - entry.high - 1 };
     return indexOfRange(entry.missing, sequence) >= 0 ? { kind: "late" } : { kind: "replay" };
   }
 
-  /** Records `sequence` as shown under `key`. */
-  record(key: string, sequence: number): void {
+  /** Records a message's position as shown. */
+  record(position: Position): void {
+    const { key, sequence } = position;
     const entry = this.entries.get(key);
     if (!entry) {
       // What came before a first message is kept as missing (without a report), so a first message that
       // arrives after its successor is still shown, once, as late.
-      this.entries.set(key, { high: sequence, missing: sequence > 1 ? [[1, sequence - 1]] : [] });
+      this.entries.set(key, {
+        high: sequence,
+        missing: sequence > 1 ? [[1, sequence - 1]] : [],
+        lastSentAt: position.sentAt,
+      });
+      this.boundSender(position.sender);
     } else if (sequence > entry.high) {
       if (sequence > entry.high + 1) entry.missing.push([entry.high + 1, sequence - 1]);
       entry.high = sequence;
@@ -87,11 +123,29 @@ export class SequenceTracker {
       // A split adds a range: the cap holds after it too.
       if (entry.missing.length > MISSING_RANGES_KEPT) entry.missing.shift();
     }
+    const recorded = this.entries.get(key)!;
+    recorded.lastSentAt = Math.max(recorded.lastSentAt, position.sentAt);
     this.changed(key);
+  }
+
+  /** Keeps at most ENTRIES_PER_SENDER entries for `sender`, raising its floor for each one dropped. */
+  private boundSender(sender: string): void {
+    const prefix = `${sender}/`;
+    const own = [...this.entries].filter(([key]) => key.startsWith(prefix));
+    if (own.length <= ENTRIES_PER_SENDER) return;
+    own.sort(([, a], [, b]) => a.lastSentAt - b.lastSentAt);
+    for (const [key, entry] of own.slice(0, own.length - ENTRIES_PER_SENDER)) {
+      this.entries.delete(key);
+      this.floors.set(sender, Math.max(this.floors.get(sender) ?? 0, entry.lastSentAt));
+      this.dropped(key, sender);
+    }
   }
 
   /** Called with each key record() changed. */
   protected changed(_key: string): void {}
+
+  /** Called with each key dropped to keep ENTRIES_PER_SENDER. */
+  protected dropped(_key: string, _sender: string): void {}
 }
 
 /** The range holding `sequence`, by binary search; -1 if none does. */
@@ -111,6 +165,9 @@ function indexOfRange(ranges: ReadonlyArray<[number, number]>, sequence: number)
 export class PersistedSequences extends SequenceTracker {
   /** Keys changed since the last commit. */
   private dirty = new Set<string>();
+  /** Keys dropped since the last commit, and the senders whose floor rose. */
+  private removed = new Set<string>();
+  private raisedFloors = new Set<string>();
 
   private constructor(
     private readonly home: Home,
@@ -126,13 +183,13 @@ export class PersistedSequences extends SequenceTracker {
   }
 
   /** The verdict for a verified message (its header and the device and sequence its payload names). */
-  check(header: Pick<EnvelopeHeader, "sender" | "kind" | "target">, from: SenderSequence): SequenceVerdict {
-    return this.verdictFor(messageKey(header, from), from.sequence);
+  check(header: SequencedHeader, from: SenderSequence): SequenceVerdict {
+    return this.verdictFor(positionOf(header, from));
   }
 
   /** Records a message as shown; written to the home at the next commit. */
-  accept(header: Pick<EnvelopeHeader, "sender" | "kind" | "target">, from: SenderSequence): void {
-    this.record(messageKey(header, from), from.sequence);
+  accept(header: SequencedHeader, from: SenderSequence): void {
+    this.record(positionOf(header, from));
   }
 
   /**
@@ -144,7 +201,7 @@ export class PersistedSequences extends SequenceTracker {
   }
 
   get pending(): number {
-    return this.dirty.size;
+    return this.dirty.size + this.removed.size;
   }
 
   /**
@@ -153,23 +210,32 @@ export class PersistedSequences extends SequenceTracker {
    * sends, which recordSent writes: per key, the entry with the higher `high` wins.
    */
   async commit(): Promise<void> {
-    if (this.dirty.size === 0) return;
-    const batch = this.dirty;
-    this.dirty = new Set();
+    if (this.pending === 0) return;
+    const [batch, removed, raised] = [this.dirty, this.removed, this.raisedFloors];
+    [this.dirty, this.removed, this.raisedFloors] = [new Set(), new Set(), new Set()];
     try {
       await this.home.withLock(async () => {
         const file = await this.home.read("sequences.json");
-        const merged = entriesOf(file?.owner === this.owner ? file : null);
+        const current = file?.owner === this.owner ? file : null;
+        const merged = entriesOf(current);
+        const floors = new Map(current?.floors ?? []);
+        for (const key of removed) if (!this.entries.has(key)) merged.delete(key);
         for (const key of batch) {
-          const ours = this.entries.get(key)!;
+          const ours = this.entries.get(key);
+          if (!ours) continue;
           const theirs = merged.get(key);
           if (theirs && theirs.high > ours.high) this.entries.set(key, theirs);
           else merged.set(key, ours);
         }
-        await this.home.write("sequences.json", fileOf(this.owner, merged));
+        for (const sender of raised) {
+          floors.set(sender, Math.max(floors.get(sender) ?? 0, this.floors.get(sender) ?? 0));
+        }
+        await this.home.write("sequences.json", fileOf(this.owner, merged, floors));
       });
     } catch (error) {
       for (const key of batch) this.dirty.add(key);
+      for (const key of removed) this.removed.add(key);
+      for (const sender of raised) this.raisedFloors.add(sender);
       throw error;
     }
   }
@@ -186,17 +252,24 @@ export class PersistedSequences extends SequenceTracker {
     conversation: string,
   ): Promise<void> {
     const file = await home.read("sequences.json");
-    const entries = entriesOf(file?.owner === owner ? file : null);
+    const current = file?.owner === owner ? file : null;
+    const entries = entriesOf(current);
     const key = keyOf(owner, toHex(from.deviceId), conversation);
     const entry = entries.get(key);
     if (entry && entry.high >= from.sequence) return;
     // Sends from this device never leave a gap to report or fill: what is below is ours already.
-    entries.set(key, { high: from.sequence, missing: [] });
-    await home.write("sequences.json", fileOf(owner, entries));
+    entries.set(key, { high: from.sequence, missing: [], lastSentAt: Date.now() });
+    await home.write("sequences.json", fileOf(owner, entries, new Map(current?.floors ?? [])));
   }
 
   protected override changed(key: string): void {
     this.dirty.add(key);
+  }
+
+  protected override dropped(key: string, sender: string): void {
+    this.dirty.delete(key);
+    this.removed.add(key);
+    this.raisedFloors.add(sender);
   }
 
   private adopt(file: SequencesFile | null): void {
@@ -204,6 +277,9 @@ export class PersistedSequences extends SequenceTracker {
     for (const [key, theirs] of entriesOf(file)) {
       const ours = this.entries.get(key);
       if (!ours || theirs.high > ours.high) this.entries.set(key, theirs);
+    }
+    for (const [sender, floor] of file.floors) {
+      this.floors.set(sender, Math.max(this.floors.get(sender) ?? 0, floor));
     }
   }
 }
@@ -214,18 +290,27 @@ function entriesOf(file: SequencesFile | null): Map<string, Entry> {
     entries.set(keyOf(item.sender, item.device, item.conversation), {
       high: item.high,
       missing: item.missing.map(([from, to]) => [from, to]),
+      lastSentAt: item.lastSentAt,
     });
   }
   return entries;
 }
 
-function fileOf(owner: string, entries: Map<string, Entry>): SequencesFile {
+function fileOf(owner: string, entries: Map<string, Entry>, floors: Map<string, number>): SequencesFile {
   return {
     owner,
     entries: [...entries].map(([key, entry]) => {
       const [sender = "", device = "", conversation = ""] = splitKey(key);
-      return { sender, device, conversation, high: entry.high, missing: entry.missing };
+      return {
+        sender,
+        device,
+        conversation,
+        high: entry.high,
+        missing: entry.missing,
+        lastSentAt: entry.lastSentAt,
+      };
     }),
+    floors: [...floors],
   };
 }
 

@@ -320,7 +320,14 @@ describe("send", () => {
     expect(state?.deviceId).toMatch(/^[0-9a-f]{32}$/);
     expect(state?.sequences).toEqual([["u:bob", 2]]);
     expect((await home.read("sequences.json"))?.entries).toEqual([
-      { sender: "alice", device: state?.deviceId, conversation: "u:bob", high: 2, missing: [] },
+      {
+        sender: "alice",
+        device: state?.deviceId,
+        conversation: "u:bob",
+        high: 2,
+        missing: [],
+        lastSentAt: expect.any(Number),
+      },
     ]);
   });
 

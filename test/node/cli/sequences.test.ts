@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Home } from "../../../cli-client/home.js";
 import {
+  ENTRIES_PER_SENDER,
   MISSING_RANGES_KEPT,
   PersistedSequences,
   SequenceTracker,
@@ -23,12 +24,13 @@ afterEach(async () => {
 const KEY = "bob/0123456789abcdef0123456789abcdef/u:alice";
 const DEVICE = new Uint8Array(16).fill(0x42);
 const OTHER_DEVICE = new Uint8Array(16).fill(0x43);
-const fromBob = { sender: "bob", kind: "direct", target: "alice" } as const;
+const fromBob = { sender: "bob", kind: "direct", target: "alice", sentAt: 1_000 } as const;
 
-/** Shows `sequence` if the rules say so; returns the verdict. */
-function deliver(tracker: SequenceTracker, sequence: number, key = KEY) {
-  const verdict = tracker.verdictFor(key, sequence);
-  if (verdict.kind !== "replay") tracker.record(key, sequence);
+/** Shows `sequence` if the rules say so; returns the verdict. By default a message is sent at ms `sequence`. */
+function deliver(tracker: SequenceTracker, sequence: number, key = KEY, sentAt = sequence) {
+  const position = { sender: key.slice(0, key.indexOf("/")), key, sequence, sentAt };
+  const verdict = tracker.verdictFor(position);
+  if (verdict.kind !== "replay") tracker.record(position);
   return verdict;
 }
 
@@ -103,6 +105,55 @@ describe("SequenceTracker", () => {
   });
 });
 
+describe("the bound on entries per sender", () => {
+  const deviceKey = (index: number) => `bob/${index.toString(16).padStart(32, "0")}/u:alice`;
+
+  it("drops the entry with the oldest message past the bound, and still refuses that entry's old messages", () => {
+    const tracker = new SequenceTracker();
+    // One message from each of ENTRIES_PER_SENDER + 1 devices, device i at time 1000 + i.
+    for (let index = 0; index <= ENTRIES_PER_SENDER; index++) {
+      expect(deliver(tracker, 1, deviceKey(index), 1_000 + index).kind).toBe("next");
+    }
+    // Device 0's entry is gone; a replay of its message (sent at 1000) is refused all the same.
+    expect(deliver(tracker, 1, deviceKey(0), 1_000)).toEqual({ kind: "replay" });
+    // The newer devices are still tracked as before.
+    expect(deliver(tracker, 1, deviceKey(1), 1_001)).toEqual({ kind: "replay" });
+    expect(deliver(tracker, 2, deviceKey(1), 2_000)).toEqual({ kind: "next", missedBefore: 0 });
+    // A real new device of bob's, whose messages are newer than the floor, is shown.
+    expect(deliver(tracker, 1, deviceKey(9_999), 3_000)).toEqual({ kind: "next", missedBefore: 0 });
+    // Another sender is not affected by bob's floor.
+    expect(deliver(tracker, 1, `carol/${"0".repeat(32)}/u:alice`, 500)).toEqual({
+      kind: "next",
+      missedBefore: 0,
+    });
+  });
+
+  it("keeps the bound and the floor across processes", async () => {
+    const home = new Home(dir.path);
+    const first = await PersistedSequences.load(home, "alice");
+    const device = (index: number) => {
+      const id = new Uint8Array(16);
+      new DataView(id.buffer).setUint32(12, index);
+      return id;
+    };
+    for (let index = 0; index <= ENTRIES_PER_SENDER; index++) {
+      first.accept({ ...fromBob, sentAt: 1_000 + index }, { deviceId: device(index), sequence: 1 });
+    }
+    await first.commit();
+    const file = await home.read("sequences.json");
+    expect(file!.entries.filter((entry) => entry.sender === "bob")).toHaveLength(ENTRIES_PER_SENDER);
+    expect(file!.floors).toEqual([["bob", 1_000]]);
+
+    const second = await PersistedSequences.load(home, "alice");
+    expect(second.check({ ...fromBob, sentAt: 1_000 }, { deviceId: device(0), sequence: 1 })).toEqual({
+      kind: "replay",
+    });
+    expect(second.check({ ...fromBob, sentAt: 5_000 }, { deviceId: device(0), sequence: 2 }).kind).toBe(
+      "next",
+    );
+  });
+});
+
 describe("PersistedSequences", () => {
   it("carries what was shown to the next process only once committed", async () => {
     const home = new Home(dir.path);
@@ -136,7 +187,7 @@ describe("PersistedSequences", () => {
   it("learns this device's own sends from another process, and keeps them when it commits", async () => {
     const home = new Home(dir.path);
     const receiver = await PersistedSequences.load(home, "alice");
-    const own = { sender: "alice", kind: "group", target: "team" } as const;
+    const own = { sender: "alice", kind: "group", target: "team", sentAt: 1_000 } as const;
     await home.withLock(() =>
       PersistedSequences.recordSentLocked(home, "alice", { deviceId: DEVICE, sequence: 2 }, "g:team"),
     );
