@@ -10,6 +10,7 @@ import {
   type GroupChainState,
   type GroupStatement,
   StatementRuleError,
+  decodeStatement,
   nextState,
   statementHash,
 } from "../../protocol/group-statement.js";
@@ -154,8 +155,10 @@ export class Membership {
         `the group ${name} was made before membership was signed: its members must leave and create it again`,
       );
     }
+    // A closed group's name is its last statement's (a room is addressed by its name, so it never changes).
+    const group = name ?? (head.statement ? decodeStatement(head.statement).group : "");
     return {
-      group: name ?? "",
+      group,
       epoch,
       hash: head.statement && head.signature ? statementHash(head.statement, head.signature) : GENESIS_PREV,
       members: head.members,
