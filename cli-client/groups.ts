@@ -229,7 +229,12 @@ export class GroupDirectory {
       return { kind: "refused", reason: `the statement is for the group ${statement.group}, not ${name}` };
     const chain = this.chains.get(name);
     const known = chain?.epochs.get(statement.epoch);
-    if (known?.hash === signed.hashHex) return { kind: "known", epoch: known };
+    if (known?.hash === signed.hashHex) {
+      // The very statement, but a member list beside it that is not the signed one: the server lies.
+      if (toHex(membersDigest(signed.members)) !== known.digest)
+        return { kind: "refused", reason: "the member list given does not match the signed members digest" };
+      return { kind: "known", epoch: known };
+    }
     const unsigned = await this.signatureProblem(signed);
     if (unsigned) return { kind: "refused", reason: unsigned };
     if (known) return this.recordFork(name, statement.epoch, [known.hash, signed.hashHex]);
