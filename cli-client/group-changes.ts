@@ -113,10 +113,16 @@ export function showChanges({ groups, printer }: GroupChanger, name: string, epo
 
 /**
  * Before sealing for `name`: a verified change the user has not been shown stops the send (exit 10),
- * after showing it. The next send proceeds.
+ * after showing it; one the user signed does not. The next send proceeds.
  */
 export async function stopAtUnshownChanges(changer: GroupChanger, name: string): Promise<void> {
-  const unshown = changer.groups.unshown(name);
+  const all = changer.groups.unshown(name);
+  // A change this user signed (on another device) needs no review: they made it.
+  changer.groups.markShown(
+    name,
+    all.filter((epoch) => epoch.by === changer.me.username),
+  );
+  const unshown = all.filter((epoch) => epoch.by !== changer.me.username);
   if (unshown.length === 0) return;
   showChanges(changer, name, unshown);
   await changer.groups.save();
