@@ -148,7 +148,13 @@ async function headEpochOf(who: CliUser, group: string): Promise<number> {
 beforeAll(async () => {
   server = await startLocalServer();
   proxy = await startMaliciousServer(server.url);
-  [alice, bob, carol, dave, ghost] = ["alice", "bob", "carol", "dave", "ghost"].map(user) as CliUser[];
+  [alice, bob, carol, dave, ghost] = ["alice", "bob", "carol", "dave", "ghost"].map(user) as [
+    CliUser,
+    CliUser,
+    CliUser,
+    CliUser,
+    CliUser,
+  ];
   for (const [who, name] of [
     [alice, "alice"],
     [bob, "bob"],
