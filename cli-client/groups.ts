@@ -248,6 +248,13 @@ export class GroupDirectory {
     }
     try {
       const { anchor, states } = await this.extend(name, chain && head ? { chain, head } : null, signed);
+      // A walk back from a new anchor may cross epochs verified before: the same statements, or a fork.
+      const current = this.chains.get(name);
+      for (const { parsed } of states) {
+        const before = current?.epochs.get(parsed.statement.epoch);
+        if (before && before.hash !== parsed.hashHex)
+          return this.recordFork(name, parsed.statement.epoch, [parsed.hashHex]);
+      }
       return { kind: "adopted", epochs: this.adopt(name, anchor, states) };
     } catch (error) {
       if (!(error instanceof ChainBreak)) throw error;
@@ -403,10 +410,12 @@ export class GroupDirectory {
         shown: false,
       };
     });
-    for (const epoch of adopted) chain.epochs.set(epoch.epoch, epoch);
+    // Another learn in flight (a receiver and a send share this directory) may have adopted some already.
+    const fresh = adopted.filter((epoch) => !chain.epochs.has(epoch.epoch));
+    for (const epoch of fresh) chain.epochs.set(epoch.epoch, epoch);
     trimMembers(chain);
     this.dirty.add(name);
-    return adopted;
+    return fresh;
   }
 
   private recordFork(name: string, epoch: number, hashes: string[], detail?: string): LearnOutcome {
