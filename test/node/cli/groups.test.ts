@@ -599,6 +599,38 @@ describe("group commands", () => {
 });
 
 describe("chat", () => {
+  it("shows a change another member signed, met while sending, and sends only the next line", async () => {
+    const home = await loggedInHome(dir.path, server.url, alice, [bob, carol]);
+    const chain = new SignedChain("devs", [alice, bob, carol]);
+    chain.create(bob, ["alice"]);
+    await home.write("groups.json", groupsFileOf("alice", chain));
+    chain.add(bob, "carol");
+    chain.serve(server);
+    const uploads: ReturnType<typeof decodeUpload>[] = [];
+    server.onSocket = (socket) => {
+      sendWelcome(socket.ws);
+      socket.ws.send(JSON.stringify({ type: "synced" }));
+      socket.ws.on("message", (data: Buffer, isBinary) => {
+        if (!isBinary) return;
+        const upload = decodeUpload(new Uint8Array(data));
+        uploads.push(upload);
+        // The server moved on to epoch 2 without telling this socket: only a catch-up can say.
+        const answer =
+          upload.header.epoch === 1
+            ? { type: "error", code: "stale_epoch", message: "moved on", id: upload.messageIdHex }
+            : { type: "sent", id: upload.messageIdHex, status: "delivered" };
+        socket.ws.send(JSON.stringify(answer));
+      });
+    };
+    const io = fakeIo({}, "/group devs first try\n/group devs second try\n");
+    const { code, stdout, stderr } = await cli(["--home", home.dir, "chat"], io);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/group devs: bob added carol \(members: alice, bob, carol\) \[signed by bob\]/);
+    expect(stderr).toMatch(/group membership changed: review it and send again \(1 change in devs/);
+    expect(uploads.map((upload) => upload.header.epoch)).toEqual([1, 2]);
+    expect(uploads[1]!.slots.map((slot) => slot.recipient)).toEqual(["alice", "bob", "carol"]);
+  });
+
   it("creates, switches to, sends to, changes, shows and leaves a group", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
     const uploads: ReturnType<typeof decodeUpload>[] = [];
