@@ -216,7 +216,10 @@ export class Membership {
     }
     const hash = statementHash(signed.bytes, signed.signature);
     try {
-      nextState(this.chainState(), statement, hash, members);
+      const prev = this.chainState();
+      // A group closed before membership was signed left no statement to take its name from.
+      if (prev?.group === "") prev.group = statement.group;
+      nextState(prev, statement, hash, members);
     } catch (error) {
       if (!(error instanceof StatementRuleError)) throw error;
       const code =

@@ -769,6 +769,38 @@ describe("GroupDirectory", () => {
     ).toBeNull();
   });
 
+  it("takes a create after a close as a new chain, a create over the open chain as a fork", async () => {
+    const home = new Home(dir.path);
+    const me = loggedIn(alice);
+    const contacts = new Contacts(home, me);
+    const chain = new SignedChain("devs", [alice, bob]);
+    chain.create(bob, ["alice"]);
+    const directory = await GroupDirectory.load(home, me, contacts);
+    expect((await directory.learn("devs", chain.epochAnswer(chain.entry(1)))).kind).toBe("adopted");
+    // The same statement again: a replay, nothing changes.
+    expect((await directory.learn("devs", chain.epochAnswer(chain.entry(1)))).kind).toBe("known");
+    // Another create while alice's known chain is open: the server shows her two histories.
+    const rival = new SignedChain("devs", [alice, bob]);
+    rival.create(bob, ["alice", "carol"], 2);
+    const fork = await directory.learn("devs", rival.epochAnswer(rival.entry(2)));
+    expect(fork).toMatchObject({ kind: "fork", epoch: 2 });
+    expect(() => directory.latest("devs")).toThrow(/GROUP FORK in devs at epoch 2/);
+    await expect(directory.membersAt("devs", 2)).rejects.toThrow(/GROUP FORK/);
+
+    // Elsewhere: everyone leaves, and bob creates the name again: a new chain, no fork.
+    const fresh = await GroupDirectory.load(new Home(join(dir.path, "other")), me, contacts);
+    const closing = new SignedChain("team", [alice, bob]);
+    closing.create(bob, ["alice"]);
+    closing.leave(bob);
+    closing.leave(alice);
+    expect(closing.head.members).toEqual([]);
+    closing.create(bob, ["alice"], 4);
+    for (const entry of closing.entries)
+      expect((await fresh.learn("team", closing.epochAnswer(entry))).kind).toBe("adopted");
+    expect(fresh.latest("team")).toEqual({ epoch: 4, members: ["alice", "bob"] });
+    expect(fresh.isForked("team")).toBe(false);
+  });
+
   it("reads a version 1 file (the server's unsigned word) as knowing nothing", async () => {
     const home = new Home(dir.path);
     await home.write("groups.json", { version: 2, owner: "alice", groups: [] });
