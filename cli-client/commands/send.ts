@@ -26,7 +26,11 @@ export const send: CommandSpec = {
     },
   ],
   options: [
-    { flags: "--group <group>", description: "send to every member of this group instead" },
+    {
+      flags: "--group <group>",
+      description:
+        "send to every verified member of this group instead (a membership change you were not shown yet is printed and exits 10: send again)",
+    },
     {
       flags: "--file <path>",
       description: "attach this file, encrypted (at most 128 MiB; a larger one exits 7 before any upload)",
