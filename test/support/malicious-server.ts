@@ -15,7 +15,7 @@ export interface ProxiedRequest {
   /** Path and query, e.g. `/v1/groups/team`. */
   path: string;
   headers: Headers;
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
 }
 
 export type Frame = string | Uint8Array;
