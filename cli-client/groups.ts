@@ -275,9 +275,10 @@ export class GroupDirectory {
   ): Promise<{ anchor: number | null; states: Array<{ parsed: Parsed; state: GroupChainState }> }> {
     const me = this.me.username;
     const anchorable = isAnchor(signed, me);
+    /** Verified states of the known chain up to where this user left it, kept beside a new anchor. */
+    let leftKnown: Array<{ parsed: Parsed; state: GroupChainState }> = [];
     if (known) {
       const { head } = known;
-      const stillIn = head.members?.includes(me) ?? false;
       const fromHead = {
         group: name,
         epoch: head.epoch,
@@ -285,14 +286,25 @@ export class GroupDirectory {
         members: head.members ?? [],
         admin: head.admin,
       };
-      try {
-        const gap = await this.fetchRange(name, head.epoch + 1, signed.statement.epoch - 1);
-        return { anchor: null, states: this.verifyForward(fromHead, [...gap, signed], stillIn) };
-      } catch (error) {
-        // Out of the known chain (removed, or it closed without us): a create or re-add starts a new one.
-        if (!(error instanceof ChainBreak) || stillIn) throw error;
-      }
+      const { fetched, missing } = await this.fetchRange(name, head.epoch + 1, signed.statement.epoch - 1);
+      if (!missing) return { anchor: null, states: this.verifyForward(fromHead, [...fetched, signed]) };
+      // The server would not show the rest: fine only if what it showed removes us (or closes the group),
+      // after which a create or re-add starts a new chain. While we are in it, the chain must be complete.
+      leftKnown = this.verifyForward(fromHead, fetched);
+      const last = leftKnown.at(-1)?.state ?? fromHead;
+      if (last.members.includes(me)) throw missing;
     }
+    const rest = await this.anchorAndFollow(name, signed, anchorable);
+    return { anchor: rest.anchor, states: [...leftKnown, ...rest.states] };
+  }
+
+  /** A new chain through `signed`: from `signed` itself, or from the create or add of us it follows. */
+  private async anchorAndFollow(
+    name: string,
+    signed: Parsed,
+    anchorable: boolean,
+  ): Promise<{ anchor: number; states: Array<{ parsed: Parsed; state: GroupChainState }> }> {
+    const me = this.me.username;
     if (anchorable)
       return { anchor: signed.statement.epoch, states: [{ parsed: signed, state: anchorState(signed) }] };
     // No chain yet, and this is a later change: walk back to the statement that brought us in.
@@ -311,15 +323,17 @@ export class GroupDirectory {
     const anchor = anchorState(first!);
     return {
       anchor: first!.statement.epoch,
-      states: [{ parsed: first!, state: anchor }, ...this.verifyForward(anchor, rest, true)],
+      states: [{ parsed: first!, state: anchor }, ...this.verifyForward(anchor, rest)],
     };
   }
 
-  /** Applies the shared rules statement by statement; a statement that contradicts our history is a fork. */
+  /**
+   * Applies the shared rules statement by statement. One that does not follow the verified history (its
+   * prev or epoch is not the next, or a create while the group is open) contradicts it: a fork.
+   */
   private verifyForward(
     from: GroupChainState,
     statements: Parsed[],
-    memberOfChain: boolean,
   ): Array<{ parsed: Parsed; state: GroupChainState }> {
     const states: Array<{ parsed: Parsed; state: GroupChainState }> = [];
     let previous = from;
@@ -328,10 +342,9 @@ export class GroupDirectory {
         previous = nextState(previous, parsed.statement, parsed.hash, parsed.members);
       } catch (error) {
         if (!(error instanceof StatementRuleError)) throw error;
-        const contradicts = error.kind === "stale" && memberOfChain;
         throw new ChainBreak(
           `epoch ${parsed.statement.epoch}: ${error.message}`,
-          contradicts ? parsed.statement.epoch : null,
+          error.kind === "stale" ? parsed.statement.epoch : null,
         );
       }
       states.push({ parsed, state: previous });
@@ -339,12 +352,26 @@ export class GroupDirectory {
     return states;
   }
 
-  /** Epochs first..last from the epoch route, each signature checked; the rules are verifyForward's. */
-  private async fetchRange(name: string, first: number, last: number): Promise<Parsed[]> {
+  /**
+   * Epochs first..last from the epoch route, each signature checked (the rules are verifyForward's): as
+   * many as the server answers, in order, and why the rest is missing, if it is.
+   */
+  private async fetchRange(
+    name: string,
+    first: number,
+    last: number,
+  ): Promise<{ fetched: Parsed[]; missing: ChainBreak | null }> {
     if (last - first + 1 > MAX_CATCH_UP) throw new ChainBreak(`more than ${MAX_CATCH_UP} epochs are missing`);
     const fetched: Parsed[] = [];
-    for (let epoch = first; epoch <= last; epoch++) fetched.push(await this.fetchOne(name, epoch));
-    return fetched;
+    for (let epoch = first; epoch <= last; epoch++) {
+      try {
+        fetched.push(await this.fetchOne(name, epoch));
+      } catch (error) {
+        if (error instanceof ChainBreak) return { fetched, missing: error };
+        throw error;
+      }
+    }
+    return { fetched, missing: null };
   }
 
   private async fetchOne(name: string, epoch: number): Promise<Parsed> {

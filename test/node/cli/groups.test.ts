@@ -801,6 +801,46 @@ describe("GroupDirectory", () => {
     expect(fresh.isForked("team")).toBe(false);
   });
 
+  it("follows a removal it can see to a re-add it was not shown in between, as a new chain", async () => {
+    const home = new Home(dir.path);
+    const me = loggedIn(bob);
+    const contacts = new Contacts(home, me);
+    const chain = devs(); // 1 create (alice, bob), 2 add carol
+    chain.remove(alice, "bob"); // 3
+    chain.add(alice, "eve"); // 4: bob was not a member then, nor just before
+    chain.add(alice, "bob"); // 5
+    chain.remove(alice, "eve"); // 6
+    chain.serve(server);
+    server.http.set("GET /v1/groups/devs/epochs/4", () => ({
+      status: 403,
+      body: { error: { code: "forbidden", message: "you were not a member at epoch 4 or just before" } },
+    }));
+    const directory = await GroupDirectory.load(home, me, contacts);
+    // Epoch 2, followed back to the create that brought bob in.
+    expect((await directory.learn("devs", chain.epochAnswer(chain.entry(2)))).kind).toBe("adopted");
+    expect((await directory.learn("devs", chain.epochAnswer(chain.entry(1)))).kind).toBe("known");
+    const outcome = await directory.learn("devs", chain.epochAnswer(chain.entry(6)));
+    expect(outcome.kind).toBe("adopted");
+    expect(outcome.kind === "adopted" && outcome.epochs.map((epoch) => [epoch.epoch, epoch.action])).toEqual([
+      [3, "remove"],
+      [5, "add"],
+      [6, "remove"],
+    ]);
+    expect(directory.latest("devs")).toEqual({ epoch: 6, members: ["alice", "bob", "carol"] });
+    // While still a member, a gap the server will not fill is refused: nothing adopted.
+    const other = await GroupDirectory.load(new Home(join(dir.path, "other")), me, contacts);
+    expect((await other.learn("devs", chain.epochAnswer(chain.entry(1)))).kind).toBe("adopted");
+    server.http.set("GET /v1/groups/devs/epochs/2", () => ({
+      status: 404,
+      body: { error: { code: "not_found", message: "no epoch 2" } },
+    }));
+    expect(await other.learn("devs", chain.epochAnswer(chain.entry(3)))).toMatchObject({
+      kind: "refused",
+      reason: expect.stringMatching(/epoch 2 is missing/),
+    });
+    expect(other.latest("devs")).toEqual({ epoch: 1, members: ["alice", "bob"] });
+  });
+
   it("reads a version 1 file (the server's unsigned word) as knowing nothing", async () => {
     const home = new Home(dir.path);
     await home.write("groups.json", { version: 2, owner: "alice", groups: [] });
