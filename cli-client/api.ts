@@ -15,7 +15,9 @@ import {
   type LookupUsersResponse,
   PublicKeys,
   type LoginRequest,
+  type NextEpochResponse,
   type SessionResponse,
+  type SignedStatementRequest,
   type SignupRequest,
   type UserResponse,
   type WhoamiResponse,
@@ -65,13 +67,22 @@ const GroupInfoSchema = z.object({
   epoch: z.int().min(0),
   members: z.array(z.object({ username: z.string(), joinedAt: z.number() })),
   createdAt: z.number(),
+  statement: z.string(),
+  signature: z.string(),
 }) satisfies z.ZodType<GroupInfo>;
 
 const GroupEpochSchema = z.object({
   name: z.string(),
   epoch: z.int().min(0),
   members: z.array(z.string()),
+  statement: z.string(),
+  signature: z.string(),
 }) satisfies z.ZodType<GroupEpochResponse>;
+
+const NextEpochSchema = z.object({
+  name: z.string(),
+  epoch: z.int().min(1),
+}) satisfies z.ZodType<NextEpochResponse>;
 
 const CreateBlobResponseSchema = z.object({
   id: z.string().regex(BLOB_ID_PATTERN),
@@ -198,20 +209,25 @@ export class Api {
     return parse(LookupUsersResponseSchema, body, "users/lookup");
   }
 
-  // ---- groups: the server enforces every rule; these only carry the requests and name the refusals --
+  // ---- groups: the server enforces every rule and groups.ts verifies it; these only carry the requests ---
 
   async groups(): Promise<GroupListResponse> {
     return parse(GroupListSchema, await this.request({ method: "GET", path: "/v1/groups" }), "groups");
   }
 
+  /** 409: the name is taken, or the statement is for an epoch that is not the next (the server says which). */
   async createGroup(request: CreateGroupRequest): Promise<GroupInfo> {
-    const body = await this.request({
-      method: "POST",
-      path: "/v1/groups",
-      body: request,
-      conflict: `the group name ${request.name} is taken`,
-    });
+    const body = await this.request({ method: "POST", path: "/v1/groups", body: request });
     return parse(GroupInfoSchema, body, "group");
+  }
+
+  /** The epoch a create statement for `name` must be signed for. */
+  async nextEpoch(name: string): Promise<NextEpochResponse> {
+    const body = await this.request({
+      method: "GET",
+      path: `/v1/groups/${encodeURIComponent(name)}/next-epoch`,
+    });
+    return parse(NextEpochSchema, body, "next epoch");
   }
 
   async groupInfo(name: string): Promise<GroupInfo> {
@@ -235,28 +251,30 @@ export class Api {
     return parse(GroupEpochSchema, body, "group epoch");
   }
 
-  async addMember(name: string, username: string): Promise<GroupInfo> {
+  async addMember(name: string, signed: SignedStatementRequest): Promise<GroupInfo> {
     const body = await this.request({
       method: "POST",
       path: `/v1/groups/${encodeURIComponent(name)}/members`,
-      // 409 is "already a member" or "the group is full": the server's own words say which.
-      body: { username },
+      // 409 is "already a member", "the group is full" or a stale statement: the server's own words say which.
+      body: signed,
     });
     return parse(GroupInfoSchema, body, "group");
   }
 
-  async removeMember(name: string, username: string): Promise<GroupInfo> {
+  async removeMember(name: string, username: string, signed: SignedStatementRequest): Promise<GroupInfo> {
     const body = await this.request({
       method: "DELETE",
       path: `/v1/groups/${encodeURIComponent(name)}/members/${encodeURIComponent(username)}`,
+      body: signed,
     });
     return parse(GroupInfoSchema, body, "group");
   }
 
-  async leaveGroup(name: string): Promise<void> {
+  async leaveGroup(name: string, signed: SignedStatementRequest): Promise<void> {
     await this.request({
       method: "POST",
       path: `/v1/groups/${encodeURIComponent(name)}/leave`,
+      body: signed,
       notFound: `no such group: ${name}`,
       forbidden: `you are not a member of the group ${name}`,
     });

@@ -23,6 +23,7 @@ export const ExitCode = {
   refused: 7,
   keyMismatch: 8,
   busy: 9,
+  membershipChanged: 10,
   interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -39,6 +40,7 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ExitCode, string>> = {
   [ExitCode.refused]: "refused by the server: name taken, forbidden, too large, bad request",
   [ExitCode.keyMismatch]: "key mismatch: a user's keys changed, or a message failed to verify",
   [ExitCode.busy]: "busy: another inbox, listen or chat already receives for this home",
+  [ExitCode.membershipChanged]: "group membership changed: review it and send again (nothing was sent)",
   [ExitCode.interrupted]: "interrupted (Ctrl-C at a prompt or during inbox)",
 };
 
@@ -112,6 +114,17 @@ export class KeyMismatchError extends CliError {
   override name = "KeyMismatchError";
   constructor(message: string) {
     super(message, ExitCode.keyMismatch);
+  }
+}
+
+/**
+ * A group send met a verified membership change the user had not been shown: it was shown instead, and
+ * nothing was sealed. The next send proceeds (the change has been shown).
+ */
+export class MembershipChangedError extends CliError {
+  override name = "MembershipChangedError";
+  constructor(message: string) {
+    super(message, ExitCode.membershipChanged);
   }
 }
 

@@ -1,22 +1,32 @@
-// What this device knows about its groups: the member list of every epoch it has learned, from membership
-// events and from the server's answers. Group messages are checked against it, and sends are sealed for it.
-//
-// The knowledge comes from the server (events and GroupInfo are its statements, not signed by anyone), so
-// what it buys is consistency: a server that seals a stranger into a group must tell every member, and a
-// member whose list disagrees with a message's members digest rejects that message (docs/PROTOCOL.md §7.4).
+// What this device knows about its groups: for each, a chain of membership statements it verified
+// itself (signature under the signer's pinned key, the shared transition rules, the members digest),
+// anchored at the group's create or at the statement that added this user. Nothing the server says about
+// membership is believed unless such a chain proves it; sends are sealed for, and messages checked
+// against, verified states only (docs/PROTOCOL.md §7).
 
-import { compareNames } from "../protocol/envelope.js";
-import type { EventFrame } from "../protocol/frames.js";
+import { FormatError, fromHex, toHex } from "../protocol/bytes.js";
+import { compareNames, membersDigest } from "../protocol/envelope.js";
+import {
+  type GroupChainState,
+  type GroupStatement,
+  StatementRuleError,
+  decodeStatement,
+  nextState,
+  statementHash,
+} from "../protocol/group-statement.js";
 import type { GroupInfo } from "../protocol/http.js";
-import type { Api } from "./api.js";
-import type { GroupsFile, Home } from "./home.js";
+import type { Contacts } from "./contacts.js";
+import { CryptoError, fromBase64, verifyStatement } from "./crypto/index.js";
+import { KeyMismatchError, NetworkError, NotFoundError, RefusedError } from "./errors.js";
+import type { GroupsFile, Home, VerifiedEpochRecord } from "./home.js";
+import type { LoggedIn } from "./session.js";
 
-/**
- * Epochs kept per group in groups.json, newest first. An older one is fetched again from the server
- * (GET /v1/groups/:name/epochs/:epoch) if a message for it ever turns up, which is rare: messages arrive
- * in the order the group saw them, each just after the event that started its epoch.
- */
+/** Member lists kept per group in groups.json, newest first; hashes and digests are kept for every epoch. */
 export const EPOCHS_KEPT = 64;
+/** Most epochs one catch-up fetches one by one before giving up (a group that changed this often is odd). */
+export const MAX_CATCH_UP = 1024;
+
+export type VerifiedEpoch = VerifiedEpochRecord;
 
 export interface EpochMembers {
   epoch: number;
@@ -24,126 +34,568 @@ export interface EpochMembers {
   members: string[];
 }
 
-interface GroupKnowledge {
-  admin: string | null;
-  epochs: Map<number, string[]>;
+/** A statement as the server hands it over: base64 statement and signature, and the member list after it. */
+export interface SignedStatementInput {
+  statement: string;
+  signature: string;
+  members: readonly string[];
+}
+
+export type LearnOutcome =
+  /** New verified states, oldest first (a catch-up may adopt several). */
+  | { kind: "adopted"; epochs: VerifiedEpoch[] }
+  /** The very statement already verified: a replay, nothing changes. */
+  | { kind: "known"; epoch: VerifiedEpoch }
+  /** A second, different statement for an epoch: recorded, and the group is refused from now on. */
+  | { kind: "fork"; epoch: number; message: string }
+  /** Not verifiable (bad signature, broken rules, missing epochs): nothing adopted. */
+  | { kind: "refused"; reason: string };
+
+interface Parsed {
+  bytes: Uint8Array;
+  signature: Uint8Array;
+  statement: GroupStatement;
+  hash: Uint8Array;
+  hashHex: string;
+  members: string[];
+}
+
+interface Chain {
+  name: string;
+  anchor: number;
+  epochs: Map<number, VerifiedEpoch>;
+  forks: Map<number, Set<string>>;
+}
+
+/** Why a chain could not be extended; `fork` when it is because the server showed another history. */
+class ChainBreak extends Error {
+  constructor(
+    message: string,
+    readonly forkAt: number | null = null,
+  ) {
+    super(message);
+  }
 }
 
 export class GroupDirectory {
-  private readonly groups = new Map<string, GroupKnowledge>();
-  /** Epochs learned since the last save, per group: only these are merged into the file. */
-  private unsaved = new Map<string, { admin: string | null; epochs: Map<number, string[]> }>();
+  private readonly chains = new Map<string, Chain>();
+  /** Groups changed since the last save: only these are merged into the file. */
+  private readonly dirty = new Set<string>();
 
   private constructor(
     private readonly home: Home,
-    private readonly owner: string,
-    private readonly api: Api,
+    private readonly me: LoggedIn,
+    private readonly contacts: Contacts,
   ) {}
 
-  static async load(home: Home, owner: string, api: Api): Promise<GroupDirectory> {
-    const directory = new GroupDirectory(home, owner, api);
+  static async load(home: Home, me: LoggedIn, contacts: Contacts): Promise<GroupDirectory> {
+    const directory = new GroupDirectory(home, me, contacts);
     const file = await home.read("groups.json");
-    if (file?.owner === owner) {
-      for (const group of file.groups) {
-        directory.groups.set(group.name, { admin: group.admin, epochs: new Map(group.epochs) });
-      }
+    if (file?.owner === me.username) {
+      for (const group of file.groups) directory.chains.set(group.name, fromFile(group));
     }
     return directory;
   }
 
-  /** The newest epoch this device knows for `name`, or null: a starting point for sealing, may be stale. */
+  /** The newest verified state of `name` with its members, or null; refuses a forked group. */
   latest(name: string): EpochMembers | null {
-    const group = this.groups.get(name);
-    if (!group || group.epochs.size === 0) return null;
-    const epoch = Math.max(...group.epochs.keys());
-    return { epoch, members: group.epochs.get(epoch)! };
+    this.refuseFork(name);
+    const head = this.headOf(name);
+    return head?.members ? { epoch: head.epoch, members: head.members } : null;
   }
 
-  /** The members of `name` at `epoch`: from what we learned, else asked from the server (and remembered). */
-  async membersAt(name: string, epoch: number): Promise<string[]> {
-    const known = this.groups.get(name)?.epochs.get(epoch);
-    if (known) return known;
-    const answer = await this.api.groupEpoch(name, epoch);
-    return this.learn(name, epoch, answer.members);
+  /** The newest verified state, whatever it is (null before any). */
+  headOf(name: string): VerifiedEpoch | null {
+    const chain = this.chains.get(name);
+    return chain ? chainHead(chain) : null;
   }
 
-  /** Asks the server for the group's current state (403 not a member, 404 no such group); learns and saves it. */
-  async current(name: string): Promise<GroupInfo> {
-    const info = await this.api.groupInfo(name);
-    this.learnInfo(info);
-    await this.save();
-    return info;
+  isForked(name: string): boolean {
+    return (this.chains.get(name)?.forks.size ?? 0) > 0;
   }
 
-  learnInfo(info: GroupInfo): EpochMembers {
-    const members = this.learn(
-      info.name,
-      info.epoch,
-      info.members.map((member) => member.username),
-      info.admin,
-    );
-    return { epoch: info.epoch, members };
+  /** Throws the loud fork error (exit 8) if the server ever showed this device two histories of `name`. */
+  refuseFork(name: string): void {
+    const chain = this.chains.get(name);
+    const first = chain ? Math.min(...chain.forks.keys()) : Infinity;
+    if (Number.isFinite(first)) throw new KeyMismatchError(forkMessage(name, first, "Nothing was sent."));
   }
 
-  learnEvent(event: EventFrame): void {
-    this.learn(event.group, event.epoch, event.members, event.admin);
+  /** Verified changes of `name` not shown to the user yet, oldest first. */
+  unshown(name: string): VerifiedEpoch[] {
+    const chain = this.chains.get(name);
+    if (!chain) return [];
+    return [...chain.epochs.values()].filter((epoch) => !epoch.shown).sort((a, b) => a.epoch - b.epoch);
   }
 
-  /** Records one epoch's members (sorted here); returns them as stored. */
-  learn(name: string, epoch: number, members: readonly string[], admin?: string | null): string[] {
-    const sorted = [...new Set(members)].sort(compareNames);
-    const group = this.groups.get(name) ?? { admin: null, epochs: new Map<number, string[]>() };
-    this.groups.set(name, group);
-    group.epochs.set(epoch, sorted);
-    const pending = this.unsaved.get(name) ?? { admin: group.admin, epochs: new Map<number, string[]>() };
-    this.unsaved.set(name, pending);
-    pending.epochs.set(epoch, sorted);
-    // Only the newest epoch's admin is the admin; an older answer learned late must not overwrite it.
-    if (admin !== undefined && epoch >= Math.max(...group.epochs.keys())) {
-      group.admin = admin;
-      pending.admin = admin;
+  markShown(name: string, epochs: readonly VerifiedEpoch[]): void {
+    const chain = this.chains.get(name);
+    if (!chain) return;
+    for (const { epoch } of epochs) {
+      const known = chain.epochs.get(epoch);
+      if (known && !known.shown) {
+        known.shown = true;
+        this.dirty.add(name);
+      }
     }
-    trim(group.epochs);
-    return sorted;
   }
 
-  /** Writes what was learned since the last save, merged with what other processes wrote meanwhile. */
+  /**
+   * Asks the server for the group's current head (GroupInfo: 403 not a member, 404 no such group) and
+   * verifies it, fetching and verifying every epoch in between. Throws on a fork or an unverifiable
+   * answer; returns the server's GroupInfo (its members and admin now proved) and what was adopted.
+   */
+  async catchUp(name: string): Promise<{ info: GroupInfo; adopted: VerifiedEpoch[] }> {
+    this.refuseFork(name);
+    const info = await this.me.api.groupInfo(name);
+    if (info.name !== name) {
+      throw new NetworkError(
+        `protocol failure: asked for the group ${name}, the server answered for ${info.name}`,
+      );
+    }
+    const outcome = await this.learn(name, {
+      statement: info.statement,
+      signature: info.signature,
+      members: info.members.map((member) => member.username),
+    });
+    const adopted = this.settle(name, outcome, "Nothing was sent.");
+    const head = this.headOf(name);
+    if (!head || head.epoch !== info.epoch || head.admin !== info.admin) {
+      throw new NetworkError(
+        `protocol failure: the server's group ${name} (epoch ${info.epoch}) is not the verified head (epoch ${head?.epoch ?? "none"})`,
+      );
+    }
+    await this.save();
+    return { info, adopted };
+  }
+
+  /** Turns a learn outcome into adopted states, or the error a command reports (exit 8). */
+  settle(name: string, outcome: LearnOutcome, consequence: string): VerifiedEpoch[] {
+    if (outcome.kind === "adopted") return outcome.epochs;
+    if (outcome.kind === "known") return [];
+    if (outcome.kind === "fork") throw new KeyMismatchError(`${outcome.message} ${consequence}`);
+    throw new KeyMismatchError(
+      `the server's membership statement for the group ${name} does not verify: ${outcome.reason}. ${consequence}`,
+    );
+  }
+
+  /**
+   * The verified members of `name` at `epoch`, for checking a group message: from the chain, else
+   * fetched and verified (a newer epoch extends the chain; a trimmed one is checked against its hash).
+   * Throws RefusedError when the epoch cannot be verified, KeyMismatchError for a forked epoch.
+   */
+  async membersAt(name: string, epoch: number): Promise<string[]> {
+    const chain = this.chains.get(name);
+    if (chain && [...chain.forks.keys()].some((forked) => epoch >= forked)) {
+      throw new KeyMismatchError(
+        forkMessage(name, Math.min(...chain.forks.keys()), "Its messages are dropped."),
+      );
+    }
+    const known = chain?.epochs.get(epoch);
+    if (known?.members) return known.members;
+    const answer = await this.me.api.groupEpoch(name, epoch);
+    if (known) {
+      // A trimmed member list: the answer must be the very statement verified before, with its members.
+      const parsed = parse(answer);
+      if (parsed.hashHex !== known.hash || toHex(membersDigest(parsed.members)) !== known.digest)
+        throw new RefusedError(`the server's epoch ${epoch} of ${name} is not the one this device verified`);
+      return parsed.members;
+    }
+    const outcome = await this.learn(name, answer);
+    if (outcome.kind === "fork") throw new KeyMismatchError(outcome.message);
+    if (outcome.kind === "refused")
+      throw new RefusedError(`epoch ${epoch} of ${name} does not verify: ${outcome.reason}`);
+    const members = this.chains.get(name)?.epochs.get(epoch)?.members;
+    if (!members) throw new RefusedError(`epoch ${epoch} of ${name} could not be verified`);
+    return members;
+  }
+
+  /**
+   * Verifies one statement from the server (an event, a GroupInfo head, an epoch answer) against the chain,
+   * fetching missing epochs in between, and adopts it and them only if all verify. Nothing is adopted
+   * otherwise. A statement for a known epoch with a different hash is a fork, recorded here.
+   */
+  async learn(name: string, input: SignedStatementInput): Promise<LearnOutcome> {
+    let signed: Parsed;
+    try {
+      signed = parse(input);
+    } catch (error) {
+      if (error instanceof FormatError || error instanceof CryptoError)
+        return { kind: "refused", reason: `malformed statement: ${error.message}` };
+      throw error;
+    }
+    const { statement } = signed;
+    if (statement.group !== name)
+      return { kind: "refused", reason: `the statement is for the group ${statement.group}, not ${name}` };
+    const chain = this.chains.get(name);
+    const known = chain?.epochs.get(statement.epoch);
+    if (known?.hash === signed.hashHex) {
+      // The very statement, but a member list beside it that is not the signed one: the server lies.
+      if (toHex(membersDigest(signed.members)) !== known.digest)
+        return { kind: "refused", reason: "the member list given does not match the signed members digest" };
+      return { kind: "known", epoch: known };
+    }
+    const unsigned = await this.signatureProblem(signed);
+    if (unsigned) return { kind: "refused", reason: unsigned };
+    if (known) return this.recordFork(name, statement.epoch, [known.hash, signed.hashHex]);
+    const head = chain ? chainHead(chain) : null;
+    if (head && chain && statement.epoch <= head.epoch) {
+      if (statement.epoch >= chain.anchor) return this.recordFork(name, statement.epoch, [signed.hashHex]);
+      return {
+        kind: "refused",
+        reason: `epoch ${statement.epoch} is older than this device's verified history`,
+      };
+    }
+    try {
+      const { anchor, states } = await this.extend(name, chain && head ? { chain, head } : null, signed);
+      // A walk back from a new anchor may cross epochs verified before: the same statements, or a fork.
+      const current = this.chains.get(name);
+      for (const { parsed } of states) {
+        const before = current?.epochs.get(parsed.statement.epoch);
+        if (before && before.hash !== parsed.hashHex)
+          return this.recordFork(name, parsed.statement.epoch, [parsed.hashHex]);
+      }
+      return { kind: "adopted", epochs: this.adopt(name, anchor, states) };
+    } catch (error) {
+      if (!(error instanceof ChainBreak)) throw error;
+      if (error.forkAt !== null) return this.recordFork(name, error.forkAt, [signed.hashHex], error.message);
+      return { kind: "refused", reason: error.message };
+    }
+  }
+
+  /**
+   * The states from the known head (exclusive) through `signed`, verified in order: directly, after
+   * fetching the epochs in between, or from a new anchor (the create, or the add of this user) when
+   * there is no chain or this user has left the known one.
+   */
+  private async extend(
+    name: string,
+    known: { chain: Chain; head: VerifiedEpoch } | null,
+    signed: Parsed,
+  ): Promise<{ anchor: number | null; states: Array<{ parsed: Parsed; state: GroupChainState }> }> {
+    const me = this.me.username;
+    const anchorable = isAnchor(signed, me);
+    /** Verified states of the known chain up to where this user left it, kept beside a new anchor. */
+    let leftKnown: Array<{ parsed: Parsed; state: GroupChainState }> = [];
+    if (known) {
+      const { head } = known;
+      const fromHead = {
+        group: name,
+        epoch: head.epoch,
+        hash: fromHex(head.hash),
+        members: head.members ?? [],
+        admin: head.admin,
+      };
+      const { fetched, missing } = await this.fetchRange(name, head.epoch + 1, signed.statement.epoch - 1);
+      if (!missing) return { anchor: null, states: this.verifyForward(fromHead, [...fetched, signed]) };
+      // The server would not show the rest: fine only if what it showed removes us (or closes the group),
+      // after which a create or re-add starts a new chain. While we are in it, the chain must be complete.
+      leftKnown = this.verifyForward(fromHead, fetched);
+      const last = leftKnown.at(-1)?.state ?? fromHead;
+      if (last.members.includes(me)) throw missing;
+    }
+    const rest = await this.anchorAndFollow(name, signed, anchorable);
+    return { anchor: rest.anchor, states: [...leftKnown, ...rest.states] };
+  }
+
+  /** A new chain through `signed`: from `signed` itself, or from the create or add of us it follows. */
+  private async anchorAndFollow(
+    name: string,
+    signed: Parsed,
+    anchorable: boolean,
+  ): Promise<{ anchor: number; states: Array<{ parsed: Parsed; state: GroupChainState }> }> {
+    const me = this.me.username;
+    if (anchorable)
+      return { anchor: signed.statement.epoch, states: [{ parsed: signed, state: anchorState(signed) }] };
+    // No chain yet, and this is a later change: walk back to the statement that brought us in.
+    const back: Parsed[] = [signed];
+    for (let epoch = signed.statement.epoch - 1; ; epoch--) {
+      if (epoch < 1 || back.length > MAX_CATCH_UP)
+        throw new ChainBreak(`no create or add of ${me} found before epoch ${signed.statement.epoch}`);
+      const earlier = await this.fetchOne(name, epoch);
+      const later = back[0]!;
+      if (toHex(later.statement.prev) !== earlier.hashHex)
+        throw new ChainBreak(`epoch ${later.statement.epoch} does not follow epoch ${epoch}'s statement`);
+      back.unshift(earlier);
+      if (isAnchor(earlier, me)) break;
+    }
+    const [first, ...rest] = back;
+    const anchor = anchorState(first!);
+    return {
+      anchor: first!.statement.epoch,
+      states: [{ parsed: first!, state: anchor }, ...this.verifyForward(anchor, rest)],
+    };
+  }
+
+  /**
+   * Applies the shared rules statement by statement. One that does not follow the verified history (its
+   * prev or epoch is not the next, or a create while the group is open) contradicts it: a fork.
+   */
+  private verifyForward(
+    from: GroupChainState,
+    statements: Parsed[],
+  ): Array<{ parsed: Parsed; state: GroupChainState }> {
+    const states: Array<{ parsed: Parsed; state: GroupChainState }> = [];
+    let previous = from;
+    for (const parsed of statements) {
+      try {
+        previous = nextState(previous, parsed.statement, parsed.hash, parsed.members);
+      } catch (error) {
+        if (!(error instanceof StatementRuleError)) throw error;
+        throw new ChainBreak(
+          `epoch ${parsed.statement.epoch}: ${error.message}`,
+          error.kind === "stale" ? parsed.statement.epoch : null,
+        );
+      }
+      states.push({ parsed, state: previous });
+    }
+    return states;
+  }
+
+  /**
+   * Epochs first..last from the epoch route, each signature checked (the rules are verifyForward's): as
+   * many as the server answers, in order, and why the rest is missing, if it is.
+   */
+  private async fetchRange(
+    name: string,
+    first: number,
+    last: number,
+  ): Promise<{ fetched: Parsed[]; missing: ChainBreak | null }> {
+    if (last - first + 1 > MAX_CATCH_UP) throw new ChainBreak(`more than ${MAX_CATCH_UP} epochs are missing`);
+    const fetched: Parsed[] = [];
+    for (let epoch = first; epoch <= last; epoch++) {
+      try {
+        fetched.push(await this.fetchOne(name, epoch));
+      } catch (error) {
+        if (error instanceof ChainBreak) return { fetched, missing: error };
+        throw error;
+      }
+    }
+    return { fetched, missing: null };
+  }
+
+  private async fetchOne(name: string, epoch: number): Promise<Parsed> {
+    let answer: SignedStatementInput;
+    try {
+      answer = await this.me.api.groupEpoch(name, epoch);
+    } catch (error) {
+      if (error instanceof RefusedError || error instanceof NotFoundError)
+        throw new ChainBreak(`epoch ${epoch} is missing (${error.message}): the chain cannot be completed`);
+      throw error;
+    }
+    let parsed: Parsed;
+    try {
+      parsed = parse(answer);
+    } catch (error) {
+      if (error instanceof FormatError || error instanceof CryptoError)
+        throw new ChainBreak(`epoch ${epoch}: malformed statement: ${error.message}`);
+      throw error;
+    }
+    if (parsed.statement.group !== name || parsed.statement.epoch !== epoch)
+      throw new ChainBreak(`the server answered epoch ${epoch} of ${name} with another statement`);
+    const problem = await this.signatureProblem(parsed);
+    if (problem) throw new ChainBreak(`epoch ${epoch}: ${problem}`);
+    return parsed;
+  }
+
+  /** Null when `by` signed it under their pinned key (pinned now on first contact); else why not. */
+  private async signatureProblem(signed: Parsed): Promise<string | null> {
+    const { by } = signed.statement;
+    try {
+      const signer = await this.contacts.resolveForReceiving(by);
+      if (verifyStatement(signer.keys.signing, signed.bytes, signed.signature)) return null;
+      return `the signature is not ${by}'s (it does not verify under their pinned key)`;
+    } catch (error) {
+      if (error instanceof NotFoundError) return `its signer ${by} has no account`;
+      if (error instanceof KeyMismatchError || error instanceof CryptoError) return error.message;
+      throw error;
+    }
+  }
+
+  private adopt(
+    name: string,
+    anchor: number | null,
+    states: Array<{ parsed: Parsed; state: GroupChainState }>,
+  ): VerifiedEpoch[] {
+    let chain = this.chains.get(name);
+    if (!chain) {
+      chain = { name, anchor: anchor ?? states[0]!.state.epoch, epochs: new Map(), forks: new Map() };
+      this.chains.set(name, chain);
+    } else if (anchor !== null) chain.anchor = anchor;
+    const adopted = states.map(({ parsed, state }): VerifiedEpoch => {
+      const { statement } = parsed;
+      return {
+        epoch: state.epoch,
+        hash: parsed.hashHex,
+        digest: toHex(statement.membersDigest),
+        action: statement.action,
+        by: statement.by,
+        user: statement.user,
+        admin: state.admin,
+        at: statement.at,
+        members: state.members,
+        shown: false,
+      };
+    });
+    // Another learn in flight (a receiver and a send share this directory) may have adopted some already.
+    const fresh = adopted.filter((epoch) => !chain.epochs.has(epoch.epoch));
+    for (const epoch of fresh) chain.epochs.set(epoch.epoch, epoch);
+    trimMembers(chain);
+    this.dirty.add(name);
+    return fresh;
+  }
+
+  private recordFork(name: string, epoch: number, hashes: string[], detail?: string): LearnOutcome {
+    const chain = this.chains.get(name);
+    if (chain) {
+      const known = chain.forks.get(epoch) ?? new Set<string>();
+      const existing = chain.epochs.get(epoch)?.hash;
+      for (const hash of existing ? [existing, ...hashes] : hashes) known.add(hash);
+      chain.forks.set(epoch, known);
+      this.dirty.add(name);
+    }
+    const message = forkMessage(name, epoch, detail ? `(${detail})` : "");
+    return { kind: "fork", epoch, message };
+  }
+
+  /** Writes the changed groups, merged with what other processes wrote meanwhile (union of verified epochs). */
   async save(): Promise<void> {
-    if (this.unsaved.size === 0) return;
-    const batch = this.unsaved;
-    this.unsaved = new Map();
+    if (this.dirty.size === 0) return;
+    const names = [...this.dirty];
+    this.dirty.clear();
     try {
       await this.home.withLock(async () => {
         const file = await this.home.read("groups.json");
-        const current: GroupsFile = file?.owner === this.owner ? file : { owner: this.owner, groups: [] };
-        for (const [name, learned] of batch) {
-          let entry = current.groups.find((group) => group.name === name);
-          if (!entry) {
-            entry = { name, admin: learned.admin, epochs: [] };
-            current.groups.push(entry);
-          }
-          const epochs = new Map(entry.epochs);
-          const newestBefore = epochs.size > 0 ? Math.max(...epochs.keys()) : -1;
-          for (const [epoch, members] of learned.epochs) epochs.set(epoch, members);
-          if (Math.max(...learned.epochs.keys()) >= newestBefore) entry.admin = learned.admin;
-          trim(epochs);
-          entry.epochs = [...epochs].sort(([a], [b]) => a - b);
+        const current: GroupsFile =
+          file?.owner === this.me.username ? file : { version: 2, owner: this.me.username, groups: [] };
+        for (const name of names) {
+          const ours = this.chains.get(name)!;
+          const index = current.groups.findIndex((group) => group.name === name);
+          const merged = index >= 0 ? merge(ours, fromFile(current.groups[index]!)) : ours;
+          this.chains.set(name, merged);
+          const entry = toFile(merged);
+          if (index >= 0) current.groups[index] = entry;
+          else current.groups.push(entry);
         }
         await this.home.write("groups.json", current);
       });
     } catch (error) {
-      for (const [name, learned] of batch) {
-        const pending = this.unsaved.get(name);
-        if (!pending) this.unsaved.set(name, learned);
-        else for (const [epoch, members] of learned.epochs) pending.epochs.set(epoch, members);
-      }
+      for (const name of names) this.dirty.add(name);
       throw error;
     }
   }
 }
 
-function trim(epochs: Map<number, string[]>): void {
-  if (epochs.size <= EPOCHS_KEPT) return;
-  const keep = new Set([...epochs.keys()].sort((a, b) => b - a).slice(0, EPOCHS_KEPT));
-  for (const epoch of [...epochs.keys()]) if (!keep.has(epoch)) epochs.delete(epoch);
+/** The loud warning for a fork: two histories means the server lies to someone. */
+export function forkMessage(name: string, epoch: number, consequence: string): string {
+  return (
+    `GROUP FORK in ${name} at epoch ${epoch}: the server showed two different histories of this group's ` +
+    `membership, each signed. Someone is being shown a false membership. Sends to ${name} are refused and ` +
+    `its messages from epoch ${epoch} on are dropped. ${consequence}`
+  ).trim();
+}
+
+function parse(input: SignedStatementInput): Parsed {
+  const bytes = fromBase64(input.statement, "membership statement");
+  const signature = fromBase64(input.signature, "statement signature");
+  const statement = decodeStatement(bytes);
+  const hash = statementHash(bytes, signature);
+  return {
+    bytes,
+    signature,
+    statement,
+    hash,
+    hashHex: toHex(hash),
+    members: [...new Set(input.members)].sort(compareNames),
+  };
+}
+
+/** A statement a chain may start at, for this user: the group's create with us in it, or our own add. */
+function isAnchor(signed: Parsed, me: string): boolean {
+  const { action, user } = signed.statement;
+  return (action === "create" && signed.members.includes(me)) || (action === "add" && user === me);
+}
+
+/**
+ * The state an anchor leads to, with no earlier state to check against: a create is checked by the rules
+ * alone; an add of this user by its own fields (signed by the admin it names, members matching the digest).
+ */
+function anchorState(signed: Parsed): GroupChainState {
+  const { statement, members, hash } = signed;
+  try {
+    if (statement.action === "create") return nextState(null, statement, hash, members);
+  } catch (error) {
+    if (error instanceof StatementRuleError) throw new ChainBreak(error.message);
+    throw error;
+  }
+  if (
+    statement.admin !== statement.by ||
+    !members.includes(statement.by) ||
+    !members.includes(statement.user)
+  )
+    throw new ChainBreak("the add that brought this user in is not signed by the admin it names");
+  if (toHex(membersDigest(members)) !== toHex(statement.membersDigest))
+    throw new ChainBreak("the signed members digest does not match the member list");
+  return { group: statement.group, epoch: statement.epoch, hash, members, admin: statement.admin };
+}
+
+function chainHead(chain: Chain): VerifiedEpoch | null {
+  let head: VerifiedEpoch | null = null;
+  for (const epoch of chain.epochs.values())
+    if (epoch.epoch >= chain.anchor && (!head || epoch.epoch > head.epoch)) head = epoch;
+  return head;
+}
+
+function trimMembers(chain: Chain): void {
+  const newest = [...chain.epochs.keys()].sort((a, b) => b - a);
+  for (const epoch of newest.slice(EPOCHS_KEPT)) delete chain.epochs.get(epoch)!.members;
+}
+
+function fromFile(entry: GroupsFile["groups"][number]): Chain {
+  return {
+    name: entry.name,
+    anchor: entry.anchor,
+    epochs: new Map(entry.epochs.map((epoch) => [epoch.epoch, { ...epoch }])),
+    forks: new Map(entry.forks.map((fork) => [fork.epoch, new Set(fork.hashes)])),
+  };
+}
+
+function toFile(chain: Chain): GroupsFile["groups"][number] {
+  return {
+    name: chain.name,
+    anchor: chain.anchor,
+    epochs: [...chain.epochs.values()].sort((a, b) => a.epoch - b.epoch),
+    forks: [...chain.forks]
+      .sort(([a], [b]) => a - b)
+      .map(([epoch, hashes]) => ({ epoch, hashes: [...hashes].sort() })),
+  };
+}
+
+/** Two processes' knowledge of one group: every verified epoch of either; two hashes for one epoch is a fork. */
+function merge(ours: Chain, theirs: Chain): Chain {
+  const merged: Chain = {
+    name: ours.name,
+    anchor: Math.max(ours.anchor, theirs.anchor),
+    epochs: new Map(theirs.epochs),
+    forks: new Map([...theirs.forks].map(([epoch, hashes]) => [epoch, new Set(hashes)])),
+  };
+  for (const [epoch, hashes] of ours.forks) {
+    const all = merged.forks.get(epoch) ?? new Set<string>();
+    for (const hash of hashes) all.add(hash);
+    merged.forks.set(epoch, all);
+  }
+  for (const [number, epoch] of ours.epochs) {
+    const other = merged.epochs.get(number);
+    if (other && other.hash !== epoch.hash) {
+      merged.forks.set(number, new Set([...(merged.forks.get(number) ?? []), other.hash, epoch.hash]));
+      continue;
+    }
+    merged.epochs.set(number, {
+      ...epoch,
+      shown: epoch.shown || (other?.shown ?? false),
+      ...((epoch.members ?? other?.members) ? { members: epoch.members ?? other!.members! } : {}),
+    });
+  }
+  trimMembers(merged);
+  return merged;
 }

@@ -14,8 +14,9 @@
 //   seen.json       ids of messages already shown, so a redelivered message is acknowledged but not shown twice
 //   sequences.json  per (sender, device, conversation) the highest sequence shown and the ones missing below
 //                   it (sequences.ts): refuses a replay of any age, notices gaps. Kept at logout
-//   groups.json     per group, the member list of each epoch this device learned (from membership events and
-//                   the server's answers): what group messages are checked against. Not secret, kept at logout
+//   groups.json     per group, the chain of signed membership statements this device verified (hash, digest,
+//                   admin, members of recent epochs, which changes were shown, forks seen): what group messages
+//                   are checked against and sealed for. Not secret, kept at logout
 //   history.db      every message sent and received, and group events, in plaintext (SQLite; history.ts).
 //                   Kept at logout, like contacts: it is this device's record, not the account's
 //   receiver.lock   while inbox, listen or chat runs: the pid of the one process receiving for this home
@@ -149,23 +150,57 @@ export const SequencesFile = z.object({
 });
 export type SequencesFile = z.infer<typeof SequencesFile>;
 
-/**
- * Arrays, not objects keyed by name: "__proto__" is a valid group name. Epoch lists never change once
- * made (a re-created group continues the old one's epoch numbers), so an entry never goes stale.
- */
-export const GroupsFile = z.object({
+/** One verified membership change (cli-client/groups.ts): the state its statement led to. */
+export const VerifiedEpochRecord = z.object({
+  epoch: z.int().min(1),
+  /** statementHash of the statement and signature, hex: what the next statement's prev must be. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** membersDigest of the members after it, hex: what messages of this epoch must carry. */
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  action: z.enum(["create", "add", "remove", "leave"]),
+  /** Who signed it. */
+  by: z.string(),
+  user: z.string(),
+  /** The admin after it; "" once the group closed. */
+  admin: z.string(),
+  /** The signer's clock, ms. */
+  at: z.number(),
+  /** Sorted member names after it: kept for the newest EPOCHS_KEPT epochs only. */
+  members: z.array(z.string()).optional(),
+  /** Whether this change was shown to the user (events, a send's review, the command that made it). */
+  shown: z.boolean(),
+});
+export type VerifiedEpochRecord = z.infer<typeof VerifiedEpochRecord>;
+
+const GroupsFileV2 = z.object({
+  version: z.literal(2),
   owner: z.string(),
   groups: z.array(
     z.object({
       name: z.string(),
-      /** The admin as of the latest epoch we know; null once the group closed. */
-      admin: z.string().nullable(),
-      /** [epoch, sorted member names], oldest first. */
-      epochs: z.array(z.tuple([z.int().min(0), z.array(z.string())])),
+      /** The first epoch of the verified chain: its create, or the statement that added this user. */
+      anchor: z.int().min(1),
+      /** Every verified epoch from the anchor on (and older chains' epochs), oldest first. */
+      epochs: z.array(VerifiedEpochRecord),
+      /** Epochs for which the server showed two different statements: [epoch, their hashes]. */
+      forks: z.array(z.object({ epoch: z.int().min(1), hashes: z.array(z.string()) })),
     }),
   ),
 });
-export type GroupsFile = z.infer<typeof GroupsFile>;
+
+/**
+ * Arrays, not objects keyed by name: "__proto__" is a valid group name. Version 2 holds only what signed
+ * statements proved (docs/PROTOCOL.md §7); a version 1 file (the server's unsigned word) is read as empty,
+ * and each group's chain is verified again from the server's statements.
+ */
+export const GroupsFile = z.preprocess(
+  (raw) =>
+    typeof raw === "object" && raw !== null && !("version" in raw) && "owner" in raw
+      ? { version: 2, owner: raw.owner, groups: [] }
+      : raw,
+  GroupsFileV2,
+);
+export type GroupsFile = z.infer<typeof GroupsFileV2>;
 
 const files = {
   "session.json": SessionFile,

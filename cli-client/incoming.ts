@@ -2,8 +2,8 @@
 // message, against the group's members at its epoch), opened, de-duplicated, its file (if any) saved, and
 // shown, in arrival order; then its id and its sender device's sequence are recorded and only after that
 // acknowledged. The sequence (sequences.ts) refuses a replay of any age and reports a gap (messages
-// withheld) or a late arrival (out of order). Membership events update what this device knows about its
-// groups before they are shown and acknowledged.
+// withheld) or a late arrival (out of order). Membership events are signed statements: verified and
+// adopted into the group's chain (groups.ts) before they are shown and acknowledged.
 //
 // A message that fails verification is reported on stderr and acknowledged anyway: the server would
 // otherwise redeliver it forever. A failure that is not the message's fault (server unreachable, session
@@ -40,7 +40,7 @@ import type { GroupDirectory } from "./groups.js";
 import { HELD_LIMIT, HeldMessages } from "./held.js";
 import type { Home } from "./home.js";
 import type { History, NewEntry } from "./history.js";
-import { type Printer, type ShownMessage, summarizeEvent } from "./output.js";
+import { type Printer, type ShownEvent, type ShownMessage, eventOfEpoch, summarizeEvent } from "./output.js";
 import type { ProgressFactory } from "./progress.js";
 import { PersistedSeen } from "./seen.js";
 import { PersistedSequences, type SequenceVerdict } from "./sequences.js";
@@ -65,8 +65,8 @@ export interface ReceiverOptions {
   ack: (messageId: string) => void;
   /** Shows a verified message; defaults to printer.message. */
   show?: (message: ShownMessage) => void;
-  /** Shows a membership event; defaults to printer.event. */
-  showEvent?: (event: EventFrame) => void;
+  /** Shows a verified membership change; defaults to printer.event. */
+  showEvent?: (event: ShownEvent) => void;
   /** Called once when processing stops on a failure that is not the message's fault. */
   onFatal?: (error: unknown) => void;
   /** Where shown messages and events are kept; written before they are acknowledged. */
@@ -156,21 +156,39 @@ export class Receiver {
   }
 
   /**
-   * Queues a group membership event: its epoch's member list is learned (saved before the ack), then it
-   * is shown and acknowledged. In the queue's order, so it is known before any message of its epoch.
+   * Queues a group membership event. Only its signed statement counts: verified against the group's
+   * chain (groups.ts; missing epochs fetched and verified first) and adopted, then every verified change
+   * not shown yet is shown with who signed it, and the event acknowledged. A replay of a known statement
+   * changes nothing; a fork is warned about loudly; anything unverifiable is dropped with a warning.
    */
   pushEvent(event: EventFrame): void {
     this.chain = this.chain.then(async () => {
       if (this.fatal) return;
-      this.options.groups.learnEvent(event);
-      // Events are the server's own statements (not signed by anyone), so de-duplicating them by id is safe.
-      if (this.guard.accept(`event/${event.id}`)) {
-        (this.options.showEvent ?? ((shown) => this.options.printer.event(shown)))(event);
-        this.counts.events++;
-        this.toRecord.push(eventEntry(event, this.options.me.username));
+      try {
+        const { groups, printer } = this.options;
+        const outcome = await groups.learn(event.group, event);
+        if (outcome.kind === "fork") printer.warn(outcome.message);
+        else if (outcome.kind === "refused")
+          printer.warn(`ignored a membership event for the group ${event.group}: ${outcome.reason}`);
+        this.showVerifiedChanges(event.group);
+        this.queueAck(event.id);
+      } catch (error) {
+        this.fail(error);
       }
-      this.queueAck(event.id);
     });
+  }
+
+  /** Shows (and records) every verified change of `group` not shown yet: events and catch-ups alike. */
+  private showVerifiedChanges(group: string): void {
+    const { groups, printer, me } = this.options;
+    const unshown = groups.unshown(group);
+    for (const epoch of unshown) {
+      const shown = eventOfEpoch(group, epoch);
+      (this.options.showEvent ?? ((event) => printer.event(event)))(shown);
+      this.counts.events++;
+      this.toRecord.push(eventEntry(shown, epoch.hash, me.username));
+    }
+    groups.markShown(group, unshown);
   }
 
   /** Waits until every pushed frame is processed, recorded and acknowledged; rethrows a fatal failure. */
@@ -210,8 +228,9 @@ export class Receiver {
         return reject(`the sender's published keys are invalid: ${reasonOf(error)}`);
       throw error;
     }
-    // A group message is checked against the members of the epoch it names, as the server announced
-    // them to us; an epoch we were not part of (403) or that does not exist (404) rejects it.
+    // A group message is checked against the members of the epoch it names, as signed statements prove
+    // them (groups.ts): an epoch that cannot be verified (or that we were not part of, 403, or that does
+    // not exist, 404, or that is forked) rejects it.
     let expected: { expectedMembers: string[]; expectedEpoch: number } | null = null;
     if (header.kind === "group") {
       try {
@@ -220,9 +239,15 @@ export class Receiver {
           expectedEpoch: header.epoch,
         };
       } catch (error) {
-        if (error instanceof RefusedError || error instanceof NotFoundError) return reject(error.message);
+        if (
+          error instanceof RefusedError ||
+          error instanceof NotFoundError ||
+          error instanceof KeyMismatchError
+        )
+          return reject(error.message);
         throw error;
       }
+      this.showVerifiedChanges(header.target);
     }
     let opened: Awaited<ReturnType<typeof openEnvelope>> | "changed";
     try {
@@ -486,18 +511,19 @@ function messageEntry(message: ShownMessage, me: string): NewEntry {
   };
 }
 
-function eventEntry(event: EventFrame, me: string): NewEntry {
-  const { id, group, by, user, epoch, members, admin, at } = event;
+/** A verified change in the history, under its statement's hash (one entry per change, however often shown). */
+function eventEntry(event: ShownEvent, hash: string, me: string): NewEntry {
+  const { at, ...fields } = event;
   return {
-    id: `event/${id}`,
+    id: `event/${hash}`,
     kind: "event",
-    direction: by === me ? "out" : "in",
-    from: by,
-    to: group,
-    group,
-    text: summarizeEvent({ event: event.event, group, by, user, epoch, members, admin }),
+    direction: event.by === me ? "out" : "in",
+    from: event.by,
+    to: event.group,
+    group: event.group,
+    text: summarizeEvent(fields),
     sentAt: at,
-    event: { event: event.event, group, by, user, epoch, members, admin },
+    event: fields,
   };
 }
 

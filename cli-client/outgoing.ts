@@ -18,6 +18,7 @@ import {
 import type { Connection, UploadStatus } from "./connection.js";
 import type { Contacts } from "./contacts.js";
 import { RateLimitedError, RefusedError, StaleEpochError } from "./errors.js";
+import { stopAtUnshownChanges } from "./group-changes.js";
 import type { EpochMembers, GroupDirectory } from "./groups.js";
 import { FileDescriptor } from "./files.js";
 import type { History } from "./history.js";
@@ -109,7 +110,7 @@ export async function sendToGroup(
   const { groups, me } = outbox;
   if (!groups) throw new TypeError("sendToGroup needs outbox.groups");
   const seen = outbox.seen ?? (await PersistedSeen.load(outbox.home, me.username));
-  let state = initial ?? (await groupToSealFor(groups, group, me.username));
+  let state = initial ?? (await groupToSealFor(outbox, group));
   // Sealed again after stale_epoch under the same sequence: the refused envelope was never delivered,
   // so a new number would show every member a gap. Should both arrive anyway, one is shown.
   let position: SenderSequence | undefined;
@@ -160,7 +161,10 @@ export async function sendToGroup(
       return sent;
     } catch (error) {
       if (!(error instanceof StaleEpochError) || attempt >= STALE_EPOCH_ATTEMPTS) throw error;
-      state = groups.learnInfo(await groups.current(group));
+      // Never the server's word: its new head is verified (statements, signatures, rules) before sealing.
+      await groups.catchUp(group);
+      await stopAtUnshownChanges({ me, groups, printer: outbox.printer }, group);
+      state = verifiedMembers(groups, group);
     }
   }
 }
@@ -200,19 +204,28 @@ async function uploadWithRetry(connection: Connection, sealed: SealedMessage): P
 }
 
 /**
- * The epoch and members to seal a group message for first. The newest epoch we know is usually current
- * (chat learns every change as it happens); if not, the server says stale_epoch, which costs one round
- * trip, the same as asking first. Where we know of no epoch with us in it, only the server can say
- * (we may have been added since): 403 and 404 surface here, before anything is sealed.
+ * The epoch and members to seal a group message for first: the newest verified state. It is usually
+ * current (chat learns every change as it happens); if not, the server says stale_epoch, which costs one
+ * round trip, the same as asking first. Where we know of no verified state with us in it, the server's
+ * head is fetched and verified (403 and 404 surface here, before anything is sealed). A forked group is
+ * refused (exit 8); a verified change not shown yet stops the send after showing it (exit 10).
  */
 export async function groupToSealFor(
-  groups: GroupDirectory,
+  outbox: Pick<Outbox, "me" | "printer"> & { groups?: GroupDirectory | undefined },
   group: string,
-  me: string,
 ): Promise<EpochMembers> {
+  const { groups, me, printer } = outbox;
+  if (!groups) throw new TypeError("groupToSealFor needs outbox.groups");
   const known = groups.latest(group);
-  if (known?.members.includes(me)) return known;
-  return groups.learnInfo(await groups.current(group));
+  if (!known?.members.includes(me.username)) await groups.catchUp(group);
+  await stopAtUnshownChanges({ me, groups, printer }, group);
+  return verifiedMembers(groups, group);
+}
+
+function verifiedMembers(groups: GroupDirectory, group: string): EpochMembers {
+  const state = groups.latest(group);
+  if (!state) throw new RefusedError(`no verified membership of the group ${group}`);
+  return state;
 }
 
 /**

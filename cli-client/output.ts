@@ -5,6 +5,7 @@ import pc from "picocolors";
 import type { GroupInfo } from "../protocol/http.js";
 import { sha256 } from "../protocol/bytes.js";
 import type { HistoryEntry } from "./history.js";
+import type { VerifiedEpoch } from "./groups.js";
 
 /** Anything with a string `write`: process streams in use, plain collectors in tests. */
 export interface TextSink {
@@ -48,7 +49,7 @@ export interface ShownFile {
   sha256: string;
 }
 
-/** A group membership change, as the server announced it. */
+/** A group membership change, as its signed statement (verified by groups.ts) says. */
 export interface ShownEvent {
   event: string;
   group: string;
@@ -57,7 +58,27 @@ export interface ShownEvent {
   epoch: number;
   members: string[];
   admin: string | null;
+  /** The signer's clock, ms. */
   at: number;
+  /** Whose signature made the change (verified under their pinned key): always `by`, said explicitly. */
+  signedBy: string;
+}
+
+const EVENT_OF_ACTION = { create: "created", add: "added", remove: "removed", leave: "left" } as const;
+
+/** How a verified change is shown: the fields come from the signed statement, never the server's summary. */
+export function eventOfEpoch(group: string, epoch: VerifiedEpoch): ShownEvent {
+  return {
+    event: EVENT_OF_ACTION[epoch.action],
+    group,
+    by: epoch.by,
+    user: epoch.user,
+    epoch: epoch.epoch,
+    members: epoch.members ?? [],
+    admin: epoch.admin === "" ? null : epoch.admin,
+    at: epoch.at,
+    signedBy: epoch.by,
+  };
 }
 
 /**
@@ -228,11 +249,14 @@ export class Printer {
     return `${time} ${late}${where}${who.text}: ${lines.join("\n    ")}`;
   }
 
-  /** A membership change: {"event","group","by","user","epoch","members","admin"} with --json. */
+  /** A membership change: {"event","group","by","user","epoch","members","admin","signedBy"} with --json. */
   event(event: ShownEvent): void {
     if (this.json) {
-      const { group, by, user, epoch, members, admin } = event;
-      this.write("stdout", jsonLine({ event: event.event, group, by, user, epoch, members, admin }));
+      const { group, by, user, epoch, members, admin, signedBy } = event;
+      this.write(
+        "stdout",
+        jsonLine({ event: event.event, group, by, user, epoch, members, admin, signedBy }),
+      );
       return;
     }
     this.write("stdout", `${this.colors.dim(`[${localTime(event.at)}]`)} ${summarizeEvent(event)}`);
@@ -360,7 +384,7 @@ export function summarizeEvent(raw: Omit<ShownEvent, "at">): string {
   const members = event.members.join(", ") || "none";
   // A leaving admin hands over: worth saying, since the next add or remove depends on it.
   const admin = event.event === "left" && event.admin !== null ? `; admin: ${event.admin}` : "";
-  return `group ${event.group}: ${what} (members: ${members}${admin})`;
+  return `group ${event.group}: ${what} (members: ${members}${admin}) [signed by ${sanitizeLine(raw.signedBy)}]`;
 }
 
 /**

@@ -8,16 +8,20 @@
 // member sees the "added" event before the first message of the new epoch.
 
 import { DurableObject } from "cloudflare:workers";
+import { encodeBase64 } from "hono/utils/encode";
 import { toHex, utf8, equalBytes } from "../protocol/bytes.js";
 import { membersDigest } from "../protocol/envelope.js";
 import type { EventFrame } from "../protocol/frames.js";
 import type { GroupInfo } from "../protocol/http.js";
 import {
+  type EpochRecord,
   type GroupFailureCode,
   GroupRuleError,
   Membership,
   type MembershipChange,
+  type SignedStatement,
 } from "./group/membership.js";
+import { statementSignatureValid } from "./group/statement-signature.js";
 import { GroupQueue, type MemberSession } from "./group/queue.js";
 import { GROUP_MIGRATIONS } from "./group/schema.js";
 import type { Backlog } from "./home/queue.js";
@@ -93,35 +97,49 @@ export class GroupRoom extends DurableObject<Env> {
     this.queue = new GroupQueue(ctx.storage.sql);
   }
 
-  async create(name: string, creator: string, others: string[]): Promise<GroupResult<{ info: GroupInfo }>> {
-    const missing = await this.missingUsers(others);
+  /**
+   * One signed membership change (create, add, remove or leave) by `requester`, its statement decoded
+   * and its signer checked to be the requester by the route. Refusals in the order that reveals least:
+   * no group, then rights (a non-admin cannot probe which names have accounts), then the signature under
+   * the signer's published key, then accounts, then every rule (group/membership.ts).
+   */
+  async applyStatement(
+    requester: string,
+    signed: SignedStatement,
+    members?: string[],
+  ): Promise<GroupResult<{ info: GroupInfo | null }>> {
+    const { statement } = signed;
+    if (statement.action !== "create" && !this.membership.exists()) return notFound();
+    if (statement.action === "add" || statement.action === "remove") {
+      try {
+        this.membership.requireAdmin(statement.by, `${statement.action} members`);
+      } catch (error) {
+        if (error instanceof GroupRuleError) return { ok: false, code: error.code, message: error.message };
+        throw error;
+      }
+    }
+    const signer = await homeStub(this.env, statement.by).profile();
+    if (
+      !signer ||
+      !(await statementSignatureValid(signer.publicKeys.signing, signed.bytes, signed.signature))
+    ) {
+      return {
+        ok: false,
+        code: "bad_request",
+        message: `the statement's signature does not verify under ${statement.by}'s signing key`,
+      };
+    }
+    const newcomers =
+      statement.action === "create" ? (members ?? []) : statement.action === "add" ? [statement.user] : [];
+    const missing = await this.missingUsers(newcomers);
     if (missing.length > 0)
       return { ok: false, code: "not_found", message: `no such user: ${missing.join(", ")}` };
-    return this.change(() => this.membership.create(name, creator, others, Date.now()));
+    return this.change(() => this.membership.apply(requester, signed, members, Date.now()));
   }
 
-  async add(by: string, user: string): Promise<GroupResult<{ info: GroupInfo }>> {
-    if (!this.membership.exists()) return notFound();
-    // Rights first: someone who may not add must not learn which names have accounts.
-    try {
-      this.membership.requireAdmin(by, "add members");
-    } catch (error) {
-      if (error instanceof GroupRuleError) return { ok: false, code: error.code, message: error.message };
-      throw error;
-    }
-    if ((await this.missingUsers([user])).length > 0)
-      return { ok: false, code: "not_found", message: `no such user: ${user}` };
-    return this.change(() => this.membership.add(by, user, Date.now()));
-  }
-
-  async remove(by: string, user: string): Promise<GroupResult<{ info: GroupInfo }>> {
-    if (!this.membership.exists()) return notFound();
-    return this.change(() => this.membership.remove(by, user, Date.now()));
-  }
-
-  async leave(user: string): Promise<GroupResult<{ info: GroupInfo | null }>> {
-    if (!this.membership.exists()) return notFound();
-    return this.change(() => this.membership.leave(user, Date.now()));
+  /** The epoch a create must be signed for: the one after the room's last (epochs outlive a closed group). */
+  nextEpoch(): number {
+    return this.membership.epoch() + 1;
   }
 
   info(requester: string): GroupResult<{ info: GroupInfo }> {
@@ -132,14 +150,22 @@ export class GroupRoom extends DurableObject<Env> {
     return { ok: true, info };
   }
 
-  /** Members at a past epoch, for a client verifying an older message; only for who was a member then. */
-  membersAt(requester: string, epoch: number): GroupResult<{ members: string[] }> {
-    // Past epochs outlive the group: a message queued before it closed can still be checked.
-    const members = this.membership.membersAt(epoch);
-    if (!members) return { ok: false, code: "not_found", message: `no epoch ${epoch}` };
-    if (!members.includes(requester))
-      return { ok: false, code: "forbidden", message: `you were not a member at epoch ${epoch}` };
-    return { ok: true, members };
+  /**
+   * A past epoch's members, statement and signature, for a client verifying the chain or an older
+   * message: only for who was a member then or just before (a removed member may fetch the statement
+   * that removed them). Past epochs outlive the group: a message queued before it closed can still be checked.
+   */
+  epochRecord(requester: string, epoch: number): GroupResult<{ record: EpochRecord }> {
+    const record = this.membership.epochRecord(epoch);
+    if (!record) return { ok: false, code: "not_found", message: `no epoch ${epoch}` };
+    const before = epoch > 1 ? this.membership.membersAt(epoch - 1) : null;
+    if (!record.members.includes(requester) && !before?.includes(requester))
+      return {
+        ok: false,
+        code: "forbidden",
+        message: `you were not a member at epoch ${epoch} or just before`,
+      };
+    return { ok: true, record };
   }
 
   /**
@@ -296,6 +322,8 @@ export class GroupRoom extends DurableObject<Env> {
       members: change.members,
       admin: change.admin,
       at: Date.now(),
+      statement: encodeBase64(change.statement.slice().buffer),
+      signature: encodeBase64(change.signature.slice().buffer),
     };
     const data = utf8(JSON.stringify(event));
     // A departing member takes what they are still owed to their home, queued before the event.

@@ -82,8 +82,9 @@ export const GroupEventKind = z.enum(["created", "added", "removed", "left"]);
 export type GroupEventKind = z.infer<typeof GroupEventKind>;
 
 /**
- * A group membership change, queued and acknowledged like a message. It carries the whole member list
- * and the new epoch, so a client can check every later group message against it.
+ * A group membership change, queued and acknowledged like a message. It carries the signed statement
+ * that made it and the whole member list; a client believes only what the statement's signature and
+ * the chain rules confirm (protocol/group-statement.ts), the other fields are the server's summary.
  */
 export const EventFrame = z.object({
   type: z.literal("event"),
@@ -100,6 +101,9 @@ export const EventFrame = z.object({
   /** The admin after the change (a hand-over shows here), or null once the group closed. */
   admin: z.string().nullable(),
   at: z.number(),
+  /** The signed statement (base64) and its Ed25519 signature (base64). */
+  statement: z.base64(),
+  signature: z.base64(),
 });
 export type EventFrame = z.infer<typeof EventFrame>;
 

@@ -2,6 +2,7 @@
 // for the client. Binary values travel as standard base64.
 
 import { z } from "zod";
+import { MAX_STATEMENT_BYTES } from "./group-statement.js";
 import {
   GROUP_NAME_PATTERN,
   MAX_FILE_BYTES,
@@ -101,12 +102,13 @@ export interface ErrorResponse {
  *   POST /v1/users/lookup      Bearer, LookupUsersRequest → 200 LookupUsersResponse
  *   GET  /v1/connect           Bearer, WebSocket upgrade; `?receive=0` for a send-only socket
  *   GET  /v1/groups                         Bearer → 200 GroupListResponse (groups I am in)
- *   POST /v1/groups                         Bearer, CreateGroupRequest → 201 GroupInfo | 409 | 404 (a member)
+ *   POST /v1/groups                         Bearer, CreateGroupRequest → 201 GroupInfo | 400 | 409 | 404 (a member)
  *   GET  /v1/groups/:name                   Bearer → 200 GroupInfo | 403 not a member | 404
- *   GET  /v1/groups/:name/epochs/:epoch     Bearer → 200 GroupEpochResponse (members then) | 403 | 404
- *   POST /v1/groups/:name/members           Bearer, AddMemberRequest → 200 GroupInfo (admin only)
- *   DELETE /v1/groups/:name/members/:user   Bearer → 200 GroupInfo (admin only)
- *   POST /v1/groups/:name/leave             Bearer → 204
+ *   GET  /v1/groups/:name/next-epoch        Bearer → 200 NextEpochResponse
+ *   GET  /v1/groups/:name/epochs/:epoch     Bearer → 200 GroupEpochResponse | 403 | 404
+ *   POST /v1/groups/:name/members           Bearer, SignedStatementRequest (add) → 200 GroupInfo (admin only)
+ *   DELETE /v1/groups/:name/members/:user   Bearer, SignedStatementRequest (remove) → 200 GroupInfo (admin only)
+ *   POST /v1/groups/:name/leave             Bearer, SignedStatementRequest (leave) → 204
  *   POST /v1/blobs                          Bearer, CreateBlobRequest → 201 CreateBlobResponse | 400 (size) | 403 (not a member) | 404 | 429
  *   PUT  /v1/blobs/:id/parts/:n             Bearer (owner), raw bytes with Content-Length → 204
  *   POST /v1/blobs/:id/complete             Bearer (owner) → 204 (every part uploaded, sizes add up)
@@ -134,19 +136,34 @@ export const groupName = z
   .transform((raw) => raw.toLowerCase())
   .pipe(z.string().regex(GROUP_NAME_PATTERN, "group names are 3–32 of a-z 0-9 _ -"));
 
-export const CreateGroupRequest = z.strictObject({
-  name: groupName,
-  /** Members besides the creator; repeats are ignored. */
+/**
+ * A membership change: a statement (protocol/group-statement.ts) and its Ed25519 signature by the user
+ * who sends it. The add, remove and leave routes take exactly this.
+ */
+export const SignedStatementRequest = z.strictObject({
+  statement: base64Max(MAX_STATEMENT_BYTES).min(4, "a statement is required"),
+  signature: base64.length(88, "a signature is 64 bytes"),
+});
+export type SignedStatementRequest = z.input<typeof SignedStatementRequest>;
+
+/** A create: the statement, and the full member list it commits to (the creator included, sorted). */
+export const CreateGroupRequest = SignedStatementRequest.extend({
   members: z
     .array(username)
-    .max(MAX_RECIPIENTS - 1)
-    .default([])
-    .transform((names) => [...new Set(names)]),
+    .min(1)
+    .max(MAX_RECIPIENTS)
+    .refine(
+      (names) => names.every((name, i) => i === 0 || names[i - 1]! < name),
+      "members must be sorted, each once",
+    ),
 });
 export type CreateGroupRequest = z.input<typeof CreateGroupRequest>;
 
-export const AddMemberRequest = z.strictObject({ username });
-export type AddMemberRequest = z.input<typeof AddMemberRequest>;
+/** GET /v1/groups/:name/next-epoch: the epoch a create statement for this name must be signed for. */
+export interface NextEpochResponse {
+  name: string;
+  epoch: number;
+}
 
 export const LookupUsersRequest = z.strictObject({ usernames: z.array(username).min(1).max(MAX_RECIPIENTS) });
 export type LookupUsersRequest = z.input<typeof LookupUsersRequest>;
@@ -170,12 +187,18 @@ export interface GroupInfo {
   /** Oldest member first: the order in which admin rights are handed over. */
   members: GroupMember[];
   createdAt: number;
+  /** The signed statement that started the current epoch (base64), and its signature (base64). */
+  statement: string;
+  signature: string;
 }
 
+/** One epoch: its members (sorted), the statement that started it and its signature (base64). */
 export interface GroupEpochResponse {
   name: string;
   epoch: number;
   members: string[];
+  statement: string;
+  signature: string;
 }
 
 export interface GroupListResponse {

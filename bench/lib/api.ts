@@ -4,14 +4,18 @@
 // Any answer other than the expected status throws with the server's error body: a refused call (e.g.
 // rate_limited) must fail the run, never be skipped.
 
+import { compareNames, membersDigest } from "../../protocol/envelope.js";
+import { GENESIS_PREV, encodeStatement } from "../../protocol/group-statement.js";
 import type {
   CreateBlobResponse,
   GroupInfo,
   LookupUsersResponse,
+  NextEpochResponse,
   SessionResponse,
   UserResponse,
 } from "../../protocol/http.js";
 import { MAX_RECIPIENTS } from "../../protocol/limits.js";
+import { signStatement, toBase64 } from "../../cli-client/crypto/index.js";
 import type { SharedIdentity } from "./identity.js";
 
 /**
@@ -60,13 +64,38 @@ export function signup(origin: string, shared: SharedIdentity, username: string)
   return call(origin, "/v1/signup", { method: "POST", body }, 201);
 }
 
-export function createGroup(
+/**
+ * Creates `name` as `creator` with `members` besides them: a create statement for the room's next epoch,
+ * signed with the shared identity's key (every bench user has it), as the CLI signs it.
+ */
+export async function createGroup(
   origin: string,
   token: string,
+  shared: SharedIdentity,
+  creator: string,
   name: string,
   members: string[],
 ): Promise<GroupInfo> {
-  return call(origin, "/v1/groups", { method: "POST", token, body: JSON.stringify({ name, members }) }, 201);
+  const { epoch } = await call<NextEpochResponse>(origin, `/v1/groups/${name}/next-epoch`, { token }, 200);
+  const everyone = [...new Set([creator, ...members])].sort(compareNames);
+  const statement = encodeStatement({
+    action: "create",
+    group: name,
+    epoch,
+    prev: GENESIS_PREV,
+    at: Date.now(),
+    by: creator,
+    user: creator,
+    admin: creator,
+    membersDigest: membersDigest(everyone),
+  });
+  const signature = signStatement(shared.identity.signing.privateKey, statement);
+  const body = JSON.stringify({
+    statement: toBase64(statement),
+    signature: toBase64(signature),
+    members: everyone,
+  });
+  return call(origin, "/v1/groups", { method: "POST", token, body }, 201);
 }
 
 /** Public keys of `usernames`, in batches the server accepts; every name must exist. */

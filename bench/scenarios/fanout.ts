@@ -90,7 +90,14 @@ export async function fanout(ctx: BenchContext, system: Crowd, relay: Crowd): Pr
   for (const plan of PLANS) {
     const names = system.users.slice(0, plan.size);
     ctx.log(`fan-out: creating ${plan.name} with ${plan.size} members`);
-    const info = await createGroup(ctx.system.origin, ctx.system.token(owner), plan.name, names.slice(1));
+    const info = await createGroup(
+      ctx.system.origin,
+      ctx.system.token(owner),
+      ctx.shared,
+      owner,
+      plan.name,
+      names.slice(1),
+    );
     // Every member hears of the group (an event through its queue) before the first message.
     const deadline = Date.now() + 60_000;
     while (!system.clients.slice(0, plan.size).every((client) => client.events.includes(plan.name))) {

@@ -10,6 +10,7 @@ import type { Connection, UploadStatus } from "../connection.js";
 import { Contacts } from "../contacts.js";
 import type { Context } from "../context.js";
 import { AuthError, UsageError, describeError } from "../errors.js";
+import { type GroupChanger, changeMember, createGroup, leaveGroup } from "../group-changes.js";
 import { GroupDirectory } from "../groups.js";
 import { History } from "../history.js";
 import { Receiver } from "../incoming.js";
@@ -123,7 +124,7 @@ class ChatSession {
       };
     });
     const { printer } = this.ctx;
-    this.groups = await GroupDirectory.load(this.ctx.home, this.me.username, this.me.api);
+    this.groups = await GroupDirectory.load(this.ctx.home, this.me, this.contacts);
     this.seen = await PersistedSeen.load(this.ctx.home, this.me.username);
     this.receiver = await Receiver.create({
       home: this.ctx.home,
@@ -253,7 +254,7 @@ class ChatSession {
         const name = parseGroupName(raw);
         if (words.length > 0) return this.send({ kind: "group", name }, textAfterFirst());
         // Asked now, so a group that does not exist or is not ours fails here, not at the first line.
-        const info = await this.groups.current(name);
+        const { info } = await this.groups.catchUp(name);
         this.current = { kind: "group", name };
         this.ctx.printer.info(`now talking to the ${describeGroup(info)}`);
         return;
@@ -263,9 +264,7 @@ class ChatSession {
         if (!raw) throw new UsageError("usage: /create G [USER…]");
         const name = parseGroupName(raw);
         const members = [...new Set(users.map(parseUsername))].filter((user) => user !== this.me.username);
-        const info = await this.me.api.createGroup({ name, members });
-        this.groups.learnInfo(info);
-        await this.groups.save();
+        const info = await createGroup(this.changer(), name, members);
         this.current = { kind: "group", name };
         this.ctx.printer.result(`created ${describeGroup(info)}`, groupData(info));
         return;
@@ -276,25 +275,20 @@ class ChatSession {
         if (!raw || rest.length !== 1) throw new UsageError(`usage: ${command} USER`);
         const user = parseUsername(raw);
         const group = this.currentGroup(command);
-        const info =
-          command === "/add"
-            ? await this.me.api.addMember(group, user)
-            : await this.me.api.removeMember(group, user);
-        this.groups.learnInfo(info);
-        await this.groups.save();
+        const info = await changeMember(this.changer(), group, command === "/add" ? "add" : "remove", user);
         const verb = command === "/add" ? `added ${user} to` : `removed ${user} from`;
         this.ctx.printer.result(`${verb} ${describeGroup(info)}`, groupData(info));
         return;
       }
       case "/leave": {
         const group = this.currentGroup(command);
-        await this.me.api.leaveGroup(group);
+        await leaveGroup(this.changer(), group);
         this.current = null;
         this.ctx.printer.result(`you left the group ${group}`, { group, left: true });
         return;
       }
       case "/members": {
-        const info = await this.groups.current(this.currentGroup(command));
+        const { info } = await this.groups.catchUp(this.currentGroup(command));
         this.ctx.printer.result(describeGroup(info), groupData(info));
         return;
       }
@@ -337,6 +331,11 @@ class ChatSession {
     }
   }
 
+  /** What signing a membership change needs (group-changes.ts). */
+  private changer(): GroupChanger {
+    return { me: this.me, groups: this.groups, printer: this.ctx.printer };
+  }
+
   private currentGroup(command: string): string {
     if (this.current?.kind !== "group")
       throw new UsageError(`${command} acts on the current group: /group G first`);
@@ -351,7 +350,7 @@ class ChatSession {
     const file = await checkSendable(path);
     const audience = to.kind === "user" ? { to: to.name } : { group: to.name };
     if (to.kind === "user") await this.contacts.resolve(to.name);
-    else await groupToSealFor(this.groups, to.name, this.me.username);
+    else await groupToSealFor({ me: this.me, printer: this.ctx.printer, groups: this.groups }, to.name);
     this.ctx.printer.info(`sending ${basename(file.path)} (${formatBytes(file.size)})…`);
     const uploaded = await uploadFile(this.me.api, file, audience);
     try {

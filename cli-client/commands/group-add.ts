@@ -1,6 +1,8 @@
-// telepound group add G USER: the admin adds USER to group G (exit 7 for anyone else); the group's epoch
-// moves on and every member, USER included, gets an "added" event.
+// telepound group add G USER: the admin adds USER to group G (exit 7 for anyone else) by signing an add
+// statement on the verified head; the group's epoch moves on and every member, USER included, is told.
 
+import { Contacts } from "../contacts.js";
+import { changeMember } from "../group-changes.js";
 import { GroupDirectory } from "../groups.js";
 import { describeGroup, groupData } from "../output.js";
 import { loadSession } from "../session.js";
@@ -19,10 +21,8 @@ export const groupAdd: CommandSpec = {
     const name = parseGroupName(rawGroup);
     const user = parseUsername(rawUser);
     const me = await loadSession(ctx);
-    const info = await me.api.addMember(name, user);
-    const groups = await GroupDirectory.load(ctx.home, me.username, me.api);
-    groups.learnInfo(info);
-    await groups.save();
+    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
+    const info = await changeMember({ me, groups, printer: ctx.printer }, name, "add", user);
     ctx.printer.result(`added ${user} to ${describeGroup(info)}`, groupData(info));
   },
 };

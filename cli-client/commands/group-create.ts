@@ -1,6 +1,8 @@
 // telepound group create G [USER...]: creates group G with you as its admin and the listed users as
-// members; the server tells every member with a "created" event.
+// members: you sign the create statement, the server checks it and tells every member with a "created" event.
 
+import { Contacts } from "../contacts.js";
+import { createGroup } from "../group-changes.js";
 import { GroupDirectory } from "../groups.js";
 import { describeGroup, groupData } from "../output.js";
 import { loadSession } from "../session.js";
@@ -23,12 +25,8 @@ export const groupCreate: CommandSpec = {
     const name = parseGroupName(rawGroup);
     const users = rawUsers.map(parseUsername);
     const me = await loadSession(ctx);
-    // The creator is a member anyway; the server ignores repeated names, dropping them here keeps output tidy.
-    const members = [...new Set(users)].filter((user) => user !== me.username);
-    const info = await me.api.createGroup({ name, members });
-    const groups = await GroupDirectory.load(ctx.home, me.username, me.api);
-    groups.learnInfo(info);
-    await groups.save();
+    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
+    const info = await createGroup({ me, groups, printer: ctx.printer }, name, users);
     ctx.printer.result(`created ${describeGroup(info)}`, groupData(info));
   },
 };

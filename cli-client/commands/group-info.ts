@@ -1,6 +1,8 @@
-// telepound group info G: the group's admin, epoch and members, oldest first. Exit 4 if there is no such
-// group, 7 if you are not a member (the server shows a group only to its members).
+// telepound group info G: the group's admin, epoch and members, oldest first, once the server's answer
+// verifies against the signed chain (changes adopted on the way are still shown at the next send). Exit 4
+// if there is no such group, 7 if you are not a member (the server shows a group only to its members).
 
+import { Contacts } from "../contacts.js";
 import { GroupDirectory } from "../groups.js";
 import { describeGroup, groupData } from "../output.js";
 import { loadSession } from "../session.js";
@@ -15,7 +17,8 @@ export const groupInfo: CommandSpec = {
   async run(ctx, { args: [rawGroup = ""] }) {
     const name = parseGroupName(rawGroup);
     const me = await loadSession(ctx);
-    const info = await (await GroupDirectory.load(ctx.home, me.username, me.api)).current(name);
+    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
+    const { info } = await groups.catchUp(name);
     ctx.printer.result(describeGroup(info), groupData(info));
   },
 };

@@ -1,6 +1,10 @@
-// telepound group leave G: leaves group G. An admin who leaves hands the group to the longest-standing
-// member; the last member to leave closes it. Exit 7 if you are not a member, 4 if there is no such group.
+// telepound group leave G: leaves group G by signing a leave statement. An admin who leaves hands the
+// group to the longest-standing member; the last member to leave closes it. Exit 7 if you are not a
+// member, 4 if there is no such group.
 
+import { Contacts } from "../contacts.js";
+import { leaveGroup } from "../group-changes.js";
+import { GroupDirectory } from "../groups.js";
 import { loadSession } from "../session.js";
 import { parseGroupName } from "./args.js";
 import type { CommandSpec } from "./command.js";
@@ -13,7 +17,8 @@ export const groupLeave: CommandSpec = {
   async run(ctx, { args: [rawGroup = ""] }) {
     const name = parseGroupName(rawGroup);
     const me = await loadSession(ctx);
-    await me.api.leaveGroup(name);
+    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
+    await leaveGroup({ me, groups, printer: ctx.printer }, name);
     ctx.printer.result(`you left the group ${name}`, { group: name, left: true });
   },
 };

@@ -1,6 +1,8 @@
-// telepound group remove G USER: the admin removes USER from group G (exit 7 for anyone else); USER gets
-// a "removed" event and nothing sent to the group after it.
+// telepound group remove G USER: the admin removes USER from group G (exit 7 for anyone else) by signing
+// a remove statement; USER gets a "removed" event and nothing sent to the group after it.
 
+import { Contacts } from "../contacts.js";
+import { changeMember } from "../group-changes.js";
 import { GroupDirectory } from "../groups.js";
 import { describeGroup, groupData } from "../output.js";
 import { loadSession } from "../session.js";
@@ -19,10 +21,8 @@ export const groupRemove: CommandSpec = {
     const name = parseGroupName(rawGroup);
     const user = parseUsername(rawUser);
     const me = await loadSession(ctx);
-    const info = await me.api.removeMember(name, user);
-    const groups = await GroupDirectory.load(ctx.home, me.username, me.api);
-    groups.learnInfo(info);
-    await groups.save();
+    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
+    const info = await changeMember({ me, groups, printer: ctx.printer }, name, "remove", user);
     ctx.printer.result(`removed ${user} from ${describeGroup(info)}`, groupData(info));
   },
 };

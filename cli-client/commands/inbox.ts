@@ -72,12 +72,13 @@ async function receiveBacklog(
   stopped.catch(() => undefined);
 
   let connection: Connection | null = null;
+  const contacts = new Contacts(ctx.home, me);
   const receiver = await Receiver.create({
     home: ctx.home,
     me,
-    contacts: new Contacts(ctx.home, me),
+    contacts,
     printer: ctx.printer,
-    groups: await GroupDirectory.load(ctx.home, me.username, me.api),
+    groups: await GroupDirectory.load(ctx.home, me, contacts),
     history,
     files: { outDir, progress: progressBars(ctx.io.stderr, ctx.printer.json) },
     ack: (id) => connection?.ack(id),

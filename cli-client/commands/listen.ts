@@ -42,12 +42,13 @@ export const listen: CommandSpec = {
       stop = (error) => (error ? fail(error) : done());
     });
     let live: LiveConnection | null = null;
+    const contacts = new Contacts(ctx.home, me);
     const receiver = await Receiver.create({
       home: ctx.home,
       me,
-      contacts: new Contacts(ctx.home, me),
+      contacts,
       printer,
-      groups: await GroupDirectory.load(ctx.home, me.username, me.api),
+      groups: await GroupDirectory.load(ctx.home, me, contacts),
       history,
       // A progress bar would interleave with the lines of a long-running listener; files are announced.
       files: { outDir, progress: noProgress },

@@ -26,7 +26,11 @@ export const send: CommandSpec = {
     },
   ],
   options: [
-    { flags: "--group <group>", description: "send to every member of this group instead" },
+    {
+      flags: "--group <group>",
+      description:
+        "send to every verified member of this group instead (a membership change you were not shown yet is printed and exits 10: send again)",
+    },
     {
       flags: "--file <path>",
       description: "attach this file, encrypted (at most 128 MiB; a larger one exits 7 before any upload)",
@@ -51,7 +55,7 @@ export const send: CommandSpec = {
     const file = path === null ? null : await checkSendable(path);
     const me = await loadSession(ctx);
     const contacts = new Contacts(ctx.home, me);
-    const groups = await GroupDirectory.load(ctx.home, me.username, me.api);
+    const groups = await GroupDirectory.load(ctx.home, me, contacts);
     // Resolved before uploading or connecting, so an unknown user, a changed key, a group that does not
     // exist or is not ours fails without a socket or a blob.
     if (to !== null) {
@@ -60,7 +64,8 @@ export const send: CommandSpec = {
         ctx.printer.warn(`first contact with ${to}: pinned their key fingerprint ${recipient.fingerprint}`);
       }
     }
-    const groupState = group === null ? undefined : await groupToSealFor(groups, group, me.username);
+    const groupState =
+      group === null ? undefined : await groupToSealFor({ me, printer: ctx.printer, groups }, group);
     if (groupState) await contacts.resolveMany(groupState.members, { fresh: true });
     const history = await History.open(ctx.home, me.username);
 

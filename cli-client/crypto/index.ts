@@ -67,3 +67,4 @@ export {
   type StreamOptions,
 } from "./file.js";
 export { fromBase64 } from "./base64.js";
+export { signStatement, verifyStatement } from "./group-statement.js";

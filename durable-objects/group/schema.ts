@@ -60,4 +60,10 @@ CREATE INDEX member_sessions_by_expiry ON member_sessions (expires_at);
 CREATE TABLE queue_state (sessions_loaded INTEGER NOT NULL);
 INSERT INTO queue_state (sessions_loaded) SELECT NOT EXISTS (SELECT 1 FROM members);
 `,
+  `
+-- Signed membership (protocol/group-statement.ts): each epoch keeps the statement that started it and its
+-- signature, so members can verify the chain. Epochs recorded before this have none.
+ALTER TABLE epochs ADD COLUMN statement BLOB;
+ALTER TABLE epochs ADD COLUMN signature BLOB;
+`,
 ];

@@ -123,6 +123,7 @@ describe("a group's life", () => {
         epoch: 3,
         members: ["alice", "carol"],
         admin: "alice",
+        signedBy: "alice",
       },
     ]);
     expect(bobSaw.some((line) => line.text === afterRemoval)).toBe(false);
@@ -159,8 +160,15 @@ describe("a group's life", () => {
     const missing = await runCli(alice, ["group", "info", "nosuch"]);
     expect(missing).toMatchObject({ code: 4, stderr: "telepound: no such group: nosuch\n" });
 
-    // The new admin's group works after the restart, and Alice (gone) gets nothing.
+    // The new admin's group works after the restart, and Alice (gone) gets nothing. Carol's `group info`
+    // verified the changes since she left without showing them: her first send shows them and stops
+    // (exit 10, nothing sealed); the next one goes out.
     const afterRestart = text("after restart");
+    const review = await runCli(carol, ["send", "--group", "team", afterRestart]);
+    expect(review.code).toBe(10);
+    expect(review.stdout).toMatch(/group team: alice added carol .*\[signed by alice\]/);
+    expect(review.stdout).toMatch(/group team: alice left .*admin: carol\) \[signed by alice\]/);
+    expect(review.stderr).toMatch(/group membership changed: review it and send again/);
     await cliOk(carol, ["send", "--group", "team", afterRestart]);
     const bobLater = await cliOk(bob, ["inbox"]);
     expect(bobLater).toMatch(new RegExp(`#team carol: ${afterRestart}\\n`));

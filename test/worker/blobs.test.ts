@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { CreateBlobResponse } from "../../protocol/http.js";
 import { BLOB_PART_BYTES, MAX_FILE_BYTES, sealedFileSize } from "../../protocol/limits.js";
 import { api, signup, uniqueName } from "./helpers.js";
+import { addMember, createGroup } from "./group-changes.js";
 import type { SessionResponse as Session } from "../../protocol/http.js";
 
 async function createBlob(
@@ -88,17 +89,9 @@ describe("file blobs", () => {
       ["alice", "bob", "carol", "dave"].map((n) => signup(uniqueName(n))),
     );
     const group = uniqueName("g");
-    await api("/v1/groups", {
-      method: "POST",
-      token: alice!.token,
-      body: JSON.stringify({ name: group, members: [bob!.username, carol!.username] }),
-    });
+    await createGroup(alice!, group, [bob!, carol!]);
     const id = await upload(alice!, { group }, pattern(5000, 3));
-    await api(`/v1/groups/${group}/members`, {
-      method: "POST",
-      token: alice!.token,
-      body: JSON.stringify({ username: dave!.username }),
-    });
+    await addMember(alice!, group, dave!.username);
     expect((await api(`/v1/blobs/${id}`, { token: bob!.token })).status).toBe(200);
     expect((await api(`/v1/blobs/${id}`, { token: carol!.token })).status).toBe(200);
     expect((await api(`/v1/blobs/${id}`, { token: dave!.token })).status).toBe(403);
@@ -111,11 +104,7 @@ describe("file blobs", () => {
       ["alice", "bob", "carol"].map((n) => signup(uniqueName(n))),
     );
     const group = uniqueName("g");
-    await api("/v1/groups", {
-      method: "POST",
-      token: alice!.token,
-      body: JSON.stringify({ name: group, members: [bob!.username, carol!.username] }),
-    });
+    await createGroup(alice!, group, [bob!, carol!]);
     const id = await upload(alice!, { group }, pattern(300, 9));
     expect((await api(`/v1/blobs/${id}`, { method: "DELETE", token: bob!.token })).status).toBe(204);
     expect(await env.BLOBS.head(`blobs/${id}`)).not.toBeNull();

@@ -6,7 +6,14 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { Membership } from "../../durable-objects/group/membership.js";
 import { MAX_RECIPIENTS } from "../../protocol/limits.js";
-import { decodeDelivery } from "../../protocol/envelope.js";
+import { decodeDelivery, membersDigest } from "../../protocol/envelope.js";
+import {
+  GENESIS_PREV,
+  type GroupStatement,
+  decodeStatement,
+  encodeStatement,
+  statementHash,
+} from "../../protocol/group-statement.js";
 import type { GroupInfo } from "../../protocol/http.js";
 import {
   api,
@@ -18,30 +25,11 @@ import {
   users,
   type TestSocket,
 } from "./helpers.js";
+import { addMember, createGroup, leaveGroup, removeMember, signedBody } from "./group-changes.js";
 import type { SessionResponse as Session } from "../../protocol/http.js";
 
 function groupName(): string {
   return uniqueName("g");
-}
-
-async function createGroup(owner: Session, name: string, members: Session[]): Promise<Response> {
-  return api("/v1/groups", {
-    method: "POST",
-    token: owner.token,
-    body: JSON.stringify({ name, members: members.map((m) => m.username) }),
-  });
-}
-
-function addMember(by: Session, name: string, username: string): Promise<Response> {
-  return api(`/v1/groups/${name}/members`, {
-    method: "POST",
-    token: by.token,
-    body: JSON.stringify({ username }),
-  });
-}
-
-function removeMember(by: Session, name: string, username: string): Promise<Response> {
-  return api(`/v1/groups/${name}/members/${username}`, { method: "DELETE", token: by.token });
 }
 
 async function info(session: Session, name: string): Promise<GroupInfo> {
@@ -85,7 +73,7 @@ describe("group membership", () => {
     const [alice, bob] = await users("alice", "bob");
     const name = groupName();
     expect((await createGroup(alice!, name, [])).status).toBe(201);
-    expect((await createGroup(bob!, name.toUpperCase(), [])).status).toBe(409);
+    expect((await createGroup(bob!, name, [])).status).toBe(409);
     const ghost = { username: uniqueName("ghost") } as Session;
     const missing = await createGroup(alice!, groupName(), [ghost]);
     expect(missing.status).toBe(404);
@@ -143,7 +131,7 @@ describe("group membership", () => {
     await createGroup(alice!, name, [bob!]);
     await addMember(alice!, name, carol!.username);
     const carolSocket = await online(carol!.token);
-    expect((await api(`/v1/groups/${name}/leave`, { method: "POST", token: alice!.token })).status).toBe(204);
+    expect((await leaveGroup(alice!, name)).status).toBe(204);
     const handover = await carolSocket.waitFor(
       (r) => r.kind === "json" && r.frame.type === "event" && r.frame.event === "left",
     );
@@ -151,11 +139,11 @@ describe("group membership", () => {
     expect((await info(bob!, name)).admin).toBe(bob!.username);
     // Alice is out: she can neither read nor change the group.
     expect((await api(`/v1/groups/${name}`, { token: alice!.token })).status).toBe(403);
-    expect((await api(`/v1/groups/${name}/leave`, { method: "POST", token: alice!.token })).status).toBe(403);
+    expect((await leaveGroup(alice!, name)).status).toBe(403);
 
-    await api(`/v1/groups/${name}/leave`, { method: "POST", token: bob!.token });
+    await leaveGroup(bob!, name);
     expect((await info(carol!, name)).admin).toBe(carol!.username);
-    await api(`/v1/groups/${name}/leave`, { method: "POST", token: carol!.token });
+    await leaveGroup(carol!, name);
     expect((await api(`/v1/groups/${name}`, { token: carol!.token })).status).toBe(404);
 
     // The name is free again, and epochs keep counting so nothing sealed for the old group fits the new.
@@ -171,7 +159,11 @@ describe("group membership", () => {
     await createGroup(alice!, name, [bob!]);
     await addMember(alice!, name, carol!.username);
     const epoch1 = await api(`/v1/groups/${name}/epochs/1`, { token: bob!.token });
-    expect(await epoch1.json()).toEqual({ name, epoch: 1, members: [alice!.username, bob!.username].sort() });
+    expect(await epoch1.json()).toMatchObject({
+      name,
+      epoch: 1,
+      members: [alice!.username, bob!.username].sort(),
+    });
     expect((await api(`/v1/groups/${name}/epochs/1`, { token: carol!.token })).status).toBe(403);
     expect((await api(`/v1/groups/${name}/epochs/2`, { token: carol!.token })).status).toBe(200);
     expect((await api(`/v1/groups/${name}/epochs/9`, { token: carol!.token })).status).toBe(404);
@@ -281,23 +273,64 @@ describe("group messages", () => {
 });
 
 describe("group limits", () => {
-  it("ignores repeated names at creation", async () => {
+  it("refuses a create whose member list repeats a name or is not sorted", async () => {
     const [alice, bob] = await users("alice", "bob");
     const name = groupName();
-    const response = await createGroup(alice!, name, [bob!, bob!, alice!]);
+    const body = await signedBody(alice!.username, name, "create", alice!.username, {}, [bob!.username]);
+    for (const members of [[...body.members!, bob!.username], [...body.members!].reverse()]) {
+      const response = await api("/v1/groups", {
+        method: "POST",
+        token: alice!.token,
+        body: JSON.stringify({ ...body, members }),
+      });
+      expect(response.status).toBe(400);
+    }
+    const response = await api("/v1/groups", {
+      method: "POST",
+      token: alice!.token,
+      body: JSON.stringify(body),
+    });
     expect(response.status).toBe(201);
-    const body: GroupInfo = await response.json();
-    expect(body.members.map((m) => m.username)).toEqual([alice!.username, bob!.username]);
+    const created: GroupInfo = await response.json();
+    expect(created.members.map((m) => m.username)).toEqual([alice!.username, bob!.username]);
   });
 
   it(`refuses to grow past ${MAX_RECIPIENTS} members, the most one envelope can carry`, async () => {
     const stub = env.GROUPS.get(env.GROUPS.idFromName(`group:cap-${Date.now()}`));
     await runInDurableObject(stub, (_, state) => {
       const membership = new Membership(state.storage.sql);
-      const others = Array.from({ length: MAX_RECIPIENTS - 1 }, (_, i) => `member-${i}`);
-      membership.create("cap", "owner", others, Date.now());
+      const members = [
+        "owner",
+        ...Array.from({ length: MAX_RECIPIENTS - 1 }, (_, i) => `member-${i}`),
+      ].sort();
+      // The room takes statements whose signature its caller checked: stand-in signatures do here.
+      const signed = (statement: GroupStatement) => ({
+        bytes: encodeStatement(statement),
+        signature: new Uint8Array(64).fill(9),
+        statement,
+      });
+      const create = signed({
+        action: "create",
+        group: "cap",
+        epoch: 1,
+        prev: GENESIS_PREV,
+        at: Date.now(),
+        by: "owner",
+        user: "owner",
+        admin: "owner",
+        membersDigest: membersDigest(members),
+      });
+      membership.apply("owner", create, members, Date.now());
       expect(membership.memberNames()).toHaveLength(MAX_RECIPIENTS);
-      expect(() => membership.add("owner", "one-more", Date.now())).toThrow(/limited to 1024/);
+      const add = signed({
+        ...create.statement,
+        action: "add",
+        epoch: 2,
+        prev: statementHash(create.bytes, create.signature),
+        user: "one-more",
+        membersDigest: membersDigest([...members, "one-more"]),
+      });
+      expect(() => membership.apply("owner", add, undefined, Date.now())).toThrow(/limited to 1024/);
     });
   });
 });
@@ -307,12 +340,95 @@ describe("a closed group", () => {
     const [alice, bob] = await users("alice", "bob");
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
-    await api(`/v1/groups/${name}/leave`, { method: "POST", token: alice!.token });
-    await api(`/v1/groups/${name}/leave`, { method: "POST", token: bob!.token });
+    await leaveGroup(alice!, name);
+    await leaveGroup(bob!, name);
     expect((await api(`/v1/groups/${name}`, { token: bob!.token })).status).toBe(404);
     const past = await api(`/v1/groups/${name}/epochs/1`, { token: bob!.token });
-    expect(await past.json()).toEqual({ name, epoch: 1, members: [alice!.username, bob!.username].sort() });
+    expect(await past.json()).toMatchObject({
+      name,
+      epoch: 1,
+      members: [alice!.username, bob!.username].sort(),
+    });
     const outsider = (await users("eve"))[0]!;
     expect((await api(`/v1/groups/${name}/epochs/1`, { token: outsider.token })).status).toBe(403);
+  });
+});
+
+describe("signed membership", () => {
+  it("refuses an unsigned change, a bad signature, a wrong epoch or prev, a non-admin and a wrong digest", async () => {
+    const [alice, bob, carol] = await users("alice", "bob", "carol");
+    const name = groupName();
+    expect((await createGroup(alice!, name, [bob!], { signature: "random" })).status).toBe(400);
+    expect((await createGroup(alice!, name, [bob!], { epoch: 2 })).status).toBe(409);
+    expect((await createGroup(alice!, name, [bob!], { digestFor: [alice!.username] })).status).toBe(400);
+    expect((await createGroup(alice!, name, [bob!])).status).toBe(201);
+
+    const unsigned = await api(`/v1/groups/${name}/members`, {
+      method: "POST",
+      token: alice!.token,
+      body: JSON.stringify({
+        statement: (await signedBody(alice!.username, name, "add", carol!.username)).statement,
+      }),
+    });
+    expect(unsigned.status).toBe(400);
+    expect((await addMember(alice!, name, carol!.username, { signature: "empty" })).status).toBe(400);
+    const forged = await addMember(alice!, name, carol!.username, { signature: "random" });
+    expect(forged.status).toBe(400);
+    expect(await forged.text()).toContain("signature");
+    const stale = await addMember(alice!, name, carol!.username, { epoch: 1 });
+    expect(stale.status).toBe(409);
+    expect(await stale.text()).toContain("stale statement");
+    expect((await addMember(alice!, name, carol!.username, { epoch: 3 })).status).toBe(409);
+    expect(
+      (await addMember(alice!, name, carol!.username, { prev: new Uint8Array(32).fill(1) })).status,
+    ).toBe(409);
+    expect((await addMember(alice!, name, carol!.username, { digestFor: [alice!.username] })).status).toBe(
+      400,
+    );
+    // Bob signs as himself: not the admin. Signing as alice is refused before anything else.
+    expect((await addMember(bob!, name, carol!.username)).status).toBe(403);
+    expect((await addMember(bob!, name, carol!.username, { by: alice!.username })).status).toBe(403);
+    // A leaving member cannot hand the group over, nor name themselves anything but themselves.
+    expect((await leaveGroup(bob!, name, { admin: bob!.username })).status).toBe(400);
+    expect((await info(alice!, name)).epoch).toBe(1);
+
+    const added = await addMember(alice!, name, carol!.username);
+    expect(added.status).toBe(200);
+    const head: GroupInfo = await added.json();
+    expect(decodeStatement(Uint8Array.from(atob(head.statement), (c) => c.charCodeAt(0)))).toMatchObject({
+      action: "add",
+      epoch: 2,
+      by: alice!.username,
+      user: carol!.username,
+    });
+  });
+
+  it("insists that a leaving admin names the longest-standing member as successor", async () => {
+    const [alice, bob, carol] = await users("alice", "bob", "carol");
+    const name = groupName();
+    await createGroup(alice!, name, [bob!]);
+    await addMember(alice!, name, carol!.username);
+    expect((await leaveGroup(alice!, name, { admin: carol!.username })).status).toBe(400);
+    expect((await leaveGroup(alice!, name)).status).toBe(204);
+    expect((await info(carol!, name)).admin).toBe(bob!.username);
+  });
+
+  it("tells a creator the epoch to sign for, and lets a removed member fetch the statement that removed them", async () => {
+    const [alice, bob] = await users("alice", "bob");
+    const name = groupName();
+    expect(await (await api(`/v1/groups/${name}/next-epoch`, { token: alice!.token })).json()).toEqual({
+      name,
+      epoch: 1,
+    });
+    await createGroup(alice!, name, [bob!]);
+    await removeMember(alice!, name, bob!.username);
+    expect(await (await api(`/v1/groups/${name}/next-epoch`, { token: bob!.token })).json()).toEqual({
+      name,
+      epoch: 3,
+    });
+    const removal = await api(`/v1/groups/${name}/epochs/2`, { token: bob!.token });
+    expect(removal.status).toBe(200);
+    expect(await removal.json()).toMatchObject({ epoch: 2, members: [alice!.username] });
+    expect((await api(`/v1/groups/${name}/epochs/3`, { token: bob!.token })).status).toBe(404);
   });
 });

@@ -17,10 +17,26 @@ import type { SessionResponse } from "../../protocol/http.js";
 
 export const BASE = "http://telepound.test";
 
-let keysPromise: Promise<{ encryption: string; signing: string }> | undefined;
+interface TestKeys {
+  encryption: string;
+  signing: string;
+  /** The Ed25519 private key behind `signing`: every test user shares it, and signs statements with it. */
+  signingPrivate: CryptoKey;
+}
+let keysPromise: Promise<TestKeys> | undefined;
 
 /** One real RSA-3072 + Ed25519 key set, made once: the server validates keys but not whose they are. */
-export function publicKeys(): Promise<{ encryption: string; signing: string }> {
+export async function publicKeys(): Promise<{ encryption: string; signing: string }> {
+  const { encryption, signing } = await testKeys();
+  return { encryption, signing };
+}
+
+/** The private signing key every test user shares (see publicKeys). */
+export async function signingPrivateKey(): Promise<CryptoKey> {
+  return (await testKeys()).signingPrivate;
+}
+
+function testKeys(): Promise<TestKeys> {
   keysPromise ??= (async () => {
     const rsa = (await crypto.subtle.generateKey(
       { name: "RSA-OAEP", modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
@@ -34,6 +50,7 @@ export function publicKeys(): Promise<{ encryption: string; signing: string }> {
     return {
       encryption: encodeBase64((await crypto.subtle.exportKey("spki", rsa.publicKey)) as ArrayBuffer),
       signing: encodeBase64((await crypto.subtle.exportKey("spki", ed.publicKey)) as ArrayBuffer),
+      signingPrivate: ed.privateKey,
     };
   })();
   return keysPromise;

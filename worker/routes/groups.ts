@@ -1,14 +1,24 @@
-// Groups (the seed's createGroup / modifyGroup / leaveGroup / groupExist): every rule is enforced by the
-// group's room (durable-objects/group/membership.ts); these routes only authenticate and translate.
+// Groups (the seed's createGroup / modifyGroup / leaveGroup / groupExist): every change is a statement
+// signed by its sender; every rule is enforced by the group's room (durable-objects/group/membership.ts),
+// these routes only authenticate, decode and translate.
 
 import { Hono } from "hono";
+import { decodeBase64, encodeBase64 } from "hono/utils/encode";
+import type { SignedStatement } from "../../durable-objects/group/membership.js";
 import { groupStub, homeStub } from "../../durable-objects/names.js";
 import type { GroupResult } from "../../durable-objects/group-room.js";
+import { FormatError } from "../../protocol/bytes.js";
 import {
-  AddMemberRequest,
+  type GroupStatement,
+  type StatementActionName,
+  decodeStatement,
+} from "../../protocol/group-statement.js";
+import {
   CreateGroupRequest,
   type GroupEpochResponse,
   type GroupListResponse,
+  type NextEpochResponse,
+  SignedStatementRequest,
   groupName,
   username,
 } from "../../protocol/http.js";
@@ -27,7 +37,10 @@ groups.get("/groups", async (c) => {
 
 groups.post("/groups", async (c) => {
   const body = await parseJson(c, CreateGroupRequest);
-  const result = unwrap(await groupStub(c.env, body.name).create(body.name, c.var.user, body.members));
+  const signed = signedStatement(body, "create", c.var.user);
+  const result = unwrap(
+    await groupStub(c.env, signed.statement.group).applyStatement(c.var.user, signed, body.members),
+  );
   return c.json(result.info, 201);
 });
 
@@ -36,32 +49,73 @@ groups.get("/groups/:name", async (c) => {
   return c.json(unwrap(await groupStub(c.env, name).info(c.var.user)).info);
 });
 
+groups.get("/groups/:name/next-epoch", async (c) => {
+  const name = parse(groupName, c.req.param("name"), "group names are 3–32 of a-z 0-9 _ -");
+  return c.json({ name, epoch: await groupStub(c.env, name).nextEpoch() } satisfies NextEpochResponse);
+});
+
 groups.get("/groups/:name/epochs/:epoch", async (c) => {
   const name = parse(groupName, c.req.param("name"), "group names are 3–32 of a-z 0-9 _ -");
   const epoch = Number(c.req.param("epoch"));
   if (!Number.isSafeInteger(epoch) || epoch < 1)
     throw new ApiError("bad_request", "epochs are positive integers");
-  const result = unwrap(await groupStub(c.env, name).membersAt(c.var.user, epoch));
-  return c.json({ name, epoch, members: result.members } satisfies GroupEpochResponse);
+  const { record } = unwrap(await groupStub(c.env, name).epochRecord(c.var.user, epoch));
+  return c.json({
+    name,
+    epoch,
+    members: record.members,
+    statement: record.statement ? encodeBase64(record.statement.slice().buffer) : "",
+    signature: record.signature ? encodeBase64(record.signature.slice().buffer) : "",
+  } satisfies GroupEpochResponse);
 });
 
 groups.post("/groups/:name/members", async (c) => {
   const name = parse(groupName, c.req.param("name"), "group names are 3–32 of a-z 0-9 _ -");
-  const body = await parseJson(c, AddMemberRequest);
-  return c.json(unwrap(await groupStub(c.env, name).add(c.var.user, body.username)).info);
+  const signed = signedStatement(await parseJson(c, SignedStatementRequest), "add", c.var.user, name);
+  return c.json(unwrap(await groupStub(c.env, name).applyStatement(c.var.user, signed)).info);
 });
 
 groups.delete("/groups/:name/members/:username", async (c) => {
   const name = parse(groupName, c.req.param("name"), "group names are 3–32 of a-z 0-9 _ -");
   const member = parse(username, c.req.param("username"), "usernames are 3–32 of a-z 0-9 _ -");
-  return c.json(unwrap(await groupStub(c.env, name).remove(c.var.user, member)).info);
+  const signed = signedStatement(await parseJson(c, SignedStatementRequest), "remove", c.var.user, name);
+  if (signed.statement.user !== member)
+    throw new ApiError("bad_request", `the statement removes ${signed.statement.user}, not ${member}`);
+  return c.json(unwrap(await groupStub(c.env, name).applyStatement(c.var.user, signed)).info);
 });
 
 groups.post("/groups/:name/leave", async (c) => {
   const name = parse(groupName, c.req.param("name"), "group names are 3–32 of a-z 0-9 _ -");
-  unwrap(await groupStub(c.env, name).leave(c.var.user));
+  const signed = signedStatement(await parseJson(c, SignedStatementRequest), "leave", c.var.user, name);
+  unwrap(await groupStub(c.env, name).applyStatement(c.var.user, signed));
   return c.body(null, 204);
 });
+
+/**
+ * Decodes a request's statement and checks what the route implies: its action, its group (the route's
+ * name), and that it is signed by the session's user. The signature and every rule are the room's.
+ */
+function signedStatement(
+  body: { statement: string; signature: string },
+  action: StatementActionName,
+  requester: string,
+  group?: string,
+): SignedStatement {
+  let statement: GroupStatement;
+  try {
+    statement = decodeStatement(decodeBase64(body.statement));
+  } catch (error) {
+    if (error instanceof FormatError) throw new ApiError("bad_request", `bad statement: ${error.message}`);
+    throw error;
+  }
+  if (statement.action !== action)
+    throw new ApiError("bad_request", `this route takes a ${action} statement, not ${statement.action}`);
+  if (group !== undefined && statement.group !== group)
+    throw new ApiError("bad_request", `the statement is for the group ${statement.group}, not ${group}`);
+  if (statement.by !== requester)
+    throw new ApiError("forbidden", "a membership statement must be signed by you, its sender");
+  return { bytes: decodeBase64(body.statement), signature: decodeBase64(body.signature), statement };
+}
 
 /** A room's refusal becomes the matching HTTP error; success passes through. */
 function unwrap<R extends GroupResult<object>>(result: R): Extract<R, { ok: true }> {

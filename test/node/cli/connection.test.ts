@@ -175,6 +175,9 @@ describe("group events", () => {
     members: ["alice", "carol"],
     admin: "carol",
     at: 1_700_000_000_000,
+    // The connection only routes events: stand-ins for the signed statement (groups.ts verifies it).
+    statement: "AQ==",
+    signature: "AQ==",
   };
 
   it("hands events to onEvent, in order with deliveries", async () => {

@@ -1,14 +1,13 @@
-// Groups in the CLI against the stub server, with real keys: group messages are checked against the
-// members of their epoch (learned from events or asked from the server) and rejected when they do not
-// match; our own group messages never show back; a send refused for a stale epoch is sealed again for
-// the new members; the group commands map the server's refusals to exit codes.
+// Groups in the CLI against the stub server, with real keys: membership comes from signed statements
+// (test/node/cli/group-chain.ts), group messages are checked against the verified members of their epoch
+// and rejected when they do not match; our own group messages never show back; a send refused for a stale
+// epoch is sealed again for the new verified members; the group commands sign their changes and map the
+// server's refusals to exit codes.
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../../protocol/envelope.js";
-import type { EventFrame } from "../../../protocol/frames.js";
-import type { GroupInfo } from "../../../protocol/http.js";
 import {
   SenderKeyring,
   UnwrapCache,
@@ -17,8 +16,11 @@ import {
   sealMessage,
 } from "../../../cli-client/crypto/index.js";
 import { Api } from "../../../cli-client/api.js";
+import { Contacts } from "../../../cli-client/contacts.js";
 import { EPOCHS_KEPT, GroupDirectory } from "../../../cli-client/groups.js";
 import { Home } from "../../../cli-client/home.js";
+import type { LoggedIn } from "../../../cli-client/session.js";
+import { SignedChain, groupsFileOf } from "./group-chain.js";
 import { type TestUser, answerUploads, loggedInHome, makeUser, nextSequence, serveKeys } from "./fixtures.js";
 import { type StubServer, fakeIo, sendWelcome, startStubServer, tempDir, runCaptured } from "./helpers.js";
 
@@ -93,20 +95,12 @@ async function groupDelivery(
   };
 }
 
-function event(group: string, epoch: number, members: string[], overrides: Partial<EventFrame> = {}) {
-  return {
-    type: "event",
-    id: `${epoch}`.padStart(32, "e"),
-    event: "added",
-    group,
-    by: "alice",
-    user: members.at(-1)!,
-    epoch,
-    members: [...members].sort(),
-    admin: "alice",
-    at: Date.now(),
-    ...overrides,
-  } satisfies EventFrame;
+/** devs: alice creates it with bob (epoch 1), then adds carol (epoch 2). */
+function devs(): SignedChain {
+  const chain = new SignedChain("devs", [alice, bob, carol, eve]);
+  chain.create(alice, ["bob"]);
+  chain.add(alice, "carol");
+  return chain;
 }
 
 /** A receiving socket that pushes `frames` (binary deliveries or JSON objects) then synced; records acks. */
@@ -123,25 +117,26 @@ function serve(frames: Array<Uint8Array | object>) {
   return acked;
 }
 
-function groupInfo(name: string, epoch: number, members: string[], admin = "alice"): GroupInfo {
-  return {
-    name,
-    admin,
-    epoch,
-    members: members.map((username, i) => ({ username, joinedAt: 1_000 + i })),
-    createdAt: 1_000,
-  };
-}
-
 describe("receiving group messages", () => {
   it("shows a message whose members match the epoch an event announced, with group and sender", async () => {
     const home = await loggedInHome(dir.path, server.url, bob, [alice, carol]);
+    const chain = devs();
     const message = await groupDelivery(alice, bob, "devs", 2, [alice, bob, carol], "hello devs");
-    const acked = serve([event("devs", 2, ["alice", "bob", "carol"]), message.frame]);
+    const acked = serve([chain.event(chain.entry(1)), chain.event(chain.entry(2)), message.frame]);
     const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox", "--json"]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(jsonLines(stdout)).toEqual([
+      {
+        event: "created",
+        group: "devs",
+        by: "alice",
+        user: "alice",
+        epoch: 1,
+        members: ["alice", "bob"],
+        admin: "alice",
+        signedBy: "alice",
+      },
       {
         event: "added",
         group: "devs",
@@ -150,6 +145,7 @@ describe("receiving group messages", () => {
         epoch: 2,
         members: ["alice", "bob", "carol"],
         admin: "alice",
+        signedBy: "alice",
       },
       {
         id: message.id,
@@ -160,28 +156,30 @@ describe("receiving group messages", () => {
         sentAt: expect.any(String),
       },
     ]);
-    expect(acked).toEqual([event("devs", 2, []).id, message.id]);
-    // The epoch's members were saved before the acknowledgement, for later runs.
+    expect(acked).toEqual([chain.event(chain.entry(1)).id, chain.event(chain.entry(2)).id, message.id]);
+    // The verified chain was saved before the acknowledgement, for later runs: both changes shown.
     const saved = await home.read("groups.json");
-    expect(saved?.groups).toEqual([
-      { name: "devs", admin: "alice", epochs: [[2, ["alice", "bob", "carol"]]] },
-    ]);
+    expect(saved?.groups).toEqual([groupsFileOf("bob", chain).groups[0]]);
   });
 
   it("shows group and sender to people", async () => {
     const home = await loggedInHome(dir.path, server.url, bob, [alice, carol]);
+    const chain = devs();
     const message = await groupDelivery(carol, bob, "devs", 2, [alice, bob, carol], "from carol");
-    serve([event("devs", 2, ["alice", "bob", "carol"]), message.frame]);
+    serve([chain.event(chain.entry(1)), chain.event(chain.entry(2)), message.frame]);
     const { stdout } = await cli(["--home", home.dir, "inbox"]);
-    expect(stdout).toMatch(/group devs: alice added carol \(members: alice, bob, carol\)\n/);
+    expect(stdout).toMatch(
+      /group devs: alice added carol \(members: alice, bob, carol\) \[signed by alice\]\n/,
+    );
     expect(stdout).toMatch(/\] #devs carol: from carol\n$/);
   });
 
   it("rejects a message sealed for a member set the epoch does not have (a recipient smuggled in)", async () => {
     const home = await loggedInHome(dir.path, server.url, bob, [alice, carol, eve]);
     // The server told bob the members are alice, bob, carol; the message was also sealed for eve.
+    const chain = devs();
     const message = await groupDelivery(alice, bob, "devs", 2, [alice, bob, carol, eve], "with eve");
-    const acked = serve([event("devs", 2, ["alice", "bob", "carol"]), message.frame]);
+    const acked = serve([chain.event(chain.entry(1)), chain.event(chain.entry(2)), message.frame]);
     const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
     expect(code).toBe(0);
     expect(stdout).not.toContain("with eve");
@@ -197,34 +195,57 @@ describe("receiving group messages", () => {
     const home = await loggedInHome(dir.path, server.url, bob, [alice, carol]);
     // Sealed for epoch 1's members but labelled epoch 2, where carol joined.
     const message = await groupDelivery(alice, bob, "devs", 2, [alice, bob], "old members");
-    serve([
-      event("devs", 1, ["alice", "bob"], { id: "1".repeat(32), event: "created", user: "alice" }),
-      event("devs", 2, ["alice", "bob", "carol"]),
-      message.frame,
-    ]);
+    const chain = devs();
+    serve([chain.event(chain.entry(1)), chain.event(chain.entry(2)), message.frame]);
     const { stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
     expect(stdout).not.toContain("old members");
     expect(stderr).toMatch(/members digest does not match the members of devs at epoch 2/);
   });
 
-  it("asks the server for an epoch it has no event for, and remembers the answer", async () => {
-    const home = await loggedInHome(dir.path, server.url, bob, [alice, carol]);
-    let asked = 0;
-    server.http.set("GET /v1/groups/devs/epochs/5", (request) => {
-      asked++;
-      expect(request.headers.authorization).toBe("Bearer token-of-bob");
-      return { status: 200, body: { name: "devs", epoch: 5, members: ["alice", "bob", "carol"] } };
-    });
-    const first = await groupDelivery(alice, bob, "devs", 5, [alice, bob, carol], "first");
-    const second = await groupDelivery(carol, bob, "devs", 5, [alice, bob, carol], "second");
+  it("fetches and verifies the epochs it has no event for, shows the changes, and remembers them", async () => {
+    const home = await loggedInHome(dir.path, server.url, bob, [alice, carol, eve]);
+    const chain = devs();
+    chain.add(alice, "eve");
+    chain.remove(alice, "eve");
+    chain.add(alice, "eve");
+    chain.remove(alice, "eve");
+    const requests = chain.serve(server);
+    const first = await groupDelivery(alice, bob, "devs", 6, [alice, bob, carol], "first");
+    const second = await groupDelivery(carol, bob, "devs", 6, [alice, bob, carol], "second");
     serve([first.frame, second.frame]);
     const { stdout } = await cli(["--home", home.dir, "inbox", "--json"]);
-    expect(jsonLines(stdout).map((line) => line.text)).toEqual(["first", "second"]);
-    expect(asked).toBe(1);
+    const lines = jsonLines(stdout);
+    expect(lines.filter((line) => "text" in line).map((line) => line.text)).toEqual(["first", "second"]);
+    // Every change on the way is verified and shown, each with its signer.
+    expect(
+      lines.filter((line) => "event" in line).map((line) => [line.epoch, line.event, line.signedBy]),
+    ).toEqual([
+      [1, "created", "alice"],
+      [2, "added", "alice"],
+      [3, "added", "alice"],
+      [4, "removed", "alice"],
+      [5, "added", "alice"],
+      [6, "removed", "alice"],
+    ]);
+    // Epoch 6, then back to the create that brought bob in, once each.
+    expect(requests).toEqual([6, 5, 4, 3, 2, 1].map((epoch) => `GET /v1/groups/devs/epochs/${epoch}`));
     // A later run knows the epoch without asking.
-    serve([(await groupDelivery(alice, bob, "devs", 5, [alice, bob, carol], "third")).frame]);
+    serve([(await groupDelivery(alice, bob, "devs", 6, [alice, bob, carol], "third")).frame]);
     expect(jsonLines((await cli(["--home", home.dir, "inbox", "--json"])).stdout)[0]?.text).toBe("third");
-    expect(asked).toBe(1);
+    expect(requests).toHaveLength(6);
+  });
+
+  it("drops a message of an epoch whose statement does not verify (signed by a non-admin)", async () => {
+    const home = await loggedInHome(dir.path, server.url, bob, [alice, carol, eve]);
+    const chain = devs();
+    chain.add(carol, "eve");
+    chain.serve(server);
+    const message = await groupDelivery(eve, bob, "devs", 3, [alice, bob, carol, eve], "eve is in");
+    const acked = serve([chain.event(chain.entry(1)), chain.event(chain.entry(2)), message.frame]);
+    const { stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
+    expect(stdout).not.toContain("eve is in");
+    expect(stderr).toMatch(/dropped a message from eve .*only the admin \(alice\) may add members/);
+    expect(acked).toContain(message.id);
   });
 
   it("rejects a message of an epoch the server says we were not part of (403)", async () => {
@@ -246,7 +267,8 @@ describe("receiving group messages", () => {
     const home = await loggedInHome(dir.path, server.url, bob, [alice, eve]);
     // Eve seals for a list that includes herself, but the epoch bob knows does not.
     const message = await groupDelivery(eve, bob, "devs", 1, [alice, bob, eve], "let me in");
-    serve([event("devs", 1, ["alice", "bob"], { event: "created", user: "alice" }), message.frame]);
+    const chain = devs();
+    serve([chain.event(chain.entry(1)), message.frame]);
     const { stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
     expect(stdout).not.toContain("let me in");
     expect(stderr).toMatch(/dropped a message from eve/);
@@ -255,6 +277,7 @@ describe("receiving group messages", () => {
   it("does not show our own group message handed back, even when another process sent it", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
     const own = await groupDelivery(alice, alice, "devs", 1, [alice, bob], "mine");
+    const chain = devs();
     const acked: string[] = [];
     server.onSocket = (socket) => {
       // By now inbox has loaded seen.json; `send --group` in another process records its id only now.
@@ -262,9 +285,7 @@ describe("receiving group messages", () => {
         .withLock(() => home.write("seen.json", { owner: "alice", ids: [[`alice/${own.id}`, Date.now()]] }))
         .then(() => {
           sendWelcome(socket.ws, "alice");
-          socket.ws.send(
-            JSON.stringify(event("devs", 1, ["alice", "bob"], { event: "created", user: "alice" })),
-          );
+          socket.ws.send(JSON.stringify(chain.event(chain.entry(1))));
           socket.ws.send(own.frame);
           socket.ws.send(JSON.stringify({ type: "synced" }));
         });
@@ -280,7 +301,8 @@ describe("receiving group messages", () => {
   it("shows our own group message sent from another device (not recorded here)", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
     const own = await groupDelivery(alice, alice, "devs", 1, [alice, bob], "from my laptop");
-    serve([event("devs", 1, ["alice", "bob"], { event: "created", user: "alice" }), own.frame]);
+    const chain = devs();
+    serve([chain.event(chain.entry(1)), own.frame]);
     const { stdout } = await cli(["--home", home.dir, "inbox"]);
     expect(stdout).toMatch(/#devs alice: from my laptop/);
   });
@@ -302,10 +324,9 @@ describe("sending to a group", () => {
 
   it("seals for every member including itself, which each can open", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
-    server.http.set("GET /v1/groups/devs", () => ({
-      status: 200,
-      body: groupInfo("devs", 1, ["alice", "bob"]),
-    }));
+    const chain = new SignedChain("devs", [alice, bob]);
+    chain.create(alice, ["bob"]);
+    chain.serve(server);
     const uploads = answerInTurn([sent]);
     const { code, stdout } = await cli([
       "--home",
@@ -344,15 +365,11 @@ describe("sending to a group", () => {
 
   it("on stale_epoch fetches the group again and seals anew (new id, new members), checking each member's keys once", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
-    // What this device knew: epoch 1. The group is at epoch 2 by now, with carol.
-    const groups = await GroupDirectory.load(home, "alice", new Api(server.url));
-    groups.learn("devs", 1, ["alice", "bob"], "alice");
-    await groups.save();
-    let infoAsked = 0;
-    server.http.set("GET /v1/groups/devs", () => {
-      infoAsked++;
-      return { status: 200, body: groupInfo("devs", 2, ["alice", "bob", "carol"]) };
-    });
+    // What this device knew: epoch 1. The group is at epoch 2 by now, with carol (alice added her
+    // from another device: her own change needs no review).
+    const chain = devs();
+    await home.write("groups.json", groupsFileOf("alice", chain, [chain.entry(1)]));
+    const requests = chain.serve(server);
     const lookups: unknown[] = [];
     server.http.set("POST /v1/users/lookup", (_request, body) => {
       const { usernames } = JSON.parse(body) as { usernames: string[] };
@@ -386,23 +403,62 @@ describe("sending to a group", () => {
     expect(second!.messageIdHex).not.toBe(first!.messageIdHex);
     expect(second!.header.counter).toBe(first!.header.counter + 1);
     expect(JSON.parse(stdout)).toMatchObject({ id: second!.messageIdHex, epoch: 2 });
-    expect(infoAsked).toBe(1);
+    expect(requests).toEqual(["GET /v1/groups/devs"]);
     // bob's pinned keys are checked with the server before the first seal; carol, new, is pinned before the
     // second; bob is not asked about again.
     expect(lookups).toEqual([{ usernames: ["bob"] }, { usernames: ["carol"] }]);
     expect(stderr).toMatch(/first contact with carol: pinned/);
     expect((await home.read("contacts.json"))?.contacts.get("carol")?.fingerprint).toBe(carol.fingerprint);
-    expect((await home.read("groups.json"))?.groups[0]?.epochs.map(([epoch]) => epoch)).toEqual([1, 2]);
+    expect((await home.read("groups.json"))?.groups[0]?.epochs.map(({ epoch }) => epoch)).toEqual([1, 2]);
     // Sealed again under the same sequence: the refused copy was never delivered, so no member sees a gap.
     expect((await home.read("state.json"))?.sequences).toEqual([["g:devs", 1]]);
   });
 
+  it("on stale_epoch stops before sealing again when the catch-up meets another's change (exit 10), then goes on", async () => {
+    const home = await loggedInHome(dir.path, server.url, bob, [alice, carol]);
+    const chain = devs();
+    await home.write("groups.json", groupsFileOf("bob", chain, [chain.entry(1)]));
+    chain.serve(server);
+    const uploads = answerInTurn([stale, sent]);
+    const first = await cli(["--home", home.dir, "send", "--group", "devs", "hi", "--json"]);
+    expect(first.code).toBe(10);
+    expect(jsonLines(first.stdout)).toEqual([
+      expect.objectContaining({ event: "added", user: "carol", epoch: 2, signedBy: "alice" }),
+    ]);
+    expect(JSON.parse(first.stderr)).toEqual({
+      error: {
+        message: "group membership changed: review it and send again (1 change in devs; nothing was sent)",
+        exitCode: 10,
+      },
+    });
+    expect(uploads.map((upload) => upload.header.epoch)).toEqual([1]);
+    const again = await cli(["--home", home.dir, "send", "--group", "devs", "hi", "--json"]);
+    expect(again.code).toBe(0);
+    expect(uploads.map((upload) => upload.header.epoch)).toEqual([1, 2]);
+    expect(uploads[1]!.slots.map((slot) => slot.recipient)).toEqual(["alice", "bob", "carol"]);
+  });
+
+  it("refuses a server head that does not verify, sealing nothing new (exit 8)", async () => {
+    const home = await loggedInHome(dir.path, server.url, bob, [alice, carol, eve]);
+    const chain = devs();
+    await home.write("groups.json", groupsFileOf("bob", chain));
+    // The server's head: epoch 2's statement with eve slipped into the member list.
+    const lie = { ...chain.info(), members: [...chain.info().members, { username: "eve", joinedAt: 9 }] };
+    server.http.set("GET /v1/groups/devs", () => ({ status: 200, body: lie }));
+    const uploads = answerInTurn([stale]);
+    const result = await cli(["--home", home.dir, "send", "--group", "devs", "hi"]);
+    expect(result.code).toBe(8);
+    expect(result.stderr).toMatch(
+      /does not verify: the member list given does not match the signed members digest/,
+    );
+    expect(uploads.flatMap((upload) => upload.slots.map((slot) => slot.recipient))).not.toContain("eve");
+  });
+
   it("gives up with exit 7 when the group keeps changing", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
-    server.http.set("GET /v1/groups/devs", () => ({
-      status: 200,
-      body: groupInfo("devs", 1, ["alice", "bob"]),
-    }));
+    const chain = new SignedChain("devs", [alice, bob]);
+    chain.create(alice, ["bob"]);
+    chain.serve(server);
     const uploads = answerInTurn([stale]);
     const { code, stderr } = await cli(["--home", home.dir, "send", "--group", "devs", "never"]);
     expect(code).toBe(7);
@@ -432,10 +488,9 @@ describe("sending to a group", () => {
 
   it("stops with exit 8 when a member's newly looked-up keys differ from a pin made meanwhile", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
-    server.http.set("GET /v1/groups/devs", () => ({
-      status: 200,
-      body: groupInfo("devs", 1, ["alice", "bob", "carol"]),
-    }));
+    const chain = new SignedChain("devs", [alice, bob, carol]);
+    chain.create(alice, ["bob", "carol"]);
+    chain.serve(server);
     server.http.set("POST /v1/users/lookup", () => {
       // Another process pinned carol's real keys between our read and the server's (other) answer.
       const file = JSON.parse(readFileSync(join(home.dir, "contacts.json"), "utf8"));
@@ -463,6 +518,11 @@ describe("sending to a group", () => {
 describe("group commands", () => {
   it("map the server's refusals to exit codes with one line", async () => {
     const home = await loggedInHome(dir.path, server.url, bob, [alice]);
+    devs().serve(server);
+    server.http.set("GET /v1/groups/new/next-epoch", () => ({
+      status: 200,
+      body: { name: "new", epoch: 1 },
+    }));
     server.http.set("POST /v1/groups/devs/members", () => ({
       status: 403,
       body: { error: { code: "forbidden", message: "only the admin (alice) may add members" } },
@@ -486,42 +546,94 @@ describe("group commands", () => {
     });
     expect((await cli(["--home", home.dir, "group", "info", "gone"])).code).toBe(4);
     expect((await cli(["--home", home.dir, "group", "info", "theirs"])).code).toBe(7);
-    const taken = await cli(["--home", home.dir, "group", "create", "devs"]);
-    expect(taken).toMatchObject({ code: 7, stderr: "telepound: the group name devs is taken\n" });
+    const taken = await cli(["--home", home.dir, "group", "create", "new"]);
+    expect(taken).toMatchObject({
+      code: 7,
+      stderr: "telepound: refused by the server: the group devs exists already\n",
+    });
     expect((await cli(["--home", home.dir, "group", "info", "no"])).code).toBe(2);
     expect((await cli(["--home", home.dir, "group", "explode"])).code).toBe(2);
   });
 
-  it("create sends the other members once, and info prints admin and members (global options after them)", async () => {
-    const home = await loggedInHome(dir.path, server.url, alice, [bob]);
-    let created: unknown;
-    server.http.set("POST /v1/groups", (_request, body) => {
+  it("create signs the statement for the next epoch with the members once, and info prints the verified head", async () => {
+    const home = await loggedInHome(dir.path, server.url, alice, [bob, carol]);
+    const chain = new SignedChain("devs", [alice, bob, carol]);
+    const requests = chain.serve(server);
+    let created: { statement: string; members: string[] } | undefined;
+    const record = server.http.get("POST /v1/groups")!;
+    server.http.set("POST /v1/groups", (request, body, bytes) => {
       created = JSON.parse(body);
-      return { status: 201, body: groupInfo("devs", 1, ["alice", "bob", "carol"]) };
+      return record(request, body, bytes);
     });
-    server.http.set("GET /v1/groups/devs", () => ({
-      status: 200,
-      body: groupInfo("devs", 3, ["alice", "carol"], "carol"),
-    }));
     const create = await cli(["--home", home.dir, "group", "create", "Devs", "bob", "alice", "BOB", "carol"]);
     expect(create.code).toBe(0);
-    expect(created).toEqual({ name: "devs", members: ["bob", "carol"] });
+    expect(created!.members).toEqual(["alice", "bob", "carol"]);
+    expect(chain.head.statement).toMatchObject({ action: "create", epoch: 1, by: "alice", admin: "alice" });
+    expect(requests).toEqual(["GET /v1/groups/devs/next-epoch", "POST /v1/groups"]);
+    // Removed on another device of alice's: verified from the server's head, shown as it is.
+    chain.remove(alice, "bob");
     const info = await cli(["group", "info", "devs", "--home", home.dir, "--json"]);
     expect(JSON.parse(info.stdout)).toEqual({
       name: "devs",
-      admin: "carol",
-      epoch: 3,
+      admin: "alice",
+      epoch: 2,
       members: ["alice", "carol"],
       createdAt: expect.any(String),
     });
     const human = await cli(["--home", home.dir, "group", "info", "devs"]);
     expect(human.stdout).toBe(
-      "group devs: admin carol, epoch 3\nmembers, oldest first: alice, carol (admin)\n",
+      "group devs: admin alice, epoch 2\nmembers, oldest first: alice (admin), carol\n",
     );
+  });
+
+  it("refuse a server answer that is not the statement signed (exit 8)", async () => {
+    const home = await loggedInHome(dir.path, server.url, alice, [bob]);
+    const chain = new SignedChain("devs", [alice, bob]);
+    chain.create(alice, ["bob"]);
+    chain.serve(server);
+    const other = new SignedChain("devs", [alice, bob]);
+    other.create(alice, ["bob"]);
+    other.add(alice, "carol");
+    // The server answers the add with another add, signed by alice long ago.
+    server.http.set("POST /v1/groups/devs/members", () => ({ status: 200, body: other.info() }));
+    const add = await cli(["--home", home.dir, "group", "add", "devs", "bob2"]);
+    expect(add.code).toBe(8);
   });
 });
 
 describe("chat", () => {
+  it("shows a change another member signed, met while sending, and sends only the next line", async () => {
+    const home = await loggedInHome(dir.path, server.url, alice, [bob, carol]);
+    const chain = new SignedChain("devs", [alice, bob, carol]);
+    chain.create(bob, ["alice"]);
+    await home.write("groups.json", groupsFileOf("alice", chain));
+    chain.add(bob, "carol");
+    chain.serve(server);
+    const uploads: ReturnType<typeof decodeUpload>[] = [];
+    server.onSocket = (socket) => {
+      sendWelcome(socket.ws);
+      socket.ws.send(JSON.stringify({ type: "synced" }));
+      socket.ws.on("message", (data: Buffer, isBinary) => {
+        if (!isBinary) return;
+        const upload = decodeUpload(new Uint8Array(data));
+        uploads.push(upload);
+        // The server moved on to epoch 2 without telling this socket: only a catch-up can say.
+        const answer =
+          upload.header.epoch === 1
+            ? { type: "error", code: "stale_epoch", message: "moved on", id: upload.messageIdHex }
+            : { type: "sent", id: upload.messageIdHex, status: "delivered" };
+        socket.ws.send(JSON.stringify(answer));
+      });
+    };
+    const io = fakeIo({}, "/group devs first try\n/group devs second try\n");
+    const { code, stdout, stderr } = await cli(["--home", home.dir, "chat"], io);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/group devs: bob added carol \(members: alice, bob, carol\) \[signed by bob\]/);
+    expect(stderr).toMatch(/group membership changed: review it and send again \(1 change in devs/);
+    expect(uploads.map((upload) => upload.header.epoch)).toEqual([1, 2]);
+    expect(uploads[1]!.slots.map((slot) => slot.recipient)).toEqual(["alice", "bob", "carol"]);
+  });
+
   it("creates, switches to, sends to, changes, shows and leaves a group", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
     const uploads: ReturnType<typeof decodeUpload>[] = [];
@@ -535,16 +647,8 @@ describe("chat", () => {
         socket.ws.send(JSON.stringify({ type: "sent", id: upload.messageIdHex, status: "delivered" }));
       });
     };
-    const requests: string[] = [];
-    const answer = (info: GroupInfo | null) => (request: { method?: string; url?: string }, body: string) => {
-      requests.push(`${request.method} ${request.url} ${body}`.trim());
-      return info ? { status: 200, body: info } : { status: 204 };
-    };
-    server.http.set("POST /v1/groups", answer(groupInfo("devs", 1, ["alice", "bob"])));
-    server.http.set("POST /v1/groups/devs/members", answer(groupInfo("devs", 2, ["alice", "bob", "carol"])));
-    server.http.set("DELETE /v1/groups/devs/members/bob", answer(groupInfo("devs", 3, ["alice", "carol"])));
-    server.http.set("GET /v1/groups/devs", answer(groupInfo("devs", 3, ["alice", "carol"])));
-    server.http.set("POST /v1/groups/devs/leave", answer(null));
+    const chain = new SignedChain("devs", [alice, bob, carol]);
+    const requests = chain.serve(server);
     const lines = [
       "/members",
       "/create devs bob",
@@ -565,11 +669,22 @@ describe("chat", () => {
       "telepound: no conversation yet: type /msg USER or /group G first",
     ]);
     expect(requests).toEqual([
-      'POST /v1/groups {"name":"devs","members":["bob"]}',
-      'POST /v1/groups/devs/members {"username":"carol"}',
+      "GET /v1/groups/devs/next-epoch",
+      "POST /v1/groups",
+      "GET /v1/groups/devs",
+      "POST /v1/groups/devs/members",
+      "GET /v1/groups/devs",
       "DELETE /v1/groups/devs/members/bob",
       "GET /v1/groups/devs",
+      "GET /v1/groups/devs",
       "POST /v1/groups/devs/leave",
+    ]);
+    // Every change was signed by alice, in order, each on the one before.
+    expect(chain.entries.map((entry) => [entry.epoch, entry.statement.action, entry.statement.by])).toEqual([
+      [1, "create", "alice"],
+      [2, "add", "alice"],
+      [3, "remove", "alice"],
+      [4, "leave", "alice"],
     ]);
     expect(uploads.map((upload) => [upload.header.target, upload.header.epoch])).toEqual([
       ["devs", 1],
@@ -599,28 +714,147 @@ describe("chat", () => {
 });
 
 describe("GroupDirectory", () => {
-  it("merges what two processes learned, keeps the newest epochs, and the newest epoch's admin", async () => {
+  function loggedIn(user: typeof alice): LoggedIn {
+    return {
+      username: user.name,
+      session: {
+        server: server.url,
+        username: user.name,
+        token: "t",
+        sessionId: "s",
+        expiresAt: Date.now() + 60_000,
+      },
+      server: server.url,
+      api: new Api(server.url, "t"),
+      identity: user.identity,
+      exported: user.exported,
+      fingerprint: user.fingerprint,
+    };
+  }
+
+  it("merges what two processes verified, keeps member lists for the newest epochs only, and ignores another user's file", async () => {
     const home = new Home(dir.path);
-    const api = new Api(server.url);
-    const one = await GroupDirectory.load(home, "alice", api);
-    const two = await GroupDirectory.load(home, "alice", api);
-    one.learn("devs", 2, ["bob", "alice"], "alice");
-    two.learn("devs", 3, ["alice"], "alice");
-    two.learn("devs", 1, ["alice", "bob", "carol"], "carol");
+    const me = loggedIn(alice);
+    const contacts = new Contacts(home, me);
+    const chain = devs();
+    for (let i = 0; i < EPOCHS_KEPT + 5; i++) {
+      if (i % 2 === 0) chain.remove(alice, "carol");
+      else chain.add(alice, "carol");
+    }
+    chain.serve(server);
+    const one = await GroupDirectory.load(home, me, contacts);
+    const two = await GroupDirectory.load(home, me, contacts);
+    const learn = (directory: GroupDirectory, epoch: number) =>
+      directory.learn("devs", chain.epochAnswer(chain.entry(epoch)));
+    expect((await learn(one, 1)).kind).toBe("adopted");
+    expect((await learn(two, 2)).kind).toBe("adopted");
     await one.save();
     await two.save();
-    const merged = await GroupDirectory.load(home, "alice", api);
-    expect(await merged.membersAt("devs", 2)).toEqual(["alice", "bob"]);
-    expect(merged.latest("devs")).toEqual({ epoch: 3, members: ["alice"] });
-    expect((await home.read("groups.json"))?.groups[0]?.admin).toBe("alice");
+    const merged = await GroupDirectory.load(home, me, contacts);
+    expect(merged.latest("devs")).toEqual({ epoch: 2, members: ["alice", "bob", "carol"] });
+    expect(await merged.membersAt("devs", 1)).toEqual(["alice", "bob"]);
 
-    for (let epoch = 10; epoch < 10 + EPOCHS_KEPT + 5; epoch++) one.learn("big", epoch, ["alice"]);
-    await one.save();
+    const last = chain.head.epoch;
+    expect((await learn(merged, last)).kind).toBe("adopted");
+    await merged.save();
     const file = await home.read("groups.json");
-    const big = file?.groups.find((group) => group.name === "big");
-    expect(big?.epochs).toHaveLength(EPOCHS_KEPT);
-    expect(big?.epochs[0]?.[0]).toBe(15);
+    const epochs = file!.groups[0]!.epochs;
+    expect(epochs.map((epoch) => epoch.epoch)).toEqual(chain.entries.map((entry) => entry.epoch));
+    expect(epochs.filter((epoch) => epoch.members !== undefined)).toHaveLength(EPOCHS_KEPT);
+    // A trimmed epoch is fetched again and checked against the hash kept for it.
+    expect(await (await GroupDirectory.load(home, me, contacts)).membersAt("devs", 1)).toEqual([
+      "alice",
+      "bob",
+    ]);
     // Another user's file is not ours to trust.
-    expect((await GroupDirectory.load(home, "mallory", api)).latest("devs")).toBeNull();
+    expect(
+      (await GroupDirectory.load(home, loggedIn(bob), new Contacts(home, loggedIn(bob)))).latest("devs"),
+    ).toBeNull();
+  });
+
+  it("takes a create after a close as a new chain, a create over the open chain as a fork", async () => {
+    const home = new Home(dir.path);
+    const me = loggedIn(alice);
+    const contacts = new Contacts(home, me);
+    const chain = new SignedChain("devs", [alice, bob]);
+    chain.create(bob, ["alice"]);
+    const directory = await GroupDirectory.load(home, me, contacts);
+    expect((await directory.learn("devs", chain.epochAnswer(chain.entry(1)))).kind).toBe("adopted");
+    // The same statement again: a replay, nothing changes.
+    expect((await directory.learn("devs", chain.epochAnswer(chain.entry(1)))).kind).toBe("known");
+    // Another create while alice's known chain is open: the server shows her two histories.
+    const rival = new SignedChain("devs", [alice, bob]);
+    rival.create(bob, ["alice", "carol"], 2);
+    const fork = await directory.learn("devs", rival.epochAnswer(rival.entry(2)));
+    expect(fork).toMatchObject({ kind: "fork", epoch: 2 });
+    expect(() => directory.latest("devs")).toThrow(/GROUP FORK in devs at epoch 2/);
+    await expect(directory.membersAt("devs", 2)).rejects.toThrow(/GROUP FORK/);
+
+    // Elsewhere: everyone leaves, and bob creates the name again: a new chain, no fork.
+    const fresh = await GroupDirectory.load(new Home(join(dir.path, "other")), me, contacts);
+    const closing = new SignedChain("team", [alice, bob]);
+    closing.create(bob, ["alice"]);
+    closing.leave(bob);
+    closing.leave(alice);
+    expect(closing.head.members).toEqual([]);
+    closing.create(bob, ["alice"], 4);
+    for (const entry of closing.entries)
+      expect((await fresh.learn("team", closing.epochAnswer(entry))).kind).toBe("adopted");
+    expect(fresh.latest("team")).toEqual({ epoch: 4, members: ["alice", "bob"] });
+    expect(fresh.isForked("team")).toBe(false);
+  });
+
+  it("follows a removal it can see to a re-add it was not shown in between, as a new chain", async () => {
+    const home = new Home(dir.path);
+    const me = loggedIn(bob);
+    const contacts = new Contacts(home, me);
+    const chain = devs(); // 1 create (alice, bob), 2 add carol
+    chain.remove(alice, "bob"); // 3
+    chain.add(alice, "eve"); // 4: bob was not a member then, nor just before
+    chain.add(alice, "bob"); // 5
+    chain.remove(alice, "eve"); // 6
+    chain.serve(server);
+    server.http.set("GET /v1/groups/devs/epochs/4", () => ({
+      status: 403,
+      body: { error: { code: "forbidden", message: "you were not a member at epoch 4 or just before" } },
+    }));
+    const directory = await GroupDirectory.load(home, me, contacts);
+    // Epoch 2, followed back to the create that brought bob in.
+    expect((await directory.learn("devs", chain.epochAnswer(chain.entry(2)))).kind).toBe("adopted");
+    expect((await directory.learn("devs", chain.epochAnswer(chain.entry(1)))).kind).toBe("known");
+    const outcome = await directory.learn("devs", chain.epochAnswer(chain.entry(6)));
+    expect(outcome.kind).toBe("adopted");
+    expect(outcome.kind === "adopted" && outcome.epochs.map((epoch) => [epoch.epoch, epoch.action])).toEqual([
+      [3, "remove"],
+      [5, "add"],
+      [6, "remove"],
+    ]);
+    expect(directory.latest("devs")).toEqual({ epoch: 6, members: ["alice", "bob", "carol"] });
+    // While still a member, a gap the server will not fill is refused: nothing adopted.
+    const other = await GroupDirectory.load(new Home(join(dir.path, "other")), me, contacts);
+    expect((await other.learn("devs", chain.epochAnswer(chain.entry(1)))).kind).toBe("adopted");
+    server.http.set("GET /v1/groups/devs/epochs/2", () => ({
+      status: 404,
+      body: { error: { code: "not_found", message: "no epoch 2" } },
+    }));
+    expect(await other.learn("devs", chain.epochAnswer(chain.entry(3)))).toMatchObject({
+      kind: "refused",
+      reason: expect.stringMatching(/epoch 2 is missing/),
+    });
+    expect(other.latest("devs")).toEqual({ epoch: 1, members: ["alice", "bob"] });
+  });
+
+  it("reads a version 1 file (the server's unsigned word) as knowing nothing", async () => {
+    const home = new Home(dir.path);
+    await home.write("groups.json", { version: 2, owner: "alice", groups: [] });
+    await writeFileSync(
+      join(dir.path, "groups.json"),
+      JSON.stringify({
+        owner: "alice",
+        groups: [{ name: "devs", admin: "alice", epochs: [[1, ["alice", "ghost"]]] }],
+      }),
+    );
+    const directory = await GroupDirectory.load(home, loggedIn(alice), new Contacts(home, loggedIn(alice)));
+    expect(directory.latest("devs")).toBeNull();
   });
 });

@@ -83,6 +83,7 @@ describe("History", () => {
           epoch: 2,
           members: ["alice", "bob"],
           admin: "bob",
+          signedBy: "bob",
         },
       },
     ]);

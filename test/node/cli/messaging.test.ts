@@ -9,6 +9,7 @@ import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../../
 import { openEnvelope, readDelivery, UnwrapCache } from "../../../cli-client/crypto/index.js";
 import type { Home } from "../../../cli-client/home.js";
 import { type TestUser, deliveryFrom, loggedInHome, makeUser, serveKeys, tampered } from "./fixtures.js";
+import { SignedChain } from "./group-chain.js";
 import {
   type FakeIo,
   type StubServer,
@@ -199,30 +200,20 @@ describe("inbox", () => {
 
   it("shows group events to people and acknowledges them", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
-    const eventId = "e".repeat(32);
+    const chain = new SignedChain("devs", [alice, bob]);
+    chain.create(bob, []);
+    const event = chain.event(chain.add(bob, "alice"));
+    const eventId = event.id;
     const acked: string[] = [];
     server.onSocket = (socket) => {
       sendWelcome(socket.ws);
-      socket.ws.send(
-        JSON.stringify({
-          type: "event",
-          id: eventId,
-          event: "added",
-          group: "devs",
-          by: "bob",
-          user: "alice",
-          epoch: 2,
-          members: ["alice", "bob"],
-          admin: "bob",
-          at: Date.now(),
-        }),
-      );
+      socket.ws.send(JSON.stringify(event));
       socket.ws.send(JSON.stringify({ type: "synced" }));
       socket.ws.on("message", (data: Buffer) => acked.push(...(JSON.parse(data.toString()).ids ?? [])));
     };
     const human = await cli(["--home", home.dir, "inbox"]);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/group devs: bob added alice \(members: alice, bob\)\n/);
+    expect(human.stdout).toMatch(/group devs: bob added alice \(members: alice, bob\) \[signed by bob\]\n/);
     expect(acked).toEqual([eventId]);
     // Shown once: a redelivered event is acknowledged silently.
     const again = await cli(["--home", home.dir, "inbox"]);

@@ -155,6 +155,7 @@ describe("untrusted strings at the printer boundary", () => {
       epoch: 1,
       members: [HOSTILE],
       admin: HOSTILE,
+      signedBy: HOSTILE,
     };
     out.event({ ...event, event: "left", at: message.sentAt });
     expect(stdout.text()).not.toMatch(TERMINAL_CONTROLS);
@@ -171,6 +172,8 @@ describe("untrusted strings at the printer boundary", () => {
       epoch: 1,
       members: [{ username: "a\nb", joinedAt: 0 }],
       createdAt: 0,
+      statement: "",
+      signature: "",
     };
     const text = describeGroup(info);
     expect(text.split("\n")).toHaveLength(2);
@@ -216,7 +219,15 @@ describe("--json output is safe for a consumer's terminal", () => {
     const { printer: out, stdout, stderr } = printer(true);
     out.result("", { to: HOSTILE });
     out.message({ ...message, from: HOSTILE, text: HOSTILE });
-    const event = { group: HOSTILE, by: HOSTILE, user: HOSTILE, epoch: 1, members: [HOSTILE], admin: null };
+    const event = {
+      group: HOSTILE,
+      by: HOSTILE,
+      user: HOSTILE,
+      epoch: 1,
+      members: [HOSTILE],
+      admin: null,
+      signedBy: HOSTILE,
+    };
     out.event({ ...event, event: "added", at: 0 });
     out.warn(HOSTILE);
     out.error(HOSTILE, 7);

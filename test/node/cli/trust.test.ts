@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import confirm from "@inquirer/confirm";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import type { GroupInfo } from "../../../protocol/http.js";
+import { SignedChain } from "./group-chain.js";
 import { safetyNumber } from "../../../cli-client/crypto/index.js";
 import type { Home } from "../../../cli-client/home.js";
 import { type TestUser, answerUploads, deliveryFrom, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
@@ -160,14 +160,9 @@ describe("a key change found by sending", () => {
   });
 
   it("stops a group send (exit 8) with one lookup for all members, nothing uploaded", async () => {
-    const group: GroupInfo = {
-      name: "devs",
-      admin: "alice",
-      epoch: 1,
-      members: ["alice", "bob", "carol"].map((username) => ({ username, joinedAt: 1 })),
-      createdAt: 1,
-    };
-    server.http.set("GET /v1/groups/devs", () => ({ status: 200, body: group }));
+    const chain = new SignedChain("devs", [alice, bob, carol]);
+    chain.create(alice, ["bob", "carol"]);
+    chain.serve(server);
     const lookups: string[][] = [];
     server.http.set("POST /v1/users/lookup", (_request, body) => {
       const { usernames } = JSON.parse(body) as { usernames: string[] };

@@ -1,0 +1,19 @@
+// Signing and verifying group membership statements (protocol/group-statement.ts) with the user's
+// Ed25519 key: the same primitive as envelopes, under the statement's own context prefix.
+
+import type { KeyObject } from "node:crypto";
+import { statementSigningInput } from "../../protocol/group-statement.js";
+import { sign, verify } from "./primitives.js";
+
+export function signStatement(signingPrivateKey: KeyObject, statement: Uint8Array): Uint8Array {
+  return sign(signingPrivateKey, statementSigningInput(statement));
+}
+
+/** Never throws: a wrong key type or a malformed signature is `false`. */
+export function verifyStatement(
+  signingKey: KeyObject,
+  statement: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  return verify(signingKey, statementSigningInput(statement), signature);
+}
