@@ -193,12 +193,16 @@ const GroupsFileV2 = z.object({
  * statements proved (docs/PROTOCOL.md §7); a version 1 file (the server's unsigned word) is read as empty,
  * and each group's chain is verified again from the server's statements.
  */
-export const GroupsFile = z.preprocess(
-  (raw) =>
-    typeof raw === "object" && raw !== null && !("version" in raw) && "owner" in raw
-      ? { version: 2, owner: raw.owner, groups: [] }
-      : raw,
+export const GroupsFile = z.codec(
+  z.union([GroupsFileV2, z.looseObject({ owner: z.string(), version: z.never().optional() })]),
   GroupsFileV2,
+  {
+    decode: (raw) => {
+      const current = GroupsFileV2.safeParse(raw);
+      return current.success ? current.data : { version: 2 as const, owner: raw.owner, groups: [] };
+    },
+    encode: (file) => file,
+  },
 );
 export type GroupsFile = z.infer<typeof GroupsFileV2>;
 

@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { decodeDelivery } from "../../protocol/envelope.js";
 import type { GroupInfo, SessionResponse } from "../../protocol/http.js";
+import { addMember, createGroup, removeMember } from "./group-changes.js";
 import { api, authKeyFor, fakeUpload, login, online, postGroup, signupBody } from "./helpers.js";
 
 /** As typed at signup; the server keeps names lower-cased. */
@@ -106,11 +107,7 @@ describe("groups named like Object.prototype's properties", () => {
   it("are created, listed, changed and posted to like any other group", async () => {
     const admin = session("__proto__");
     for (const group of NAMES) {
-      const created = await api("/v1/groups", {
-        method: "POST",
-        token: admin.token,
-        body: JSON.stringify({ name: group, members: ["constructor", "tostring"] }),
-      });
+      const created = await createGroup(admin, group, ["constructor", "tostring"]);
       expect(created.status, group).toBe(201);
       const info: GroupInfo = await created.json();
       expect(info).toMatchObject({ name: group, admin: "__proto__", epoch: 1 });
@@ -120,17 +117,8 @@ describe("groups named like Object.prototype's properties", () => {
     expect(((await list.json()) as { groups: string[] }).groups.sort()).toEqual([...NAMES].sort());
 
     // Another member, a removal, and the group's own view of them.
-    const added = await api("/v1/groups/constructor/members", {
-      method: "POST",
-      token: admin.token,
-      body: JSON.stringify({ username: "hasownproperty" }),
-    });
-    expect(added.status).toBe(200);
-    const removed = await api("/v1/groups/constructor/members/tostring", {
-      method: "DELETE",
-      token: admin.token,
-    });
-    expect(removed.status).toBe(200);
+    expect((await addMember(admin, "constructor", "hasownproperty")).status).toBe(200);
+    expect((await removeMember(admin, "constructor", "tostring")).status).toBe(200);
     const info: GroupInfo = await (await api("/v1/groups/constructor", { token: admin.token })).json();
     expect(info.members.map((member) => member.username)).toEqual([
       "__proto__",
