@@ -202,7 +202,7 @@ describe("names in server answers", () => {
     expectEscapedJson(await runCli(alice, ["--json", "send", "--group", "team", "hello"]), "stderr");
   });
 
-  it("group info: hostile names in the member list are shown neutralised, each on its own line", async () => {
+  it("group info: hostile names in the member list are refused with the forged list, none of it shown raw", async () => {
     proxy.play({
       http: async (request, forward) => {
         const real = await forward();
@@ -217,9 +217,12 @@ describe("names in server answers", () => {
     });
     const human = await runCli(alice, ["group", "info", "team"]);
     for (const stream of [human.stdout, human.stderr]) expect(stream).not.toMatch(TERMINAL_CONTROLS);
-    expect(human.stdout + human.stderr).toContain(NEUTRALISED);
+    // A member list the signed statements do not prove is refused outright (exit 8), names and all.
+    expect(human.code).toBe(8);
+    expect(human.stderr).toContain("does not match the signed members digest");
+    expect(human.stdout + human.stderr).not.toContain("PWNED");
     // The name's newline cannot forge a line of the CLI's own.
-    expect(human.stdout.match(/^members, oldest first/gm) ?? []).toHaveLength(human.code === 0 ? 1 : 0);
+    expect(human.stdout.match(/^members, oldest first/gm) ?? []).toHaveLength(0);
     const json = await runCli(alice, ["--json", "group", "info", "team"]);
     for (const stream of [json.stdout, json.stderr]) expect(stream).not.toMatch(TERMINAL_CONTROLS);
     jsonLines(json.stdout);
@@ -364,9 +367,12 @@ describe("chat in a terminal", () => {
     const chat = new PtyChat(bob);
     try {
       await chat.waitFor((text) => text.includes("logged in as bob"), "the greeting");
-      // The event is the proxy's invention: shown (neutralised) today, refused once group changes are
-      // signed; either way nothing of it may reach the terminal raw.
+      // The event is the proxy's invention, without a signed statement: refused, and nothing of it may
+      // reach the terminal raw.
       await chat.waitFor((text) => text.includes("warning: server error: \ufffd[2J"), "the error frame");
+      // Honest again for alice's send: the invented event, malformed now that events carry a signed
+      // statement, would end her send as a protocol failure.
+      proxy.play({});
       await cliOk(alice, ["send", "bob", `chat ${HOSTILE.replace("\u0000", "")}`]);
       await chat.waitFor((text) => /alice: chat/.test(text), "alice's message");
       // An HTTP error answering a chat command.
