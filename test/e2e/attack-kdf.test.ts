@@ -1,4 +1,4 @@
-// Attack tests for issue 13 §2: a malicious server trying to choose the password KDF. The proxy offers one
+// Attack tests: a malicious server trying to choose the password KDF. The proxy offers one
 // shared salt at logN 15 and adds KDF fields to every answer; the real CLI must derive under its own salt.
 //
 // Each authKey the CLI sends is recomputed here from PROTOCOL §3.2 alone, with node:crypto: salt =
