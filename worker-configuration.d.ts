@@ -13,6 +13,7 @@ declare namespace Cloudflare {
 		LOGINS_PER_IP_PER_MINUTE: string;
 		UPLOADS_PER_USER_PER_MINUTE: string;
 		MESSAGES_PER_USER_PER_SECOND: string;
+		MAX_SESSIONS_PER_ACCOUNT: string;
 		SHARDS: DurableObjectNamespace<import("./worker/index").ServerShard>;
 		HOMES: DurableObjectNamespace<import("./worker/index").UserHome>;
 		GROUPS: DurableObjectNamespace<import("./worker/index").GroupRoom>;
