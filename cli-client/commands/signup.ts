@@ -67,6 +67,7 @@ export const signup: CommandSpec = {
       fingerprint: print,
       server: ctx.server,
       origin: account.origin,
+      deviceName: deviceName ?? null,
     });
   },
 };
