@@ -15,7 +15,7 @@ import {
   type SessionCheck,
   type SessionRecord,
 } from "./home/account.js";
-import { type EndReason, EndedSessions } from "./home/ended-sessions.js";
+import { type EndReason, type EndedSession, EndedSessions } from "./home/ended-sessions.js";
 import { type BlobAccess, BlobLedger, type BlobRecord, blobKey } from "./home/blobs.js";
 import type { MemberSession } from "./group/queue.js";
 import { GroupList } from "./home/group-list.js";
@@ -113,16 +113,21 @@ export class UserHome extends DurableObject<Env> {
     // the rooms that queue this user's group messages (before the token exists, so nothing slips past).
     // Before any session is ended below, so what only an ended session still waited for is adopted too.
     this.queue.adoptAllFor(session.id);
-    await this.tellRooms((room, username) =>
-      room.addSession(username, { id: session.id, expiresAt: session.expiresAt }),
-    );
+    // Chosen and ended before the first await, so two logins at once cannot both count the same room.
     const ended = this.accounts.sessionsOverCap(
       this.maxSessions(),
       session.id,
       this.presence.connectedSessions(),
       now,
     );
-    for (const old of ended) await this.endSession(old.id, "session_cap", now);
+    for (const old of ended) {
+      const record = this.accounts.session(old.id, now);
+      if (record) this.endSession(record, "session_cap", now);
+    }
+    await this.tellRooms((room, username) =>
+      room.addSession(username, { id: session.id, expiresAt: session.expiresAt }),
+    );
+    for (const old of ended) await this.tellRooms((room, username) => room.removeSession(username, old.id));
     return { ...result, endedSessions: ended };
   }
 
@@ -135,10 +140,7 @@ export class UserHome extends DurableObject<Env> {
   }
 
   async logout(sessionId: string): Promise<void> {
-    this.accounts.removeSession(sessionId);
-    this.queue.forgetSessions([sessionId]);
-    this.presence.forgetSession(sessionId);
-    this.collectIfSomeoneListens();
+    this.forgetSession(sessionId);
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
   }
 
@@ -155,7 +157,12 @@ export class UserHome extends DurableObject<Env> {
    * told "revoked" on its next request. False when the account has no such live session.
    */
   async revokeSession(sessionId: string): Promise<boolean> {
-    return this.endSession(sessionId, "revoked", Date.now());
+    const now = Date.now();
+    const session = this.accounts.session(sessionId, now);
+    if (!session) return false;
+    this.endSession(session, "revoked", now);
+    await this.tellRooms((room, username) => room.removeSession(username, sessionId));
+    return true;
   }
 
   profile(): ReturnType<Accounts["publicKeys"]> {
@@ -352,16 +359,21 @@ export class UserHome extends DurableObject<Env> {
         console.error(`home ${username}: telling a room failed`, result.reason);
   }
 
+  /** The session, its queue and its presence go (the rooms are told by the caller). */
+  private forgetSession(sessionId: string): void {
+    this.accounts.removeSession(sessionId);
+    this.queue.forgetSessions([sessionId]);
+    this.presence.forgetSession(sessionId);
+    this.collectIfSomeoneListens();
+  }
+
   /**
-   * Ends a session someone else's action ended (the cap, a revoke): its queue and presence go, as on
-   * logout, and why is kept for its device. Its sockets are closed by the Worker, on every shard.
+   * Ends a session by someone else's action (the cap, a revoke) as a logout would, keeping why for its
+   * device. Its sockets are closed by the Worker, on every shard; the rooms are told by the caller.
    */
-  private async endSession(sessionId: string, reason: EndReason, now: number): Promise<boolean> {
-    const session = this.accounts.session(sessionId, now);
-    if (!session) return false;
+  private endSession(session: EndedSession, reason: EndReason, now: number): void {
     this.endedSessions.record(session, reason, now);
-    await this.logout(sessionId);
-    return true;
+    this.forgetSession(session.id);
   }
 
   /** An unknown session may be one ended by the cap or a revoke: then its device is told which. */
