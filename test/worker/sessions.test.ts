@@ -4,12 +4,15 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
+import { groupStub } from "../../durable-objects/names.js";
 import type { SessionListResponse, SessionResponse } from "../../protocol/http.js";
+import { createGroup } from "./group-changes.js";
 import {
   api,
   authKeyFor,
   fakeUpload,
   online,
+  postGroup,
   signup,
   signupBody,
   uniqueName,
@@ -234,6 +237,32 @@ describe("DELETE /v1/sessions/:id", () => {
     expect(
       (await api(`/v1/sessions/${lost.sessionId}`, { method: "DELETE", token: keeper.token })).status,
     ).toBe(404);
+  });
+
+  it("drops what the ended session's group rooms still held for it, as a logout does", async () => {
+    const name = uniqueName("member");
+    const keeper = await signup(name);
+    const lost = await loginAs(name, "lost");
+    const admin = await signup(uniqueName("admin"));
+    const group = uniqueName("g");
+    expect((await createGroup(admin, group, [keeper])).status).toBe(201);
+    const adminSocket = await connected(admin.token, "?receive=0");
+    const { reply } = await postGroup(adminSocket, admin, group, 1, [admin.username, name]);
+    expect(reply).toMatchObject({ type: "sent" });
+    const pendingFor = (session: string) =>
+      runInDurableObject(
+        groupStub(env, group),
+        (_, state) =>
+          state.storage.sql
+            .exec<{ n: number }>("SELECT count(*) AS n FROM pending WHERE session_id = ?", session)
+            .one().n,
+      );
+    expect(await pendingFor(lost.sessionId)).toBe(1);
+    expect(
+      (await api(`/v1/sessions/${lost.sessionId}`, { method: "DELETE", token: keeper.token })).status,
+    ).toBe(204);
+    expect(await pendingFor(lost.sessionId)).toBe(0);
+    expect(await pendingFor(keeper.sessionId)).toBe(1);
   });
 
   it("cannot end another user's session", async () => {
