@@ -149,6 +149,24 @@ describe("the session cap", () => {
     expect(await connect.text()).toContain("session_ended");
   });
 
+  it("holds the attack review's 46 logins of one account to 10 sessions, so a message is kept 10 times, not 46", async () => {
+    const name = uniqueName("many");
+    await signup(name);
+    let last: SessionResponse | undefined;
+    for (let i = 1; i < 46; i++) last = await loginAs(name, `login ${i}`);
+    const listed = (await sessionsOf(last!.token)).sessions;
+    expect(listed).toHaveLength(CAP);
+    // The newest ten stay: every older one was idler.
+    expect(listed.map((session) => session.deviceName)).toEqual(
+      Array.from({ length: CAP }, (_, i) => `login ${46 - CAP + i}`),
+    );
+    const sender = await signup(uniqueName("sender"));
+    const socket = await connected(sender.token, "?receive=0");
+    await sendTo(socket, sender.username, name);
+    const rows = [...(await pendingBySession(name)).values()].reduce((sum, n) => sum + n, 0);
+    expect(rows).toBe(CAP);
+  });
+
   it("ends nothing below the cap, and says so with an empty list", async () => {
     const name = uniqueName("few");
     await signup(name);
