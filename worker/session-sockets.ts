@@ -6,8 +6,8 @@ import { shardCount, shardName, shardStub } from "../durable-objects/names.js";
 /** Close reasons the client shows with 4401 (at most 123 bytes, as close frames allow). */
 export const CLOSE_REASONS = {
   logout: "logged out",
-  revoked: "session revoked from another device: log in again",
-  sessionCap: "session ended: a login elsewhere reached the session limit: log in again",
+  revoked: "revoked from another device",
+  sessionCap: "ended: a login elsewhere reached the session limit",
 } as const;
 
 /** Sockets of a session may sit on any shard (send-only ones are in no presence list), so ask them all. */

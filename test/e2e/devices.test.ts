@@ -85,7 +85,7 @@ describe("telepound devices", () => {
       const revoke = await cliOk(desk, ["devices", "revoke", laptopId.slice(0, 6)]);
       expect(revoke).toContain(`ended the session ${laptopId.slice(0, 12)} ("laptop")`);
       expect(await listen.exited).toBe(3);
-      expect(listen.stderr).toContain("session revoked from another device");
+      expect(listen.stderr).toContain("the session ended (4401: revoked from another device): log in again");
 
       const next = await runCli(laptop, ["whoami"]);
       expect(next.code).toBe(3);
