@@ -16,6 +16,8 @@ import {
   PublicKeys,
   type LoginRequest,
   type NextEpochResponse,
+  SESSION_ID_PATTERN,
+  type SessionListResponse,
   type SessionResponse,
   type SignedStatementRequest,
   type SignupRequest,
@@ -36,6 +38,8 @@ const REQUEST_TIMEOUT_MS = 20_000;
 /** One file part (8 MiB) must arrive within this: 30 KB/s at worst. */
 const TRANSFER_TIMEOUT_MS = 5 * 60_000;
 
+const SessionId = z.string().regex(SESSION_ID_PATTERN);
+
 const SessionResponseSchema = z.object({
   username: z.string(),
   token: z.string().min(1),
@@ -43,7 +47,31 @@ const SessionResponseSchema = z.object({
   expiresAt: z.number(),
   publicKeys: PublicKeys,
   sealedPrivateKeys: z.string(),
+  endedSessions: z
+    .array(
+      z.object({
+        id: SessionId,
+        deviceName: z.string().nullable(),
+        createdAt: z.number(),
+        lastSeenAt: z.number(),
+      }),
+    )
+    .optional(),
 }) satisfies z.ZodType<SessionResponse>;
+
+const SessionListSchema = z.object({
+  sessions: z.array(
+    z.object({
+      id: SessionId,
+      deviceName: z.string().nullable(),
+      createdAt: z.number(),
+      lastSeenAt: z.number(),
+      expiresAt: z.number(),
+      connected: z.boolean(),
+      current: z.boolean(),
+    }),
+  ),
+}) satisfies z.ZodType<SessionListResponse>;
 
 const UserResponseSchema = z.object({
   username: z.string(),
@@ -188,6 +216,20 @@ export class Api {
 
   async logout(): Promise<void> {
     await this.request({ method: "POST", path: "/v1/logout" });
+  }
+
+  /** This account's live sessions (its devices), the caller's marked `current`. */
+  async sessions(): Promise<SessionListResponse> {
+    return parse(SessionListSchema, await this.request({ method: "GET", path: "/v1/sessions" }), "sessions");
+  }
+
+  /** Ends one of this account's sessions, as its own logout would. */
+  async revokeSession(id: string): Promise<void> {
+    await this.request({
+      method: "DELETE",
+      path: `/v1/sessions/${encodeURIComponent(id)}`,
+      notFound: `no session ${id} on this account (see "telepound devices")`,
+    });
   }
 
   async whoami(): Promise<WhoamiResponse> {
@@ -518,6 +560,8 @@ export function httpError(
   const detail = serverMessage || code || `HTTP ${response.status}`;
   switch (response.status) {
     case 401:
+      // A session ended by the session cap or from another device: the server says which.
+      if (code === "session_ended" && serverMessage) return new AuthError(serverMessage);
       return new AuthError(options.unauthorized ?? SESSION_INVALID);
     case 404:
       return new NotFoundError(options.notFound ?? `not found: ${detail}`);

@@ -75,8 +75,13 @@ export function buildProgram(
     const [first = "", ...rest] = spec.name.split(" ");
     let parent = program;
     if (rest.length > 0) {
+      const existing = program.commands.find((command) => command.name() === first);
+      // A command that is also a noun ("devices", "devices revoke"): its help shows its verbs' examples too.
+      if (existing && !NOUN_SUMMARIES.has(first) && spec.examples[0]) {
+        existing.addHelpText("after", `\nExamples of "${first}" commands:\n  ${spec.examples[0]}`);
+      }
       parent =
-        program.commands.find((command) => command.name() === first) ??
+        existing ??
         // Inherits the program's output and exit settings (commander copies them to subcommands).
         program
           .command(first)

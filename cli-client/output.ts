@@ -410,6 +410,11 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
+/** A session's device name as `devices` and `login` show it: quoted, or "no device name". */
+export function describeDevice(deviceName: string | null): string {
+  return deviceName === null ? "no device name" : `"${deviceName}"`;
+}
+
 export function isoTime(ms: number): string {
   const date = new Date(ms);
   return Number.isNaN(date.getTime()) ? new Date(0).toISOString() : date.toISOString();

@@ -234,12 +234,15 @@ export class ServerShard extends DurableObject<Env> {
     });
   }
 
-  /** Closes every socket of one session here (logout): a revoked session must not keep sending. */
-  closeSession(username: string, sessionId: string): number {
+  /**
+   * Closes every socket of one session here (logout, a revoke, the session cap): an ended session must
+   * not keep sending. `reason` is the close frame's reason, which the client shows.
+   */
+  closeSession(username: string, sessionId: string, reason = "logged out"): number {
     let closed = 0;
     for (const ws of this.ctx.getWebSockets(userTag(username))) {
       if (connectionOf(ws)?.session !== sessionId) continue;
-      closeEndedSession(ws, "logged out");
+      closeEndedSession(ws, reason);
       closed++;
     }
     return closed;

@@ -11,8 +11,11 @@ import {
   type AccountRecord,
   type LoginResult,
   type NewSession,
+  type RefusalReason,
   type SessionCheck,
+  type SessionRecord,
 } from "./home/account.js";
+import { type EndReason, type EndedSession, EndedSessions } from "./home/ended-sessions.js";
 import { type BlobAccess, BlobLedger, type BlobRecord, blobKey } from "./home/blobs.js";
 import type { MemberSession } from "./group/queue.js";
 import { GroupList } from "./home/group-list.js";
@@ -39,8 +42,20 @@ export interface Incoming extends QueuedItem {
  * queue the user's group messages; or why not.
  */
 export type AttachResult =
-  | { ok: true; expiresAt: number; backlog: Backlog; groups: string[] }
-  | { ok: false; reason: "unknown" | "expired" };
+  { ok: true; expiresAt: number; backlog: Backlog; groups: string[] } | { ok: false; reason: RefusalReason };
+
+/** A login's answer: the account's keys, and the sessions the session cap ended to make room for it. */
+export type HomeLoginResult =
+  | Exclude<LoginResult, { ok: true }>
+  | (Extract<LoginResult, { ok: true }> & { endedSessions: SessionRecord[] });
+
+/** A session in GET /v1/sessions: `connected` when one of its sockets receives right now. */
+export interface ListedSession extends SessionRecord {
+  connected: boolean;
+}
+
+/** Default for [vars] MAX_SESSIONS_PER_ACCOUNT when it is missing or not a whole number ≥ 1. */
+export const DEFAULT_MAX_SESSIONS = 10;
 
 /** Message and event ids one session has stored or shown. */
 export interface SessionAck {
@@ -55,6 +70,7 @@ export interface Outgoing extends QueuedItem {
 
 export class UserHome extends DurableObject<Env> {
   private readonly accounts: Accounts;
+  private readonly endedSessions: EndedSessions;
   private readonly queue: MessageQueue;
   private readonly presence: Presence;
   private readonly groups: GroupList;
@@ -73,6 +89,7 @@ export class UserHome extends DurableObject<Env> {
     super(ctx, env);
     migrate(ctx.storage, HOME_MIGRATIONS);
     this.accounts = new Accounts(ctx.storage.sql);
+    this.endedSessions = new EndedSessions(ctx.storage.sql);
     this.queue = new MessageQueue(ctx.storage.sql);
     this.presence = new Presence(ctx.storage.sql);
     this.groups = new GroupList(ctx.storage.sql);
@@ -83,28 +100,69 @@ export class UserHome extends DurableObject<Env> {
     return { ok: this.accounts.create(record, session, Date.now()) };
   }
 
-  async login(authKeyHash: string, session: NewSession): Promise<LoginResult> {
-    const result = this.accounts.login(authKeyHash, session, Date.now());
+  /**
+   * Opens a session for the right key. Past the session cap (MAX_SESSIONS_PER_ACCOUNT) the longest-idle
+   * other sessions end, as a logout would end them; the answer names them so the user is told, and the
+   * Worker closes their sockets.
+   */
+  async login(authKeyHash: string, session: NewSession): Promise<HomeLoginResult> {
+    const now = Date.now();
+    const result = this.accounts.login(authKeyHash, session, now);
     if (!result.ok) return result;
     // A new machine sees everything still waiting, as the original's offline storage did: here, and in
     // the rooms that queue this user's group messages (before the token exists, so nothing slips past).
+    // Before any session is ended below, so what only an ended session still waited for is adopted too.
     this.queue.adoptAllFor(session.id);
+    // Chosen and ended before the first await, so two logins at once cannot both count the same room.
+    const ended = this.accounts.sessionsOverCap(
+      this.maxSessions(),
+      session.id,
+      this.presence.connectedSessions(),
+      now,
+    );
+    for (const old of ended) {
+      const record = this.accounts.session(old.id, now);
+      if (record) this.endSession(record, "session_cap", now);
+    }
     await this.tellRooms((room, username) =>
       room.addSession(username, { id: session.id, expiresAt: session.expiresAt }),
     );
-    return result;
+    for (const old of ended) await this.tellRooms((room, username) => room.removeSession(username, old.id));
+    return { ...result, endedSessions: ended };
   }
 
   authenticate(sessionId: string, secretHash: string): SessionCheck {
-    return this.accounts.checkSession(sessionId, secretHash, Date.now());
+    return this.explainRefusal(
+      this.accounts.checkSession(sessionId, secretHash, Date.now()),
+      sessionId,
+      secretHash,
+    );
   }
 
   async logout(sessionId: string): Promise<void> {
-    this.accounts.removeSession(sessionId);
-    this.queue.forgetSessions([sessionId]);
-    this.presence.forgetSession(sessionId);
-    this.collectIfSomeoneListens();
+    this.forgetSession(sessionId);
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
+  }
+
+  /** This account's live sessions, oldest first. */
+  listSessions(): ListedSession[] {
+    const connected = this.presence.connectedSessions();
+    return this.accounts
+      .list(Date.now())
+      .map((session) => ({ ...session, connected: connected.has(session.id) }));
+  }
+
+  /**
+   * Ends one of this account's sessions from another of its devices: as a logout of it, and its device is
+   * told "revoked" on its next request. False when the account has no such live session.
+   */
+  async revokeSession(sessionId: string): Promise<boolean> {
+    const now = Date.now();
+    const session = this.accounts.session(sessionId, now);
+    if (!session) return false;
+    this.endSession(session, "revoked", now);
+    await this.tellRooms((room, username) => room.removeSession(username, sessionId));
+    return true;
   }
 
   profile(): ReturnType<Accounts["publicKeys"]> {
@@ -137,7 +195,11 @@ export class UserHome extends DurableObject<Env> {
    */
   attachSocket(sessionId: string, secretHash: string, shard: string): AttachResult {
     const now = Date.now();
-    const check = this.accounts.checkSession(sessionId, secretHash, now);
+    const check = this.explainRefusal(
+      this.accounts.checkSession(sessionId, secretHash, now),
+      sessionId,
+      secretHash,
+    );
     if (!check.ok) return check;
     const expired = this.accounts.removeExpiredSessions(now);
     if (expired.length > 0) {
@@ -150,6 +212,8 @@ export class UserHome extends DurableObject<Env> {
 
   detachSocket(sessionId: string, shard: string): void {
     this.presence.detach(shard, sessionId);
+    // A socket open for hours made no request meanwhile: its closing is when the session was last seen.
+    this.accounts.touch(sessionId, Date.now());
   }
 
   /**
@@ -293,6 +357,35 @@ export class UserHome extends DurableObject<Env> {
     for (const result of results)
       if (result.status === "rejected")
         console.error(`home ${username}: telling a room failed`, result.reason);
+  }
+
+  /** The session, its queue and its presence go (the rooms are told by the caller). */
+  private forgetSession(sessionId: string): void {
+    this.accounts.removeSession(sessionId);
+    this.queue.forgetSessions([sessionId]);
+    this.presence.forgetSession(sessionId);
+    this.collectIfSomeoneListens();
+  }
+
+  /**
+   * Ends a session by someone else's action (the cap, a revoke) as a logout would, keeping why for its
+   * device. Its sockets are closed by the Worker, on every shard; the rooms are told by the caller.
+   */
+  private endSession(session: EndedSession, reason: EndReason, now: number): void {
+    this.endedSessions.record(session, reason, now);
+    this.forgetSession(session.id);
+  }
+
+  /** An unknown session may be one ended by the cap or a revoke: then its device is told which. */
+  private explainRefusal(check: SessionCheck, sessionId: string, secretHash: string): SessionCheck {
+    if (check.ok || check.reason !== "unknown") return check;
+    const reason = this.endedSessions.reason(sessionId, secretHash, Date.now());
+    return reason ? { ok: false, reason } : check;
+  }
+
+  private maxSessions(): number {
+    const configured = Number(this.env.MAX_SESSIONS_PER_ACCOUNT);
+    return Number.isSafeInteger(configured) && configured >= 1 ? configured : DEFAULT_MAX_SESSIONS;
   }
 
   private collectIfSomeoneListens(): void {

@@ -29,6 +29,22 @@ export type PublicKeys = z.infer<typeof PublicKeys>;
 /** The 32-byte key derived from the password that proves it; the server stores only its SHA-256. */
 const authKey = base64.length(44);
 
+/** The largest device name, in UTF-16 code units: enough for "alice's work laptop (Ubuntu 24.04)". */
+export const MAX_DEVICE_NAME_LENGTH = 64;
+
+/**
+ * What the user calls the device a session is on (`telepound login --device-name`, by default the host
+ * name), shown in `GET /v1/sessions`. No control, format or line-separator characters: it is printed.
+ */
+export const deviceName = z
+  .string()
+  .min(1, "a device name is 1–64 characters")
+  .max(MAX_DEVICE_NAME_LENGTH, "a device name is 1–64 characters")
+  .regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$/u, "a device name has no control or formatting characters");
+
+/** A session's id: the middle part of its token, and what `DELETE /v1/sessions/:id` names. */
+export const SESSION_ID_PATTERN = /^[0-9a-f]{32}$/;
+
 /** What a server says to a protocol 1 client that still sends or asks for KDF parameters. */
 export const PROTOCOL_1_KDF =
   "protocol 1 client: this server speaks protocol 2, where the client derives its KDF salt itself: update the client";
@@ -44,6 +60,7 @@ export const SignupRequest = z.strictObject(
     publicKeys: PublicKeys,
     /** nonce ‖ secretbox(private keys), sealed under the password-derived key; opaque to the server. */
     sealedPrivateKeys: base64Max(8 * 1024),
+    deviceName: deviceName.optional(),
   },
   {
     error: (issue) =>
@@ -52,8 +69,35 @@ export const SignupRequest = z.strictObject(
 );
 export type SignupRequest = z.input<typeof SignupRequest>;
 
-export const LoginRequest = z.strictObject({ username, authKey });
+export const LoginRequest = z.strictObject({ username, authKey, deviceName: deviceName.optional() });
 export type LoginRequest = z.input<typeof LoginRequest>;
+
+/** One live session of the caller's account, as `GET /v1/sessions` lists it. Times are ms since 1970. */
+export interface SessionInfo {
+  id: string;
+  /** The name given at login or signup, or null when none was given. */
+  deviceName: string | null;
+  createdAt: number;
+  /** Last request, connect or socket close, to within a minute. */
+  lastSeenAt: number;
+  expiresAt: number;
+  /** A socket of this session receives right now. */
+  connected: boolean;
+  /** This is the session of the token that asked. */
+  current: boolean;
+}
+
+export interface SessionListResponse {
+  sessions: SessionInfo[];
+}
+
+/** A session the session cap ended to make room for a login, as that login's answer names it. */
+export interface EndedSessionInfo {
+  id: string;
+  deviceName: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+}
 
 export interface SessionResponse {
   username: string;
@@ -62,6 +106,11 @@ export interface SessionResponse {
   expiresAt: number;
   publicKeys: PublicKeys;
   sealedPrivateKeys: string;
+  /**
+   * Login only: the sessions this login ended because the account was at its session cap (the longest
+   * idle ones), usually none. Older servers leave it out.
+   */
+  endedSessions?: EndedSessionInfo[];
 }
 
 export interface UserResponse {
@@ -98,6 +147,8 @@ export interface ErrorResponse {
  *   POST /v1/login             LoginRequest             → 200 SessionResponse | 401 unauthorized | 429 rate_limited
  *   POST /v1/logout            Bearer                   → 204
  *   GET  /v1/whoami            Bearer                   → 200 WhoamiResponse
+ *   GET  /v1/sessions          Bearer                   → 200 SessionListResponse (this account's sessions)
+ *   DELETE /v1/sessions/:id    Bearer                   → 204 | 400 malformed id | 404 no such session of mine
  *   GET  /v1/users/:username   Bearer                   → 200 UserResponse | 404 not_found
  *   POST /v1/users/lookup      Bearer, LookupUsersRequest → 200 LookupUsersResponse
  *   GET  /v1/connect           Bearer, WebSocket upgrade; `?receive=0` for a send-only socket
@@ -114,11 +165,13 @@ export interface ErrorResponse {
  *   POST /v1/blobs/:id/complete             Bearer (owner) → 204 (every part uploaded, sizes add up)
  *   GET  /v1/blobs/:id                      Bearer (a recipient or the owner) → 200 the ciphertext | 403 | 404
  *   DELETE /v1/blobs/:id                    Bearer: a recipient says "fetched"; the owner withdraws it → 204
- * Every error answers with an ErrorResponse body and a matching HTTP status.
+ * Every error answers with an ErrorResponse body and a matching HTTP status. A session ended by the
+ * session cap or revoked from another device answers 401 `session_ended`, its message saying which.
  */
 export const HttpErrorCode = [
   "bad_request",
   "unauthorized",
+  "session_ended",
   "forbidden",
   "not_found",
   "conflict",

@@ -12,6 +12,7 @@ import { accounts } from "./routes/accounts.js";
 import { blobs } from "./routes/blobs.js";
 import { connect } from "./routes/connect.js";
 import { groups } from "./routes/groups.js";
+import { sessions } from "./routes/sessions.js";
 import { users } from "./routes/users.js";
 
 /** Largest JSON body accepted: a signup is about 3 KiB, a 1024-name group or lookup about 40 KiB. */
@@ -34,6 +35,7 @@ app.get("/v1/health", (c) =>
   c.json({ ok: true, protocol: PROTOCOL_VERSION, shards: shardCount(c.env) } satisfies HealthResponse),
 );
 app.route("/v1", accounts);
+app.route("/v1", sessions);
 app.route("/v1", users);
 app.route("/v1", connect);
 app.route("/v1", groups);

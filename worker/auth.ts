@@ -31,10 +31,25 @@ export async function bearerToken(
   return { username: token.username, sessionId: token.sessionId, secretHash: await sha256Hex(token.secret) };
 }
 
-/** The 401 for a session the user's home refused. */
+/**
+ * The 401 for a session the user's home refused. One ended by someone else's action says which, as
+ * `session_ended`, so its device can tell its user why it must log in again.
+ */
 export function sessionRefused(reason: string): ApiError {
-  return new ApiError(
-    "unauthorized",
-    reason === "expired" ? "session expired: log in again" : "session revoked or unknown: log in again",
-  );
+  switch (reason) {
+    case "expired":
+      return new ApiError("unauthorized", "session expired: log in again");
+    case "session_cap":
+      return new ApiError(
+        "session_ended",
+        "this session was ended: a login on another device reached the account's limit of sessions, and this one had been idle longest: log in again",
+      );
+    case "revoked":
+      return new ApiError(
+        "session_ended",
+        "this session was revoked from another of your devices (telepound devices revoke): log in again",
+      );
+    default:
+      return new ApiError("unauthorized", "session revoked or unknown: log in again");
+  }
 }

@@ -9,6 +9,7 @@ import type { ErrorResponse, HttpErrorCode } from "../protocol/http.js";
 const STATUS: Record<HttpErrorCode, ContentfulStatusCode> = {
   bad_request: 400,
   unauthorized: 401,
+  session_ended: 401,
   forbidden: 403,
   not_found: 404,
   conflict: 409,

@@ -1,6 +1,8 @@
 // Checks for user-typed arguments shared by several commands; each failure is a UsageError (exit 2)
 // that says what a valid value looks like.
 
+import { hostname } from "node:os";
+import { MAX_DEVICE_NAME_LENGTH, deviceName } from "../../protocol/http.js";
 import { GROUP_NAME_PATTERN, normalizeName } from "../../protocol/limits.js";
 import { UsageError } from "../errors.js";
 
@@ -34,4 +36,25 @@ export function parseLimit(raw: string, option: string): number {
     throw new UsageError(`${option} takes a whole number from 1 to 100000, not "${raw}"`);
   }
   return value;
+}
+
+/**
+ * The name a new session is shown under in `telepound devices`: --device-name as given (checked as the
+ * server checks it), else this machine's host name, cut to fit; none when even that is unusable.
+ */
+export function parseDeviceName(
+  raw: string | boolean | undefined,
+  host: string = hostname(),
+): string | undefined {
+  if (typeof raw === "string") {
+    const parsed = deviceName.safeParse(raw);
+    if (!parsed.success) {
+      throw new UsageError(
+        `--device-name takes 1–${MAX_DEVICE_NAME_LENGTH} characters without control characters, not "${raw}"`,
+      );
+    }
+    return parsed.data;
+  }
+  const fallback = deviceName.safeParse(host.slice(0, MAX_DEVICE_NAME_LENGTH));
+  return fallback.success ? fallback.data : undefined;
 }

@@ -3,6 +3,8 @@
 
 import { chat } from "./chat.js";
 import type { CommandSpec } from "./command.js";
+import { devices } from "./devices.js";
+import { devicesRevoke } from "./devices-revoke.js";
 import { groupAdd } from "./group-add.js";
 import { groupCreate } from "./group-create.js";
 import { groupInfo } from "./group-info.js";
@@ -26,6 +28,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   login,
   logout,
   whoami,
+  // "devices" before "devices revoke": the noun lists, the verb is registered under it.
+  devices,
+  devicesRevoke,
   user,
   verify,
   trust,

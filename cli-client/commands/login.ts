@@ -11,8 +11,9 @@ import {
   unsealPrivateKeys,
 } from "../crypto/index.js";
 import { NetworkError } from "../errors.js";
+import { describeDevice, isoTime, localTime, shownLines } from "../output.js";
 import { assertHomeFreeFor, passwordAccount, saveSession } from "../session.js";
-import { parseUsername } from "./args.js";
+import { parseDeviceName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
 export const login: CommandSpec = {
@@ -22,10 +23,18 @@ export const login: CommandSpec = {
   examples: [
     "telepound login alice",
     "telepound login alice --home ~/.telepound-laptop  # a second session, in its own home",
+    'telepound login alice --device-name "work laptop"  # how `telepound devices` lists this session',
     "telepound login alice --json",
   ],
-  async run(ctx, { args: [raw = ""] }) {
+  options: [
+    {
+      flags: "--device-name <name>",
+      description: "how this session is listed by `telepound devices` (default: this machine's host name)",
+    },
+  ],
+  async run(ctx, { args: [raw = ""], options }) {
     const username = parseUsername(raw);
+    const deviceName = parseDeviceName(options.deviceName);
     const previous = await assertHomeFreeFor(ctx, username);
     // Before the password is asked for and anything derived from it is sent.
     await new Api(ctx.server).checkProtocol();
@@ -35,7 +44,11 @@ export const login: CommandSpec = {
     const account = passwordAccount(ctx, username);
     const password = await ctx.passwords.password(username);
     const keys = await derivePasswordKeys(password, account);
-    const response = await api.login({ username, authKey: Buffer.from(keys.authKey).toString("base64") });
+    const response = await api.login({
+      username,
+      authKey: Buffer.from(keys.authKey).toString("base64"),
+      ...(deviceName === undefined ? {} : { deviceName }),
+    });
     if (response.username !== username) {
       throw new NetworkError(
         `protocol failure: logged in as ${username} but the server answered for ${response.username}`,
@@ -59,11 +72,27 @@ export const login: CommandSpec = {
     }
     await saveSession(ctx, account, response, exported);
     const print = fingerprint(response.publicKeys);
-    ctx.printer.result(`logged in as ${username}\nyour key fingerprint: ${print}`, {
-      username,
-      fingerprint: print,
-      server: ctx.server,
-      origin: account.origin,
-    });
+    // At the session cap the server ended the longest-idle sessions to make room: the user should know.
+    const ended = (response.endedSessions ?? []).filter((session) => session.id !== previous?.sessionId);
+    const endedLines = ended.map(
+      (session) =>
+        `the account was at its session limit: ended the session ${session.id.slice(0, 8)} (${describeDevice(session.deviceName)}, last seen ${localTime(session.lastSeenAt)})`,
+    );
+    ctx.printer.result(
+      shownLines([`logged in as ${username}`, `your key fingerprint: ${print}`, ...endedLines]),
+      {
+        username,
+        fingerprint: print,
+        server: ctx.server,
+        origin: account.origin,
+        deviceName: deviceName ?? null,
+        endedSessions: ended.map((session) => ({
+          id: session.id,
+          deviceName: session.deviceName,
+          createdAt: isoTime(session.createdAt),
+          lastSeenAt: isoTime(session.lastSeenAt),
+        })),
+      },
+    );
   },
 };

@@ -11,7 +11,7 @@ import {
 } from "../crypto/index.js";
 import { NetworkError } from "../errors.js";
 import { assertHomeFreeFor, passwordAccount, saveSession } from "../session.js";
-import { parseUsername } from "./args.js";
+import { parseDeviceName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
 export const signup: CommandSpec = {
@@ -21,10 +21,18 @@ export const signup: CommandSpec = {
   examples: [
     "telepound signup alice",
     "telepound signup alice --server https://telepound.example.workers.dev  # an account on a deployed server",
+    'telepound signup alice --device-name "home desktop"',
     "telepound signup alice --json",
   ],
-  async run(ctx, { args: [raw = ""] }) {
+  options: [
+    {
+      flags: "--device-name <name>",
+      description: "how this session is listed by `telepound devices` (default: this machine's host name)",
+    },
+  ],
+  async run(ctx, { args: [raw = ""], options }) {
     const username = parseUsername(raw);
+    const deviceName = parseDeviceName(options.deviceName);
     await assertHomeFreeFor(ctx, username);
     const account = passwordAccount(ctx, username);
     // Before the password is asked for: a server of another protocol could not use the account anyway.
@@ -43,6 +51,7 @@ export const signup: CommandSpec = {
         encryptionPrivate: exported.encryptionPrivate,
         signingPrivate: exported.signingPrivate,
       }),
+      ...(deviceName === undefined ? {} : { deviceName }),
     });
     if (
       response.username !== username ||
@@ -58,6 +67,7 @@ export const signup: CommandSpec = {
       fingerprint: print,
       server: ctx.server,
       origin: account.origin,
+      deviceName: deviceName ?? null,
     });
   },
 };

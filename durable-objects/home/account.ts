@@ -16,6 +16,17 @@ export interface NewSession {
   id: string;
   secretHash: string;
   expiresAt: number;
+  /** What the user calls the device (login's `deviceName`), or null when it gave none. */
+  deviceName: string | null;
+}
+
+/** One live session as its user sees it in GET /v1/sessions (the route marks the caller's own). */
+export interface SessionRecord {
+  id: string;
+  deviceName: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
 }
 
 export interface AccountKeys {
@@ -29,7 +40,19 @@ export type LoginResult =
   | { ok: false; reason: "no_account" | "wrong_key" }
   | { ok: false; reason: "rate_limited"; retryAfterMs: number };
 
-export type SessionCheck = { ok: true; expiresAt: number } | { ok: false; reason: "unknown" | "expired" };
+/**
+ * Why a session is refused: never issued or logged out ("unknown"), past its lifetime, or ended by
+ * someone else's action that its device should hear of (ended-sessions.ts): the session cap or a revoke.
+ */
+export type RefusalReason = "unknown" | "expired" | "session_cap" | "revoked";
+
+export type SessionCheck = { ok: true; expiresAt: number } | { ok: false; reason: RefusalReason };
+
+/**
+ * Last seen is written at most this often per session: every request and connect reads the session row
+ * anyway, and a minute is as exact as "last seen" needs to be for a user choosing what to end.
+ */
+export const LAST_SEEN_RESOLUTION_MS = 60_000;
 
 export class Accounts {
   /** The account's name, once read: it never changes, and every delivery asks for it. */
@@ -113,16 +136,65 @@ export class Accounts {
     };
   }
 
+  /** Checks a token's session and, at most once per LAST_SEEN_RESOLUTION_MS, records it as seen now. */
   checkSession(sessionId: string, secretHash: string, now: number): SessionCheck {
     const row = this.sql
-      .exec<{ secret_hash: string; expires_at: number }>(
-        "SELECT secret_hash, expires_at FROM sessions WHERE id = ?",
+      .exec<{ secret_hash: string; expires_at: number; last_seen_at: number }>(
+        "SELECT secret_hash, expires_at, last_seen_at FROM sessions WHERE id = ?",
         sessionId,
       )
       .toArray()[0];
     if (!row || !constantTimeEqual(secretHash, row.secret_hash)) return { ok: false, reason: "unknown" };
     if (row.expires_at <= now) return { ok: false, reason: "expired" };
+    if (now - row.last_seen_at >= LAST_SEEN_RESOLUTION_MS) this.touch(sessionId, now);
     return { ok: true, expiresAt: row.expires_at };
+  }
+
+  /** Records that a session was used now (a socket closing, which no request marks). */
+  touch(sessionId: string, now: number): void {
+    this.sql.exec("UPDATE sessions SET last_seen_at = ? WHERE id = ?", now, sessionId);
+  }
+
+  /** The live sessions, oldest first, for the user to see and choose from. */
+  list(now: number): SessionRecord[] {
+    return this.sql
+      .exec<SessionRow>(
+        `SELECT ${SESSION_COLUMNS} FROM sessions WHERE expires_at > ? ORDER BY created_at, id`,
+        now,
+      )
+      .toArray()
+      .map(sessionRecord);
+  }
+
+  /** One live session, with its secret's hash (kept by ended-sessions.ts when someone else ends it). */
+  session(sessionId: string, now: number): (SessionRecord & { secretHash: string }) | null {
+    const row = this.sql
+      .exec<SessionRow & { secret_hash: string }>(
+        `SELECT ${SESSION_COLUMNS}, secret_hash FROM sessions WHERE id = ? AND expires_at > ?`,
+        sessionId,
+        now,
+      )
+      .toArray()[0];
+    return row ? { ...sessionRecord(row), secretHash: row.secret_hash } : null;
+  }
+
+  /**
+   * The sessions to end so that at most `cap` stay live, `keep` (the new login) never among them: the
+   * longest idle first, where a session with a socket connected right now (`connected`) counts as in use.
+   */
+  sessionsOverCap(cap: number, keep: string, connected: ReadonlySet<string>, now: number): SessionRecord[] {
+    const live = this.list(now);
+    const excess = live.length - Math.max(1, cap);
+    if (excess <= 0) return [];
+    return live
+      .filter((session) => session.id !== keep)
+      .sort(
+        (a, b) =>
+          Number(connected.has(a.id)) - Number(connected.has(b.id)) ||
+          a.lastSeenAt - b.lastSeenAt ||
+          a.createdAt - b.createdAt,
+      )
+      .slice(0, excess);
   }
 
   /** Live sessions with their expiry, for a group room that queues this user's group messages. */
@@ -169,13 +241,36 @@ export class Accounts {
   private addSession(session: NewSession, now: number): void {
     this.liveSessions = null;
     this.sql.exec(
-      "INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?)",
+      `INSERT INTO sessions (id, secret_hash, device_name, created_at, last_seen_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
       session.id,
       session.secretHash,
+      session.deviceName,
+      now,
       now,
       session.expiresAt,
     );
   }
+}
+
+const SESSION_COLUMNS = "id, device_name, created_at, last_seen_at, expires_at";
+
+type SessionRow = {
+  id: string;
+  device_name: string | null;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+};
+
+function sessionRecord(row: SessionRow): SessionRecord {
+  return {
+    id: row.id,
+    deviceName: row.device_name,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    expiresAt: row.expires_at,
+  };
 }
 
 /** Compares two hex digests without an early exit, so timing does not reveal how much matched. */

@@ -36,6 +36,16 @@ export class Presence {
     return this.knownShards;
   }
 
+  /** Sessions with a receiving socket open somewhere: in use now, whatever their last-seen time says. */
+  connectedSessions(): Set<string> {
+    return new Set(
+      this.sql
+        .exec<{ session_id: string }>("SELECT DISTINCT session_id FROM presence")
+        .toArray()
+        .map((row) => row.session_id),
+    );
+  }
+
   forgetShard(shard: string): void {
     this.knownShards = null;
     this.sql.exec("DELETE FROM presence WHERE shard = ?", shard);

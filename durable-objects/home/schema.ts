@@ -63,4 +63,18 @@ CREATE TABLE presence (
   // Protocol 2: the client derives the KDF salt and the cost is fixed (PROTOCOL §3.2), so nothing is kept.
   // An account made under protocol 1 keeps its auth hash, which a protocol 2 client no longer matches.
   `ALTER TABLE account DROP COLUMN kdf;`,
+  // Sessions as devices the user sees and ends (GET/DELETE /v1/sessions): a name, when last used, and
+  // for a while after a session was ended by the session cap or revoked, why, so that device is told.
+  `
+ALTER TABLE sessions ADD COLUMN device_name TEXT;
+ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER NOT NULL DEFAULT 0;
+UPDATE sessions SET last_seen_at = created_at;
+CREATE TABLE ended_sessions (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  ended_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+`,
 ];

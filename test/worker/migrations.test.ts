@@ -7,6 +7,18 @@ import { expect, it } from "vitest";
 import { migrate } from "../../durable-objects/migrations.js";
 import { HOME_MIGRATIONS } from "../../durable-objects/home/schema.js";
 
+/** Rebuilds a home's tables as the first `version` migrations made them, empty, at that version. */
+function resetSchemaTo(sql: SqlStorage, version: number): void {
+  const tables = sql
+    .exec<{ name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+    )
+    .toArray();
+  for (const { name } of tables) if (name !== "schema_version") sql.exec(`DROP TABLE "${name}"`);
+  for (const migration of HOME_MIGRATIONS.slice(0, version)) sql.exec(migration);
+  sql.exec("UPDATE schema_version SET version = ?", version);
+}
+
 it("applies only pending migrations and keeps existing rows", async () => {
   const stub = env.HOMES.get(env.HOMES.idFromName(`migration-test-${Date.now()}`));
   await runInDurableObject(stub, (_, state) => {
@@ -36,17 +48,12 @@ it("drops a protocol 1 home's KDF parameters and keeps its account", async () =>
   const stub = env.HOMES.get(env.HOMES.idFromName(`migration-kdf-${Date.now()}`));
   await runInDurableObject(stub, (_, state) => {
     const sql = state.storage.sql;
-    // The account table as protocol 1 made it (HOME_MIGRATIONS[0]), with a row, at schema version 1.
-    sql.exec("DROP TABLE account");
-    sql.exec(`CREATE TABLE account (
-      id INTEGER PRIMARY KEY CHECK (id = 1), username TEXT NOT NULL, kdf TEXT NOT NULL,
-      auth_hash TEXT NOT NULL, public_keys TEXT NOT NULL, sealed_private_keys TEXT NOT NULL,
-      created_at INTEGER NOT NULL)`);
+    // The home as protocol 1 made it (HOME_MIGRATIONS[0]), with an account row, at schema version 1.
+    resetSchemaTo(sql, 1);
     sql.exec(
       "INSERT INTO account VALUES (1, 'old', ?, 'hash', '{}', 'sealed', 1)",
       JSON.stringify({ algorithm: "scrypt", salt: "AAAAAAAAAAAAAAAAAAAAAA==", logN: 15, r: 8, p: 1 }),
     );
-    sql.exec("UPDATE schema_version SET version = 1");
     migrate(state.storage, HOME_MIGRATIONS);
     expect(sql.exec("SELECT version FROM schema_version").one().version).toBe(HOME_MIGRATIONS.length);
     expect(sql.exec("SELECT * FROM account").toArray()).toEqual([
@@ -59,5 +66,19 @@ it("drops a protocol 1 home's KDF parameters and keeps its account", async () =>
         created_at: 1,
       },
     ]);
+  });
+});
+
+it("gives a version 2 home's sessions no device name and a last seen of their creation", async () => {
+  const stub = env.HOMES.get(env.HOMES.idFromName(`migration-sessions-${Date.now()}`));
+  await runInDurableObject(stub, (_, state) => {
+    const sql = state.storage.sql;
+    resetSchemaTo(sql, 2);
+    sql.exec("INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES ('s1', 'h', 5, 99)");
+    migrate(state.storage, HOME_MIGRATIONS);
+    expect(sql.exec("SELECT id, device_name, created_at, last_seen_at FROM sessions").toArray()).toEqual([
+      { id: "s1", device_name: null, created_at: 5, last_seen_at: 5 },
+    ]);
+    expect(sql.exec("SELECT COUNT(*) AS n FROM ended_sessions").one().n).toBe(0);
   });
 });

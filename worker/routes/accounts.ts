@@ -3,7 +3,7 @@
 
 import { Hono } from "hono";
 import { decodeBase64 } from "hono/utils/encode";
-import { homeStub, shardCount, shardName, shardStub } from "../../durable-objects/names.js";
+import { homeStub } from "../../durable-objects/names.js";
 import {
   LoginRequest,
   PROTOCOL_1_KDF,
@@ -18,6 +18,7 @@ import { ApiError } from "../errors.js";
 import { assertUsablePublicKeys } from "../public-keys.js";
 import { issueSession, sha256Hex } from "../tokens.js";
 import { byClientAddress, rateLimit } from "../rate-limit.js";
+import { CLOSE_REASONS, closeSessionSockets } from "../session-sockets.js";
 import { parseJson } from "../validate.js";
 
 export const accounts = new Hono<AppEnv>();
@@ -36,7 +37,12 @@ accounts.post(
         publicKeys: body.publicKeys,
         sealedPrivateKeys: body.sealedPrivateKeys,
       },
-      { id: session.id, secretHash: session.secretHash, expiresAt: session.expiresAt },
+      {
+        id: session.id,
+        secretHash: session.secretHash,
+        expiresAt: session.expiresAt,
+        deviceName: body.deviceName ?? null,
+      },
     );
     if (!created.ok) throw new ApiError("conflict", `the username ${body.username} is taken`);
     const response: SessionResponse = {
@@ -67,6 +73,7 @@ accounts.post(
       id: session.id,
       secretHash: session.secretHash,
       expiresAt: session.expiresAt,
+      deviceName: body.deviceName ?? null,
     });
     if (!result.ok) {
       if (result.reason === "rate_limited") {
@@ -89,19 +96,26 @@ accounts.post(
       expiresAt: session.expiresAt,
       publicKeys: result.publicKeys,
       sealedPrivateKeys: result.sealedPrivateKeys,
+      endedSessions: result.endedSessions.map(({ id, deviceName, createdAt, lastSeenAt }) => ({
+        id,
+        deviceName,
+        createdAt,
+        lastSeenAt,
+      })),
     };
+    // The home has ended them (queues, rooms); their sockets are on the shards.
+    await Promise.all(
+      result.endedSessions.map((ended) =>
+        closeSessionSockets(c.env, result.username, ended.id, CLOSE_REASONS.sessionCap),
+      ),
+    );
     return c.json(response);
   },
 );
 
 accounts.post("/logout", requireSession, async (c) => {
   await homeStub(c.env, c.var.user).logout(c.var.sessionId);
-  // Sockets of the ended session may sit on any shard (send-only ones are in no presence list).
-  await Promise.all(
-    Array.from({ length: shardCount(c.env) }, (_, i) =>
-      shardStub(c.env, shardName(i)).closeSession(c.var.user, c.var.sessionId),
-    ),
-  );
+  await closeSessionSockets(c.env, c.var.user, c.var.sessionId, CLOSE_REASONS.logout);
   return c.body(null, 204);
 });
 

@@ -2,6 +2,7 @@
 // what the home holds afterwards (owner-only), and the exit code of every failure the contract names.
 
 import { readFile, readdir, stat } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { PublicKeys, SessionResponse } from "../../../protocol/http.js";
@@ -123,7 +124,15 @@ describe("signup", () => {
     expect(request.username).toBe("alice");
     expect(request.authKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
 
-    expect(Object.keys(request).sort()).toEqual(["authKey", "publicKeys", "sealedPrivateKeys", "username"]);
+    expect(Object.keys(request).sort()).toEqual([
+      "authKey",
+      "deviceName",
+      "publicKeys",
+      "sealedPrivateKeys",
+      "username",
+    ]);
+    // By default the session is named for this machine.
+    expect((request as Account & { deviceName?: string }).deviceName).toBe(hostname().slice(0, 64));
     const origin = new URL(server.url).origin;
     const keys = await derivePasswordKeys(PASSWORD, { origin, username: "alice" });
     expect(Buffer.from(keys.authKey).toString("base64")).toBe(request.authKey);
@@ -271,6 +280,52 @@ describe("login, whoami, logout", () => {
       "state.json",
     ]);
     server = await startStubServer();
+  });
+});
+
+describe("device names and the session cap", () => {
+  it("login sends --device-name (by default the host name) and says which sessions the cap ended", async () => {
+    serveAccounts();
+    const answered = server.http.get("POST /v1/login")!;
+    const sent: Array<{ deviceName?: string }> = [];
+    const ended = {
+      id: "0123456789abcdef0123456789abcdef",
+      deviceName: "old\u001b[31mserver",
+      createdAt: Date.UTC(2026, 0, 1),
+      lastSeenAt: Date.UTC(2026, 0, 2),
+    };
+    server.http.set("POST /v1/login", async (request, raw, bytes) => {
+      sent.push(JSON.parse(raw) as { deviceName?: string });
+      const answer = await answered(request, raw, bytes);
+      return answer.status === 200
+        ? { ...answer, body: { ...(answer.body as object), endedSessions: sent.length === 1 ? [ended] : [] } }
+        : answer;
+    });
+    const env = { TELEPOUND_PASSWORD: PASSWORD };
+    expect(
+      (await cli(["--home", join(dir.path, "a"), "signup", "alice", "--device-name", "desk"], env)).code,
+    ).toBe(0);
+
+    const laptop = await cli(
+      ["--home", join(dir.path, "b"), "login", "alice", "--device-name", "work laptop"],
+      env,
+    );
+    expect(laptop.code).toBe(0);
+    expect(sent[0]!.deviceName).toBe("work laptop");
+    expect(laptop.stdout).toContain("the account was at its session limit: ended the session 01234567");
+    expect(laptop.stdout).toContain('"old\ufffd[31mserver"');
+    expect(laptop.stdout).not.toContain("\u001b");
+
+    const json = await cli(["--home", join(dir.path, "c"), "login", "alice", "--json"], env);
+    expect(sent[1]!.deviceName).toBe(hostname().slice(0, 64));
+    expect(JSON.parse(json.stdout)).toMatchObject({ deviceName: hostname().slice(0, 64), endedSessions: [] });
+
+    const bad = await cli(
+      ["--home", join(dir.path, "d"), "login", "alice", "--device-name", "x".repeat(65)],
+      env,
+    );
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining("--device-name") });
+    expect(sent).toHaveLength(2);
   });
 });
 

@@ -152,6 +152,8 @@ describe("argument parsing", () => {
       "login",
       "logout",
       "whoami",
+      "devices",
+      "devices revoke",
       "user",
       "verify",
       "trust",
