@@ -9,6 +9,7 @@ import { DurableObject } from "cloudflare:workers";
 import {
   Accounts,
   type AccountRecord,
+  type LoginAttempt,
   type LoginResult,
   type NewSession,
   type SessionCheck,
@@ -79,12 +80,12 @@ export class UserHome extends DurableObject<Env> {
     this.blobs = new BlobLedger(ctx.storage.sql);
   }
 
-  signup(record: AccountRecord, session: NewSession): { ok: boolean } {
-    return { ok: this.accounts.create(record, session, Date.now()) };
+  signup(record: AccountRecord, session: NewSession, address?: string): { ok: boolean } {
+    return { ok: this.accounts.create(record, session, Date.now(), address) };
   }
 
-  async login(authKeyHash: string, session: NewSession): Promise<LoginResult> {
-    const result = this.accounts.login(authKeyHash, session, Date.now());
+  async login(authKeyHash: string, session: NewSession, attempt: LoginAttempt): Promise<LoginResult> {
+    const result = this.accounts.login(authKeyHash, session, attempt, Date.now());
     if (!result.ok) return result;
     // A new machine sees everything still waiting, as the original's offline storage did: here, and in
     // the rooms that queue this user's group messages (before the token exists, so nothing slips past).

@@ -63,4 +63,15 @@ CREATE TABLE presence (
   // Protocol 2: the client derives the KDF salt and the cost is fixed (PROTOCOL §3.2), so nothing is kept.
   // An account made under protocol 1 keeps its auth hash, which a protocol 2 client no longer matches.
   `ALTER TABLE account DROP COLUMN kdf;`,
+  // Failed logins per (username, client address), and the addresses that have logged in (home/account.ts).
+  // Addresses are kept as salted SHA-256 digests, never as they came.
+  `
+CREATE TABLE login_address_failures (
+  address TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  last_failure_at INTEGER NOT NULL,
+  blocked_until INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE login_addresses (address TEXT PRIMARY KEY, last_success_at INTEGER NOT NULL) WITHOUT ROWID;
+`,
 ];
