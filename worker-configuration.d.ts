@@ -15,6 +15,7 @@ declare namespace Cloudflare {
 		LOOKUPS_PER_USER_PER_MINUTE: string;
 		UNKNOWN_NAMES_PER_USER_PER_MINUTE: string;
 		LOGIN_FAILURES_PER_USER_PER_HOUR: string;
+		REGISTER_ACCOUNTS_ON_LOGIN: string;
 		MESSAGES_PER_USER_PER_SECOND: string;
 		SHARDS: DurableObjectNamespace<import("./worker/index").ServerShard>;
 		HOMES: DurableObjectNamespace<import("./worker/index").UserHome>;

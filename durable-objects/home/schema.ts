@@ -64,14 +64,15 @@ CREATE TABLE presence (
   // An account made under protocol 1 keeps its auth hash, which a protocol 2 client no longer matches.
   `ALTER TABLE account DROP COLUMN kdf;`,
   // Failed logins per (username, client address), and the addresses that have logged in (home/account.ts).
-  // Addresses are kept as salted SHA-256 digests, never as they came.
+  // Addresses are kept as salted SHA-256 digests, never as they came. IF NOT EXISTS: a home brought
+  // forward from version 1 (test/worker/migrations.test.ts) may already have them.
   `
-CREATE TABLE login_address_failures (
+CREATE TABLE IF NOT EXISTS login_address_failures (
   address TEXT PRIMARY KEY,
   failures INTEGER NOT NULL,
   last_failure_at INTEGER NOT NULL,
   blocked_until INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE login_addresses (address TEXT PRIMARY KEY, last_success_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS login_addresses (address TEXT PRIMARY KEY, last_success_at INTEGER NOT NULL) WITHOUT ROWID;
 `,
 ];

@@ -68,7 +68,8 @@ accounts.post(
   async (c) => {
     const body = await parseJson(c, LoginRequest);
     // No account: the same answer as a wrong password, and no home is woken (or made) for the name.
-    if (!(await nameExists(c.env, "user", body.username)))
+    const registered = await nameExists(c.env, "user", body.username);
+    if (!registered && c.env.REGISTER_ACCOUNTS_ON_LOGIN !== "1")
       throw new ApiError("unauthorized", "wrong username or password");
     const session = await issueSession(body.username);
     const result = await homeStub(c.env, body.username).login(
@@ -92,6 +93,7 @@ accounts.post(
       // One answer for "no such user" and "wrong password", so login does not confirm which it was.
       throw new ApiError("unauthorized", "wrong username or password");
     }
+    if (!registered) await registerAccountMadeBeforeDirectory(c.env, result.username);
     const response: SessionResponse = {
       username: result.username,
       token: session.token,
@@ -122,6 +124,16 @@ accounts.get("/whoami", requireSession, async (c) => {
     expiresAt: c.var.expiresAt,
   } satisfies WhoamiResponse);
 });
+
+/**
+ * An account made before the name directory existed (REGISTER_ACCOUNTS_ON_LOGIN, README), found by its
+ * first login: it and its groups are registered, so every other route reaches them from now on.
+ */
+async function registerAccountMadeBeforeDirectory(env: Env, name: string): Promise<void> {
+  await registerName(env, "user", name);
+  const groups = await homeStub(env, name).groupNames();
+  await Promise.all(groups.map((group) => registerName(env, "group", group)));
+}
 
 /** Default of LOGIN_FAILURES_PER_USER_PER_HOUR when the setting is missing or not a positive number. */
 const DEFAULT_LOGIN_FAILURES_PER_USER_PER_HOUR = 100;
