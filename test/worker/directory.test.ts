@@ -10,7 +10,9 @@ import worker from "../../worker/index.js";
 import { issueSession, sha256Hex } from "../../worker/tokens.js";
 import { BASE, api, authKeyFor, publicKeys, signup, uniqueName } from "./helpers.js";
 
-async function objectIds(namespace: DurableObjectNamespace): Promise<Set<string>> {
+async function objectIds<T extends Rpc.DurableObjectBranded | undefined>(
+  namespace: DurableObjectNamespace<T>,
+): Promise<Set<string>> {
   return new Set((await listDurableObjectIds(namespace)).map((id) => id.toString()));
 }
 
