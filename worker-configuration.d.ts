@@ -4,7 +4,7 @@
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./worker/index");
-		durableNamespaces: "ServerShard" | "UserHome" | "GroupRoom" | "LoadBalancer" | "Throttle";
+		durableNamespaces: "ServerShard" | "UserHome" | "GroupRoom" | "LoadBalancer" | "Throttle" | "Directory";
 	}
 	interface Env {
 		BLOBS: R2Bucket;
@@ -12,6 +12,10 @@ declare namespace Cloudflare {
 		SIGNUPS_PER_IP_PER_HOUR: string;
 		LOGINS_PER_IP_PER_MINUTE: string;
 		UPLOADS_PER_USER_PER_MINUTE: string;
+		LOOKUPS_PER_USER_PER_MINUTE: string;
+		UNKNOWN_NAMES_PER_USER_PER_MINUTE: string;
+		LOGIN_FAILURES_PER_USER_PER_HOUR: string;
+		REGISTER_ACCOUNTS_ON_LOGIN: string;
 		MESSAGES_PER_USER_PER_SECOND: string;
 		MAX_SESSIONS_PER_ACCOUNT: string;
 		SHARDS: DurableObjectNamespace<import("./worker/index").ServerShard>;
@@ -19,6 +23,7 @@ declare namespace Cloudflare {
 		GROUPS: DurableObjectNamespace<import("./worker/index").GroupRoom>;
 		THROTTLE: DurableObjectNamespace<import("./worker/index").Throttle>;
 		BALANCER: DurableObjectNamespace<import("./worker/index").LoadBalancer>;
+		DIRECTORY: DurableObjectNamespace<import("./worker/index").Directory>;
 	}
 }
 interface Env extends Cloudflare.Env {}

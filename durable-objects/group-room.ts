@@ -25,6 +25,7 @@ import { statementSignatureValid } from "./group/statement-signature.js";
 import { GroupQueue, type MemberSession } from "./group/queue.js";
 import { GROUP_MIGRATIONS } from "./group/schema.js";
 import type { Backlog } from "./home/queue.js";
+import { existingNames } from "./known-names.js";
 import { migrate } from "./migrations.js";
 import { homeStub, shardCount, shardName, shardStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
@@ -359,10 +360,10 @@ export class GroupRoom extends DurableObject<Env> {
     return this.digestCache.digest;
   }
 
+  /** Names without an account, asked of the directory: no home is woken (or made) for a stranger. */
   private async missingUsers(usernames: string[]): Promise<string[]> {
-    const unique = [...new Set(usernames)];
-    const profiles = await Promise.all(unique.map((name) => homeStub(this.env, name).profile()));
-    return unique.filter((_, i) => profiles[i] === null);
+    const existing = await existingNames(this.env, "user", usernames);
+    return [...new Set(usernames)].filter((name) => !existing.has(name));
   }
 }
 

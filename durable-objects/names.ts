@@ -27,6 +27,36 @@ export function balancerStub(env: Env): DurableObjectStub<import("./load-balance
   return env.BALANCER.get(env.BALANCER.idFromName("balancer"));
 }
 
+/**
+ * How many throttle objects share the abuse counters. Fixed, so a client inventing addresses or names
+ * spreads over these few objects instead of waking (and, in SQLite-backed namespaces, creating) one each.
+ */
+export const THROTTLE_OBJECTS = 64;
+
+/** The throttle object that holds `counter`. */
+export function throttleStub(env: Env, counter: string): DurableObjectStub<import("./throttle.js").Throttle> {
+  return env.THROTTLE.get(env.THROTTLE.idFromName(`throttle-${stableHash(counter) % THROTTLE_OBJECTS}`));
+}
+
+/** FNV-1a over UTF-16 code units: a stable, well-spread bucket for a string (not a security boundary). */
+export function stableHash(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
+/** How many directory objects hold the registered names (directory.ts); fixed, like the throttle pool. */
+export const DIRECTORY_OBJECTS = 16;
+
+export function directoryIndex(name: string): number {
+  return stableHash(name) % DIRECTORY_OBJECTS;
+}
+
+/** The directory object that knows whether `name` (a user or a group) exists. */
+export function directoryStub(env: Env, name: string): DurableObjectStub<import("./directory.js").Directory> {
+  return env.DIRECTORY.get(env.DIRECTORY.idFromName(`directory-${directoryIndex(name)}`));
+}
+
 /** The configured shard count (wrangler.toml [vars] SHARD_COUNT), at least 1. */
 export function shardCount(env: Env): number {
   const count = Number.parseInt(String(env.SHARD_COUNT ?? "4"), 10);

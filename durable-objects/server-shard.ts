@@ -10,6 +10,7 @@ import { DurableObject } from "cloudflare:workers";
 import { ClientFrame, CloseCode, PING_TEXT, PONG_TEXT } from "../protocol/frames.js";
 import { MAX_FRAME_BYTES } from "../protocol/limits.js";
 import type { Backlog, QueuedItem } from "./home/queue.js";
+import { nameExists } from "./known-names.js";
 import { balancerStub, groupStub, homeStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 import {
@@ -57,12 +58,22 @@ export class ServerShard extends DurableObject<Env> {
   private readonly flood: FloodControl;
   /** To each recipient's home: uploads from this shard reach it in the order received. */
   private readonly deliveryPipes = new OrderedBatchers<Incoming, DeliverResult>(
-    (username) => new OrderedBatcher((batch) => this.home(username).deliver(batch)),
+    (username) =>
+      new OrderedBatcher(async (batch) => {
+        // A send to a name with no account is answered without waking (and so creating) its home.
+        if (!(await nameExists(this.env, "user", username)))
+          return batch.map(() => ({ ok: false, reason: "unknown_user" }) as const);
+        return this.home(username).deliver(batch);
+      }),
   );
   /** To each group's room, the same. */
   private readonly groupPipes = new OrderedBatchers<GroupPost, PostResult>((group) => {
     const room = groupStub(this.env, group);
-    return new OrderedBatcher((batch) => room.post(batch));
+    return new OrderedBatcher(async (batch) => {
+      if (!(await nameExists(this.env, "group", group)))
+        return batch.map(() => ({ ok: false, code: "unknown_group", message: "no such group" }) as const);
+      return room.post(batch);
+    });
   });
   private readonly routes: Routes = {
     toHome: (recipient, message) => this.deliveryPipes.submit(recipient, message),
@@ -317,6 +328,8 @@ export class ServerShard extends DurableObject<Env> {
           if (cursor !== null) next = await this.home(user).acknowledge(session, frame.ids, cursor);
           else await this.homeAckPipes.submit(user, { session, ids: frame.ids });
         } else {
+          // Acknowledgements naming a group nobody made are dropped, never carried to a new room.
+          if (!(await nameExists(this.env, "group", frame.group))) return;
           const ack: GroupAck = { member: user, session, ids: frame.ids, cursor };
           next =
             cursor !== null

@@ -9,6 +9,7 @@ import { DurableObject } from "cloudflare:workers";
 import {
   Accounts,
   type AccountRecord,
+  type LoginAttempt,
   type LoginResult,
   type NewSession,
   type RefusalReason,
@@ -96,8 +97,8 @@ export class UserHome extends DurableObject<Env> {
     this.blobs = new BlobLedger(ctx.storage.sql);
   }
 
-  signup(record: AccountRecord, session: NewSession): { ok: boolean } {
-    return { ok: this.accounts.create(record, session, Date.now()) };
+  signup(record: AccountRecord, session: NewSession, address?: string): { ok: boolean } {
+    return { ok: this.accounts.create(record, session, Date.now(), address) };
   }
 
   /**
@@ -105,9 +106,9 @@ export class UserHome extends DurableObject<Env> {
    * other sessions end, as a logout would end them; the answer names them so the user is told, and the
    * Worker closes their sockets.
    */
-  async login(authKeyHash: string, session: NewSession): Promise<HomeLoginResult> {
+  async login(authKeyHash: string, session: NewSession, attempt: LoginAttempt): Promise<HomeLoginResult> {
     const now = Date.now();
-    const result = this.accounts.login(authKeyHash, session, now);
+    const result = this.accounts.login(authKeyHash, session, attempt, now);
     if (!result.ok) return result;
     // A new machine sees everything still waiting, as the original's offline storage did: here, and in
     // the rooms that queue this user's group messages (before the token exists, so nothing slips past).

@@ -38,9 +38,19 @@ export const PASSWORD_KDF_COST = { logN: 16, r: 8, p: 1 } as const;
 /** Sessions expire this long after login; logout revokes them at once. */
 export const SESSION_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
 
-/** Failed logins per username: this many in the window, then refused until the window ends. */
-export const LOGIN_FAILURE_LIMIT = 5;
-export const LOGIN_FAILURE_WINDOW_MS = 15 * 60 * 1000;
+/**
+ * Failed logins are limited per (username, client address): this many are free, then each further one
+ * makes that address wait, from LOGIN_DELAY_FIRST_MS doubling up to LOGIN_DELAY_MAX_MS. Other addresses
+ * are not affected (the per-username bound over all addresses is LOGIN_FAILURES_PER_USER_PER_HOUR).
+ */
+export const LOGIN_FREE_FAILURES_PER_ADDRESS = 5;
+export const LOGIN_DELAY_FIRST_MS = 1000;
+export const LOGIN_DELAY_MAX_MS = 15 * 60 * 1000;
+/** Failures are remembered this long after an address's last one (and counted per username this long). */
+export const LOGIN_FAILURE_MEMORY_MS = 60 * 60 * 1000;
+/** An address that logged in to an account stays trusted by it for this long, up to this many addresses. */
+export const LOGIN_KNOWN_ADDRESS_MS = 30 * 24 * 60 * 60 * 1000;
+export const LOGIN_KNOWN_ADDRESSES = 32;
 
 /** Lower-case a user-typed name; returns null if it breaks the rule. */
 export function normalizeName(raw: string, pattern: RegExp = USERNAME_PATTERN): string | null {

@@ -2,6 +2,7 @@
 // does not use it: the shard has the user's home check the session while attaching the socket.
 
 import { createMiddleware } from "hono/factory";
+import { nameExists } from "../durable-objects/known-names.js";
 import { homeStub } from "../durable-objects/names.js";
 import type { AppEnv } from "./env.js";
 import { ApiError } from "./errors.js";
@@ -9,6 +10,8 @@ import { parseToken, sha256Hex } from "./tokens.js";
 
 export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
   const token = await bearerToken(c.req.header("Authorization"));
+  // A token naming no account is refused without waking (and so creating) a home for that name.
+  if (!(await nameExists(c.env, "user", token.username))) throw sessionRefused("unknown");
   const check = await homeStub(c.env, token.username).authenticate(token.sessionId, token.secretHash);
   if (!check.ok) throw sessionRefused(check.reason);
   c.set("user", token.username);

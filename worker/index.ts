@@ -3,6 +3,7 @@
 
 import { app } from "./app.js";
 
+export { Directory } from "../durable-objects/directory.js";
 export { GroupRoom } from "../durable-objects/group-room.js";
 export { LoadBalancer } from "../durable-objects/load-balancer.js";
 export { ServerShard } from "../durable-objects/server-shard.js";

@@ -1,9 +1,17 @@
-// A user's account and sessions inside their home: signup, login with its failure limit, session checks.
+// A user's account and sessions inside their home: signup, login with its failure limits (per address,
+// then per username), session checks.
 // The server holds only what cannot reveal the password or a private key: public keys, the password-sealed
 // private keys (opaque) and SHA-256 of the password-derived auth key. No KDF parameters: clients derive them.
 
 import type { PublicKeys } from "../../protocol/http.js";
-import { LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS } from "../../protocol/limits.js";
+import {
+  LOGIN_DELAY_FIRST_MS,
+  LOGIN_DELAY_MAX_MS,
+  LOGIN_FAILURE_MEMORY_MS,
+  LOGIN_FREE_FAILURES_PER_ADDRESS,
+  LOGIN_KNOWN_ADDRESSES,
+  LOGIN_KNOWN_ADDRESS_MS,
+} from "../../protocol/limits.js";
 
 export interface AccountRecord {
   username: string;
@@ -35,10 +43,16 @@ export interface AccountKeys {
   sealedPrivateKeys: string;
 }
 
+/** Where a login comes from (a digest of its client address) and the per-username bound in force. */
+export interface LoginAttempt {
+  address: string;
+  failuresPerUserPerHour: number;
+}
+
 export type LoginResult =
   | ({ ok: true } & AccountKeys)
   | { ok: false; reason: "no_account" | "wrong_key" }
-  | { ok: false; reason: "rate_limited"; retryAfterMs: number };
+  | { ok: false; reason: "rate_limited"; scope: "address" | "account"; retryAfterMs: number };
 
 /**
  * Why a session is refused: never issued or logged out ("unknown"), past its lifetime, or ended by
@@ -76,8 +90,11 @@ export class Accounts {
     return this.knownUsername;
   }
 
-  /** Creates the account and its first session, unless it exists. Atomic: a DO runs one call at a time. */
-  create(record: AccountRecord, session: NewSession, now: number): boolean {
+  /**
+   * Creates the account and its first session, unless it exists. Atomic: a DO runs one call at a time.
+   * The signup's address (a digest, when the Worker gives one) is the account's first known address.
+   */
+  create(record: AccountRecord, session: NewSession, now: number, address?: string): boolean {
     if (this.exists()) return false;
     this.sql.exec(
       `INSERT INTO account (id, username, auth_hash, public_keys, sealed_private_keys, created_at)
@@ -88,6 +105,7 @@ export class Accounts {
       record.sealedPrivateKeys,
       now,
     );
+    if (address !== undefined) this.rememberAddress(address, now);
     this.addSession(session, now);
     return true;
   }
@@ -100,10 +118,14 @@ export class Accounts {
   }
 
   /**
-   * Checks the auth key hash and opens a session. After LOGIN_FAILURE_LIMIT failures inside the window,
-   * even a correct key is refused until the window has passed, so guessing costs real time.
+   * Checks the auth key hash and opens a session. Failures are limited per client address: free up to
+   * LOGIN_FREE_FAILURES_PER_ADDRESS, then that address waits a doubling delay (even with the right key,
+   * so guessing from it costs real time), while every other address logs in as before. Over all
+   * addresses, `failuresPerUserPerHour` failures refuse addresses this account has never logged in from
+   * until the hour has passed: a guesser with many addresses is stopped, and the owner's usual addresses
+   * still get in.
    */
-  login(authKeyHash: string, session: NewSession, now: number): LoginResult {
+  login(authKeyHash: string, session: NewSession, attempt: LoginAttempt, now: number): LoginResult {
     const row = this.sql
       .exec<{ username: string; auth_hash: string; public_keys: string; sealed_private_keys: string }>(
         "SELECT username, auth_hash, public_keys, sealed_private_keys FROM account",
@@ -111,22 +133,59 @@ export class Accounts {
       .toArray()[0];
     if (!row) return { ok: false, reason: "no_account" };
 
-    const windowStart = now - LOGIN_FAILURE_WINDOW_MS;
-    this.sql.exec("DELETE FROM login_failures WHERE at < ?", windowStart);
-    const failures = this.sql.exec<{ at: number }>("SELECT at FROM login_failures ORDER BY at").toArray();
-    if (failures.length >= LOGIN_FAILURE_LIMIT) {
-      const oldest = failures[0]!.at;
+    const forgetBefore = now - LOGIN_FAILURE_MEMORY_MS;
+    this.sql.exec("DELETE FROM login_failures WHERE at < ?", forgetBefore);
+    this.sql.exec(
+      "DELETE FROM login_address_failures WHERE last_failure_at < ? AND blocked_until <= ?",
+      forgetBefore,
+      now,
+    );
+    const { address } = attempt;
+    const fromAddress = this.sql
+      .exec<{ failures: number; blocked_until: number }>(
+        "SELECT failures, blocked_until FROM login_address_failures WHERE address = ?",
+        address,
+      )
+      .toArray()[0];
+    if (fromAddress && fromAddress.blocked_until > now)
       return {
         ok: false,
         reason: "rate_limited",
-        retryAfterMs: Math.max(1000, oldest + LOGIN_FAILURE_WINDOW_MS - now),
+        scope: "address",
+        retryAfterMs: fromAddress.blocked_until - now,
       };
+    if (!this.isKnownAddress(address, now)) {
+      const all = this.sql
+        .exec<{ count: number; oldest: number | null }>(
+          "SELECT COUNT(*) AS count, MIN(at) AS oldest FROM login_failures",
+        )
+        .toArray()[0]!;
+      if (all.count >= attempt.failuresPerUserPerHour) {
+        const retryAfterMs = Math.max(1000, (all.oldest ?? now) + LOGIN_FAILURE_MEMORY_MS - now);
+        return { ok: false, reason: "rate_limited", scope: "account", retryAfterMs };
+      }
     }
     if (!constantTimeEqual(authKeyHash, row.auth_hash)) {
       this.sql.exec("INSERT INTO login_failures (at) VALUES (?)", now);
+      const failures = (fromAddress?.failures ?? 0) + 1;
+      const over = failures - LOGIN_FREE_FAILURES_PER_ADDRESS;
+      const blockedUntil =
+        over > 0 ? now + Math.min(LOGIN_DELAY_MAX_MS, LOGIN_DELAY_FIRST_MS * 2 ** (over - 1)) : 0;
+      this.sql.exec(
+        `INSERT INTO login_address_failures (address, failures, last_failure_at, blocked_until)
+         VALUES (?, ?, ?, ?)
+         ON CONFLICT (address) DO UPDATE SET
+           failures = excluded.failures, last_failure_at = excluded.last_failure_at,
+           blocked_until = excluded.blocked_until`,
+        address,
+        failures,
+        now,
+        blockedUntil,
+      );
       return { ok: false, reason: "wrong_key" };
     }
-    this.sql.exec("DELETE FROM login_failures");
+    this.sql.exec("DELETE FROM login_address_failures WHERE address = ?", address);
+    this.rememberAddress(address, now);
     this.addSession(session, now);
     return {
       ok: true,
@@ -134,6 +193,34 @@ export class Accounts {
       publicKeys: JSON.parse(row.public_keys) as PublicKeys,
       sealedPrivateKeys: row.sealed_private_keys,
     };
+  }
+
+  /** Whether this account has logged in from `address` recently (signup counts: see create). */
+  private isKnownAddress(address: string, now: number): boolean {
+    return (
+      this.sql
+        .exec(
+          "SELECT 1 FROM login_addresses WHERE address = ? AND last_success_at > ?",
+          address,
+          now - LOGIN_KNOWN_ADDRESS_MS,
+        )
+        .toArray().length > 0
+    );
+  }
+
+  /** Keeps the LOGIN_KNOWN_ADDRESSES most recent addresses that logged in. */
+  rememberAddress(address: string, now: number): void {
+    this.sql.exec(
+      `INSERT INTO login_addresses (address, last_success_at) VALUES (?, ?)
+       ON CONFLICT (address) DO UPDATE SET last_success_at = excluded.last_success_at`,
+      address,
+      now,
+    );
+    this.sql.exec(
+      `DELETE FROM login_addresses WHERE address NOT IN
+         (SELECT address FROM login_addresses ORDER BY last_success_at DESC LIMIT ?)`,
+      LOGIN_KNOWN_ADDRESSES,
+    );
   }
 
   /** Checks a token's session and, at most once per LAST_SEEN_RESOLUTION_MS, records it as seen now. */

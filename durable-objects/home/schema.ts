@@ -77,4 +77,16 @@ CREATE TABLE ended_sessions (
   expires_at INTEGER NOT NULL
 );
 `,
+  // Failed logins per (username, client address), and the addresses that have logged in (home/account.ts).
+  // Addresses are kept as salted SHA-256 digests, never as they came. IF NOT EXISTS: a home brought
+  // forward from version 1 (test/worker/migrations.test.ts) may already have them.
+  `
+CREATE TABLE IF NOT EXISTS login_address_failures (
+  address TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  last_failure_at INTEGER NOT NULL,
+  blocked_until INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS login_addresses (address TEXT PRIMARY KEY, last_success_at INTEGER NOT NULL) WITHOUT ROWID;
+`,
 ];

@@ -1,11 +1,10 @@
-// Accounts through the real HTTP API: signup rules, duplicate names (also concurrent), login and its
-// failure limit, sessions (revocation, forgery), and what the server stores.
+// Accounts through the real HTTP API: signup rules, duplicate names (also concurrent), login (its failure
+// limits are in login-failures.test.ts), sessions (revocation, forgery), and what the server stores.
 
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { PROTOCOL_1_KDF } from "../../protocol/http.js";
-import { LOGIN_FAILURE_LIMIT } from "../../protocol/limits.js";
 import { api, authKeyFor, login, signup, signupBody, uniqueName } from "./helpers.js";
 
 describe("signup", () => {
@@ -151,28 +150,6 @@ describe("login", () => {
     for (const answer of answers) {
       expect(answer).toEqual({ status: 410, body: { error: { code: "gone", message: PROTOCOL_1_KDF } } });
     }
-  });
-
-  it(`locks a username after ${LOGIN_FAILURE_LIMIT} failures, even for the right key`, async () => {
-    const name = uniqueName("eve");
-    await signup(name);
-    for (let i = 0; i < LOGIN_FAILURE_LIMIT; i++) {
-      const r = await api("/v1/login", {
-        method: "POST",
-        body: JSON.stringify({ username: name, authKey: authKeyFor("guess") }),
-      });
-      expect(r.status).toBe(401);
-    }
-    const locked = await api("/v1/login", {
-      method: "POST",
-      body: JSON.stringify({ username: name, authKey: authKeyFor(name) }),
-    });
-    expect(locked.status).toBe(429);
-    expect(Number(locked.headers.get("Retry-After"))).toBeGreaterThan(0);
-    // Other users are not affected.
-    const other = uniqueName("fred");
-    await signup(other);
-    await expect(login(other)).resolves.toMatchObject({ username: other });
   });
 });
 

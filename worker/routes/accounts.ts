@@ -3,7 +3,8 @@
 
 import { Hono } from "hono";
 import { decodeBase64 } from "hono/utils/encode";
-import { homeStub } from "../../durable-objects/names.js";
+import { nameExists, registerName } from "../../durable-objects/known-names.js";
+import { homeStub, shardCount, shardName, shardStub } from "../../durable-objects/names.js";
 import {
   LoginRequest,
   PROTOCOL_1_KDF,
@@ -17,6 +18,7 @@ import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
 import { assertUsablePublicKeys } from "../public-keys.js";
 import { issueSession, sha256Hex } from "../tokens.js";
+import { addressBucket } from "../client-address.js";
 import { byClientAddress, rateLimit } from "../rate-limit.js";
 import { CLOSE_REASONS, closeSessionSockets } from "../session-sockets.js";
 import { parseJson } from "../validate.js";
@@ -30,6 +32,8 @@ accounts.post(
     const body = await parseJson(c, SignupRequest);
     await assertUsablePublicKeys(body.publicKeys);
     const session = await issueSession(body.username);
+    // Registered first, so no reader can miss an account that exists; a lost race registers it twice.
+    await registerName(c.env, "user", body.username);
     const created = await homeStub(c.env, body.username).signup(
       {
         username: body.username,
@@ -43,6 +47,7 @@ accounts.post(
         expiresAt: session.expiresAt,
         deviceName: body.deviceName ?? null,
       },
+      await loginAddress(c.req.header("CF-Connecting-IP")),
     );
     if (!created.ok) throw new ApiError("conflict", `the username ${body.username} is taken`);
     const response: SessionResponse = {
@@ -68,27 +73,38 @@ accounts.post(
   rateLimit({ name: "LOGINS_PER_IP_PER_MINUTE", windowMs: 60_000, key: byClientAddress }),
   async (c) => {
     const body = await parseJson(c, LoginRequest);
+    // No account: the same answer as a wrong password, and no home is woken (or made) for the name.
+    const registered = await nameExists(c.env, "user", body.username);
+    if (!registered && c.env.REGISTER_ACCOUNTS_ON_LOGIN !== "1")
+      throw new ApiError("unauthorized", "wrong username or password");
     const session = await issueSession(body.username);
-    const result = await homeStub(c.env, body.username).login(await sha256Hex(decodeBase64(body.authKey)), {
-      id: session.id,
-      secretHash: session.secretHash,
-      expiresAt: session.expiresAt,
-      deviceName: body.deviceName ?? null,
-    });
+    const result = await homeStub(c.env, body.username).login(
+      await sha256Hex(decodeBase64(body.authKey)),
+      {
+        id: session.id,
+        secretHash: session.secretHash,
+        expiresAt: session.expiresAt,
+        deviceName: body.deviceName ?? null,
+      },
+      {
+        address: await loginAddress(c.req.header("CF-Connecting-IP")),
+        failuresPerUserPerHour: loginFailuresPerUserPerHour(c.env),
+      },
+    );
     if (!result.ok) {
       if (result.reason === "rate_limited") {
-        const seconds = Math.ceil(result.retryAfterMs / 1000);
+        const seconds = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+        const from = result.scope === "address" ? " from your address" : "";
         throw new ApiError(
           "rate_limited",
-          `too many failed logins for ${body.username}: try again in ${seconds} s`,
-          {
-            "Retry-After": String(seconds),
-          },
+          `too many failed logins for ${body.username}${from}: try again in ${seconds} s`,
+          { "Retry-After": String(seconds) },
         );
       }
       // One answer for "no such user" and "wrong password", so login does not confirm which it was.
       throw new ApiError("unauthorized", "wrong username or password");
     }
+    if (!registered) await registerAccountMadeBeforeDirectory(c.env, result.username);
     const response: SessionResponse = {
       username: result.username,
       token: session.token,
@@ -126,6 +142,32 @@ accounts.get("/whoami", requireSession, async (c) => {
     expiresAt: c.var.expiresAt,
   } satisfies WhoamiResponse);
 });
+
+/**
+ * An account made before the name directory existed (REGISTER_ACCOUNTS_ON_LOGIN, README), found by its
+ * first login: it and its groups are registered, so every other route reaches them from now on.
+ */
+async function registerAccountMadeBeforeDirectory(env: Env, name: string): Promise<void> {
+  await registerName(env, "user", name);
+  const groups = await homeStub(env, name).groupNames();
+  await Promise.all(groups.map((group) => registerName(env, "group", group)));
+}
+
+/** Default of LOGIN_FAILURES_PER_USER_PER_HOUR when the setting is missing or not a positive number. */
+const DEFAULT_LOGIN_FAILURES_PER_USER_PER_HOUR = 100;
+
+function loginFailuresPerUserPerHour(env: Env): number {
+  const limit = Number(env.LOGIN_FAILURES_PER_USER_PER_HOUR);
+  return Number.isFinite(limit) && limit > 0 ? limit : DEFAULT_LOGIN_FAILURES_PER_USER_PER_HOUR;
+}
+
+/**
+ * What a home keeps of a login's client address: a digest of its rate-limit bucket (IPv6 by /64), so a
+ * home's state never lists where its user has been.
+ */
+async function loginAddress(header: string | undefined): Promise<string> {
+  return sha256Hex(`telepound/v1/login-address\0${addressBucket(header)}`);
+}
 
 export function parseName(raw: string): string {
   const parsed = username.safeParse(raw);

@@ -5,6 +5,7 @@
 
 import { Hono } from "hono";
 import { blobKey } from "../../durable-objects/home/blobs.js";
+import { nameExists } from "../../durable-objects/known-names.js";
 import { groupStub, homeStub } from "../../durable-objects/names.js";
 import { toHex } from "../../protocol/bytes.js";
 import { BLOB_ID_PATTERN, CreateBlobRequest, type CreateBlobResponse } from "../../protocol/http.js";
@@ -12,7 +13,7 @@ import { BLOB_PART_BYTES } from "../../protocol/limits.js";
 import { requireSession } from "../auth.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
-import { byUser, rateLimit } from "../rate-limit.js";
+import { UNKNOWN_NAMES, byUser, charge, rateLimit } from "../rate-limit.js";
 import { parseJson } from "../validate.js";
 
 export const blobs = new Hono<AppEnv>();
@@ -27,10 +28,16 @@ blobs.post(
     const owner = c.var.user;
     let recipients: string[];
     if (body.to !== undefined) {
-      if (!(await homeStub(c.env, body.to).profile()))
+      if (!(await nameExists(c.env, "user", body.to)) || !(await homeStub(c.env, body.to).profile())) {
+        await charge(c, UNKNOWN_NAMES);
         throw new ApiError("not_found", `no such user: ${body.to}`);
+      }
       recipients = [body.to];
     } else {
+      if (!(await nameExists(c.env, "group", body.group!))) {
+        await charge(c, UNKNOWN_NAMES);
+        throw new ApiError("not_found", "no such group");
+      }
       const group = await groupStub(c.env, body.group!).info(owner);
       if (!group.ok) throw new ApiError(group.code, group.message);
       recipients = group.info.members.map((member) => member.username).filter((name) => name !== owner);

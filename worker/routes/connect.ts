@@ -2,6 +2,7 @@
 // least-loaded shard. The shard learns who the user is from headers only the Worker can set.
 
 import { Hono } from "hono";
+import { nameExists } from "../../durable-objects/known-names.js";
 import { balancerStub, shardCount, shardStub } from "../../durable-objects/names.js";
 import { ShardHeaders } from "../../durable-objects/server-shard.js";
 import { bearerToken, sessionRefused } from "../auth.js";
@@ -20,6 +21,8 @@ connect.get("/connect", async (c) => {
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     throw new ApiError("bad_request", "GET /v1/connect expects a WebSocket upgrade");
   }
+  // No account, no shard call: the shard would wake a home for the name to check the session.
+  if (!(await nameExists(c.env, "user", token.username))) throw sessionRefused("unknown");
   const shard = await balancerStub(c.env).assign(shardCount(c.env));
   const headers = new Headers(c.req.raw.headers);
   headers.delete("Authorization");

@@ -3,8 +3,10 @@
 // these routes only authenticate, decode and translate.
 
 import { Hono } from "hono";
+import { createMiddleware } from "hono/factory";
 import { decodeBase64, encodeBase64 } from "hono/utils/encode";
 import type { SignedStatement } from "../../durable-objects/group/membership.js";
+import { nameExists, registerName } from "../../durable-objects/known-names.js";
 import { groupStub, homeStub } from "../../durable-objects/names.js";
 import type { GroupResult } from "../../durable-objects/group-room.js";
 import { FormatError } from "../../protocol/bytes.js";
@@ -25,11 +27,29 @@ import {
 import { requireSession } from "../auth.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
+import { UNKNOWN_NAMES, charge } from "../rate-limit.js";
 import { parseJson } from "../validate.js";
 
 export const groups = new Hono<AppEnv>();
 groups.use("/groups", requireSession);
 groups.use("/groups/*", requireSession);
+
+/**
+ * Every route naming a group checks that it exists before its room is woken (a woken room is a stored
+ * database): an unknown group is a 404 here, counted against the user's UNKNOWN_NAMES budget. The epoch
+ * a new group starts at is the one answer for a name nobody has made.
+ */
+const GROUP_NAME_RULE = "group names are 3–32 of a-z 0-9 _ -";
+const requireExistingGroup = createMiddleware<AppEnv>(async (c, next) => {
+  const name = parse(groupName, c.req.param("name") ?? "", GROUP_NAME_RULE);
+  if (await nameExists(c.env, "group", name)) return next();
+  if (c.req.method === "GET" && c.req.path.endsWith("/next-epoch"))
+    return c.json({ name, epoch: 1 } satisfies NextEpochResponse);
+  await charge(c, UNKNOWN_NAMES);
+  throw new ApiError("not_found", "no such group");
+});
+groups.use("/groups/:name", requireExistingGroup);
+groups.use("/groups/:name/*", requireExistingGroup);
 
 groups.get("/groups", async (c) => {
   return c.json({ groups: await homeStub(c.env, c.var.user).groupNames() } satisfies GroupListResponse);
@@ -38,6 +58,8 @@ groups.get("/groups", async (c) => {
 groups.post("/groups", async (c) => {
   const body = await parseJson(c, CreateGroupRequest);
   const signed = signedStatement(body, "create", c.var.user);
+  // Registered before the room is made, so no reader misses a group that exists.
+  await registerName(c.env, "group", signed.statement.group);
   const result = unwrap(
     await groupStub(c.env, signed.statement.group).applyStatement(c.var.user, signed, body.members),
   );
