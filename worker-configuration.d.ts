@@ -13,6 +13,12 @@ declare namespace Cloudflare {
 		LOGINS_PER_IP_PER_MINUTE: string;
 		UPLOADS_PER_USER_PER_MINUTE: string;
 		MESSAGES_PER_USER_PER_SECOND: string;
+		QUEUE_ITEMS_PER_RECIPIENT: string;
+		QUEUE_BYTES_PER_RECIPIENT: string;
+		QUEUE_ITEMS_PER_SENDER: string;
+		QUEUE_BYTES_PER_SENDER: string;
+		BLOBS_PER_OWNER: string;
+		BLOB_BYTES_PER_OWNER: string;
 		SHARDS: DurableObjectNamespace<import("./worker/index").ServerShard>;
 		HOMES: DurableObjectNamespace<import("./worker/index").UserHome>;
 		GROUPS: DurableObjectNamespace<import("./worker/index").GroupRoom>;
