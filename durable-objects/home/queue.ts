@@ -86,7 +86,8 @@ export class MessageQueue {
 
   /** Which quota one more item of `bytes` from `sender` would break, or null if it fits. */
   private overQuota(sender: string, bytes: number, quotas: QueueQuotas): QuotaBreach | null {
-    if (!fits(this.usage(sender), bytes, quotas.perSender)) return { scope: "sender", limit: quotas.perSender };
+    if (!fits(this.usage(sender), bytes, quotas.perSender))
+      return { scope: "sender", limit: quotas.perSender };
     if (!fits(this.usage(), bytes, quotas.perRecipient))
       return { scope: "recipient", limit: quotas.perRecipient };
     return null;
