@@ -48,6 +48,8 @@ it("drops a protocol 1 home's KDF parameters and keeps its account", async () =>
     );
     sql.exec("UPDATE schema_version SET version = 1");
     // Undone too, since migrating from version 1 makes them again (the queue's counters).
+    sql.exec("DROP TRIGGER messages_counted");
+    sql.exec("DROP TRIGGER messages_uncounted");
     sql.exec("DROP TABLE queue_totals");
     sql.exec("DROP TABLE queue_by_sender");
     migrate(state.storage, HOME_MIGRATIONS);
@@ -61,6 +63,39 @@ it("drops a protocol 1 home's KDF parameters and keeps its account", async () =>
         sealed_private_keys: "sealed",
         created_at: 1,
       },
+    ]);
+  });
+});
+
+it("keys a home's queued items by sender, keeping them, and counts what the queue holds", async () => {
+  const stub = env.HOMES.get(env.HOMES.idFromName(`migration-queue-${Date.now()}`));
+  await runInDurableObject(stub, (_, state) => {
+    const sql = state.storage.sql;
+    // The queue as HOME_MIGRATIONS[0] made it, with two items, at schema version 2.
+    sql.exec("DROP TABLE messages");
+    sql.exec("DROP TABLE queue_totals");
+    sql.exec("DROP TABLE queue_by_sender");
+    sql.exec(`CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+      kind TEXT NOT NULL, body BLOB NOT NULL, received_at INTEGER NOT NULL)`);
+    sql.exec("INSERT INTO messages (id, kind, body, received_at) VALUES ('a', 'envelope', x'0102', 1)");
+    sql.exec("INSERT INTO messages (id, kind, body, received_at) VALUES ('b', 'event', x'030405', 2)");
+    sql.exec("UPDATE schema_version SET version = 2");
+    migrate(state.storage, HOME_MIGRATIONS);
+    expect(sql.exec("SELECT seq, sender, id FROM messages ORDER BY seq").toArray()).toEqual([
+      { seq: 1, sender: "", id: "a" },
+      { seq: 2, sender: "", id: "b" },
+    ]);
+    expect(sql.exec("SELECT items, bytes FROM queue_totals").one()).toEqual({ items: 2, bytes: 5 });
+    // Sequence numbers go on from the kept items; the counters follow every insert and delete.
+    sql.exec(
+      "INSERT INTO messages (sender, id, kind, body, received_at) VALUES ('x', 'a', 'envelope', x'01', 3)",
+    );
+    expect(sql.exec("SELECT max(seq) AS seq FROM messages").one().seq).toBe(3);
+    sql.exec("DELETE FROM messages WHERE sender = '' AND id = 'a'");
+    expect(sql.exec("SELECT items, bytes FROM queue_totals").one()).toEqual({ items: 2, bytes: 4 });
+    expect(sql.exec("SELECT sender, items, bytes FROM queue_by_sender ORDER BY sender").toArray()).toEqual([
+      { sender: "", items: 1, bytes: 3 },
+      { sender: "x", items: 1, bytes: 1 },
     ]);
   });
 });
