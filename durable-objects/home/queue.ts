@@ -6,7 +6,7 @@
 // stores each message once and deletes it when both have acknowledged it. Items are keyed by (sender,
 // id), and what the queue holds is counted per sender and in total, for the quotas (../quotas.ts).
 
-import { type QueueLimit, type QueueQuotas, type QuotaBreach, fits } from "../quotas.js";
+import { type QueueQuotas, type QuotaBreach, fits } from "../quotas.js";
 
 /** Largest backlog batch pushed to a connecting client before it must acknowledge. */
 export const BACKLOG_BATCH_MESSAGES = 256;
@@ -73,23 +73,20 @@ export class MessageQueue {
     return { ok: true, seq };
   }
 
-  /** What the queue holds in total and from one sender (kept by the triggers of home/schema.ts). */
-  usage(sender?: string): QueueLimit {
-    const row =
-      sender === undefined
-        ? this.sql.exec<QueueLimit>("SELECT items, bytes FROM queue_totals").toArray()[0]
-        : this.sql
-            .exec<QueueLimit>("SELECT items, bytes FROM queue_by_sender WHERE sender = ?", sender)
-            .toArray()[0];
-    return row ?? { items: 0, bytes: 0 };
-  }
-
   /** Which quota one more item of `bytes` from `sender` would break, or null if it fits. */
   private overQuota(sender: string, bytes: number, quotas: QueueQuotas): QuotaBreach | null {
-    if (!fits(this.usage(sender), bytes, quotas.perSender))
+    // Both counts in one statement: this runs for every message stored.
+    const row = this.sql
+      .exec<{ items: number; bytes: number; senderItems: number; senderBytes: number }>(
+        `SELECT t.items AS items, t.bytes AS bytes, coalesce(s.items, 0) AS senderItems,
+           coalesce(s.bytes, 0) AS senderBytes
+         FROM queue_totals t LEFT JOIN queue_by_sender s ON s.sender = ?`,
+        sender,
+      )
+      .one();
+    if (!fits({ items: row.senderItems, bytes: row.senderBytes }, bytes, quotas.perSender))
       return { scope: "sender", limit: quotas.perSender };
-    if (!fits(this.usage(), bytes, quotas.perRecipient))
-      return { scope: "recipient", limit: quotas.perRecipient };
+    if (!fits(row, bytes, quotas.perRecipient)) return { scope: "recipient", limit: quotas.perRecipient };
     return null;
   }
 
