@@ -18,6 +18,12 @@ declare namespace Cloudflare {
 		REGISTER_ACCOUNTS_ON_LOGIN: string;
 		MESSAGES_PER_USER_PER_SECOND: string;
 		MAX_SESSIONS_PER_ACCOUNT: string;
+		QUEUE_ITEMS_PER_RECIPIENT: string;
+		QUEUE_BYTES_PER_RECIPIENT: string;
+		QUEUE_ITEMS_PER_SENDER: string;
+		QUEUE_BYTES_PER_SENDER: string;
+		BLOBS_PER_OWNER: string;
+		BLOB_BYTES_PER_OWNER: string;
 		SHARDS: DurableObjectNamespace<import("./worker/index").ServerShard>;
 		HOMES: DurableObjectNamespace<import("./worker/index").UserHome>;
 		GROUPS: DurableObjectNamespace<import("./worker/index").GroupRoom>;

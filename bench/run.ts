@@ -44,6 +44,11 @@ const VARS = {
   UPLOADS_PER_USER_PER_MINUTE: "1000000",
   LOOKUPS_PER_USER_PER_MINUTE: "1000000",
   MESSAGES_PER_USER_PER_SECOND: "1000000",
+  // The backlog scenario queues 10,000 messages from one sender for an offline user.
+  QUEUE_ITEMS_PER_RECIPIENT: "1000000",
+  QUEUE_BYTES_PER_RECIPIENT: "10000000000",
+  QUEUE_ITEMS_PER_SENDER: "1000000",
+  QUEUE_BYTES_PER_SENDER: "10000000000",
 };
 
 const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));

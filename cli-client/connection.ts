@@ -363,6 +363,9 @@ export function frameError(frame: ErrorFrame): CliError {
     case "too_large":
     case "forbidden":
       return new RefusedError(`refused by the server: ${frame.message}`);
+    case "quota_exceeded":
+      // Nothing was stored: the recipient's queue (or this sender's share of it) is full for now.
+      return new RefusedError(`not sent: ${frame.message}`);
     case "bad_frame":
       return new NetworkError(`protocol failure: the server rejected a frame: ${frame.message}`);
     case "internal":

@@ -37,7 +37,7 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ExitCode, string>> = {
   [ExitCode.notFound]: "not found: unknown user or group",
   [ExitCode.network]: "server unreachable, or a protocol failure (malformed answer, connection dropped)",
   [ExitCode.rateLimited]: "rate limited: try again later",
-  [ExitCode.refused]: "refused by the server: name taken, forbidden, too large, bad request",
+  [ExitCode.refused]: "refused by the server: name taken, forbidden, too large, quota full, bad request",
   [ExitCode.keyMismatch]: "key mismatch: a user's keys changed, or a message failed to verify",
   [ExitCode.busy]: "busy: another inbox, listen or chat already receives for this home",
   [ExitCode.membershipChanged]: "group membership changed: review it and send again (nothing was sent)",

@@ -29,7 +29,8 @@ import { existingNames } from "./known-names.js";
 import { migrate } from "./migrations.js";
 import { homeStub, shardCount, shardName, shardStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
-import type { DeliverResult, Incoming } from "./user-home.js";
+import { queueQuotas, quotaMessage } from "./quotas.js";
+import { type DeliverResult, type Incoming, eventSender } from "./user-home.js";
 
 export type GroupResult<T> = ({ ok: true } & T) | { ok: false; code: GroupFailureCode; message: string };
 
@@ -63,7 +64,11 @@ export interface GroupAck {
 
 export type PostResult =
   | { ok: true; status: "delivered" | "stored" }
-  | { ok: false; code: "unknown_group" | "forbidden" | "stale_epoch" | "bad_frame"; message: string };
+  | {
+      ok: false;
+      code: "unknown_group" | "forbidden" | "stale_epoch" | "bad_frame" | "quota_exceeded";
+      message: string;
+    };
 
 export class GroupRoom extends DurableObject<Env> {
   private readonly membership: Membership;
@@ -71,7 +76,7 @@ export class GroupRoom extends DurableObject<Env> {
   /** One ordered pipe per member home: events (and handed-over messages) in the order they happened. */
   private readonly homePipes = new OrderedBatchers<Incoming, DeliverResult>((username) => {
     const home = homeStub(this.env, username);
-    return new OrderedBatcher((batch) => home.deliver(batch));
+    return new OrderedBatcher((batch) => home.deliver(batch, "room"));
   });
   /** One ordered pipe per shard: each shard gets this group's messages in the order they were stored. */
   private readonly shardPipes = new OrderedBatchers<GroupDelivery, boolean>((shard) => {
@@ -269,7 +274,12 @@ export class GroupRoom extends DurableObject<Env> {
   /** Stores the message once (synchronously), then pushes it to every shard. */
   private async storeAndPush(post: GroupPost, now: number): Promise<PostResult> {
     const slots = post.slots.map((slot) => ({ member: slot.recipient, slot: slot.bytes }));
-    const { seq } = this.queue.store(post.id, post.signed, slots, now);
+    const stored = this.queue.store(post.sender, post.id, post.signed, slots, now, queueQuotas(this.env));
+    if (!stored.ok) {
+      const message = `${quotaMessage(stored.member, stored.breach)} (in group ${this.groupName()})`;
+      return { ok: false, code: "quota_exceeded", message };
+    }
+    const { seq } = stored;
     const delivery: GroupDelivery = { seq, sender: post.sender, signed: post.signed, slots };
     const reached = await Promise.all(this.shardNames().map((shard) => this.pushTo(shard, delivery)));
     return { ok: true, status: reached.some(Boolean) ? "delivered" : "stored" };
@@ -332,7 +342,7 @@ export class GroupRoom extends DurableObject<Env> {
       .filter(([, joined]) => !joined)
       .map(([member]) => this.handOver(member));
     const deliveries = change.notify.map((member) =>
-      this.homePipes.submit(member, { id: event.id, kind: "event", data }),
+      this.homePipes.submit(member, { sender: eventSender(name), id: event.id, kind: "event", data }),
     );
     this.eventsInFlight = Promise.allSettled(deliveries);
     const lists = change.listUpdates.map(async ([member, joined]) => {
@@ -349,7 +359,7 @@ export class GroupRoom extends DurableObject<Env> {
     const owed = this.queue.owedTo(member);
     await this.homePipes.submitAll(
       member,
-      owed.map(({ id, data }) => ({ id, kind: "envelope" as const, data })),
+      owed.map(({ sender, id, data }) => ({ sender, id, kind: "envelope" as const, data })),
     );
     const throughSeq = owed.length > 0 ? owed[owed.length - 1]!.seq : 0;
     this.queue.forgetMember(member, throughSeq, this.membership.isMember(member));

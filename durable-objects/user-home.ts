@@ -26,16 +26,33 @@ import { HOME_MIGRATIONS } from "./home/schema.js";
 import { migrate } from "./migrations.js";
 import { groupStub, shardStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
+import { blobQuota, formatBytes, queueQuotas, quotaMessage } from "./quotas.js";
 
 export type DeliverResult =
-  { ok: true; status: "delivered" | "stored" } | { ok: false; reason: "unknown_user" };
+  | { ok: true; status: "delivered" | "stored" }
+  | { ok: false; reason: "unknown_user" }
+  | { ok: false; reason: "quota_exceeded"; message: string };
 
 /**
- * Something for this user, by id: an envelope's delivery frame (signed part, signature, this user's
- * slot) or a group event.
+ * Something for this user, by sender and id: an envelope's delivery frame (signed part, signature, this
+ * user's slot) or a group event. The pair is the item's key: ids are chosen by senders, so two may meet.
  */
 export interface Incoming extends QueuedItem {
+  /** The envelope's sender (checked by the shard), or eventSender(group) for a group's event. */
+  sender: string;
   id: string;
+}
+
+/**
+ * Where an item comes from: a user's upload through a shard, held to the quotas, or a group's room (its
+ * events, and the messages it hands over from its own queue), which is stored whatever the quotas say:
+ * those were accepted already, and the room's queue has its own quota per member (group/queue.ts).
+ */
+export type DeliveryOrigin = "upload" | "room";
+
+/** The sender key of a group's membership events: not a username (no "#" in those), so none can meet it. */
+export function eventSender(group: string): string {
+  return `#${group}`;
 }
 
 /**
@@ -238,22 +255,31 @@ export class UserHome extends DurableObject<Env> {
   /**
    * Stores messages for every session of this user, then pushes them to the shards the user is on.
    * A batch comes from one shard's OrderedBatcher, so messages are stored in the order they were sent.
+   * An upload that does not fit the quotas is refused alone; the others of the batch are stored.
    */
-  async deliver(items: Incoming[]): Promise<DeliverResult[]> {
+  async deliver(items: Incoming[], origin: DeliveryOrigin = "upload"): Promise<DeliverResult[]> {
     const username = this.accounts.username();
     if (!username) return items.map(() => ({ ok: false, reason: "unknown_user" }));
     const now = Date.now();
     const sessions = this.accounts.liveSessionIds(now);
-    // A retried upload (same id) stores nothing new; it is pushed again and the client drops duplicates.
-    const stored: Outgoing[] = items.map(({ id, kind, data }) => ({
-      seq: this.queue.store(id, { kind, data }, sessions, now).seq,
-      kind,
-      data,
-    }));
-    const shards = this.presence.shards();
+    const quotas = origin === "upload" ? queueQuotas(this.env) : undefined;
+    // A retried upload (same sender and id) stores nothing new; it is pushed again and the client drops
+    // duplicates.
+    const results = items.map(({ sender, id, kind, data }) =>
+      this.queue.store(sender, id, { kind, data }, sessions, now, quotas),
+    );
+    const stored: Outgoing[] = [];
+    results.forEach((result, i) => {
+      if (result.ok) stored.push({ seq: result.seq, kind: items[i]!.kind, data: items[i]!.data });
+    });
+    const shards = stored.length > 0 ? this.presence.shards() : [];
     const reached = await Promise.all(shards.map((shard) => this.pushTo(shard, username, stored)));
     const status = reached.some((count) => count > 0) ? "delivered" : "stored";
-    return items.map(() => ({ ok: true, status }));
+    return results.map((result) =>
+      result.ok
+        ? { ok: true, status }
+        : { ok: false, reason: "quota_exceeded", message: quotaMessage(username, result.breach) },
+    );
   }
 
   private async pushTo(shard: string, username: string, messages: Outgoing[]): Promise<number> {
@@ -272,10 +298,27 @@ export class UserHome extends DurableObject<Env> {
 
   // ---- encrypted files this user uploaded (the ciphertext is in R2; see home/blobs.ts) ---------------
 
-  async openBlob(id: string, uploadId: string, size: number, recipients: string[]): Promise<BlobRecord> {
+  /**
+   * Records a new blob, or refuses it (nothing recorded) when it would take the user past their blob
+   * quota: checked here, in the same synchronous step as the insert, so parallel uploads cannot race past.
+   */
+  async openBlob(
+    id: string,
+    uploadId: string,
+    size: number,
+    recipients: string[],
+  ): Promise<{ ok: true; record: BlobRecord } | { ok: false; message: string }> {
+    const quota = blobQuota(this.env);
+    const held = this.blobs.outstanding();
+    if (held.blobs + 1 > quota.blobs || held.bytes + size > quota.bytes) {
+      return {
+        ok: false,
+        message: `your files not yet fetched take ${formatBytes(held.bytes)} in ${held.blobs} file${held.blobs === 1 ? "" : "s"}; at most ${formatBytes(quota.bytes)} in ${quota.blobs} files may wait at once: try again once recipients have fetched them or they expire (7 days), or withdraw one`,
+      };
+    }
     const record = this.blobs.open(id, uploadId, size, recipients, Date.now());
     await this.scheduleExpiry();
-    return record;
+    return { ok: true, record };
   }
 
   blob(id: string): BlobRecord | null {

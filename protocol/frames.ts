@@ -47,6 +47,8 @@ export const ErrorCode = z.enum([
   /** A group message sealed for an epoch that is no longer current: refetch the group and seal again. */
   "stale_epoch",
   "rate_limited",
+  /** The recipient's queue (or the sender's share of it) is full: nothing was stored; send again later. */
+  "quota_exceeded",
   "internal",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

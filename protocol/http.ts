@@ -177,6 +177,8 @@ export const HttpErrorCode = [
   "conflict",
   "gone",
   "too_large",
+  /** The user's blob quota is full (413): it frees up as recipients fetch files or they expire. */
+  "quota_exceeded",
   "rate_limited",
   "internal",
 ] as const;

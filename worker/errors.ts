@@ -15,6 +15,7 @@ const STATUS: Record<HttpErrorCode, ContentfulStatusCode> = {
   conflict: 409,
   gone: 410,
   too_large: 413,
+  quota_exceeded: 413,
   rate_limited: 429,
   internal: 500,
 };

@@ -11,9 +11,12 @@
 // - A message leaves when no member is owed it.
 // A member who leaves or is removed takes what they are still owed with them (takeOwed): their home
 // queues it, so the room only serves its current members.
+// Posts are keyed by (sender, id); an acknowledgement names ids, and an id matching posts of two senders
+// acknowledges both (PROTOCOL §6).
 
 import { encodeDelivery } from "../../protocol/envelope.js";
 import { BACKLOG_BATCH_MESSAGES, type Backlog, backlogBatch } from "../home/queue.js";
+import { type QueueLimit, type QueueQuotas, type QuotaBreach, fits } from "../quotas.js";
 
 export interface MemberSession {
   id: string;
@@ -24,30 +27,43 @@ export class GroupQueue {
   constructor(private readonly sql: SqlStorage) {}
 
   /**
-   * Stores a message for its members and makes it pending for their live sessions. The same id again (a
-   * sender retrying after a lost reply) stores nothing new and returns the stored seq.
+   * Stores a message for its members and makes it pending for their live sessions. The same (sender,
+   * id) again (a sender retrying after a lost reply) stores nothing new and returns the stored seq. A new
+   * message that does not fit the quotas (../quotas.ts) is refused and nothing is stored: each member's
+   * share here counts as a queue of theirs, and the sender's messages here that someone is still owed
+   * count as the sender's part of every member's queue.
    */
   store(
+    sender: string,
     id: string,
     signed: Uint8Array,
     slots: ReadonlyArray<{ member: string; slot: Uint8Array }>,
     now: number,
-  ): { seq: number; fresh: boolean } {
-    const inserted = this.sql
+    quotas: QueueQuotas,
+  ): { ok: true; seq: number; fresh: boolean } | { ok: false; member: string; breach: QuotaBreach } {
+    const existing = this.sql
+      .exec<{ seq: number }>("SELECT seq FROM posts WHERE sender = ? AND id = ?", sender, id)
+      .toArray()[0];
+    if (existing) return { ok: true, seq: existing.seq, fresh: false };
+    const refusal = this.overQuota(sender, signed.length, slots, quotas);
+    if (refusal) return { ok: false, ...refusal };
+    const { seq } = this.sql
       .exec<{ seq: number }>(
-        `INSERT INTO posts (id, signed, posted_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq`,
+        "INSERT INTO posts (sender, id, signed, posted_at) VALUES (?, ?, ?, ?) RETURNING seq",
+        sender,
         id,
         signed,
         now,
       )
-      .toArray()[0];
-    if (!inserted) {
-      const seq = this.sql.exec<{ seq: number }>("SELECT seq FROM posts WHERE id = ?", id).one().seq;
-      return { seq, fresh: false };
-    }
-    const { seq } = inserted;
+      .one();
     for (const { member, slot } of slots)
-      this.sql.exec("INSERT INTO owed (member, seq, slot) VALUES (?, ?, ?)", member, seq, slot);
+      this.sql.exec(
+        "INSERT INTO owed (member, seq, slot, bytes) VALUES (?, ?, ?, ?)",
+        member,
+        seq,
+        slot,
+        signed.length + slot.length,
+      );
     this.sql.exec(
       `INSERT INTO pending (session_id, seq, member)
        SELECT s.session_id, o.seq, o.member FROM owed o JOIN member_sessions s ON s.member = o.member
@@ -55,7 +71,40 @@ export class GroupQueue {
       seq,
       now,
     );
-    return { seq, fresh: true };
+    return { ok: true, seq, fresh: true };
+  }
+
+  /**
+   * Which quota a new message would break, and for whom: the sender's part (named after the member
+   * furthest behind, who holds it up), or a member whose share here is full. Null if it fits.
+   */
+  private overQuota(
+    sender: string,
+    signedBytes: number,
+    slots: ReadonlyArray<{ member: string; slot: Uint8Array }>,
+    quotas: QueueQuotas,
+  ): { member: string; breach: QuotaBreach } | null {
+    const mine = this.sql
+      .exec<QueueLimit>("SELECT items, bytes FROM posts_by_sender_usage WHERE sender = ?", sender)
+      .toArray()[0] ?? { items: 0, bytes: 0 };
+    if (!fits(mine, signedBytes, quotas.perSender)) {
+      const behind = this.sql
+        .exec<{ member: string }>("SELECT member FROM owed_by_member ORDER BY items DESC LIMIT 1")
+        .toArray()[0];
+      return { member: behind?.member ?? "a member", breach: { scope: "sender", limit: quotas.perSender } };
+    }
+    const largestSlot = Math.max(0, ...slots.map(({ slot }) => slot.length));
+    const full = this.sql
+      .exec<{ member: string }>(
+        `SELECT member FROM owed_by_member WHERE member IN (SELECT value FROM json_each(?))
+           AND (items + 1 > ? OR bytes + ? > ?) LIMIT 1`,
+        JSON.stringify(slots.map(({ member }) => member)),
+        quotas.perRecipient.items,
+        signedBytes + largestSlot,
+        quotas.perRecipient.bytes,
+      )
+      .toArray()[0];
+    return full ? { member: full.member, breach: { scope: "recipient", limit: quotas.perRecipient } } : null;
   }
 
   /** Whether the members' sessions were ever loaded from their homes (rooms older than the queue). */
@@ -176,16 +225,17 @@ export class GroupQueue {
    * What a departing member is still owed, oldest first, as delivery frames with their message ids: the
    * room hands them to the member's home, then forgets them with forgetMember.
    */
-  owedTo(member: string): Array<{ seq: number; id: string; data: Uint8Array }> {
+  owedTo(member: string): Array<{ seq: number; sender: string; id: string; data: Uint8Array }> {
     return this.sql
-      .exec<{ seq: number; id: string; signed: ArrayBuffer; slot: ArrayBuffer }>(
-        `SELECT p.seq AS seq, p.id AS id, p.signed AS signed, o.slot AS slot FROM owed o
+      .exec<{ seq: number; sender: string; id: string; signed: ArrayBuffer; slot: ArrayBuffer }>(
+        `SELECT p.seq AS seq, p.sender AS sender, p.id AS id, p.signed AS signed, o.slot AS slot FROM owed o
            JOIN posts p ON p.seq = o.seq WHERE o.member = ? ORDER BY o.seq`,
         member,
       )
       .toArray()
       .map((row) => ({
         seq: row.seq,
+        sender: row.sender,
         id: row.id,
         data: encodeDelivery(new Uint8Array(row.signed), new Uint8Array(row.slot)),
       }));

@@ -66,4 +66,57 @@ INSERT INTO queue_state (sessions_loaded) SELECT NOT EXISTS (SELECT 1 FROM membe
 ALTER TABLE epochs ADD COLUMN statement BLOB;
 ALTER TABLE epochs ADD COLUMN signature BLOB;
 `,
+  `
+-- Posts are keyed by (sender, id), as a home's items are: ids are the senders' choice. Posts stored before
+-- this have no recorded sender ('').
+CREATE TABLE posts_by_sender (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  sender TEXT NOT NULL,
+  id TEXT NOT NULL,
+  signed BLOB NOT NULL,
+  posted_at INTEGER NOT NULL,
+  UNIQUE (sender, id)
+);
+INSERT INTO posts_by_sender (seq, sender, id, signed, posted_at)
+  SELECT seq, '', id, signed, posted_at FROM posts;
+DROP TABLE posts;
+ALTER TABLE posts_by_sender RENAME TO posts;
+-- Acknowledgements name ids only.
+CREATE INDEX posts_by_id ON posts (id);
+-- Quotas (group/queue.ts): what each member is owed here (the signed part and their slot, per message),
+-- and what each sender has here that someone is still owed, kept by triggers so every way a row leaves
+-- counts.
+ALTER TABLE owed ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE owed SET bytes = length(slot) + coalesce((SELECT length(signed) FROM posts p WHERE p.seq = owed.seq), 0);
+CREATE TABLE owed_by_member (
+  member TEXT PRIMARY KEY,
+  items INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO owed_by_member (member, items, bytes) SELECT member, count(*), sum(bytes) FROM owed GROUP BY member;
+CREATE TABLE posts_by_sender_usage (
+  sender TEXT PRIMARY KEY,
+  items INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO posts_by_sender_usage (sender, items, bytes)
+  SELECT sender, count(*), sum(length(signed)) FROM posts GROUP BY sender;
+CREATE TRIGGER owed_counted AFTER INSERT ON owed BEGIN
+  INSERT INTO owed_by_member (member, items, bytes) VALUES (NEW.member, 1, NEW.bytes)
+    ON CONFLICT (member) DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER owed_uncounted AFTER DELETE ON owed BEGIN
+  UPDATE owed_by_member SET items = items - 1, bytes = bytes - OLD.bytes WHERE member = OLD.member;
+  DELETE FROM owed_by_member WHERE member = OLD.member AND items <= 0;
+END;
+CREATE TRIGGER posts_counted AFTER INSERT ON posts BEGIN
+  INSERT INTO posts_by_sender_usage (sender, items, bytes) VALUES (NEW.sender, 1, length(NEW.signed))
+    ON CONFLICT (sender) DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER posts_uncounted AFTER DELETE ON posts BEGIN
+  UPDATE posts_by_sender_usage SET items = items - 1, bytes = bytes - length(OLD.signed)
+    WHERE sender = OLD.sender;
+  DELETE FROM posts_by_sender_usage WHERE sender = OLD.sender AND items <= 0;
+END;
+`,
 ];

@@ -20,6 +20,15 @@ export type BlobAccess =
 export class BlobLedger {
   constructor(private readonly sql: SqlStorage) {}
 
+  /** Blobs this user has uploading or waiting to be fetched, and their announced sizes together. */
+  outstanding(): { blobs: number; bytes: number } {
+    return this.sql
+      .exec<{ blobs: number; bytes: number }>(
+        "SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM blobs",
+      )
+      .one();
+  }
+
   open(id: string, uploadId: string, size: number, recipients: string[], now: number): BlobRecord {
     const expiresAt = now + BLOB_LIFETIME_MS;
     this.sql.exec(

@@ -3,7 +3,10 @@
 // truth, so a socket that dies mid-push loses nothing (the client drops the resulting duplicates by id).
 //
 // One body row per message, one delivery row per (session, message): a user logged in on two machines
-// stores each message once and deletes it when both have acknowledged it.
+// stores each message once and deletes it when both have acknowledged it. Items are keyed by (sender,
+// id), and what the queue holds is counted per sender and in total, for the quotas (../quotas.ts).
+
+import { type QueueQuotas, type QuotaBreach, fits } from "../quotas.js";
 
 /** Largest backlog batch pushed to a connecting client before it must acknowledge. */
 export const BACKLOG_BATCH_MESSAGES = 256;
@@ -26,37 +29,65 @@ export interface Backlog {
   more: boolean;
 }
 
-export type StoreResult = { seq: number };
+export type StoreResult = { ok: true; seq: number } | { ok: false; breach: QuotaBreach };
 
 export class MessageQueue {
   constructor(private readonly sql: SqlStorage) {}
 
   /**
-   * Stores a message for every session that can receive it. Storing the same message id again (a
-   * sender retrying after a lost reply) stores nothing new: delivery stays exactly-once.
+   * Stores a message for every session that can receive it. The same (sender, id) again (a sender
+   * retrying after a lost reply) stores nothing new: delivery stays exactly-once. With `quotas`, a new
+   * item that does not fit beside what is queued (in total, or from this sender) is refused and nothing
+   * is stored; without, it is always stored (items that were already accepted elsewhere: group events
+   * and messages a room hands over).
    */
-  store(messageId: string, item: QueuedItem, sessionIds: string[], now: number): StoreResult {
-    // One statement in the usual case (a new id); a retry finds no row inserted and reads the old one.
-    const inserted = this.sql
+  store(
+    sender: string,
+    messageId: string,
+    item: QueuedItem,
+    sessionIds: string[],
+    now: number,
+    quotas?: QueueQuotas,
+  ): StoreResult {
+    const existing = this.sql
+      .exec<{ seq: number }>("SELECT seq FROM messages WHERE sender = ? AND id = ?", sender, messageId)
+      .toArray()[0];
+    if (existing) return { ok: true, seq: existing.seq };
+    if (quotas) {
+      const breach = this.overQuota(sender, item.data.length, quotas);
+      if (breach) return { ok: false, breach };
+    }
+    const { seq } = this.sql
       .exec<{ seq: number }>(
-        `INSERT INTO messages (id, kind, body, received_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (id) DO NOTHING RETURNING seq`,
+        `INSERT INTO messages (sender, id, kind, body, received_at) VALUES (?, ?, ?, ?, ?) RETURNING seq`,
+        sender,
         messageId,
         item.kind,
         item.data,
         now,
       )
-      .toArray()[0];
-    if (!inserted) {
-      return {
-        seq: this.sql.exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ?", messageId).one().seq,
-      };
-    }
-    const { seq } = inserted;
+      .one();
     for (const sessionId of sessionIds) {
       this.sql.exec("INSERT INTO deliveries (session_id, seq) VALUES (?, ?)", sessionId, seq);
     }
-    return { seq };
+    return { ok: true, seq };
+  }
+
+  /** Which quota one more item of `bytes` from `sender` would break, or null if it fits. */
+  private overQuota(sender: string, bytes: number, quotas: QueueQuotas): QuotaBreach | null {
+    // Both counts in one statement: this runs for every message stored.
+    const row = this.sql
+      .exec<{ items: number; bytes: number; senderItems: number; senderBytes: number }>(
+        `SELECT t.items AS items, t.bytes AS bytes, coalesce(s.items, 0) AS senderItems,
+           coalesce(s.bytes, 0) AS senderBytes
+         FROM queue_totals t LEFT JOIN queue_by_sender s ON s.sender = ?`,
+        sender,
+      )
+      .one();
+    if (!fits({ items: row.senderItems, bytes: row.senderBytes }, bytes, quotas.perSender))
+      return { scope: "sender", limit: quotas.perSender };
+    if (!fits(row, bytes, quotas.perRecipient)) return { scope: "recipient", limit: quotas.perRecipient };
+    return null;
   }
 
   /** Everything still stored becomes pending for a session that just logged in on a new machine. */
@@ -90,7 +121,9 @@ export class MessageQueue {
 
   /**
    * Forgets the given messages for one session, then deletes bodies no session is waiting for.
-   * Ids this session never had (someone else's, or already acknowledged) are ignored.
+   * Ids this session never had (someone else's, or already acknowledged) are ignored. An id names every
+   * item this session waits for with that id, whoever sent it: each sender chooses its ids, so two may
+   * meet, and the client acknowledges an id only once it has stored or shown every item it got with it.
    */
   acknowledge(sessionId: string, messageIds: string[]): number {
     const acked = this.sql

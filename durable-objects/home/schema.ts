@@ -89,4 +89,45 @@ CREATE TABLE IF NOT EXISTS login_address_failures (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS login_addresses (address TEXT PRIMARY KEY, last_success_at INTEGER NOT NULL) WITHOUT ROWID;
 `,
+  `
+-- Queued items are keyed by (sender, id): an id is the sender's choice, so anyone who has seen another
+-- user's message id could otherwise make a later copy of that message (a group hand-over) look like a
+-- retry and be dropped. Items stored before this have no recorded sender ('').
+CREATE TABLE messages_by_sender (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  sender TEXT NOT NULL,
+  id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  body BLOB NOT NULL,
+  received_at INTEGER NOT NULL,
+  UNIQUE (sender, id)
+);
+INSERT INTO messages_by_sender (seq, sender, id, kind, body, received_at)
+  SELECT seq, '', id, kind, body, received_at FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_by_sender RENAME TO messages;
+-- Acknowledgements name ids only.
+CREATE INDEX messages_by_id ON messages (id);
+-- What the queue holds, in total and per sender, kept by triggers so every way an item leaves counts
+-- (home/queue.ts checks the quotas against these before storing).
+CREATE TABLE queue_totals (id INTEGER PRIMARY KEY CHECK (id = 1), items INTEGER NOT NULL, bytes INTEGER NOT NULL);
+INSERT INTO queue_totals (id, items, bytes) SELECT 1, count(*), coalesce(sum(length(body)), 0) FROM messages;
+CREATE TABLE queue_by_sender (
+  sender TEXT PRIMARY KEY,
+  items INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO queue_by_sender (sender, items, bytes)
+  SELECT sender, count(*), sum(length(body)) FROM messages GROUP BY sender;
+CREATE TRIGGER messages_counted AFTER INSERT ON messages BEGIN
+  UPDATE queue_totals SET items = items + 1, bytes = bytes + length(NEW.body);
+  INSERT INTO queue_by_sender (sender, items, bytes) VALUES (NEW.sender, 1, length(NEW.body))
+    ON CONFLICT (sender) DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER messages_uncounted AFTER DELETE ON messages BEGIN
+  UPDATE queue_totals SET items = items - 1, bytes = bytes - length(OLD.body);
+  UPDATE queue_by_sender SET items = items - 1, bytes = bytes - length(OLD.body) WHERE sender = OLD.sender;
+  DELETE FROM queue_by_sender WHERE sender = OLD.sender AND items <= 0;
+END;
+`,
 ];

@@ -97,12 +97,13 @@ export function routeUpload(sender: string, frame: Uint8Array, routes: Routes): 
   if (problem) return answer({ type: "error", code: "bad_frame", message: problem, id });
   const delivery = encodeDelivery(signedPartWithSignature(envelope), envelope.slotBytes[0]!);
   const reply = routes
-    .toHome(header.target, { id, kind: "envelope", data: delivery })
-    .then((result): UploadReply =>
-      result.ok
-        ? { type: "sent", id, status: result.status }
-        : { type: "error", code: "unknown_user", message: `no such user: ${header.target}`, id },
-    );
+    .toHome(header.target, { sender, id, kind: "envelope", data: delivery })
+    .then((result): UploadReply => {
+      if (result.ok) return { type: "sent", id, status: result.status };
+      if (result.reason === "quota_exceeded")
+        return { type: "error", code: "quota_exceeded", message: result.message, id };
+      return { type: "error", code: "unknown_user", message: `no such user: ${header.target}`, id };
+    });
   return { id, reply };
 }
 

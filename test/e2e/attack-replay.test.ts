@@ -30,8 +30,17 @@ let alice: CliUser;
 let bob: CliUser;
 
 beforeAll(async () => {
-  // The scripted sender uploads 30,000 messages as fast as it can: the flood control would pace it.
-  server = await startLocalServer({ vars: { MESSAGES_PER_USER_PER_SECOND: "1000000" } });
+  // The scripted sender uploads 30,000 messages as fast as it can: the flood control would pace it, and
+  // the queue quotas (2,000 messages or 8 MiB from one sender) would refuse most of them.
+  server = await startLocalServer({
+    vars: {
+      MESSAGES_PER_USER_PER_SECOND: "1000000",
+      QUEUE_ITEMS_PER_RECIPIENT: "100000",
+      QUEUE_ITEMS_PER_SENDER: "100000",
+      QUEUE_BYTES_PER_RECIPIENT: "1000000000",
+      QUEUE_BYTES_PER_SENDER: "1000000000",
+    },
+  });
   proxy = await startMaliciousServer(server.url);
   alice = { home: newHome("alice"), server: proxy.url, password: "alice-password-1" };
   bob = { home: newHome("bob"), server: proxy.url, password: "bob-password-12" };

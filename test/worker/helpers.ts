@@ -229,8 +229,10 @@ export async function fakeUpload(options: {
   slotsFor?: string[];
   digestFor?: string[];
   ciphertextBytes?: number;
+  /** The message id to use (a random one when absent): to reuse an id someone else has seen. */
+  messageId?: Uint8Array;
 }): Promise<FakeEnvelope> {
-  const messageId = crypto.getRandomValues(new Uint8Array(16));
+  const messageId = options.messageId ?? crypto.getRandomValues(new Uint8Array(16));
   const ciphertext = crypto.getRandomValues(new Uint8Array(options.ciphertextBytes ?? 300));
   const signedPart = encodeSignedPart({
     kind: options.kind ?? "direct",

@@ -82,3 +82,31 @@ it("gives a version 2 home's sessions no device name and a last seen of their cr
     expect(sql.exec("SELECT COUNT(*) AS n FROM ended_sessions").one().n).toBe(0);
   });
 });
+
+it("keys a home's queued items by sender, keeping them, and counts what the queue holds", async () => {
+  const stub = env.HOMES.get(env.HOMES.idFromName(`migration-queue-${Date.now()}`));
+  await runInDurableObject(stub, (_, state) => {
+    const sql = state.storage.sql;
+    // The home as every migration before the (sender, id) keys made it: the queue keyed by id alone.
+    resetSchemaTo(sql, HOME_MIGRATIONS.length - 1);
+    sql.exec("INSERT INTO messages (id, kind, body, received_at) VALUES ('a', 'envelope', x'0102', 1)");
+    sql.exec("INSERT INTO messages (id, kind, body, received_at) VALUES ('b', 'event', x'030405', 2)");
+    migrate(state.storage, HOME_MIGRATIONS);
+    expect(sql.exec("SELECT seq, sender, id FROM messages ORDER BY seq").toArray()).toEqual([
+      { seq: 1, sender: "", id: "a" },
+      { seq: 2, sender: "", id: "b" },
+    ]);
+    expect(sql.exec("SELECT items, bytes FROM queue_totals").one()).toEqual({ items: 2, bytes: 5 });
+    // Sequence numbers go on from the kept items; the counters follow every insert and delete.
+    sql.exec(
+      "INSERT INTO messages (sender, id, kind, body, received_at) VALUES ('x', 'a', 'envelope', x'01', 3)",
+    );
+    expect(sql.exec("SELECT max(seq) AS seq FROM messages").one().seq).toBe(3);
+    sql.exec("DELETE FROM messages WHERE sender = '' AND id = 'a'");
+    expect(sql.exec("SELECT items, bytes FROM queue_totals").one()).toEqual({ items: 2, bytes: 4 });
+    expect(sql.exec("SELECT sender, items, bytes FROM queue_by_sender ORDER BY sender").toArray()).toEqual([
+      { sender: "", items: 1, bytes: 3 },
+      { sender: "x", items: 1, bytes: 1 },
+    ]);
+  });
+});

@@ -44,7 +44,12 @@ blobs.post(
     }
     const id = `${owner}.${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
     const upload = await c.env.BLOBS.createMultipartUpload(blobKey(id));
-    const record = await homeStub(c.env, owner).openBlob(id, upload.uploadId, body.size, recipients);
+    const opened = await homeStub(c.env, owner).openBlob(id, upload.uploadId, body.size, recipients);
+    if (!opened.ok) {
+      await upload.abort().catch(() => undefined);
+      throw new ApiError("quota_exceeded", opened.message);
+    }
+    const { record } = opened;
     const response: CreateBlobResponse = {
       id,
       partBytes: BLOB_PART_BYTES,
