@@ -13,6 +13,9 @@ declare namespace Cloudflare {
 		LOGINS_PER_IP_PER_MINUTE: string;
 		UPLOADS_PER_USER_PER_MINUTE: string;
 		MESSAGES_PER_USER_PER_SECOND: string;
+		HELD_BYTES_PER_SOCKET: string;
+		HELD_BYTES_PER_SHARD: string;
+		ACK_TIMEOUT_SECONDS: string;
 		SHARDS: DurableObjectNamespace<import("./worker/index").ServerShard>;
 		HOMES: DurableObjectNamespace<import("./worker/index").UserHome>;
 		GROUPS: DurableObjectNamespace<import("./worker/index").GroupRoom>;
