@@ -43,7 +43,7 @@ export class AckDeadlines {
         closed.push(ws);
       } else next = Math.min(next, connection.ackDueAt);
     }
-    // This alarm has fired: the next is set outright (storage would still report this one as pending).
+    // This alarm has fired: the next one is set outright, for the earliest deadline still running.
     this.alarmAt = Number.isFinite(next) ? next : null;
     if (this.alarmAt !== null) void this.storage.setAlarm(this.alarmAt);
     return closed;
