@@ -34,7 +34,7 @@ const ACK_TIMEOUT_SECONDS = 15;
 const CLIENT_CLOSE_DELAY_MS = 35_000;
 /**
  * Growth of workerd's RSS (runtime and wrangler's proxy) allowed while the attack runs: 120 MiB before
- * pushes were capped, 30–35 MiB since. What remains is traffic, not held state: the victims' first backlog
+ * pushes were capped, 30–41 MiB since. What remains is traffic, not held state: the victims' first backlog
  * batches (20 × 1 MiB) on their way through both processes and the 7 MB of posts being stored.
  */
 const MAX_GROWTH_MIB = 50;
