@@ -24,6 +24,9 @@ declare namespace Cloudflare {
 		QUEUE_BYTES_PER_SENDER: string;
 		BLOBS_PER_OWNER: string;
 		BLOB_BYTES_PER_OWNER: string;
+		HELD_BYTES_PER_SOCKET: string;
+		HELD_BYTES_PER_SHARD: string;
+		ACK_TIMEOUT_SECONDS: string;
 		SHARDS: DurableObjectNamespace<import("./worker/index").ServerShard>;
 		HOMES: DurableObjectNamespace<import("./worker/index").UserHome>;
 		GROUPS: DurableObjectNamespace<import("./worker/index").GroupRoom>;

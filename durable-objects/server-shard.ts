@@ -22,10 +22,11 @@ import {
   sendFrame,
   userTag,
 } from "./shard/connection.js";
+import { AckDeadlines } from "./shard/ack-deadlines.js";
 import { BacklogDrain } from "./shard/backlog-drain.js";
 import { FloodControl } from "./shard/flood-control.js";
 import { type Routes, routeUpload } from "./shard/uploads.js";
-import { encodeDelivery, uploadHead } from "../protocol/envelope.js";
+import { uploadHead } from "../protocol/envelope.js";
 import type { GroupAck, GroupDelivery, GroupPost, PostResult } from "./group-room.js";
 import type { AttachResult, DeliverResult, Incoming, Outgoing, SessionAck } from "./user-home.js";
 
@@ -52,6 +53,12 @@ const HOME_CACHE_LIMIT = 10_000;
 const LOAD_REPORT_DELAY_MS = 20;
 /** How long live acknowledgements gather before they go to their queue (home or room) as one batch. */
 const ACK_LINGER_MS = 10;
+
+/** A numeric [vars] setting, or its default when unset or not a positive number. */
+function setting(value: string | undefined, fallback: number): number {
+  const parsed = Number(value);
+  return Number.isFinite(parsed) && parsed > 0 ? parsed : fallback;
+}
 
 export class ServerShard extends DurableObject<Env> {
   private readonly homes = new Map<string, ReturnType<typeof homeStub>>();
@@ -99,12 +106,8 @@ export class ServerShard extends DurableObject<Env> {
         ACK_LINGER_MS,
       ),
   );
-  private readonly drain = new BacklogDrain((connection, group) =>
-    groupStub(this.env, group).openBacklog(connection.user, {
-      id: connection.session,
-      expiresAt: connection.expiresAt,
-    }),
-  );
+  private readonly deadlines: AckDeadlines;
+  private readonly drain: BacklogDrain;
   /**
    * Sockets here with a connection attached, kept as they open and close: counting them by reading every
    * attachment made each connect cost in proportion to the shard's size. Null after a wake-up from
@@ -118,6 +121,27 @@ export class ServerShard extends DurableObject<Env> {
     // Keep-alive pings are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_TEXT, PONG_TEXT));
     this.flood = new FloodControl(Number(env.MESSAGES_PER_USER_PER_SECOND));
+    this.deadlines = new AckDeadlines(ctx.storage, setting(env.ACK_TIMEOUT_SECONDS, 60) * 1000);
+    this.drain = new BacklogDrain(
+      {
+        openGroup: (connection, group) =>
+          groupStub(this.env, group).openBacklog(connection.user, {
+            id: connection.session,
+            expiresAt: connection.expiresAt,
+          }),
+        readAfter: async ({ user, session }, source, cursor) =>
+          source === HOME_SOURCE
+            ? this.home(user).acknowledge(session, [], cursor)
+            : ((
+                await groupStub(this.env, source).acknowledge([{ member: user, session, ids: [], cursor }])
+              )[0] ?? null),
+        awaitAck: (connection) => this.deadlines.awaitAck(connection),
+      },
+      {
+        bytesPerSocket: setting(env.HELD_BYTES_PER_SOCKET, 1024 * 1024),
+        bytesPerShard: setting(env.HELD_BYTES_PER_SHARD, 16 * 1024 * 1024),
+      },
+    );
   }
 
   // ---- platform entry points ---------------------------------------------------------------------
@@ -205,6 +229,16 @@ export class ServerShard extends DurableObject<Env> {
     await this.onClosed(ws);
   }
 
+  /** Closes the sockets that left something unacknowledged past ACK_TIMEOUT_SECONDS. */
+  override async alarm(): Promise<void> {
+    for (const ws of this.deadlines.closeOverdue(this.ctx.getWebSockets())) {
+      const connection = connectionOf(ws);
+      console.warn(`${connection?.shard}: closed ${connection?.user}'s socket: nothing acknowledged in time`);
+      // Its bookkeeping now, not when the client answers the close: no more pushes, nothing held.
+      await this.onClosed(ws);
+    }
+  }
+
   // ---- RPC from homes ---------------------------------------------------------------------------
 
   /**
@@ -216,10 +250,8 @@ export class ServerShard extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets(userTag(username))) {
       const connection = connectionOf(ws);
       if (!connection?.receive) continue;
-      let ok = true;
-      for (const message of messages)
-        ok = this.drain.push(ws, connection, HOME_SOURCE, message.seq, message) && ok;
-      if (ok) reached++;
+      const items = messages.map(({ seq, kind, data }) => ({ seq, item: { kind, data } }));
+      if (this.drain.push(ws, connection, HOME_SOURCE, items)) reached++;
     }
     return reached;
   }
@@ -227,6 +259,7 @@ export class ServerShard extends DurableObject<Env> {
   /**
    * Sends stored group messages to the receiving sockets here of each member they were sealed for, each
    * with that member's slot. Returns, per message, whether it reached a member other than the sender.
+   * The signed part arrives once per shard and stays one copy: each member's frame is built as it is sent.
    */
   pushGroup(group: string, deliveries: GroupDelivery[]): boolean[] {
     return deliveries.map(({ seq, sender, signed, slots }) => {
@@ -234,11 +267,11 @@ export class ServerShard extends DurableObject<Env> {
       for (const { member, slot } of slots) {
         const sockets = this.ctx.getWebSockets(userTag(member));
         if (sockets.length === 0) continue;
-        const item: QueuedItem = { kind: "envelope", data: encodeDelivery(signed, slot) };
+        const items = [{ seq, item: { kind: "group" as const, signed, slot } }];
         for (const ws of sockets) {
           const connection = connectionOf(ws);
           if (!connection?.receive) continue;
-          if (this.drain.push(ws, connection, group, seq, item) && member !== sender) reachedOther = true;
+          if (this.drain.push(ws, connection, group, items) && member !== sender) reachedOther = true;
         }
       }
       return reachedOther;
@@ -318,6 +351,9 @@ export class ServerShard extends DurableObject<Env> {
         return sendFrame(ws, { type: "pong" });
       case "ack": {
         const source = frame.group ?? HOME_SOURCE;
+        // Any acknowledgement stops the socket's clock; what is sent next starts it again.
+        const acknowledged = this.deadlines.acknowledged(connection);
+        if (acknowledged !== connection) ws.serializeAttachment(acknowledged);
         // The cursor goes along only for the source whose backlog is being sent: its next batch follows.
         const cursor = connection.draining[0] === source ? connection.backlogCursor : null;
         // A draining socket waits for its next batch; live acknowledgements wait for nobody and are

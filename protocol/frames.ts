@@ -30,6 +30,11 @@ export const CloseCode = {
   sessionEnded: 4401,
   /** The client kept flooding after being rate limited. */
   flooding: 1008,
+  /**
+   * The client left what it was sent unacknowledged past the server's timeout (PROTOCOL §4.5): nothing is
+   * lost, the queue keeps it; reconnect and acknowledge.
+   */
+  ackTimeout: 4408,
 } as const;
 
 /** The exact ping text; the server answers it without waking a hibernated shard. */

@@ -2,6 +2,7 @@
 // one place frames are written to a client.
 
 import { CloseCode, type ErrorCode, type ServerFrame } from "../../protocol/frames.js";
+import { encodeDelivery } from "../../protocol/envelope.js";
 import type { QueuedItem } from "../home/queue.js";
 
 /** The backlog source that is the user's home; every other source is a group name (never empty). */
@@ -29,6 +30,38 @@ export interface Connection {
   draining: string[];
   /** Highest sequence sent so far from the backlog of `draining[0]`. */
   backlogCursor: number;
+  /**
+   * Sources in `draining` with live pushes held back in the shard's memory for this socket. Memory can be
+   * dropped (a cap, a wake-up from hibernation); a source listed here whose held pushes are gone is read
+   * again from its queue, so nothing is missed.
+   */
+  held?: string[];
+  /**
+   * When this socket must have acknowledged (ms since epoch): set when something to acknowledge is sent
+   * after its last acknowledgement, cleared by the next one; past it the socket is closed. 0 or absent:
+   * nothing is awaited.
+   */
+  ackDueAt?: number;
+}
+
+/**
+ * A frame on its way to a socket: a queued item, or a group delivery whose frame is built only as it is
+ * sent, so the signed part (the bulk) is held once per shard, not once per member.
+ */
+export type PendingItem = QueuedItem | { kind: "group"; signed: Uint8Array; slot: Uint8Array };
+
+/** The memory a pending item holds for its socket (a group delivery's shared signed part counted too). */
+export function pendingBytes(item: PendingItem): number {
+  return item.kind === "group" ? item.signed.length + item.slot.length : item.data.length;
+}
+
+/** Closes a socket that left something unacknowledged too long: its queue keeps it for the next connect. */
+export function closeSilentSocket(ws: WebSocket): void {
+  try {
+    ws.close(CloseCode.ackTimeout, "acknowledgement timeout");
+  } catch {
+    // Already closing.
+  }
 }
 
 /** Closes a socket whose session was logged out or expired: reconnecting needs a new login. */
@@ -62,9 +95,16 @@ export function sendError(ws: WebSocket, code: ErrorCode, message: string, id?: 
 
 const utf8Decoder = new TextDecoder();
 
-/** Sends a queued item: envelopes as binary frames, events as the JSON text they were stored as. */
-export function sendItem(ws: WebSocket, item: QueuedItem): boolean {
-  return item.kind === "envelope" ? sendBinary(ws, item.data) : sendText(ws, utf8Decoder.decode(item.data));
+/** Sends a pending item: envelopes as binary frames, events as the JSON text they were stored as. */
+export function sendItem(ws: WebSocket, item: PendingItem): boolean {
+  switch (item.kind) {
+    case "envelope":
+      return sendBinary(ws, item.data);
+    case "group":
+      return sendBinary(ws, encodeDelivery(item.signed, item.slot));
+    case "event":
+      return sendText(ws, utf8Decoder.decode(item.data));
+  }
 }
 
 function sendText(ws: WebSocket, text: string): boolean {
