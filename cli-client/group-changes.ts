@@ -161,12 +161,7 @@ async function adoptAnswer(
   info: GroupInfo,
 ): Promise<void> {
   const { groups } = changer;
-  const outcome = await groups.learn(name, {
-    statement: info.statement,
-    signature: info.signature,
-    members: info.members.map((member) => member.username),
-  });
-  const adopted = groups.settle(name, outcome, "The change may have been made all the same.");
+  const adopted = await groups.adoptHead(name, info, "The change may have been made all the same.");
   const head = groups.headOf(name);
   if (head?.hash !== signed.hash) {
     throw new KeyMismatchError(

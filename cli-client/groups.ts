@@ -153,12 +153,7 @@ export class GroupDirectory {
         `protocol failure: asked for the group ${name}, the server answered for ${info.name}`,
       );
     }
-    const outcome = await this.learn(name, {
-      statement: info.statement,
-      signature: info.signature,
-      members: info.members.map((member) => member.username),
-    });
-    const adopted = this.settle(name, outcome, "Nothing was sent.");
+    const adopted = await this.adoptHead(name, info, "Nothing was sent.");
     const head = this.headOf(name);
     if (!head || head.epoch !== info.epoch || head.admin !== info.admin) {
       throw new NetworkError(
@@ -167,6 +162,19 @@ export class GroupDirectory {
     }
     await this.save();
     return { info, adopted };
+  }
+
+  /**
+   * Verifies the head statement a GroupInfo answer carries, with its member list, and adopts it (and any
+   * epoch between): the states adopted, or the error settle() reports, with `consequence` said.
+   */
+  async adoptHead(name: string, info: GroupInfo, consequence: string): Promise<VerifiedEpoch[]> {
+    const outcome = await this.learn(name, {
+      statement: info.statement,
+      signature: info.signature,
+      members: info.members.map((member) => member.username),
+    });
+    return this.settle(name, outcome, consequence);
   }
 
   /** Turns a learn outcome into adopted states, or the error a command reports (exit 8). */
