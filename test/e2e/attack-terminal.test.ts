@@ -3,8 +3,6 @@
 // welcome, invented group events, names in lookup answers and group info. Nothing of it may reach a
 // terminal raw: human output shows each as U+FFFD, --json escapes it and still parses, in every command.
 
-import { stripVTControlCharacters } from "node:util";
-import { type IPty, spawn as spawnPty } from "@lydell/node-pty";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CliProcess,
@@ -16,6 +14,7 @@ import {
   runCli,
 } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
+import { PtyChat } from "../support/pty-chat.js";
 import {
   type Frame,
   type MaliciousServer,
@@ -24,8 +23,6 @@ import {
   jsonResponse,
   startMaliciousServer,
 } from "../support/malicious-server.js";
-
-const CLI = new URL("../../dist/telepound.mjs", import.meta.url).pathname;
 
 /**
  * What the operator hides in every string: clear the screen and home the cursor, set the window title
@@ -323,38 +320,6 @@ describe("message text from another user", () => {
     expect(jsonLines(json.stdout).map((line) => line.text)).toContain(text);
   });
 });
-
-/** `chat` in a pseudo-terminal, colours on: what a person at a terminal would get. */
-class PtyChat {
-  readonly pty: IPty;
-  output = "";
-  readonly exited: Promise<number>;
-
-  constructor(who: CliUser) {
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) {
-      if (value !== undefined && !["NO_COLOR", "TELEPOUND_HOME", "TELEPOUND_SERVER"].includes(key))
-        env[key] = value;
-    }
-    Object.assign(env, { TELEPOUND_PASSWORD: who.password, TERM: "xterm-256color" });
-    this.pty = spawnPty(process.execPath, [CLI, "--server", who.server, "--home", who.home, "chat"], {
-      name: "xterm-256color",
-      cols: 160,
-      rows: 50,
-      env,
-    });
-    this.pty.onData((data) => (this.output += data));
-    this.exited = new Promise((resolve) => this.pty.onExit(({ exitCode }) => resolve(exitCode)));
-  }
-
-  async waitFor(predicate: (text: string) => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    while (!predicate(stripVTControlCharacters(this.output))) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${this.output}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-}
 
 describe("chat in a terminal", () => {
   it("shows hostile error frames, an invented event, message text and an HTTP error neutralised", async () => {

@@ -2,14 +2,11 @@
 // pseudo-terminal (type a slash command, get a message while typing, quit), `listen` printing NDJSON
 // and reconnecting by itself across a server restart, one receiver per home, and the local history.
 
-import { stripVTControlCharacters } from "node:util";
-import { type IPty, spawn as spawnPty } from "@lydell/node-pty";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliProcess, type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { rememberSecret } from "../support/privacy.js";
-
-const CLI = new URL("../../dist/telepound.mjs", import.meta.url).pathname;
+import { PtyChat } from "../support/pty-chat.js";
 
 let server: LocalServer;
 /** Every message text this file sends, for the run-wide privacy scan. */
@@ -23,52 +20,6 @@ const TEXTS = [
 ];
 let alice: CliUser;
 let bob: CliUser;
-
-/** `chat` in a pseudo-terminal: what a person at a terminal sees, escape sequences and all. */
-class PtyChat {
-  readonly pty: IPty;
-  output = "";
-  readonly exited: Promise<number>;
-
-  constructor(user: CliUser, args: string[] = []) {
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) {
-      if (value !== undefined && !["NO_COLOR", "TELEPOUND_HOME", "TELEPOUND_SERVER"].includes(key))
-        env[key] = value;
-    }
-    Object.assign(env, { TELEPOUND_PASSWORD: user.password, TERM: "xterm-256color" });
-    this.pty = spawnPty(
-      process.execPath,
-      [CLI, "--server", user.server, "--home", user.home, "chat", ...args],
-      {
-        name: "xterm-256color",
-        cols: 160,
-        rows: 50,
-        env,
-      },
-    );
-    this.pty.onData((data) => (this.output += data));
-    this.exited = new Promise((resolve) => this.pty.onExit(({ exitCode }) => resolve(exitCode)));
-  }
-
-  /** The screen's text without colours and cursor movement. */
-  get text(): string {
-    return stripVTControlCharacters(this.output);
-  }
-
-  type(keys: string): void {
-    this.pty.write(keys);
-  }
-
-  async waitFor(predicate: (text: string) => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate(this.text)) {
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}; the terminal shows:\n${this.text}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-}
 
 function user(label: string): CliUser {
   const password = `pw-${label}-${Math.random()}`;
