@@ -312,7 +312,7 @@ function readSignedPart(reader: ByteReader): {
   const version = reader.u8("version");
   if (version !== ENVELOPE_VERSION) {
     throw new FormatError(
-      `unsupported envelope version ${version}: protocol ${ENVELOPE_VERSION} is spoken here`,
+      `unsupported envelope version ${version}: version ${ENVELOPE_VERSION} is read here`,
     );
   }
   const kindByte = reader.u8("kind");
