@@ -298,7 +298,7 @@ export class Api {
     return parse(GroupInfoSchema, body, "group");
   }
 
-  /** The members and invitees of a past (or the current) epoch; 403 unless we were in it then or just before. */
+  /** Members and invitees at a past (or the current) epoch; 403 unless we were in it then or just before. */
   async groupEpoch(name: string, epoch: number): Promise<GroupEpochResponse> {
     const body = await this.request({
       method: "GET",

@@ -205,6 +205,10 @@ export async function leaveGroup(changer: GroupChanger, name: string): Promise<v
   const { info } = await groups.catchUp(name);
   showChanges(changer, name, groups.unshown(name));
   const head = groups.headOf(name)!;
+  if (!head.members?.includes(me.username) && head.invited?.includes(me.username))
+    throw new RefusedError(
+      `you are invited to the group ${name}, not a member: to say no, \`telepound group decline ${name}\``,
+    );
   const remaining = (head.members ?? []).filter((member) => member !== me.username);
   const successor = info.members
     .map((member) => member.username)

@@ -161,9 +161,10 @@ export class GroupDirectory {
   }
 
   /**
-   * Asks the server for the group's current head (GroupInfo: 403 neither member nor invited, 404 no such group) and
-   * verifies it, fetching and verifying every epoch in between. Throws on a fork or an unverifiable
-   * answer; returns the server's GroupInfo (its members and admin now proved) and what was adopted.
+   * Asks the server for the group's current head (GroupInfo: 403 neither member nor invited, 404 no such
+   * group) and verifies it, fetching and verifying every epoch in between. Throws on a fork or an
+   * unverifiable answer; returns the server's GroupInfo (its lists and admin now proved) and what was
+   * adopted.
    */
   async catchUp(name: string): Promise<{ info: GroupInfo; adopted: VerifiedEpoch[] }> {
     this.refuseFork(name);

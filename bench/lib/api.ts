@@ -5,12 +5,7 @@
 // rate_limited) must fail the run, never be skipped.
 
 import { compareNames, membersDigest } from "../../protocol/envelope.js";
-import {
-  GENESIS_PREV,
-  type GroupStatement,
-  encodeStatement,
-  statementHash,
-} from "../../protocol/group-statement.js";
+import { GENESIS_PREV, encodeStatement } from "../../protocol/group-statement.js";
 import type {
   CreateBlobResponse,
   GroupInfo,
@@ -70,10 +65,8 @@ export function signup(origin: string, shared: SharedIdentity, username: string)
 }
 
 /**
- * Creates `name` as `creator` with `members` besides them, as the CLI signs it, with the shared identity's
- * key (every bench user has it): the create invites them all (none has written to the creator), then each
- * accepts with a join signed on the head before it and sent with its own token (`tokenOf`). Returns the
- * group after the last join: the epoch its messages are sealed for.
+ * Creates `name` as `creator` with `members` besides them: a create statement for the room's next epoch,
+ * signed with the shared identity's key (every bench user has it), as the CLI signs it.
  */
 export async function createGroup(
   origin: string,
@@ -82,21 +75,10 @@ export async function createGroup(
   creator: string,
   name: string,
   members: string[],
-  tokenOf: (user: string) => string,
 ): Promise<GroupInfo> {
   const { epoch } = await call<NextEpochResponse>(origin, `/v1/groups/${name}/next-epoch`, { token }, 200);
-  let joined = [creator];
-  let invited = [...new Set(members)].filter((member) => member !== creator).sort(compareNames);
-  const sign = (statement: GroupStatement) => {
-    const bytes = encodeStatement(statement);
-    const signature = signStatement(shared.identity.signing.privateKey, bytes);
-    return {
-      statement: toBase64(bytes),
-      signature: toBase64(signature),
-      hash: statementHash(bytes, signature),
-    };
-  };
-  const created = sign({
+  const everyone = [...new Set([creator, ...members])].sort(compareNames);
+  const statement = encodeStatement({
     action: "create",
     group: name,
     epoch,
@@ -105,42 +87,15 @@ export async function createGroup(
     by: creator,
     user: creator,
     admin: creator,
-    membersDigest: membersDigest(joined),
-    invitedDigest: membersDigest(invited),
+    membersDigest: membersDigest(everyone),
   });
+  const signature = signStatement(shared.identity.signing.privateKey, statement);
   const body = JSON.stringify({
-    statement: created.statement,
-    signature: created.signature,
-    members: joined,
-    ...(invited.length > 0 ? { invited } : {}),
+    statement: toBase64(statement),
+    signature: toBase64(signature),
+    members: everyone,
   });
-  let info = await call<GroupInfo>(origin, "/v1/groups", { method: "POST", token, body }, 201);
-  let prev = created.hash;
-  for (const member of [...invited]) {
-    joined = [...joined, member].sort(compareNames);
-    invited = invited.filter((name) => name !== member);
-    const join = sign({
-      action: "join",
-      group: name,
-      epoch: info.epoch + 1,
-      prev,
-      at: Date.now(),
-      by: member,
-      user: member,
-      admin: creator,
-      membersDigest: membersDigest(joined),
-      invitedDigest: membersDigest(invited),
-    });
-    const request = JSON.stringify({ statement: join.statement, signature: join.signature });
-    info = await call<GroupInfo>(
-      origin,
-      `/v1/groups/${name}/join`,
-      { method: "POST", token: tokenOf(member), body: request },
-      200,
-    );
-    prev = join.hash;
-  }
-  return info;
+  return call(origin, "/v1/groups", { method: "POST", token, body }, 201);
 }
 
 /** Public keys of `usernames`, in batches the server accepts; every name must exist. */

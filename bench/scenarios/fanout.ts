@@ -97,7 +97,6 @@ export async function fanout(ctx: BenchContext, system: Crowd, relay: Crowd): Pr
       owner,
       plan.name,
       names.slice(1),
-      (user) => ctx.system.token(user),
     );
     // Every member hears of the group (an event through its queue) before the first message.
     const deadline = Date.now() + 60_000;

@@ -1,8 +1,9 @@
 // telepound chat: an interactive session that stays connected. `/msg USER` or `/group G` switches
 // conversation (with TEXT, sends one message), plain lines go to the current conversation, `/file PATH`
-// sends a file, `/create`, `/add`, `/remove`, `/join`, `/decline`, `/leave` and `/members` manage groups, `/history` shows
-// the conversation so far, `/verify USER` the safety number, `/quit` ends it. Incoming messages (and files, saved to the downloads folder)
-// print above the line being typed; a dropped connection is reconnected with back-off.
+// sends a file, `/create`, `/add`, `/remove`, `/join`, `/decline`, `/leave` and `/members` manage groups,
+// `/history` shows the conversation so far, `/verify USER` the safety number, `/quit` ends it. Incoming
+// messages (and files, saved to the downloads folder) print above the line being typed; a dropped
+// connection is reconnected with back-off.
 
 import { basename } from "node:path";
 import { createInterface, clearLine, cursorTo, type Interface } from "node:readline";

@@ -435,9 +435,16 @@ describe("group join and decline", () => {
     expect(uploads[0]!.slots.map((slot) => slot.recipient)).toEqual(["alice", "bob", "carol", "eve"]);
   });
 
-  it("join --json reports the group joined", async () => {
+  it("join --json reports the group joined; an invitee's leave is refused with how to decline", async () => {
     const home = await loggedInHome(dir.path, server.url, bob, [alice, carol]);
-    devsInvitingBob().serve(server);
+    const requests = devsInvitingBob().serve(server);
+    const leave = await cli(["--home", home.dir, "group", "leave", "devs"]);
+    expect(leave).toMatchObject({
+      code: 7,
+      stderr:
+        "telepound: you are invited to the group devs, not a member: to say no, `telepound group decline devs`\n",
+    });
+    expect(requests).not.toContain("POST /v1/groups/devs/leave");
     const { code, stdout } = await cli(["--home", home.dir, "group", "join", "devs", "--json"]);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual({
