@@ -297,10 +297,7 @@ export function nextState(
   if (!equalBytes(membersDigest(members), statement.membersDigest))
     throw new StatementRuleError("invalid", "the signed members digest does not match the member list");
   if (!equalBytes(membersDigest(invited), statement.invitedDigest))
-    throw new StatementRuleError(
-      "invalid",
-      "the signed invitations digest does not match the invitations",
-    );
+    throw new StatementRuleError("invalid", "the signed invitations digest does not match the invitations");
   if (action !== "create") {
     if (lists.members && !sameNames(sortedUnique(lists.members), members))
       throw new StatementRuleError("invalid", "the member list given does not match the signed statement");
