@@ -6,7 +6,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { COMMANDS } from "./commands/index.js";
 import type { CommandSpec } from "./commands/command.js";
 import { type CliIo, type Context, DEFAULT_SERVER, type GlobalOptions, createContext } from "./context.js";
-import { EXIT_CODE_MEANINGS, ExitCode, describeError } from "./errors.js";
+import { EXIT_CODE_MEANINGS, ExitCode, describeError } from "../client/errors.js";
 import { Printer, sanitize } from "./output.js";
 
 /** Summaries of the nouns that group several commands ("group create", "group add", …). */

@@ -1,8 +1,8 @@
 // What every command receives: the printer, the home folder, the server URL and the password source,
 // resolved once from the global options (--server, --home, --json) and the environment.
 
-import { UsageError } from "./errors.js";
-import { Home, resolveHomeDir } from "./home.js";
+import { UsageError } from "../client/errors.js";
+import { Home, resolveHomeDir } from "../client/store/home.js";
 import { Printer, wantsColors } from "./output.js";
 import { type PasswordSource, passwordSource } from "./password.js";
 

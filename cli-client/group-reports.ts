@@ -2,7 +2,7 @@
 // JSON object per outcome, so `group add` and `/add` say the same thing in the same words.
 
 import type { GroupInfo } from "../protocol/http.js";
-import type { CreatedGroup, MemberChange } from "./group-changes.js";
+import type { CreatedGroup, MemberChange } from "../client/group-changes.js";
 import { describeGroup, groupData, sanitizeLine } from "./output.js";
 
 export interface Report {

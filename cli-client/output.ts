@@ -5,8 +5,8 @@ import pc from "picocolors";
 import type { GroupEventKind } from "../protocol/frames.js";
 import type { GroupInfo, GroupInvitation } from "../protocol/http.js";
 import { sha256 } from "../protocol/bytes.js";
-import type { HistoryEntry } from "./history.js";
-import type { VerifiedEpoch } from "./groups.js";
+import type { HistoryEntry } from "../client/store/history.js";
+import type { VerifiedEpoch } from "../client/groups.js";
 
 /** Anything with a string `write`: process streams in use, plain collectors in tests. */
 export interface TextSink {

@@ -2,7 +2,7 @@
 // the terminal. Signup asks twice; without a terminal and without the variable there is nothing to ask.
 
 import passwordPrompt from "@inquirer/password";
-import { UsageError } from "./errors.js";
+import { UsageError } from "../client/errors.js";
 import type { TextSink } from "./output.js";
 
 /** A new account's password must be at least this long; login accepts whatever the account has. */

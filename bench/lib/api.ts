@@ -15,7 +15,7 @@ import type {
   UserResponse,
 } from "../../protocol/http.js";
 import { MAX_RECIPIENTS } from "../../protocol/limits.js";
-import { signStatement, toBase64 } from "../../cli-client/crypto/index.js";
+import { signStatement, toBase64 } from "../../client/crypto/index.js";
 import { BenchClient, FailureWatch } from "./client.js";
 import { type SharedIdentity, Sender } from "./identity.js";
 

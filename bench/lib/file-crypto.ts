@@ -1,4 +1,4 @@
-// The CLI's file chunk format (cli-client/crypto/file.ts: 64 KiB secretbox chunks, nonce = 16-byte
+// The CLI's file chunk format (client/crypto/file.ts: 64 KiB secretbox chunks, nonce = 16-byte
 // prefix ‖ u64 big-endian index) over runs of chunks, and a pool of worker threads to seal and open them.
 //
 // Chunks are independent, so a client may use every core; the file-transfer scenario checks that these

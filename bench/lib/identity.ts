@@ -1,5 +1,5 @@
 // The one identity every load user shares (generating 1,000 RSA-3072 keys would take minutes), its
-// signup body, and real sealing and opening with the client's crypto module (cli-client/crypto).
+// signup body, and real sealing and opening with the client's crypto module (client/crypto).
 //
 // The server checks that public keys are well-formed, not that they are unique, so sharing is invisible
 // to it; each sender still has its own SenderKeyring and each receiver its own UnwrapCache.
@@ -22,7 +22,7 @@ import {
   toBase64,
   type Identity,
   type Recipient,
-} from "../../cli-client/crypto/index.js";
+} from "../../client/crypto/index.js";
 import type { PublicKeys, SignupRequest, UserResponse } from "../../protocol/http.js";
 
 export interface SharedIdentity {

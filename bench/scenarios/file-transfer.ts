@@ -15,7 +15,7 @@ import {
   newFileSecrets,
   openFile,
   sealFile,
-} from "../../cli-client/crypto/index.js";
+} from "../../client/crypto/index.js";
 import { FILE_CHUNK_BYTES, sealedFileSize } from "../../protocol/limits.js";
 import { completeBlob, createBlob, deleteBlob, fetchBlob, putBlobPart, type Target } from "../lib/api.js";
 import type { BenchContext } from "../lib/context.js";
@@ -79,7 +79,7 @@ async function* fileReads(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   }
 }
 
-/** The CLI's streaming crypto (cli-client/crypto/file.ts), exactly as `send --file` / `inbox --out` run it. */
+/** The CLI's streaming crypto (client/crypto/file.ts), exactly as `send --file` / `inbox --out` run it. */
 function cliCodec(): Codec {
   const secrets: FileSecrets = newFileSecrets();
   const sealed: FileDigest = { ciphertextSha256: "", plaintextSha256: "" };

@@ -11,8 +11,8 @@ import {
   encodeUpload,
   signingInput,
 } from "../../protocol/envelope.js";
-import type { Recipient } from "../../cli-client/crypto/index.js";
-import { sha256 as clientSha256 } from "../../cli-client/crypto/primitives.js";
+import type { Recipient } from "../../client/crypto/index.js";
+import { sha256 as clientSha256 } from "../../client/crypto/primitives.js";
 import type { BenchContext } from "../lib/context.js";
 import { loadUser } from "../lib/context.js";
 import { Sender, benchText } from "../lib/identity.js";

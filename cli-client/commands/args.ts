@@ -4,7 +4,7 @@
 import { hostname } from "node:os";
 import { MAX_DEVICE_NAME_LENGTH, deviceName } from "../../protocol/http.js";
 import { GROUP_NAME_PATTERN, normalizeName } from "../../protocol/limits.js";
-import { UsageError } from "../errors.js";
+import { UsageError } from "../../client/errors.js";
 
 /** Usernames are compared without regard to case, so "Bob" is bob. */
 export function parseUsername(raw: string): string {

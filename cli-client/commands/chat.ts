@@ -7,10 +7,10 @@
 
 import { basename } from "node:path";
 import { createInterface, clearLine, cursorTo, type Interface } from "node:readline";
-import type { Connection, UploadStatus } from "../connection.js";
-import { Contacts } from "../contacts.js";
+import type { Connection, UploadStatus } from "../../client/net/connection.js";
+import { Contacts } from "../../client/contacts.js";
 import type { Context } from "../context.js";
-import { AuthError, UsageError, describeError } from "../errors.js";
+import { AuthError, UsageError, describeError } from "../../client/errors.js";
 import {
   type GroupChanger,
   changeMember,
@@ -18,7 +18,7 @@ import {
   declineGroup,
   joinGroup,
   leaveGroup,
-} from "../group-changes.js";
+} from "../../client/group-changes.js";
 import {
   type Report,
   createdReport,
@@ -26,18 +26,24 @@ import {
   joinedReport,
   memberChangeReport,
 } from "../group-reports.js";
-import { GroupDirectory } from "../groups.js";
-import { History } from "../history.js";
-import { Receiver } from "../incoming.js";
-import { type FileDescriptor, checkSendable, downloadsFolder, uploadFile } from "../files.js";
-import { LiveConnection } from "../live-connection.js";
+import { GroupDirectory } from "../../client/groups.js";
+import { History } from "../../client/store/history.js";
+import { Receiver } from "../../client/incoming.js";
+import { type FileDescriptor, checkSendable, downloadsFolder, uploadFile } from "../../client/files.js";
+import { LiveConnection } from "../../client/net/live-connection.js";
 import { AWAY_AFTER_MS, NOTIFY_MODES, type NotifyMode, Notifier } from "../notify.js";
-import { type Outbox, type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../outgoing.js";
+import {
+  type Outbox,
+  type SentMessage,
+  groupToSealFor,
+  sendDirect,
+  sendToGroup,
+} from "../../client/outgoing.js";
 import { describeGroup, formatBytes, groupData, isoTime, shown, shownLines } from "../output.js";
 import { noProgress } from "../progress.js";
-import { PersistedSeen } from "../seen.js";
-import { type LoggedIn, loadSession } from "../session.js";
-import { describeSafetyNumber, markVerified, safetyReport, safetyReportData } from "../trust.js";
+import { PersistedSeen } from "../../client/store/seen.js";
+import { type LoggedIn, loadSession } from "../../client/session.js";
+import { describeSafetyNumber, markVerified, safetyReport, safetyReportData } from "../../client/trust.js";
 import { parseGroupName, parseLimit, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

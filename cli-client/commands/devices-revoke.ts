@@ -1,9 +1,9 @@
 // telepound devices revoke ID: ends another session of this account (a lost laptop, an old server): its
 // sockets are closed, its queue is dropped, and its next command is told it was revoked.
 
-import { NotFoundError, UsageError } from "../errors.js";
+import { NotFoundError, UsageError } from "../../client/errors.js";
 import { describeDevice } from "../output.js";
-import { loadSession } from "../session.js";
+import { loadSession } from "../../client/session.js";
 import type { CommandSpec } from "./command.js";
 import { SHOWN_ID_DIGITS } from "./devices.js";
 

@@ -3,7 +3,7 @@
 
 import type { SessionInfo } from "../../protocol/http.js";
 import { describeDevice, isoTime, localTime, shownLines } from "../output.js";
-import { loadSession } from "../session.js";
+import { loadSession } from "../../client/session.js";
 import type { CommandSpec } from "./command.js";
 
 /** How much of a session id the human listing shows: unique among an account's few sessions. */

@@ -3,11 +3,11 @@
 // A USER who has never written to the admin is invited instead (an invite statement): they are not a
 // member, get no messages, until they accept with `group join G`.
 
-import { Contacts } from "../contacts.js";
-import { changeMember } from "../group-changes.js";
+import { Contacts } from "../../client/contacts.js";
+import { changeMember } from "../../client/group-changes.js";
 import { memberChangeReport } from "../group-reports.js";
-import { GroupDirectory } from "../groups.js";
-import { loadSession } from "../session.js";
+import { GroupDirectory } from "../../client/groups.js";
+import { loadSession } from "../../client/session.js";
 import { parseGroupName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

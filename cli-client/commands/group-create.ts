@@ -3,11 +3,11 @@
 // become members at once; the others (the server names them, consent_required) are invited instead, with
 // the create signed again, and become members by `group join G`.
 
-import { Contacts } from "../contacts.js";
-import { createGroup } from "../group-changes.js";
+import { Contacts } from "../../client/contacts.js";
+import { createGroup } from "../../client/group-changes.js";
 import { createdReport } from "../group-reports.js";
-import { GroupDirectory } from "../groups.js";
-import { loadSession } from "../session.js";
+import { GroupDirectory } from "../../client/groups.js";
+import { loadSession } from "../../client/session.js";
 import { parseGroupName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

@@ -1,11 +1,11 @@
 // telepound group decline G: declines the invitation to group G, signed on its verified head like a join;
 // the invitation is gone, and the group's members are told.
 
-import { Contacts } from "../contacts.js";
-import { declineGroup } from "../group-changes.js";
+import { Contacts } from "../../client/contacts.js";
+import { declineGroup } from "../../client/group-changes.js";
 import { declinedReport } from "../group-reports.js";
-import { GroupDirectory } from "../groups.js";
-import { loadSession } from "../session.js";
+import { GroupDirectory } from "../../client/groups.js";
+import { loadSession } from "../../client/session.js";
 import { parseGroupName } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

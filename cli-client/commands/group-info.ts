@@ -3,10 +3,10 @@
 // send). Exit 4 if there is no such group, 7 if you are neither a member nor invited (the server shows a
 // group only to them).
 
-import { Contacts } from "../contacts.js";
-import { GroupDirectory } from "../groups.js";
+import { Contacts } from "../../client/contacts.js";
+import { GroupDirectory } from "../../client/groups.js";
 import { describeGroup, groupData } from "../output.js";
-import { loadSession } from "../session.js";
+import { loadSession } from "../../client/session.js";
 import { parseGroupName } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

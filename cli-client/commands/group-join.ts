@@ -2,11 +2,11 @@
 // the server's head is verified first, and the join is signed on that head only if it invites you: a group
 // whose chain does not verify is refused (exit 8), one that does not invite you too (exit 7).
 
-import { Contacts } from "../contacts.js";
-import { joinGroup } from "../group-changes.js";
+import { Contacts } from "../../client/contacts.js";
+import { joinGroup } from "../../client/group-changes.js";
 import { joinedReport } from "../group-reports.js";
-import { GroupDirectory } from "../groups.js";
-import { loadSession } from "../session.js";
+import { GroupDirectory } from "../../client/groups.js";
+import { loadSession } from "../../client/session.js";
 import { parseGroupName } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

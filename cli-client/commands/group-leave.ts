@@ -2,10 +2,10 @@
 // group to the longest-standing member; the last member to leave closes it. Exit 7 if you are not a
 // member, 4 if there is no such group.
 
-import { Contacts } from "../contacts.js";
-import { leaveGroup } from "../group-changes.js";
-import { GroupDirectory } from "../groups.js";
-import { loadSession } from "../session.js";
+import { Contacts } from "../../client/contacts.js";
+import { leaveGroup } from "../../client/group-changes.js";
+import { GroupDirectory } from "../../client/groups.js";
+import { loadSession } from "../../client/session.js";
 import { parseGroupName } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

@@ -3,7 +3,7 @@
 // before acting on it.
 
 import { describeInvitation, invitationData, shownLines } from "../output.js";
-import { loadSession } from "../session.js";
+import { loadSession } from "../../client/session.js";
 import type { CommandSpec } from "./command.js";
 
 export const groupList: CommandSpec = {

@@ -2,11 +2,11 @@
 // a remove statement; USER gets a "removed" event and nothing sent to the group after it. For a USER who
 // was invited and has not answered, the same statement withdraws the invitation ("uninvited").
 
-import { Contacts } from "../contacts.js";
-import { changeMember } from "../group-changes.js";
+import { Contacts } from "../../client/contacts.js";
+import { changeMember } from "../../client/group-changes.js";
 import { memberChangeReport } from "../group-reports.js";
-import { GroupDirectory } from "../groups.js";
-import { loadSession } from "../session.js";
+import { GroupDirectory } from "../../client/groups.js";
+import { loadSession } from "../../client/session.js";
 import { parseGroupName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

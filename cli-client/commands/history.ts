@@ -1,9 +1,9 @@
 // telepound history [USER | --group G] [--search TEXT] [--limit N]: the messages this device sent and
 // received (and group events), from the local history; newest last. Needs no password and no server.
 
-import { UsageError } from "../errors.js";
-import { History } from "../history.js";
-import { requireLocalSession } from "../session.js";
+import { UsageError } from "../../client/errors.js";
+import { History } from "../../client/store/history.js";
+import { requireLocalSession } from "../../client/session.js";
 import { parseGroupName, parseLimit, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

@@ -2,18 +2,18 @@
 // seconds, saving received files in DIR; acknowledges them (after saving, printing, recording) and exits 0.
 
 import { resolve } from "node:path";
-import { Connection } from "../connection.js";
-import { Contacts } from "../contacts.js";
+import { Connection } from "../../client/net/connection.js";
+import { Contacts } from "../../client/contacts.js";
 import type { Context } from "../context.js";
-import { InterruptedError } from "../errors.js";
-import { downloadsFolder, ensureFolder } from "../files.js";
-import { GroupDirectory } from "../groups.js";
-import { History } from "../history.js";
-import { Receiver } from "../incoming.js";
+import { InterruptedError } from "../../client/errors.js";
+import { downloadsFolder, ensureFolder } from "../../client/files.js";
+import { GroupDirectory } from "../../client/groups.js";
+import { History } from "../../client/store/history.js";
+import { Receiver } from "../../client/incoming.js";
 import { whenFlushed } from "../output.js";
 import { progressBars } from "../progress.js";
-import { type LoggedIn, loadSession } from "../session.js";
-import { heldNotice } from "../trust.js";
+import { type LoggedIn, loadSession } from "../../client/session.js";
+import { heldNotice } from "../../client/trust.js";
 import { parseSeconds } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

@@ -4,15 +4,15 @@
 // Ctrl-C or SIGTERM (exit 0, after acknowledging what was printed) or when the session ends (exit 3).
 
 import { resolve } from "node:path";
-import { Contacts } from "../contacts.js";
-import { downloadsFolder, ensureFolder } from "../files.js";
-import { GroupDirectory } from "../groups.js";
-import { History } from "../history.js";
-import { Receiver } from "../incoming.js";
-import { LiveConnection } from "../live-connection.js";
+import { Contacts } from "../../client/contacts.js";
+import { downloadsFolder, ensureFolder } from "../../client/files.js";
+import { GroupDirectory } from "../../client/groups.js";
+import { History } from "../../client/store/history.js";
+import { Receiver } from "../../client/incoming.js";
+import { LiveConnection } from "../../client/net/live-connection.js";
 import { whenFlushed } from "../output.js";
 import { noProgress } from "../progress.js";
-import { loadSession } from "../session.js";
+import { loadSession } from "../../client/session.js";
 import type { CommandSpec } from "./command.js";
 
 export const listen: CommandSpec = {

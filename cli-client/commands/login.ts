@@ -2,17 +2,17 @@
 // first), proves the password to the server, unseals the private keys it keeps for us, and stores
 // session + keys in this home so later commands need no password.
 
-import { Api } from "../api.js";
+import { Api } from "../../client/net/api.js";
 import {
   type ExportedIdentity,
   derivePasswordKeys,
   fingerprint,
   importIdentity,
   unsealPrivateKeys,
-} from "../crypto/index.js";
-import { NetworkError } from "../errors.js";
+} from "../../client/crypto/index.js";
+import { NetworkError } from "../../client/errors.js";
 import { describeDevice, isoTime, localTime, shownLines } from "../output.js";
-import { assertHomeFreeFor, passwordAccount, saveSession } from "../session.js";
+import { assertHomeFreeFor, passwordAccount, saveSession } from "../../client/session.js";
 import { parseDeviceName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

@@ -1,9 +1,9 @@
 // telepound logout: revokes the session on the server, then deletes the session and every key from this
 // home. If the server cannot be reached nothing is deleted, so the user can retry the revocation.
 
-import { Api } from "../api.js";
-import { AuthError } from "../errors.js";
-import { forgetSession } from "../session.js";
+import { Api } from "../../client/net/api.js";
+import { AuthError } from "../../client/errors.js";
+import { forgetSession } from "../../client/session.js";
 import type { CommandSpec } from "./command.js";
 
 export const logout: CommandSpec = {

@@ -2,16 +2,16 @@
 // uploads one encrypted file) for USER or every member of group G; exits 0 once the server has delivered
 // the message to a live connection or stored it. A send-only socket, so nothing queued for us is consumed.
 
-import { Connection } from "../connection.js";
-import { Contacts } from "../contacts.js";
-import { UsageError } from "../errors.js";
-import { type UploadedFile, checkSendable, uploadFile } from "../files.js";
-import { GroupDirectory } from "../groups.js";
-import { History } from "../history.js";
-import { type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../outgoing.js";
+import { Connection } from "../../client/net/connection.js";
+import { Contacts } from "../../client/contacts.js";
+import { UsageError } from "../../client/errors.js";
+import { type UploadedFile, checkSendable, uploadFile } from "../../client/files.js";
+import { GroupDirectory } from "../../client/groups.js";
+import { History } from "../../client/store/history.js";
+import { type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../../client/outgoing.js";
 import { formatBytes, isoTime } from "../output.js";
 import { progressBars } from "../progress.js";
-import { loadSession } from "../session.js";
+import { loadSession } from "../../client/session.js";
 import { parseGroupName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

@@ -1,16 +1,16 @@
 // telepound signup USER: creates the account (fresh keys, private halves sealed under the password) and
 // logs this home in as USER. The account is bound to the origin of --server, where its keys are derived.
 
-import { Api } from "../api.js";
+import { Api } from "../../client/net/api.js";
 import {
   exportIdentity,
   fingerprint,
   generateIdentity,
   derivePasswordKeys,
   sealPrivateKeys,
-} from "../crypto/index.js";
-import { NetworkError } from "../errors.js";
-import { assertHomeFreeFor, passwordAccount, saveSession } from "../session.js";
+} from "../../client/crypto/index.js";
+import { NetworkError } from "../../client/errors.js";
+import { assertHomeFreeFor, passwordAccount, saveSession } from "../../client/session.js";
 import { parseDeviceName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

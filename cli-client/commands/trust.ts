@@ -2,10 +2,10 @@
 // pinned ones, sending to USER works again, held messages from USER are shown by the next receiver, and
 // USER is no longer verified (new keys are verified anew). Says so and exits 0 if nothing changed.
 
-import { Contacts } from "../contacts.js";
-import { HeldMessages } from "../held.js";
-import { loadSession } from "../session.js";
-import { describeTrust, trustKeys } from "../trust.js";
+import { Contacts } from "../../client/contacts.js";
+import { HeldMessages } from "../../client/store/held.js";
+import { loadSession } from "../../client/session.js";
+import { describeTrust, trustKeys } from "../../client/trust.js";
 import { parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

@@ -2,8 +2,8 @@
 // when it was verified, checking the server's keys against the pinned ones and pinning them on first
 // sight. Keys that changed (now or before, until `trust`) are reported loudly with exit 8.
 
-import { Contacts } from "../contacts.js";
-import { loadSession } from "../session.js";
+import { Contacts } from "../../client/contacts.js";
+import { loadSession } from "../../client/session.js";
 import { parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

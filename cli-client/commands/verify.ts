@@ -3,10 +3,10 @@
 // Exit 8 while USER's keys have changed and wait for `trust`: it shows the number for the new keys then.
 
 import confirm from "@inquirer/confirm";
-import { Contacts } from "../contacts.js";
-import { KeyMismatchError } from "../errors.js";
-import { loadSession } from "../session.js";
-import { describeSafetyNumber, markVerified, safetyReport, safetyReportData } from "../trust.js";
+import { Contacts } from "../../client/contacts.js";
+import { KeyMismatchError } from "../../client/errors.js";
+import { loadSession } from "../../client/session.js";
+import { describeSafetyNumber, markVerified, safetyReport, safetyReportData } from "../../client/trust.js";
 import { parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 

@@ -1,9 +1,9 @@
 // telepound whoami: prints the logged-in user after checking with the server that the session still
 // works (an expired or revoked session exits 3).
 
-import { NetworkError } from "../errors.js";
+import { NetworkError } from "../../client/errors.js";
 import { isoTime } from "../output.js";
-import { loadSession } from "../session.js";
+import { loadSession } from "../../client/session.js";
 import type { CommandSpec } from "./command.js";
 
 export const whoami: CommandSpec = {

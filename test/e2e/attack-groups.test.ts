@@ -16,7 +16,7 @@ import {
   statementSigningInput,
 } from "../../protocol/group-statement.js";
 import type { GroupInfo } from "../../protocol/http.js";
-import { sign } from "../../cli-client/crypto/primitives.js";
+import { sign } from "../../client/crypto/primitives.js";
 import { type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import {

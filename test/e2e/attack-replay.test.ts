@@ -12,8 +12,8 @@ import {
   importIdentity,
   importPublicKeys,
   sealMessage,
-} from "../../cli-client/crypto/index.js";
-import { Home } from "../../cli-client/home.js";
+} from "../../client/crypto/index.js";
+import { Home } from "../../client/store/home.js";
 import { BenchClient, FailureWatch } from "../../bench/lib/client.js";
 import { CliProcess, type CliUser, cliOk, jsonLines, newHome } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";

@@ -3,7 +3,7 @@
 // says why; nothing already stored is lost, the recipient drains it all in order, and then there is room.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ExitCode } from "../../cli-client/errors.js";
+import { ExitCode } from "../../client/errors.js";
 import { type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 

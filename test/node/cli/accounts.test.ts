@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { PublicKeys, SessionResponse } from "../../../protocol/http.js";
 import { runCli } from "../../../cli-client/cli.js";
-import { derivePasswordKeys, importIdentity, unsealPrivateKeys } from "../../../cli-client/crypto/index.js";
-import { Home } from "../../../cli-client/home.js";
+import { derivePasswordKeys, importIdentity, unsealPrivateKeys } from "../../../client/crypto/index.js";
+import { Home } from "../../../client/store/home.js";
 import { type TestUser, loggedInHome, makeUser } from "./fixtures.js";
 import { type StubServer, fakeIo, startStubServer, tempDir } from "./helpers.js";
 

@@ -12,7 +12,7 @@ import {
   PayloadTooLargeError,
   TamperedMessageError,
   WrongPasswordError,
-} from "../../../cli-client/crypto/index.js";
+} from "../../../client/crypto/index.js";
 import {
   AuthError,
   ExitCode,
@@ -24,7 +24,7 @@ import {
   RefusedError,
   UsageError,
   describeError,
-} from "../../../cli-client/errors.js";
+} from "../../../client/errors.js";
 import { fakeIo } from "./helpers.js";
 
 interface Call {

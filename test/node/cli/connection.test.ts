@@ -2,7 +2,7 @@
 // upload/answer correlation, ack batching, keep-alive, and failures surfacing as typed errors.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Connection, type ConnectionOptions } from "../../../cli-client/connection.js";
+import { Connection, type ConnectionOptions } from "../../../client/net/connection.js";
 import { concatBytes } from "../../../protocol/bytes.js";
 import { encodeDelivery, encodeSignedPart } from "../../../protocol/envelope.js";
 import {
@@ -12,7 +12,7 @@ import {
   NotFoundError,
   RateLimitedError,
   RefusedError,
-} from "../../../cli-client/errors.js";
+} from "../../../client/errors.js";
 import { type StubServer, type StubSocket, sendWelcome, startStubServer, until } from "./helpers.js";
 
 const ID_A = "a".repeat(32);

@@ -16,8 +16,8 @@ import {
   sealFile,
   sealMessage,
   toBase64,
-} from "../../../cli-client/crypto/index.js";
-import { numberedName, placeUnique, safeFileName } from "../../../cli-client/files.js";
+} from "../../../client/crypto/index.js";
+import { numberedName, placeUnique, safeFileName } from "../../../client/files.js";
 import {
   type TestUser,
   answerUploads,

@@ -15,10 +15,10 @@ import {
   fingerprint,
   generateIdentity,
   sealMessage,
-} from "../../../cli-client/crypto/index.js";
-import { Api } from "../../../cli-client/api.js";
-import { Home } from "../../../cli-client/home.js";
-import type { LoggedIn } from "../../../cli-client/session.js";
+} from "../../../client/crypto/index.js";
+import { Api } from "../../../client/net/api.js";
+import { Home } from "../../../client/store/home.js";
+import type { LoggedIn } from "../../../client/session.js";
 import { type StubServer, sendWelcome } from "./helpers.js";
 
 export interface TestUser {

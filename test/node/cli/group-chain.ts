@@ -15,8 +15,8 @@ import {
   statementSigningInput,
 } from "../../../protocol/group-statement.js";
 import type { GroupInfo } from "../../../protocol/http.js";
-import { sign } from "../../../cli-client/crypto/primitives.js";
-import type { VerifiedEpochRecord } from "../../../cli-client/home.js";
+import { sign } from "../../../client/crypto/primitives.js";
+import type { VerifiedEpochRecord } from "../../../client/store/home.js";
 import type { TestUser } from "./fixtures.js";
 import type { StubServer } from "./helpers.js";
 

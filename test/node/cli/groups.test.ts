@@ -14,11 +14,11 @@ import {
   openEnvelope,
   readDelivery,
   sealMessage,
-} from "../../../cli-client/crypto/index.js";
-import { Contacts } from "../../../cli-client/contacts.js";
-import { EPOCHS_KEPT, GroupDirectory } from "../../../cli-client/groups.js";
-import { Home } from "../../../cli-client/home.js";
-import type { LoggedIn } from "../../../cli-client/session.js";
+} from "../../../client/crypto/index.js";
+import { Contacts } from "../../../client/contacts.js";
+import { EPOCHS_KEPT, GroupDirectory } from "../../../client/groups.js";
+import { Home } from "../../../client/store/home.js";
+import type { LoggedIn } from "../../../client/session.js";
 import { SignedChain, groupsFileOf } from "./group-chain.js";
 import {
   type TestUser,

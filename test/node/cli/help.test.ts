@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { buildProgram } from "../../../cli-client/cli.js";
 import type { CommandSpec } from "../../../cli-client/commands/command.js";
 import { COMMANDS } from "../../../cli-client/commands/index.js";
-import { EXIT_CODE_MEANINGS } from "../../../cli-client/errors.js";
+import { EXIT_CODE_MEANINGS } from "../../../client/errors.js";
 import { fakeIo, runCaptured } from "./helpers.js";
 
 /** Help text with commander's line wrapping (and the examples' comment alignment) undone. */

@@ -4,9 +4,9 @@ import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BusyError, ExitCode } from "../../../cli-client/errors.js";
-import { HISTORY_FILE, History, type NewEntry } from "../../../cli-client/history.js";
-import { Home } from "../../../cli-client/home.js";
+import { BusyError, ExitCode } from "../../../client/errors.js";
+import { HISTORY_FILE, History, type NewEntry } from "../../../client/store/history.js";
+import { Home } from "../../../client/store/home.js";
 import { runCaptured } from "./helpers.js";
 
 function freshHome(): Home {

@@ -4,8 +4,8 @@
 import { chmod, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CliError } from "../../../cli-client/errors.js";
-import { Home, resolveHomeDir } from "../../../cli-client/home.js";
+import { CliError } from "../../../client/errors.js";
+import { Home, resolveHomeDir } from "../../../client/store/home.js";
 import { tempDir } from "./helpers.js";
 
 const session = {

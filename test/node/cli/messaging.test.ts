@@ -6,8 +6,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../../protocol/envelope.js";
-import { openEnvelope, readDelivery, UnwrapCache } from "../../../cli-client/crypto/index.js";
-import type { Home } from "../../../cli-client/home.js";
+import { openEnvelope, readDelivery, UnwrapCache } from "../../../client/crypto/index.js";
+import type { Home } from "../../../client/store/home.js";
 import { type TestUser, deliveryFrom, loggedInHome, makeUser, serveKeys, tampered } from "./fixtures.js";
 import { SignedChain } from "./group-chain.js";
 import {

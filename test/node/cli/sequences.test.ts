@@ -3,14 +3,14 @@
 // capped; and sequences.json carries it all across processes, merged with this device's own sends.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Home } from "../../../cli-client/home.js";
+import { Home } from "../../../client/store/home.js";
 import {
   ENTRIES_PER_SENDER,
   MISSING_RANGES_KEPT,
   PersistedSequences,
   SequenceTracker,
   conversationOf,
-} from "../../../cli-client/sequences.js";
+} from "../../../client/store/sequences.js";
 import { tempDir } from "./helpers.js";
 
 let dir: Awaited<ReturnType<typeof tempDir>>;

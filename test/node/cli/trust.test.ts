@@ -9,8 +9,8 @@ import { join } from "node:path";
 import confirm from "@inquirer/confirm";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { SignedChain } from "./group-chain.js";
-import { safetyNumber } from "../../../cli-client/crypto/index.js";
-import type { Home } from "../../../cli-client/home.js";
+import { safetyNumber } from "../../../client/crypto/index.js";
+import type { Home } from "../../../client/store/home.js";
 import { type TestUser, answerUploads, deliveryFrom, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
 import {
   type FakeIo,

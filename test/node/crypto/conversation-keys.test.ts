@@ -8,9 +8,9 @@ import {
   CONVERSATION_KEY_MAX_MESSAGES,
   SenderKeyring,
   UnwrapCache,
-} from "../../../cli-client/crypto/conversation-keys.js";
-import { CryptoError } from "../../../cli-client/crypto/errors.js";
-import { randomBytes, rsaUnwrap } from "../../../cli-client/crypto/primitives.js";
+} from "../../../client/crypto/conversation-keys.js";
+import { CryptoError } from "../../../client/crypto/errors.js";
+import { randomBytes, rsaUnwrap } from "../../../client/crypto/primitives.js";
 import { makeUsers, type TestUser } from "./helpers.js";
 
 let bob: TestUser;

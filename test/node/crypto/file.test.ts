@@ -1,4 +1,4 @@
-// The file chunk format (cli-client/crypto/file.ts): round trips at the sizes that matter (empty, small,
+// The file chunk format (client/crypto/file.ts): round trips at the sizes that matter (empty, small,
 // exact multiples of the chunk, several chunks), the documented layout rebuilt independently with plain
 // secretbox, and every way of cutting, reordering, extending or altering the ciphertext refused.
 
@@ -15,14 +15,14 @@ import {
   openFile,
   rechunk,
   sealFile,
-} from "../../../cli-client/crypto/file.js";
+} from "../../../client/crypto/file.js";
 import {
   ReusableSecretbox,
   randomBytes,
   secretboxOpen,
   secretboxSeal,
-} from "../../../cli-client/crypto/primitives.js";
-import { CryptoError } from "../../../cli-client/crypto/errors.js";
+} from "../../../client/crypto/primitives.js";
+import { CryptoError } from "../../../client/crypto/errors.js";
 
 const C = FILE_CHUNK_BYTES;
 

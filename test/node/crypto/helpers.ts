@@ -3,14 +3,14 @@
 
 import { decodeUpload, encodeDelivery, signedPartWithSignature } from "../../../protocol/envelope.js";
 import type { PublicKeys } from "../../../protocol/http.js";
-import { UnwrapCache } from "../../../cli-client/crypto/conversation-keys.js";
-import type { Recipient } from "../../../cli-client/crypto/message.js";
+import { UnwrapCache } from "../../../client/crypto/conversation-keys.js";
+import type { Recipient } from "../../../client/crypto/message.js";
 import {
   exportIdentity,
   fingerprint,
   generateIdentity,
   type Identity,
-} from "../../../cli-client/crypto/primitives.js";
+} from "../../../client/crypto/primitives.js";
 
 export interface TestUser {
   name: string;

@@ -18,22 +18,18 @@ import {
   CONVERSATION_KEY_MAX_AGE_MS,
   SenderKeyring,
   UnwrapCache,
-} from "../../../cli-client/crypto/conversation-keys.js";
-import {
-  CryptoError,
-  PayloadTooLargeError,
-  TamperedMessageError,
-} from "../../../cli-client/crypto/errors.js";
+} from "../../../client/crypto/conversation-keys.js";
+import { CryptoError, PayloadTooLargeError, TamperedMessageError } from "../../../client/crypto/errors.js";
 import {
   openEnvelope,
   readDelivery,
   sealMessage,
   type OpenOptions,
   type SealOptions,
-} from "../../../cli-client/crypto/message.js";
-import { encodePayload } from "../../../cli-client/crypto/payload.js";
-import { randomBytes, rsaWrap, secretboxSeal, sign } from "../../../cli-client/crypto/primitives.js";
-import { ReplayGuard, replayId } from "../../../cli-client/crypto/replay-guard.js";
+} from "../../../client/crypto/message.js";
+import { encodePayload } from "../../../client/crypto/payload.js";
+import { randomBytes, rsaWrap, secretboxSeal, sign } from "../../../client/crypto/primitives.js";
+import { ReplayGuard, replayId } from "../../../client/crypto/replay-guard.js";
 import { deliveryFor, makeUsers, type TestUser } from "./helpers.js";
 
 let alice: TestUser;

@@ -5,8 +5,8 @@
 import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { toHex } from "../../../protocol/bytes.js";
-import { CryptoError, WrongPasswordError } from "../../../cli-client/crypto/errors.js";
-import { fromBase64, toBase64 } from "../../../cli-client/crypto/base64.js";
+import { CryptoError, WrongPasswordError } from "../../../client/crypto/errors.js";
+import { fromBase64, toBase64 } from "../../../client/crypto/base64.js";
 import {
   KDF_SALT_CONTEXT,
   derivePasswordKeys,
@@ -15,13 +15,13 @@ import {
   sealPrivateKeys,
   unsealPrivateKeys,
   type PasswordKeys,
-} from "../../../cli-client/crypto/password.js";
+} from "../../../client/crypto/password.js";
 import {
   exportIdentity,
   importIdentity,
   randomBytes,
   secretboxSeal,
-} from "../../../cli-client/crypto/primitives.js";
+} from "../../../client/crypto/primitives.js";
 import { makeUser } from "./helpers.js";
 
 const chat = { origin: "https://chat.example.com", username: "alice" };

@@ -4,12 +4,12 @@
 import { describe, expect, it } from "vitest";
 import { ByteWriter, FormatError } from "../../../protocol/bytes.js";
 import { MAX_ATTACHMENT_BYTES, MAX_CIPHERTEXT_BYTES, MAX_TEXT_BYTES } from "../../../protocol/limits.js";
-import { PayloadTooLargeError } from "../../../cli-client/crypto/errors.js";
+import { PayloadTooLargeError } from "../../../client/crypto/errors.js";
 import {
   type Payload,
   decodePayload,
   encodePayload as encodeWithPosition,
-} from "../../../cli-client/crypto/payload.js";
+} from "../../../client/crypto/payload.js";
 
 const DEVICE = new Uint8Array(16).map((_, i) => 0xa0 + i);
 /** Header bytes before the text: version, device id, sequence, text length. */

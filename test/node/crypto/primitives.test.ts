@@ -4,8 +4,8 @@
 import { createHash, generateKeyPair, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
-import { CryptoError } from "../../../cli-client/crypto/errors.js";
-import { fromBase64, toBase64 } from "../../../cli-client/crypto/base64.js";
+import { CryptoError } from "../../../client/crypto/errors.js";
+import { fromBase64, toBase64 } from "../../../client/crypto/base64.js";
 import {
   bytesEqual,
   exportIdentity,
@@ -19,7 +19,7 @@ import {
   secretboxSeal,
   sign,
   verify,
-} from "../../../cli-client/crypto/primitives.js";
+} from "../../../client/crypto/primitives.js";
 import { makeUsers, type TestUser } from "./helpers.js";
 
 let alice: TestUser;

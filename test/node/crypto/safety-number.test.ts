@@ -6,7 +6,7 @@ import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { PublicKeys } from "../../../protocol/http.js";
-import { type SafetyNumberParty, safetyNumber, safetyNumberHalf } from "../../../cli-client/crypto/index.js";
+import { type SafetyNumberParty, safetyNumber, safetyNumberHalf } from "../../../client/crypto/index.js";
 
 function load<T>(path: string): T {
   return JSON.parse(readFileSync(new URL(`../../vectors/${path}`, import.meta.url), "utf8")) as T;

@@ -2,10 +2,10 @@
 // fields are ignored, as in every JSON object one client writes for another inside encryption.
 
 import { describe, expect, it } from "vitest";
-import { toBase64 } from "../../../cli-client/crypto/base64.js";
-import { CryptoError } from "../../../cli-client/crypto/errors.js";
-import { unsealPrivateKeys } from "../../../cli-client/crypto/password.js";
-import { randomBytes, secretboxSeal } from "../../../cli-client/crypto/primitives.js";
+import { toBase64 } from "../../../client/crypto/base64.js";
+import { CryptoError } from "../../../client/crypto/errors.js";
+import { unsealPrivateKeys } from "../../../client/crypto/password.js";
+import { randomBytes, secretboxSeal } from "../../../client/crypto/primitives.js";
 
 const sealingKey = randomBytes(32);
 

@@ -2,13 +2,13 @@
 // messages use it. rsaUnwrap is the real function wrapped in a spy (vi.mock), so the count is exact.
 
 import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { SenderKeyring, UnwrapCache } from "../../../cli-client/crypto/conversation-keys.js";
-import { openEnvelope, readDelivery, sealMessage } from "../../../cli-client/crypto/message.js";
-import { rsaUnwrap } from "../../../cli-client/crypto/primitives.js";
+import { SenderKeyring, UnwrapCache } from "../../../client/crypto/conversation-keys.js";
+import { openEnvelope, readDelivery, sealMessage } from "../../../client/crypto/message.js";
+import { rsaUnwrap } from "../../../client/crypto/primitives.js";
 import { deliveryFor, makeUsers, type TestUser } from "./helpers.js";
 
-vi.mock("../../../cli-client/crypto/primitives.js", async (importOriginal) => {
-  const actual = await importOriginal<typeof import("../../../cli-client/crypto/primitives.js")>();
+vi.mock("../../../client/crypto/primitives.js", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../../../client/crypto/primitives.js")>();
   return { ...actual, rsaUnwrap: vi.fn(actual.rsaUnwrap) };
 });
 const unwraps = vi.mocked(rsaUnwrap);

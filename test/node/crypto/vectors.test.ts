@@ -5,14 +5,14 @@ import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { fromHex, toHex } from "../../../protocol/bytes.js";
-import { CryptoError } from "../../../cli-client/crypto/errors.js";
+import { CryptoError } from "../../../client/crypto/errors.js";
 import {
   rsaUnwrap,
   rsaWrap,
   secretboxOpen,
   secretboxSeal,
   verify,
-} from "../../../cli-client/crypto/primitives.js";
+} from "../../../client/crypto/primitives.js";
 
 type Result = "valid" | "invalid" | "acceptable";
 

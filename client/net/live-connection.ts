@@ -3,10 +3,10 @@
 // `listen`. Nothing is lost across a drop: the server keeps every unacknowledged message queued and
 // delivers it again on the next connection, and the receiver's seen set drops what it already showed.
 
-import type { EventFrame } from "../protocol/frames.js";
+import type { EventFrame } from "../../protocol/frames.js";
 import { Connection } from "./connection.js";
-import { type CliError, NetworkError } from "./errors.js";
-import type { LoggedIn } from "./session.js";
+import { type CliError, NetworkError } from "../errors.js";
+import type { LoggedIn } from "../session.js";
 
 /** Reconnection back-off after the connection drops: doubling, capped. */
 const RECONNECT_MIN_MS = 1000;

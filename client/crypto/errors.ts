@@ -1,5 +1,5 @@
 // The errors the crypto module throws, so callers can tell a wrong password from a forged message.
-// Every one extends CryptoError; cli-client/errors.ts maps them to exit codes.
+// Every one extends CryptoError; client/errors.ts maps them to exit codes.
 
 /** A key, parameter or input that the crypto layer refuses (bad key type, bad origin, malformed blob). */
 export class CryptoError extends Error {

@@ -25,7 +25,7 @@ import {
   RefusedError,
 } from "./errors.js";
 import type { GroupDirectory, VerifiedEpoch } from "./groups.js";
-import { type Printer, eventOfEpoch } from "./output.js";
+import { type Printer, eventOfEpoch } from "../cli-client/output.js";
 import type { LoggedIn } from "./session.js";
 
 export interface GroupChanger {

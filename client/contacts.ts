@@ -7,7 +7,7 @@ import type { PublicKeys, UserResponse } from "../protocol/http.js";
 import { MAX_RECIPIENTS } from "../protocol/limits.js";
 import { type PublicKeyObjects, fingerprint, importPublicKeys } from "./crypto/index.js";
 import { KeyMismatchError, NetworkError, NotFoundError } from "./errors.js";
-import type { Contact, ContactsFile, Home } from "./home.js";
+import type { Contact, ContactsFile, Home } from "./store/home.js";
 import type { LoggedIn } from "./session.js";
 
 /** Keys the server gave for a user that differ from the pinned ones, and when we first saw them. */

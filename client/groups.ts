@@ -21,7 +21,7 @@ import { MAX_RECIPIENTS } from "../protocol/limits.js";
 import type { Contacts } from "./contacts.js";
 import { CryptoError, fromBase64, verifyStatement } from "./crypto/index.js";
 import { KeyMismatchError, NetworkError, NotFoundError, RefusedError } from "./errors.js";
-import type { GroupsFile, Home, VerifiedEpochRecord } from "./home.js";
+import type { GroupsFile, Home, VerifiedEpochRecord } from "./store/home.js";
 import type { LoggedIn } from "./session.js";
 
 /** Member lists kept per group in groups.json, newest first; hashes and digests are kept for every epoch. */

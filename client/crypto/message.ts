@@ -213,7 +213,7 @@ export function readDelivery(frame: Uint8Array): DecodedEnvelope {
  * Verifies and decrypts a delivered envelope; throws TamperedMessageError naming the first check that
  * failed. Cheap checks that need no secret come first, the RSA unwrap (when not cached) last but one.
  * Replay is not checked here: the caller checks the payload's device and sequence afterwards
- * (cli-client/sequences.ts), and may keep a ReplayGuard of ids as a fast path.
+ * (client/store/sequences.ts), and may keep a ReplayGuard of ids as a fast path.
  */
 export async function openEnvelope(envelope: DecodedEnvelope, options: OpenOptions): Promise<OpenedMessage> {
   const { header } = envelope;

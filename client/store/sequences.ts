@@ -5,9 +5,9 @@
 // For each (sender, deviceId, conversation): `high`, the highest sequence shown, and `missing`, the
 // sequences below it never shown, as at most MISSING_RANGES_KEPT ranges. O(1) per key, plus those ranges.
 
-import { toHex } from "../protocol/bytes.js";
-import type { EnvelopeHeader, MessageKindName } from "../protocol/envelope.js";
-import type { SenderSequence } from "./crypto/index.js";
+import { toHex } from "../../protocol/bytes.js";
+import type { EnvelopeHeader, MessageKindName } from "../../protocol/envelope.js";
+import type { SenderSequence } from "../crypto/index.js";
 import type { Home, SequencesFile } from "./home.js";
 
 /**

@@ -8,7 +8,7 @@
 import { rmSync } from "node:fs";
 import { mkdir, readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { CryptoError, readDelivery } from "./crypto/index.js";
+import { CryptoError, readDelivery } from "../crypto/index.js";
 import { type Home, isErrno, writeAtomic } from "./home.js";
 
 /** At most this many messages are held (a server could send any number); past it they are dropped. */

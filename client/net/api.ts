@@ -23,8 +23,8 @@ import {
   type SignupRequest,
   type UserResponse,
   type WhoamiResponse,
-} from "../protocol/http.js";
-import { PROTOCOL_VERSION } from "../protocol/version.js";
+} from "../../protocol/http.js";
+import { PROTOCOL_VERSION } from "../../protocol/version.js";
 import {
   AuthError,
   type CliError,
@@ -33,7 +33,7 @@ import {
   NotFoundError,
   RateLimitedError,
   RefusedError,
-} from "./errors.js";
+} from "../errors.js";
 
 const REQUEST_TIMEOUT_MS = 20_000;
 /** One file part (8 MiB) must arrive within this: 30 KB/s at worst. */

@@ -1,7 +1,7 @@
 // The persisted set of messages already shown (ReplayGuard's storage): ids are added in memory as
 // messages are shown, then committed to seen.json in batches, before those messages are acknowledged.
 
-import type { SeenIds } from "./crypto/index.js";
+import type { SeenIds } from "../crypto/index.js";
 import type { Home, SeenFile } from "./home.js";
 
 /**

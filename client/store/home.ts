@@ -30,11 +30,11 @@ import { chmod, mkdir, open, readFile, rename, rm, stat, unlink } from "node:fs/
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { toHex } from "../protocol/bytes.js";
-import { GroupEventKind } from "../protocol/frames.js";
-import { NO_INVITATIONS_DIGEST } from "../protocol/group-statement.js";
-import { PublicKeys } from "../protocol/http.js";
-import { BusyError, CliError, ExitCode } from "./errors.js";
+import { toHex } from "../../protocol/bytes.js";
+import { GroupEventKind } from "../../protocol/frames.js";
+import { NO_INVITATIONS_DIGEST } from "../../protocol/group-statement.js";
+import { PublicKeys } from "../../protocol/http.js";
+import { BusyError, CliError, ExitCode } from "../errors.js";
 
 export const SessionFile = z.object({
   server: z.string(),
@@ -155,7 +155,7 @@ export type SequencesFile = z.infer<typeof SequencesFile>;
 
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
 
-/** One verified membership change (cli-client/groups.ts): the state its statement led to. */
+/** One verified membership change (client/groups.ts): the state its statement led to. */
 export const VerifiedEpochRecord = z.object({
   epoch: z.int().min(1),
   /** statementHash of the statement and signature, hex: what the next statement's prev must be. */

@@ -8,7 +8,7 @@
 
 import WebSocket from "ws";
 import type { IncomingMessage } from "node:http";
-import { BinaryFrame, deliveryAckRoute } from "../protocol/envelope.js";
+import { BinaryFrame, deliveryAckRoute } from "../../protocol/envelope.js";
 import {
   CloseCode,
   type ErrorFrame,
@@ -16,8 +16,8 @@ import {
   PING_TEXT,
   ServerFrame,
   type WelcomeFrame,
-} from "../protocol/frames.js";
-import { MAX_ACK_IDS, MAX_FRAME_BYTES } from "../protocol/limits.js";
+} from "../../protocol/frames.js";
+import { MAX_ACK_IDS, MAX_FRAME_BYTES } from "../../protocol/limits.js";
 import type { z } from "zod";
 import { connectUrl, httpError, unreachable } from "./api.js";
 import {
@@ -28,7 +28,7 @@ import {
   RateLimitedError,
   RefusedError,
   StaleEpochError,
-} from "./errors.js";
+} from "../errors.js";
 
 export type UploadStatus = "delivered" | "stored";
 

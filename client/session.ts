@@ -2,8 +2,8 @@
 // after signup or login. Every "not logged in" condition surfaces here, as an AuthError (exit 3).
 
 import type { SessionResponse } from "../protocol/http.js";
-import { Api } from "./api.js";
-import type { Context } from "./context.js";
+import { Api } from "./net/api.js";
+import type { Context } from "../cli-client/context.js";
 import {
   CryptoError,
   type ExportedIdentity,
@@ -15,7 +15,7 @@ import {
   newDeviceId,
 } from "./crypto/index.js";
 import { AuthError, UsageError } from "./errors.js";
-import type { SessionFile } from "./home.js";
+import type { SessionFile } from "./store/home.js";
 
 export interface LoggedIn {
   username: string;

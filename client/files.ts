@@ -14,7 +14,7 @@ import { z } from "zod";
 import { utf8 } from "../protocol/bytes.js";
 import { BLOB_ID_PATTERN } from "../protocol/http.js";
 import { FILE_CHUNK_BYTES, MAX_FILE_BYTES, sealedFileSize } from "../protocol/limits.js";
-import type { Api } from "./api.js";
+import type { Api } from "./net/api.js";
 import {
   CryptoError,
   FILE_KEY_BYTES,
@@ -27,9 +27,9 @@ import {
   toBase64,
 } from "./crypto/index.js";
 import { CliError, ExitCode, NetworkError, NotFoundError, RefusedError, UsageError } from "./errors.js";
-import { type ShownFile, formatBytes } from "./output.js";
-import { type ProgressFactory, noProgress } from "./progress.js";
-import { type Home, isErrno } from "./home.js";
+import { type ShownFile, formatBytes } from "../cli-client/output.js";
+import { type ProgressFactory, noProgress } from "../cli-client/progress.js";
+import { type Home, isErrno } from "./store/home.js";
 
 /**
  * The attachment descriptor inside the signed payload (crypto/file.ts documents each field). Extra keys

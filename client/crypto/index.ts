@@ -1,5 +1,5 @@
 // The client's crypto module, as the CLI uses it: identities, password keys, messages, file attachments
-// and safety numbers. The rest of cli-client/crypto/ is internal (tests import primitives for the vectors).
+// and safety numbers. The rest of client/crypto/ is internal (tests import primitives for the vectors).
 
 export { CryptoError, PayloadTooLargeError, TamperedMessageError, WrongPasswordError } from "./errors.js";
 export {

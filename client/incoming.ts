@@ -37,13 +37,19 @@ import {
 import { KeyMismatchError, NotFoundError, RefusedError, describeError } from "./errors.js";
 import { FileRejectedError, parseDescriptor, receiveFile } from "./files.js";
 import type { GroupDirectory } from "./groups.js";
-import { HELD_LIMIT, HeldMessages } from "./held.js";
-import type { Home } from "./home.js";
-import type { History, NewEntry } from "./history.js";
-import { type Printer, type ShownEvent, type ShownMessage, eventOfEpoch, summarizeEvent } from "./output.js";
-import type { ProgressFactory } from "./progress.js";
-import { PersistedSeen } from "./seen.js";
-import { PersistedSequences, type SequenceVerdict } from "./sequences.js";
+import { HELD_LIMIT, HeldMessages } from "./store/held.js";
+import type { Home } from "./store/home.js";
+import type { History, NewEntry } from "./store/history.js";
+import {
+  type Printer,
+  type ShownEvent,
+  type ShownMessage,
+  eventOfEpoch,
+  summarizeEvent,
+} from "../cli-client/output.js";
+import type { ProgressFactory } from "../cli-client/progress.js";
+import { PersistedSeen } from "./store/seen.js";
+import { PersistedSequences, type SequenceVerdict } from "./store/sequences.js";
 import type { LoggedIn } from "./session.js";
 
 /** Acks wait this long for more messages to share one seen.json write. */

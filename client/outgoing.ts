@@ -15,17 +15,17 @@ import {
   replayId,
   sealMessage,
 } from "./crypto/index.js";
-import type { Connection, UploadStatus } from "./connection.js";
+import type { Connection, UploadStatus } from "./net/connection.js";
 import type { Contacts } from "./contacts.js";
 import { RateLimitedError, RefusedError, StaleEpochError } from "./errors.js";
 import { stopAtUnshownChanges } from "./group-changes.js";
 import type { EpochMembers, GroupDirectory } from "./groups.js";
 import { FileDescriptor } from "./files.js";
-import type { History } from "./history.js";
-import type { Home } from "./home.js";
-import type { Printer } from "./output.js";
-import { PersistedSeen } from "./seen.js";
-import { PersistedSequences, conversationOf } from "./sequences.js";
+import type { History } from "./store/history.js";
+import type { Home } from "./store/home.js";
+import type { Printer } from "../cli-client/output.js";
+import { PersistedSeen } from "./store/seen.js";
+import { PersistedSequences, conversationOf } from "./store/sequences.js";
 import type { LoggedIn } from "./session.js";
 
 /** Pauses before each retry of a rate-limited upload. */

@@ -10,9 +10,9 @@
 import { chmod, open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
-import { CliError, ExitCode } from "./errors.js";
+import { CliError, ExitCode } from "../errors.js";
 import type { Home } from "./home.js";
-import type { ShownEvent, ShownFile } from "./output.js";
+import type { ShownEvent, ShownFile } from "../../cli-client/output.js";
 
 export const HISTORY_FILE = "history.db";
 /** How long a writer waits for another process's transaction before giving up. */
