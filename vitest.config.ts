@@ -32,6 +32,7 @@ export default defineConfig({
           name: "node",
           environment: "node",
           include: ["test/node/**/*.test.ts"],
+          setupFiles: ["test/support/crypto-backend.ts"],
         },
       },
       {
@@ -39,6 +40,7 @@ export default defineConfig({
           name: "e2e",
           environment: "node",
           include: ["test/e2e/**/*.test.ts"],
+          setupFiles: ["test/support/crypto-backend.ts"],
           // After the last file: the persisted state of every server of the run is scanned for secrets.
           globalSetup: ["test/e2e/global-setup.ts"],
           // Each file starts its own `wrangler dev`; one at a time keeps a 2-core machine responsive.

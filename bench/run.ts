@@ -23,6 +23,8 @@ import {
 } from "./lib/workerd-profiler.js";
 import { type ScenarioResult, markdownTable, serverCpuTable, usageReport } from "./lib/report.js";
 import { round } from "./lib/stats.js";
+import { installCryptoBackend } from "../client/crypto/backend.js";
+import { nodeCrypto } from "../cli-client/platform/node-crypto.js";
 import { backlog } from "./scenarios/backlog.js";
 import { type EngineOperation, engineCosts } from "./scenarios/engine-costs.js";
 import { fanout } from "./scenarios/fanout.js";
@@ -32,6 +34,9 @@ import { type Crowd, type FloorStateRun, closeCrowd, loginStorm } from "./scenar
 import { memory } from "./scenarios/memory.js";
 import { senderCpu } from "./scenarios/sender-cpu.js";
 import { throughput } from "./scenarios/throughput.js";
+
+// The bench seals and opens with the client's own crypto module, on Node's backend as the CLI does.
+installCryptoBackend(nodeCrypto);
 
 const CROWD_USERS = 1000;
 const SIGNUP_CONCURRENCY = 16;

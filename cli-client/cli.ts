@@ -8,6 +8,8 @@ import type { CommandSpec } from "./commands/command.js";
 import { type CliIo, type Context, DEFAULT_SERVER, type GlobalOptions, createContext } from "./context.js";
 import { EXIT_CODE_MEANINGS, ExitCode, describeError } from "../client/errors.js";
 import { Printer, sanitize } from "./output.js";
+import { installCryptoBackend } from "../client/crypto/backend.js";
+import { nodeCrypto } from "./platform/node-crypto.js";
 
 /** Summaries of the nouns that group several commands ("group create", "group add", …). */
 const NOUN_SUMMARIES = new Map([["group", "groups: create, add, remove, join, decline, leave, info, list"]]);
@@ -18,6 +20,7 @@ export async function runCli(
   io: CliIo,
   commands: readonly CommandSpec[] = COMMANDS,
 ): Promise<number> {
+  installCryptoBackend(nodeCrypto);
   let context: Context | null = null;
   const program = buildProgram(commands, io, (ctx) => {
     context = ctx;

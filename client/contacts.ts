@@ -142,10 +142,12 @@ export class Contacts {
     const file = await this.load();
     const others = unique.filter((name) => name !== this.me.username);
     refuseChanges(
-      others.flatMap((name) => {
-        const pin = pinOf(file, name);
-        return pin?.keyChange ? [toResolved(name, pin, false)] : [];
-      }),
+      await Promise.all(
+        others.flatMap((name) => {
+          const pin = pinOf(file, name);
+          return pin?.keyChange ? [toResolved(name, pin, false)] : [];
+        }),
+      ),
     );
     const toAsk = others.filter((name) =>
       fresh ? !this.confirmed.has(name) : !this.cache.has(name) && !pinOf(file, name),
@@ -185,7 +187,7 @@ export class Contacts {
         pin.verifiedAt = new Date().toISOString();
         await this.home.write("contacts.json", file);
       }
-      return toResolved(username, pin, false);
+      return await toResolved(username, pin, false);
     });
     this.remember(marked);
     return marked.verifiedAt!;
@@ -205,16 +207,20 @@ export class Contacts {
       );
     }
     // Keys that do not even parse must never become the trusted copy.
-    const keys = importPublicKeys(answer.publicKeys);
+    const keys = await importPublicKeys(answer.publicKeys);
     const result = await this.home.withLock(async () => {
       const file = await this.load();
       const pin = pinOf(file, username);
-      const previous = pin ? toResolved(username, pin, false) : null;
+      const previous = pin ? await toResolved(username, pin, false) : null;
       if (pin && samePublicKeys(pin.publicKeys, answer.publicKeys)) {
         if (!pin.keyChange) return { outcome: "unchanged" as const, contact: previous!, previous };
         delete pin.keyChange;
         await this.home.write("contacts.json", file);
-        return { outcome: "restored" as const, contact: toResolved(username, pin, false, keys), previous };
+        return {
+          outcome: "restored" as const,
+          contact: await toResolved(username, pin, false, keys),
+          previous,
+        };
       }
       const contact: Contact = {
         publicKeys: answer.publicKeys,
@@ -224,7 +230,7 @@ export class Contacts {
       file.contacts.set(username, contact);
       await this.home.write("contacts.json", file);
       const outcome: TrustOutcome = pin ? "replaced" : "pinned";
-      return { outcome, contact: toResolved(username, contact, !pin, keys), previous };
+      return { outcome, contact: await toResolved(username, contact, !pin, keys), previous };
     });
     this.remember(result.contact);
     this.confirmed.add(username);
@@ -237,7 +243,7 @@ export class Contacts {
     if (cached) return cached;
     if (username === this.me.username) return this.remember(this.self());
     const pin = pinOf(await this.load(), username);
-    if (pin) return this.remember(toResolved(username, pin, false));
+    if (pin) return this.remember(await toResolved(username, pin, false));
     return (await this.check(username)).contact;
   }
 
@@ -247,30 +253,41 @@ export class Contacts {
    * keys keeps its date). Keys are imported first: keys that do not even parse are never written down.
    */
   private async recordAll(answers: readonly UserResponse[]): Promise<KeyCheck[]> {
-    const imported = answers.map((answer) => ({ answer, keys: importPublicKeys(answer.publicKeys) }));
+    const imported = await Promise.all(
+      answers.map(async (answer) => ({ answer, keys: await importPublicKeys(answer.publicKeys) })),
+    );
     const checks = await this.home.withLock(async () => {
       const file = await this.load();
       const now = new Date().toISOString();
       let dirty = false;
-      const results = imported.map(({ answer: { username, publicKeys }, keys }): KeyCheck => {
+      const results: KeyCheck[] = [];
+      for (const {
+        answer: { username, publicKeys },
+        keys,
+      } of imported) {
         const pin = pinOf(file, username);
         if (!pin) {
           const contact: Contact = { publicKeys, fingerprint: fingerprint(publicKeys), firstSeen: now };
           file.contacts.set(username, contact);
           dirty = true;
-          return { contact: toResolved(username, contact, true, keys), offered: publicKeys, changed: false };
+          results.push({
+            contact: await toResolved(username, contact, true, keys),
+            offered: publicKeys,
+            changed: false,
+          });
+          continue;
         }
         const changed = !samePublicKeys(pin.publicKeys, publicKeys);
         if (changed && !(pin.keyChange && samePublicKeys(pin.keyChange.publicKeys, publicKeys))) {
           pin.keyChange = { publicKeys, fingerprint: fingerprint(publicKeys), seenAt: now };
           dirty = true;
         }
-        return {
-          contact: toResolved(username, pin, false, changed ? undefined : keys),
+        results.push({
+          contact: await toResolved(username, pin, false, changed ? undefined : keys),
           offered: publicKeys,
           changed,
-        };
-      });
+        });
+      }
       if (dirty) await this.home.write("contacts.json", file);
       return results;
     });
@@ -355,16 +372,16 @@ function pinOf(file: ContactsFile, username: string): Contact | undefined {
   return file.contacts.get(username);
 }
 
-function toResolved(
+async function toResolved(
   username: string,
   contact: Contact,
   newlyPinned: boolean,
-  keys: PublicKeyObjects = importPublicKeys(contact.publicKeys),
-): ResolvedContact {
+  keys?: PublicKeyObjects,
+): Promise<ResolvedContact> {
   return {
     username,
     publicKeys: contact.publicKeys,
-    keys,
+    keys: keys ?? (await importPublicKeys(contact.publicKeys)),
     fingerprint: contact.fingerprint,
     firstSeen: contact.firstSeen,
     newlyPinned,

@@ -66,7 +66,7 @@ export async function createGroup(
   const { epoch } = await me.api.nextEpoch(name);
   const attempt = async (): Promise<GroupInfo> => {
     const members = sortedUnique([me.username, ...added]);
-    const signed = sign(me, {
+    const signed = await sign(me, {
       version: STATEMENT_VERSION,
       action: "create",
       group: name,
@@ -118,7 +118,7 @@ export async function changeMember(
   const invited = head.invited ?? [];
   if (action === "remove") {
     const withdrawn = !members.includes(user) && invited.includes(user);
-    const signed = sign(
+    const signed = await sign(
       me,
       statementOn(me, name, head, "remove", user, head.admin, {
         members: members.filter((member) => member !== user),
@@ -129,7 +129,7 @@ export async function changeMember(
     await adoptAnswer(changer, name, signed, info);
     return { info, change: withdrawn ? "uninvited" : "removed" };
   }
-  const added = sign(
+  const added = await sign(
     me,
     statementOn(me, name, head, "add", user, head.admin, {
       members: [...members, user],
@@ -150,7 +150,7 @@ export async function changeMember(
     }
   }
   // Refused, so the head is still the one the add was built on.
-  const signed = sign(
+  const signed = await sign(
     me,
     statementOn(me, name, head, "invite", user, head.admin, {
       members,
@@ -169,7 +169,7 @@ export async function changeMember(
 export async function joinGroup(changer: GroupChanger, name: string): Promise<GroupInfo> {
   const { me } = changer;
   const head = await invitedHead(changer, name);
-  const signed = sign(
+  const signed = await sign(
     me,
     statementOn(me, name, head, "join", me.username, head.admin, {
       members: [...(head.members ?? []), me.username],
@@ -189,7 +189,7 @@ export async function declineGroup(changer: GroupChanger, name: string): Promise
     members: head.members ?? [],
     invited: (head.invited ?? []).filter((user) => user !== me.username),
   };
-  const signed = sign(me, statementOn(me, name, head, "decline", me.username, head.admin, lists));
+  const signed = await sign(me, statementOn(me, name, head, "decline", me.username, head.admin, lists));
   await me.api.declineGroup(name, signed.request);
   const outcome = await groups.learn(name, { ...signed.request, ...lists });
   groups.markShown(name, groups.settle(name, outcome, "The server accepted it all the same."));
@@ -215,7 +215,7 @@ export async function leaveGroup(changer: GroupChanger, name: string): Promise<v
     .find((member) => remaining.includes(member));
   const admin = remaining.length === 0 ? "" : head.admin === me.username ? successor! : head.admin;
   const lists = { members: remaining, invited: remaining.length === 0 ? [] : (head.invited ?? []) };
-  const signed = sign(me, statementOn(me, name, head, "leave", me.username, admin, lists));
+  const signed = await sign(me, statementOn(me, name, head, "leave", me.username, admin, lists));
   await me.api.leaveGroup(name, signed.request);
   const outcome = await groups.learn(name, { ...signed.request, ...lists });
   groups.markShown(name, groups.settle(name, outcome, "The server accepted it all the same."));
@@ -329,9 +329,9 @@ interface Signed {
   hash: string;
 }
 
-function sign(me: LoggedIn, statement: GroupStatement): Signed {
+async function sign(me: LoggedIn, statement: GroupStatement): Promise<Signed> {
   const bytes = encodeStatement(statement);
-  const signature = signStatement(me.identity.signing.privateKey, bytes);
+  const signature = await signStatement(me.identity.signing.privateKey, bytes);
   return {
     request: { statement: toBase64(bytes), signature: toBase64(signature) },
     hash: toHex(statementHash(bytes, signature)),

@@ -448,7 +448,7 @@ export class GroupDirectory {
     const { by } = signed.statement;
     try {
       const signer = await this.contacts.resolveForReceiving(by);
-      if (verifyStatement(signer.keys.signing, signed.bytes, signed.signature)) return null;
+      if (await verifyStatement(signer.keys.signing, signed.bytes, signed.signature)) return null;
       return `the signature is not ${by}'s (it does not verify under their pinned key)`;
     } catch (error) {
       if (error instanceof NotFoundError) return `its signer ${by} has no account`;

@@ -52,7 +52,7 @@ export async function loadSession(ctx: Context): Promise<LoggedIn> {
     session,
     server: session.server,
     api: new Api(session.server, session.token),
-    identity: importIdentity(exported),
+    identity: await importIdentity(exported),
     exported,
     fingerprint: stored.fingerprint,
   };

@@ -139,16 +139,16 @@ export function encodeUpload(signedPart: Uint8Array, signature: Uint8Array, slot
  * pass into one buffer, with `sign` given the signed part where it lies in the frame and returning its
  * signature (over signingInput of those bytes), so the signed part is never encoded or copied apart.
  */
-export function encodeSignedUpload(
+export async function encodeSignedUpload(
   header: EnvelopeHeader,
   slots: KeySlot[],
-  sign: (signedPart: Uint8Array) => Uint8Array,
-): Uint8Array {
+  sign: (signedPart: Uint8Array) => Uint8Array | Promise<Uint8Array>,
+): Promise<Uint8Array> {
   const sorted = sortSlots(slots);
   const frame = new Uint8Array(uploadSize(signedPartSize(header), sorted));
   frame[0] = BinaryFrame.upload;
   const signatureAt = writeSignedPart(frame, 1, header);
-  const signature = sign(frame.subarray(1, signatureAt));
+  const signature = await sign(frame.subarray(1, signatureAt));
   checkSize(signature, SIGNATURE_BYTES, "signature");
   frame.set(signature, signatureAt);
   writeSlots(frame, signatureAt + SIGNATURE_BYTES, sorted);

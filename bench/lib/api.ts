@@ -133,7 +133,7 @@ export async function createGroup(
     membersDigest: membersDigest(everyone),
     invitedDigest: membersDigest([]),
   });
-  const signature = signStatement(shared.identity.signing.privateKey, statement);
+  const signature = await signStatement(shared.identity.signing.privateKey, statement);
   const body = JSON.stringify({
     statement: toBase64(statement),
     signature: toBase64(signature),

@@ -38,7 +38,7 @@ export interface SharedIdentity {
 
 export async function makeSharedIdentity(): Promise<SharedIdentity> {
   const identity = await generateIdentity();
-  const exported = exportIdentity(identity);
+  const exported = await exportIdentity(identity);
   const publicKeys = { encryption: exported.encryptionPublic, signing: exported.signingPublic };
   const keys = await derivePasswordKeys("telepound bench password", {
     origin: "http://bench.invalid",
@@ -60,17 +60,19 @@ export async function makeSharedIdentity(): Promise<SharedIdentity> {
 }
 
 /** Recipients from a /v1/users/lookup answer, keys imported and checked once per distinct key set. */
-export function recipientsFrom(users: readonly UserResponse[]): Recipient[] {
+export async function recipientsFrom(users: readonly UserResponse[]): Promise<Recipient[]> {
   const imported = new Map<string, Recipient["encryptionKey"]>();
-  return users.map((user) => {
+  const recipients: Recipient[] = [];
+  for (const user of users) {
     const print = fingerprint(user.publicKeys);
     let key = imported.get(print);
     if (!key) {
-      key = importPublicKeys(user.publicKeys).encryption;
+      key = (await importPublicKeys(user.publicKeys)).encryption;
       imported.set(print, key);
     }
-    return { username: user.username, encryptionKey: key, fingerprint: print };
-  });
+    recipients.push({ username: user.username, encryptionKey: key, fingerprint: print });
+  }
+  return recipients;
 }
 
 export interface Sealed {

@@ -106,7 +106,7 @@ export async function fanout(ctx: BenchContext, system: Crowd, relay: Crowd): Pr
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const memberNames = info.members.map((member) => member.username).sort();
-    const recipients = recipientsFrom(
+    const recipients = await recipientsFrom(
       await lookupUsers(ctx.system.origin, ctx.system.token(owner), memberNames),
     );
 

@@ -1,7 +1,7 @@
 // Sender CPU per message: sealMessage (seal, wrap, sign) for a 1:1 message and for a 1000-member group,
 // measured with process.cpuUsage, broken down by primitive, beside the same envelope framed without crypto.
 
-import { randomFillSync, sign as edSign } from "node:crypto";
+import { type KeyObject, randomFillSync, sign as edSign } from "node:crypto";
 import nacl from "tweetnacl";
 import { sha256 } from "../../protocol/bytes.js";
 import {
@@ -106,7 +106,7 @@ export async function senderCpu(ctx: BenchContext): Promise<ScenarioResult> {
       () => sha256(smallInput),
     ),
     "Ed25519 sign of the signed part": await cpuPerCall(DIRECT_MESSAGES, () =>
-      edSign(null, signed, shared.identity.signing.privateKey),
+      edSign(null, signed, shared.identity.signing.privateKey as KeyObject),
     ),
     "secretbox of the 256-byte padded payload (tweetnacl)": await cpuPerCall(DIRECT_MESSAGES, () =>
       nacl.secretbox(payload, nonce, key),

@@ -62,7 +62,7 @@ export const login: CommandSpec = {
       ...privateKeys,
     };
     // Refuses public keys that do not belong to our private keys (a server swapping them is caught here).
-    importIdentity(exported);
+    await importIdentity(exported);
     if (previous && previous.server === ctx.server) {
       // Logging in again on the same home: the old session is no longer used, so revoke it (best effort).
       await api

@@ -40,7 +40,7 @@ export const signup: CommandSpec = {
     const password = await ctx.passwords.newPassword(username);
     // Key generation (RSA-3072) and scrypt take a moment each; run them side by side.
     const [identity, keys] = await Promise.all([generateIdentity(), derivePasswordKeys(password, account)]);
-    const exported = exportIdentity(identity);
+    const exported = await exportIdentity(identity);
     const publicKeys = { encryption: exported.encryptionPublic, signing: exported.signingPublic };
     const api = new Api(ctx.server);
     const response = await api.signup({

@@ -4,11 +4,11 @@
 //
 // Both classes hold secret keys and serialise to plain JSON for the CLI's state file: keep it owner-only.
 
-import type { KeyObject } from "node:crypto";
 import { z } from "zod";
 import { sha256, toHex } from "../../protocol/bytes.js";
 import { KEY_BYTES } from "../../protocol/envelope.js";
 import { USERNAME_PATTERN } from "../../protocol/limits.js";
+import type { PlatformKey } from "../platform.js";
 import { fromBase64, toBase64 } from "./base64.js";
 import { CryptoError } from "./errors.js";
 import { randomBytes, rsaWrap } from "./primitives.js";
@@ -73,12 +73,12 @@ export class SenderKeyring {
    * receive keys wrapped for the old one, nor the old keep receiving them), when it is older than
    * CONVERSATION_KEY_MAX_AGE_MS or has served CONVERSATION_KEY_MAX_MESSAGES, or when the clock went back.
    */
-  forRecipient(
+  async forRecipient(
     username: string,
-    encryptionPublicKey: KeyObject,
+    encryptionPublicKey: PlatformKey,
     recipientFingerprint: string,
     now: number,
-  ): ConversationKey {
+  ): Promise<ConversationKey> {
     const current = this.entries.get(username);
     if (current && isUsable(current, recipientFingerprint, now)) {
       current.messages += 1;
@@ -87,7 +87,7 @@ export class SenderKeyring {
     const key = randomBytes(KEY_BYTES);
     const entry: Entry = {
       key,
-      wrap: rsaWrap(encryptionPublicKey, key),
+      wrap: await rsaWrap(encryptionPublicKey, key),
       fingerprint: recipientFingerprint,
       createdAt: now,
       messages: 1,

@@ -20,9 +20,9 @@
 // Since the key is fresh per file and never reused, the 16-byte random prefix only has to keep files
 // apart under one key, which it does trivially.
 
-import { createHash } from "node:crypto";
 import { ByteWriter, toHex } from "../../protocol/bytes.js";
 import { FILE_CHUNK_BYTES, sealedFileSize } from "../../protocol/limits.js";
+import { cryptoBackend } from "./backend.js";
 import { CryptoError } from "./errors.js";
 import { ReusableSecretbox, randomBytes } from "./primitives.js";
 
@@ -84,8 +84,8 @@ export async function* sealFile(
   options: StreamOptions = {},
 ): AsyncGenerator<Uint8Array> {
   checkSecrets(secrets);
-  const cipherHash = createHash("sha256");
-  const plainHash = createHash("sha256");
+  const cipherHash = cryptoBackend().hasher("sha256");
+  const plainHash = cryptoBackend().hasher("sha256");
   const chunks = chunkCount(size);
   const box = new ReusableSecretbox(secrets.key, FILE_CHUNK_BYTES);
   let index = 0;
@@ -106,8 +106,8 @@ export async function* sealFile(
   if (read !== size) throw new CryptoError(`the input is ${read} bytes, not the ${size} announced`);
   if (index === 0) yield seal(new Uint8Array(0));
   if (index !== chunks) throw new Error(`sealed ${index} chunks of ${chunks}`);
-  digest.ciphertextSha256 = cipherHash.digest("hex");
-  digest.plaintextSha256 = plainHash.digest("hex");
+  digest.ciphertextSha256 = toHex(cipherHash.digest());
+  digest.plaintextSha256 = toHex(plainHash.digest());
 }
 
 export interface StreamOptions {
@@ -142,8 +142,8 @@ export async function* openFile(
   if (!/^[0-9a-f]{64}$/.test(options.sha256)) throw new TamperedFileError("the digest is not 64 hex digits");
   const chunks = chunkCount(options.size);
   const total = sealedFileSize(options.size);
-  const cipherHash = createHash("sha256");
-  const plainHash = createHash("sha256");
+  const cipherHash = cryptoBackend().hasher("sha256");
+  const plainHash = cryptoBackend().hasher("sha256");
   let index = 0;
   let received = 0;
   // Sealed chunks are FILE_CHUNK_BYTES + 16 long but the last, so the stream is cut at those lengths;
@@ -166,10 +166,10 @@ export async function* openFile(
   if (received !== total || index !== chunks) {
     throw new TamperedFileError(`the ciphertext is truncated: ${received} of ${total} bytes`);
   }
-  const actual = cipherHash.digest("hex");
+  const actual = toHex(cipherHash.digest());
   if (actual !== options.sha256) throw new TamperedFileError("the ciphertext's SHA-256 does not match");
   digest.ciphertextSha256 = actual;
-  digest.plaintextSha256 = plainHash.digest("hex");
+  digest.plaintextSha256 = toHex(plainHash.digest());
 }
 
 /**
@@ -211,5 +211,5 @@ function checkSecrets(secrets: FileSecrets): void {
 
 /** Hex SHA-256 of bytes in memory (tests, small files). */
 export function sha256Hex(bytes: Uint8Array): string {
-  return toHex(createHash("sha256").update(bytes).digest());
+  return toHex(cryptoBackend().hasher("sha256").update(bytes).digest());
 }

@@ -1,19 +1,19 @@
 // Signing and verifying group membership statements (protocol/group-statement.ts) with the user's
 // Ed25519 key: the same primitive as envelopes, under the statement's own context prefix.
 
-import type { KeyObject } from "node:crypto";
 import { statementSigningInput } from "../../protocol/group-statement.js";
+import type { PlatformKey } from "../platform.js";
 import { sign, verify } from "./primitives.js";
 
-export function signStatement(signingPrivateKey: KeyObject, statement: Uint8Array): Uint8Array {
+export function signStatement(signingPrivateKey: PlatformKey, statement: Uint8Array): Promise<Uint8Array> {
   return sign(signingPrivateKey, statementSigningInput(statement));
 }
 
 /** Never throws: a wrong key type or a malformed signature is `false`. */
 export function verifyStatement(
-  signingKey: KeyObject,
+  signingKey: PlatformKey,
   statement: Uint8Array,
   signature: Uint8Array,
-): boolean {
+): Promise<boolean> {
   return verify(signingKey, statementSigningInput(statement), signature);
 }

@@ -16,7 +16,6 @@
 // member of the group at `epoch`, the sender included (her other sessions get a copy), so a recipient
 // checks the digest against the member list it knows for that epoch, unchanged.
 
-import type { KeyObject } from "node:crypto";
 import { FormatError, toHex } from "../../protocol/bytes.js";
 import {
   KEY_BYTES,
@@ -34,6 +33,7 @@ import {
   type MessageKindName,
 } from "../../protocol/envelope.js";
 import { GROUP_NAME_PATTERN, MAX_RECIPIENTS, USERNAME_PATTERN } from "../../protocol/limits.js";
+import type { PlatformKey } from "../platform.js";
 import type { SenderKeyring, UnwrapCache } from "./conversation-keys.js";
 import { CryptoError, TamperedMessageError } from "./errors.js";
 import {
@@ -57,13 +57,13 @@ import {
 export interface Recipient {
   username: string;
   /** The recipient's pinned RSA-OAEP public key. */
-  encryptionKey: KeyObject;
+  encryptionKey: PlatformKey;
   /** fingerprint() of the recipient's pinned keys: a change rotates the conversation key. */
   fingerprint: string;
 }
 
 export interface SealOptions {
-  signingPrivateKey: KeyObject;
+  signingPrivateKey: PlatformKey;
   sender: string;
   kind: MessageKindName;
   /** The recipient's username (direct) or the group's name (group). */
@@ -98,12 +98,12 @@ export interface SealedMessage {
 export interface OpenOptions {
   /** Our username: the slot and, for direct messages, the target must name it. */
   me: string;
-  encryptionPrivateKey: KeyObject;
+  encryptionPrivateKey: PlatformKey;
   /**
    * The Ed25519 key the caller has pinned for `envelope.header.sender` (looked up by that name). Never a
    * key just fetched for this message: the server could then sign for anyone.
    */
-  senderSigningKey: KeyObject;
+  senderSigningKey: PlatformKey;
   unwrapCache: UnwrapCache;
   /** Group messages only: the group's members at `expectedEpoch`, as this client knows them. */
   expectedMembers?: readonly string[];
@@ -147,7 +147,7 @@ export async function sealMessage(options: SealOptions): Promise<SealedMessage> 
   };
   const slots: KeySlot[] = [];
   for (const recipient of recipients) {
-    const conversation = keyring.forRecipient(
+    const conversation = await keyring.forRecipient(
       recipient.username,
       recipient.encryptionKey,
       recipient.fingerprint,
@@ -161,7 +161,7 @@ export async function sealMessage(options: SealOptions): Promise<SealedMessage> 
       msgKeyBox: secretboxSeal(messageKey, msgKeyNonce, conversation.key),
     });
   }
-  const frame = encodeSignedUpload(header, slots, (signedPart) =>
+  const frame = await encodeSignedUpload(header, slots, (signedPart) =>
     signSignedPart(options.signingPrivateKey, signedPart),
   );
   return { frame, messageId: toHex(messageId), header, position };
@@ -171,7 +171,8 @@ export async function sealMessage(options: SealOptions): Promise<SealedMessage> 
 let signingBuffer = new Uint8Array(4096);
 signingBuffer.set(SIGNATURE_CONTEXT);
 
-function signSignedPart(signingPrivateKey: KeyObject, signedPart: Uint8Array): Uint8Array {
+/** The backend reads the buffer before its promise is made (platform.ts), so the next seal may reuse it. */
+function signSignedPart(signingPrivateKey: PlatformKey, signedPart: Uint8Array): Promise<Uint8Array> {
   const size = SIGNATURE_CONTEXT.length + signedPart.length;
   if (size > signingBuffer.length) {
     signingBuffer = new Uint8Array(size);
@@ -222,7 +223,7 @@ export async function openEnvelope(envelope: DecodedEnvelope, options: OpenOptio
   if (!slot || envelope.slots.length !== 1) fail("a delivery must carry exactly one key slot");
   if (slot.recipient !== me) fail(`the key slot is for ${slot.recipient}, not ${me}`);
 
-  if (!verify(options.senderSigningKey, signingInput(envelope.signedPart), envelope.signature)) {
+  if (!(await verify(options.senderSigningKey, signingInput(envelope.signedPart), envelope.signature))) {
     fail(`the signature does not verify against ${header.sender}'s pinned key`);
   }
 
@@ -249,7 +250,7 @@ export async function openEnvelope(envelope: DecodedEnvelope, options: OpenOptio
     }
   }
 
-  const conversationKey = conversationKeyFor(slot, options);
+  const conversationKey = await conversationKeyFor(slot, options);
   const messageKey = secretboxOpen(slot.msgKeyBox, slot.msgKeyNonce, conversationKey);
   if (!messageKey) fail("the message key box does not open with the conversation key");
   // Without this, a sender could give each recipient a different key (and so a different message) under
@@ -268,12 +269,12 @@ export async function openEnvelope(envelope: DecodedEnvelope, options: OpenOptio
 }
 
 /** Cached by wrap, so a conversation costs one RSA decryption per rotation, not one per message. */
-function conversationKeyFor(slot: KeySlot, options: OpenOptions): Uint8Array {
+async function conversationKeyFor(slot: KeySlot, options: OpenOptions): Promise<Uint8Array> {
   const cached = options.unwrapCache.get(slot.conversationKeyWrap);
   if (cached) return cached;
   let key: Uint8Array;
   try {
-    key = rsaUnwrap(options.encryptionPrivateKey, slot.conversationKeyWrap);
+    key = await rsaUnwrap(options.encryptionPrivateKey, slot.conversationKeyWrap);
   } catch {
     fail("the conversation key wrap does not decrypt with my key");
   }

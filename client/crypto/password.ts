@@ -11,12 +11,11 @@
 // The server sees authKey (it stores only its SHA-256) but never sealingKey: HKDF makes them independent,
 // so knowing one says nothing about the other.
 
-import { hkdf, scrypt } from "node:crypto";
-import { promisify } from "node:util";
 import { z } from "zod";
 import { ByteWriter, utf8 } from "../../protocol/bytes.js";
 import { PASSWORD_KDF_COST, USERNAME_PATTERN } from "../../protocol/limits.js";
 import { KEY_BYTES, NONCE_BYTES } from "../../protocol/envelope.js";
+import { cryptoBackend } from "./backend.js";
 import { fromBase64, toBase64 } from "./base64.js";
 import { CryptoError, WrongPasswordError } from "./errors.js";
 import { randomBytes, secretboxOpen, secretboxSeal, sha256 } from "./primitives.js";
@@ -45,10 +44,6 @@ const SEAL_INFO = utf8("telepound/v1/seal-private-keys");
 const AUTH_INFO = utf8("telepound/v1/auth");
 /** An origin is a str8 in the salt; longer ones (a 250-character host name) cannot be encoded. */
 const MAX_ORIGIN_BYTES = 255;
-/** OpenSSL adds a few blocks of bookkeeping to scrypt's 128·N·r·p; this covers them. */
-const SCRYPT_MAXMEM_SLACK = 1024 * 1024;
-
-const hkdfAsync = promisify(hkdf);
 
 /**
  * Other fields are ignored, as in every JSON object one client writes for another inside encryption
@@ -94,20 +89,19 @@ export function kdfSalt({ origin, username }: PasswordAccount): Uint8Array {
 export async function derivePasswordKeys(password: string, account: PasswordAccount): Promise<PasswordKeys> {
   const salt = kdfSalt(account);
   const { logN, r, p } = PASSWORD_KDF_COST;
-  const N = 2 ** logN;
-  const options = { N, r, p, maxmem: 128 * N * r * p + SCRYPT_MAXMEM_SLACK };
-  // promisify(scrypt) is typed without the options argument, hence the explicit promise.
-  const master = await new Promise<Buffer>((resolve, reject) =>
-    scrypt(utf8(password.normalize("NFC")), salt, KEY_BYTES, options, (error, key) =>
-      error ? reject(error) : resolve(key),
-    ),
+  const backend = cryptoBackend();
+  const master = await backend.scrypt(
+    utf8(password.normalize("NFC")),
+    salt,
+    { N: 2 ** logN, r, p },
+    KEY_BYTES,
   );
   try {
     const [sealingKey, authKey] = await Promise.all([
-      hkdfAsync("sha256", master, new Uint8Array(0), SEAL_INFO, KEY_BYTES),
-      hkdfAsync("sha256", master, new Uint8Array(0), AUTH_INFO, KEY_BYTES),
+      backend.hkdfSha256(master, new Uint8Array(0), SEAL_INFO, KEY_BYTES),
+      backend.hkdfSha256(master, new Uint8Array(0), AUTH_INFO, KEY_BYTES),
     ]);
-    return { sealingKey: new Uint8Array(sealingKey), authKey: new Uint8Array(authKey) };
+    return { sealingKey, authKey };
   } finally {
     master.fill(0);
   }

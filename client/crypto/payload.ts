@@ -4,7 +4,6 @@
 // multiple of PAYLOAD_PADDING, so the ciphertext length says little about the text's length. The device
 // and sequence are inside the ciphertext: the server learns nothing new, and they are signed with it.
 
-import { randomBytes } from "node:crypto";
 import {
   ByteReader,
   FormatError,
@@ -18,6 +17,7 @@ import {
 } from "../../protocol/bytes.js";
 import { MAX_ATTACHMENT_BYTES, MAX_TEXT_BYTES, PAYLOAD_PADDING } from "../../protocol/limits.js";
 import { PayloadTooLargeError } from "./errors.js";
+import { randomBytes } from "./primitives.js";
 
 export const PAYLOAD_VERSION = 2;
 /** Bytes of the random id a device picks at login (PROTOCOL §5.6). */

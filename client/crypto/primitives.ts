@@ -1,34 +1,22 @@
 // The primitives, each called exactly one way: RSA-OAEP-3072 key wrapping, Ed25519 signatures,
 // XSalsa20-Poly1305 secretbox, randomness, key import/export and the user-facing key fingerprint.
 //
-// RSA and Ed25519 come from node:crypto (OpenSSL): tweetnacl's pure-JS Ed25519 is ~100× slower here.
-// secretbox comes from tweetnacl, because node:crypto has no XSalsa20-Poly1305.
+// RSA, Ed25519, hashing and randomness come from the platform (client/platform.ts: node:crypto's OpenSSL
+// in the CLI; tweetnacl's pure-JS Ed25519 is ~100× slower there). secretbox comes from tweetnacl, because
+// neither node:crypto nor WebCrypto has XSalsa20-Poly1305.
 
-import {
-  KeyObject,
-  constants,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPair,
-  hash as hashWithNode,
-  privateDecrypt,
-  publicEncrypt,
-  randomFillSync,
-  sign as signWithNode,
-  timingSafeEqual,
-  verify as verifyWithNode,
-} from "node:crypto";
-import { promisify } from "node:util";
 import nacl from "tweetnacl";
 import { ByteWriter, toHex, utf8 } from "../../protocol/bytes.js";
 import { KEY_BYTES, NONCE_BYTES, SIGNATURE_BYTES } from "../../protocol/envelope.js";
 import type { PublicKeys } from "../../protocol/http.js";
+import { KeyImportError, type KeyAlgorithm, type PlatformKey } from "../platform.js";
+import { cryptoBackend } from "./backend.js";
 import { fromBase64, toBase64 } from "./base64.js";
 import { CryptoError } from "./errors.js";
 
 export interface KeyPair {
-  publicKey: KeyObject;
-  privateKey: KeyObject;
+  publicKey: PlatformKey;
+  privateKey: PlatformKey;
 }
 
 /** A user's two key pairs: RSA-OAEP for receiving conversation keys, Ed25519 for signing envelopes. */
@@ -47,8 +35,8 @@ export interface ExportedIdentity {
 
 /** Someone's public keys, imported and checked. */
 export interface PublicKeyObjects {
-  encryption: KeyObject;
-  signing: KeyObject;
+  encryption: PlatformKey;
+  signing: PlatformKey;
 }
 
 export const RSA_MODULUS_BITS = 3072;
@@ -58,42 +46,46 @@ const RSA_PUBLIC_EXPONENT = 65537;
 
 const FINGERPRINT_CONTEXT = utf8("telepound/v1/fingerprint\0");
 
-const generateKeyPairAsync = promisify(generateKeyPair);
-
 export async function generateIdentity(): Promise<Identity> {
+  const backend = cryptoBackend();
   const [encryption, signing] = await Promise.all([
-    generateKeyPairAsync("rsa", { modulusLength: RSA_MODULUS_BITS, publicExponent: RSA_PUBLIC_EXPONENT }),
-    generateKeyPairAsync("ed25519"),
+    backend.generateRsaKeyPair(RSA_MODULUS_BITS, RSA_PUBLIC_EXPONENT),
+    backend.generateEd25519KeyPair(),
   ]);
   return { encryption, signing };
 }
 
-export function exportIdentity(identity: Identity): ExportedIdentity {
-  return {
-    encryptionPublic: exportPublic(identity.encryption.publicKey),
-    encryptionPrivate: exportPrivate(identity.encryption.privateKey),
-    signingPublic: exportPublic(identity.signing.publicKey),
-    signingPrivate: exportPrivate(identity.signing.privateKey),
-  };
+export async function exportIdentity(identity: Identity): Promise<ExportedIdentity> {
+  const [encryptionPublic, encryptionPrivate, signingPublic, signingPrivate] = await Promise.all([
+    exportPublic(identity.encryption.publicKey),
+    exportPrivate(identity.encryption.privateKey),
+    exportPublic(identity.signing.publicKey),
+    exportPrivate(identity.signing.privateKey),
+  ]);
+  return { encryptionPublic, encryptionPrivate, signingPublic, signingPrivate };
 }
 
 /**
  * The inverse of exportIdentity. Checks each public key against its private key, so a server that
  * returns someone else's public keys next to our sealed private keys is caught at login.
  */
-export function importIdentity(exported: ExportedIdentity): Identity {
-  const publicKeys = importPublicKeys({
+export async function importIdentity(exported: ExportedIdentity): Promise<Identity> {
+  const publicKeys = await importPublicKeys({
     encryption: exported.encryptionPublic,
     signing: exported.signingPublic,
   });
-  const encryptionPrivate = importPrivate(exported.encryptionPrivate, "encryption private key");
-  const signingPrivate = importPrivate(exported.signingPrivate, "signing private key");
+  const encryptionPrivate = await importPrivate(
+    exported.encryptionPrivate,
+    "RSA-OAEP",
+    "encryption private key",
+  );
+  const signingPrivate = await importPrivate(exported.signingPrivate, "Ed25519", "signing private key");
   checkRsa(encryptionPrivate, "encryption private key");
-  checkEd25519(signingPrivate, "signing private key");
-  if (exportPublic(createPublicKey(encryptionPrivate)) !== exported.encryptionPublic) {
+  const backend = cryptoBackend();
+  if ((await exportPublic(await backend.publicKeyOf(encryptionPrivate))) !== exported.encryptionPublic) {
     throw new CryptoError("the encryption public key does not belong to the encryption private key");
   }
-  if (exportPublic(createPublicKey(signingPrivate)) !== exported.signingPublic) {
+  if ((await exportPublic(await backend.publicKeyOf(signingPrivate))) !== exported.signingPublic) {
     throw new CryptoError("the signing public key does not belong to the signing private key");
   }
   return {
@@ -106,18 +98,22 @@ export function importIdentity(exported: ExportedIdentity): Identity {
  * Imports a user's published keys, refusing anything but RSA (3072–4096 bits, e = 65537) for encryption
  * and Ed25519 for signing, and any DER that does not re-export byte for byte (fingerprints hash the DER).
  */
-export function importPublicKeys(publicKeys: PublicKeys): PublicKeyObjects {
-  const encryption = importPublic(publicKeys.encryption, "encryption public key");
-  const signing = importPublic(publicKeys.signing, "signing public key");
+export async function importPublicKeys(publicKeys: PublicKeys): Promise<PublicKeyObjects> {
+  // One after the other: when both are bad, the encryption key's error is the one reported.
+  const encryption = await importPublic(publicKeys.encryption, "RSA-OAEP", "encryption public key");
+  const signing = await importPublic(publicKeys.signing, "Ed25519", "signing public key");
   checkRsa(encryption, "encryption public key");
-  checkEd25519(signing, "signing public key");
   return { encryption, signing };
 }
 
 /** RSA-OAEP with SHA-256 and MGF1-SHA-256. `label` is empty in Telepound; it exists for test vectors. */
-export function rsaWrap(publicKey: KeyObject, bytes: Uint8Array, label?: Uint8Array): Uint8Array {
+export async function rsaWrap(
+  publicKey: PlatformKey,
+  bytes: Uint8Array,
+  label?: Uint8Array,
+): Promise<Uint8Array> {
   try {
-    return new Uint8Array(publicEncrypt(oaep(publicKey, label), bytes));
+    return await cryptoBackend().rsaOaepEncrypt(publicKey, bytes, label);
   } catch {
     throw new CryptoError("RSA-OAEP wrap failed");
   }
@@ -127,24 +123,32 @@ export function rsaWrap(publicKey: KeyObject, bytes: Uint8Array, label?: Uint8Ar
  * Inverse of rsaWrap. One message for every failure (bad padding, wrong length, wrong key), so the error
  * cannot serve as a padding oracle (Manger's attack).
  */
-export function rsaUnwrap(privateKey: KeyObject, wrapped: Uint8Array, label?: Uint8Array): Uint8Array {
+export async function rsaUnwrap(
+  privateKey: PlatformKey,
+  wrapped: Uint8Array,
+  label?: Uint8Array,
+): Promise<Uint8Array> {
   try {
-    return new Uint8Array(privateDecrypt(oaep(privateKey, label), wrapped));
+    return await cryptoBackend().rsaOaepDecrypt(privateKey, wrapped, label);
   } catch {
     throw new CryptoError("RSA-OAEP unwrap failed");
   }
 }
 
 /** Ed25519 (pure, RFC 8032) signature. */
-export function sign(privateKey: KeyObject, message: Uint8Array): Uint8Array {
-  return new Uint8Array(signWithNode(null, message, privateKey));
+export function sign(privateKey: PlatformKey, message: Uint8Array): Promise<Uint8Array> {
+  return cryptoBackend().ed25519Sign(privateKey, message);
 }
 
 /** Ed25519 verification. Never throws: a wrong-length signature, non-Ed25519 key or bad encoding is `false`. */
-export function verify(publicKey: KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
-  if (publicKey.asymmetricKeyType !== "ed25519" || signature.length !== SIGNATURE_BYTES) return false;
+export async function verify(
+  publicKey: PlatformKey,
+  message: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  if (signature.length !== SIGNATURE_BYTES) return false;
   try {
-    return verifyWithNode(null, message, publicKey, signature);
+    return await cryptoBackend().ed25519Verify(publicKey, message, signature);
   } catch {
     return false;
   }
@@ -236,9 +240,13 @@ let randomPoolOffset = RANDOM_POOL_BYTES;
  * Bytes leave the pool as copies and are zeroed there, so no key stays behind in it.
  */
 export function randomBytes(size: number): Uint8Array {
-  if (size > RANDOM_POOL_BYTES / 4) return randomFillSync(new Uint8Array(size));
+  if (size > RANDOM_POOL_BYTES / 4) {
+    const bytes = new Uint8Array(size);
+    cryptoBackend().fillRandom(bytes);
+    return bytes;
+  }
   if (randomPoolOffset + size > RANDOM_POOL_BYTES) {
-    randomFillSync(randomPool);
+    cryptoBackend().fillRandom(randomPool);
     randomPoolOffset = 0;
   }
   const bytes = randomPool.slice(randomPoolOffset, randomPoolOffset + size);
@@ -248,16 +256,21 @@ export function randomBytes(size: number): Uint8Array {
 }
 
 /**
- * SHA-256 by OpenSSL, for the envelope's digests (membersDigest, keyCommitment): the same bytes as
- * protocol/bytes.ts's pure-JS hash, without the thousands of calls that hash needs to run at full speed.
+ * SHA-256 by the platform (OpenSSL in the CLI), for the envelope's digests (membersDigest, keyCommitment):
+ * the same bytes as protocol/bytes.ts's pure-JS hash, without the thousands of calls that hash needs to
+ * run at full speed.
  */
 export function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(hashWithNode("sha256", data, "buffer"));
+  return cryptoBackend().hasher("sha256").update(data).digest();
 }
 
 /** Constant-time equality for secrets and commitments; different lengths are simply unequal. */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+  if (a.length !== b.length) return false;
+  // Every byte is compared whatever the first difference: the time says nothing about where it is.
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;
+  return difference === 0;
 }
 
 /**
@@ -274,54 +287,55 @@ export function fingerprint(publicKeys: PublicKeys): string {
   return toHex(sha256(input)).match(/.{4}/g)!.join(" ");
 }
 
-function oaep(key: KeyObject, label: Uint8Array | undefined) {
-  // Node uses oaepHash for MGF1 too, which is what RSA-OAEP-256 (and WebCrypto) means.
-  return { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256", oaepLabel: label };
+async function exportPublic(key: PlatformKey): Promise<string> {
+  return toBase64(await cryptoBackend().exportPublicKey(key));
 }
 
-function exportPublic(key: KeyObject): string {
-  return toBase64(key.export({ type: "spki", format: "der" }));
+async function exportPrivate(key: PlatformKey): Promise<string> {
+  return toBase64(await cryptoBackend().exportPrivateKey(key));
 }
 
-function exportPrivate(key: KeyObject): string {
-  return toBase64(key.export({ type: "pkcs8", format: "der" }));
-}
-
-function importPublic(base64: string, what: string): KeyObject {
+async function importPublic(base64: string, algorithm: KeyAlgorithm, what: string): Promise<PlatformKey> {
   const der = fromBase64(base64, what);
-  let key: KeyObject;
+  let key: PlatformKey;
   try {
-    key = createPublicKey({ key: Buffer.from(der), format: "der", type: "spki" });
-  } catch {
-    throw new CryptoError(`${what} is not an SPKI DER public key`);
+    key = await cryptoBackend().importPublicKey(der, algorithm);
+  } catch (error) {
+    throw importFailure(error, algorithm, what, "an SPKI DER public key");
   }
-  if (exportPublic(key) !== base64) throw new CryptoError(`${what} is not in canonical DER`);
+  if ((await exportPublic(key)) !== base64) throw new CryptoError(`${what} is not in canonical DER`);
   return key;
 }
 
-function importPrivate(base64: string, what: string): KeyObject {
+async function importPrivate(base64: string, algorithm: KeyAlgorithm, what: string): Promise<PlatformKey> {
   const der = fromBase64(base64, what);
   try {
-    return createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" });
-  } catch {
-    throw new CryptoError(`${what} is not a PKCS#8 DER private key`);
+    return await cryptoBackend().importPrivateKey(der, algorithm);
+  } catch (error) {
+    throw importFailure(error, algorithm, what, "a PKCS#8 DER private key");
   }
 }
 
-function checkRsa(key: KeyObject, what: string): void {
-  const details = key.asymmetricKeyDetails;
-  const bits = details?.modulusLength ?? 0;
-  // "rsa" only: an "rsa-pss" key is restricted to signatures and would not do OAEP.
-  if (key.asymmetricKeyType !== "rsa" || bits < RSA_MODULUS_BITS || bits > RSA_MAX_MODULUS_BITS) {
+/** A key of another algorithm is named as such; anything else is not a key of the format at all. */
+function importFailure(error: unknown, algorithm: KeyAlgorithm, what: string, format: string): CryptoError {
+  if (error instanceof KeyImportError && error.reason === "wrong-algorithm") {
+    return new CryptoError(
+      algorithm === "Ed25519"
+        ? `${what} must be Ed25519`
+        : `${what} must be RSA with a ${RSA_MODULUS_BITS}–${RSA_MAX_MODULUS_BITS}-bit modulus`,
+    );
+  }
+  return new CryptoError(`${what} is not ${format}`);
+}
+
+function checkRsa(key: PlatformKey, what: string): void {
+  const { modulusBits, publicExponent } = cryptoBackend().rsaParameters(key);
+  if (modulusBits < RSA_MODULUS_BITS || modulusBits > RSA_MAX_MODULUS_BITS) {
     throw new CryptoError(
       `${what} must be RSA with a ${RSA_MODULUS_BITS}–${RSA_MAX_MODULUS_BITS}-bit modulus`,
     );
   }
-  if (details?.publicExponent !== BigInt(RSA_PUBLIC_EXPONENT)) {
+  if (publicExponent !== RSA_PUBLIC_EXPONENT) {
     throw new CryptoError(`${what} must use public exponent ${RSA_PUBLIC_EXPONENT}`);
   }
-}
-
-function checkEd25519(key: KeyObject, what: string): void {
-  if (key.asymmetricKeyType !== "ed25519") throw new CryptoError(`${what} must be Ed25519`);
 }

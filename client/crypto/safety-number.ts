@@ -5,9 +5,9 @@
 // the smaller half first, so both sides get the same digits without agreeing on who is "first". The 5200
 // rounds of SHA-512 are Signal's: they make finding keys whose half matches a given one ~2^12 times dearer.
 
-import { createHash } from "node:crypto";
 import { ByteWriter, utf8 } from "../../protocol/bytes.js";
 import type { PublicKeys } from "../../protocol/http.js";
+import { cryptoBackend } from "./backend.js";
 import { fromBase64 } from "./base64.js";
 
 export const SAFETY_NUMBER_CONTEXT = utf8("telepound/v1/safety-number\0");
@@ -28,14 +28,17 @@ export function safetyNumberHalf({ username, publicKeys }: SafetyNumberParty): s
     .bytes16(fromBase64(publicKeys.encryption, "encryption public key"))
     .bytes16(fromBase64(publicKeys.signing, "signing public key"))
     .finish();
-  let digest = createHash("sha512").update(SAFETY_NUMBER_CONTEXT).update(material).digest();
+  const backend = cryptoBackend();
+  let digest = backend.hasher("sha512").update(SAFETY_NUMBER_CONTEXT).update(material).digest();
   for (let round = 1; round < SAFETY_NUMBER_ITERATIONS; round++) {
-    digest = createHash("sha512").update(digest).update(material).digest();
+    digest = backend.hasher("sha512").update(digest).update(material).digest();
   }
+  const view = new DataView(digest.buffer, digest.byteOffset, digest.byteLength);
   let digits = "";
   for (let group = 0; group < GROUPS_PER_HALF; group++) {
     // 40 bits fit a JavaScript number exactly (under 2^53).
-    const value = digest.readUIntBE(group * GROUP_DIGITS, GROUP_DIGITS);
+    const at = group * GROUP_DIGITS;
+    const value = view.getUint8(at) * 2 ** 32 + view.getUint32(at + 1);
     digits += String(value % 100_000).padStart(GROUP_DIGITS, "0");
   }
   return digits;

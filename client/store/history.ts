@@ -222,3 +222,12 @@ function migrate(db: SqliteDatabase): void {
     }
   }).immediate();
 }
+
+/** Where the history lives: SQLite in the CLI (cli-client/platform/sqlite-history.ts), IndexedDB in a browser. */
+export interface HistoryStore {
+  /** Records entries together (one transaction); an id already recorded is kept as it was. */
+  record(entries: readonly NewEntry[]): Promise<void>;
+  /** The newest `limit` entries matching the query, oldest first. */
+  list(query: HistoryQuery): Promise<HistoryEntry[]>;
+  close(): void;
+}

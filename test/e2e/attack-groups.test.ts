@@ -2,7 +2,7 @@
 // against `wrangler dev`. The proxy adds a ghost, drops a member, replays an old statement, shows a fork,
 // skips an epoch and passes off a non-admin's statement; each must fail, with nothing sealed for the ghost.
 
-import { createPrivateKey } from "node:crypto";
+import { createPrivateKey, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +16,6 @@ import {
   statementSigningInput,
 } from "../../protocol/group-statement.js";
 import type { GroupInfo } from "../../protocol/http.js";
-import { sign } from "../../client/crypto/primitives.js";
 import { type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import {
@@ -62,7 +61,7 @@ function signedBy(signer: CliUser, statement: GroupStatement): { statement: stri
     type: "pkcs8",
   });
   const bytes = encodeStatement(statement);
-  return { statement: base64(bytes), signature: base64(sign(key, statementSigningInput(bytes))) };
+  return { statement: base64(bytes), signature: base64(sign(null, statementSigningInput(bytes), key)) };
 }
 
 /** The group's real head, as a member sees it, with the hash the next statement's prev must be. */

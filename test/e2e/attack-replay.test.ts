@@ -87,7 +87,7 @@ async function scriptedSender(name: string) {
   const user: CliUser = { home: newHome(name), server: server.url, password: `${name}-password-1` };
   await cliOk(user, ["signup", name]);
   const home = new Home(user.home);
-  const identity = importIdentity((await home.read("identity.json"))!.keys);
+  const identity = await importIdentity((await home.read("identity.json"))!.keys);
   const token = (await home.read("session.json"))!.token;
   const watch = new FailureWatch(name);
   const client = await BenchClient.open({ origin: server.url, token, receive: false, watch });
@@ -103,7 +103,7 @@ async function scriptedSender(name: string) {
       const { publicKeys } = (await answer.json()) as UserResponse;
       const recipient = {
         username: to,
-        encryptionKey: importPublicKeys(publicKeys).encryption,
+        encryptionKey: (await importPublicKeys(publicKeys)).encryption,
         fingerprint: fingerprint(publicKeys),
       };
       const inFlight = new Set<Promise<unknown>>();

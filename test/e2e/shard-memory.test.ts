@@ -112,7 +112,7 @@ describe("a shard under sockets that never acknowledge", () => {
     const group = "flood";
     const members = victims.map((v) => v.username);
     const info = await createGroup(server.url, attacker.token, shared, "attacker", group, victims);
-    const recipients = recipientsFrom(
+    const recipients = await recipientsFrom(
       await lookupUsers(server.url, attacker.token, ["attacker", ...members]),
     );
     const groupSender = new Sender(shared, "attacker");

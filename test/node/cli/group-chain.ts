@@ -3,6 +3,7 @@
 // and a stub that keeps the chain the client itself signs (create, add, remove, leave, invite, join,
 // decline) and answers from it.
 
+import { type KeyObject, sign } from "node:crypto";
 import { toHex } from "../../../protocol/bytes.js";
 import { compareNames, membersDigest } from "../../../protocol/envelope.js";
 import type { EventFrame, GroupEventKind } from "../../../protocol/frames.js";
@@ -15,7 +16,6 @@ import {
   statementSigningInput,
 } from "../../../protocol/group-statement.js";
 import type { GroupInfo } from "../../../protocol/http.js";
-import { sign } from "../../../client/crypto/primitives.js";
 import type { VerifiedEpochRecord } from "../../../client/store/home.js";
 import type { TestUser } from "./fixtures.js";
 import type { StubServer } from "./helpers.js";
@@ -169,7 +169,8 @@ export class SignedChain {
       ...fields,
     };
     const bytes = encodeStatement(statement);
-    const signature = sign(by.identity.signing.privateKey, statementSigningInput(bytes));
+    // Signed at once with Node's own Ed25519 (the keys are KeyObjects there), so the chain builds synchronously.
+    const signature = sign(null, statementSigningInput(bytes), by.identity.signing.privateKey as KeyObject);
     return this.record(statement, base64(bytes), base64(signature), joinOrder, invited);
   }
 

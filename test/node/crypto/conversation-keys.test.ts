@@ -25,83 +25,90 @@ const forBob = (keyring: SenderKeyring, now = T0, print = bob.fingerprint) =>
 const hex = (c: { key: Uint8Array; wrap: Uint8Array }) => toHex(c.key) + "/" + toHex(c.wrap);
 
 describe("SenderKeyring", () => {
-  it("wraps a random 32-byte key for the recipient once, then reuses key and wrap", () => {
+  it("wraps a random 32-byte key for the recipient once, then reuses key and wrap", async () => {
     const keyring = new SenderKeyring();
-    const first = forBob(keyring);
+    const first = await forBob(keyring);
     expect(first.key.length).toBe(32);
-    expect(rsaUnwrap(bob.identity.encryption.privateKey, first.wrap)).toEqual(first.key);
-    expect(hex(forBob(keyring, T0 + 1000))).toBe(hex(first));
-    expect(hex(forBob(keyring, T0 + 2000))).toBe(hex(first));
+    expect(await rsaUnwrap(bob.identity.encryption.privateKey, first.wrap)).toEqual(first.key);
+    expect(hex(await forBob(keyring, T0 + 1000))).toBe(hex(first));
+    expect(hex(await forBob(keyring, T0 + 2000))).toBe(hex(first));
   });
 
-  it("keeps a separate key per recipient", () => {
+  it("keeps a separate key per recipient", async () => {
     const keyring = new SenderKeyring();
-    const toBob = forBob(keyring);
-    const toCarol = keyring.forRecipient("carol", carol.identity.encryption.publicKey, carol.fingerprint, T0);
+    const toBob = await forBob(keyring);
+    const toCarol = await keyring.forRecipient(
+      "carol",
+      carol.identity.encryption.publicKey,
+      carol.fingerprint,
+      T0,
+    );
     expect(toHex(toCarol.key)).not.toBe(toHex(toBob.key));
-    expect(rsaUnwrap(carol.identity.encryption.privateKey, toCarol.wrap)).toEqual(toCarol.key);
+    expect(await rsaUnwrap(carol.identity.encryption.privateKey, toCarol.wrap)).toEqual(toCarol.key);
   });
 
-  it(`rotates after ${CONVERSATION_KEY_MAX_MESSAGES} messages`, () => {
+  it(`rotates after ${CONVERSATION_KEY_MAX_MESSAGES} messages`, async () => {
     const keyring = new SenderKeyring();
-    const first = hex(forBob(keyring));
+    const first = hex(await forBob(keyring));
     for (let i = 2; i <= CONVERSATION_KEY_MAX_MESSAGES; i++) {
-      if (hex(forBob(keyring)) !== first) throw new Error(`rotated early, at message ${i}`);
+      if (hex(await forBob(keyring)) !== first) throw new Error(`rotated early, at message ${i}`);
     }
-    const next = hex(forBob(keyring));
+    const next = hex(await forBob(keyring));
     expect(next).not.toBe(first);
-    expect(hex(forBob(keyring))).toBe(next);
+    expect(hex(await forBob(keyring))).toBe(next);
   });
 
-  it("rotates after 7 days, and when the clock goes backwards", () => {
+  it("rotates after 7 days, and when the clock goes backwards", async () => {
     const keyring = new SenderKeyring();
-    const first = hex(forBob(keyring));
-    expect(hex(forBob(keyring, T0 + CONVERSATION_KEY_MAX_AGE_MS - 1))).toBe(first);
-    const week = hex(forBob(keyring, T0 + CONVERSATION_KEY_MAX_AGE_MS));
+    const first = hex(await forBob(keyring));
+    expect(hex(await forBob(keyring, T0 + CONVERSATION_KEY_MAX_AGE_MS - 1))).toBe(first);
+    const week = hex(await forBob(keyring, T0 + CONVERSATION_KEY_MAX_AGE_MS));
     expect(week).not.toBe(first);
-    expect(hex(forBob(keyring, T0 + CONVERSATION_KEY_MAX_AGE_MS - 1))).not.toBe(week);
+    expect(hex(await forBob(keyring, T0 + CONVERSATION_KEY_MAX_AGE_MS - 1))).not.toBe(week);
   });
 
-  it("rotates when the recipient's fingerprint changes, wrapping for the new key", () => {
+  it("rotates when the recipient's fingerprint changes, wrapping for the new key", async () => {
     const keyring = new SenderKeyring();
-    const first = forBob(keyring);
+    const first = await forBob(keyring);
     // Bob's name, Carol's key pair: what the sender sees after Bob re-registers with new keys.
-    const rotated = keyring.forRecipient(
+    const rotated = await keyring.forRecipient(
       "bob",
       carol.identity.encryption.publicKey,
       carol.fingerprint,
       T0 + 1,
     );
     expect(hex(rotated)).not.toBe(hex(first));
-    expect(rsaUnwrap(carol.identity.encryption.privateKey, rotated.wrap)).toEqual(rotated.key);
+    expect(await rsaUnwrap(carol.identity.encryption.privateKey, rotated.wrap)).toEqual(rotated.key);
   });
 
-  it("forget() makes the next message wrap a new key", () => {
+  it("forget() makes the next message wrap a new key", async () => {
     const keyring = new SenderKeyring();
-    const first = hex(forBob(keyring));
+    const first = hex(await forBob(keyring));
     keyring.forget("bob");
-    expect(hex(forBob(keyring))).not.toBe(first);
+    expect(hex(await forBob(keyring))).not.toBe(first);
   });
 
-  it("survives JSON persistence with keys, wraps and message counts intact", () => {
+  it("survives JSON persistence with keys, wraps and message counts intact", async () => {
     const keyring = new SenderKeyring();
-    const first = hex(forBob(keyring));
-    for (let i = 2; i < CONVERSATION_KEY_MAX_MESSAGES; i++) forBob(keyring);
+    const first = hex(await forBob(keyring));
+    for (let i = 2; i < CONVERSATION_KEY_MAX_MESSAGES; i++) await forBob(keyring);
     // "__proto__" is a valid username: persistence must not turn it into a prototype change.
     const proto = hex(
-      keyring.forRecipient("__proto__", carol.identity.encryption.publicKey, carol.fingerprint, T0),
+      await keyring.forRecipient("__proto__", carol.identity.encryption.publicKey, carol.fingerprint, T0),
     );
     const restored = SenderKeyring.fromJSON(JSON.parse(JSON.stringify(keyring)));
-    expect(hex(forBob(restored))).toBe(first); // message 10,000: still the same key
-    expect(hex(forBob(restored))).not.toBe(first); // 10,001: the count survived, so it rotates
+    expect(hex(await forBob(restored))).toBe(first); // message 10,000: still the same key
+    expect(hex(await forBob(restored))).not.toBe(first); // 10,001: the count survived, so it rotates
     expect(
-      hex(restored.forRecipient("__proto__", carol.identity.encryption.publicKey, carol.fingerprint, T0)),
+      hex(
+        await restored.forRecipient("__proto__", carol.identity.encryption.publicKey, carol.fingerprint, T0),
+      ),
     ).toBe(proto);
   });
 
-  it("refuses malformed stored keyrings", () => {
+  it("refuses malformed stored keyrings", async () => {
     const good = new SenderKeyring();
-    forBob(good);
+    await forBob(good);
     const json = good.toJSON();
     const entry = json.recipients[0]!;
     const variants: unknown[] = [

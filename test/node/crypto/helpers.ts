@@ -23,7 +23,7 @@ export interface TestUser {
 
 export async function makeUser(name: string): Promise<TestUser> {
   const identity = await generateIdentity();
-  const exported = exportIdentity(identity);
+  const exported = await exportIdentity(identity);
   const publicKeys = { encryption: exported.encryptionPublic, signing: exported.signingPublic };
   const print = fingerprint(publicKeys);
   return {

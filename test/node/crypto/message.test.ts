@@ -132,12 +132,12 @@ async function forge(options: {
     ),
   };
   const signedPart = encodeSignedPart(header);
-  const signature = sign(alice.identity.signing.privateKey, signingInput(signedPart));
+  const signature = await sign(alice.identity.signing.privateKey, signingInput(signedPart));
   const conversationKey = randomBytes(32);
   const msgKeyNonce = randomBytes(24);
   const slot = {
     recipient: options.to.name,
-    conversationKeyWrap: rsaWrap(options.to.identity.encryption.publicKey, conversationKey),
+    conversationKeyWrap: await rsaWrap(options.to.identity.encryption.publicKey, conversationKey),
     msgKeyNonce,
     msgKeyBox: secretboxSeal(messageKey, msgKeyNonce, conversationKey),
   };

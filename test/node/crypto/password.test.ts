@@ -150,7 +150,7 @@ describe("sealPrivateKeys / unsealPrivateKeys", () => {
   });
 
   it("round-trips a real identity, and the result imports", async () => {
-    const exported = exportIdentity((await makeUser("alice")).identity);
+    const exported = await exportIdentity((await makeUser("alice")).identity);
     const privateKeys = {
       encryptionPrivate: exported.encryptionPrivate,
       signingPrivate: exported.signingPrivate,
@@ -160,7 +160,7 @@ describe("sealPrivateKeys / unsealPrivateKeys", () => {
     expect(sealed).not.toContain(exported.signingPrivate.slice(0, 20));
     const unsealed = unsealPrivateKeys(keys.sealingKey, sealed);
     expect(unsealed).toEqual(privateKeys);
-    expect(exportIdentity(importIdentity({ ...exported, ...unsealed }))).toEqual(exported);
+    expect(await exportIdentity(await importIdentity({ ...exported, ...unsealed }))).toEqual(exported);
     // A fresh nonce each time: sealing twice gives different blobs.
     expect(sealPrivateKeys(keys.sealingKey, privateKeys)).not.toBe(sealed);
   });

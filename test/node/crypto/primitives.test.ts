@@ -29,49 +29,58 @@ beforeAll(async () => {
 });
 
 const spki = (key: KeyObject) => toBase64(key.export({ type: "spki", format: "der" }));
+/** Node's backend holds keys as KeyObjects. */
+const node = (key: object) => key as KeyObject;
 
 describe("generateIdentity / exportIdentity / importIdentity", () => {
   it("makes RSA-3072 (e = 65537) and Ed25519 key pairs", () => {
     const { encryption, signing } = alice.identity;
-    expect(encryption.privateKey.asymmetricKeyType).toBe("rsa");
-    expect(encryption.privateKey.asymmetricKeyDetails).toMatchObject({
+    expect(node(encryption.privateKey).asymmetricKeyType).toBe("rsa");
+    expect(node(encryption.privateKey).asymmetricKeyDetails).toMatchObject({
       modulusLength: 3072,
       publicExponent: 65537n,
     });
-    expect(signing.privateKey.asymmetricKeyType).toBe("ed25519");
+    expect(node(signing.privateKey).asymmetricKeyType).toBe("ed25519");
   });
 
-  it("exports base64 SPKI / PKCS#8 DER that imports back to the same keys", () => {
-    const exported = exportIdentity(alice.identity);
-    expect(exported.signingPublic).toBe(spki(alice.identity.signing.publicKey));
-    const imported = importIdentity(exported);
-    expect(exportIdentity(imported)).toEqual(exported);
+  it("exports base64 SPKI / PKCS#8 DER that imports back to the same keys", async () => {
+    const exported = await exportIdentity(alice.identity);
+    expect(exported.signingPublic).toBe(spki(node(alice.identity.signing.publicKey)));
+    const imported = await importIdentity(exported);
+    expect(await exportIdentity(imported)).toEqual(exported);
     // The imported keys work with the originals: a signature and a wrap cross over.
     const message = randomBytes(40);
     expect(
-      verify(alice.identity.signing.publicKey, message, sign(imported.signing.privateKey, message)),
+      await verify(
+        alice.identity.signing.publicKey,
+        message,
+        await sign(imported.signing.privateKey, message),
+      ),
     ).toBe(true);
     const key = randomBytes(32);
     expect(
-      rsaUnwrap(imported.encryption.privateKey, rsaWrap(alice.identity.encryption.publicKey, key)),
+      await rsaUnwrap(
+        imported.encryption.privateKey,
+        await rsaWrap(alice.identity.encryption.publicKey, key),
+      ),
     ).toEqual(key);
   });
 
-  it("refuses public keys that do not belong to the private keys", () => {
-    const a = exportIdentity(alice.identity);
-    const b = exportIdentity(bob.identity);
-    expect(() => importIdentity({ ...a, encryptionPublic: b.encryptionPublic })).toThrow(
+  it("refuses public keys that do not belong to the private keys", async () => {
+    const a = await exportIdentity(alice.identity);
+    const b = await exportIdentity(bob.identity);
+    await expect(importIdentity({ ...a, encryptionPublic: b.encryptionPublic })).rejects.toThrow(
       /encryption public key does not belong/,
     );
-    expect(() => importIdentity({ ...a, signingPublic: b.signingPublic })).toThrow(
+    await expect(importIdentity({ ...a, signingPublic: b.signingPublic })).rejects.toThrow(
       /signing public key does not belong/,
     );
   });
 
-  it("refuses private keys of the wrong type or encoding", () => {
-    const a = exportIdentity(alice.identity);
-    expect(() => importIdentity({ ...a, encryptionPrivate: a.signingPrivate })).toThrow(CryptoError);
-    expect(() => importIdentity({ ...a, signingPrivate: "AAAA" })).toThrow(/not a PKCS#8/);
+  it("refuses private keys of the wrong type or encoding", async () => {
+    const a = await exportIdentity(alice.identity);
+    await expect(importIdentity({ ...a, encryptionPrivate: a.signingPrivate })).rejects.toThrow(CryptoError);
+    await expect(importIdentity({ ...a, signingPrivate: "AAAA" })).rejects.toThrow(/not a PKCS#8/);
   });
 });
 
@@ -82,10 +91,10 @@ describe("importPublicKeys", () => {
   ) => Promise<{ publicKey: KeyObject }>;
   const other = async (type: string, options: object) => spki((await generate(type, options)).publicKey);
 
-  it("accepts a user's published keys", () => {
-    const keys = importPublicKeys(alice.publicKeys);
-    expect(keys.encryption.asymmetricKeyDetails?.modulusLength).toBe(3072);
-    expect(keys.signing.asymmetricKeyType).toBe("ed25519");
+  it("accepts a user's published keys", async () => {
+    const keys = await importPublicKeys(alice.publicKeys);
+    expect(node(keys.encryption).asymmetricKeyDetails?.modulusLength).toBe(3072);
+    expect(node(keys.signing).asymmetricKeyType).toBe("ed25519");
   });
 
   it("refuses RSA under 3072 bits, RSA-PSS, a non-65537 exponent and non-RSA encryption keys", async () => {
@@ -100,7 +109,7 @@ describe("importPublicKeys", () => {
     };
     for (const [name, pending] of Object.entries(cases)) {
       const encryption = await pending;
-      expect(() => importPublicKeys({ encryption, signing }), name).toThrow(CryptoError);
+      await expect(importPublicKeys({ encryption, signing }), name).rejects.toThrow(CryptoError);
     }
   });
 
@@ -108,16 +117,18 @@ describe("importPublicKeys", () => {
     const { encryption } = alice.publicKeys;
     const others = await Promise.all([other("ed448", {}), other("ec", { namedCurve: "P-256" })]);
     for (const signing of [...others, encryption]) {
-      expect(() => importPublicKeys({ encryption, signing })).toThrow(/signing public key must be Ed25519/);
+      await expect(importPublicKeys({ encryption, signing })).rejects.toThrow(
+        /signing public key must be Ed25519/,
+      );
     }
   });
 
-  it("refuses bad base64, garbage, and DER with trailing bytes", () => {
+  it("refuses bad base64, garbage, and DER with trailing bytes", async () => {
     const { encryption, signing } = alice.publicKeys;
     const withTrailer = toBase64(new Uint8Array([...fromBase64(signing, "key"), 0]));
-    expect(() => importPublicKeys({ encryption, signing: signing + "!" })).toThrow(/not base64/);
-    expect(() => importPublicKeys({ encryption, signing: "AAAAAAAA" })).toThrow(/not an SPKI/);
-    expect(() => importPublicKeys({ encryption, signing: withTrailer })).toThrow(CryptoError);
+    await expect(importPublicKeys({ encryption, signing: signing + "!" })).rejects.toThrow(/not base64/);
+    await expect(importPublicKeys({ encryption, signing: "AAAAAAAA" })).rejects.toThrow(/not an SPKI/);
+    await expect(importPublicKeys({ encryption, signing: withTrailer })).rejects.toThrow(CryptoError);
   });
 });
 
@@ -152,43 +163,43 @@ describe("fingerprint", () => {
 });
 
 describe("rsaWrap / rsaUnwrap", () => {
-  it("round-trips, and fails with CryptoError under another key or a flipped byte", () => {
+  it("round-trips, and fails with CryptoError under another key or a flipped byte", async () => {
     const key = randomBytes(32);
-    const wrap = rsaWrap(bob.identity.encryption.publicKey, key);
+    const wrap = await rsaWrap(bob.identity.encryption.publicKey, key);
     expect(wrap.length).toBe(384);
-    expect(rsaUnwrap(bob.identity.encryption.privateKey, wrap)).toEqual(key);
-    expect(() => rsaUnwrap(alice.identity.encryption.privateKey, wrap)).toThrow(CryptoError);
+    expect(await rsaUnwrap(bob.identity.encryption.privateKey, wrap)).toEqual(key);
+    await expect(rsaUnwrap(alice.identity.encryption.privateKey, wrap)).rejects.toThrow(CryptoError);
     const flipped = wrap.slice();
     flipped[200]! ^= 1;
-    expect(() => rsaUnwrap(bob.identity.encryption.privateKey, flipped)).toThrow(CryptoError);
+    await expect(rsaUnwrap(bob.identity.encryption.privateKey, flipped)).rejects.toThrow(CryptoError);
   });
 
-  it("is randomised: the same key wraps differently each time", () => {
+  it("is randomised: the same key wraps differently each time", async () => {
     const key = randomBytes(32);
     const pub = bob.identity.encryption.publicKey;
-    expect(bytesEqual(rsaWrap(pub, key), rsaWrap(pub, key))).toBe(false);
+    expect(bytesEqual(await rsaWrap(pub, key), await rsaWrap(pub, key))).toBe(false);
   });
 });
 
 describe("sign / verify", () => {
   const message = new TextEncoder().encode("telepound");
 
-  it("verifies a signature only with the right key and message", () => {
-    const signature = sign(alice.identity.signing.privateKey, message);
+  it("verifies a signature only with the right key and message", async () => {
+    const signature = await sign(alice.identity.signing.privateKey, message);
     expect(signature.length).toBe(64);
-    expect(verify(alice.identity.signing.publicKey, message, signature)).toBe(true);
-    expect(verify(bob.identity.signing.publicKey, message, signature)).toBe(false);
-    expect(verify(alice.identity.signing.publicKey, message.subarray(1), signature)).toBe(false);
+    expect(await verify(alice.identity.signing.publicKey, message, signature)).toBe(true);
+    expect(await verify(bob.identity.signing.publicKey, message, signature)).toBe(false);
+    expect(await verify(alice.identity.signing.publicKey, message.subarray(1), signature)).toBe(false);
   });
 
-  it("returns false instead of throwing on malformed input", () => {
-    const signature = sign(alice.identity.signing.privateKey, message);
+  it("returns false instead of throwing on malformed input", async () => {
+    const signature = await sign(alice.identity.signing.privateKey, message);
     const key = alice.identity.signing.publicKey;
-    expect(verify(key, message, signature.subarray(0, 63))).toBe(false);
-    expect(verify(key, message, new Uint8Array([...signature, 0]))).toBe(false);
-    expect(verify(key, message, new Uint8Array(0))).toBe(false);
-    expect(verify(key, message, new Uint8Array(64).fill(0xff))).toBe(false);
-    expect(verify(alice.identity.encryption.publicKey, message, signature)).toBe(false);
+    expect(await verify(key, message, signature.subarray(0, 63))).toBe(false);
+    expect(await verify(key, message, new Uint8Array([...signature, 0]))).toBe(false);
+    expect(await verify(key, message, new Uint8Array(0))).toBe(false);
+    expect(await verify(key, message, new Uint8Array(64).fill(0xff))).toBe(false);
+    expect(await verify(alice.identity.encryption.publicKey, message, signature)).toBe(false);
   });
 });
 
