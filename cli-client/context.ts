@@ -2,7 +2,8 @@
 // resolved once from the global options (--server, --home, --json) and the environment.
 
 import { UsageError } from "../client/errors.js";
-import { Home, resolveHomeDir } from "../client/store/home.js";
+import type { Home } from "../client/store/home.js";
+import { nodeHome, resolveHomeDir } from "./platform/node-home.js";
 import { Printer, wantsColors } from "./output.js";
 import { type PasswordSource, passwordSource } from "./password.js";
 
@@ -41,7 +42,7 @@ export function createContext(options: GlobalOptions, io: CliIo): Context {
       { stdout: io.stdout, stderr: io.stderr },
       wantsColors(io.stdout, io.env),
     ),
-    home: new Home(resolveHomeDir(options.home, io.env)),
+    home: nodeHome(resolveHomeDir(options.home, io.env)),
     server: normalizeServer(chosen || DEFAULT_SERVER),
     serverChosen: Boolean(chosen),
     passwords: passwordSource(io),

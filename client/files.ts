@@ -29,7 +29,6 @@ import {
 import { CliError, ExitCode, NetworkError, NotFoundError, RefusedError, UsageError } from "./errors.js";
 import { type ShownFile, formatBytes } from "../cli-client/output.js";
 import { type ProgressFactory, noProgress } from "../cli-client/progress.js";
-import { type Home, isErrno } from "./store/home.js";
 
 /**
  * The attachment descriptor inside the signed payload (crypto/file.ts documents each field). Extra keys
@@ -368,11 +367,6 @@ export async function placeUnique(temp: string, dir: string, name: string): Prom
   throw new CliError(`no free name for ${name} in ${dir}`, ExitCode.unexpected);
 }
 
-/** Where received files go unless told otherwise: `downloads` in the home (owner-only, like the home). */
-export function downloadsFolder(home: Home): string {
-  return join(home.dir, "downloads");
-}
-
 /** Creates the downloads folder owner-only if needed, and checks that files can be written there. */
 export async function ensureFolder(dir: string): Promise<void> {
   try {
@@ -381,6 +375,10 @@ export async function ensureFolder(dir: string): Promise<void> {
   } catch (error) {
     throw new UsageError(`cannot save files in ${dir}: ${errnoOf(error)}`);
   }
+}
+
+function isErrno(error: unknown, code: string): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
 }
 
 function errnoOf(error: unknown): string {

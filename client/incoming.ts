@@ -13,7 +13,7 @@
 // other keys for its sender is held (held.ts), neither shown nor dropped, with one loud warning per sender
 // per run. Held messages are checked again each time a receiver starts; after `trust` they are shown.
 
-import { BinaryFrame, MESSAGE_ID_BYTES } from "../protocol/envelope.js";
+import { frameMessageId } from "../protocol/envelope.js";
 import { toHex } from "../protocol/bytes.js";
 import type { EventFrame } from "../protocol/frames.js";
 import {
@@ -39,7 +39,7 @@ import { FileRejectedError, parseDescriptor, receiveFile } from "./files.js";
 import type { GroupDirectory } from "./groups.js";
 import { HELD_LIMIT, HeldMessages } from "./store/held.js";
 import type { Home } from "./store/home.js";
-import type { History, NewEntry } from "./store/history.js";
+import type { HistoryStore, NewEntry } from "./store/history.js";
 import {
   type Printer,
   type ShownEvent,
@@ -76,7 +76,7 @@ export interface ReceiverOptions {
   /** Called once when processing stops on a failure that is not the message's fault. */
   onFatal?: (error: unknown) => void;
   /** Where shown messages and events are kept; written before they are acknowledged. */
-  history?: History;
+  history?: HistoryStore;
   /**
    * Resolves once everything shown so far has left the process (stdout flushed to a pipe or file):
    * awaited before acknowledging, so a consumer that dies never misses a message the server forgot.
@@ -211,7 +211,7 @@ export class Receiver {
       envelope = readDelivery(frame);
     } catch (error) {
       if (!(error instanceof CryptoError)) throw error;
-      const id = claimedId(frame);
+      const id = frameMessageId(frame);
       printer.warn(`dropped a malformed message${id ? ` (${id})` : ""}: ${reasonOf(error)}`);
       this.counts.rejected++;
       if (id) this.queueAck(id);
@@ -388,7 +388,7 @@ export class Receiver {
         const frame = await this.held.read(id);
         if (!frame) return;
         // A copy that does not carry its own id was damaged on disk: nothing could ever settle it.
-        if (claimedId(frame) !== id) return this.held.release(id);
+        if (frameMessageId(frame) !== id) return this.held.release(id);
         this.replaying.add(id);
         await this.process(frame);
       } catch (error) {
@@ -461,7 +461,7 @@ export class Receiver {
       this.toAck = [];
       this.toRecord = [];
       await this.options.flushed?.();
-      this.options.history?.record(entries);
+      await this.options.history?.record(entries);
       await this.seen.commit();
       await this.sequences.commit();
       await this.options.groups.save();
@@ -539,13 +539,6 @@ function cacheIds(json: UnwrapCacheJson): string {
     .map(([id]) => id)
     .sort()
     .join();
-}
-
-/** The message id a frame claims, read at its fixed offset: lets a frame too broken to decode be acked. */
-function claimedId(frame: Uint8Array): string | null {
-  const start = 3; // tag, version, kind
-  if (frame[0] !== BinaryFrame.delivery || frame.length < start + MESSAGE_ID_BYTES) return null;
-  return toHex(frame.subarray(start, start + MESSAGE_ID_BYTES));
 }
 
 function reasonOf(error: CryptoError): string {

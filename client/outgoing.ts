@@ -21,7 +21,7 @@ import { RateLimitedError, RefusedError, StaleEpochError } from "./errors.js";
 import { stopAtUnshownChanges } from "./group-changes.js";
 import type { EpochMembers, GroupDirectory } from "./groups.js";
 import { FileDescriptor } from "./files.js";
-import type { History } from "./store/history.js";
+import type { HistoryStore } from "./store/history.js";
 import type { Home } from "./store/home.js";
 import type { Printer } from "../cli-client/output.js";
 import { PersistedSeen } from "./store/seen.js";
@@ -61,7 +61,7 @@ export interface Outbox {
    */
   seen?: PersistedSeen;
   /** Where a message the server accepted is recorded (as sent); none: not recorded. */
-  history?: History;
+  history?: HistoryStore;
 }
 
 export async function sendText(outbox: Outbox, to: string, text: string): Promise<SentMessage> {
@@ -90,7 +90,7 @@ export async function sendDirect(outbox: Outbox, to: string, payload: Payload): 
   );
   const status = await uploadWithRetry(outbox.connection, sealed);
   const sent: SentMessage = { id: sealed.messageId, to, status, sentAt: sealed.header.sentAt };
-  recordSent(outbox, sent, payload);
+  await recordSent(outbox, sent, payload);
   return sent;
 }
 
@@ -155,7 +155,7 @@ export async function sendToGroup(
         status,
         sentAt: sealed.header.sentAt,
       };
-      recordSent(outbox, sent, payload);
+      await recordSent(outbox, sent, payload);
       return sent;
     } catch (error) {
       if (!(error instanceof StaleEpochError) || attempt >= STALE_EPOCH_ATTEMPTS) throw error;
@@ -168,9 +168,9 @@ export async function sendToGroup(
 }
 
 /** Only what people read back: the file's name and size, never its key. */
-function recordSent({ history, me }: Outbox, sent: SentMessage, payload: Payload): void {
+async function recordSent({ history, me }: Outbox, sent: SentMessage, payload: Payload): Promise<void> {
   const file = FileDescriptor.safeParse(payload.attachment);
-  history?.record([
+  await history?.record([
     {
       id: sent.id,
       kind: "message",

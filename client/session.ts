@@ -34,7 +34,7 @@ export async function loadSession(ctx: Context): Promise<LoggedIn> {
   const session = await ctx.home.read("session.json");
   if (!session) {
     throw new AuthError(
-      `not logged in on ${ctx.home.dir}: run "telepound login USER" or "telepound signup USER"`,
+      `not logged in on ${ctx.home.location}: run "telepound login USER" or "telepound signup USER"`,
     );
   }
   // The token belongs to one server: sending it to another would hand it out, so a different --server is refused.
@@ -44,7 +44,7 @@ export async function loadSession(ctx: Context): Promise<LoggedIn> {
   if (session.expiresAt <= Date.now()) throw new AuthError("your session has expired: log in again");
   const stored = await ctx.home.read("identity.json");
   if (!stored || stored.username !== session.username) {
-    throw new AuthError(`the keys in ${ctx.home.dir} are missing: log in again`);
+    throw new AuthError(`the keys in ${ctx.home.location} are missing: log in again`);
   }
   const exported: ExportedIdentity = stored.keys;
   return {
@@ -66,7 +66,7 @@ export async function requireLocalSession(ctx: Context): Promise<string> {
   const session = await ctx.home.read("session.json");
   if (!session) {
     throw new AuthError(
-      `not logged in on ${ctx.home.dir}: run "telepound login USER" or "telepound signup USER"`,
+      `not logged in on ${ctx.home.location}: run "telepound login USER" or "telepound signup USER"`,
     );
   }
   return session.username;
@@ -89,7 +89,9 @@ export function passwordAccount(ctx: Context, username: string): PasswordAccount
 export async function assertHomeFreeFor(ctx: Context, username: string): Promise<SessionFile | null> {
   const current = await ctx.home.read("session.json");
   if (current && current.username !== username) {
-    throw new UsageError(`${ctx.home.dir} is logged in as ${current.username}: run "telepound logout" first`);
+    throw new UsageError(
+      `${ctx.home.location} is logged in as ${current.username}: run "telepound logout" first`,
+    );
   }
   return current;
 }

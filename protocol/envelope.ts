@@ -375,29 +375,59 @@ function readSlot(reader: ByteReader): KeySlot {
 const MESSAGE_ID_AT = 3;
 
 /**
+ * The message id of a binary frame (an upload or a delivery), read at its fixed place without decoding
+ * the rest: what lets a frame broken further on still be answered or acknowledged by its id. Null when
+ * the frame is no upload or delivery, or ends before its id does.
+ */
+export function frameMessageId(frame: Uint8Array): string | null {
+  if (frame.length < MESSAGE_ID_AT + MESSAGE_ID_BYTES) return null;
+  if (frame[0] !== BinaryFrame.upload && frame[0] !== BinaryFrame.delivery) return null;
+  return toHex(frame.subarray(MESSAGE_ID_AT, MESSAGE_ID_AT + MESSAGE_ID_BYTES));
+}
+
+/**
  * The message id and version byte of an upload, read without decoding the rest: a refusal names the
  * upload it answers whenever its id can be read. Null when the frame is not an upload (tag 0x01) or
  * ends before its id does.
  */
 export function uploadHead(frame: Uint8Array): { id: string; version: number } | null {
-  if (frame.length < MESSAGE_ID_AT + MESSAGE_ID_BYTES || frame[0] !== BinaryFrame.upload) return null;
-  return { id: toHex(frame.subarray(MESSAGE_ID_AT, MESSAGE_ID_AT + MESSAGE_ID_BYTES)), version: frame[1]! };
+  const id = frame[0] === BinaryFrame.upload ? frameMessageId(frame) : null;
+  return id === null ? null : { id, version: frame[1]! };
 }
 
 /**
- * Where a delivery's acknowledgement goes, read from its header without decoding the rest: its message id
- * and, for a group message, the group (its room queued it; a direct message's queue is the recipient's
- * home). Null for a frame too short to say; decoding it reports what is wrong.
+ * Who a delivery says it is from and to, read from its header without decoding (or verifying) the rest:
+ * its message id, kind, sender and target. Null for a frame too short to say, or no delivery; decoding
+ * it reports what is wrong. Nothing here is verified: it routes acks and counts what frames claim.
  */
-export function deliveryAckRoute(frame: Uint8Array): { id: string; group: string | null } | null {
+export function deliveryHead(
+  frame: Uint8Array,
+): { id: string; kind: MessageKindName; sender: string; target: string } | null {
+  if (frame[0] !== BinaryFrame.delivery) return null;
+  const id = frameMessageId(frame);
   // tag, version, kind, message id, sentAt, counter, then sender and target as length-prefixed strings.
-  const idStart = MESSAGE_ID_AT;
-  const senderLengthAt = idStart + MESSAGE_ID_BYTES + 16;
-  if (frame.length <= senderLengthAt || frame[0] !== BinaryFrame.delivery) return null;
-  const id = toHex(frame.subarray(idStart, idStart + MESSAGE_ID_BYTES));
-  if (frame[2] !== MessageKind.group) return { id, group: null };
+  const senderLengthAt = MESSAGE_ID_AT + MESSAGE_ID_BYTES + 16;
+  if (id === null || frame.length <= senderLengthAt) return null;
   const targetLengthAt = senderLengthAt + 1 + frame[senderLengthAt]!;
   const targetEnd = targetLengthAt + 1 + (frame[targetLengthAt] ?? 0);
   if (targetEnd > frame.length) return null;
-  return { id, group: String.fromCharCode(...frame.subarray(targetLengthAt + 1, targetEnd)) };
+  const text = (from: number, to: number) => utf8Decoder.decode(frame.subarray(from, to));
+  return {
+    id,
+    kind: frame[2] === MessageKind.group ? "group" : "direct",
+    sender: text(senderLengthAt + 1, targetLengthAt),
+    target: text(targetLengthAt + 1, targetEnd),
+  };
+}
+
+const utf8Decoder = new TextDecoder();
+
+/**
+ * Where a delivery's acknowledgement goes: its message id and, for a group message, the group (its room
+ * queued it; a direct message's queue is the recipient's home).
+ */
+export function deliveryAckRoute(frame: Uint8Array): { id: string; group: string | null } | null {
+  const head = deliveryHead(frame);
+  if (!head) return null;
+  return { id: head.id, group: head.kind === "group" ? head.target : null };
 }

@@ -5,6 +5,7 @@
 // messages (and files, saved to the downloads folder) print above the line being typed; a dropped
 // connection is reconnected with back-off.
 
+import type { HistoryStore } from "../../client/store/history.js";
 import { basename } from "node:path";
 import { createInterface, clearLine, cursorTo, type Interface } from "node:readline";
 import type { Connection, UploadStatus } from "../../client/net/connection.js";
@@ -27,9 +28,8 @@ import {
   memberChangeReport,
 } from "../group-reports.js";
 import { GroupDirectory } from "../../client/groups.js";
-import { History } from "../../client/store/history.js";
 import { Receiver } from "../../client/incoming.js";
-import { type FileDescriptor, checkSendable, downloadsFolder, uploadFile } from "../../client/files.js";
+import { type FileDescriptor, checkSendable, uploadFile } from "../../client/files.js";
 import { LiveConnection } from "../../client/net/live-connection.js";
 import { AWAY_AFTER_MS, NOTIFY_MODES, type NotifyMode, Notifier } from "../notify.js";
 import {
@@ -95,7 +95,7 @@ export const chat: CommandSpec = {
     }
     const me = await loadSession(ctx);
     const claim = await ctx.home.claimReceiver("chat");
-    const history = await History.open(ctx.home, me.username);
+    const history = await ctx.home.openHistory(me.username);
     try {
       await new ChatSession(ctx, me, history, new Notifier(notify, ctx.io.stdout)).run();
     } finally {
@@ -130,7 +130,7 @@ class ChatSession {
   constructor(
     private readonly ctx: Context,
     private readonly me: LoggedIn,
-    private readonly history: History,
+    private readonly history: HistoryStore,
     private readonly notifier: Notifier,
   ) {
     this.contacts = new Contacts(ctx.home, me);
@@ -159,7 +159,7 @@ class ChatSession {
       seen: this.seen,
       history: this.history,
       // Received files go to the downloads folder and are announced with the message; no progress bar.
-      files: { outDir: downloadsFolder(this.ctx.home), progress: noProgress },
+      files: { outDir: this.ctx.home.downloads, progress: noProgress },
       show: (message) => {
         printer.message(message);
         if (message.from !== this.me.username) this.notifier.messageArrived(message.from, message.group);
@@ -352,7 +352,7 @@ class ChatSession {
         if (!this.current) throw new UsageError("no conversation yet: type /msg USER or /group G first");
         const query =
           this.current.kind === "user" ? { user: this.current.name } : { group: this.current.name };
-        const entries = this.history.list({ ...query, limit });
+        const entries = await this.history.list({ ...query, limit });
         if (entries.length === 0) this.ctx.printer.info("(no history yet)");
         for (const entry of entries) this.ctx.printer.historyEntry(entry);
         return;

@@ -2,7 +2,6 @@
 // received (and group events), from the local history; newest last. Needs no password and no server.
 
 import { UsageError } from "../../client/errors.js";
-import { History } from "../../client/store/history.js";
 import { requireLocalSession } from "../../client/session.js";
 import { parseGroupName, parseLimit, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
@@ -33,9 +32,9 @@ export const history: CommandSpec = {
     if (search === "") throw new UsageError("--search needs some text");
     const limit = parseLimit(String(options.limit ?? DEFAULT_LIMIT), "--limit");
     const me = await requireLocalSession(ctx);
-    const store = await History.open(ctx.home, me);
+    const store = await ctx.home.openHistory(me);
     try {
-      const entries = store.list({ user, group, search, limit });
+      const entries = await store.list({ user, group, search, limit });
       for (const entry of entries) ctx.printer.historyEntry(entry);
       if (entries.length === 0) ctx.printer.info("no messages in the history match");
     } finally {

@@ -1,14 +1,14 @@
 // telepound inbox [--wait SEC] [--out DIR]: prints every pending message and those arriving within SEC
 // seconds, saving received files in DIR; acknowledges them (after saving, printing, recording) and exits 0.
 
+import type { HistoryStore } from "../../client/store/history.js";
 import { resolve } from "node:path";
 import { Connection } from "../../client/net/connection.js";
 import { Contacts } from "../../client/contacts.js";
 import type { Context } from "../context.js";
 import { InterruptedError } from "../../client/errors.js";
-import { downloadsFolder, ensureFolder } from "../../client/files.js";
+import { ensureFolder } from "../../client/files.js";
 import { GroupDirectory } from "../../client/groups.js";
-import { History } from "../../client/store/history.js";
 import { Receiver } from "../../client/incoming.js";
 import { whenFlushed } from "../output.js";
 import { progressBars } from "../progress.js";
@@ -39,14 +39,14 @@ export const inbox: CommandSpec = {
   async run(ctx, { options }) {
     const waitSeconds = parseSeconds(String(options.wait ?? "0"), "--wait");
     const me = await loadSession(ctx);
-    const outDir = typeof options.out === "string" ? resolve(options.out) : downloadsFolder(ctx.home);
+    const outDir = typeof options.out === "string" ? resolve(options.out) : ctx.home.downloads;
     // A folder given on purpose is checked (and made) now, not at the first file.
     if (typeof options.out === "string") await ensureFolder(outDir);
 
     const claim = await ctx.home.claimReceiver("inbox");
-    let history: History | null = null;
+    let history: HistoryStore | null = null;
     try {
-      history = await History.open(ctx.home, me.username);
+      history = await ctx.home.openHistory(me.username);
       const receiver = await receiveBacklog(ctx, me, history, outDir, waitSeconds);
       const { shown, events, held } = receiver.counts;
       if (shown === 0 && events === 0 && held === 0) ctx.printer.info("no new messages");
@@ -62,7 +62,7 @@ export const inbox: CommandSpec = {
 async function receiveBacklog(
   ctx: Context,
   me: LoggedIn,
-  history: History,
+  history: HistoryStore,
   outDir: string,
   waitSeconds: number,
 ): Promise<Receiver> {

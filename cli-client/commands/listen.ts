@@ -5,9 +5,8 @@
 
 import { resolve } from "node:path";
 import { Contacts } from "../../client/contacts.js";
-import { downloadsFolder, ensureFolder } from "../../client/files.js";
+import { ensureFolder } from "../../client/files.js";
 import { GroupDirectory } from "../../client/groups.js";
-import { History } from "../../client/store/history.js";
 import { Receiver } from "../../client/incoming.js";
 import { LiveConnection } from "../../client/net/live-connection.js";
 import { whenFlushed } from "../output.js";
@@ -31,10 +30,10 @@ export const listen: CommandSpec = {
   ],
   async run(ctx, { options }) {
     const me = await loadSession(ctx);
-    const outDir = typeof options.out === "string" ? resolve(options.out) : downloadsFolder(ctx.home);
+    const outDir = typeof options.out === "string" ? resolve(options.out) : ctx.home.downloads;
     if (typeof options.out === "string") await ensureFolder(outDir);
     const claim = await ctx.home.claimReceiver("listen");
-    const history = await History.open(ctx.home, me.username);
+    const history = await ctx.home.openHistory(me.username);
     const { printer } = ctx;
 
     let stop: (error: unknown) => void = () => undefined;

@@ -12,7 +12,7 @@ export const logout: CommandSpec = {
   examples: ["telepound logout", "telepound logout --home ~/.telepound-laptop", "telepound logout --json"],
   async run(ctx) {
     const session = await ctx.home.read("session.json");
-    if (!session) throw new AuthError(`not logged in on ${ctx.home.dir}`);
+    if (!session) throw new AuthError(`not logged in on ${ctx.home.location}`);
     try {
       await new Api(session.server, session.token).logout();
     } catch (error) {
@@ -21,7 +21,7 @@ export const logout: CommandSpec = {
     }
     await forgetSession(ctx);
     ctx.printer.result(
-      `logged out ${session.username}; the session and keys were removed from ${ctx.home.dir}`,
+      `logged out ${session.username}; the session and keys were removed from ${ctx.home.location}`,
       {
         username: session.username,
         loggedOut: true,

@@ -7,7 +7,6 @@ import { Contacts } from "../../client/contacts.js";
 import { UsageError } from "../../client/errors.js";
 import { type UploadedFile, checkSendable, uploadFile } from "../../client/files.js";
 import { GroupDirectory } from "../../client/groups.js";
-import { History } from "../../client/store/history.js";
 import { type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../../client/outgoing.js";
 import { formatBytes, isoTime } from "../output.js";
 import { progressBars } from "../progress.js";
@@ -67,7 +66,7 @@ export const send: CommandSpec = {
     const groupState =
       group === null ? undefined : await groupToSealFor({ me, printer: ctx.printer, groups }, group);
     if (groupState) await contacts.resolveMany(groupState.members, { fresh: true });
-    const history = await History.open(ctx.home, me.username);
+    const history = await ctx.home.openHistory(me.username);
 
     let uploaded: UploadedFile | null = null;
     if (file) {

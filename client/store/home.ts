@@ -1,6 +1,6 @@
-// The home folder: where one user's session, local keys, pinned contacts and message state live.
-// Owner-only (0700 folder, 0600 files); every write is atomic (temp file, fsync, rename), so a crash or a
-// second process never sees half a file.
+// The home: where one user's session, local keys, pinned contacts and message state live, each document
+// checked against its schema here and kept by the platform's storage (client/platform.ts HomeStorage; on
+// Node a folder, owner-only, every write atomic, so a crash or a second process never sees half a file).
 //
 //   session.json    {server, username, token, sessionId, expiresAt}: the bearer token for the server
 //   identity.json   the user's public keys and UNSEALED private keys. They stay unsealed, protected only by the
@@ -24,17 +24,14 @@
 //   held/USER/      messages held because their sender's keys changed (held.ts), until `trust` accepts them
 //   downloads/      received files, unless inbox is given --out (0700, created on first use)
 
-import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
-import { chmod, mkdir, open, readFile, rename, rm, stat, unlink } from "node:fs/promises";
-import { homedir } from "node:os";
-import { join, resolve } from "node:path";
 import { z } from "zod";
 import { toHex } from "../../protocol/bytes.js";
 import { GroupEventKind } from "../../protocol/frames.js";
 import { NO_INVITATIONS_DIGEST } from "../../protocol/group-statement.js";
 import { PublicKeys } from "../../protocol/http.js";
 import { BusyError, CliError, ExitCode } from "../errors.js";
+import { type Claim, type HomeStorage, LockTimeoutError, type RecordFolder } from "../platform.js";
+import type { HistoryStore } from "./history.js";
 
 export const SessionFile = z.object({
   server: z.string(),
@@ -266,44 +263,28 @@ const files = {
 export type HomeFileName = keyof typeof files;
 type FileValue<N extends HomeFileName> = z.infer<(typeof files)[N]>;
 
-const LOCK_FILE = "home.lock";
-/** Held by the one process that receives for this home (inbox, listen, chat) for as long as it runs. */
-const RECEIVER_LOCK_FILE = "receiver.lock";
-/** A lock older than this is from a process that died mid-write (locks are held for milliseconds). */
-const STALE_LOCK_MS = 30_000;
-const LOCK_WAIT_MS = 10_000;
-
-/** DIR from --home, else $TELEPOUND_HOME, else $XDG_CONFIG_HOME/telepound, else ~/.config/telepound. */
-export function resolveHomeDir(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (option) return resolve(option);
-  if (env.TELEPOUND_HOME) return resolve(env.TELEPOUND_HOME);
-  const config = env.XDG_CONFIG_HOME || join(homedir(), ".config");
-  return resolve(config, "telepound");
-}
-
 export class Home {
-  private ensured = false;
+  constructor(readonly storage: HomeStorage) {}
 
-  constructor(readonly dir: string) {}
-
-  /** Creates the folder if needed and (re)tightens it to 0700, whatever the umask or who made it. */
-  async ensure(): Promise<void> {
-    if (this.ensured) return;
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const info = await stat(this.dir);
-    if ((info.mode & 0o777) !== 0o700) await chmod(this.dir, 0o700);
-    this.ensured = true;
+  /** Where the home is, as people are told. */
+  get location(): string {
+    return this.storage.location;
   }
 
-  /** The file's content, or null if it does not exist; a file that does not parse is an error, not null. */
+  /** Where received files go unless told otherwise. */
+  get downloads(): string {
+    return this.storage.downloads;
+  }
+
+  /** Creates the home if needed and makes it owner-only. */
+  ensure(): Promise<void> {
+    return this.storage.ensure();
+  }
+
+  /** The document, or null if it does not exist; one that does not parse is an error, not null. */
   async read<N extends HomeFileName>(name: N): Promise<FileValue<N> | null> {
-    let text: string;
-    try {
-      text = await readFile(join(this.dir, name), "utf8");
-    } catch (error) {
-      if (isErrno(error, "ENOENT")) return null;
-      throw error;
-    }
+    const text = await this.storage.read(name);
+    if (text === null) return null;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -315,16 +296,15 @@ export class Home {
     return result.data as FileValue<N>;
   }
 
-  /** Atomic and owner-only: a temp file in the same folder (0600), fsync, rename over the old one. */
+  /** Atomic and owner-only (the storage's promise). */
   async write<N extends HomeFileName>(name: N, value: FileValue<N>): Promise<void> {
-    await this.ensure();
     // encode: a file's in-memory shape (Maps) back to its JSON shape, checked on the way.
     const data = `${JSON.stringify(z.encode(files[name] as z.ZodType, value), null, 2)}\n`;
-    await writeAtomic(this.dir, name, data);
+    await this.storage.write(name, data);
   }
 
-  async remove(name: HomeFileName): Promise<void> {
-    await rm(join(this.dir, name), { force: true });
+  remove(name: HomeFileName): Promise<void> {
+    return this.storage.remove(name);
   }
 
   /**
@@ -332,22 +312,14 @@ export class Home {
    * send in another) never reuse a message counter or lose each other's updates. Read inside `fn`.
    */
   async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    await this.ensure();
-    const path = join(this.dir, LOCK_FILE);
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    while (!(await takeLock(path, `${process.pid}\n`, STALE_LOCK_MS))) {
-      if (Date.now() > deadline) {
-        throw new CliError(
-          `the home ${this.dir} is locked by another telepound process (${path})`,
-          ExitCode.unexpected,
-        );
-      }
-      await new Promise((done) => setTimeout(done, 15));
-    }
     try {
-      return await fn();
-    } finally {
-      await rm(path, { force: true });
+      return await this.storage.withLock(fn);
+    } catch (error) {
+      if (!(error instanceof LockTimeoutError)) throw error;
+      throw new CliError(
+        `the home ${this.location} is locked by another telepound process (${this.storage.describe("home.lock")})`,
+        ExitCode.unexpected,
+      );
     }
   }
 
@@ -355,109 +327,29 @@ export class Home {
    * Claims the right to receive (and so acknowledge) messages with this home until `release` is called
    * or the process ends: `inbox`, `listen` and `chat` each hold it, so two of them never race to show
    * and acknowledge the same queue. A second claimant fails at once with BusyError, naming the holder.
-   * The claim is a file holding our pid; one whose process is gone is taken over (after a crash).
    */
-  async claimReceiver(command: string): Promise<{ release: () => Promise<void> }> {
-    await this.ensure();
-    const path = join(this.dir, RECEIVER_LOCK_FILE);
-    // Held for as long as the command runs, so only a dead holder makes it stale, not its age.
-    if (!(await takeLock(path, `${process.pid}\n${command}\n`, Number.POSITIVE_INFINITY))) {
-      const [pid = "?", holder = "telepound"] = (await readFile(path, "utf8").catch(() => "")).split("\n");
-      throw new BusyError(
-        `another telepound process is already receiving messages for this home (${holder}, pid ${pid}); ` +
-          `only one of inbox, listen and chat can run per home at a time`,
-      );
-    }
-    // The lock must go even when the process is ended by a signal we do not otherwise handle.
-    const releaseOnExit = () => rmSync(path, { force: true });
-    process.once("exit", releaseOnExit);
-    return {
-      release: async () => {
-        process.removeListener("exit", releaseOnExit);
-        await rm(path, { force: true });
-      },
-    };
+  async claimReceiver(command: string): Promise<Claim> {
+    const claim = await this.storage.claimReceiver(command);
+    if ("release" in claim) return claim;
+    throw new BusyError(
+      `another telepound process is already receiving messages for this home (${claim.heldBy}, pid ${claim.pid}); ` +
+        `only one of inbox, listen and chat can run per home at a time`,
+    );
+  }
+
+  /** The messages of `owner` held for a key change (store/held.ts). */
+  heldFolder(owner: string): RecordFolder {
+    return this.storage.records(["held", owner]);
+  }
+
+  openHistory(owner: string): Promise<HistoryStore> {
+    return this.storage.openHistory(owner);
   }
 
   private corrupt(name: string, why: string): CliError {
     return new CliError(
-      `${join(this.dir, name)} is damaged (${why}); remove it or log in again`,
+      `${this.storage.describe(name)} is damaged (${why}); remove it or log in again`,
       ExitCode.unexpected,
     );
   }
-}
-
-export async function writeAtomic(dir: string, name: string, data: string | Uint8Array): Promise<void> {
-  const target = join(dir, name);
-  const temp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    const handle = await open(temp, "wx", 0o600);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, target);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  // Make the rename itself durable; some file systems refuse fsync on a directory, which is harmless.
-  try {
-    const folder = await open(dir, "r");
-    try {
-      await folder.sync();
-    } finally {
-      await folder.close();
-    }
-  } catch {
-    // ignored on purpose: see above
-  }
-}
-
-/**
- * Creates the lock file at `path` holding `content` (our pid first), taking over a stale one; false when
- * a live process holds it.
- */
-async function takeLock(path: string, content: string, maxAgeMs: number): Promise<boolean> {
-  for (;;) {
-    try {
-      const handle = await open(path, "wx", 0o600);
-      await handle.writeFile(content);
-      await handle.close();
-      return true;
-    } catch (error) {
-      if (!isErrno(error, "EEXIST")) throw error;
-      if (!(await isStaleLock(path, maxAgeMs))) return false;
-      await rm(path, { force: true });
-    }
-  }
-}
-
-/**
- * A lock is stale when its process is gone, or (short-lived locks) older than `maxAgeMs`: a pid may be
- * reused by an unrelated process long after ours died.
- */
-async function isStaleLock(path: string, maxAgeMs: number): Promise<boolean> {
-  try {
-    const [info, text] = await Promise.all([stat(path), readFile(path, "utf8")]);
-    if (Date.now() - info.mtimeMs > maxAgeMs) return true;
-    const pid = Number.parseInt(text, 10);
-    if (!Number.isInteger(pid) || pid <= 0) return Date.now() - info.mtimeMs > 1000;
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (error) {
-      return isErrno(error, "ESRCH");
-    }
-  } catch (error) {
-    // Removed between our open() and now: not stale, just gone; the caller retries.
-    if (isErrno(error, "ENOENT")) return false;
-    throw error;
-  }
-}
-
-export function isErrno(error: unknown, code: string): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
 }

@@ -13,7 +13,7 @@ import {
   importPublicKeys,
   sealMessage,
 } from "../../client/crypto/index.js";
-import { Home } from "../../client/store/home.js";
+import { nodeHome } from "../../cli-client/platform/node-home.js";
 import { BenchClient, FailureWatch } from "../../bench/lib/client.js";
 import { CliProcess, type CliUser, cliOk, jsonLines, newHome } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
@@ -86,7 +86,7 @@ function delivery(frame: Frame): { sender: string; id: string } | null {
 async function scriptedSender(name: string) {
   const user: CliUser = { home: newHome(name), server: server.url, password: `${name}-password-1` };
   await cliOk(user, ["signup", name]);
-  const home = new Home(user.home);
+  const home = nodeHome(user.home);
   const identity = await importIdentity((await home.read("identity.json"))!.keys);
   const token = (await home.read("session.json"))!.token;
   const watch = new FailureWatch(name);
@@ -163,7 +163,7 @@ describe("a malicious server cannot replay, withhold or reorder unnoticed", () =
       `${FILLER_MESSAGES} filler messages: sealed and stored in ${sentMs} ms, received by the CLI in ${receivedMs} ms`,
     );
     // The id set has forgotten the original: only the sequence can still refuse it.
-    const seen = await new Home(alice.home).read("seen.json");
+    const seen = await nodeHome(alice.home).read("seen.json");
     expect(seen?.ids.length).toBe(20_000);
     expect(seen?.ids.some(([id]) => id.endsWith(replayedId))).toBe(false);
 

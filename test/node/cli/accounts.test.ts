@@ -8,7 +8,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vite
 import type { PublicKeys, SessionResponse } from "../../../protocol/http.js";
 import { runCli } from "../../../cli-client/cli.js";
 import { derivePasswordKeys, importIdentity, unsealPrivateKeys } from "../../../client/crypto/index.js";
-import { Home } from "../../../client/store/home.js";
+import { nodeHome } from "../../../cli-client/platform/node-home.js";
 import { type TestUser, loggedInHome, makeUser } from "./fixtures.js";
 import { type StubServer, fakeIo, startStubServer, tempDir } from "./helpers.js";
 
@@ -150,7 +150,7 @@ describe("signup", () => {
     expect((await stat(dir.path)).mode & 0o777).toBe(0o700);
     for (const name of await readdir(dir.path))
       expect((await stat(join(dir.path, name))).mode & 0o777).toBe(0o600);
-    expect(await new Home(dir.path).read("session.json")).toMatchObject({ token: "token-1", origin });
+    expect(await nodeHome(dir.path).read("session.json")).toMatchObject({ token: "token-1", origin });
   });
 
   it("exits 7 when the name is taken, 2 for a short password, 2 without any password source", async () => {
@@ -190,13 +190,13 @@ describe("login, whoami, logout", () => {
     expect(kdfAsked).toBe(false);
     expect(await cli(["--home", home, "whoami"])).toMatchObject({ code: 0, stdout: "alice\n" });
     // Each login is a new device, numbering its messages from 1 again.
-    const device = async (folder: string) => (await new Home(folder).read("state.json"))?.deviceId;
+    const device = async (folder: string) => (await nodeHome(folder).read("state.json"))?.deviceId;
     const laptop = await device(home);
     expect(laptop).toMatch(/^[0-9a-f]{32}$/);
     expect(laptop).not.toBe(await device(elsewhere));
     expect((await cli(["--home", home, "login", "alice"], { TELEPOUND_PASSWORD: PASSWORD })).code).toBe(0);
     expect(await device(home)).not.toBe(laptop);
-    expect((await new Home(home).read("state.json"))?.sequences).toEqual([]);
+    expect((await nodeHome(home).read("state.json"))?.sequences).toEqual([]);
 
     const out = await cli(["--home", home, "logout"]);
     expect(out.code).toBe(0);

@@ -88,7 +88,7 @@ describe("argument parsing", () => {
     expect(ctx.printer.json).toBe(true);
     expect(ctx.server).toBe("http://example.test:9");
     expect(ctx.serverChosen).toBe(true);
-    expect(ctx.home.dir).toBe("/tmp/h");
+    expect(ctx.home.location).toBe("/tmp/h");
   });
 
   it("accepts global options after the command and between its arguments", async () => {
@@ -96,7 +96,7 @@ describe("argument parsing", () => {
     const [{ ctx, input }] = calls as [Call];
     expect(input.args).toEqual(["bob", "hi"]);
     expect(ctx.printer.json).toBe(true);
-    expect(ctx.home.dir).toBe("/tmp/h2");
+    expect(ctx.home.location).toBe("/tmp/h2");
     expect(stdout).toBe('{"done":true}\n');
   });
 
@@ -116,7 +116,7 @@ describe("argument parsing", () => {
     const env = { TELEPOUND_SERVER: "https://chat.example/", TELEPOUND_HOME: "/env/home" };
     const [{ ctx }] = (await run(["whoami"], { env })).calls as [Call];
     expect(ctx.server).toBe("https://chat.example");
-    expect(ctx.home.dir).toBe("/env/home");
+    expect(ctx.home.location).toBe("/env/home");
     const [{ ctx: defaults }] = (await run(["whoami"])).calls as [Call];
     expect(defaults.server).toBe("http://127.0.0.1:8787");
     expect(defaults.serverChosen).toBe(false);

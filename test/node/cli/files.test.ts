@@ -139,7 +139,7 @@ async function aliceSends(content: Buffer, name = "report.pdf", partBytes = 50_0
   const sent = acceptUploads(partBytes);
   const result = await cli([
     "--home",
-    aliceHome.dir,
+    aliceHome.location,
     "send",
     "bob",
     "--file",
@@ -216,7 +216,7 @@ describe("send --file", () => {
     const aliceHome = await loggedInHome(join(dir.path, "alice"), server.url, alice, [bob]);
     const path = join(dir.path, "report.pdf");
     await writeFile(path, content);
-    const result = await cli(["--home", aliceHome.dir, "send", "bob", "--file", path, "--json"]);
+    const result = await cli(["--home", aliceHome.location, "send", "bob", "--file", path, "--json"]);
     expect(result.code).toBe(0);
     expect(events.slice(0, 2)).toEqual(["part 1 received", "part 2 received"]);
     expect(events.indexOf("part 1 answered")).toBeGreaterThan(events.indexOf("part 2 received"));
@@ -236,13 +236,13 @@ describe("send --file", () => {
       return { status: 500 };
     });
     server.onSocket = () => requests.push("socket");
-    const { code, stderr } = await cli(["--home", home.dir, "send", "bob", "--file", big]);
+    const { code, stderr } = await cli(["--home", home.location, "send", "bob", "--file", big]);
     expect(code).toBe(7);
     expect(stderr).toBe(
       `telepound: too large: ${big} is ${MAX_FILE_BYTES + 1} bytes; files may be at most ${MAX_FILE_BYTES} bytes (128 MiB)\n`,
     );
     expect(requests).toEqual([]);
-    const missing = await cli(["--home", home.dir, "send", "bob", "--file", join(dir.path, "nope")]);
+    const missing = await cli(["--home", home.location, "send", "bob", "--file", join(dir.path, "nope")]);
     expect(missing.code).toBe(2);
   });
 
@@ -260,7 +260,7 @@ describe("send --file", () => {
       };
     });
     server.onSocket = () => requests.push("socket");
-    const { code, stderr } = await cli(["--home", home.dir, "send", "bob", "--file", path]);
+    const { code, stderr } = await cli(["--home", home.location, "send", "bob", "--file", path]);
     expect(code).toBe(6);
     expect(stderr).toBe("telepound: rate limited by the server: try again in 42 seconds\n");
     expect(requests).toEqual(["POST"]);
@@ -278,7 +278,7 @@ describe("send --file", () => {
         socket.ws.send(JSON.stringify({ type: "error", code: "forbidden", message: "no", id }));
       });
     };
-    const { code } = await cli(["--home", aliceHome.dir, "send", "bob", "--file", path]);
+    const { code } = await cli(["--home", aliceHome.location, "send", "bob", "--file", path]);
     expect(code).toBe(7);
     expect(requests).toEqual([
       expect.stringContaining("POST /v1/blobs"),
@@ -296,7 +296,7 @@ describe("chat /file", () => {
     await writeFile(path, "chat file");
     const sent = acceptUploads(1000);
     const io = fakeIo({}, `/file ${path}\n/msg bob\n/file ${path}\n`);
-    const { code, stdout, stderr } = await cli(["--home", aliceHome.dir, "chat"], io);
+    const { code, stdout, stderr } = await cli(["--home", aliceHome.location, "chat"], io);
     expect(code).toBe(0);
     expect(stderr).toBe("telepound: no conversation yet: type /msg USER or /group G first\n");
     expect(stdout).toContain("sent with space.txt\n");
@@ -307,7 +307,7 @@ describe("chat /file", () => {
     ]);
     const home = await bobHome();
     serveToBob(deliveryFor(sent.uploads[0]!, "bob"), () => ({ status: 200, raw: sent.ciphertext() }));
-    const received = JSON.parse((await cli(["--home", home.dir, "inbox", "--json"])).stdout);
+    const received = JSON.parse((await cli(["--home", home.location, "inbox", "--json"])).stdout);
     expect(received.file.name).toBe("with space.txt");
     expect(readFileSync(received.file.path, "utf8")).toBe("chat file");
   });
@@ -320,7 +320,7 @@ describe("receiving a file", () => {
     const home = await bobHome();
     const out = join(dir.path, "out");
     const bobSide = serveToBob(sent.frame, () => ({ status: 200, raw: sent.ciphertext() }));
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox", "--out", out, "--json"]);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "inbox", "--out", out, "--json"]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const line = JSON.parse(stdout);
@@ -346,7 +346,7 @@ describe("receiving a file", () => {
     writeFileSync(join(out, "report (1).pdf"), "mine");
     const again = await aliceSends(content);
     serveToBob(again.frame, () => ({ status: 200, raw: again.ciphertext() }));
-    const second = JSON.parse((await cli(["--home", home.dir, "inbox", "--out", out, "--json"])).stdout);
+    const second = JSON.parse((await cli(["--home", home.location, "inbox", "--out", out, "--json"])).stdout);
     expect(second.file.path).toBe(join(out, "report (2).pdf"));
     expect(readFileSync(join(out, "report (1).pdf"), "utf8")).toBe("mine");
   });
@@ -355,8 +355,8 @@ describe("receiving a file", () => {
     const sent = await aliceSends(pattern(10), "notes.txt");
     const home = await bobHome();
     serveToBob(sent.frame, () => ({ status: 200, raw: sent.ciphertext() }));
-    const { stdout } = await cli(["--home", home.dir, "inbox"]);
-    const downloads = join(home.dir, "downloads");
+    const { stdout } = await cli(["--home", home.location, "inbox"]);
+    const downloads = join(home.location, "downloads");
     expect(stdout).toMatch(
       new RegExp(
         `\\] alice: see attached\\n    \\[file notes\\.txt, 10 bytes, saved to ${downloads}/notes\\.txt\\]\\n$`,
@@ -375,7 +375,7 @@ describe("receiving a file", () => {
     const home = await bobHome();
     const out = join(dir.path, "out");
     const bobSide = serveToBob(sent.frame, () => ({ status: 200, raw: damage(sent.ciphertext()) }));
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox", "--out", out, "--json"]);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "inbox", "--out", out, "--json"]);
     expect(code).toBe(0);
     const line = JSON.parse(stdout);
     expect(line).toMatchObject({ from: "alice", text: "see attached", fileError: expect.any(String) });
@@ -394,7 +394,7 @@ describe("receiving a file", () => {
       status: 403,
       body: { error: { code: "forbidden", message: "this file was not sent to you" } },
     }));
-    const { code, stdout } = await cli(["--home", home.dir, "inbox", "--json"]);
+    const { code, stdout } = await cli(["--home", home.location, "inbox", "--json"]);
     expect(code).toBe(0);
     expect(JSON.parse(stdout).fileError).toMatch(/refuses the file to you/);
     expect(bobSide.acked).toHaveLength(1);
@@ -412,17 +412,17 @@ describe("receiving a file", () => {
       }),
       [before.frame],
     );
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "inbox"]);
     expect(code).toBe(5);
     expect(stdout).toMatch(/alice: just text\n$/);
     expect(stderr).toMatch(/server error \(HTTP 500\)/);
     // The text before it is done with; the file's message is neither acknowledged nor marked as seen.
     expect(bobSide.acked).toEqual([before.id]);
     expect(JSON.stringify(await home.read("seen.json"))).not.toContain(sent.uploads[0]!.messageIdHex);
-    expect(listing(join(home.dir, "downloads")).filter((name) => name.endsWith(".part"))).toEqual([]);
+    expect(listing(join(home.location, "downloads")).filter((name) => name.endsWith(".part"))).toEqual([]);
     // Next time the server works: the file arrives after all.
     serveToBob(sent.frame, () => ({ status: 200, raw: sent.ciphertext() }));
-    expect(JSON.parse((await cli(["--home", home.dir, "inbox", "--json"])).stdout).file.name).toBe(
+    expect(JSON.parse((await cli(["--home", home.location, "inbox", "--json"])).stdout).file.name).toBe(
       "report.pdf",
     );
   });
@@ -475,7 +475,7 @@ describe("receiving a file", () => {
       status: 200,
       raw: Buffer.concat(chunks),
     }));
-    const saved = JSON.parse((await cli(["--home", home.dir, "inbox", "--out", out, "--json"])).stdout);
+    const saved = JSON.parse((await cli(["--home", home.location, "inbox", "--out", out, "--json"])).stdout);
     expect(saved.file).toMatchObject({
       name: "evil.sh",
       path: join(out, "evil.sh"),
@@ -488,7 +488,9 @@ describe("receiving a file", () => {
       status: 200,
       raw: Buffer.concat(chunks),
     }));
-    const foreign = JSON.parse((await cli(["--home", home.dir, "inbox", "--out", out, "--json"])).stdout);
+    const foreign = JSON.parse(
+      (await cli(["--home", home.location, "inbox", "--out", out, "--json"])).stdout,
+    );
     expect(foreign.fileError).toMatch(/not alice's/);
     expect(bobSide.requests).toEqual([]);
   });

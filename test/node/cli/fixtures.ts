@@ -17,7 +17,8 @@ import {
   sealMessage,
 } from "../../../client/crypto/index.js";
 import { Api } from "../../../client/net/api.js";
-import { Home } from "../../../client/store/home.js";
+import type { Home } from "../../../client/store/home.js";
+import { nodeHome } from "../../../cli-client/platform/node-home.js";
 import type { LoggedIn } from "../../../client/session.js";
 import { type StubServer, sendWelcome } from "./helpers.js";
 
@@ -83,7 +84,7 @@ export async function loggedInHome(
   user: TestUser,
   pinned: TestUser[] = [],
 ): Promise<Home> {
-  const home = new Home(dir);
+  const home = nodeHome(dir);
   await home.write("identity.json", {
     username: user.name,
     publicKeys: user.publicKeys,
@@ -197,5 +198,5 @@ export function tampered(frame: Uint8Array): Uint8Array {
 }
 
 export async function writeRaw(home: Home, name: string, text: string): Promise<void> {
-  await writeFile(join(home.dir, name), text, { mode: 0o600 });
+  await writeFile(join(home.location, name), text, { mode: 0o600 });
 }

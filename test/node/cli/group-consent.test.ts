@@ -14,7 +14,7 @@ import type { EventFrame } from "../../../protocol/frames.js";
 import { GENESIS_PREV, NO_INVITATIONS_DIGEST, decodeStatement } from "../../../protocol/group-statement.js";
 import { Contacts } from "../../../client/contacts.js";
 import { GroupDirectory } from "../../../client/groups.js";
-import { Home } from "../../../client/store/home.js";
+import { nodeHome } from "../../../cli-client/platform/node-home.js";
 import { localTime } from "../../../cli-client/output.js";
 import { SignedChain, groupsFileOf } from "./group-chain.js";
 import { type TestUser, answerUploads, loggedInAs, loggedInHome, makeUser, serveKeys } from "./fixtures.js";
@@ -70,7 +70,7 @@ function devsInvitingBob(): SignedChain {
 
 /** A directory for `user` in its own folder under the test's. */
 async function directoryOf(user: TestUser, folder = user.name): Promise<GroupDirectory> {
-  const home = new Home(join(dir.path, folder));
+  const home = nodeHome(join(dir.path, folder));
   const me = loggedInAs(server.url, user);
   return GroupDirectory.load(home, me, new Contacts(home, me));
 }
@@ -245,7 +245,7 @@ describe("groups.json from before invitations (version 2)", () => {
       invited: _invited,
       ...legacy
     } = chain.fileRecord(chain.entry(1));
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     await home.ensure();
     const file = join(dir.path, "groups.json");
     const legacyFile = {
@@ -297,7 +297,7 @@ describe("group create and add, when members must consent", () => {
     };
     const devs = new SignedChain("devs", everyone);
     serveCreate(devs);
-    const human = await cli(["--home", home.dir, "group", "create", "devs", "bob", "carol"]);
+    const human = await cli(["--home", home.location, "group", "create", "devs", "bob", "carol"]);
     expect(human.stderr).toBe("");
     expect(human.code).toBe(0);
     expect(human.stdout).toBe(
@@ -319,7 +319,7 @@ describe("group create and add, when members must consent", () => {
     expect(devs.head.invited).toEqual(["carol"]);
 
     serveCreate(new SignedChain("team", everyone));
-    const json = await cli(["--home", home.dir, "group", "create", "team", "bob", "carol", "--json"]);
+    const json = await cli(["--home", home.location, "group", "create", "team", "bob", "carol", "--json"]);
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual({
       name: "team",
@@ -337,7 +337,7 @@ describe("group create and add, when members must consent", () => {
     new SignedChain("devs", everyone).serve(server);
     let posts = 0;
     server.http.set("POST /v1/groups", () => (posts++, consentRequired(["eve"])));
-    const result = await cli(["--home", home.dir, "group", "create", "devs", "bob"]);
+    const result = await cli(["--home", home.location, "group", "create", "devs", "bob"]);
     expect(result.code).toBe(5);
     expect(result.stderr).toMatch(
       /protocol failure: the server asks for consent to the create of devs from eve/,
@@ -358,7 +358,7 @@ describe("group create and add, when members must consent", () => {
       const user = decodeStatement(new Uint8Array(Buffer.from(statement, "base64"))).user;
       return user === "bob" ? consentRequired(["bob"]) : acceptAdd(request, body, bytes);
     });
-    const add = await cli(["--home", home.dir, "group", "add", "devs", "bob"]);
+    const add = await cli(["--home", home.location, "group", "add", "devs", "bob"]);
     expect(add.stderr).toBe("");
     expect(add.code).toBe(0);
     expect(add.stdout).toBe(
@@ -373,11 +373,11 @@ describe("group create and add, when members must consent", () => {
       "POST /v1/groups/devs/invitations",
     ]);
     expect(chain.head.statement).toMatchObject({ action: "invite", by: "alice", user: "bob", epoch: 2 });
-    const info = await cli(["--home", home.dir, "group", "info", "devs", "--json"]);
+    const info = await cli(["--home", home.location, "group", "info", "devs", "--json"]);
     expect(JSON.parse(info.stdout)).toMatchObject({ members: ["alice", "carol"], invited: ["bob"] });
 
     // Asked again: the invitation stands, nothing else is signed.
-    const again = await cli(["--home", home.dir, "group", "add", "devs", "bob"]);
+    const again = await cli(["--home", home.location, "group", "add", "devs", "bob"]);
     expect(again).toMatchObject({
       code: 7,
       stderr:
@@ -385,7 +385,7 @@ describe("group create and add, when members must consent", () => {
     });
     expect(chain.head.epoch).toBe(2);
 
-    const remove = await cli(["--home", home.dir, "group", "remove", "devs", "bob", "--json"]);
+    const remove = await cli(["--home", home.location, "group", "remove", "devs", "bob", "--json"]);
     expect(remove.code).toBe(0);
     expect(JSON.parse(remove.stdout)).toMatchObject({
       user: "bob",
@@ -395,7 +395,7 @@ describe("group create and add, when members must consent", () => {
       epoch: 3,
     });
     expect(chain.head.statement).toMatchObject({ action: "remove", user: "bob" });
-    const human = await cli(["--home", home.dir, "group", "info", "devs"]);
+    const human = await cli(["--home", home.location, "group", "info", "devs"]);
     expect(human.stdout).toBe(
       "group devs: admin alice, epoch 3\nmembers, oldest first: alice (admin), carol\n",
     );
@@ -408,7 +408,7 @@ describe("group join and decline", () => {
     const chain = devsInvitingBob();
     chain.add(alice, "eve"); // a change bob is shown on the way
     const requests = chain.serve(server);
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "group", "join", "devs"]);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "group", "join", "devs"]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
     // The invitation itself is not shown again; the add after it is.
@@ -430,7 +430,7 @@ describe("group join and decline", () => {
     expect(join.statement.invitedDigest).toEqual(membersDigest([]));
 
     const uploads = answerUploads(server, "delivered");
-    const sent = await cli(["--home", home.dir, "send", "--group", "devs", "hi", "--json"]);
+    const sent = await cli(["--home", home.location, "send", "--group", "devs", "hi", "--json"]);
     expect(sent.code).toBe(0);
     expect(uploads[0]!.slots.map((slot) => slot.recipient)).toEqual(["alice", "bob", "carol", "eve"]);
   });
@@ -438,14 +438,14 @@ describe("group join and decline", () => {
   it("join --json reports the group joined; an invitee's leave is refused with how to decline", async () => {
     const home = await loggedInHome(dir.path, server.url, bob, [alice, carol]);
     const requests = devsInvitingBob().serve(server);
-    const leave = await cli(["--home", home.dir, "group", "leave", "devs"]);
+    const leave = await cli(["--home", home.location, "group", "leave", "devs"]);
     expect(leave).toMatchObject({
       code: 7,
       stderr:
         "telepound: you are invited to the group devs, not a member: to say no, `telepound group decline devs`\n",
     });
     expect(requests).not.toContain("POST /v1/groups/devs/leave");
-    const { code, stdout } = await cli(["--home", home.dir, "group", "join", "devs", "--json"]);
+    const { code, stdout } = await cli(["--home", home.location, "group", "join", "devs", "--json"]);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual({
       name: "devs",
@@ -465,7 +465,7 @@ describe("group join and decline", () => {
     chain.create(alice, ["carol"]);
     chain.invite(carol, "bob");
     const requests = chain.serve(server);
-    const forged = await cli(["--home", home.dir, "group", "join", "devs"]);
+    const forged = await cli(["--home", home.location, "group", "join", "devs"]);
     expect(forged.code).toBe(8);
     expect(forged.stderr).toMatch(
       /does not verify: the invite that brought this user in is not signed by the admin/,
@@ -480,7 +480,7 @@ describe("group join and decline", () => {
       status: 200,
       body: { ...info, members: [...info.members, { username: "bob", joinedAt: 9 }], invited: [] },
     }));
-    const listed = await cli(["--home", home.dir, "group", "join", "devs"]);
+    const listed = await cli(["--home", home.location, "group", "join", "devs"]);
     expect(listed.code).toBe(8);
     expect(listed.stderr).toMatch(/the signed members digest does not match the member list/);
     expect(real.head.statement.action).toBe("invite");
@@ -490,7 +490,7 @@ describe("group join and decline", () => {
     const home = await loggedInHome(dir.path, server.url, bob, [alice, carol]);
     const chain = devsInvitingBob();
     const requests = chain.serve(server);
-    const declined = await cli(["--home", home.dir, "group", "decline", "devs", "--json"]);
+    const declined = await cli(["--home", home.location, "group", "decline", "devs", "--json"]);
     expect(declined.stderr).toBe("");
     expect(declined.code).toBe(0);
     expect(JSON.parse(declined.stdout)).toEqual({ group: "devs", declined: true });
@@ -498,12 +498,12 @@ describe("group join and decline", () => {
     const head = (await home.read("groups.json"))!.groups[0]!.epochs.at(-1)!;
     expect(head).toMatchObject({ epoch: 3, event: "declined", invited: [], members: ["alice", "carol"] });
 
-    const join = await cli(["--home", home.dir, "group", "join", "devs"]);
+    const join = await cli(["--home", home.location, "group", "join", "devs"]);
     expect(join).toMatchObject({ code: 7, stderr: "telepound: you are not invited to the group devs\n" });
     expect(requests.filter((request) => request.startsWith("POST"))).toEqual([
       "POST /v1/groups/devs/decline",
     ]);
-    const human = await cli(["--home", home.dir, "group", "decline", "devs"]);
+    const human = await cli(["--home", home.location, "group", "decline", "devs"]);
     expect(human.code).toBe(7);
   });
 });
@@ -514,20 +514,20 @@ describe("group list", () => {
     const at = Date.UTC(2026, 0, 2, 3, 4, 5);
     let answer: object = { groups: ["devs"], invitations: [{ group: "club", by: "alice", at }] };
     server.http.set("GET /v1/groups", () => ({ status: 200, body: answer }));
-    const human = await cli(["--home", home.dir, "group", "list"]);
+    const human = await cli(["--home", home.location, "group", "list"]);
     expect(human.stdout).toBe(
       `devs\ninvitations:\n  club: invited by alice at ${localTime(at)} (\`telepound group join club\` or \`telepound group decline club\`)\n`,
     );
-    const json = await cli(["--home", home.dir, "group", "list", "--json"]);
+    const json = await cli(["--home", home.location, "group", "list", "--json"]);
     expect(JSON.parse(json.stdout)).toEqual({
       groups: ["devs"],
       invitations: [{ group: "club", by: "alice", at: "2026-01-02T03:04:05.000Z" }],
     });
     answer = { groups: [], invitations: [] };
-    expect((await cli(["--home", home.dir, "group", "list"])).stdout).toBe("you are in no groups\n");
+    expect((await cli(["--home", home.location, "group", "list"])).stdout).toBe("you are in no groups\n");
     // An answer without the invitations is not this protocol's.
     answer = { groups: [] };
-    expect((await cli(["--home", home.dir, "group", "list"])).code).toBe(5);
+    expect((await cli(["--home", home.location, "group", "list"])).code).toBe(5);
   });
 });
 
@@ -536,7 +536,7 @@ describe("consent events in inbox", () => {
     const chain = devsInvitingBob();
     const bobHome = await loggedInHome(join(dir.path, "bob"), server.url, bob, [alice, carol]);
     const acked = serveFrames([chain.event(chain.entry(2))]);
-    const invitee = await cli(["--home", bobHome.dir, "inbox"]);
+    const invitee = await cli(["--home", bobHome.location, "inbox"]);
     expect(invitee.code).toBe(0);
     expect(invitee.stdout).toMatch(
       /\] alice invited you to devs: `telepound group join devs` or `telepound group decline devs` \(members: alice, carol; invited: bob\) \[signed by alice\]\n$/,
@@ -546,7 +546,7 @@ describe("consent events in inbox", () => {
     const carolHome = await loggedInHome(join(dir.path, "carol"), server.url, carol, [alice, bob]);
     chain.join(bob);
     serveFrames([chain.event(chain.entry(1)), chain.event(chain.entry(2)), chain.event(chain.entry(3))]);
-    const member = await cli(["--home", carolHome.dir, "inbox", "--json"]);
+    const member = await cli(["--home", carolHome.location, "inbox", "--json"]);
     expect(member.stderr).toBe("");
     expect(jsonLines(member.stdout).slice(1)).toEqual([
       {
@@ -581,7 +581,7 @@ describe("consent events in inbox", () => {
     chain.remove(alice, "bob"); // 5: withdrawn
     const carolHome = await loggedInHome(join(dir.path, "carol"), server.url, carol, [alice, bob]);
     serveFrames(chain.entries.map((entry) => chain.event(entry)));
-    const member = await cli(["--home", carolHome.dir, "inbox"]);
+    const member = await cli(["--home", carolHome.location, "inbox"]);
     expect(member.stdout).toMatch(
       /group devs: bob declined the invitation \(members: alice, carol\) \[signed by bob\]\n/,
     );
@@ -590,7 +590,7 @@ describe("consent events in inbox", () => {
     );
     const bobHome = await loggedInHome(join(dir.path, "bob"), server.url, bob, [alice, carol]);
     serveFrames([chain.event(chain.entry(4)), chain.event(chain.entry(5))]);
-    const invitee = await cli(["--home", bobHome.dir, "inbox", "--json"]);
+    const invitee = await cli(["--home", bobHome.location, "inbox", "--json"]);
     expect(jsonLines(invitee.stdout).map((line) => [line.event, line.user, line.signedBy])).toEqual([
       ["invited", "bob", "alice"],
       ["uninvited", "bob", "alice"],
@@ -624,7 +624,7 @@ describe("sending to a group with invitees", () => {
       [],
     );
     const acked = serveFrames([noJoin, forger.event(wrongKey, { id: "a".repeat(32) })]);
-    const inbox = await cli(["--home", home.dir, "inbox"]);
+    const inbox = await cli(["--home", home.location, "inbox"]);
     expect(inbox.code).toBe(0);
     expect(inbox.stdout).toBe("no new messages\n");
     expect(inbox.stderr).toMatch(
@@ -634,7 +634,7 @@ describe("sending to a group with invitees", () => {
     expect(acked).toEqual(["f".repeat(32), "a".repeat(32)]);
 
     const uploads = answerUploads(server, "delivered");
-    const sent = await cli(["--home", home.dir, "send", "--group", "devs", "members only", "--json"]);
+    const sent = await cli(["--home", home.location, "send", "--group", "devs", "members only", "--json"]);
     expect(sent.code).toBe(0);
     expect(uploads[0]!.header.epoch).toBe(2);
     expect(uploads[0]!.slots.map((slot) => slot.recipient)).toEqual(["alice", "carol"]);
@@ -645,7 +645,7 @@ describe("sending to a group with invitees", () => {
       status: 200,
       body: { ...info, members: [...info.members, { username: "bob", joinedAt: 9 }], invited: [] },
     }));
-    const lied = await cli(["--home", home.dir, "group", "info", "devs"]);
+    const lied = await cli(["--home", home.location, "group", "info", "devs"]);
     expect(lied.code).toBe(8);
     expect(uploads.flatMap((upload) => upload.slots.map((slot) => slot.recipient))).not.toContain("bob");
   });
@@ -654,7 +654,7 @@ describe("sending to a group with invitees", () => {
     const home = await loggedInHome(dir.path, server.url, bob, [alice, carol]);
     devsInvitingBob().serve(server);
     const uploads = answerUploads(server, "delivered");
-    const result = await cli(["--home", home.dir, "send", "--group", "devs", "hello?"]);
+    const result = await cli(["--home", home.location, "send", "--group", "devs", "hello?"]);
     expect(result).toMatchObject({
       code: 7,
       stderr:
@@ -675,7 +675,7 @@ describe("chat", () => {
     const devsRequests = devs.serve(server);
     const uploads = answerUploads(server, "delivered");
     const io = fakeIo({}, "/join\n/join devs\nhello devs\n/decline club\n");
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "chat"], io);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "chat"], io);
     expect(code).toBe(0);
     expect(stderr).toBe("telepound: usage: /join G\n");
     expect(stdout).toContain("you joined group devs: admin alice, epoch 3\n");

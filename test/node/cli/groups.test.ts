@@ -17,7 +17,7 @@ import {
 } from "../../../client/crypto/index.js";
 import { Contacts } from "../../../client/contacts.js";
 import { EPOCHS_KEPT, GroupDirectory } from "../../../client/groups.js";
-import { Home } from "../../../client/store/home.js";
+import { nodeHome } from "../../../cli-client/platform/node-home.js";
 import type { LoggedIn } from "../../../client/session.js";
 import { SignedChain, groupsFileOf } from "./group-chain.js";
 import {
@@ -135,7 +135,7 @@ describe("receiving group messages", () => {
     const chain = devs();
     const message = await groupDelivery(alice, bob, "devs", 2, [alice, bob, carol], "hello devs");
     const acked = serve([chain.event(chain.entry(1)), chain.event(chain.entry(2)), message.frame]);
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox", "--json"]);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "inbox", "--json"]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(jsonLines(stdout)).toEqual([
@@ -181,7 +181,7 @@ describe("receiving group messages", () => {
     const chain = devs();
     const message = await groupDelivery(carol, bob, "devs", 2, [alice, bob, carol], "from carol");
     serve([chain.event(chain.entry(1)), chain.event(chain.entry(2)), message.frame]);
-    const { stdout } = await cli(["--home", home.dir, "inbox"]);
+    const { stdout } = await cli(["--home", home.location, "inbox"]);
     expect(stdout).toMatch(
       /group devs: alice added carol \(members: alice, bob, carol\) \[signed by alice\]\n/,
     );
@@ -194,7 +194,7 @@ describe("receiving group messages", () => {
     const chain = devs();
     const message = await groupDelivery(alice, bob, "devs", 2, [alice, bob, carol, eve], "with eve");
     const acked = serve([chain.event(chain.entry(1)), chain.event(chain.entry(2)), message.frame]);
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "inbox"]);
     expect(code).toBe(0);
     expect(stdout).not.toContain("with eve");
     expect(stderr).toMatch(
@@ -211,7 +211,7 @@ describe("receiving group messages", () => {
     const message = await groupDelivery(alice, bob, "devs", 2, [alice, bob], "old members");
     const chain = devs();
     serve([chain.event(chain.entry(1)), chain.event(chain.entry(2)), message.frame]);
-    const { stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
+    const { stdout, stderr } = await cli(["--home", home.location, "inbox"]);
     expect(stdout).not.toContain("old members");
     expect(stderr).toMatch(/members digest does not match the members of devs at epoch 2/);
   });
@@ -227,7 +227,7 @@ describe("receiving group messages", () => {
     const first = await groupDelivery(alice, bob, "devs", 6, [alice, bob, carol], "first");
     const second = await groupDelivery(carol, bob, "devs", 6, [alice, bob, carol], "second");
     serve([first.frame, second.frame]);
-    const { stdout } = await cli(["--home", home.dir, "inbox", "--json"]);
+    const { stdout } = await cli(["--home", home.location, "inbox", "--json"]);
     const lines = jsonLines(stdout);
     expect(lines.filter((line) => "text" in line).map((line) => line.text)).toEqual(["first", "second"]);
     // Every change on the way is verified and shown, each with its signer.
@@ -245,7 +245,9 @@ describe("receiving group messages", () => {
     expect(requests).toEqual([6, 5, 4, 3, 2, 1].map((epoch) => `GET /v1/groups/devs/epochs/${epoch}`));
     // A later run knows the epoch without asking.
     serve([(await groupDelivery(alice, bob, "devs", 6, [alice, bob, carol], "third")).frame]);
-    expect(jsonLines((await cli(["--home", home.dir, "inbox", "--json"])).stdout)[0]?.text).toBe("third");
+    expect(jsonLines((await cli(["--home", home.location, "inbox", "--json"])).stdout)[0]?.text).toBe(
+      "third",
+    );
     expect(requests).toHaveLength(6);
   });
 
@@ -256,7 +258,7 @@ describe("receiving group messages", () => {
     chain.serve(server);
     const message = await groupDelivery(eve, bob, "devs", 3, [alice, bob, carol, eve], "eve is in");
     const acked = serve([chain.event(chain.entry(1)), chain.event(chain.entry(2)), message.frame]);
-    const { stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
+    const { stdout, stderr } = await cli(["--home", home.location, "inbox"]);
     expect(stdout).not.toContain("eve is in");
     expect(stderr).toMatch(/dropped a message from eve .*only the admin \(alice\) may add members/);
     expect(acked).toContain(message.id);
@@ -270,7 +272,7 @@ describe("receiving group messages", () => {
     }));
     const message = await groupDelivery(alice, bob, "devs", 3, [alice, bob, carol], "not for you");
     const acked = serve([message.frame]);
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "inbox"]);
     expect(code).toBe(0);
     expect(stdout).toBe("no new messages\n");
     expect(stderr).toMatch(/you were not a member of the group devs at epoch 3/);
@@ -283,7 +285,7 @@ describe("receiving group messages", () => {
     const message = await groupDelivery(eve, bob, "devs", 1, [alice, bob, eve], "let me in");
     const chain = devs();
     serve([chain.event(chain.entry(1)), message.frame]);
-    const { stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
+    const { stdout, stderr } = await cli(["--home", home.location, "inbox"]);
     expect(stdout).not.toContain("let me in");
     expect(stderr).toMatch(/dropped a message from eve/);
   });
@@ -305,7 +307,7 @@ describe("receiving group messages", () => {
         });
       socket.ws.on("message", (data: Buffer) => acked.push(...(JSON.parse(data.toString()).ids ?? [])));
     };
-    const { code, stdout } = await cli(["--home", home.dir, "inbox", "--json"]);
+    const { code, stdout } = await cli(["--home", home.location, "inbox", "--json"]);
     expect(code).toBe(0);
     expect(stdout).not.toContain("mine");
     expect(jsonLines(stdout)).toHaveLength(1);
@@ -317,7 +319,7 @@ describe("receiving group messages", () => {
     const own = await groupDelivery(alice, alice, "devs", 1, [alice, bob], "from my laptop");
     const chain = devs();
     serve([chain.event(chain.entry(1)), own.frame]);
-    const { stdout } = await cli(["--home", home.dir, "inbox"]);
+    const { stdout } = await cli(["--home", home.location, "inbox"]);
     expect(stdout).toMatch(/#devs alice: from my laptop/);
   });
 });
@@ -344,7 +346,7 @@ describe("sending to a group", () => {
     const uploads = answerInTurn([sent]);
     const { code, stdout } = await cli([
       "--home",
-      home.dir,
+      home.location,
       "send",
       "--group",
       "devs",
@@ -400,7 +402,7 @@ describe("sending to a group", () => {
     const uploads = answerInTurn([stale, sent]);
     const { code, stdout, stderr } = await cli([
       "--home",
-      home.dir,
+      home.location,
       "send",
       "--group",
       "devs",
@@ -434,7 +436,7 @@ describe("sending to a group", () => {
     await home.write("groups.json", groupsFileOf("bob", chain, [chain.entry(1)]));
     chain.serve(server);
     const uploads = answerInTurn([stale, sent]);
-    const first = await cli(["--home", home.dir, "send", "--group", "devs", "hi", "--json"]);
+    const first = await cli(["--home", home.location, "send", "--group", "devs", "hi", "--json"]);
     expect(first.code).toBe(10);
     expect(jsonLines(first.stdout)).toEqual([
       expect.objectContaining({ event: "added", user: "carol", epoch: 2, signedBy: "alice" }),
@@ -446,7 +448,7 @@ describe("sending to a group", () => {
       },
     });
     expect(uploads.map((upload) => upload.header.epoch)).toEqual([1]);
-    const again = await cli(["--home", home.dir, "send", "--group", "devs", "hi", "--json"]);
+    const again = await cli(["--home", home.location, "send", "--group", "devs", "hi", "--json"]);
     expect(again.code).toBe(0);
     expect(uploads.map((upload) => upload.header.epoch)).toEqual([1, 2]);
     expect(uploads[1]!.slots.map((slot) => slot.recipient)).toEqual(["alice", "bob", "carol"]);
@@ -460,7 +462,7 @@ describe("sending to a group", () => {
     const lie = { ...chain.info(), members: [...chain.info().members, { username: "eve", joinedAt: 9 }] };
     server.http.set("GET /v1/groups/devs", () => ({ status: 200, body: lie }));
     const uploads = answerInTurn([stale]);
-    const result = await cli(["--home", home.dir, "send", "--group", "devs", "hi"]);
+    const result = await cli(["--home", home.location, "send", "--group", "devs", "hi"]);
     expect(result.code).toBe(8);
     expect(result.stderr).toMatch(
       /does not verify: the member list given does not match the signed members digest/,
@@ -474,7 +476,7 @@ describe("sending to a group", () => {
     chain.create(alice, ["bob"]);
     chain.serve(server);
     const uploads = answerInTurn([stale]);
-    const { code, stderr } = await cli(["--home", home.dir, "send", "--group", "devs", "never"]);
+    const { code, stderr } = await cli(["--home", home.location, "send", "--group", "devs", "never"]);
     expect(code).toBe(7);
     expect(uploads).toHaveLength(4);
     expect(new Set(uploads.map((upload) => upload.messageIdHex)).size).toBe(4);
@@ -490,13 +492,13 @@ describe("sending to a group", () => {
       status: 403,
       body: { error: { code: "forbidden", message: "you are not a member of this group" } },
     }));
-    const notMember = await cli(["--home", home.dir, "send", "--group", "theirs", "hi"]);
+    const notMember = await cli(["--home", home.location, "send", "--group", "theirs", "hi"]);
     expect(notMember.code).toBe(7);
     expect(notMember.stderr).toBe("telepound: you are not a member of the group theirs\n");
-    const missing = await cli(["--home", home.dir, "send", "--group", "nowhere", "hi"]);
+    const missing = await cli(["--home", home.location, "send", "--group", "nowhere", "hi"]);
     expect(missing.code).toBe(4);
     expect(missing.stderr).toBe("telepound: no such group: nowhere\n");
-    const neither = await cli(["--home", home.dir, "send"]);
+    const neither = await cli(["--home", home.location, "send"]);
     expect(neither.code).toBe(2);
   });
 
@@ -507,9 +509,9 @@ describe("sending to a group", () => {
     chain.serve(server);
     server.http.set("POST /v1/users/lookup", () => {
       // Another process pinned carol's real keys between our read and the server's (other) answer.
-      const file = JSON.parse(readFileSync(join(home.dir, "contacts.json"), "utf8"));
+      const file = JSON.parse(readFileSync(join(home.location, "contacts.json"), "utf8"));
       file.contacts.carol = { publicKeys: carol.publicKeys, fingerprint: carol.fingerprint, firstSeen: "x" };
-      writeFileSync(join(home.dir, "contacts.json"), JSON.stringify(file));
+      writeFileSync(join(home.location, "contacts.json"), JSON.stringify(file));
       return {
         status: 200,
         body: {
@@ -522,7 +524,7 @@ describe("sending to a group", () => {
       };
     });
     const uploads = answerInTurn([sent]);
-    const { code, stderr } = await cli(["--home", home.dir, "send", "--group", "devs", "hi"]);
+    const { code, stderr } = await cli(["--home", home.location, "send", "--group", "devs", "hi"]);
     expect(code).toBe(8);
     expect(stderr).toMatch(/KEY MISMATCH for carol/);
     expect(uploads).toHaveLength(0);
@@ -553,20 +555,20 @@ describe("group commands", () => {
       status: 409,
       body: { error: { code: "conflict", message: "the group devs exists already" } },
     }));
-    const add = await cli(["--home", home.dir, "group", "add", "devs", "carol"]);
+    const add = await cli(["--home", home.location, "group", "add", "devs", "carol"]);
     expect(add).toMatchObject({
       code: 7,
       stderr: "telepound: refused by the server: only the admin (alice) may add members\n",
     });
-    expect((await cli(["--home", home.dir, "group", "info", "gone"])).code).toBe(4);
-    expect((await cli(["--home", home.dir, "group", "info", "theirs"])).code).toBe(7);
-    const taken = await cli(["--home", home.dir, "group", "create", "new"]);
+    expect((await cli(["--home", home.location, "group", "info", "gone"])).code).toBe(4);
+    expect((await cli(["--home", home.location, "group", "info", "theirs"])).code).toBe(7);
+    const taken = await cli(["--home", home.location, "group", "create", "new"]);
     expect(taken).toMatchObject({
       code: 7,
       stderr: "telepound: refused by the server: the group devs exists already\n",
     });
-    expect((await cli(["--home", home.dir, "group", "info", "no"])).code).toBe(2);
-    expect((await cli(["--home", home.dir, "group", "explode"])).code).toBe(2);
+    expect((await cli(["--home", home.location, "group", "info", "no"])).code).toBe(2);
+    expect((await cli(["--home", home.location, "group", "explode"])).code).toBe(2);
   });
 
   it("create signs the statement for the next epoch with the members once, and info prints the verified head", async () => {
@@ -579,14 +581,24 @@ describe("group commands", () => {
       created = JSON.parse(body);
       return record(request, body, bytes);
     });
-    const create = await cli(["--home", home.dir, "group", "create", "Devs", "bob", "alice", "BOB", "carol"]);
+    const create = await cli([
+      "--home",
+      home.location,
+      "group",
+      "create",
+      "Devs",
+      "bob",
+      "alice",
+      "BOB",
+      "carol",
+    ]);
     expect(create.code).toBe(0);
     expect(created!.members).toEqual(["alice", "bob", "carol"]);
     expect(chain.head.statement).toMatchObject({ action: "create", epoch: 1, by: "alice", admin: "alice" });
     expect(requests).toEqual(["GET /v1/groups/devs/next-epoch", "POST /v1/groups"]);
     // Removed on another device of alice's: verified from the server's head, shown as it is.
     chain.remove(alice, "bob");
-    const info = await cli(["group", "info", "devs", "--home", home.dir, "--json"]);
+    const info = await cli(["group", "info", "devs", "--home", home.location, "--json"]);
     expect(JSON.parse(info.stdout)).toEqual({
       name: "devs",
       admin: "alice",
@@ -595,7 +607,7 @@ describe("group commands", () => {
       invited: [],
       createdAt: expect.any(String),
     });
-    const human = await cli(["--home", home.dir, "group", "info", "devs"]);
+    const human = await cli(["--home", home.location, "group", "info", "devs"]);
     expect(human.stdout).toBe(
       "group devs: admin alice, epoch 2\nmembers, oldest first: alice (admin), carol\n",
     );
@@ -611,7 +623,7 @@ describe("group commands", () => {
     other.add(alice, "carol");
     // The server answers the add with another add, signed by alice long ago.
     server.http.set("POST /v1/groups/devs/members", () => ({ status: 200, body: other.info() }));
-    const add = await cli(["--home", home.dir, "group", "add", "devs", "bob2"]);
+    const add = await cli(["--home", home.location, "group", "add", "devs", "bob2"]);
     expect(add.code).toBe(8);
   });
 });
@@ -641,7 +653,7 @@ describe("chat", () => {
       });
     };
     const io = fakeIo({}, "/group devs first try\n/group devs second try\n");
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "chat"], io);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "chat"], io);
     expect(code).toBe(0);
     expect(stdout).toMatch(/group devs: bob added carol \(members: alice, bob, carol\) \[signed by bob\]/);
     expect(stderr).toMatch(/group membership changed: review it and send again \(1 change in devs/);
@@ -676,7 +688,7 @@ describe("chat", () => {
       "after leaving",
     ];
     const io = fakeIo({}, `${lines.join("\n")}\n`);
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "chat"], io);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "chat"], io);
     expect(code).toBe(0);
     expect(stderr.split("\n").filter(Boolean)).toEqual([
       "telepound: /members acts on the current group: /group G first",
@@ -730,7 +742,7 @@ describe("chat", () => {
 
 describe("GroupDirectory", () => {
   it("merges what two processes verified, keeps member lists for the newest epochs only, and ignores another user's file", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     const me = loggedIn(alice);
     const contacts = new Contacts(home, me);
     const chain = devs();
@@ -770,7 +782,7 @@ describe("GroupDirectory", () => {
   });
 
   it("takes a create after a close as a new chain, a create over the open chain as a fork", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     const me = loggedIn(alice);
     const contacts = new Contacts(home, me);
     const chain = new SignedChain("devs", [alice, bob]);
@@ -788,7 +800,7 @@ describe("GroupDirectory", () => {
     await expect(directory.membersAt("devs", 2)).rejects.toThrow(/GROUP FORK/);
 
     // Elsewhere: everyone leaves, and bob creates the name again: a new chain, no fork.
-    const fresh = await GroupDirectory.load(new Home(join(dir.path, "other")), me, contacts);
+    const fresh = await GroupDirectory.load(nodeHome(join(dir.path, "other")), me, contacts);
     const closing = new SignedChain("team", [alice, bob]);
     closing.create(bob, ["alice"]);
     closing.leave(bob);
@@ -802,7 +814,7 @@ describe("GroupDirectory", () => {
   });
 
   it("follows a removal it can see to a re-add it was not shown in between, as a new chain", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     const me = loggedIn(bob);
     const contacts = new Contacts(home, me);
     const chain = devs(); // 1 create (alice, bob), 2 add carol
@@ -828,7 +840,7 @@ describe("GroupDirectory", () => {
     ]);
     expect(directory.latest("devs")).toEqual({ epoch: 6, members: ["alice", "bob", "carol"] });
     // While still a member, a gap the server will not fill is refused: nothing adopted.
-    const other = await GroupDirectory.load(new Home(join(dir.path, "other")), me, contacts);
+    const other = await GroupDirectory.load(nodeHome(join(dir.path, "other")), me, contacts);
     expect((await other.learn("devs", chain.epochAnswer(chain.entry(1)))).kind).toBe("adopted");
     server.http.set("GET /v1/groups/devs/epochs/2", () => ({
       status: 404,
@@ -842,7 +854,7 @@ describe("GroupDirectory", () => {
   });
 
   it("reads a version 1 file (the server's unsigned word) as knowing nothing", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     await home.write("groups.json", { version: 3, owner: "alice", groups: [] });
     await writeFileSync(
       join(dir.path, "groups.json"),

@@ -5,12 +5,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BusyError, ExitCode } from "../../../client/errors.js";
-import { HISTORY_FILE, History, type NewEntry } from "../../../client/store/history.js";
-import { Home } from "../../../client/store/home.js";
+import type { HistoryQuery, NewEntry } from "../../../client/store/history.js";
+import { HISTORY_FILE, SqliteHistory } from "../../../cli-client/platform/sqlite-history.js";
+import type { Home } from "../../../client/store/home.js";
+import { type NodeHomeStorage, nodeHome } from "../../../cli-client/platform/node-home.js";
 import { runCaptured } from "./helpers.js";
 
 function freshHome(): Home {
-  return new Home(join(mkdtempSync(join(tmpdir(), "telepound-history-")), "home"));
+  return nodeHome(join(mkdtempSync(join(tmpdir(), "telepound-history-")), "home"));
+}
+
+/** The home's history, as the CLI opens it. */
+function openHistory(home: Home, owner: string): Promise<SqliteHistory> {
+  return SqliteHistory.open(home.storage as NodeHomeStorage, owner);
 }
 
 let nextId = 0;
@@ -26,46 +33,47 @@ function message(fields: Partial<NewEntry> & Pick<NewEntry, "from" | "to" | "tex
 
 describe("History", () => {
   it("keeps each conversation apart, both directions together, newest last within the limit", async () => {
-    const history = await History.open(freshHome(), "alice");
-    history.record([
+    const history = await openHistory(freshHome(), "alice");
+    await history.record([
       message({ from: "alice", to: "bob", text: "hi bob" }),
       message({ from: "bob", to: "alice", text: "hi alice" }),
       message({ from: "carol", to: "alice", text: "hello from carol" }),
       message({ from: "bob", to: "team", group: "team", text: "to the team" }),
       message({ from: "alice", to: "bob", text: "bye bob" }),
     ]);
-    const texts = (query: Parameters<History["list"]>[0]) => history.list(query).map((entry) => entry.text);
-    expect(texts({ user: "bob", limit: 10 })).toEqual(["hi bob", "hi alice", "bye bob"]);
-    expect(texts({ user: "bob", limit: 2 })).toEqual(["hi alice", "bye bob"]);
-    expect(texts({ group: "team", limit: 10 })).toEqual(["to the team"]);
-    expect(texts({ limit: 100 })).toHaveLength(5);
+    const texts = async (query: HistoryQuery) => (await history.list(query)).map((entry) => entry.text);
+    expect(await texts({ user: "bob", limit: 10 })).toEqual(["hi bob", "hi alice", "bye bob"]);
+    expect(await texts({ user: "bob", limit: 2 })).toEqual(["hi alice", "bye bob"]);
+    expect(await texts({ group: "team", limit: 10 })).toEqual(["to the team"]);
+    expect(await texts({ limit: 100 })).toHaveLength(5);
     history.close();
   });
 
   it("searches text case-insensitively and literally: % and _ are not wildcards", async () => {
-    const history = await History.open(freshHome(), "alice");
-    history.record([
+    const history = await openHistory(freshHome(), "alice");
+    await history.record([
       message({ from: "bob", to: "alice", text: "The Invoice is attached" }),
       message({ from: "bob", to: "alice", text: "100% done" }),
       message({ from: "bob", to: "alice", text: "1000 done" }),
       message({ from: "bob", to: "alice", text: "snake_case" }),
       message({ from: "bob", to: "alice", text: "snakeXcase" }),
     ]);
-    const found = (search: string) => history.list({ search, limit: 10 }).map((entry) => entry.text);
-    expect(found("invoice")).toEqual(["The Invoice is attached"]);
-    expect(found("0%")).toEqual(["100% done"]);
-    expect(found("e_c")).toEqual(["snake_case"]);
-    expect(found("nothing like it")).toEqual([]);
+    const found = async (search: string) =>
+      (await history.list({ search, limit: 10 })).map((entry) => entry.text);
+    expect(await found("invoice")).toEqual(["The Invoice is attached"]);
+    expect(await found("0%")).toEqual(["100% done"]);
+    expect(await found("e_c")).toEqual(["snake_case"]);
+    expect(await found("nothing like it")).toEqual([]);
     history.close();
   });
 
   it("records a redelivered message once, keeps files and events, and shows other users of the home nothing", async () => {
     const home = freshHome();
-    const history = await History.open(home, "alice");
+    const history = await openHistory(home, "alice");
     const withFile = message({ from: "bob", to: "alice", text: "", file: { name: "a.pdf", size: 3 } });
-    history.record([withFile]);
-    history.record([withFile]);
-    history.record([
+    await history.record([withFile]);
+    await history.record([withFile]);
+    await history.record([
       {
         id: "event/1",
         kind: "event",
@@ -88,28 +96,28 @@ describe("History", () => {
         },
       },
     ]);
-    const entries = history.list({ limit: 10 });
+    const entries = await history.list({ limit: 10 });
     expect(entries).toHaveLength(2);
     expect(entries[0]!.file).toEqual({ name: "a.pdf", size: 3 });
     expect(entries[1]).toMatchObject({ kind: "event", group: "team", event: { event: "added", epoch: 2 } });
     history.close();
 
-    const other = await History.open(home, "mallory");
-    expect(other.list({ limit: 10 })).toEqual([]);
+    const other = await openHistory(home, "mallory");
+    expect(await other.list({ limit: 10 })).toEqual([]);
     other.close();
   });
 
   it("is owner-only on disk", async () => {
     const home = freshHome();
-    (await History.open(home, "alice")).close();
-    expect(statSync(join(home.dir, HISTORY_FILE)).mode & 0o777).toBe(0o600);
+    (await openHistory(home, "alice")).close();
+    expect(statSync(join(home.location, HISTORY_FILE)).mode & 0o777).toBe(0o600);
   });
 
   it("lets two processes open a new home at once (the schema is created once)", async () => {
     const home = freshHome();
-    const [one, two] = await Promise.all([History.open(home, "alice"), History.open(home, "alice")]);
-    one.record([message({ from: "bob", to: "alice", text: "one" })]);
-    expect(two.list({ limit: 5 }).map((entry) => entry.text)).toEqual(["one"]);
+    const [one, two] = await Promise.all([openHistory(home, "alice"), openHistory(home, "alice")]);
+    await one.record([message({ from: "bob", to: "alice", text: "one" })]);
+    expect((await two.list({ limit: 5 })).map((entry) => entry.text)).toEqual(["one"]);
     one.close();
     two.close();
   });
@@ -126,14 +134,14 @@ describe("telepound history", () => {
       // Expired: reading the local history needs neither a live session nor the server.
       expiresAt: Date.now() - 1000,
     });
-    const history = await History.open(home, "alice");
-    history.record([
+    const history = await openHistory(home, "alice");
+    await history.record([
       message({ from: "alice", to: "bob", text: "lunch?" }),
       message({ from: "bob", to: "alice", text: "yes, lunch at 1" }),
       message({ from: "bob", to: "team", group: "team", text: "standup moved" }),
     ]);
     history.close();
-    return home.dir;
+    return home.location;
   }
 
   it("prints one conversation, or a search across all, as JSON lines with ISO times", async () => {
@@ -163,7 +171,7 @@ describe("telepound history", () => {
     );
     expect((await runCaptured(["--home", dir, "history", "--limit", "0"])).code).toBe(ExitCode.usage);
     expect((await runCaptured(["--home", dir, "history", "--limit", "ten"])).code).toBe(ExitCode.usage);
-    expect((await runCaptured(["--home", freshHome().dir, "history"])).code).toBe(ExitCode.auth);
+    expect((await runCaptured(["--home", freshHome().location, "history"])).code).toBe(ExitCode.auth);
   });
 });
 
@@ -184,7 +192,7 @@ describe("one receiver per home", () => {
     await home.ensure();
     const { writeFile } = await import("node:fs/promises");
     // A pid far above any real one on Linux (pid_max is at most 2^22).
-    await writeFile(join(home.dir, "receiver.lock"), "99999999\nlisten\n");
+    await writeFile(join(home.location, "receiver.lock"), "99999999\nlisten\n");
     const claim = await home.claimReceiver("inbox");
     await claim.release();
   });

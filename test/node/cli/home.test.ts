@@ -5,7 +5,7 @@ import { chmod, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/pr
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CliError } from "../../../client/errors.js";
-import { Home, resolveHomeDir } from "../../../client/store/home.js";
+import { nodeHome, resolveHomeDir } from "../../../cli-client/platform/node-home.js";
 import { tempDir } from "./helpers.js";
 
 const session = {
@@ -32,24 +32,24 @@ afterEach(async () => {
 
 describe("Home permissions", () => {
   it("creates the folder 0700 and files 0600 even with umask 0", async () => {
-    const home = new Home(join(dir.path, "nested", "home"));
+    const home = nodeHome(join(dir.path, "nested", "home"));
     await home.write("session.json", session);
-    expect((await stat(home.dir)).mode & 0o777).toBe(0o700);
-    expect((await stat(join(home.dir, "session.json"))).mode & 0o777).toBe(0o600);
+    expect((await stat(home.location)).mode & 0o777).toBe(0o700);
+    expect((await stat(join(home.location, "session.json"))).mode & 0o777).toBe(0o600);
   });
 
   it("tightens an existing folder that others can read", async () => {
     const path = join(dir.path, "loose");
     await mkdir(path);
     await chmod(path, 0o755);
-    await new Home(path).ensure();
+    await nodeHome(path).ensure();
     expect((await stat(path)).mode & 0o777).toBe(0o700);
   });
 });
 
 describe("Home atomic writes", () => {
   it("round-trips a value and leaves no temp file behind", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     await home.write("session.json", session);
     await home.write("session.json", { ...session, token: "second" });
     expect(await home.read("session.json")).toEqual({ ...session, token: "second" });
@@ -57,7 +57,7 @@ describe("Home atomic writes", () => {
   });
 
   it("keeps the old content when a write is refused", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     await home.write("session.json", session);
     // An invalid value must fail before anything touches the file.
     await expect(home.write("session.json", { ...session, expiresAt: "soon" } as never)).rejects.toThrow();
@@ -66,7 +66,7 @@ describe("Home atomic writes", () => {
   });
 
   it("never exposes a partial file to a concurrent reader", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     const big = {
       owner: "alice",
       ids: Array.from({ length: 5000 }, (_, i) => [`id-${i}`, i] as [string, number]),
@@ -79,7 +79,7 @@ describe("Home atomic writes", () => {
   });
 
   it("reads a missing file as null and a damaged one as an error naming it", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     expect(await home.read("contacts.json")).toBeNull();
     await writeFile(join(dir.path, "contacts.json"), "{not json");
     await expect(home.read("contacts.json")).rejects.toThrow(CliError);
@@ -95,7 +95,7 @@ describe("contacts.json", () => {
   };
 
   it("keeps pins for names that are Object.prototype's properties, in memory and on disk", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     const names = ["__proto__", "constructor", "tostring", "hasownproperty", "valueof"];
     await home.write("contacts.json", {
       owner: "alice",
@@ -111,7 +111,7 @@ describe("contacts.json", () => {
   });
 
   it("reads a file written as a JSON object, and refuses one that is not an object of pins", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     await writeFile(
       join(dir.path, "contacts.json"),
       `{"owner":"alice","contacts":{"__proto__":${JSON.stringify(pin)}}}`,
@@ -127,7 +127,7 @@ describe("contacts.json", () => {
   });
 
   it("refuses to write an invalid pin", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     const bad = new Map([["bob", { ...pin, fingerprint: 7 }]]);
     await expect(home.write("contacts.json", { owner: "alice", contacts: bad } as never)).rejects.toThrow();
     expect(await home.read("contacts.json")).toBeNull();
@@ -136,7 +136,7 @@ describe("contacts.json", () => {
 
 describe("Home lock", () => {
   it("serialises read-modify-write so no update is lost", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     await home.write("state.json", { username: "alice", counter: 0 });
     const bump = () =>
       home.withLock(async () => {
@@ -150,7 +150,7 @@ describe("Home lock", () => {
   });
 
   it("breaks a lock left by a process that no longer exists", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     await home.ensure();
     // PID 2^22+1 is above Linux's pid_max ceiling, so no process has it.
     await writeFile(join(dir.path, "home.lock"), `${2 ** 22 + 1}\n`);
@@ -160,7 +160,7 @@ describe("Home lock", () => {
   });
 
   it("waits for a lock held by a live process", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     await home.ensure();
     await writeFile(join(dir.path, "home.lock"), `${process.pid}\n`);
     let entered = false;

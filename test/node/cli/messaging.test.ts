@@ -61,7 +61,7 @@ function serveBacklog(deliveries: Uint8Array[], io: FakeIo, home: Home) {
       if (frame.type !== "ack") return;
       let seenBefore = "";
       try {
-        seenBefore = readFileSync(join(home.dir, "seen.json"), "utf8");
+        seenBefore = readFileSync(join(home.location, "seen.json"), "utf8");
       } catch {
         // no seen.json yet
       }
@@ -81,7 +81,7 @@ describe("inbox", () => {
     const io = fakeIo();
     const acks = serveBacklog([first.frame, first.frame, tampered(forged.frame), second.frame], io, home);
 
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox", "--json"], io);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "inbox", "--json"], io);
 
     expect(code).toBe(0);
     const printed = stdout
@@ -120,11 +120,11 @@ describe("inbox", () => {
     const message = await deliveryFrom(bob, alice, "only once");
     const firstIo = fakeIo();
     serveBacklog([message.frame], firstIo, home);
-    expect((await cli(["--home", home.dir, "inbox"], firstIo)).stdout).toMatch(/\] bob: only once\n$/);
+    expect((await cli(["--home", home.location, "inbox"], firstIo)).stdout).toMatch(/\] bob: only once\n$/);
 
     const secondIo = fakeIo();
     const acks = serveBacklog([message.frame], secondIo, home);
-    const again = await cli(["--home", home.dir, "inbox"], secondIo);
+    const again = await cli(["--home", home.location, "inbox"], secondIo);
     expect(again.code).toBe(0);
     expect(again.stdout).toBe("no new messages\n");
     expect(acks.map((ack) => ack.id)).toEqual([message.id]);
@@ -138,7 +138,7 @@ describe("inbox", () => {
     // 2 never comes; 4 comes after 5.
     const io = fakeIo();
     serveBacklog([sealed[0]!.frame, sealed[2]!.frame, sealed[4]!.frame, sealed[3]!.frame], io, home);
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox", "--json"], io);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "inbox", "--json"], io);
     expect(code).toBe(0);
     const shown = stdout
       .split("\n")
@@ -160,7 +160,7 @@ describe("inbox", () => {
     ]);
 
     // People see the mark too, and the history keeps it.
-    const history = await cli(["--home", home.dir, "history"]);
+    const history = await cli(["--home", home.location, "history"]);
     expect(history.stdout).toMatch(/\] \(arrived out of order\) bob → alice: four\n$/);
   });
 
@@ -169,13 +169,13 @@ describe("inbox", () => {
     const old = await deliveryFrom(bob, alice, "old news");
     const firstIo = fakeIo();
     serveBacklog([old.frame], firstIo, home);
-    expect((await cli(["--home", home.dir, "inbox"], firstIo)).stdout).toMatch(/bob: old news\n$/);
+    expect((await cli(["--home", home.location, "inbox"], firstIo)).stdout).toMatch(/bob: old news\n$/);
 
     // As if 20,000 later ids had pushed it out of seen.json.
     await home.write("seen.json", { owner: "alice", ids: [] });
     const againIo = fakeIo();
     const acks = serveBacklog([old.frame], againIo, home);
-    const again = await cli(["--home", home.dir, "inbox"], againIo);
+    const again = await cli(["--home", home.location, "inbox"], againIo);
     expect(again.code).toBe(0);
     expect(again.stdout).toBe("no new messages\n");
     expect(again.stderr).toMatch(
@@ -192,7 +192,7 @@ describe("inbox", () => {
     });
     const io = fakeIo();
     serveBacklog([(await deliveryFrom(carol, alice, "hi, I'm carol")).frame], io, home);
-    const { code, stdout } = await cli(["--home", home.dir, "inbox"], io);
+    const { code, stdout } = await cli(["--home", home.location, "inbox"], io);
     expect(code).toBe(0);
     expect(stdout).toMatch(/carol: hi, I'm carol/);
     expect((await home.read("contacts.json"))?.contacts.get("carol")?.fingerprint).toBe(carol.fingerprint);
@@ -211,12 +211,12 @@ describe("inbox", () => {
       socket.ws.send(JSON.stringify({ type: "synced" }));
       socket.ws.on("message", (data: Buffer) => acked.push(...(JSON.parse(data.toString()).ids ?? [])));
     };
-    const human = await cli(["--home", home.dir, "inbox"]);
+    const human = await cli(["--home", home.location, "inbox"]);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/group devs: bob added you \(members: alice, bob\) \[signed by bob\]\n/);
     expect(acked).toEqual([eventId]);
     // Shown once: a redelivered event is acknowledged silently.
-    const again = await cli(["--home", home.dir, "inbox"]);
+    const again = await cli(["--home", home.location, "inbox"]);
     expect(again.stdout).toBe("no new messages\n");
     expect(acked).toEqual([eventId, eventId]);
   });
@@ -230,7 +230,7 @@ describe("inbox", () => {
       setTimeout(() => socket.ws.send(late.frame), 300);
     };
     const started = Date.now();
-    const { code, stdout } = await cli(["--home", home.dir, "inbox", "--wait", "0.8"]);
+    const { code, stdout } = await cli(["--home", home.location, "inbox", "--wait", "0.8"]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/bob: arrived late/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(800);
@@ -244,7 +244,7 @@ describe("inbox", () => {
       socket.ws.send(message.frame);
       setTimeout(() => socket.ws.close(1011, "shard restarting"), 200);
     };
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "inbox"]);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "inbox"]);
     expect(code).toBe(5);
     expect(stdout).toMatch(/before the drop/);
     expect(stderr).toMatch(/shard restarting/);
@@ -262,7 +262,15 @@ describe("send", () => {
         socket.ws.send(JSON.stringify({ type: "sent", id, status: "stored" }));
       });
     };
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "send", "Bob", "hi", "there", "--json"]);
+    const { code, stdout, stderr } = await cli([
+      "--home",
+      home.location,
+      "send",
+      "Bob",
+      "hi",
+      "there",
+      "--json",
+    ]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
@@ -301,8 +309,8 @@ describe("send", () => {
         socket.ws.send(JSON.stringify({ type: "sent", id, status: "delivered" }));
       });
     };
-    expect((await cli(["--home", home.dir, "send", "bob", "one"])).stdout).toBe("delivered to bob\n");
-    expect((await cli(["--home", home.dir, "send", "bob", "two"])).code).toBe(0);
+    expect((await cli(["--home", home.location, "send", "bob", "one"])).stdout).toBe("delivered to bob\n");
+    expect((await cli(["--home", home.location, "send", "bob", "two"])).code).toBe(0);
     const [one, two] = server.sockets.map((socket) => decodeUpload(socket.binaries[0]!));
     expect([one!.header.counter, two!.header.counter]).toEqual([1, 2]);
     expect(two!.slots[0]!.conversationKeyWrap).toEqual(one!.slots[0]!.conversationKeyWrap);
@@ -337,7 +345,7 @@ describe("send", () => {
         socket.ws.send(JSON.stringify({ type: "error", code: errorCode, message: "no", id }));
       });
     };
-    const { code, stderr } = await cli(["--home", home.dir, "send", "bob", "x"]);
+    const { code, stderr } = await cli(["--home", home.location, "send", "bob", "x"]);
     expect(code).toBe(exitCode);
     expect(stderr.split("\n").filter(Boolean)).toHaveLength(1);
   });
@@ -355,7 +363,7 @@ describe("send", () => {
         socket.ws.send(JSON.stringify(answer));
       });
     };
-    const { code, stdout } = await cli(["--home", home.dir, "send", "bob", "patience"]);
+    const { code, stdout } = await cli(["--home", home.location, "send", "bob", "patience"]);
     expect(code).toBe(0);
     expect(stdout).toBe("delivered to bob\n");
     const frames = server.sockets[0]!.binaries;
@@ -366,7 +374,7 @@ describe("send", () => {
 
   it("exits 4 for a user the server does not know, without connecting", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, []);
-    const { code, stderr } = await cli(["--home", home.dir, "send", "nobody", "hello"]);
+    const { code, stderr } = await cli(["--home", home.location, "send", "nobody", "hello"]);
     expect(code).toBe(4);
     expect(stderr).toBe("telepound: no such user: nobody\n");
     expect(server.sockets).toHaveLength(0);
@@ -375,7 +383,7 @@ describe("send", () => {
   it("exits 3 without a session, and 3 when --server names another server than the session's", async () => {
     expect((await cli(["--home", dir.path, "send", "bob", "hi"])).code).toBe(3);
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
-    const other = await cli(["--home", home.dir, "--server", "http://127.0.0.1:1", "send", "bob", "hi"]);
+    const other = await cli(["--home", home.location, "--server", "http://127.0.0.1:1", "send", "bob", "hi"]);
     expect(other.code).toBe(3);
     expect(other.stderr).toMatch(/logged in to http:\/\/127\.0\.0\.1:\d+, not http:\/\/127\.0\.0\.1:1/);
   });
@@ -383,7 +391,7 @@ describe("send", () => {
   it("refuses text over the protocol's limit before connecting (exit 7)", async () => {
     const home = await loggedInHome(dir.path, server.url, alice, [bob]);
     server.onSocket = (socket) => sendWelcome(socket.ws);
-    const { code, stderr } = await cli(["--home", home.dir, "send", "bob", "x".repeat(64 * 1024 + 1)]);
+    const { code, stderr } = await cli(["--home", home.location, "send", "bob", "x".repeat(64 * 1024 + 1)]);
     expect(code).toBe(7);
     expect(stderr).toMatch(/too large/);
   });
@@ -409,7 +417,7 @@ describe("chat (piped, no terminal)", () => {
       body: { error: { code: "not_found", message: "x" } },
     }));
     const io = fakeIo({}, `${lines.join("\n")}\n`);
-    const { code, stdout, stderr } = await cli(["--home", home.dir, "chat"], io);
+    const { code, stdout, stderr } = await cli(["--home", home.location, "chat"], io);
     expect(code).toBe(0);
     expect(stdout).toMatch(/bob: hi from bob/);
     expect(stdout).toMatch(/now talking to bob/);

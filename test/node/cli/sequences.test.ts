@@ -3,7 +3,7 @@
 // capped; and sequences.json carries it all across processes, merged with this device's own sends.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Home } from "../../../client/store/home.js";
+import { nodeHome } from "../../../cli-client/platform/node-home.js";
 import {
   ENTRIES_PER_SENDER,
   MISSING_RANGES_KEPT,
@@ -129,7 +129,7 @@ describe("the bound on entries per sender", () => {
   });
 
   it("keeps the bound and the floor across processes", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     const first = await PersistedSequences.load(home, "alice");
     const device = (index: number) => {
       const id = new Uint8Array(16);
@@ -156,7 +156,7 @@ describe("the bound on entries per sender", () => {
 
 describe("PersistedSequences", () => {
   it("carries what was shown to the next process only once committed", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     const first = await PersistedSequences.load(home, "alice");
     first.accept(fromBob, { deviceId: DEVICE, sequence: 1 });
     first.accept(fromBob, { deviceId: DEVICE, sequence: 4 });
@@ -185,7 +185,7 @@ describe("PersistedSequences", () => {
   });
 
   it("learns this device's own sends from another process, and keeps them when it commits", async () => {
-    const home = new Home(dir.path);
+    const home = nodeHome(dir.path);
     const receiver = await PersistedSequences.load(home, "alice");
     const own = { sender: "alice", kind: "group", target: "team", sentAt: 1_000 } as const;
     await home.withLock(() =>

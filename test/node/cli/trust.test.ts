@@ -58,7 +58,7 @@ afterEach(async () => {
   await dir.remove();
 });
 
-const cli = (args: string[], io?: FakeIo) => runCaptured(["--home", home.dir, ...args], io);
+const cli = (args: string[], io?: FakeIo) => runCaptured(["--home", home.location, ...args], io);
 
 /** From now on the server gives new keys for bob (one GET /v1/users/bob answer counted per request). */
 function bobsKeysChange(): { asked: () => number } {
@@ -95,7 +95,7 @@ async function pinOf(name: string) {
 
 function heldFiles(): string[] {
   try {
-    return readdirSync(join(home.dir, "held", "alice"));
+    return readdirSync(join(home.location, "held", "alice"));
   } catch {
     return [];
   }
@@ -385,8 +385,8 @@ describe("receiving from a sender whose keys changed", () => {
 
   it("lets go of a held copy damaged on disk instead of checking it forever", async () => {
     const id = "ab".repeat(16);
-    mkdirSync(join(home.dir, "held", "alice"), { recursive: true });
-    writeFileSync(join(home.dir, "held", "alice", id), "not a frame");
+    mkdirSync(join(home.location, "held", "alice"), { recursive: true });
+    writeFileSync(join(home.location, "held", "alice", id), "not a frame");
     serveInbox([]);
     const { code, stdout, stderr } = await cli(["inbox"]);
     expect(code).toBe(0);

@@ -1,0 +1,77 @@
+// What the core tells its faces about, as plain data: a verified message (what `inbox --json` prints),
+// a verified group change, a received file. The printer (cli-client/output.ts) and, later, a daemon's
+// JSON-RPC notifications or a web page render these; nothing here knows of a terminal.
+
+import type { GroupEventKind } from "../protocol/frames.js";
+import type { VerifiedEpoch } from "./groups.js";
+
+/** A decrypted, verified message, as inbox and chat show it. */
+export interface ShownMessage {
+  id: string;
+  from: string;
+  /** The recipient (direct) or the group's name (group). */
+  to: string;
+  /** Group messages only: the group's name. */
+  group?: string;
+  text: string;
+  /** The sender's clock, milliseconds since the Unix epoch. */
+  sentAt: number;
+  /** A received file, saved and verified. */
+  file?: ShownFile;
+  /** A file that came with the message but could not be received (the reason); the text still stands. */
+  fileError?: string;
+  /** Sent before a message of its sender's device that was shown already: it arrives out of order. */
+  outOfOrder?: true;
+  /** How many messages of its sender's device in this conversation were skipped just before this one. */
+  missedBefore?: number;
+}
+
+export interface ShownFile {
+  /** The sender's name for it, made safe; the saved file may carry a " (1)" suffix. */
+  name: string;
+  /** Where it was saved. */
+  path: string;
+  /** Plaintext bytes. */
+  size: number;
+  /** SHA-256 of the plaintext, hex. */
+  sha256: string;
+}
+
+/** A group membership change, as its signed statement (verified by groups.ts) says. */
+export interface ShownEvent {
+  event: GroupEventKind;
+  group: string;
+  by: string;
+  user: string;
+  epoch: number;
+  members: string[];
+  /** Invited and not yet answered after the change, sorted. */
+  invited: string[];
+  admin: string | null;
+  /** The signer's clock, ms. */
+  at: number;
+  /** Whose signature made the change (verified under their pinned key): always `by`, said explicitly. */
+  signedBy: string;
+  /** Who it is shown to: the human line says "you" for them (not in --json, where names are plain). */
+  viewer: string;
+}
+
+/**
+ * How a verified change is shown to `viewer`: the fields come from the signed statement and the lists
+ * its digests proved, never the server's summary.
+ */
+export function eventOfEpoch(group: string, epoch: VerifiedEpoch, viewer: string): ShownEvent {
+  return {
+    event: epoch.event,
+    group,
+    by: epoch.by,
+    user: epoch.user,
+    epoch: epoch.epoch,
+    members: epoch.members ?? [],
+    invited: epoch.invited ?? [],
+    admin: epoch.admin === "" ? null : epoch.admin,
+    at: epoch.at,
+    signedBy: epoch.by,
+    viewer,
+  };
+}
