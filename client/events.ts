@@ -3,7 +3,6 @@
 // JSON-RPC notifications or a web page render these; nothing here knows of a terminal.
 
 import type { GroupEventKind } from "../protocol/frames.js";
-import type { VerifiedEpoch } from "./groups.js";
 
 /** A decrypted, verified message, as inbox and chat show it. */
 export interface ShownMessage {
@@ -56,11 +55,24 @@ export interface ShownEvent {
   viewer: string;
 }
 
+/** What a verified change (groups.ts VerifiedEpoch) says, as far as showing it goes. */
+export interface VerifiedChange {
+  event: GroupEventKind;
+  by: string;
+  user: string;
+  epoch: number;
+  members?: string[];
+  invited?: string[];
+  /** "" once the group closed. */
+  admin: string;
+  at: number;
+}
+
 /**
  * How a verified change is shown to `viewer`: the fields come from the signed statement and the lists
  * its digests proved, never the server's summary.
  */
-export function eventOfEpoch(group: string, epoch: VerifiedEpoch, viewer: string): ShownEvent {
+export function eventOfEpoch(group: string, epoch: VerifiedChange, viewer: string): ShownEvent {
   return {
     event: epoch.event,
     group,

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
 import { CliError, ExitCode } from "../../client/errors.js";
 import type { HistoryEntry, HistoryQuery, HistoryStore, NewEntry } from "../../client/store/history.js";
-import type { NodeHomeStorage } from "./node-home.js";
+import type { HomeStorage } from "../../client/platform.js";
 
 export const HISTORY_FILE = "history.db";
 /** How long a writer waits for another process's transaction before giving up. */
@@ -55,7 +55,7 @@ export class SqliteHistory implements HistoryStore {
   }
 
   /** Opens (creating, 0600) the home's history for `owner`; entries of other users of the home stay hidden. */
-  static async open(home: NodeHomeStorage, owner: string): Promise<SqliteHistory> {
+  static async open(home: HomeStorage, owner: string): Promise<SqliteHistory> {
     await home.ensure();
     const path = join(home.location, HISTORY_FILE);
     // Created owner-only before SQLite opens it; SQLite gives its -wal and -shm files the same mode.

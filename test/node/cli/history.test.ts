@@ -8,7 +8,7 @@ import { BusyError, ExitCode } from "../../../client/errors.js";
 import type { HistoryQuery, NewEntry } from "../../../client/store/history.js";
 import { HISTORY_FILE, SqliteHistory } from "../../../cli-client/platform/sqlite-history.js";
 import type { Home } from "../../../client/store/home.js";
-import { type NodeHomeStorage, nodeHome } from "../../../cli-client/platform/node-home.js";
+import { nodeHome } from "../../../cli-client/platform/node-home.js";
 import { runCaptured } from "./helpers.js";
 
 function freshHome(): Home {
@@ -17,7 +17,7 @@ function freshHome(): Home {
 
 /** The home's history, as the CLI opens it. */
 function openHistory(home: Home, owner: string): Promise<SqliteHistory> {
-  return SqliteHistory.open(home.storage as NodeHomeStorage, owner);
+  return SqliteHistory.open(home.storage, owner);
 }
 
 let nextId = 0;
