@@ -8,8 +8,6 @@ import type { CommandSpec } from "./commands/command.js";
 import { type CliIo, type Context, DEFAULT_SERVER, type GlobalOptions, createContext } from "./context.js";
 import { EXIT_CODE_MEANINGS, ExitCode, describeError } from "../client/errors.js";
 import { Printer, sanitize } from "./output.js";
-import { installCryptoBackend } from "../client/crypto/backend.js";
-import { nodeCrypto } from "./platform/node-crypto.js";
 
 /** Summaries of the nouns that group several commands ("group create", "group add", …). */
 const NOUN_SUMMARIES = new Map([["group", "groups: create, add, remove, join, decline, leave, info, list"]]);
@@ -20,7 +18,6 @@ export async function runCli(
   io: CliIo,
   commands: readonly CommandSpec[] = COMMANDS,
 ): Promise<number> {
-  installCryptoBackend(nodeCrypto);
   let context: Context | null = null;
   const program = buildProgram(commands, io, (ctx) => {
     context = ctx;
@@ -47,6 +44,8 @@ export async function runCli(
       io.stderr.write(`${sanitize(error.stack ?? "")}\n`);
     }
     return exitCode;
+  } finally {
+    await (context as Context | null)?.client.close();
   }
 }
 
@@ -108,7 +107,7 @@ export function buildProgram(
       const self = received.at(-1) as Command;
       const positional = received.slice(0, self.registeredArguments.length);
       const args = positional.flatMap((value) => (value === undefined ? [] : value)) as string[];
-      const ctx = createContext(self.optsWithGlobals<GlobalOptions>(), io);
+      const ctx = await createContext(self.optsWithGlobals<GlobalOptions>(), io);
       onContext(ctx);
       await spec.run(ctx, { args, options: self.opts() });
     });

@@ -1,10 +1,15 @@
-// What every command receives: the printer, the home folder, the server URL and the password source,
-// resolved once from the global options (--server, --home, --json) and the environment.
+// What every command receives: the printer, the client of the home (on the Node platform, for the
+// server), and the password source, resolved once from the global options (--server, --home, --json)
+// and the environment. The printer subscribes to the client's events here: every command shows the
+// group changes, warnings and key changes the core reports the same way.
 
 import { UsageError } from "../client/errors.js";
+import type { Platform } from "../client/platform.js";
 import type { Home } from "../client/store/home.js";
-import { nodeHome, resolveHomeDir } from "./platform/node-home.js";
-import { Printer, wantsColors } from "./output.js";
+import { TelepoundClient } from "../client/telepound-client.js";
+import { nodePlatform } from "./platform/index.js";
+import { resolveHomeDir } from "./platform/node-home.js";
+import { Printer, showEvents, wantsColors } from "./output.js";
 import { type PasswordSource, passwordSource } from "./password.js";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:8787";
@@ -25,6 +30,9 @@ export interface GlobalOptions {
 
 export interface Context {
   printer: Printer;
+  /** The core, for this home and server: every command is parse, then calls on it, then print. */
+  client: TelepoundClient;
+  /** The client's home. */
   home: Home;
   /** Base URL of the server, without a trailing slash. */
   server: string;
@@ -34,16 +42,29 @@ export interface Context {
   io: CliIo;
 }
 
-export function createContext(options: GlobalOptions, io: CliIo): Context {
+export async function createContext(
+  options: GlobalOptions,
+  io: CliIo,
+  platform: Platform = nodePlatform(),
+): Promise<Context> {
   const chosen = options.server ?? io.env.TELEPOUND_SERVER;
+  const printer = new Printer(
+    options.json === true,
+    { stdout: io.stdout, stderr: io.stderr },
+    wantsColors(io.stdout, io.env),
+  );
+  const server = normalizeServer(chosen || DEFAULT_SERVER);
+  const client = await TelepoundClient.open(platform, {
+    home: resolveHomeDir(options.home, io.env),
+    server,
+    serverChosen: Boolean(chosen),
+  });
+  showEvents(printer, client.events);
   return {
-    printer: new Printer(
-      options.json === true,
-      { stdout: io.stdout, stderr: io.stderr },
-      wantsColors(io.stdout, io.env),
-    ),
-    home: nodeHome(resolveHomeDir(options.home, io.env)),
-    server: normalizeServer(chosen || DEFAULT_SERVER),
+    printer,
+    client,
+    home: client.home,
+    server,
     serverChosen: Boolean(chosen),
     passwords: passwordSource(io),
     io,

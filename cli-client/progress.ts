@@ -1,48 +1,41 @@
-// Progress bars for file uploads and downloads (cli-progress), on stderr and only where a person watches:
-// stderr is a terminal and output is not --json. Everywhere else they do nothing, so scripts stay clean.
+// Progress bars for file uploads and downloads (cli-progress), drawn from the core's `progress` events, on
+// stderr and only where a person watches: stderr is a terminal and output is not --json. Everywhere else
+// nothing subscribes, so scripts stay clean.
 
 import { SingleBar } from "cli-progress";
+import type { ClientEmitter } from "../client/events.js";
 import { formatBytes, sanitizeLine } from "./output.js";
 
-export interface Progress {
-  /** `bytes` more were transferred. */
-  advance(bytes: number): void;
-  /** Finished or failed: the bar is removed from the line. */
-  stop(): void;
-}
-
-/** Makes one bar per transfer; `label` names the file and the direction. */
-export type ProgressFactory = (label: string, totalBytes: number) => Progress;
-
-const SILENT: Progress = { advance: () => undefined, stop: () => undefined };
-
-export const noProgress: ProgressFactory = () => SILENT;
-
-export function progressBars(
+/** Shows a bar per transfer while it runs; returns the function that stops showing them. */
+export function showProgress(
+  events: ClientEmitter,
   stderr: NodeJS.WritableStream & { isTTY?: boolean },
   json: boolean,
-): ProgressFactory {
-  if (json || !stderr.isTTY) return noProgress;
-  return (label, totalBytes) => {
-    const bar = new SingleBar({
-      stream: stderr,
-      format: `${sanitizeLine(label)} [{bar}] {percentage}% {done} of {size}`,
-      hideCursor: true,
-      // The finished bar is erased: the command's own result line says what happened.
-      clearOnComplete: true,
-      barsize: 30,
-    });
-    let done = 0;
-    const size = formatBytes(totalBytes);
-    bar.start(Math.max(totalBytes, 1), 0, { done: formatBytes(0), size });
-    return {
-      advance(bytes) {
-        done += bytes;
-        bar.update(Math.min(done, totalBytes), { done: formatBytes(done), size });
-      },
-      stop() {
-        bar.stop();
-      },
-    };
-  };
+): () => void {
+  if (json || !stderr.isTTY) return () => undefined;
+  const bars = new Map<number, SingleBar>();
+  return events.on("progress", ({ transfer, direction, name, phase, bytes, total }) => {
+    const size = formatBytes(total);
+    if (phase === "start") {
+      const label = `${direction === "send" ? "sending" : "receiving"} ${name}`;
+      const bar = new SingleBar({
+        stream: stderr,
+        format: `${sanitizeLine(label)} [{bar}] {percentage}% {done} of {size}`,
+        hideCursor: true,
+        // The finished bar is erased: the command's own result line says what happened.
+        clearOnComplete: true,
+        barsize: 30,
+      });
+      bar.start(Math.max(total, 1), 0, { done: formatBytes(0), size });
+      bars.set(transfer, bar);
+      return;
+    }
+    const bar = bars.get(transfer);
+    if (!bar) return;
+    if (phase === "advance") bar.update(Math.min(bytes, total), { done: formatBytes(bytes), size });
+    else {
+      bar.stop();
+      bars.delete(transfer);
+    }
+  });
 }

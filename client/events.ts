@@ -3,6 +3,7 @@
 // JSON-RPC notifications or a web page render these; nothing here knows of a terminal.
 
 import type { GroupEventKind } from "../protocol/frames.js";
+import type { Emitter } from "./emitter.js";
 
 /** A decrypted, verified message, as inbox and chat show it. */
 export interface ShownMessage {
@@ -87,3 +88,62 @@ export function eventOfEpoch(group: string, epoch: VerifiedChange, viewer: strin
     viewer,
   };
 }
+
+/** Something the user should know that stops nothing: a dropped message, a stray server error. */
+export interface Warning {
+  /** One line of text, which may carry other people's words: a face sanitises it before showing it. */
+  message: string;
+}
+
+/** A contact's keys are not the pinned ones: their messages are held, sends to them refused. */
+export interface KeyChange {
+  user: string;
+  /** The loud explanation, with what to do (verify, then trust). */
+  message: string;
+}
+
+/** A message held because its sender's keys changed: shown once the new keys are trusted. */
+export interface HeldMessage {
+  from: string;
+  id: string;
+  /** How many of this sender's messages this receiver has held so far. */
+  count: number;
+}
+
+/** The live connection's state. */
+export type ConnectionState =
+  | { state: "connecting" }
+  | { state: "open" }
+  /** Dropped; the first attempt to reconnect is at `retryAt` (ms since the Unix epoch), in `retryInMs`. */
+  | { state: "reconnecting"; cause: string; retryAt: number; retryInMs: number }
+  /** Connected again after a drop. */
+  | { state: "reopened" }
+  | { state: "closed" };
+
+/** A file being sent or received: "start", then "advance" as bytes go, then "end" (done or failed). */
+export interface Progress {
+  /** The events of one transfer share this number. */
+  transfer: number;
+  direction: "send" | "receive";
+  /** The file's name (the sender's, made safe, when receiving). */
+  name: string;
+  phase: "start" | "advance" | "end";
+  /** Bytes transferred so far, of `total`: the sealed file's size. */
+  bytes: number;
+  total: number;
+  /** The file's own (plaintext) size. */
+  size: number;
+}
+
+/** Every event the core emits, by name. */
+export interface ClientEvents {
+  message: ShownMessage;
+  groupEvent: ShownEvent;
+  warning: Warning;
+  keyChange: KeyChange;
+  held: HeldMessage;
+  connection: ConnectionState;
+  progress: Progress;
+}
+
+export type ClientEmitter = Emitter<ClientEvents>;

@@ -6,10 +6,6 @@
 // socket to disk. Nothing partial is left behind: a failed upload is withdrawn from the server, and a
 // failed download's temporary file is deleted.
 
-import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { type FileHandle, access, link, mkdir, open, rename, stat, unlink } from "node:fs/promises";
-import { basename, extname, join, resolve } from "node:path";
 import { z } from "zod";
 import { utf8 } from "../protocol/bytes.js";
 import { BLOB_ID_PATTERN } from "../protocol/http.js";
@@ -27,8 +23,9 @@ import {
   toBase64,
 } from "./crypto/index.js";
 import { CliError, ExitCode, NetworkError, NotFoundError, RefusedError, UsageError } from "./errors.js";
-import { type ShownFile, formatBytes } from "../cli-client/output.js";
-import { type ProgressFactory, noProgress } from "../cli-client/progress.js";
+import { formatBytes } from "./describe.js";
+import type { ClientEmitter, ShownFile } from "./events.js";
+import type { FileAccess, ReadableFile } from "./platform.js";
 
 /**
  * The attachment descriptor inside the signed payload (crypto/file.ts documents each field). Extra keys
@@ -56,22 +53,55 @@ export interface UploadedFile {
 }
 
 /** Stats `path` and refuses what cannot be sent, before anything touches the network. */
-export async function checkSendable(path: string): Promise<{ path: string; size: number }> {
-  let info: Awaited<ReturnType<typeof stat>>;
+export async function checkSendable(
+  files: FileAccess,
+  path: string,
+): Promise<{ path: string; size: number }> {
+  let info: Awaited<ReturnType<FileAccess["stat"]>>;
   try {
-    info = await stat(path);
+    info = await files.stat(path);
   } catch (error) {
     throw new UsageError(
       `cannot read ${path}: ${isErrno(error, "ENOENT") ? "no such file" : errnoOf(error)}`,
     );
   }
-  if (!info.isFile()) throw new UsageError(`${path} is not a regular file`);
+  if (!info.isFile) throw new UsageError(`${path} is not a regular file`);
   if (info.size > MAX_FILE_BYTES) {
     throw new RefusedError(
       `too large: ${path} is ${info.size} bytes; files may be at most ${MAX_FILE_BYTES} bytes (${formatBytes(MAX_FILE_BYTES)})`,
     );
   }
-  return { path: resolve(path), size: info.size };
+  return { path: info.path, size: info.size };
+}
+
+/** What moving a file needs: the platform's files, and where its progress is told. */
+export interface Transfers {
+  files: FileAccess;
+  events: ClientEmitter;
+}
+
+let transfers = 0;
+
+/** Emits one transfer's progress: "start" now, then `advance` and `stop`. */
+function progressOf(
+  events: ClientEmitter,
+  direction: "send" | "receive",
+  name: string,
+  size: number,
+  total: number,
+) {
+  const transfer = ++transfers;
+  let bytes = 0;
+  const emit = (phase: "start" | "advance" | "end") =>
+    events.emit("progress", { transfer, direction, name, phase, bytes, total, size });
+  emit("start");
+  return {
+    advance(more: number) {
+      bytes += more;
+      emit("advance");
+    },
+    stop: () => emit("end"),
+  };
 }
 
 /**
@@ -80,14 +110,14 @@ export async function checkSendable(path: string): Promise<{ path: string; size:
  */
 export async function uploadFile(
   api: Api,
+  { files, events }: Transfers,
   file: { path: string; size: number },
   audience: FileAudience,
-  progress: ProgressFactory = noProgress,
 ): Promise<UploadedFile> {
   const secrets = newFileSecrets();
   const sealedSize = sealedFileSize(file.size);
   // Opened first: a file we cannot read must fail before a blob is announced for it.
-  const handle = await open(file.path, "r").catch((error: unknown) => {
+  const handle = await files.openForSending(file.path).catch((error: unknown) => {
     throw new UsageError(`cannot read ${file.path}: ${errnoOf(error)}`);
   });
   let blob: Awaited<ReturnType<Api["createBlob"]>>;
@@ -97,7 +127,7 @@ export async function uploadFile(
     await handle.close();
     throw error;
   }
-  const bar = progress(`sending ${basename(file.path)}`, sealedSize);
+  const bar = progressOf(events, "send", files.baseName(file.path), file.size, sealedSize);
   const digest: FileDigest = { ciphertextSha256: "", plaintextSha256: "" };
   try {
     const expectedParts = Math.max(1, Math.ceil(sealedSize / blob.partBytes));
@@ -161,7 +191,7 @@ export async function uploadFile(
     descriptor: {
       v: 1,
       blob: blob.id,
-      name: basename(file.path),
+      name: files.baseName(file.path),
       size: file.size,
       chunk: FILE_CHUNK_BYTES,
       key: toBase64(secrets.key),
@@ -177,11 +207,11 @@ export async function uploadFile(
  * (the sealer copies it before asking for more). A file that grew since it was measured is sent as it
  * was measured; one that shrank ends early, which the sealer reports.
  */
-async function* readExactly(handle: FileHandle, size: number): AsyncGenerator<Uint8Array> {
+async function* readExactly(handle: ReadableFile, size: number): AsyncGenerator<Uint8Array> {
   const buffer = new Uint8Array(Math.min(FILE_CHUNK_BYTES, Math.max(size, 1)));
   let position = 0;
   while (position < size) {
-    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
+    const bytesRead = await handle.read(buffer, position, Math.min(buffer.length, size - position));
     if (bytesRead === 0) return;
     position += bytesRead;
     yield buffer.subarray(0, bytesRead);
@@ -207,10 +237,10 @@ const DOWNLOAD_IDLE_MS = 60_000;
  */
 export async function receiveFile(
   api: Api,
+  { files, events }: Transfers,
   raw: unknown,
   sender: string,
   outDir: string,
-  progress: ProgressFactory = noProgress,
 ): Promise<ShownFile> {
   const descriptor = parseDescriptor(raw, sender);
   const key = fromBase64(descriptor.key, "file key");
@@ -234,10 +264,9 @@ export async function receiveFile(
     await download.cancel();
     throw new FileRejectedError(`the server's file is ${download.size} bytes, the sender sealed ${expected}`);
   }
-  await ensureFolder(outDir);
-  const temp = join(outDir, `.telepound-${randomBytes(8).toString("hex")}.part`);
-  const handle = await open(temp, "wx", 0o600);
-  const bar = progress(`receiving ${name}`, expected);
+  await ensureFolder(files, outDir);
+  const handle = await files.receive(outDir, name);
+  const bar = progressOf(events, "receive", name, descriptor.size, expected);
   const digest: FileDigest = { ciphertextSha256: "", plaintextSha256: "" };
   let placed: string;
   try {
@@ -257,12 +286,9 @@ export async function receiveFile(
     )) {
       await handle.write(plain);
     }
-    await handle.sync();
-    await handle.close();
-    placed = await placeUnique(temp, outDir, name);
+    placed = await handle.commit();
   } catch (error) {
-    await handle.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
+    await handle.abort();
     if (error instanceof CryptoError) throw new FileRejectedError(error.message);
     // Our disk, not the file: full, or the folder went away. The message stays queued for another try.
     if (
@@ -321,7 +347,7 @@ export function safeFileName(raw: string): string {
   name = name.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "");
   name = name.replace(/^[.\s]+/, "").replace(/\s+$/, "");
   if (utf8(name).length > MAX_NAME_BYTES) {
-    const ext = extname(name);
+    const ext = extensionOf(name);
     const keep = utf8(ext).length <= 20 ? ext : "";
     let stem = name.slice(0, name.length - keep.length);
     while (utf8(stem + keep).length > MAX_NAME_BYTES) stem = [...stem].slice(0, -1).join("");
@@ -333,45 +359,20 @@ export function safeFileName(raw: string): string {
 /** "report.pdf", then "report (1).pdf", "report (2).pdf", …: the n-th name to try. */
 export function numberedName(name: string, n: number): string {
   if (n === 0) return name;
-  const ext = extname(name);
+  const ext = extensionOf(name);
   return `${name.slice(0, name.length - ext.length)} (${n})${ext}`;
 }
 
-/**
- * Moves `temp` to the first free numbered variant of `name` in `dir`, never replacing an existing file:
- * link() fails if the target exists, so the check and the move are one step. File systems without hard
- * links get an exclusive create of the target, then a rename over that empty file of ours.
- */
-export async function placeUnique(temp: string, dir: string, name: string): Promise<string> {
-  for (let n = 0; n < 10_000; n++) {
-    const target = join(dir, numberedName(name, n));
-    try {
-      await link(temp, target);
-      await unlink(temp);
-      return target;
-    } catch (error) {
-      if (isErrno(error, "EEXIST")) continue;
-      if (!isErrno(error, "EPERM") && !isErrno(error, "ENOTSUP") && !isErrno(error, "EOPNOTSUPP"))
-        throw error;
-    }
-    try {
-      const reserved = await open(target, "wx", 0o600);
-      await reserved.close();
-    } catch (error) {
-      if (isErrno(error, "EEXIST")) continue;
-      throw error;
-    }
-    await rename(temp, target);
-    return target;
-  }
-  throw new CliError(`no free name for ${name} in ${dir}`, ExitCode.unexpected);
+/** ".pdf" of "report.pdf", "" of "README" or ".profile": the last dot's part, unless it starts the name. */
+function extensionOf(name: string): string {
+  const dot = name.lastIndexOf(".");
+  return dot <= 0 ? "" : name.slice(dot);
 }
 
 /** Creates the downloads folder owner-only if needed, and checks that files can be written there. */
-export async function ensureFolder(dir: string): Promise<void> {
+export async function ensureFolder(files: FileAccess, dir: string): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await access(dir, constants.W_OK);
+    await files.ensureFolder(dir);
   } catch (error) {
     throw new UsageError(`cannot save files in ${dir}: ${errnoOf(error)}`);
   }

@@ -25,13 +25,14 @@ import {
   RefusedError,
 } from "./errors.js";
 import type { GroupDirectory, VerifiedEpoch } from "./groups.js";
-import { type Printer, eventOfEpoch } from "../cli-client/output.js";
+import { type ClientEmitter, eventOfEpoch } from "./events.js";
 import type { LoggedIn } from "./session.js";
 
 export interface GroupChanger {
   me: LoggedIn;
   groups: GroupDirectory;
-  printer: Printer;
+  /** Where the verified changes met on the way are shown. */
+  events: ClientEmitter;
 }
 
 /** A create the server accepted: who became a member at once, and who was invited instead. */
@@ -222,13 +223,13 @@ export async function leaveGroup(changer: GroupChanger, name: string): Promise<v
   await groups.save();
 }
 
-/** Prints verified changes (who signed each) and marks them shown. */
+/** Shows verified changes (who signed each) and marks them shown. */
 export function showChanges(
-  { groups, printer, me }: GroupChanger,
+  { groups, events, me }: GroupChanger,
   name: string,
   epochs: VerifiedEpoch[],
 ): void {
-  for (const epoch of epochs) printer.event(eventOfEpoch(name, epoch, me.username));
+  for (const epoch of epochs) events.emit("groupEvent", eventOfEpoch(name, epoch, me.username));
   groups.markShown(name, epochs);
 }
 

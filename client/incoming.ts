@@ -40,14 +40,9 @@ import type { GroupDirectory } from "./groups.js";
 import { HELD_LIMIT, HeldMessages } from "./store/held.js";
 import type { Home } from "./store/home.js";
 import type { HistoryStore, NewEntry } from "./store/history.js";
-import {
-  type Printer,
-  type ShownEvent,
-  type ShownMessage,
-  eventOfEpoch,
-  summarizeEvent,
-} from "../cli-client/output.js";
-import type { ProgressFactory } from "../cli-client/progress.js";
+import { summarizeEvent } from "./describe.js";
+import { type ClientEmitter, type ShownEvent, type ShownMessage, eventOfEpoch } from "./events.js";
+import type { FileAccess } from "./platform.js";
 import { PersistedSeen } from "./store/seen.js";
 import { PersistedSequences, type SequenceVerdict } from "./store/sequences.js";
 import type { LoggedIn } from "./session.js";
@@ -60,19 +55,16 @@ export interface ReceiverOptions {
   home: Home;
   me: LoggedIn;
   contacts: Contacts;
-  printer: Printer;
+  /** Where messages, changes, warnings, key changes, held messages and file progress are told. */
+  events: ClientEmitter;
   /** What this device knows about its groups: group messages are checked against it, events update it. */
   groups: GroupDirectory;
-  /** Where received files are saved, and how their download shows progress. */
-  files: { outDir: string; progress: ProgressFactory };
+  /** Where received files are saved, and the platform's files to save them with. */
+  files: { outDir: string; access: FileAccess };
   /** The seen-ids set to use (chat shares it with its sends); loaded from the home if not given. */
   seen?: PersistedSeen;
   /** Acknowledges a message id to the server (Connection.ack). */
   ack: (messageId: string) => void;
-  /** Shows a verified message; defaults to printer.message. */
-  show?: (message: ShownMessage) => void;
-  /** Shows a verified membership change; defaults to printer.event. */
-  showEvent?: (event: ShownEvent) => void;
   /** Called once when processing stops on a failure that is not the message's fault. */
   onFatal?: (error: unknown) => void;
   /** Where shown messages and events are kept; written before they are acknowledged. */
@@ -89,7 +81,7 @@ export class Receiver {
   private toAck: string[] = [];
   /** Shown since the last commit, for the history; written in the same commit, before the acks. */
   private toRecord: NewEntry[] = [];
-  private commitTimer: NodeJS.Timeout | null = null;
+  private commitTimer: ReturnType<typeof setTimeout> | null = null;
   private committing: Promise<void> = Promise.resolve();
   /** The cache's key ids when last saved: rewriting state.json is skipped when no key was added. */
   private savedCacheIds = "";
@@ -171,11 +163,11 @@ export class Receiver {
     this.chain = this.chain.then(async () => {
       if (this.fatal) return;
       try {
-        const { groups, printer } = this.options;
+        const { groups } = this.options;
         const outcome = await groups.learn(event.group, event);
-        if (outcome.kind === "fork") printer.warn(outcome.message);
+        if (outcome.kind === "fork") this.warn(outcome.message);
         else if (outcome.kind === "refused")
-          printer.warn(`ignored a membership event for the group ${event.group}: ${outcome.reason}`);
+          this.warn(`ignored a membership event for the group ${event.group}: ${outcome.reason}`);
         this.showVerifiedChanges(event.group);
         this.queueAck(event.id);
       } catch (error) {
@@ -186,11 +178,11 @@ export class Receiver {
 
   /** Shows (and records) every verified change of `group` not shown yet: events and catch-ups alike. */
   private showVerifiedChanges(group: string): void {
-    const { groups, printer, me } = this.options;
+    const { groups, events, me } = this.options;
     const unshown = groups.unshown(group);
     for (const epoch of unshown) {
       const shown = eventOfEpoch(group, epoch, me.username);
-      (this.options.showEvent ?? ((event) => printer.event(event)))(shown);
+      events.emit("groupEvent", shown);
       this.counts.events++;
       this.toRecord.push(eventEntry(shown, epoch.hash, me.username));
     }
@@ -205,21 +197,21 @@ export class Receiver {
   }
 
   private async process(frame: Uint8Array): Promise<void> {
-    const { printer, me } = this.options;
+    const { me } = this.options;
     let envelope: ReturnType<typeof readDelivery>;
     try {
       envelope = readDelivery(frame);
     } catch (error) {
       if (!(error instanceof CryptoError)) throw error;
       const id = frameMessageId(frame);
-      printer.warn(`dropped a malformed message${id ? ` (${id})` : ""}: ${reasonOf(error)}`);
+      this.warn(`dropped a malformed message${id ? ` (${id})` : ""}: ${reasonOf(error)}`);
       this.counts.rejected++;
       if (id) this.queueAck(id);
       return;
     }
     const { header, messageIdHex } = envelope;
     const reject = (why: string) => {
-      printer.warn(`dropped a message from ${header.sender} (${messageIdHex}): ${why}`);
+      this.warn(`dropped a message from ${header.sender} (${messageIdHex}): ${why}`);
       this.counts.rejected++;
       this.queueAck(messageIdHex);
     };
@@ -281,7 +273,9 @@ export class Receiver {
         this.queueAck(messageIdHex);
       }
       this.counts.held++;
-      this.heldFrom.set(header.sender, (this.heldFrom.get(header.sender) ?? 0) + 1);
+      const count = (this.heldFrom.get(header.sender) ?? 0) + 1;
+      this.heldFrom.set(header.sender, count);
+      this.options.events.emit("held", { from: header.sender, id: messageIdHex, count });
       return;
     }
     const id = replayId(opened.header);
@@ -314,10 +308,10 @@ export class Receiver {
     if (opened.payload.attachment !== undefined) {
       Object.assign(message, await this.receiveAttachment(opened.payload.attachment, header.sender));
     }
-    if (message.missedBefore !== undefined) printer.warn(gapWarning(message, opened.payload.deviceId));
+    if (message.missedBefore !== undefined) this.warn(gapWarning(message, opened.payload.deviceId));
     this.guard.accept(id);
     this.sequences.accept(header, opened.payload);
-    (this.options.show ?? ((shown) => printer.message(shown)))(message);
+    this.options.events.emit("message", message);
     this.counts.shown++;
     this.toRecord.push(messageEntry(message, me.username));
     this.queueAck(messageIdHex);
@@ -337,7 +331,7 @@ export class Receiver {
       order = this.sequences.check(header, payload);
     }
     if (order.kind === "replay" && !mine) {
-      this.options.printer.warn(
+      this.warn(
         `dropped a message from ${header.sender} (${toHex(header.messageId)}): a replay of message ` +
           `${payload.sequence} from their device ${deviceLabel(payload.deviceId)}, ` +
           `shown before (or too old to tell)`,
@@ -372,7 +366,10 @@ export class Receiver {
       }
       if (check.changed) {
         this.changedSenders.add(name);
-        this.options.printer.warn(keyChangeMessage(check.contact, PENDING_CHANGE_CONSEQUENCE));
+        this.options.events.emit("keyChange", {
+          user: name,
+          message: keyChangeMessage(check.contact, PENDING_CHANGE_CONSEQUENCE),
+        });
         return "changed";
       }
       if (samePublicKeys(check.contact.publicKeys, pinned.publicKeys)) throw error;
@@ -412,23 +409,31 @@ export class Receiver {
     attachment: unknown,
     sender: string,
   ): Promise<Pick<ShownMessage, "file" | "fileError">> {
-    const { me, printer, files } = this.options;
+    const { me, files, events } = this.options;
     try {
-      const file = await receiveFile(me.api, attachment, sender, files.outDir, files.progress);
+      const file = await receiveFile(
+        me.api,
+        { files: files.access, events },
+        attachment,
+        sender,
+        files.outDir,
+      );
       // Never for our own file (another device of ours sent it): the owner deleting a blob withdraws it.
       if (sender !== me.username) {
         await me.api.deleteBlob(parseDescriptor(attachment, sender).blob).catch((error: unknown) => {
-          printer.warn(
-            `could not confirm the file ${file.name} to the server: ${describeError(error).message}`,
-          );
+          this.warn(`could not confirm the file ${file.name} to the server: ${describeError(error).message}`);
         });
       }
       return { file };
     } catch (error) {
       if (!(error instanceof FileRejectedError)) throw error;
-      printer.warn(`the file from ${sender} was not saved: ${error.message}`);
+      this.warn(`the file from ${sender} was not saved: ${error.message}`);
       return { fileError: error.message };
     }
+  }
+
+  private warn(message: string): void {
+    this.options.events.emit("warning", { message });
   }
 
   private queueAck(id: string): void {

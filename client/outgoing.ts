@@ -23,7 +23,7 @@ import type { EpochMembers, GroupDirectory } from "./groups.js";
 import { FileDescriptor } from "./files.js";
 import type { HistoryStore } from "./store/history.js";
 import type { Home } from "./store/home.js";
-import type { Printer } from "../cli-client/output.js";
+import type { ClientEmitter } from "./events.js";
 import { PersistedSeen } from "./store/seen.js";
 import { PersistedSequences, conversationOf } from "./store/sequences.js";
 import type { LoggedIn } from "./session.js";
@@ -51,7 +51,8 @@ export interface Outbox {
   me: LoggedIn;
   contacts: Contacts;
   connection: Connection;
-  printer: Printer;
+  /** Where warnings (a first contact, unreadable stored keys) and shown group changes are told. */
+  events: ClientEmitter;
   /** Group sends: where the group's epoch and members come from. */
   groups?: GroupDirectory;
   /**
@@ -118,9 +119,9 @@ export async function sendToGroup(
     if (!state.members.includes(me.username)) throw notAMember(groups, group);
     const recipients = await outbox.contacts.resolveMany(state.members, { fresh: true });
     for (const contact of recipients.filter((contact) => contact.newlyPinned)) {
-      outbox.printer.warn(
-        `first contact with ${contact.username}: pinned their key fingerprint ${contact.fingerprint}`,
-      );
+      outbox.events.emit("warning", {
+        message: `first contact with ${contact.username}: pinned their key fingerprint ${contact.fingerprint}`,
+      });
     }
     const { epoch } = state;
     const sealed = await sealWithState(outbox, (counter, keyring, next) =>
@@ -161,7 +162,7 @@ export async function sendToGroup(
       if (!(error instanceof StaleEpochError) || attempt >= STALE_EPOCH_ATTEMPTS) throw error;
       // Never the server's word: its new head is verified (statements, signatures, rules) before sealing.
       await groups.catchUp(group);
-      await stopAtUnshownChanges({ me, groups, printer: outbox.printer }, group);
+      await stopAtUnshownChanges({ me, groups, events: outbox.events }, group);
       state = verifiedMembers(groups, group);
     }
   }
@@ -209,10 +210,10 @@ async function uploadWithRetry(connection: Connection, sealed: SealedMessage): P
  * refused (exit 8); a verified change not shown yet stops the send after showing it (exit 10).
  */
 export async function groupToSealFor(
-  outbox: Pick<Outbox, "me" | "printer"> & { groups?: GroupDirectory | undefined },
+  outbox: Pick<Outbox, "me" | "events"> & { groups?: GroupDirectory | undefined },
   group: string,
 ): Promise<EpochMembers> {
-  const { groups, me, printer } = outbox;
+  const { groups, me, events } = outbox;
   if (!groups) throw new TypeError("groupToSealFor needs outbox.groups");
   const known = groups.latest(group);
   if (!known?.members.includes(me.username)) {
@@ -220,7 +221,7 @@ export async function groupToSealFor(
     // An invitee is told how to join, rather than shown their invitation and asked to send again.
     if (groups.isInvited(group)) throw notAMember(groups, group);
   }
-  await stopAtUnshownChanges({ me, groups, printer }, group);
+  await stopAtUnshownChanges({ me, groups, events }, group);
   return verifiedMembers(groups, group);
 }
 
@@ -246,7 +247,7 @@ function verifiedMembers(groups: GroupDirectory, group: string): EpochMembers {
  * sequences.json, so this device's own copy of a group message is never shown back to it.
  */
 async function sealWithState(
-  { home, me, printer }: Outbox,
+  { home, me, events }: Outbox,
   seal: (
     counter: number,
     keyring: SenderKeyring,
@@ -263,7 +264,9 @@ async function sealWithState(
       } catch (error) {
         if (!(error instanceof CryptoError)) throw error;
         // Only costs a fresh conversation key per recipient: nothing already sent depends on the old ones.
-        printer.warn("the stored conversation keys were unreadable; starting new ones");
+        events.emit("warning", {
+          message: "the stored conversation keys were unreadable; starting new ones",
+        });
       }
     }
     const counter = mine.counter + 1;

@@ -1,6 +1,6 @@
 // The one way the client core reaches its platform: cryptography, the home's storage, the history store,
 // WebSockets, streamed HTTP uploads, files for attachments and the clock. Node's adapter is
-// cli-client/node-platform.ts; a browser's would be WebCrypto, IndexedDB and the browser's WebSocket.
+// cli-client/platform/index.ts (nodePlatform); a browser's would be WebCrypto, IndexedDB and the browser's WebSocket.
 //
 // Signatures are asynchronous wherever WebCrypto's are (keys, RSA, Ed25519, scrypt, HKDF): a backend that
 // can answer at once (node:crypto) simply resolves at once. Hashing is synchronous and incremental, as

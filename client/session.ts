@@ -3,7 +3,8 @@
 
 import type { SessionResponse } from "../protocol/http.js";
 import { Api } from "./net/api.js";
-import type { Context } from "../cli-client/context.js";
+import type { Home } from "./store/home.js";
+import type { NetPlatform } from "./net/api.js";
 import {
   CryptoError,
   type ExportedIdentity,
@@ -16,6 +17,16 @@ import {
 } from "./crypto/index.js";
 import { AuthError, UsageError } from "./errors.js";
 import type { SessionFile } from "./store/home.js";
+
+/** A home and the server it is used with: what every session function works on. */
+export interface HomeOnServer {
+  home: Home;
+  /** Base URL of the server, without a trailing slash. */
+  server: string;
+  /** True when the user named the server; a home logged in to another one is then refused. */
+  serverChosen: boolean;
+  net: NetPlatform;
+}
 
 export interface LoggedIn {
   username: string;
@@ -30,7 +41,7 @@ export interface LoggedIn {
 }
 
 /** The home's session and keys, or an AuthError that says how to log in. */
-export async function loadSession(ctx: Context): Promise<LoggedIn> {
+export async function loadSession(ctx: HomeOnServer): Promise<LoggedIn> {
   const session = await ctx.home.read("session.json");
   if (!session) {
     throw new AuthError(
@@ -51,7 +62,7 @@ export async function loadSession(ctx: Context): Promise<LoggedIn> {
     username: session.username,
     session,
     server: session.server,
-    api: new Api(session.server, session.token),
+    api: new Api(ctx.net, session.server, session.token),
     identity: await importIdentity(exported),
     exported,
     fingerprint: stored.fingerprint,
@@ -62,7 +73,7 @@ export async function loadSession(ctx: Context): Promise<LoggedIn> {
  * Whose home this is, for local-only commands (history): the session's username, even if the session
  * expired; no keys needed and no server asked.
  */
-export async function requireLocalSession(ctx: Context): Promise<string> {
+export async function requireLocalSession(ctx: HomeOnServer): Promise<string> {
   const session = await ctx.home.read("session.json");
   if (!session) {
     throw new AuthError(
@@ -76,7 +87,7 @@ export async function requireLocalSession(ctx: Context): Promise<string> {
  * The account the password keys are derived for at signup and login: the username under the origin of the
  * server this command talks to (--server), never anything the server says (PROTOCOL §3.2).
  */
-export function passwordAccount(ctx: Context, username: string): PasswordAccount {
+export function passwordAccount(ctx: HomeOnServer, username: string): PasswordAccount {
   try {
     return { origin: kdfOrigin(ctx.server), username };
   } catch (error) {
@@ -86,7 +97,7 @@ export function passwordAccount(ctx: Context, username: string): PasswordAccount
 }
 
 /** Signup and login refuse to replace another user's session: logout first, so nothing is left behind. */
-export async function assertHomeFreeFor(ctx: Context, username: string): Promise<SessionFile | null> {
+export async function assertHomeFreeFor(ctx: HomeOnServer, username: string): Promise<SessionFile | null> {
   const current = await ctx.home.read("session.json");
   if (current && current.username !== username) {
     throw new UsageError(
@@ -102,7 +113,7 @@ export async function assertHomeFreeFor(ctx: Context, username: string): Promise
  * Pins, seen ids and message state of a previous, different user of this home are dropped.
  */
 export async function saveSession(
-  ctx: Context,
+  ctx: HomeOnServer,
   account: PasswordAccount,
   response: SessionResponse,
   exported: ExportedIdentity,
@@ -141,7 +152,7 @@ export async function saveSession(
 }
 
 /** Logout: the session and every secret go; contacts (pins) and seen ids stay for the next login. */
-export async function forgetSession(ctx: Context): Promise<void> {
+export async function forgetSession(ctx: HomeOnServer): Promise<void> {
   await ctx.home.withLock(async () => {
     await ctx.home.remove("session.json");
     await ctx.home.remove("identity.json");

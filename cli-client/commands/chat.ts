@@ -5,21 +5,11 @@
 // messages (and files, saved to the downloads folder) print above the line being typed; a dropped
 // connection is reconnected with back-off.
 
-import type { HistoryStore } from "../../client/store/history.js";
-import { basename } from "node:path";
 import { createInterface, clearLine, cursorTo, type Interface } from "node:readline";
-import type { Connection, UploadStatus } from "../../client/net/connection.js";
-import { Contacts } from "../../client/contacts.js";
-import type { Context } from "../context.js";
+import type { UploadStatus } from "../../client/net/connection.js";
 import { AuthError, UsageError, describeError } from "../../client/errors.js";
-import {
-  type GroupChanger,
-  changeMember,
-  createGroup,
-  declineGroup,
-  joinGroup,
-  leaveGroup,
-} from "../../client/group-changes.js";
+import type { Sent, Reception, TelepoundClient } from "../../client/telepound-client.js";
+import type { Context } from "../context.js";
 import {
   type Report,
   createdReport,
@@ -27,23 +17,9 @@ import {
   joinedReport,
   memberChangeReport,
 } from "../group-reports.js";
-import { GroupDirectory } from "../../client/groups.js";
-import { Receiver } from "../../client/incoming.js";
-import { type FileDescriptor, checkSendable, uploadFile } from "../../client/files.js";
-import { LiveConnection } from "../../client/net/live-connection.js";
 import { AWAY_AFTER_MS, NOTIFY_MODES, type NotifyMode, Notifier } from "../notify.js";
-import {
-  type Outbox,
-  type SentMessage,
-  groupToSealFor,
-  sendDirect,
-  sendToGroup,
-} from "../../client/outgoing.js";
 import { describeGroup, formatBytes, groupData, isoTime, shown, shownLines } from "../output.js";
-import { noProgress } from "../progress.js";
-import { PersistedSeen } from "../../client/store/seen.js";
-import { type LoggedIn, loadSession } from "../../client/session.js";
-import { describeSafetyNumber, markVerified, safetyReport, safetyReportData } from "../../client/trust.js";
+import { describeSafetyNumber, safetyReportData } from "../../client/trust.js";
 import { parseGroupName, parseLimit, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -93,27 +69,16 @@ export const chat: CommandSpec = {
     if (!NOTIFY_MODES.includes(notify)) {
       throw new UsageError(`--notify must be one of ${NOTIFY_MODES.join(", ")}, not "${notify}"`);
     }
-    const me = await loadSession(ctx);
-    const claim = await ctx.home.claimReceiver("chat");
-    const history = await ctx.home.openHistory(me.username);
-    try {
-      await new ChatSession(ctx, me, history, new Notifier(notify, ctx.io.stdout)).run();
-    } finally {
-      history.close();
-      await claim.release();
-    }
+    const me = await ctx.client.session();
+    await new ChatSession(ctx, me.username, new Notifier(notify, ctx.io.stdout)).run();
   },
 };
 
 class ChatSession {
-  private readonly contacts: Contacts;
+  private readonly client: TelepoundClient;
   private readonly terminal: boolean;
   private rl!: Interface;
-  private live: LiveConnection | null = null;
-  private receiver!: Receiver;
-  private groups!: GroupDirectory;
-  /** Shared by the receiver and group sends: our own group messages come back and must not show. */
-  private seen!: PersistedSeen;
+  private reception!: Reception;
   private current: Conversation | null = null;
   private readonly lastStatus = new Map<string, UploadStatus>();
   /** Lines are handled one at a time, in order, even while a send waits for the server. */
@@ -129,11 +94,10 @@ class ChatSession {
 
   constructor(
     private readonly ctx: Context,
-    private readonly me: LoggedIn,
-    private readonly history: HistoryStore,
+    private readonly me: string,
     private readonly notifier: Notifier,
   ) {
-    this.contacts = new Contacts(ctx.home, me);
+    this.client = ctx.client;
     const { stdin, stdout } = ctx.io;
     this.terminal = Boolean(stdin.isTTY && stdout.isTTY);
   }
@@ -148,38 +112,27 @@ class ChatSession {
       };
     });
     const { printer } = this.ctx;
-    this.groups = await GroupDirectory.load(this.ctx.home, this.me, this.contacts);
-    this.seen = await PersistedSeen.load(this.ctx.home, this.me.username);
-    this.receiver = await Receiver.create({
-      home: this.ctx.home,
-      me: this.me,
-      contacts: this.contacts,
-      printer,
-      groups: this.groups,
-      seen: this.seen,
-      history: this.history,
-      // Received files go to the downloads folder and are announced with the message; no progress bar.
-      files: { outDir: this.ctx.home.downloads, progress: noProgress },
-      show: (message) => {
-        printer.message(message);
-        if (message.from !== this.me.username) this.notifier.messageArrived(message.from, message.group);
-      },
-      ack: (id) => this.live?.ack(id),
-      onFatal: (error) => this.finish(error),
+    const { events } = this.client;
+    events.on("message", (message) => {
+      if (message.from !== this.me) this.notifier.messageArrived(message.from, message.group);
     });
-    this.live = await LiveConnection.open({
-      me: this.me,
-      onDelivery: (frame) => this.receiver.push(frame),
-      onEvent: (event) => this.receiver.pushEvent(event),
-      onServerError: (error) => printer.warn(error.message),
-      onLost: (cause, retryInMs) =>
-        printer.warn(`connection lost (${cause.message}); reconnecting in ${Math.ceil(retryInMs / 1000)} s…`),
-      onReconnected: () => {
+    events.on("connection", (change) => {
+      if (change.state === "reconnecting") {
+        printer.warn(
+          `connection lost (${change.cause}); reconnecting in ${Math.ceil(change.retryInMs / 1000)} s…`,
+        );
+      } else if (change.state === "reopened") {
         this.offlineNoticeShown = false;
         printer.info("reconnected");
-      },
-      onFatal: (error) => this.finish(error),
+      }
     });
+    // No progress bar here: it would fight readline for the terminal line; a file is announced instead.
+    events.on("progress", ({ direction, phase, name, size }) => {
+      if (direction === "send" && phase === "start") printer.info(`sending ${name} (${formatBytes(size)})…`);
+    });
+    // Received files go to the downloads folder and are announced with the message.
+    this.reception = await this.client.receive({ command: "chat", mode: "live" });
+    this.reception.ended.catch((error: unknown) => this.finish(error));
     // Created only now, with its handlers attached at once: readline starts reading immediately, and
     // piped input would otherwise be consumed (even closed) while the connection was still opening.
     const { stdin, stdout } = this.ctx.io;
@@ -196,7 +149,7 @@ class ChatSession {
       stdin.on("keypress", () => this.notifier.active());
     }
     printer.info(
-      shown`logged in as ${printer.name(this.me.username)}; /msg USER or /group G to start a conversation, /help for more`,
+      shown`logged in as ${printer.name(this.me)}; /msg USER or /group G to start a conversation, /help for more`,
     );
     this.rl.on("line", (line) => {
       this.notifier.active();
@@ -211,7 +164,7 @@ class ChatSession {
       // Ctrl-C or Ctrl-D leave the cursor after the prompt; the shell's prompt belongs on a line of its own.
       if (this.terminal) this.ctx.io.stdout.write("\n");
       // Quitting while offline: whatever still waits for the connection is shown, not silently dropped.
-      if (this.unhandled.length > 0 && !this.live?.current) {
+      if (this.unhandled.length > 0 && !this.client.connected) {
         const unsent = shownLines(this.unhandled.map((line) => `  ${line}`));
         printer.warn(shown`not connected; these lines were not sent:\n${unsent}`);
         this.finish(null);
@@ -224,11 +177,11 @@ class ChatSession {
     this.prompt();
     try {
       await done;
-      await this.receiver.drain();
+      await this.reception.finish();
     } finally {
       printer.setLineGuard(null);
       this.rl.close();
-      await this.live.close();
+      await this.reception.finish().catch(() => undefined);
     }
   }
 
@@ -249,7 +202,7 @@ class ChatSession {
     if (line === "") return;
     if (!line.startsWith("/")) {
       if (!this.current) throw new UsageError("no conversation yet: type /msg USER or /group G first");
-      return this.send(this.current, line);
+      return this.say(this.current, line);
     }
     const [command = "", ...rest] = line.split(/\s+/);
     // The text after the command and its first argument, spacing kept as typed.
@@ -266,8 +219,8 @@ class ChatSession {
         const [raw, ...words] = rest;
         if (!raw) throw new UsageError("usage: /msg USER [TEXT]");
         const user = parseUsername(raw);
-        const contact = await this.contacts.resolve(user);
-        if (words.length > 0) return this.send({ kind: "user", name: user }, textAfterFirst());
+        const contact = await this.client.contact(user);
+        if (words.length > 0) return this.say({ kind: "user", name: user }, textAfterFirst());
         this.current = { kind: "user", name: user };
         this.ctx.printer.info(`now talking to ${user} (key fingerprint ${contact.fingerprint})`);
         return;
@@ -276,9 +229,9 @@ class ChatSession {
         const [raw, ...words] = rest;
         if (!raw) throw new UsageError("usage: /group G [TEXT]");
         const name = parseGroupName(raw);
-        if (words.length > 0) return this.send({ kind: "group", name }, textAfterFirst());
+        if (words.length > 0) return this.say({ kind: "group", name }, textAfterFirst());
         // Asked now, so a group that does not exist or is not ours fails here, not at the first line.
-        const { info } = await this.groups.catchUp(name);
+        const info = await this.client.groupInfo(name);
         this.current = { kind: "group", name };
         this.ctx.printer.info(`now talking to the ${describeGroup(info)}`);
         return;
@@ -287,8 +240,8 @@ class ChatSession {
         const [raw, ...users] = rest;
         if (!raw) throw new UsageError("usage: /create G [USER…]");
         const name = parseGroupName(raw);
-        const members = [...new Set(users.map(parseUsername))].filter((user) => user !== this.me.username);
-        const created = await createGroup(this.changer(), name, members);
+        const members = [...new Set(users.map(parseUsername))].filter((user) => user !== this.me);
+        const created = await this.client.createGroup(name, members);
         this.current = { kind: "group", name };
         this.report(createdReport(created));
         return;
@@ -299,11 +252,11 @@ class ChatSession {
         if (!raw || rest.length !== 1) throw new UsageError(`usage: ${command} G`);
         const name = parseGroupName(raw);
         if (command === "/decline") {
-          await declineGroup(this.changer(), name);
+          await this.client.declineGroup(name);
           this.report(declinedReport(name));
           return;
         }
-        const info = await joinGroup(this.changer(), name);
+        const info = await this.client.joinGroup(name);
         this.current = { kind: "group", name };
         this.report(joinedReport(info));
         return;
@@ -314,19 +267,22 @@ class ChatSession {
         if (!raw || rest.length !== 1) throw new UsageError(`usage: ${command} USER`);
         const user = parseUsername(raw);
         const group = this.currentGroup(command);
-        const change = await changeMember(this.changer(), group, command === "/add" ? "add" : "remove", user);
+        const change =
+          command === "/add"
+            ? await this.client.addMember(group, user)
+            : await this.client.removeMember(group, user);
         this.report(memberChangeReport(change, user));
         return;
       }
       case "/leave": {
         const group = this.currentGroup(command);
-        await leaveGroup(this.changer(), group);
+        await this.client.leaveGroup(group);
         this.current = null;
         this.ctx.printer.result(`you left the group ${group}`, { group, left: true });
         return;
       }
       case "/members": {
-        const { info } = await this.groups.catchUp(this.currentGroup(command));
+        const info = await this.client.groupInfo(this.currentGroup(command));
         this.ctx.printer.result(describeGroup(info), groupData(info));
         return;
       }
@@ -335,15 +291,15 @@ class ChatSession {
         if (!raw || rest.length > 2 || (answer !== undefined && answer !== "yes"))
           throw new UsageError("usage: /verify USER, then /verify USER yes once the numbers match");
         const user = parseUsername(raw);
-        const report = await safetyReport(this.contacts, this.me, user);
+        const report = await this.client.safetyNumber(user);
         const { printer } = this.ctx;
-        if (answer === "yes" && !report.keyChange) await markVerified(this.contacts, report);
+        if (answer === "yes" && !report.keyChange) await this.client.markVerified(report);
         const lines = describeSafetyNumber(report);
         if (!report.keyChange && report.verifiedAt === null)
           lines.push(`once ${user} sees the same number, type /verify ${user} yes`);
         printer.result(lines.join("\n"), safetyReportData(report));
         // Refused, not silently ignored: the number covers keys not accepted yet.
-        if (answer === "yes" && report.keyChange) await markVerified(this.contacts, report);
+        if (answer === "yes" && report.keyChange) await this.client.markVerified(report);
         return;
       }
       case "/history": {
@@ -352,7 +308,7 @@ class ChatSession {
         if (!this.current) throw new UsageError("no conversation yet: type /msg USER or /group G first");
         const query =
           this.current.kind === "user" ? { user: this.current.name } : { group: this.current.name };
-        const entries = await this.history.list({ ...query, limit });
+        const entries = await this.client.history({ ...query, limit });
         if (entries.length === 0) this.ctx.printer.info("(no history yet)");
         for (const entry of entries) this.ctx.printer.historyEntry(entry);
         return;
@@ -373,58 +329,33 @@ class ChatSession {
     this.ctx.printer.result(human, data);
   }
 
-  /** What signing a membership change needs (group-changes.ts). */
-  private changer(): GroupChanger {
-    return { me: this.me, groups: this.groups, printer: this.ctx.printer };
-  }
-
   private currentGroup(command: string): string {
     if (this.current?.kind !== "group")
       throw new UsageError(`${command} acts on the current group: /group G first`);
     return this.current.name;
   }
 
-  /**
-   * Encrypts and uploads the file for the conversation's recipients, then sends the message that carries
-   * its key. No progress bar here: it would fight readline for the terminal line.
-   */
+  /** Encrypts and uploads the file for the conversation's recipients, then sends the message with its key. */
   private async sendFile(to: Conversation, path: string): Promise<void> {
-    const file = await checkSendable(path);
-    const audience = to.kind === "user" ? { to: to.name } : { group: to.name };
-    if (to.kind === "user") await this.contacts.resolve(to.name);
-    else await groupToSealFor({ me: this.me, printer: this.ctx.printer, groups: this.groups }, to.name);
-    this.ctx.printer.info(`sending ${basename(file.path)} (${formatBytes(file.size)})…`);
-    const uploaded = await uploadFile(this.me.api, file, audience);
-    try {
-      await this.send(to, "", uploaded.descriptor);
-    } catch (error) {
-      await this.me.api.deleteBlob(uploaded.descriptor.blob).catch(() => undefined);
-      throw error;
-    }
-    this.ctx.printer.info(`sent ${uploaded.descriptor.name}`);
+    const sent = await this.send(to, "", path);
+    this.ctx.printer.info(`sent ${sent.file?.descriptor.name}`);
   }
 
-  private async send(to: Conversation, text: string, attachment?: FileDescriptor): Promise<void> {
-    const payload = { text, ...(attachment ? { attachment } : {}) };
-    const connection = this.live!.current ?? (await this.waitForConnection());
-    const outbox: Outbox = {
-      history: this.history,
-      home: this.ctx.home,
-      me: this.me,
-      contacts: this.contacts,
-      connection,
-      printer: this.ctx.printer,
-      groups: this.groups,
-      seen: this.seen,
-    };
-    const sent =
-      to.kind === "user"
-        ? await sendDirect(outbox, to.name, payload)
-        : await sendToGroup(outbox, to.name, payload);
+  private async say(to: Conversation, text: string): Promise<void> {
+    await this.send(to, text);
+  }
+
+  private async send(to: Conversation, text: string, file?: string): Promise<Sent> {
+    if (!this.client.connected) this.offline();
+    const sent = await this.client.send(to.kind === "user" ? { user: to.name } : { group: to.name }, {
+      text,
+      file,
+    });
     this.reportSent(to, sent);
+    return sent;
   }
 
-  private reportSent(to: Conversation, sent: SentMessage): void {
+  private reportSent(to: Conversation, sent: Sent): void {
     const data = {
       id: sent.id,
       to: sent.to,
@@ -447,12 +378,10 @@ class ChatSession {
    * Offline, a typed message waits for the connection to come back rather than failing: lines are
    * handled in order, so everything typed meanwhile queues behind it and goes out in order.
    */
-  private async waitForConnection(): Promise<Connection> {
-    if (!this.offlineNoticeShown) {
-      this.offlineNoticeShown = true;
-      this.ctx.printer.info("(not connected: what you type is sent once the connection is back)");
-    }
-    return this.live!.whenConnected();
+  private offline(): void {
+    if (this.offlineNoticeShown) return;
+    this.offlineNoticeShown = true;
+    this.ctx.printer.info("(not connected: what you type is sent once the connection is back)");
   }
 
   private prompt(): void {

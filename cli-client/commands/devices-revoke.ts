@@ -1,9 +1,8 @@
 // telepound devices revoke ID: ends another session of this account (a lost laptop, an old server): its
 // sockets are closed, its queue is dropped, and its next command is told it was revoked.
 
-import { NotFoundError, UsageError } from "../../client/errors.js";
+import { UsageError } from "../../client/errors.js";
 import { describeDevice } from "../output.js";
-import { loadSession } from "../../client/session.js";
 import type { CommandSpec } from "./command.js";
 import { SHOWN_ID_DIGITS } from "./devices.js";
 
@@ -24,19 +23,7 @@ export const devicesRevoke: CommandSpec = {
         `"${raw}" is not a session id: give ${MIN_ID_PREFIX_DIGITS}–32 hex digits as "telepound devices" shows them`,
       );
     }
-    const me = await loadSession(ctx);
-    const { sessions } = await me.api.sessions();
-    const matches = sessions.filter((session) => session.id.startsWith(prefix));
-    if (matches.length === 0)
-      throw new NotFoundError(`no session ${prefix} on this account (see "telepound devices")`);
-    if (matches.length > 1) {
-      throw new UsageError(`${prefix} matches ${matches.length} sessions: give more of the id`);
-    }
-    const target = matches[0]!;
-    if (target.current) {
-      throw new UsageError(`${prefix} is this home's own session: run "telepound logout" to end it`);
-    }
-    await me.api.revokeSession(target.id);
+    const target = await ctx.client.revokeDevice(prefix);
     ctx.printer.result(
       `ended the session ${target.id.slice(0, SHOWN_ID_DIGITS)} (${describeDevice(target.deviceName)}): its sockets are closed and its queue dropped`,
       { revoked: target.id, deviceName: target.deviceName },

@@ -3,7 +3,6 @@
 
 import type { SessionInfo } from "../../protocol/http.js";
 import { describeDevice, isoTime, localTime, shownLines } from "../output.js";
-import { loadSession } from "../../client/session.js";
 import type { CommandSpec } from "./command.js";
 
 /** How much of a session id the human listing shows: unique among an account's few sessions. */
@@ -14,8 +13,7 @@ export const devices: CommandSpec = {
   summary: "list this account's sessions (devices); `devices revoke ID` ends one",
   examples: ["telepound devices", "telepound devices --json  # full ids, ISO times, connected or not"],
   async run(ctx) {
-    const me = await loadSession(ctx);
-    const { sessions } = await me.api.sessions();
+    const sessions = await ctx.client.devices();
     const lines = sessions.map(describeSession);
     ctx.printer.result(
       shownLines([`${sessions.length} session${sessions.length === 1 ? "" : "s"}:`, ...lines]),

@@ -3,11 +3,7 @@
 // A USER who has never written to the admin is invited instead (an invite statement): they are not a
 // member, get no messages, until they accept with `group join G`.
 
-import { Contacts } from "../../client/contacts.js";
-import { changeMember } from "../../client/group-changes.js";
 import { memberChangeReport } from "../group-reports.js";
-import { GroupDirectory } from "../../client/groups.js";
-import { loadSession } from "../../client/session.js";
 import { parseGroupName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -22,10 +18,7 @@ export const groupAdd: CommandSpec = {
   async run(ctx, { args: [rawGroup = "", rawUser = ""] }) {
     const name = parseGroupName(rawGroup);
     const user = parseUsername(rawUser);
-    const me = await loadSession(ctx);
-    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
-    const change = await changeMember({ me, groups, printer: ctx.printer }, name, "add", user);
-    const report = memberChangeReport(change, user);
+    const report = memberChangeReport(await ctx.client.addMember(name, user), user);
     ctx.printer.result(report.human, report.data);
   },
 };

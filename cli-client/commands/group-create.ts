@@ -3,11 +3,7 @@
 // become members at once; the others (the server names them, consent_required) are invited instead, with
 // the create signed again, and become members by `group join G`.
 
-import { Contacts } from "../../client/contacts.js";
-import { createGroup } from "../../client/group-changes.js";
 import { createdReport } from "../group-reports.js";
-import { GroupDirectory } from "../../client/groups.js";
-import { loadSession } from "../../client/session.js";
 import { parseGroupName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -30,9 +26,7 @@ export const groupCreate: CommandSpec = {
   async run(ctx, { args: [rawGroup = "", ...rawUsers] }) {
     const name = parseGroupName(rawGroup);
     const users = rawUsers.map(parseUsername);
-    const me = await loadSession(ctx);
-    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
-    const report = createdReport(await createGroup({ me, groups, printer: ctx.printer }, name, users));
+    const report = createdReport(await ctx.client.createGroup(name, users));
     ctx.printer.result(report.human, report.data);
   },
 };

@@ -1,11 +1,7 @@
 // telepound group decline G: declines the invitation to group G, signed on its verified head like a join;
 // the invitation is gone, and the group's members are told.
 
-import { Contacts } from "../../client/contacts.js";
-import { declineGroup } from "../../client/group-changes.js";
 import { declinedReport } from "../group-reports.js";
-import { GroupDirectory } from "../../client/groups.js";
-import { loadSession } from "../../client/session.js";
 import { parseGroupName } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -16,9 +12,7 @@ export const groupDecline: CommandSpec = {
   examples: ["telepound group decline team", "telepound group decline team --json"],
   async run(ctx, { args: [rawGroup = ""] }) {
     const name = parseGroupName(rawGroup);
-    const me = await loadSession(ctx);
-    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
-    await declineGroup({ me, groups, printer: ctx.printer }, name);
+    await ctx.client.declineGroup(name);
     const report = declinedReport(name);
     ctx.printer.result(report.human, report.data);
   },

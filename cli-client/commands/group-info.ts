@@ -3,10 +3,7 @@
 // send). Exit 4 if there is no such group, 7 if you are neither a member nor invited (the server shows a
 // group only to them).
 
-import { Contacts } from "../../client/contacts.js";
-import { GroupDirectory } from "../../client/groups.js";
 import { describeGroup, groupData } from "../output.js";
-import { loadSession } from "../../client/session.js";
 import { parseGroupName } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -17,10 +14,7 @@ export const groupInfo: CommandSpec = {
   args: [{ syntax: "<group>", description: "the group" }],
   examples: ["telepound group info team", "telepound group info team --json"],
   async run(ctx, { args: [rawGroup = ""] }) {
-    const name = parseGroupName(rawGroup);
-    const me = await loadSession(ctx);
-    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
-    const { info } = await groups.catchUp(name);
+    const info = await ctx.client.groupInfo(parseGroupName(rawGroup));
     ctx.printer.result(describeGroup(info), groupData(info));
   },
 };

@@ -2,11 +2,7 @@
 // the server's head is verified first, and the join is signed on that head only if it invites you: a group
 // whose chain does not verify is refused (exit 8), one that does not invite you too (exit 7).
 
-import { Contacts } from "../../client/contacts.js";
-import { joinGroup } from "../../client/group-changes.js";
 import { joinedReport } from "../group-reports.js";
-import { GroupDirectory } from "../../client/groups.js";
-import { loadSession } from "../../client/session.js";
 import { parseGroupName } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -17,9 +13,7 @@ export const groupJoin: CommandSpec = {
   examples: ["telepound group join team", "telepound group join team --json"],
   async run(ctx, { args: [rawGroup = ""] }) {
     const name = parseGroupName(rawGroup);
-    const me = await loadSession(ctx);
-    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
-    const report = joinedReport(await joinGroup({ me, groups, printer: ctx.printer }, name));
+    const report = joinedReport(await ctx.client.joinGroup(name));
     ctx.printer.result(report.human, report.data);
   },
 };

@@ -2,10 +2,6 @@
 // group to the longest-standing member; the last member to leave closes it. Exit 7 if you are not a
 // member, 4 if there is no such group.
 
-import { Contacts } from "../../client/contacts.js";
-import { leaveGroup } from "../../client/group-changes.js";
-import { GroupDirectory } from "../../client/groups.js";
-import { loadSession } from "../../client/session.js";
 import { parseGroupName } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -16,9 +12,7 @@ export const groupLeave: CommandSpec = {
   examples: ["telepound group leave team", "telepound group leave team --json"],
   async run(ctx, { args: [rawGroup = ""] }) {
     const name = parseGroupName(rawGroup);
-    const me = await loadSession(ctx);
-    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
-    await leaveGroup({ me, groups, printer: ctx.printer }, name);
+    await ctx.client.leaveGroup(name);
     ctx.printer.result(`you left the group ${name}`, { group: name, left: true });
   },
 };

@@ -3,7 +3,6 @@
 // before acting on it.
 
 import { describeInvitation, invitationData, shownLines } from "../output.js";
-import { loadSession } from "../../client/session.js";
 import type { CommandSpec } from "./command.js";
 
 export const groupList: CommandSpec = {
@@ -11,8 +10,7 @@ export const groupList: CommandSpec = {
   summary: "list the groups you are in and the invitations you have not answered",
   examples: ["telepound group list", "telepound group list --json"],
   async run(ctx) {
-    const me = await loadSession(ctx);
-    const { groups, invitations } = await me.api.groups();
+    const { groups, invitations } = await ctx.client.listGroups();
     // One line per group: a name is kept to its line, whatever the server put in it.
     const lines = groups.length > 0 ? [...groups] : ["you are in no groups"];
     if (invitations.length > 0) {

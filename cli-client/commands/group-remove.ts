@@ -2,11 +2,7 @@
 // a remove statement; USER gets a "removed" event and nothing sent to the group after it. For a USER who
 // was invited and has not answered, the same statement withdraws the invitation ("uninvited").
 
-import { Contacts } from "../../client/contacts.js";
-import { changeMember } from "../../client/group-changes.js";
 import { memberChangeReport } from "../group-reports.js";
-import { GroupDirectory } from "../../client/groups.js";
-import { loadSession } from "../../client/session.js";
 import { parseGroupName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -22,10 +18,7 @@ export const groupRemove: CommandSpec = {
   async run(ctx, { args: [rawGroup = "", rawUser = ""] }) {
     const name = parseGroupName(rawGroup);
     const user = parseUsername(rawUser);
-    const me = await loadSession(ctx);
-    const groups = await GroupDirectory.load(ctx.home, me, new Contacts(ctx.home, me));
-    const change = await changeMember({ me, groups, printer: ctx.printer }, name, "remove", user);
-    const report = memberChangeReport(change, user);
+    const report = memberChangeReport(await ctx.client.removeMember(name, user), user);
     ctx.printer.result(report.human, report.data);
   },
 };

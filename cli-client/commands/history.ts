@@ -2,7 +2,6 @@
 // received (and group events), from the local history; newest last. Needs no password and no server.
 
 import { UsageError } from "../../client/errors.js";
-import { requireLocalSession } from "../../client/session.js";
 import { parseGroupName, parseLimit, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -31,14 +30,8 @@ export const history: CommandSpec = {
     const search = typeof options.search === "string" ? options.search : undefined;
     if (search === "") throw new UsageError("--search needs some text");
     const limit = parseLimit(String(options.limit ?? DEFAULT_LIMIT), "--limit");
-    const me = await requireLocalSession(ctx);
-    const store = await ctx.home.openHistory(me);
-    try {
-      const entries = await store.list({ user, group, search, limit });
-      for (const entry of entries) ctx.printer.historyEntry(entry);
-      if (entries.length === 0) ctx.printer.info("no messages in the history match");
-    } finally {
-      store.close();
-    }
+    const entries = await ctx.client.history({ user, group, search, limit });
+    for (const entry of entries) ctx.printer.historyEntry(entry);
+    if (entries.length === 0) ctx.printer.info("no messages in the history match");
   },
 };

@@ -2,15 +2,9 @@
 // uploads one encrypted file) for USER or every member of group G; exits 0 once the server has delivered
 // the message to a live connection or stored it. A send-only socket, so nothing queued for us is consumed.
 
-import { Connection } from "../../client/net/connection.js";
-import { Contacts } from "../../client/contacts.js";
 import { UsageError } from "../../client/errors.js";
-import { type UploadedFile, checkSendable, uploadFile } from "../../client/files.js";
-import { GroupDirectory } from "../../client/groups.js";
-import { type SentMessage, groupToSealFor, sendDirect, sendToGroup } from "../../client/outgoing.js";
 import { formatBytes, isoTime } from "../output.js";
-import { progressBars } from "../progress.js";
-import { loadSession } from "../../client/session.js";
+import { showProgress } from "../progress.js";
 import { parseGroupName, parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -48,56 +42,13 @@ export const send: CommandSpec = {
     if (group === null && rawUser === undefined) throw new UsageError("send needs a USER or --group G");
     const to = rawUser === undefined ? null : parseUsername(rawUser);
     const text = words.join(" ");
-    const path = typeof options.file === "string" ? options.file : null;
-    if (text.trim() === "" && path === null) throw new UsageError("nothing to send: the message is empty");
-    // Checked before logging in to anything: a missing or too large file fails without a request.
-    const file = path === null ? null : await checkSendable(path);
-    const me = await loadSession(ctx);
-    const contacts = new Contacts(ctx.home, me);
-    const groups = await GroupDirectory.load(ctx.home, me, contacts);
-    // Resolved before uploading or connecting, so an unknown user, a changed key, a group that does not
-    // exist or is not ours fails without a socket or a blob.
-    if (to !== null) {
-      const recipient = await contacts.resolveFresh(to);
-      if (recipient.newlyPinned) {
-        ctx.printer.warn(`first contact with ${to}: pinned their key fingerprint ${recipient.fingerprint}`);
-      }
-    }
-    const groupState =
-      group === null ? undefined : await groupToSealFor({ me, printer: ctx.printer, groups }, group);
-    if (groupState) await contacts.resolveMany(groupState.members, { fresh: true });
-    const history = await ctx.home.openHistory(me.username);
+    const path = typeof options.file === "string" ? options.file : undefined;
+    if (text.trim() === "" && path === undefined)
+      throw new UsageError("nothing to send: the message is empty");
+    showProgress(ctx.client.events, ctx.io.stderr, ctx.printer.json);
+    const sent = await ctx.client.send(to !== null ? { user: to } : { group: group! }, { text, file: path });
 
-    let uploaded: UploadedFile | null = null;
-    if (file) {
-      const audience = to !== null ? { to } : { group: group! };
-      uploaded = await uploadFile(me.api, file, audience, progressBars(ctx.io.stderr, ctx.printer.json));
-    }
-    const payload = { text, ...(uploaded ? { attachment: uploaded.descriptor } : {}) };
-    let sent: SentMessage;
-    try {
-      const connection = await Connection.open({
-        server: me.server,
-        token: me.session.token,
-        receive: false,
-      });
-      try {
-        const outbox = { home: ctx.home, me, contacts, connection, printer: ctx.printer, groups, history };
-        sent =
-          to !== null
-            ? await sendDirect(outbox, to, payload)
-            : await sendToGroup(outbox, group!, payload, groupState);
-      } finally {
-        await connection.close();
-        await groups.save();
-        history.close();
-      }
-    } catch (error) {
-      // Nobody will ever get the key to it: withdraw the blob rather than leave it for a week.
-      if (uploaded) await me.api.deleteBlob(uploaded.descriptor.blob).catch(() => undefined);
-      throw error;
-    }
-
+    const uploaded = sent.file;
     const where = sent.group === undefined ? sent.to : `the group ${sent.group}`;
     const what = uploaded ? `${uploaded.descriptor.name} (${formatBytes(uploaded.descriptor.size)})` : "";
     const human =

@@ -2,10 +2,7 @@
 // pinned ones, sending to USER works again, held messages from USER are shown by the next receiver, and
 // USER is no longer verified (new keys are verified anew). Says so and exits 0 if nothing changed.
 
-import { Contacts } from "../../client/contacts.js";
-import { HeldMessages } from "../../client/store/held.js";
-import { loadSession } from "../../client/session.js";
-import { describeTrust, trustKeys } from "../../client/trust.js";
+import { describeTrust } from "../../client/trust.js";
 import { parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -19,10 +16,7 @@ export const trust: CommandSpec = {
   ],
   async run(ctx, { args: [raw = ""] }) {
     const username = parseUsername(raw);
-    const me = await loadSession(ctx);
-    const result = await trustKeys(new Contacts(ctx.home, me), me, username);
-    const held =
-      result.outcome === "replaced" ? await new HeldMessages(ctx.home, me.username).countFrom(username) : 0;
+    const { result, held } = await ctx.client.trust(username);
     ctx.printer.result(describeTrust(result, held).join("\n"), {
       username,
       outcome: result.outcome,

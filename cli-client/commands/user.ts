@@ -2,8 +2,6 @@
 // when it was verified, checking the server's keys against the pinned ones and pinning them on first
 // sight. Keys that changed (now or before, until `trust`) are reported loudly with exit 8.
 
-import { Contacts } from "../../client/contacts.js";
-import { loadSession } from "../../client/session.js";
 import { parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -17,9 +15,8 @@ export const user: CommandSpec = {
   ],
   async run(ctx, { args: [raw = ""] }) {
     const username = parseUsername(raw);
-    const me = await loadSession(ctx);
-    const contact = await new Contacts(ctx.home, me).lookup(username);
-    // Our own keys are not pinned (they are ours), so there is no "first seen" to report for them.
+    const me = await ctx.client.session();
+    const contact = await ctx.client.lookupUser(username);
     const pin =
       username === me.username
         ? { self: true }

@@ -3,10 +3,8 @@
 // Exit 8 while USER's keys have changed and wait for `trust`: it shows the number for the new keys then.
 
 import confirm from "@inquirer/confirm";
-import { Contacts } from "../../client/contacts.js";
 import { KeyMismatchError } from "../../client/errors.js";
-import { loadSession } from "../../client/session.js";
-import { describeSafetyNumber, markVerified, safetyReport, safetyReportData } from "../../client/trust.js";
+import { describeSafetyNumber, safetyReportData } from "../../client/trust.js";
 import { parseUsername } from "./args.js";
 import type { CommandSpec } from "./command.js";
 
@@ -27,9 +25,8 @@ export const verify: CommandSpec = {
   ],
   async run(ctx, { args: [raw = ""], options }) {
     const username = parseUsername(raw);
-    const me = await loadSession(ctx);
-    const contacts = new Contacts(ctx.home, me);
-    const report = await safetyReport(contacts, me, username);
+    const me = await ctx.client.session();
+    const report = await ctx.client.safetyNumber(username);
     const lines = describeSafetyNumber(report);
     if (report.keyChange) {
       ctx.printer.result(lines.join("\n"), safetyReportData(report));
@@ -46,7 +43,7 @@ export const verify: CommandSpec = {
       return;
     }
     if (options.yes === true) {
-      await markVerified(contacts, report);
+      await ctx.client.markVerified(report);
       ctx.printer.result(describeSafetyNumber(report).join("\n"), safetyReportData(report));
       return;
     }
@@ -68,7 +65,7 @@ export const verify: CommandSpec = {
           `messages: do not trust these keys`,
       );
     }
-    const verifiedAt = await markVerified(contacts, report);
+    const verifiedAt = await ctx.client.markVerified(report);
     ctx.printer.result(`${username} verified on ${verifiedAt}`, safetyReportData(report));
   },
 };

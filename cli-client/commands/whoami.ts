@@ -1,9 +1,7 @@
 // telepound whoami: prints the logged-in user after checking with the server that the session still
 // works (an expired or revoked session exits 3).
 
-import { NetworkError } from "../../client/errors.js";
 import { isoTime } from "../output.js";
-import { loadSession } from "../../client/session.js";
 import type { CommandSpec } from "./command.js";
 
 export const whoami: CommandSpec = {
@@ -14,19 +12,13 @@ export const whoami: CommandSpec = {
     "telepound whoami --json  # also the key fingerprint, server and session expiry",
   ],
   async run(ctx) {
-    const me = await loadSession(ctx);
-    const answer = await me.api.whoami();
-    if (answer.username !== me.username) {
-      throw new NetworkError(
-        `protocol failure: this home is ${me.username} but the server says ${answer.username}`,
-      );
-    }
+    const me = await ctx.client.whoami();
     ctx.printer.result(me.username, {
       username: me.username,
       fingerprint: me.fingerprint,
       server: me.server,
-      sessionId: answer.sessionId,
-      expiresAt: isoTime(answer.expiresAt),
+      sessionId: me.sessionId,
+      expiresAt: isoTime(me.expiresAt),
     });
   },
 };

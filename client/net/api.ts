@@ -1,8 +1,6 @@
 // The HTTP client for the server's /v1 routes (protocol/http.ts): answers are validated at this edge and
 // every failure becomes a typed CliError, so commands never look at status codes.
 
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
 import { z } from "zod";
 import {
   BLOB_ID_PATTERN,
@@ -34,6 +32,7 @@ import {
   RateLimitedError,
   RefusedError,
 } from "../errors.js";
+import type { HttpAnswer, Platform } from "../platform.js";
 
 const REQUEST_TIMEOUT_MS = 20_000;
 /** One file part (8 MiB) must arrive within this: 30 KB/s at worst. */
@@ -156,15 +155,20 @@ export interface ErrorMessages {
   conflict?: string;
 }
 
+/** What the network side of the core needs from its platform: sockets, streamed uploads, timers. */
+export type NetPlatform = Pick<Platform, "network" | "clock">;
+
 export class Api {
   constructor(
+    /** Where sockets and streamed uploads come from (the connection of this server uses the same). */
+    readonly net: NetPlatform,
     /** The server's base URL, e.g. http://127.0.0.1:8787 */
     readonly server: string,
     private readonly token?: string,
   ) {}
 
   withToken(token: string): Api {
-    return new Api(this.server, token);
+    return new Api(this.net, this.server, token);
   }
 
   /**
@@ -391,8 +395,8 @@ export class Api {
   /**
    * One part, exactly `length` bytes as the server said (the last may be shorter), streamed from `source`
    * as it produces them: nothing holds the whole part. Each piece is written and flushed to the socket
-   * before the next is asked for, so `source` may reuse one buffer for all of them. node:http rather than
-   * fetch for this: fetch cannot say when a piece of a streamed body has been written.
+   * before the next is asked for, so `source` may reuse one buffer for all of them (the platform's
+   * streamed PUT, as fetch cannot say when a piece of a streamed body has been written).
    * An error thrown by `source` is what this throws.
    */
   async putBlobPart(
@@ -406,56 +410,37 @@ export class Api {
     const headers: Record<string, string> = {
       accept: "application/json",
       "content-type": "application/octet-stream",
-      "content-length": String(length),
     };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: "PUT", headers });
-    // Idle, not total: a slow link may take long over 8 MiB, but not long without progress.
-    request.setTimeout(TRANSFER_TIMEOUT_MS, () => request.destroy(new Error("timed out")));
-    const answered = new Promise<void>((resolve, reject) => {
-      request.on("error", (error) => reject(unreachable(this.server, error)));
-      request.on("response", (response) => {
-        const pieces: Buffer[] = [];
-        response.on("data", (piece: Buffer) => pieces.push(piece));
-        response.on("error", (error) => reject(unreachable(this.server, error)));
-        response.on("end", () => {
-          const status = response.statusCode ?? 0;
-          if (status >= 200 && status < 300) return resolve();
-          const text = Buffer.concat(pieces).toString("utf8");
-          const get = (name: string) => {
-            const value = response.headers[name.toLowerCase()];
-            return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
-          };
-          reject(httpError({ status, headers: { get } }, text));
-        });
-      });
-    });
-    // The server may answer (a refusal) before the body is complete; its answer is what counts then.
-    answered.catch(() => undefined);
-    const iterator = source[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<Uint8Array>;
+    // What the source did: its own failure is rethrown as it is, and a body it did not finish giving
+    // cannot have been accepted.
+    let sourceError: { error: unknown } | null = null;
+    let complete = false;
+    async function* body(): AsyncGenerator<Uint8Array> {
       try {
-        next = await iterator.next();
+        yield* source;
       } catch (error) {
-        request.destroy();
+        sourceError = { error };
         throw error;
       }
-      if (next.done) break;
-      const piece = next.value;
-      const written = await new Promise<boolean>((resolve) =>
-        request.write(piece, (error) => resolve(!error)),
-      );
-      if (!written) {
-        await iterator.return?.();
-        // The socket failed: either the server refused (its answer says why) or it is gone.
-        await answered;
-        throw new NetworkError("protocol failure: the server accepted a part it did not read");
-      }
+      complete = true;
     }
-    request.end();
-    onBodySent?.();
-    await answered;
+    let answer: HttpAnswer;
+    try {
+      answer = await this.net.network.putStreamed({
+        url,
+        headers,
+        length,
+        body: body(),
+        ...(onBodySent ? { onBodySent } : {}),
+        idleTimeoutMs: TRANSFER_TIMEOUT_MS,
+      });
+    } catch (error) {
+      if (sourceError) throw (sourceError as { error: unknown }).error;
+      throw unreachable(this.server, error);
+    }
+    if (answer.status < 200 || answer.status >= 300) throw httpError(answer, answer.text);
+    if (!complete) throw new NetworkError("protocol failure: the server accepted a part it did not read");
   }
 
   async completeBlob(id: string): Promise<void> {

@@ -6,8 +6,6 @@
 // A group message is queued in its group's room, not in our home: its ack names the group (read from
 // the delivery's header as it arrives), so callers acknowledge by message id alone.
 
-import WebSocket from "ws";
-import type { IncomingMessage } from "node:http";
 import { BinaryFrame, deliveryAckRoute } from "../../protocol/envelope.js";
 import {
   CloseCode,
@@ -19,7 +17,8 @@ import {
 } from "../../protocol/frames.js";
 import { MAX_ACK_IDS, MAX_FRAME_BYTES } from "../../protocol/limits.js";
 import type { z } from "zod";
-import { connectUrl, httpError, unreachable } from "./api.js";
+import { type NetPlatform, connectUrl, httpError, unreachable } from "./api.js";
+import type { PlatformSocket } from "../platform.js";
 import {
   AuthError,
   type CliError,
@@ -33,6 +32,8 @@ import {
 export type UploadStatus = "delivered" | "stored";
 
 export interface ConnectionOptions {
+  /** Where the socket comes from (Api.net). */
+  net: NetPlatform;
   server: string;
   token: string;
   /** false: a send-only socket (`?receive=0`) that gets no deliveries. */
@@ -61,7 +62,7 @@ export interface ConnectionOptions {
 interface PendingUpload {
   resolve(status: UploadStatus): void;
   reject(error: CliError): void;
-  timer: NodeJS.Timeout;
+  timer: ReturnType<typeof setTimeout>;
 }
 
 type Welcome = z.infer<typeof WelcomeFrame>;
@@ -77,17 +78,19 @@ export class Connection {
   private readonly acks = new Map<string, string>();
   /** The group of each group delivery not yet acknowledged, by message id. */
   private readonly groupOf = new Map<string, string>();
-  private ackTimer: NodeJS.Timeout | null = null;
-  private pingTimer: NodeJS.Timeout | null = null;
+  private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
   private lastHeard = Date.now();
   private closedByUs = false;
   private ended = false;
   private welcomeFrame: Welcome | null = null;
+  private ws!: PlatformSocket;
+  /** Resolves once the socket has ended, for whatever reason. */
+  private readonly socketEnded: Promise<void>;
+  private resolveSocketEnded!: () => void;
 
-  private constructor(
-    private readonly ws: WebSocket,
-    private readonly options: ConnectionOptions,
-  ) {
+  private constructor(private readonly options: ConnectionOptions) {
+    this.socketEnded = new Promise((resolve) => (this.resolveSocketEnded = resolve));
     this.synced = new Promise((resolve, reject) => {
       this.resolveSynced = resolve;
       this.rejectSynced = reject;
@@ -100,13 +103,7 @@ export class Connection {
   static open(options: ConnectionOptions): Promise<Connection> {
     const url = connectUrl(options.server, options.receive);
     const connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
-    const ws = new WebSocket(url, {
-      headers: { authorization: `Bearer ${options.token}` },
-      maxPayload: MAX_FRAME_BYTES,
-      handshakeTimeout: connectTimeoutMs,
-    });
-    ws.binaryType = "nodebuffer";
-    const connection = new Connection(ws, options);
+    const connection = new Connection(options);
     return new Promise<Connection>((resolve, reject) => {
       let settled = false;
       const fail = (error: CliError) => {
@@ -114,7 +111,7 @@ export class Connection {
         settled = true;
         clearTimeout(timer);
         connection.end(error);
-        ws.terminate();
+        connection.ws.terminate();
         reject(error);
       };
       const timer = setTimeout(
@@ -129,35 +126,33 @@ export class Connection {
         resolve(connection);
       };
       connection.onEarlyFailure = fail;
-      ws.on("unexpected-response", (request, response) => {
-        readBody(response).then(
-          (text) => {
-            request.destroy();
-            fail(
-              httpError(
-                { status: response.statusCode ?? 0, headers: { get: (name) => headerValue(response, name) } },
-                text,
-              ),
-            );
+      connection.ws = options.net.network.openSocket(
+        url,
+        {
+          headers: { authorization: `Bearer ${options.token}` },
+          maxPayloadBytes: MAX_FRAME_BYTES,
+          handshakeTimeoutMs: connectTimeoutMs,
+        },
+        {
+          onRefused: (status, headers, text) => fail(httpError({ status, headers }, text)),
+          onError: (error) => {
+            if (!settled) fail(unreachable(options.server, error));
+            // After opening, onClose follows every error and reports it.
           },
-          (error: unknown) => fail(unreachable(options.server, error)),
-        );
-      });
-      ws.on("error", (error) => {
-        if (!settled) fail(unreachable(options.server, error));
-        // After opening, "close" follows every "error" and reports it.
-      });
-      ws.on("message", (data, isBinary) => connection.onMessage(data as Buffer, isBinary));
-      ws.on("close", (code, reason) => {
-        const detail = `${code}${reason.length ? `: ${reason.toString()}` : ""}`;
-        // 4401: the session was logged out or expired (docs/PROTOCOL.md): log in again, not a network fault.
-        const error =
-          code === CloseCode.sessionEnded
-            ? new AuthError(`the session ended (${detail}): log in again`)
-            : new NetworkError(`the server closed the connection (${detail})`);
-        if (!settled) return fail(error);
-        connection.onSocketClosed(error);
-      });
+          onMessage: (data) => connection.onMessage(data),
+          onClose: (code, reason) => {
+            connection.resolveSocketEnded();
+            const detail = `${code}${reason.length ? `: ${reason}` : ""}`;
+            // 4401: the session was logged out or expired (docs/PROTOCOL.md): log in again, not a network fault.
+            const error =
+              code === CloseCode.sessionEnded
+                ? new AuthError(`the session ended (${detail}): log in again`)
+                : new NetworkError(`the server closed the connection (${detail})`);
+            if (!settled) return fail(error);
+            connection.onSocketClosed(error);
+          },
+        },
+      );
     });
   }
 
@@ -171,7 +166,7 @@ export class Connection {
    * "delivered" (a live socket got it) or "stored" (queued). An error frame for the id rejects.
    */
   sendUpload(frame: Uint8Array, messageId: string): Promise<UploadStatus> {
-    if (this.ended || this.ws.readyState !== WebSocket.OPEN) {
+    if (this.ended || !this.ws.isOpen) {
       return Promise.reject(new NetworkError("not connected to the server"));
     }
     if (this.pending.has(messageId))
@@ -182,8 +177,9 @@ export class Connection {
         reject(new NetworkError("the server did not answer the upload in time"));
       }, this.options.answerTimeoutMs ?? 30_000);
       this.pending.set(messageId, { resolve, reject, timer });
-      this.ws.send(frame, { binary: true }, (error) => {
-        if (error) this.settleUpload(messageId, new NetworkError(`sending failed: ${error.message}`));
+      this.ws.send(frame).catch((error: unknown) => {
+        const reason = error instanceof Error ? error.message : String(error);
+        this.settleUpload(messageId, new NetworkError(`sending failed: ${reason}`));
       });
     });
   }
@@ -201,7 +197,7 @@ export class Connection {
   flushAcks(): void {
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = null;
-    if (this.acks.size === 0 || this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.acks.size === 0 || !this.ws.isOpen) return;
     const bySource = new Map<string, string[]>();
     for (const [id, group] of this.acks) {
       const ids = bySource.get(group) ?? [];
@@ -212,7 +208,8 @@ export class Connection {
     for (const [group, ids] of bySource) {
       for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
         const frame = { type: "ack", ids: ids.slice(i, i + MAX_ACK_IDS), ...(group ? { group } : {}) };
-        this.ws.send(JSON.stringify(frame));
+        // A frame that cannot be written is lost with the socket: the server redelivers what was not acked.
+        this.ws.send(JSON.stringify(frame)).catch(() => undefined);
       }
     }
   }
@@ -223,18 +220,17 @@ export class Connection {
     this.flushAcks();
     this.closedByUs = true;
     this.end(new NetworkError("the connection was closed"));
-    if (this.ws.readyState === WebSocket.CLOSED) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
+    if (this.ws.isClosed) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
         this.ws.terminate();
         resolve();
       }, 3000);
-      this.ws.once("close", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.ws.close(1000, "bye");
     });
+    this.ws.close(1000, "bye");
+    await Promise.race([this.socketEnded, timedOut]);
+    clearTimeout(timer);
   }
 
   // ---- internals --------------------------------------------------------------------------------
@@ -242,11 +238,10 @@ export class Connection {
   private onWelcome: () => void = () => undefined;
   private onEarlyFailure: (error: CliError) => void = () => undefined;
 
-  private onMessage(data: Buffer, isBinary: boolean): void {
+  private onMessage(data: Uint8Array | string): void {
     this.lastHeard = Date.now();
-    if (isBinary) {
-      // A copy, because the frame is opened asynchronously after this handler returns.
-      const frame = new Uint8Array(data);
+    if (typeof data !== "string") {
+      const frame = data;
       if (frame[0] !== BinaryFrame.delivery)
         return this.protocolFailure(`unexpected binary frame 0x${frame[0]?.toString(16)}`);
       if (!this.welcomeFrame) return this.protocolFailure("a delivery arrived before the welcome");
@@ -257,7 +252,7 @@ export class Connection {
     }
     let json: unknown;
     try {
-      json = JSON.parse(data.toString("utf8"));
+      json = JSON.parse(data);
     } catch {
       return this.protocolFailure("a text frame is not JSON");
     }
@@ -320,10 +315,10 @@ export class Connection {
         this.onSocketClosed(new NetworkError("the connection to the server timed out"));
         return;
       }
-      if (this.ws.readyState === WebSocket.OPEN) this.ws.send(PING_TEXT);
+      if (this.ws.isOpen) this.ws.send(PING_TEXT).catch(() => undefined);
     }, interval);
     // Keep-alive alone must never keep the process running.
-    this.pingTimer.unref();
+    this.options.net.clock.detach(this.pingTimer);
   }
 
   private onSocketClosed(error: CliError): void {
@@ -371,22 +366,4 @@ export function frameError(frame: ErrorFrame): CliError {
     case "internal":
       return new NetworkError(`server error: ${frame.message}`);
   }
-}
-
-function readBody(response: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    response.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= 64 * 1024) chunks.push(chunk);
-    });
-    response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    response.on("error", reject);
-  });
-}
-
-function headerValue(response: IncomingMessage, name: string): string | null {
-  const value = response.headers[name.toLowerCase()];
-  return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
 }

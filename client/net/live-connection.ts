@@ -74,6 +74,7 @@ export class LiveConnection {
     const openedAt = Date.now();
     const { me } = this.options;
     return Connection.open({
+      net: me.api.net,
       server: me.server,
       token: me.session.token,
       receive: true,

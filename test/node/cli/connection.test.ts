@@ -3,6 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Connection, type ConnectionOptions } from "../../../client/net/connection.js";
+import { nodePlatform } from "../../../cli-client/platform/index.js";
 import { concatBytes } from "../../../protocol/bytes.js";
 import { encodeDelivery, encodeSignedPart } from "../../../protocol/envelope.js";
 import {
@@ -32,7 +33,13 @@ afterEach(async () => {
 });
 
 async function connect(options: Partial<ConnectionOptions> = {}): Promise<Connection> {
-  const connection = await Connection.open({ server: server.url, token: "tok", receive: true, ...options });
+  const connection = await Connection.open({
+    net: nodePlatform(),
+    server: server.url,
+    token: "tok",
+    receive: true,
+    ...options,
+  });
   open.push(connection);
   return connection;
 }
@@ -112,7 +119,12 @@ describe("opening", () => {
     const url = server.url;
     await server.close();
     server = await startStubServer(); // for afterEach; the old port is now closed
-    const error = await Connection.open({ server: url, token: "t", receive: true }).catch((e: unknown) => e);
+    const error = await Connection.open({
+      net: nodePlatform(),
+      server: url,
+      token: "t",
+      receive: true,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NetworkError);
     expect((error as Error).message).toContain(`cannot reach the Telepound server at ${url}`);
   });

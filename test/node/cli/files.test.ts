@@ -17,7 +17,8 @@ import {
   sealMessage,
   toBase64,
 } from "../../../client/crypto/index.js";
-import { numberedName, placeUnique, safeFileName } from "../../../client/files.js";
+import { numberedName, safeFileName } from "../../../client/files.js";
+import { placeUnique } from "../../../cli-client/platform/node-files.js";
 import {
   type TestUser,
   answerUploads,

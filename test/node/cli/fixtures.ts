@@ -17,6 +17,7 @@ import {
   sealMessage,
 } from "../../../client/crypto/index.js";
 import { Api } from "../../../client/net/api.js";
+import { nodePlatform } from "../../../cli-client/platform/index.js";
 import type { Home } from "../../../client/store/home.js";
 import { nodeHome } from "../../../cli-client/platform/node-home.js";
 import type { LoggedIn } from "../../../client/session.js";
@@ -70,7 +71,7 @@ export function loggedInAs(server: string, user: TestUser): LoggedIn {
       expiresAt: Date.now() + 60_000,
     },
     server,
-    api: new Api(server, "t"),
+    api: new Api(nodePlatform(), server, "t"),
     identity: user.identity,
     exported: user.exported,
     fingerprint: user.fingerprint,

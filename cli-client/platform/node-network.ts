@@ -1,0 +1,125 @@
+// The network on Node (client/platform.ts Network): WebSockets from `ws`, which can send the session
+// token as a header and report an HTTP answer to the handshake; streamed uploads through node:http, as
+// fetch cannot say when a piece of a streamed body has been written.
+
+import { type IncomingMessage, request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import WebSocket from "ws";
+import type { HeaderLookup, HttpAnswer, Network, PlatformSocket } from "../../client/platform.js";
+
+/** The most of a refused handshake's body that is kept (it is only read for its error message). */
+const REFUSAL_BODY_BYTES = 64 * 1024;
+
+export const nodeNetwork: Network = {
+  openSocket(url, options, handlers): PlatformSocket {
+    const ws = new WebSocket(url, {
+      headers: options.headers,
+      maxPayload: options.maxPayloadBytes,
+      handshakeTimeout: options.handshakeTimeoutMs,
+    });
+    ws.binaryType = "nodebuffer";
+    ws.on("unexpected-response", (request, response) => {
+      readBody(response).then(
+        (text) => {
+          request.destroy();
+          handlers.onRefused(response.statusCode ?? 0, headersOf(response), text);
+        },
+        (error: unknown) => handlers.onError(error),
+      );
+    });
+    ws.on("error", (error) => handlers.onError(error));
+    ws.on("message", (data, isBinary) => {
+      const buffer = data as Buffer;
+      // A copy: the frame is read asynchronously after this handler returns.
+      handlers.onMessage(isBinary ? new Uint8Array(buffer) : buffer.toString("utf8"));
+    });
+    ws.on("close", (code, reason) => handlers.onClose(code, reason.toString()));
+    return {
+      get isOpen() {
+        return ws.readyState === WebSocket.OPEN;
+      },
+      get isClosed() {
+        return ws.readyState === WebSocket.CLOSED;
+      },
+      send(data) {
+        return new Promise((resolve, reject) =>
+          ws.send(data, { binary: typeof data !== "string" }, (error) => (error ? reject(error) : resolve())),
+        );
+      },
+      close: (code, reason) => ws.close(code, reason),
+      terminate: () => ws.terminate(),
+    };
+  },
+
+  async putStreamed(upload): Promise<HttpAnswer> {
+    const { url } = upload;
+    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
+      method: "PUT",
+      headers: { ...upload.headers, "content-length": String(upload.length) },
+    });
+    // Idle, not total: a slow link may take long over a large body, but not long without progress.
+    request.setTimeout(upload.idleTimeoutMs, () => request.destroy(new Error("timed out")));
+    const answered = new Promise<HttpAnswer>((resolve, reject) => {
+      request.on("error", reject);
+      request.on("response", (response) => {
+        const pieces: Buffer[] = [];
+        response.on("data", (piece: Buffer) => pieces.push(piece));
+        response.on("error", reject);
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: headersOf(response),
+            text: Buffer.concat(pieces).toString("utf8"),
+          }),
+        );
+      });
+    });
+    // The server may answer (a refusal) before the body is complete; its answer is what counts then.
+    answered.catch(() => undefined);
+    const iterator = upload.body[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        request.destroy();
+        throw error;
+      }
+      if (next.done) break;
+      const piece = next.value;
+      const written = await new Promise<boolean>((resolve) =>
+        request.write(piece, (error) => resolve(!error)),
+      );
+      if (!written) {
+        await iterator.return?.();
+        // The socket failed: either the server refused (its answer says why) or it is gone.
+        return answered;
+      }
+    }
+    request.end();
+    upload.onBodySent?.();
+    return answered;
+  },
+};
+
+function readBody(response: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    response.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= REFUSAL_BODY_BYTES) chunks.push(chunk);
+    });
+    response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    response.on("error", reject);
+  });
+}
+
+function headersOf(response: IncomingMessage): HeaderLookup {
+  return {
+    get(name) {
+      const value = response.headers[name.toLowerCase()];
+      return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
+    },
+  };
+}
