@@ -44,6 +44,9 @@ const VARS = {
   UPLOADS_PER_USER_PER_MINUTE: "1000000",
   LOOKUPS_PER_USER_PER_MINUTE: "1000000",
   MESSAGES_PER_USER_PER_SECOND: "1000000",
+  // The fan-out scenario creates a group of 1,000: 999 users added by one creator at once.
+  GROUP_CREATES_PER_USER_PER_HOUR: "1000000",
+  GROUP_ADDS_PER_USER_PER_HOUR: "1000000",
   // The backlog scenario queues 10,000 messages from one sender for an offline user.
   QUEUE_ITEMS_PER_RECIPIENT: "1000000",
   QUEUE_BYTES_PER_RECIPIENT: "10000000000",

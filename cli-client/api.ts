@@ -28,6 +28,7 @@ import { PROTOCOL_VERSION } from "../protocol/version.js";
 import {
   AuthError,
   type CliError,
+  ConsentRequiredError,
   NetworkError,
   NotFoundError,
   RateLimitedError,
@@ -94,6 +95,7 @@ const GroupInfoSchema = z.object({
   admin: z.string(),
   epoch: z.int().min(0),
   members: z.array(z.object({ username: z.string(), joinedAt: z.number() })),
+  invited: z.array(z.string()),
   createdAt: z.number(),
   statement: z.string(),
   signature: z.string(),
@@ -103,6 +105,7 @@ const GroupEpochSchema = z.object({
   name: z.string(),
   epoch: z.int().min(0),
   members: z.array(z.string()),
+  invited: z.array(z.string()),
   statement: z.string(),
   signature: z.string(),
 }) satisfies z.ZodType<GroupEpochResponse>;
@@ -119,9 +122,18 @@ const CreateBlobResponseSchema = z.object({
   expiresAt: z.number(),
 }) satisfies z.ZodType<CreateBlobResponse>;
 
-const GroupListSchema = z.object({ groups: z.array(z.string()) }) satisfies z.ZodType<GroupListResponse>;
+const GroupListSchema = z.object({
+  groups: z.array(z.string()),
+  invitations: z.array(z.object({ group: z.string(), by: z.string(), at: z.number() })),
+}) satisfies z.ZodType<GroupListResponse>;
 
-const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string().optional() }) });
+const ErrorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string().optional(),
+    users: z.array(z.string()).optional(),
+  }),
+});
 
 /** What a 401 means depends on the request: a wrong password at login, a dead session everywhere else. */
 export const SESSION_INVALID = "your session has expired or was revoked: log in again";
@@ -253,11 +265,15 @@ export class Api {
 
   // ---- groups: the server enforces every rule and groups.ts verifies it; these only carry the requests ---
 
+  /** The groups I am in, and the invitations waiting for my join or decline. */
   async groups(): Promise<GroupListResponse> {
     return parse(GroupListSchema, await this.request({ method: "GET", path: "/v1/groups" }), "groups");
   }
 
-  /** 409: the name is taken, or the statement is for an epoch that is not the next (the server says which). */
+  /**
+   * 409: the name is taken, or the statement is for an epoch that is not the next (the server says which).
+   * ConsentRequiredError: some members must be invited instead.
+   */
   async createGroup(request: CreateGroupRequest): Promise<GroupInfo> {
     const body = await this.request({ method: "POST", path: "/v1/groups", body: request });
     return parse(GroupInfoSchema, body, "group");
@@ -282,7 +298,7 @@ export class Api {
     return parse(GroupInfoSchema, body, "group");
   }
 
-  /** The members of a past (or the current) epoch; 403 unless we were a member at that epoch. */
+  /** Members and invitees at a past (or the current) epoch; 403 unless we were in it then or just before. */
   async groupEpoch(name: string, epoch: number): Promise<GroupEpochResponse> {
     const body = await this.request({
       method: "GET",
@@ -293,6 +309,7 @@ export class Api {
     return parse(GroupEpochSchema, body, "group epoch");
   }
 
+  /** ConsentRequiredError: the user has never written to us, and must be invited instead. */
   async addMember(name: string, signed: SignedStatementRequest): Promise<GroupInfo> {
     const body = await this.request({
       method: "POST",
@@ -303,6 +320,40 @@ export class Api {
     return parse(GroupInfoSchema, body, "group");
   }
 
+  /** The admin invites a user, who becomes a member only by joining. */
+  async inviteMember(name: string, signed: SignedStatementRequest): Promise<GroupInfo> {
+    const body = await this.request({
+      method: "POST",
+      path: `/v1/groups/${encodeURIComponent(name)}/invitations`,
+      // 409 is "already a member", "already invited", "the group is full", too many pending invitations
+      // or a stale statement: the server's own words say which.
+      body: signed,
+    });
+    return parse(GroupInfoSchema, body, "group");
+  }
+
+  /** An invitee accepts: the answer is the group with them as a member. */
+  async joinGroup(name: string, signed: SignedStatementRequest): Promise<GroupInfo> {
+    const body = await this.request({
+      method: "POST",
+      path: `/v1/groups/${encodeURIComponent(name)}/join`,
+      body: signed,
+      notFound: `no such group: ${name}`,
+    });
+    return parse(GroupInfoSchema, body, "group");
+  }
+
+  /** An invitee says no: the invitation is gone (204). */
+  async declineGroup(name: string, signed: SignedStatementRequest): Promise<void> {
+    await this.request({
+      method: "POST",
+      path: `/v1/groups/${encodeURIComponent(name)}/decline`,
+      body: signed,
+      notFound: `no such group: ${name}`,
+    });
+  }
+
+  /** A member removed, or (for an invitee) the invitation withdrawn. */
   async removeMember(name: string, username: string, signed: SignedStatementRequest): Promise<GroupInfo> {
     const body = await this.request({
       method: "DELETE",
@@ -548,11 +599,13 @@ export function httpError(
 ): CliError {
   let code = "";
   let serverMessage = "";
+  let users: string[] | undefined;
   try {
     const parsed = ErrorBody.safeParse(JSON.parse(text));
     if (parsed.success) {
       code = parsed.data.error.code;
       serverMessage = parsed.data.error.message ?? "";
+      users = parsed.data.error.users;
     }
   } catch {
     // a non-JSON error body (a proxy's HTML page): fall back to the status alone
@@ -574,6 +627,9 @@ export function httpError(
     case 409:
       return new RefusedError(options.conflict ?? `refused by the server: ${detail}`);
     case 403:
+      // Only a group change gets this; its command invites `users` instead of adding them.
+      if (code === "consent_required" && users && users.length > 0)
+        return new ConsentRequiredError(`refused by the server: ${detail}`, users);
       return new RefusedError(options.forbidden ?? `refused by the server: ${detail}`);
     case 400:
     case 413:

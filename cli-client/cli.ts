@@ -10,7 +10,7 @@ import { EXIT_CODE_MEANINGS, ExitCode, describeError } from "./errors.js";
 import { Printer, sanitize } from "./output.js";
 
 /** Summaries of the nouns that group several commands ("group create", "group add", …). */
-const NOUN_SUMMARIES = new Map([["group", "groups: create, add, remove, leave, info, list"]]);
+const NOUN_SUMMARIES = new Map([["group", "groups: create, add, remove, join, decline, leave, info, list"]]);
 
 /** Runs one invocation (`argv` without node and script) and returns its exit code; never exits itself. */
 export async function runCli(

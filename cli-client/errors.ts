@@ -103,6 +103,20 @@ export class RefusedError extends CliError {
 }
 
 /**
+ * A group change that would make members of users who never wrote to its signer (403 consent_required):
+ * `users` names them. The group commands catch it and invite them instead; uncaught it is a refusal.
+ */
+export class ConsentRequiredError extends RefusedError {
+  override name = "ConsentRequiredError";
+  constructor(
+    message: string,
+    readonly users: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+/**
  * A group message sealed for an epoch the group has left behind (a member joined or left meanwhile):
  * the sender refetches the group and seals again; only after several tries does it reach the user.
  */

@@ -1,8 +1,9 @@
 // What this device knows about its groups: for each, a chain of membership statements it verified
-// itself (signature under the signer's pinned key, the shared transition rules, the members digest),
-// anchored at the group's create or at the statement that added this user. Nothing the server says about
-// membership is believed unless such a chain proves it; sends are sealed for, and messages checked
-// against, verified states only (docs/PROTOCOL.md §7).
+// itself (signature under the signer's pinned key, the shared transition rules, the members and invitations
+// digests), anchored at the group's create or at the statement that added or invited this user. Nothing
+// the server says about membership is believed unless such a chain proves it; sends are sealed for, and
+// messages checked against, verified states only (docs/PROTOCOL.md §7). An invitee's chain proves whom
+// they are invited to join, so the join they sign follows a verified head.
 
 import { FormatError, fromHex, toHex } from "../protocol/bytes.js";
 import { compareNames, membersDigest } from "../protocol/envelope.js";
@@ -14,7 +15,9 @@ import {
   nextState,
   statementHash,
 } from "../protocol/group-statement.js";
+import type { GroupEventKind } from "../protocol/frames.js";
 import type { GroupInfo } from "../protocol/http.js";
+import { MAX_RECIPIENTS } from "../protocol/limits.js";
 import type { Contacts } from "./contacts.js";
 import { CryptoError, fromBase64, verifyStatement } from "./crypto/index.js";
 import { KeyMismatchError, NetworkError, NotFoundError, RefusedError } from "./errors.js";
@@ -34,11 +37,15 @@ export interface EpochMembers {
   members: string[];
 }
 
-/** A statement as the server hands it over: base64 statement and signature, and the member list after it. */
+/**
+ * A statement as the server hands it over: base64 statement and signature, and the member and invitation
+ * lists after it (checked against the statement's digests).
+ */
 export interface SignedStatementInput {
   statement: string;
   signature: string;
   members: readonly string[];
+  invited: readonly string[];
 }
 
 export type LearnOutcome =
@@ -58,6 +65,7 @@ interface Parsed {
   hash: Uint8Array;
   hashHex: string;
   members: string[];
+  invited: string[];
 }
 
 interface Chain {
@@ -65,6 +73,13 @@ interface Chain {
   anchor: number;
   epochs: Map<number, VerifiedEpoch>;
   forks: Map<number, Set<string>>;
+}
+
+/** A verified state and the statement that led to it, with how the change is shown. */
+interface Step {
+  parsed: Parsed;
+  state: GroupChainState;
+  event: GroupEventKind;
 }
 
 /** Why a chain could not be extended; `fork` when it is because the server showed another history. */
@@ -140,10 +155,16 @@ export class GroupDirectory {
     }
   }
 
+  /** Whether the newest verified state has this user invited (not a member): what `group join` needs. */
+  isInvited(name: string): boolean {
+    return this.headOf(name)?.invited?.includes(this.me.username) ?? false;
+  }
+
   /**
-   * Asks the server for the group's current head (GroupInfo: 403 not a member, 404 no such group) and
-   * verifies it, fetching and verifying every epoch in between. Throws on a fork or an unverifiable
-   * answer; returns the server's GroupInfo (its members and admin now proved) and what was adopted.
+   * Asks the server for the group's current head (GroupInfo: 403 neither member nor invited, 404 no such
+   * group) and verifies it, fetching and verifying every epoch in between. Throws on a fork or an
+   * unverifiable answer; returns the server's GroupInfo (its lists and admin now proved) and what was
+   * adopted.
    */
   async catchUp(name: string): Promise<{ info: GroupInfo; adopted: VerifiedEpoch[] }> {
     this.refuseFork(name);
@@ -165,7 +186,7 @@ export class GroupDirectory {
   }
 
   /**
-   * Verifies the head statement a GroupInfo answer carries, with its member list, and adopts it (and any
+   * Verifies the head statement a GroupInfo answer carries, with its lists, and adopts it (and any
    * epoch between): the states adopted, or the error settle() reports, with `consequence` said.
    */
   async adoptHead(name: string, info: GroupInfo, consequence: string): Promise<VerifiedEpoch[]> {
@@ -173,6 +194,7 @@ export class GroupDirectory {
       statement: info.statement,
       signature: info.signature,
       members: info.members.map((member) => member.username),
+      invited: info.invited,
     });
     return this.settle(name, outcome, consequence);
   }
@@ -238,9 +260,14 @@ export class GroupDirectory {
     const chain = this.chains.get(name);
     const known = chain?.epochs.get(statement.epoch);
     if (known?.hash === signed.hashHex) {
-      // The very statement, but a member list beside it that is not the signed one: the server lies.
+      // The very statement, but lists beside it that are not the signed ones: the server lies.
       if (toHex(membersDigest(signed.members)) !== known.digest)
         return { kind: "refused", reason: "the member list given does not match the signed members digest" };
+      if (toHex(membersDigest(signed.invited)) !== known.invitedDigest)
+        return {
+          kind: "refused",
+          reason: "the invitation list given does not match the signed invitations digest",
+        };
       return { kind: "known", epoch: known };
     }
     const unsigned = await this.signatureProblem(signed);
@@ -273,53 +300,59 @@ export class GroupDirectory {
 
   /**
    * The states from the known head (exclusive) through `signed`, verified in order: directly, after
-   * fetching the epochs in between, or from a new anchor (the create, or the add of this user) when
-   * there is no chain or this user has left the known one.
+   * fetching the epochs in between, or from a new anchor (the create, the add or invite of this user)
+   * when there is no chain or this user has left the known one.
    */
   private async extend(
     name: string,
     known: { chain: Chain; head: VerifiedEpoch } | null,
     signed: Parsed,
-  ): Promise<{ anchor: number | null; states: Array<{ parsed: Parsed; state: GroupChainState }> }> {
+  ): Promise<{ anchor: number | null; states: Step[] }> {
     const me = this.me.username;
     const anchorable = isAnchor(signed, me);
     /** Verified states of the known chain up to where this user left it, kept beside a new anchor. */
-    let leftKnown: Array<{ parsed: Parsed; state: GroupChainState }> = [];
+    let leftKnown: Step[] = [];
     if (known) {
       const { head } = known;
-      const fromHead = {
+      const fromHead: GroupChainState = {
         group: name,
         epoch: head.epoch,
         hash: fromHex(head.hash),
         members: head.members ?? [],
         admin: head.admin,
+        invited: head.invited ?? [],
       };
       const { fetched, missing } = await this.fetchRange(name, head.epoch + 1, signed.statement.epoch - 1);
       if (!missing) return { anchor: null, states: this.verifyForward(fromHead, [...fetched, signed]) };
-      // The server would not show the rest: fine only if what it showed removes us (or closes the group),
-      // after which a create or re-add starts a new chain. While we are in it, the chain must be complete.
+      // The server would not show the rest: fine only if what it showed removes us, withdraws or ends our
+      // invitation (or closes the group), after which a create, re-add or new invitation starts a new
+      // chain. While we are in it, member or invited, the chain must be complete.
       leftKnown = this.verifyForward(fromHead, fetched);
       const last = leftKnown.at(-1)?.state ?? fromHead;
-      if (last.members.includes(me)) throw missing;
+      if (last.members.includes(me) || last.invited.includes(me)) throw missing;
     }
     const rest = await this.anchorAndFollow(name, signed, anchorable);
     return { anchor: rest.anchor, states: [...leftKnown, ...rest.states] };
   }
 
-  /** A new chain through `signed`: from `signed` itself, or from the create or add of us it follows. */
+  /**
+   * A new chain through `signed`: from `signed` itself, or from the create, add or invite of us it
+   * follows (our join follows our invitation, back through `prev` hashes).
+   */
   private async anchorAndFollow(
     name: string,
     signed: Parsed,
     anchorable: boolean,
-  ): Promise<{ anchor: number; states: Array<{ parsed: Parsed; state: GroupChainState }> }> {
+  ): Promise<{ anchor: number; states: Step[] }> {
     const me = this.me.username;
-    if (anchorable)
-      return { anchor: signed.statement.epoch, states: [{ parsed: signed, state: anchorState(signed) }] };
+    if (anchorable) return { anchor: signed.statement.epoch, states: [anchorStep(signed)] };
     // No chain yet, and this is a later change: walk back to the statement that brought us in.
     const back: Parsed[] = [signed];
     for (let epoch = signed.statement.epoch - 1; ; epoch--) {
       if (epoch < 1 || back.length > MAX_CATCH_UP)
-        throw new ChainBreak(`no create or add of ${me} found before epoch ${signed.statement.epoch}`);
+        throw new ChainBreak(
+          `no create, add or invitation of ${me} found before epoch ${signed.statement.epoch}`,
+        );
       const earlier = await this.fetchOne(name, epoch);
       const later = back[0]!;
       if (toHex(later.statement.prev) !== earlier.hashHex)
@@ -328,10 +361,10 @@ export class GroupDirectory {
       if (isAnchor(earlier, me)) break;
     }
     const [first, ...rest] = back;
-    const anchor = anchorState(first!);
+    const anchor = anchorStep(first!);
     return {
       anchor: first!.statement.epoch,
-      states: [{ parsed: first!, state: anchor }, ...this.verifyForward(anchor, rest)],
+      states: [anchor, ...this.verifyForward(anchor.state, rest)],
     };
   }
 
@@ -339,23 +372,27 @@ export class GroupDirectory {
    * Applies the shared rules statement by statement. One that does not follow the verified history (its
    * prev or epoch is not the next, or a create while the group is open) contradicts it: a fork.
    */
-  private verifyForward(
-    from: GroupChainState,
-    statements: Parsed[],
-  ): Array<{ parsed: Parsed; state: GroupChainState }> {
-    const states: Array<{ parsed: Parsed; state: GroupChainState }> = [];
+  private verifyForward(from: GroupChainState, statements: Parsed[]): Step[] {
+    const states: Step[] = [];
     let previous = from;
     for (const parsed of statements) {
+      const { statement } = parsed;
+      let state: GroupChainState;
       try {
-        previous = nextState(previous, parsed.statement, parsed.hash, parsed.members);
+        state = nextState(previous, statement, parsed.hash, {
+          members: parsed.members,
+          invited: parsed.invited,
+        });
       } catch (error) {
         if (!(error instanceof StatementRuleError)) throw error;
         throw new ChainBreak(
-          `epoch ${parsed.statement.epoch}: ${error.message}`,
-          error.kind === "stale" ? parsed.statement.epoch : null,
+          `epoch ${statement.epoch}: ${error.message}`,
+          error.kind === "stale" ? statement.epoch : null,
         );
       }
-      states.push({ parsed, state: previous });
+      const withdrawn = statement.action === "remove" && previous.invited.includes(statement.user);
+      states.push({ parsed, state, event: withdrawn ? "uninvited" : EVENT_OF_ACTION[statement.action] });
+      previous = state;
     }
     return states;
   }
@@ -420,28 +457,27 @@ export class GroupDirectory {
     }
   }
 
-  private adopt(
-    name: string,
-    anchor: number | null,
-    states: Array<{ parsed: Parsed; state: GroupChainState }>,
-  ): VerifiedEpoch[] {
+  private adopt(name: string, anchor: number | null, states: Step[]): VerifiedEpoch[] {
     let chain = this.chains.get(name);
     if (!chain) {
       chain = { name, anchor: anchor ?? states[0]!.state.epoch, epochs: new Map(), forks: new Map() };
       this.chains.set(name, chain);
     } else if (anchor !== null) chain.anchor = anchor;
-    const adopted = states.map(({ parsed, state }): VerifiedEpoch => {
+    const adopted = states.map(({ parsed, state, event }): VerifiedEpoch => {
       const { statement } = parsed;
       return {
         epoch: state.epoch,
         hash: parsed.hashHex,
         digest: toHex(statement.membersDigest),
+        invitedDigest: toHex(statement.invitedDigest),
         action: statement.action,
+        event,
         by: statement.by,
         user: statement.user,
         admin: state.admin,
         at: statement.at,
         members: state.members,
+        invited: state.invited,
         shown: false,
       };
     });
@@ -475,7 +511,7 @@ export class GroupDirectory {
       await this.home.withLock(async () => {
         const file = await this.home.read("groups.json");
         const current: GroupsFile =
-          file?.owner === this.me.username ? file : { version: 2, owner: this.me.username, groups: [] };
+          file?.owner === this.me.username ? file : { version: 3, owner: this.me.username, groups: [] };
         for (const name of names) {
           const ours = this.chains.get(name)!;
           const index = current.groups.findIndex((group) => group.name === name);
@@ -514,37 +550,76 @@ function parse(input: SignedStatementInput): Parsed {
     statement,
     hash,
     hashHex: toHex(hash),
-    members: [...new Set(input.members)].sort(compareNames),
+    members: sortedNames(input.members),
+    invited: sortedNames(input.invited),
   };
 }
 
-/** A statement a chain may start at, for this user: the group's create with us in it, or our own add. */
+function sortedNames(names: readonly string[]): string[] {
+  return [...new Set(names)].sort(compareNames);
+}
+
+/** How each action is shown (a remove that withdrew an invitation is "uninvited", told apart by the chain). */
+const EVENT_OF_ACTION = {
+  create: "created",
+  add: "added",
+  remove: "removed",
+  leave: "left",
+  invite: "invited",
+  join: "joined",
+  decline: "declined",
+} as const satisfies Record<GroupStatement["action"], GroupEventKind>;
+
+/**
+ * A statement a chain may start at, for this user: the group's create with us among its members or its
+ * invitees, our own add, or an invitation of us. Our join is not one: it follows the invitation.
+ */
 function isAnchor(signed: Parsed, me: string): boolean {
   const { action, user } = signed.statement;
-  return (action === "create" && signed.members.includes(me)) || (action === "add" && user === me);
+  if (action === "create") return signed.members.includes(me) || signed.invited.includes(me);
+  return (action === "add" || action === "invite") && user === me;
 }
 
 /**
  * The state an anchor leads to, with no earlier state to check against: a create is checked by the rules
- * alone; an add of this user by its own fields (signed by the admin it names, members matching the digest).
+ * alone; an add or invite of this user by its own fields (signed by the admin it names, this user a member
+ * after an add and invited after an invite, the lists matching the signed digests).
  */
-function anchorState(signed: Parsed): GroupChainState {
-  const { statement, members, hash } = signed;
-  try {
-    if (statement.action === "create") return nextState(null, statement, hash, members);
-  } catch (error) {
-    if (error instanceof StatementRuleError) throw new ChainBreak(error.message);
-    throw error;
+function anchorStep(signed: Parsed): Step {
+  const { statement, members, invited, hash } = signed;
+  if (statement.action === "create") {
+    try {
+      return {
+        parsed: signed,
+        state: nextState(null, statement, hash, { members, invited }),
+        event: "created",
+      };
+    } catch (error) {
+      if (error instanceof StatementRuleError) throw new ChainBreak(error.message);
+      throw error;
+    }
   }
-  if (
-    statement.admin !== statement.by ||
-    !members.includes(statement.by) ||
-    !members.includes(statement.user)
-  )
-    throw new ChainBreak("the add that brought this user in is not signed by the admin it names");
+  const { action, by, user, admin } = statement;
   if (toHex(membersDigest(members)) !== toHex(statement.membersDigest))
     throw new ChainBreak("the signed members digest does not match the member list");
-  return { group: statement.group, epoch: statement.epoch, hash, members, admin: statement.admin };
+  if (toHex(membersDigest(invited)) !== toHex(statement.invitedDigest))
+    throw new ChainBreak("the signed invitations digest does not match the invitation list");
+  if (admin !== by || !members.includes(by))
+    throw new ChainBreak(`the ${action} that brought this user in is not signed by the admin it names`);
+  const concerned = action === "add" ? members.includes(user) : invited.includes(user);
+  if (!concerned)
+    throw new ChainBreak(
+      `the ${action} that brought this user in does not leave ${user} ${action === "add" ? "a member" : "invited"}`,
+    );
+  if (members.length + invited.length > MAX_RECIPIENTS)
+    throw new ChainBreak(`groups are limited to ${MAX_RECIPIENTS} members and invitations together`);
+  const both = invited.find((name) => members.includes(name));
+  if (both) throw new ChainBreak(`${both} cannot be both a member and invited`);
+  return {
+    parsed: signed,
+    state: { group: statement.group, epoch: statement.epoch, hash, members, admin, invited },
+    event: EVENT_OF_ACTION[action],
+  };
 }
 
 function chainHead(chain: Chain): VerifiedEpoch | null {
@@ -556,7 +631,11 @@ function chainHead(chain: Chain): VerifiedEpoch | null {
 
 function trimMembers(chain: Chain): void {
   const newest = [...chain.epochs.keys()].sort((a, b) => b - a);
-  for (const epoch of newest.slice(EPOCHS_KEPT)) delete chain.epochs.get(epoch)!.members;
+  for (const epoch of newest.slice(EPOCHS_KEPT)) {
+    const record = chain.epochs.get(epoch)!;
+    delete record.members;
+    delete record.invited;
+  }
 }
 
 function fromFile(entry: GroupsFile["groups"][number]): Chain {
@@ -602,6 +681,7 @@ function merge(ours: Chain, theirs: Chain): Chain {
       ...epoch,
       shown: epoch.shown || (other?.shown ?? false),
       ...((epoch.members ?? other?.members) ? { members: epoch.members ?? other!.members! } : {}),
+      ...((epoch.invited ?? other?.invited) ? { invited: epoch.invited ?? other!.invited! } : {}),
     });
   }
   trimMembers(merged);

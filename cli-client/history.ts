@@ -34,7 +34,7 @@ export interface HistoryEntry {
   /** When this device recorded it, ms since the Unix epoch: the order history shows. */
   recordedAt: number;
   file?: Pick<ShownFile, "name" | "size"> & Partial<Pick<ShownFile, "path" | "sha256">>;
-  event?: Omit<ShownEvent, "at">;
+  event?: Omit<ShownEvent, "at" | "viewer">;
   /** A received message that arrived after a later one of its sender's device (ShownMessage). */
   outOfOrder?: true;
   /** Received: how many of its sender device's messages were skipped just before it (ShownMessage). */

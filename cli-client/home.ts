@@ -14,9 +14,9 @@
 //   seen.json       ids of messages already shown, so a redelivered message is acknowledged but not shown twice
 //   sequences.json  per (sender, device, conversation) the highest sequence shown and the ones missing below
 //                   it (sequences.ts): refuses a replay of any age, notices gaps. Kept at logout
-//   groups.json     per group, the chain of signed membership statements this device verified (hash, digest,
-//                   admin, members of recent epochs, which changes were shown, forks seen): what group messages
-//                   are checked against and sealed for. Not secret, kept at logout
+//   groups.json     per group, the chain of signed membership statements this device verified (hash, digests,
+//                   admin, members and invitees of recent epochs, which changes were shown, forks seen): what
+//                   group messages are checked against and sealed for. Not secret, kept at logout
 //   history.db      every message sent and received, and group events, in plaintext (SQLite; history.ts).
 //                   Kept at logout, like contacts: it is this device's record, not the account's
 //   receiver.lock   while inbox, listen or chat runs: the pid of the one process receiving for this home
@@ -30,6 +30,9 @@ import { chmod, mkdir, open, readFile, rename, rm, stat, unlink } from "node:fs/
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { toHex } from "../protocol/bytes.js";
+import { GroupEventKind } from "../protocol/frames.js";
+import { NO_INVITATIONS_DIGEST } from "../protocol/group-statement.js";
 import { PublicKeys } from "../protocol/http.js";
 import { BusyError, CliError, ExitCode } from "./errors.js";
 
@@ -150,14 +153,20 @@ export const SequencesFile = z.object({
 });
 export type SequencesFile = z.infer<typeof SequencesFile>;
 
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+
 /** One verified membership change (cli-client/groups.ts): the state its statement led to. */
 export const VerifiedEpochRecord = z.object({
   epoch: z.int().min(1),
   /** statementHash of the statement and signature, hex: what the next statement's prev must be. */
-  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  hash: z.string().regex(HEX_DIGEST),
   /** membersDigest of the members after it, hex: what messages of this epoch must carry. */
-  digest: z.string().regex(/^[0-9a-f]{64}$/),
-  action: z.enum(["create", "add", "remove", "leave"]),
+  digest: z.string().regex(HEX_DIGEST),
+  /** membersDigest of the users invited after it, hex: what the statement committed to. */
+  invitedDigest: z.string().regex(HEX_DIGEST),
+  action: z.enum(["create", "add", "remove", "leave", "invite", "join", "decline"]),
+  /** How the change is shown: the action's event, "uninvited" for a remove that withdrew an invitation. */
+  event: GroupEventKind,
   /** Who signed it. */
   by: z.string(),
   user: z.string(),
@@ -167,44 +176,83 @@ export const VerifiedEpochRecord = z.object({
   at: z.number(),
   /** Sorted member names after it: kept for the newest EPOCHS_KEPT epochs only. */
   members: z.array(z.string()).optional(),
+  /** Sorted names invited and not yet answered after it: kept whenever `members` is. */
+  invited: z.array(z.string()).optional(),
   /** Whether this change was shown to the user (events, a send's review, the command that made it). */
   shown: z.boolean(),
 });
 export type VerifiedEpochRecord = z.infer<typeof VerifiedEpochRecord>;
 
+const groupEntry = <E extends z.ZodType>(epoch: E) =>
+  z.object({
+    name: z.string(),
+    /** The first epoch of the verified chain: its create, or the statement that added or invited this user. */
+    anchor: z.int().min(1),
+    /** Every verified epoch from the anchor on (and older chains' epochs), oldest first. */
+    epochs: z.array(epoch),
+    /** Epochs for which the server showed two different statements: [epoch, their hashes]. */
+    forks: z.array(z.object({ epoch: z.int().min(1), hashes: z.array(z.string()) })),
+  });
+
+const GroupsFileV3 = z.object({
+  version: z.literal(3),
+  owner: z.string(),
+  groups: z.array(groupEntry(VerifiedEpochRecord)),
+});
+
+/** Before invitations (protocol 2): every statement was version 1, committing to no invitations. */
+const VerifiedEpochRecordV2 = VerifiedEpochRecord.omit({
+  invitedDigest: true,
+  event: true,
+  invited: true,
+}).extend({ action: z.enum(["create", "add", "remove", "leave"]) });
 const GroupsFileV2 = z.object({
   version: z.literal(2),
   owner: z.string(),
-  groups: z.array(
-    z.object({
-      name: z.string(),
-      /** The first epoch of the verified chain: its create, or the statement that added this user. */
-      anchor: z.int().min(1),
-      /** Every verified epoch from the anchor on (and older chains' epochs), oldest first. */
-      epochs: z.array(VerifiedEpochRecord),
-      /** Epochs for which the server showed two different statements: [epoch, their hashes]. */
-      forks: z.array(z.object({ epoch: z.int().min(1), hashes: z.array(z.string()) })),
-    }),
-  ),
+  groups: z.array(groupEntry(VerifiedEpochRecordV2)),
 });
 
+const EVENT_OF_V2_ACTION = { create: "created", add: "added", remove: "removed", leave: "left" } as const;
+const NO_INVITATIONS = toHex(NO_INVITATIONS_DIGEST);
+
+/** A version 2 file's chains, as they stand in version 3: nobody invited at any epoch. */
+function fromVersion2(file: z.infer<typeof GroupsFileV2>): GroupsFile {
+  return {
+    version: 3,
+    owner: file.owner,
+    groups: file.groups.map((group) => ({
+      ...group,
+      epochs: group.epochs.map((epoch) => ({
+        ...epoch,
+        invitedDigest: NO_INVITATIONS,
+        event: EVENT_OF_V2_ACTION[epoch.action],
+        ...(epoch.members ? { invited: [] } : {}),
+      })),
+    })),
+  };
+}
+
 /**
- * Arrays, not objects keyed by name: "__proto__" is a valid group name. Version 2 holds only what signed
- * statements proved (docs/PROTOCOL.md §7); a version 1 file (the server's unsigned word) is read as empty,
- * and each group's chain is verified again from the server's statements.
+ * Arrays, not objects keyed by name: "__proto__" is a valid group name. Version 3 holds only what signed
+ * statements proved (docs/PROTOCOL.md §7), invitations included; a version 2 file (from before
+ * invitations) is read as the same chains with nobody invited; a version 1 file (the server's unsigned
+ * word) is read as empty, and each group's chain is verified again from the server's statements.
  */
 export const GroupsFile = z.codec(
-  z.union([GroupsFileV2, z.looseObject({ owner: z.string(), version: z.never().optional() })]),
-  GroupsFileV2,
+  z.union([GroupsFileV3, GroupsFileV2, z.looseObject({ owner: z.string(), version: z.never().optional() })]),
+  GroupsFileV3,
   {
     decode: (raw) => {
-      const current = GroupsFileV2.safeParse(raw);
-      return current.success ? current.data : { version: 2 as const, owner: raw.owner, groups: [] };
+      const current = GroupsFileV3.safeParse(raw);
+      if (current.success) return current.data;
+      const older = GroupsFileV2.safeParse(raw);
+      if (older.success) return fromVersion2(older.data);
+      return { version: 3 as const, owner: raw.owner, groups: [] };
     },
     encode: (file) => file,
   },
 );
-export type GroupsFile = z.infer<typeof GroupsFileV2>;
+export type GroupsFile = z.infer<typeof GroupsFileV3>;
 
 const files = {
   "session.json": SessionFile,

@@ -183,7 +183,7 @@ export class Receiver {
     const { groups, printer, me } = this.options;
     const unshown = groups.unshown(group);
     for (const epoch of unshown) {
-      const shown = eventOfEpoch(group, epoch);
+      const shown = eventOfEpoch(group, epoch, me.username);
       (this.options.showEvent ?? ((event) => printer.event(event)))(shown);
       this.counts.events++;
       this.toRecord.push(eventEntry(shown, epoch.hash, me.username));
@@ -513,7 +513,8 @@ function messageEntry(message: ShownMessage, me: string): NewEntry {
 
 /** A verified change in the history, under its statement's hash (one entry per change, however often shown). */
 function eventEntry(event: ShownEvent, hash: string, me: string): NewEntry {
-  const { at, ...fields } = event;
+  // The text says "you" for this user; the fields name everyone, as --json does.
+  const { at, viewer, ...fields } = event;
   return {
     id: `event/${hash}`,
     kind: "event",
@@ -521,7 +522,7 @@ function eventEntry(event: ShownEvent, hash: string, me: string): NewEntry {
     from: event.by,
     to: event.group,
     group: event.group,
-    text: summarizeEvent(fields),
+    text: summarizeEvent({ ...fields, viewer }),
     sentAt: at,
     event: fields,
   };

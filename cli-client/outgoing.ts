@@ -115,9 +115,7 @@ export async function sendToGroup(
   // so a new number would show every member a gap. Should both arrive anyway, one is shown.
   let position: SenderSequence | undefined;
   for (let attempt = 1; ; attempt++) {
-    if (!state.members.includes(me.username)) {
-      throw new RefusedError(`you are not a member of the group ${group}`);
-    }
+    if (!state.members.includes(me.username)) throw notAMember(groups, group);
     const recipients = await outbox.contacts.resolveMany(state.members, { fresh: true });
     for (const contact of recipients.filter((contact) => contact.newlyPinned)) {
       outbox.printer.warn(
@@ -217,9 +215,22 @@ export async function groupToSealFor(
   const { groups, me, printer } = outbox;
   if (!groups) throw new TypeError("groupToSealFor needs outbox.groups");
   const known = groups.latest(group);
-  if (!known?.members.includes(me.username)) await groups.catchUp(group);
+  if (!known?.members.includes(me.username)) {
+    await groups.catchUp(group);
+    // An invitee is told how to join, rather than shown their invitation and asked to send again.
+    if (groups.isInvited(group)) throw notAMember(groups, group);
+  }
   await stopAtUnshownChanges({ me, groups, printer }, group);
   return verifiedMembers(groups, group);
+}
+
+/** Invitees have no key slot: nothing is sealed for a group until a join makes this user a member. */
+function notAMember(groups: GroupDirectory, group: string): RefusedError {
+  if (groups.isInvited(group))
+    return new RefusedError(
+      `you are invited to the group ${group}, not a member yet: accept with \`telepound group join ${group}\``,
+    );
+  return new RefusedError(`you are not a member of the group ${group}`);
 }
 
 function verifiedMembers(groups: GroupDirectory, group: string): EpochMembers {

@@ -2,7 +2,8 @@
 // stdout; warnings and errors always go to stderr so stdout stays parseable.
 
 import pc from "picocolors";
-import type { GroupInfo } from "../protocol/http.js";
+import type { GroupEventKind } from "../protocol/frames.js";
+import type { GroupInfo, GroupInvitation } from "../protocol/http.js";
 import { sha256 } from "../protocol/bytes.js";
 import type { HistoryEntry } from "./history.js";
 import type { VerifiedEpoch } from "./groups.js";
@@ -51,33 +52,40 @@ export interface ShownFile {
 
 /** A group membership change, as its signed statement (verified by groups.ts) says. */
 export interface ShownEvent {
-  event: string;
+  event: GroupEventKind;
   group: string;
   by: string;
   user: string;
   epoch: number;
   members: string[];
+  /** Invited and not yet answered after the change, sorted. */
+  invited: string[];
   admin: string | null;
   /** The signer's clock, ms. */
   at: number;
   /** Whose signature made the change (verified under their pinned key): always `by`, said explicitly. */
   signedBy: string;
+  /** Who it is shown to: the human line says "you" for them (not in --json, where names are plain). */
+  viewer: string;
 }
 
-const EVENT_OF_ACTION = { create: "created", add: "added", remove: "removed", leave: "left" } as const;
-
-/** How a verified change is shown: the fields come from the signed statement, never the server's summary. */
-export function eventOfEpoch(group: string, epoch: VerifiedEpoch): ShownEvent {
+/**
+ * How a verified change is shown to `viewer`: the fields come from the signed statement and the lists
+ * its digests proved, never the server's summary.
+ */
+export function eventOfEpoch(group: string, epoch: VerifiedEpoch, viewer: string): ShownEvent {
   return {
-    event: EVENT_OF_ACTION[epoch.action],
+    event: epoch.event,
     group,
     by: epoch.by,
     user: epoch.user,
     epoch: epoch.epoch,
     members: epoch.members ?? [],
+    invited: epoch.invited ?? [],
     admin: epoch.admin === "" ? null : epoch.admin,
     at: epoch.at,
     signedBy: epoch.by,
+    viewer,
   };
 }
 
@@ -249,13 +257,16 @@ export class Printer {
     return `${time} ${late}${where}${who.text}: ${lines.join("\n    ")}`;
   }
 
-  /** A membership change: {"event","group","by","user","epoch","members","admin","signedBy"} with --json. */
+  /**
+   * A membership change: {"event","group","by","user","epoch","members","invited","admin","signedBy"}
+   * with --json.
+   */
   event(event: ShownEvent): void {
     if (this.json) {
-      const { group, by, user, epoch, members, admin, signedBy } = event;
+      const { group, by, user, epoch, members, invited, admin, signedBy } = event;
       this.write(
         "stdout",
-        jsonLine({ event: event.event, group, by, user, epoch, members, admin, signedBy }),
+        jsonLine({ event: event.event, group, by, user, epoch, members, invited, admin, signedBy }),
       );
       return;
     }
@@ -350,41 +361,77 @@ export function groupData(info: GroupInfo): Record<string, unknown> {
     admin: info.admin,
     epoch: info.epoch,
     members: info.members.map((member) => member.username),
+    invited: info.invited,
     createdAt: isoTime(info.createdAt),
   };
 }
 
-/** "group team: admin alice, epoch 2" and the members on a second line; every name sanitised as one line. */
+/**
+ * "group team: admin alice, epoch 2", the members on a second line and, if any, the invited on a third;
+ * every name sanitised as one line.
+ */
 export function describeGroup(info: GroupInfo): string {
   const members = info.members
     .map(({ username }) => sanitizeLine(username === info.admin ? `${username} (admin)` : username))
     .join(", ");
-  return `group ${sanitizeLine(info.name)}: admin ${sanitizeLine(info.admin)}, epoch ${info.epoch}\nmembers, oldest first: ${members}`;
+  const invited = info.invited.length > 0 ? `\ninvited, not yet members: ${namesLine(info.invited)}` : "";
+  return `group ${sanitizeLine(info.name)}: admin ${sanitizeLine(info.admin)}, epoch ${info.epoch}\nmembers, oldest first: ${members}${invited}`;
 }
 
-/** What happened, without the time: "group team: alice added bob (members: alice, bob)". */
+/** What an invitee types to answer: "`telepound group join team` or `telepound group decline team`". */
+export function answerHint(group: string): string {
+  const name = sanitizeLine(group);
+  return `\`telepound group join ${name}\` or \`telepound group decline ${name}\``;
+}
+
+/**
+ * One pending invitation as `group list` shows it: "team: invited by alice at 2026-01-02 10:00:00
+ * (`telepound group join team` or `telepound group decline team`)". The server's word (the join checks it).
+ */
+export function describeInvitation(invitation: GroupInvitation): string {
+  const { group, by, at } = invitation;
+  return `${sanitizeLine(group)}: invited by ${sanitizeLine(by)} at ${localTime(at)} (${answerHint(group)})`;
+}
+
+/** The JSON of one pending invitation: {"group","by","at"} with `at` in ISO 8601. */
+export function invitationData(invitation: GroupInvitation): Record<string, unknown> {
+  return { group: invitation.group, by: invitation.by, at: isoTime(invitation.at) };
+}
+
+function namesLine(names: readonly string[]): string {
+  return names.map(sanitizeLine).join(", ");
+}
+
+/**
+ * What happened, without the time: "group team: alice added bob (members: alice, bob) [signed by alice]".
+ * An invitation of the viewer says how to answer it: "alice invited you to team: `telepound group join
+ * team` or `telepound group decline team` (…)".
+ */
 export function summarizeEvent(raw: Omit<ShownEvent, "at">): string {
   // Every field came from the server: each is kept to one line, so the summary is one line.
-  const event = {
-    event: raw.event,
-    group: sanitizeLine(raw.group),
-    by: sanitizeLine(raw.by),
-    user: sanitizeLine(raw.user),
-    members: raw.members.map(sanitizeLine),
-    admin: raw.admin === null ? null : sanitizeLine(raw.admin),
-  };
-  const what =
-    event.event === "created"
-      ? `${event.by} created the group`
-      : event.event === "added"
-        ? `${event.by} added ${event.user}`
-        : event.event === "removed"
-          ? `${event.by} removed ${event.user}`
-          : `${event.user} left`;
-  const members = event.members.join(", ") || "none";
+  const by = sanitizeLine(raw.by);
+  const group = sanitizeLine(raw.group);
+  const you = raw.viewer === raw.user;
+  const user = you ? "you" : sanitizeLine(raw.user);
+  const invitesYou =
+    (raw.event === "invited" && you) || (raw.event === "created" && raw.invited.includes(raw.viewer));
+  const what = {
+    created: `${by} created the group`,
+    added: `${by} added ${user}`,
+    removed: `${by} removed ${user}`,
+    left: `${user} left`,
+    invited: `${by} invited ${user}`,
+    joined: `${user} joined`,
+    declined: `${user} declined the invitation`,
+    uninvited: `${by} withdrew the invitation of ${user}`,
+  }[raw.event];
+  const members = namesLine(raw.members) || "none";
+  const invited = raw.invited.length > 0 ? `; invited: ${namesLine(raw.invited)}` : "";
   // A leaving admin hands over: worth saying, since the next add or remove depends on it.
-  const admin = event.event === "left" && event.admin !== null ? `; admin: ${event.admin}` : "";
-  return `group ${event.group}: ${what} (members: ${members}${admin}) [signed by ${sanitizeLine(raw.signedBy)}]`;
+  const admin = raw.event === "left" && raw.admin !== null ? `; admin: ${sanitizeLine(raw.admin)}` : "";
+  const lists = `(members: ${members}${invited}${admin}) [signed by ${sanitizeLine(raw.signedBy)}]`;
+  if (invitesYou) return `${by} invited you to ${group}: ${answerHint(raw.group)} ${lists}`;
+  return `group ${group}: ${what} ${lists}`;
 }
 
 /**

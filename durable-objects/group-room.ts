@@ -1,6 +1,7 @@
 // GroupRoom: one Durable Object per group, so groups spread over the runtime like users do. It owns the
-// group's membership (admin, members, epoch: rules in group/membership.ts), tells members about every
-// change, and queues each group message once for exactly the members it was sealed for (group/queue.ts).
+// group's membership (admin, members, invitations, epoch: rules in group/membership.ts), asks the homes
+// involved for consent and room before a change, tells members about every change, and queues each group
+// message once for exactly the members it was sealed for (group/queue.ts).
 //
 // A message is stored here in one transaction and pushed once to every shard, which hands each member's
 // sockets their copy: no per-member call on the way. Membership events still go through each member's
@@ -12,6 +13,7 @@ import { encodeBase64 } from "hono/utils/encode";
 import { toHex, utf8, equalBytes } from "../protocol/bytes.js";
 import { membersDigest } from "../protocol/envelope.js";
 import type { EventFrame } from "../protocol/frames.js";
+import type { StatementLists } from "../protocol/group-statement.js";
 import type { GroupInfo } from "../protocol/http.js";
 import {
   type EpochRecord,
@@ -32,7 +34,9 @@ import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 import { queueQuotas, quotaMessage } from "./quotas.js";
 import { type DeliverResult, type Incoming, eventSender } from "./user-home.js";
 
-export type GroupResult<T> = ({ ok: true } & T) | { ok: false; code: GroupFailureCode; message: string };
+/** A refusal with code consent_required names in `users` who must be invited rather than added. */
+export type GroupResult<T> =
+  ({ ok: true } & T) | { ok: false; code: GroupFailureCode; message: string; users?: string[] };
 
 /** One group message, already checked by the shard for shape and sender; the room checks membership. */
 export interface GroupPost {
@@ -104,25 +108,23 @@ export class GroupRoom extends DurableObject<Env> {
   }
 
   /**
-   * One signed membership change (create, add, remove or leave) by `requester`, its statement decoded
-   * and its signer checked to be the requester by the route. Refusals in the order that reveals least:
-   * no group, then rights (a non-admin cannot probe which names have accounts), then the signature under
-   * the signer's published key, then accounts, then every rule (group/membership.ts).
+   * One signed membership change by `requester`, its statement decoded and its signer checked to be the
+   * requester by the route; `lists` are the member and invitation lists a create comes with. Refusals in
+   * the order that reveals least: no group, then rights (a non-admin cannot probe which names have
+   * accounts), then the signature under the signer's published key, then accounts, then every rule
+   * (group/membership.ts), then consent, then the homes' caps. An invitation takes its place in the
+   * invitee's home before it is applied, and gives it back if the change fails.
    */
   async applyStatement(
     requester: string,
     signed: SignedStatement,
-    members?: string[],
+    lists: StatementLists = {},
   ): Promise<GroupResult<{ info: GroupInfo | null }>> {
     const { statement } = signed;
     if (statement.action !== "create" && !this.membership.exists()) return notFound();
-    if (statement.action === "add" || statement.action === "remove") {
-      try {
-        this.membership.requireAdmin(statement.by, `${statement.action} members`);
-      } catch (error) {
-        if (error instanceof GroupRuleError) return { ok: false, code: error.code, message: error.message };
-        throw error;
-      }
+    if (statement.action !== "create") {
+      const refusal = ruleRefusal(() => this.membership.requireRights(statement));
+      if (refusal) return refusal;
     }
     const signer = await homeStub(this.env, statement.by).profile();
     if (
@@ -135,12 +137,35 @@ export class GroupRoom extends DurableObject<Env> {
         message: `the statement's signature does not verify under ${statement.by}'s signing key`,
       };
     }
-    const newcomers =
-      statement.action === "create" ? (members ?? []) : statement.action === "add" ? [statement.user] : [];
-    const missing = await this.missingUsers(newcomers);
+    const { members, invited } = this.newcomers(signed, lists);
+    const missing = await this.missingUsers([...members, ...invited]);
     if (missing.length > 0)
       return { ok: false, code: "not_found", message: `no such user: ${missing.join(", ")}` };
-    return this.change(() => this.membership.apply(requester, signed, members, Date.now()));
+    const broken = ruleRefusal(() => this.membership.check(requester, signed, lists));
+    if (broken) return broken;
+    const strangers = await this.withoutConsent(statement.by, members);
+    if (strangers.length > 0) {
+      return {
+        ok: false,
+        code: "consent_required",
+        message: `${strangers.join(", ")} ${strangers.length === 1 ? "has" : "have"} never written to ${statement.by}: invite them instead`,
+        users: strangers,
+      };
+    }
+    const joining =
+      statement.action === "join"
+        ? [statement.by]
+        : statement.action === "create"
+          ? [statement.by, ...members]
+          : members;
+    const full = await this.overGroupCap(joining);
+    if (full) return full;
+    const now = Date.now();
+    const reserved = await this.reserveInvitations(statement.group, statement.by, invited, now);
+    if (!reserved.ok) return reserved;
+    const result = await this.change(() => this.membership.apply(requester, signed, lists, now));
+    if (!result.ok) await this.withdrawInvitations(statement.group, reserved.users);
+    return result;
   }
 
   /** The epoch a create must be signed for: the one after the room's last (epochs outlive a closed group). */
@@ -148,28 +173,36 @@ export class GroupRoom extends DurableObject<Env> {
     return this.membership.epoch() + 1;
   }
 
+  /** The group as it stands, for its members and for the users invited to it (who decide on it). */
   info(requester: string): GroupResult<{ info: GroupInfo }> {
     const info = this.membership.info();
     if (!info) return notFound();
-    if (!this.membership.isMember(requester))
-      return { ok: false, code: "forbidden", message: "you are not a member of this group" };
+    if (!this.membership.isMember(requester) && !this.membership.isInvited(requester))
+      return {
+        ok: false,
+        code: "forbidden",
+        message: "you are neither a member of this group nor invited to it",
+      };
     return { ok: true, info };
   }
 
   /**
-   * A past epoch's members, statement and signature, for a client verifying the chain or an older
-   * message: only for who was a member then or just before (a removed member may fetch the statement
-   * that removed them). Past epochs outlive the group: a message queued before it closed can still be checked.
+   * A past epoch's members, invitations, statement and signature, for a client verifying the chain or an
+   * older message: only for who was a member or invited then or just before (a removed member may fetch
+   * the statement that removed them, an invitee the one that withdrew their invitation). Past epochs
+   * outlive the group: a message queued before it closed can still be checked.
    */
   epochRecord(requester: string, epoch: number): GroupResult<{ record: EpochRecord }> {
     const record = this.membership.epochRecord(epoch);
     if (!record) return { ok: false, code: "not_found", message: `no epoch ${epoch}` };
-    const before = epoch > 1 ? this.membership.membersAt(epoch - 1) : null;
-    if (!record.members.includes(requester) && !before?.includes(requester))
+    const before = epoch > 1 ? this.membership.epochRecord(epoch - 1) : null;
+    const involved = (at: EpochRecord | null) =>
+      !!at && (at.members.includes(requester) || at.invited.includes(requester));
+    if (!involved(record) && !involved(before))
       return {
         ok: false,
         code: "forbidden",
-        message: `you were not a member at epoch ${epoch} or just before`,
+        message: `you were neither a member nor invited at epoch ${epoch} or just before`,
       };
     return { ok: true, record };
   }
@@ -331,6 +364,7 @@ export class GroupRoom extends DurableObject<Env> {
       user: change.user,
       epoch: change.epoch,
       members: change.members,
+      invited: change.invited,
       admin: change.admin,
       at: Date.now(),
       statement: encodeBase64(change.statement.slice().buffer),
@@ -350,7 +384,12 @@ export class GroupRoom extends DurableObject<Env> {
       if (joined && this.membership.isMember(member))
         for (const session of sessions) this.queue.addSession(member, session);
     });
-    await Promise.all([...departures, ...deliveries, ...lists]);
+    const ended = change.invitationsEnded.map((user) => homeStub(this.env, user).dropInvitation(name));
+    // A joiner accepted the inviter's invitation: the inviter may add them to other groups at once.
+    const consent = change.inviter
+      ? [homeStub(this.env, change.inviter).recordCorrespondent(change.user)]
+      : [];
+    await Promise.all([...departures, ...deliveries, ...lists, ...ended, ...consent]);
     return { ok: true, info };
   }
 
@@ -363,6 +402,87 @@ export class GroupRoom extends DurableObject<Env> {
     );
     const throughSeq = owed.length > 0 ? owed[owed.length - 1]!.seq : 0;
     this.queue.forgetMember(member, throughSeq, this.membership.isMember(member));
+  }
+
+  /**
+   * Who a statement would make members without their signing (the users an add or a create names, the
+   * creator aside: they sign it) and whom it invites. A join's newcomer signs it themselves.
+   */
+  private newcomers(
+    signed: SignedStatement,
+    lists: StatementLists,
+  ): { members: string[]; invited: string[] } {
+    const { action, by, user } = signed.statement;
+    if (action === "create")
+      return {
+        members: [...new Set(lists.members ?? [])].filter((name) => name !== by),
+        invited: [...new Set(lists.invited ?? [])],
+      };
+    if (action === "add") return { members: [user], invited: [] };
+    if (action === "invite") return { members: [], invited: [user] };
+    return { members: [], invited: [] };
+  }
+
+  /** Those of `users` who have never written to `signer`: one call to the signer's home for all. */
+  private async withoutConsent(signer: string, users: string[]): Promise<string[]> {
+    if (users.length === 0) return [];
+    const consenting = new Set(await homeStub(this.env, signer).correspondentsAmong(users));
+    return users.filter((name) => !consenting.has(name)).sort();
+  }
+
+  /**
+   * Refuses a change that would take a user past MAX_GROUPS_PER_USER, as their home counts it: whoever
+   * an add or a create makes a member (its creator too), or a joiner.
+   */
+  private async overGroupCap(
+    joining: string[],
+  ): Promise<{ ok: false; code: "conflict"; message: string } | null> {
+    const newcomers = [...new Set(joining)];
+    const capacities = await Promise.all(newcomers.map((name) => homeStub(this.env, name).groupCapacity()));
+    const index = capacities.findIndex(({ groups, limit }) => groups >= limit);
+    if (index < 0) return null;
+    const { limit } = capacities[index]!;
+    return {
+      ok: false,
+      code: "conflict",
+      message: `${newcomers[index]} is in ${limit} groups already, the most one user may be in: they must leave one first`,
+    };
+  }
+
+  /**
+   * Takes a place for each invitation in its invitee's home (MAX_PENDING_INVITATIONS_PER_USER), all or
+   * none: one that is refused gives back the others.
+   */
+  private async reserveInvitations(
+    group: string,
+    by: string,
+    invitees: string[],
+    at: number,
+  ): Promise<{ ok: true; users: string[] } | { ok: false; code: "conflict"; message: string }> {
+    const offers = await Promise.all(
+      invitees.map((name) => homeStub(this.env, name).offerInvitation(group, by, at)),
+    );
+    const index = offers.findIndex((offer) => !offer.ok);
+    if (index < 0) return { ok: true, users: invitees };
+    await this.withdrawInvitations(
+      group,
+      invitees.filter((_, i) => offers[i]!.ok),
+    );
+    const refused = offers[index] as Extract<(typeof offers)[number], { ok: false }>;
+    return {
+      ok: false,
+      code: "conflict",
+      message: `${invitees[index]} has ${refused.pending} pending invitations, the most one user may have: they must join or decline some first`,
+    };
+  }
+
+  /**
+   * Gives back places taken for invitations that were not made. An invitee the room has invited all the
+   * same (by another request, meanwhile or before) keeps theirs: that invitation is real.
+   */
+  private async withdrawInvitations(group: string, invitees: string[]): Promise<void> {
+    const unmade = invitees.filter((name) => !this.membership.isInvited(name));
+    await Promise.all(unmade.map((name) => homeStub(this.env, name).dropInvitation(group)));
   }
 
   private currentDigest(epoch: number, members: string[]): Uint8Array {
@@ -379,4 +499,15 @@ export class GroupRoom extends DurableObject<Env> {
 
 function notFound(): { ok: false; code: "not_found"; message: string } {
   return { ok: false, code: "not_found", message: "no such group" };
+}
+
+/** Runs a membership check or change; a rule it breaks becomes the refusal, anything else is thrown. */
+function ruleRefusal(run: () => unknown): { ok: false; code: GroupFailureCode; message: string } | null {
+  try {
+    run();
+    return null;
+  } catch (error) {
+    if (error instanceof GroupRuleError) return { ok: false, code: error.code, message: error.message };
+    throw error;
+  }
 }

@@ -16,7 +16,11 @@ export class Throttle extends DurableObject<Env> {
   private readonly windows = new Map<string, { start: number; count: number; windowMs: number }>();
   private lastSweep = 0;
 
-  hit(bucket: string, limit: number, windowMs: number): ThrottleResult {
+  /**
+   * Counts `cost` (one request, or the users one request adds) in the bucket's window, or nothing when
+   * that would take it past `limit`.
+   */
+  hit(bucket: string, limit: number, windowMs: number, cost = 1): ThrottleResult {
     const now = Date.now();
     this.sweep(now);
     let window = this.windows.get(bucket);
@@ -24,9 +28,15 @@ export class Throttle extends DurableObject<Env> {
       window = { start: now, count: 0, windowMs };
       this.windows.set(bucket, window);
     }
-    if (window.count >= limit) return { ok: false, retryAfterMs: window.start + windowMs - now };
-    window.count++;
+    if (window.count + cost > limit) return { ok: false, retryAfterMs: window.start + windowMs - now };
+    window.count += cost;
     return { ok: true };
+  }
+
+  /** Gives back what a hit counted for something that did not happen after all. */
+  refund(bucket: string, cost: number): void {
+    const window = this.windows.get(bucket);
+    if (window) window.count = Math.max(0, window.count - cost);
   }
 
   /** Forgets windows that have ended, so counters for addresses seen once do not pile up in memory. */

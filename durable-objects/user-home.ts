@@ -1,9 +1,10 @@
 // UserHome: one Durable Object per user, the user's stable home whichever shard they are connected to.
-// It owns the account, the sessions, the offline queue and the list of shards the user is on right now.
+// It owns the account, the sessions, the offline queue, the list of shards the user is on right now, and
+// what group consent needs: who has written to the user, and the invitations waiting for them.
 //
-// Every method is an RPC entry point: thin, delegating to account.ts, queue.ts and presence.ts. SQLite
-// calls are synchronous, so each method's checks and writes happen atomically (two signups for one
-// name cannot both win).
+// Every method is an RPC entry point: thin, delegating to the modules in home/. SQLite calls are
+// synchronous, so each method's checks and writes happen atomically (two signups for one name cannot
+// both win).
 
 import { DurableObject } from "cloudflare:workers";
 import {
@@ -18,8 +19,12 @@ import {
 } from "./home/account.js";
 import { type EndReason, type EndedSession, EndedSessions } from "./home/ended-sessions.js";
 import { type BlobAccess, BlobLedger, type BlobRecord, blobKey } from "./home/blobs.js";
+import type { GroupListResponse } from "../protocol/http.js";
 import type { MemberSession } from "./group/queue.js";
+import { maxGroups, maxPendingInvitations } from "./home/caps.js";
+import { Correspondents } from "./home/correspondents.js";
 import { GroupList } from "./home/group-list.js";
+import { type InvitationOffer, PendingInvitations } from "./home/invitations.js";
 import { Presence } from "./home/presence.js";
 import { type Backlog, MessageQueue, type QueuedItem } from "./home/queue.js";
 import { HOME_MIGRATIONS } from "./home/schema.js";
@@ -92,6 +97,8 @@ export class UserHome extends DurableObject<Env> {
   private readonly queue: MessageQueue;
   private readonly presence: Presence;
   private readonly groups: GroupList;
+  private readonly correspondents: Correspondents;
+  private readonly invitations: PendingInvitations;
   private readonly blobs: BlobLedger;
   /** One ordered pipe per shard, so live pushes reach each socket in the order they were stored. */
   private readonly pushPipes = new OrderedBatchers<Outgoing, number>((shard) => {
@@ -111,6 +118,8 @@ export class UserHome extends DurableObject<Env> {
     this.queue = new MessageQueue(ctx.storage.sql);
     this.presence = new Presence(ctx.storage.sql);
     this.groups = new GroupList(ctx.storage.sql);
+    this.correspondents = new Correspondents(ctx.storage.sql);
+    this.invitations = new PendingInvitations(ctx.storage.sql);
     this.blobs = new BlobLedger(ctx.storage.sql);
   }
 
@@ -206,6 +215,41 @@ export class UserHome extends DurableObject<Env> {
     return this.groups.names();
   }
 
+  /** What `GET /v1/groups` answers: the groups the user is in, and the invitations waiting for them. */
+  groupList(): GroupListResponse {
+    return { groups: this.groups.names(), invitations: this.invitations.list() };
+  }
+
+  /** How many groups the user is in, and the most they may be in (MAX_GROUPS_PER_USER). */
+  groupCapacity(): { groups: number; limit: number } {
+    return { groups: this.groups.count(), limit: maxGroups(this.env) };
+  }
+
+  // ---- group consent (home/correspondents.ts, home/invitations.ts) -----------------------------------
+
+  /** Which of `usernames` have written to this user, so may be added to this user's groups at once. */
+  correspondentsAmong(usernames: string[]): string[] {
+    return this.correspondents.among(usernames);
+  }
+
+  /** `username` joined a group on an invitation this user signed: as good as a message from them. */
+  recordCorrespondent(username: string): void {
+    if (username !== this.accounts.username()) this.correspondents.record(username, Date.now());
+  }
+
+  /**
+   * A room reserves a place for its invitation before applying it; refused once
+   * MAX_PENDING_INVITATIONS_PER_USER wait already.
+   */
+  offerInvitation(group: string, by: string, at: number): InvitationOffer {
+    return this.invitations.offer(group, by, at, maxPendingInvitations(this.env));
+  }
+
+  /** The invitation ended (joined, declined, withdrawn, the group closed) or its invite was refused. */
+  dropInvitation(group: string): void {
+    this.invitations.drop(group);
+  }
+
   /**
    * A receiving socket of `sessionId` is opening on `shard`: checks the session (one call, not two, on
    * the connect path: each wakes this object), remembers where to push, and returns the first backlog
@@ -268,6 +312,14 @@ export class UserHome extends DurableObject<Env> {
     const results = items.map(({ sender, id, kind, data }) =>
       this.queue.store(sender, id, { kind, data }, sessions, now, quotas),
     );
+    // A direct message stored is its sender writing to this user: from now on they may be added to this
+    // user's groups (group-room.ts). Only uploads: a room's items are events and group messages.
+    if (origin === "upload") {
+      results.forEach((result, i) => {
+        const { sender, kind } = items[i]!;
+        if (result.ok && kind === "envelope" && sender !== username) this.correspondents.record(sender, now);
+      });
+    }
     const stored: Outgoing[] = [];
     results.forEach((result, i) => {
       if (result.ok) stored.push({ seq: result.seq, kind: items[i]!.kind, data: items[i]!.data });

@@ -22,13 +22,13 @@ import {
   utf8Length,
 } from "./bytes.js";
 import { GROUP_NAME_PATTERN, MAX_CIPHERTEXT_BYTES, MAX_RECIPIENTS, USERNAME_PATTERN } from "./limits.js";
-import { PROTOCOL_VERSION } from "./version.js";
 
 /**
- * The envelope's first byte is the protocol version its sender speaks, so the server can tell a client
- * of another version by its first upload and say so, instead of answering a mere "malformed".
+ * The envelope's first byte is its format version, so the server can tell a client of another format by
+ * its first upload and say so, instead of answering a mere "malformed". Protocol 3 changed groups, not
+ * envelopes: its envelopes are still version 2.
  */
-export const ENVELOPE_VERSION = PROTOCOL_VERSION;
+export const ENVELOPE_VERSION = 2;
 
 /** First byte of every binary WebSocket frame. */
 export const BinaryFrame = {
@@ -312,7 +312,7 @@ function readSignedPart(reader: ByteReader): {
   const version = reader.u8("version");
   if (version !== ENVELOPE_VERSION) {
     throw new FormatError(
-      `unsupported envelope version ${version}: protocol ${ENVELOPE_VERSION} is spoken here`,
+      `unsupported envelope version ${version}: version ${ENVELOPE_VERSION} is read here`,
     );
   }
   const kindByte = reader.u8("kind");

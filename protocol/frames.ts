@@ -85,7 +85,17 @@ export const ErrorFrame = z.object({
 
 export const PongFrame = z.object({ type: z.literal("pong") });
 
-export const GroupEventKind = z.enum(["created", "added", "removed", "left"]);
+/** invited, joined, declined and uninvited (an invitation withdrawn by a remove) are the consent steps. */
+export const GroupEventKind = z.enum([
+  "created",
+  "added",
+  "removed",
+  "left",
+  "invited",
+  "joined",
+  "declined",
+  "uninvited",
+]);
 export type GroupEventKind = z.infer<typeof GroupEventKind>;
 
 /**
@@ -105,6 +115,8 @@ export const EventFrame = z.object({
   epoch: z.int(),
   /** Members after the change, sorted; empty when the last member left and the group closed. */
   members: z.array(z.string()),
+  /** Users invited and not yet answered after the change, sorted; never a member. */
+  invited: z.array(z.string()),
   /** The admin after the change (a hand-over shows here), or null once the group closed. */
   admin: z.string().nullable(),
   at: z.number(),

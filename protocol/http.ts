@@ -47,7 +47,7 @@ export const SESSION_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 /** What a server says to a protocol 1 client that still sends or asks for KDF parameters. */
 export const PROTOCOL_1_KDF =
-  "protocol 1 client: this server speaks protocol 2, where the client derives its KDF salt itself: update the client";
+  "protocol 1 client: this server speaks protocol 3, where the client derives its KDF salt itself: update the client";
 
 /**
  * No KDF parameters: the client derives the salt from the server's origin and the username and uses the
@@ -135,7 +135,8 @@ export interface HealthResponse {
 }
 
 export interface ErrorResponse {
-  error: { code: string; message: string };
+  /** `users`: only with consent_required, the users who must be invited rather than added. */
+  error: { code: string; message: string; users?: string[] };
 }
 
 /**
@@ -152,13 +153,16 @@ export interface ErrorResponse {
  *   GET  /v1/users/:username   Bearer                   → 200 UserResponse | 404 not_found
  *   POST /v1/users/lookup      Bearer, LookupUsersRequest → 200 LookupUsersResponse
  *   GET  /v1/connect           Bearer, WebSocket upgrade; `?receive=0` for a send-only socket
- *   GET  /v1/groups                         Bearer → 200 GroupListResponse (groups I am in)
- *   POST /v1/groups                         Bearer, CreateGroupRequest → 201 GroupInfo | 400 | 409 | 404 (a member)
- *   GET  /v1/groups/:name                   Bearer → 200 GroupInfo | 403 not a member | 404
+ *   GET  /v1/groups                         Bearer → 200 GroupListResponse (groups I am in, invitations)
+ *   POST /v1/groups                         Bearer, CreateGroupRequest → 201 GroupInfo | 400 | 409 | 404 (a member) | 403 consent_required
+ *   GET  /v1/groups/:name                   Bearer → 200 GroupInfo | 403 neither member nor invited | 404
  *   GET  /v1/groups/:name/next-epoch        Bearer → 200 NextEpochResponse
  *   GET  /v1/groups/:name/epochs/:epoch     Bearer → 200 GroupEpochResponse | 403 | 404
- *   POST /v1/groups/:name/members           Bearer, SignedStatementRequest (add) → 200 GroupInfo (admin only)
- *   DELETE /v1/groups/:name/members/:user   Bearer, SignedStatementRequest (remove) → 200 GroupInfo (admin only)
+ *   POST /v1/groups/:name/members           Bearer, SignedStatementRequest (add) → 200 GroupInfo (admin only) | 403 consent_required
+ *   POST /v1/groups/:name/invitations       Bearer, SignedStatementRequest (invite) → 200 GroupInfo (admin only)
+ *   POST /v1/groups/:name/join              Bearer, SignedStatementRequest (join) → 200 GroupInfo (invitees)
+ *   POST /v1/groups/:name/decline           Bearer, SignedStatementRequest (decline) → 204 (invitees)
+ *   DELETE /v1/groups/:name/members/:user   Bearer, SignedStatementRequest (remove: a member, or an invitation withdrawn) → 200 GroupInfo (admin only)
  *   POST /v1/groups/:name/leave             Bearer, SignedStatementRequest (leave) → 204
  *   POST /v1/blobs                          Bearer, CreateBlobRequest → 201 CreateBlobResponse | 400 (size) | 403 (not a member) | 404 | 429
  *   PUT  /v1/blobs/:id/parts/:n             Bearer (owner), raw bytes with Content-Length → 204
@@ -173,6 +177,11 @@ export const HttpErrorCode = [
   "unauthorized",
   "session_ended",
   "forbidden",
+  /**
+   * 403: the group change would make users members who have never written to its signer; the body's
+   * `users` names them, and they can be invited instead (§7.1).
+   */
+  "consent_required",
   "not_found",
   "conflict",
   "gone",
@@ -201,16 +210,23 @@ export const SignedStatementRequest = z.strictObject({
 });
 export type SignedStatementRequest = z.input<typeof SignedStatementRequest>;
 
-/** A create: the statement, and the full member list it commits to (the creator included, sorted). */
-export const CreateGroupRequest = SignedStatementRequest.extend({
-  members: z
+const sortedNames = (min: number) =>
+  z
     .array(username)
-    .min(1)
+    .min(min)
     .max(MAX_RECIPIENTS)
     .refine(
       (names) => names.every((name, i) => i === 0 || names[i - 1]! < name),
-      "members must be sorted, each once",
-    ),
+      "names must be sorted, each once",
+    );
+
+/**
+ * A create: the statement, the full member list it commits to (the creator included, sorted) and the
+ * users it invites (sorted; absent means none).
+ */
+export const CreateGroupRequest = SignedStatementRequest.extend({
+  members: sortedNames(1),
+  invited: sortedNames(0).optional(),
 });
 export type CreateGroupRequest = z.input<typeof CreateGroupRequest>;
 
@@ -241,23 +257,37 @@ export interface GroupInfo {
   epoch: number;
   /** Oldest member first: the order in which admin rights are handed over. */
   members: GroupMember[];
+  /** Invited and not yet answered, sorted: not members, they get no messages and have no key slot. */
+  invited: string[];
   createdAt: number;
   /** The signed statement that started the current epoch (base64), and its signature (base64). */
   statement: string;
   signature: string;
 }
 
-/** One epoch: its members (sorted), the statement that started it and its signature (base64). */
+/** One epoch: its members and invitees (sorted), the statement that started it and its signature (base64). */
 export interface GroupEpochResponse {
   name: string;
   epoch: number;
   members: string[];
+  invited: string[];
   statement: string;
   signature: string;
 }
 
+/** An invitation waiting for this user's join or decline. */
+export interface GroupInvitation {
+  group: string;
+  /** The admin who signed the invite. */
+  by: string;
+  /** Server time of the invite, ms. */
+  at: number;
+}
+
 export interface GroupListResponse {
   groups: string[];
+  /** Pending invitations, oldest first. */
+  invitations: GroupInvitation[];
 }
 
 // ---- files (blobs) --------------------------------------------------------------------------------

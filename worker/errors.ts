@@ -1,5 +1,5 @@
 // Errors as values with a status: handlers throw ApiError, one onError turns it into the JSON body
-// every client sees ({ "error": { "code", "message" } }).
+// every client sees ({ "error": { "code", "message" } }, and for some codes more fields beside them).
 
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
@@ -11,6 +11,7 @@ const STATUS: Record<HttpErrorCode, ContentfulStatusCode> = {
   unauthorized: 401,
   session_ended: 401,
   forbidden: 403,
+  consent_required: 403,
   not_found: 404,
   conflict: 409,
   gone: 410,
@@ -20,23 +21,27 @@ const STATUS: Record<HttpErrorCode, ContentfulStatusCode> = {
   internal: 500,
 };
 
+/** What an error body may carry beside its code and message (consent_required names its users). */
+export type ErrorFields = Omit<ErrorResponse["error"], "code" | "message">;
+
 export class ApiError extends HTTPException {
   constructor(
     readonly code: HttpErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly fields: ErrorFields = {},
   ) {
     super(STATUS[code], { message });
   }
 }
 
-export function errorBody(code: HttpErrorCode, message: string): ErrorResponse {
-  return { error: { code, message } };
+export function errorBody(code: HttpErrorCode, message: string, fields: ErrorFields = {}): ErrorResponse {
+  return { error: { code, message, ...fields } };
 }
 
 export function handleError(error: Error, c: Context): Response {
   if (error instanceof ApiError) {
-    return c.json(errorBody(error.code, error.message), error.status, error.headers);
+    return c.json(errorBody(error.code, error.message, error.fields), error.status, error.headers);
   }
   if (error instanceof HTTPException) {
     const code: HttpErrorCode =

@@ -16,7 +16,8 @@ import type {
 } from "../../protocol/http.js";
 import { MAX_RECIPIENTS } from "../../protocol/limits.js";
 import { signStatement, toBase64 } from "../../cli-client/crypto/index.js";
-import type { SharedIdentity } from "./identity.js";
+import { BenchClient, FailureWatch } from "./client.js";
+import { type SharedIdentity, Sender } from "./identity.js";
 
 /**
  * Where scenario traffic goes: Telepound under wrangler dev, the engine floor (bench/workerd-floor/) under
@@ -64,9 +65,45 @@ export function signup(origin: string, shared: SharedIdentity, username: string)
   return call(origin, "/v1/signup", { method: "POST", body }, 201);
 }
 
+/** A user to make a member: their name, and the token they write to the group's creator with. */
+export interface Joiner {
+  username: string;
+  token: string;
+}
+
+/** Direct messages to the same user at once while writeTo() gives consent: a connect each. */
+const CONSENT_CONCURRENCY = 16;
+
 /**
- * Creates `name` as `creator` with `members` besides them: a create statement for the room's next epoch,
- * signed with the shared identity's key (every bench user has it), as the CLI signs it.
+ * Each of `writers` sends `to` one sealed direct message from a send-only socket, as a user does before
+ * they may be added to `to`'s groups (protocol 3 consent: the server adds only users who have written to
+ * the admin). Any refusal fails the call.
+ */
+export async function writeTo(
+  origin: string,
+  shared: SharedIdentity,
+  to: string,
+  writers: readonly Joiner[],
+): Promise<void> {
+  const watch = new FailureWatch(`consent for ${to}`);
+  await mapLimit(writers, CONSENT_CONCURRENCY, async (writer) => {
+    const client = await BenchClient.open({ origin, token: writer.token, receive: false, watch });
+    try {
+      const { frame, id } = await new Sender(shared, writer.username).direct(
+        to,
+        `hello from ${writer.username}`,
+      );
+      await watch.race(client.upload(frame, id), 30_000, `${writer.username}'s message to ${to}`);
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+/**
+ * Creates `name` as `creator` with `members` besides them: each member first writes to the creator (so
+ * may be added), then a create statement for the room's next epoch, signed with the shared identity's key
+ * (every bench user has it), as the CLI signs it.
  */
 export async function createGroup(
   origin: string,
@@ -74,10 +111,16 @@ export async function createGroup(
   shared: SharedIdentity,
   creator: string,
   name: string,
-  members: string[],
+  members: readonly Joiner[],
 ): Promise<GroupInfo> {
+  await writeTo(
+    origin,
+    shared,
+    creator,
+    members.filter((member) => member.username !== creator),
+  );
   const { epoch } = await call<NextEpochResponse>(origin, `/v1/groups/${name}/next-epoch`, { token }, 200);
-  const everyone = [...new Set([creator, ...members])].sort(compareNames);
+  const everyone = [...new Set([creator, ...members.map((member) => member.username)])].sort(compareNames);
   const statement = encodeStatement({
     action: "create",
     group: name,
@@ -88,6 +131,7 @@ export async function createGroup(
     user: creator,
     admin: creator,
     membersDigest: membersDigest(everyone),
+    invitedDigest: membersDigest([]),
   });
   const signature = signStatement(shared.identity.signing.privateKey, statement);
   const body = JSON.stringify({

@@ -96,7 +96,7 @@ export async function fanout(ctx: BenchContext, system: Crowd, relay: Crowd): Pr
       ctx.shared,
       owner,
       plan.name,
-      names.slice(1),
+      names.slice(1).map((username) => ({ username, token: ctx.system.token(username) })),
     );
     // Every member hears of the group (an event through its queue) before the first message.
     const deadline = Date.now() + 60_000;

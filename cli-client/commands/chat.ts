@@ -1,8 +1,9 @@
 // telepound chat: an interactive session that stays connected. `/msg USER` or `/group G` switches
 // conversation (with TEXT, sends one message), plain lines go to the current conversation, `/file PATH`
-// sends a file, `/create`, `/add`, `/remove`, `/leave` and `/members` manage groups, `/history` shows
-// the conversation so far, `/verify USER` the safety number, `/quit` ends it. Incoming messages (and files, saved to the downloads folder)
-// print above the line being typed; a dropped connection is reconnected with back-off.
+// sends a file, `/create`, `/add`, `/remove`, `/join`, `/decline`, `/leave` and `/members` manage groups,
+// `/history` shows the conversation so far, `/verify USER` the safety number, `/quit` ends it. Incoming
+// messages (and files, saved to the downloads folder) print above the line being typed; a dropped
+// connection is reconnected with back-off.
 
 import { basename } from "node:path";
 import { createInterface, clearLine, cursorTo, type Interface } from "node:readline";
@@ -10,7 +11,21 @@ import type { Connection, UploadStatus } from "../connection.js";
 import { Contacts } from "../contacts.js";
 import type { Context } from "../context.js";
 import { AuthError, UsageError, describeError } from "../errors.js";
-import { type GroupChanger, changeMember, createGroup, leaveGroup } from "../group-changes.js";
+import {
+  type GroupChanger,
+  changeMember,
+  createGroup,
+  declineGroup,
+  joinGroup,
+  leaveGroup,
+} from "../group-changes.js";
+import {
+  type Report,
+  createdReport,
+  declinedReport,
+  joinedReport,
+  memberChangeReport,
+} from "../group-reports.js";
 import { GroupDirectory } from "../groups.js";
 import { History } from "../history.js";
 import { Receiver } from "../incoming.js";
@@ -32,8 +47,11 @@ const HELP = [
   "/group G            talk to group G",
   "/group G TEXT       send one message to group G",
   "/create G [USER…]   create group G with you as admin, and talk to it",
-  "/add USER           add USER to the current group (admin only)",
-  "/remove USER        remove USER from the current group (admin only)",
+  "                    (USERs who have not written to you are invited)",
+  "/add USER           add USER to the current group, or invite them (admin only)",
+  "/remove USER        remove USER from the current group, or withdraw their invitation",
+  "/join G             accept the invitation to group G, and talk to it",
+  "/decline G          decline the invitation to group G",
   "/leave              leave the current group",
   "/members            the current group's admin and members",
   "/file PATH          send a file (encrypted) to the current conversation",
@@ -264,9 +282,24 @@ class ChatSession {
         if (!raw) throw new UsageError("usage: /create G [USER…]");
         const name = parseGroupName(raw);
         const members = [...new Set(users.map(parseUsername))].filter((user) => user !== this.me.username);
-        const info = await createGroup(this.changer(), name, members);
+        const created = await createGroup(this.changer(), name, members);
         this.current = { kind: "group", name };
-        this.ctx.printer.result(`created ${describeGroup(info)}`, groupData(info));
+        this.report(createdReport(created));
+        return;
+      }
+      case "/join":
+      case "/decline": {
+        const [raw] = rest;
+        if (!raw || rest.length !== 1) throw new UsageError(`usage: ${command} G`);
+        const name = parseGroupName(raw);
+        if (command === "/decline") {
+          await declineGroup(this.changer(), name);
+          this.report(declinedReport(name));
+          return;
+        }
+        const info = await joinGroup(this.changer(), name);
+        this.current = { kind: "group", name };
+        this.report(joinedReport(info));
         return;
       }
       case "/add":
@@ -275,9 +308,8 @@ class ChatSession {
         if (!raw || rest.length !== 1) throw new UsageError(`usage: ${command} USER`);
         const user = parseUsername(raw);
         const group = this.currentGroup(command);
-        const info = await changeMember(this.changer(), group, command === "/add" ? "add" : "remove", user);
-        const verb = command === "/add" ? `added ${user} to` : `removed ${user} from`;
-        this.ctx.printer.result(`${verb} ${describeGroup(info)}`, groupData(info));
+        const change = await changeMember(this.changer(), group, command === "/add" ? "add" : "remove", user);
+        this.report(memberChangeReport(change, user));
         return;
       }
       case "/leave": {
@@ -329,6 +361,10 @@ class ChatSession {
       default:
         throw new UsageError(`unknown command ${command}: /help lists them`);
     }
+  }
+
+  private report({ human, data }: Report): void {
+    this.ctx.printer.result(human, data);
   }
 
   /** What signing a membership change needs (group-changes.ts). */

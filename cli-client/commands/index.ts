@@ -7,7 +7,9 @@ import { devices } from "./devices.js";
 import { devicesRevoke } from "./devices-revoke.js";
 import { groupAdd } from "./group-add.js";
 import { groupCreate } from "./group-create.js";
+import { groupDecline } from "./group-decline.js";
 import { groupInfo } from "./group-info.js";
+import { groupJoin } from "./group-join.js";
 import { groupLeave } from "./group-leave.js";
 import { groupList } from "./group-list.js";
 import { groupRemove } from "./group-remove.js";
@@ -42,6 +44,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   groupCreate,
   groupAdd,
   groupRemove,
+  groupJoin,
+  groupDecline,
   groupLeave,
   groupInfo,
   groupList,

@@ -119,4 +119,15 @@ CREATE TRIGGER posts_uncounted AFTER DELETE ON posts BEGIN
   DELETE FROM posts_by_sender_usage WHERE sender = OLD.sender AND items <= 0;
 END;
 `,
+  `
+-- Consent (protocol 3): users invited and not yet answered (group/membership.ts), never members, and the
+-- invitations of every epoch beside its members, so invitees can verify the chain they are asked to join.
+-- Epochs recorded before this had none.
+CREATE TABLE invitations (
+  username TEXT PRIMARY KEY,
+  by TEXT NOT NULL,
+  invited_at INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE epochs ADD COLUMN invited TEXT NOT NULL DEFAULT '[]';
+`,
 ];

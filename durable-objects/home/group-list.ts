@@ -1,5 +1,6 @@
-// The groups a user belongs to, kept in their home so `group list` needs no scan of every group.
-// Group rooms update it on every membership change; the rooms stay the authority on membership.
+// The groups a user belongs to, kept in their home so `group list` needs no scan of every group, and so
+// the cap on groups per user (home/caps.ts) is one count. Group rooms update it on every membership
+// change; the rooms stay the authority on membership.
 
 export class GroupList {
   constructor(private readonly sql: SqlStorage) {}
@@ -14,5 +15,9 @@ export class GroupList {
       .exec<{ name: string }>("SELECT name FROM groups ORDER BY name")
       .toArray()
       .map((row) => row.name);
+  }
+
+  count(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM groups").one().n;
   }
 }

@@ -130,4 +130,14 @@ CREATE TRIGGER messages_uncounted AFTER DELETE ON messages BEGIN
   DELETE FROM queue_by_sender WHERE sender = OLD.sender AND items <= 0;
 END;
 `,
+  `
+-- Consent (protocol 3): who has written to this user (home/correspondents.ts), so only they can be added to
+-- this user's groups at once, and the group invitations waiting for this user's answer (home/invitations.ts).
+CREATE TABLE correspondents (username TEXT PRIMARY KEY, since INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE invitations (
+  group_name TEXT PRIMARY KEY,
+  by TEXT NOT NULL,
+  invited_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 ];

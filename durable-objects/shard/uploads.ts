@@ -13,7 +13,6 @@ import {
   type DecodedEnvelope,
 } from "../../protocol/envelope.js";
 import type { ErrorFrame, SentFrame } from "../../protocol/frames.js";
-import { PROTOCOL_VERSION } from "../../protocol/version.js";
 import type { GroupPost, PostResult } from "../group-room.js";
 import type { DeliverResult, Incoming } from "../user-home.js";
 
@@ -135,10 +134,10 @@ function checkDirectSlots(envelope: DecodedEnvelope, target: string): string | n
   return null;
 }
 
-/** What a client of another protocol version is told: which versions meet, and who should update. */
+/** What a client of another envelope version is told: which versions meet, and who should update. */
 function versionMismatch(version: number): string {
-  const advice = version < PROTOCOL_VERSION ? "update the client" : "this server is older than the client";
-  return `this client speaks Telepound protocol ${version} and this server protocol ${PROTOCOL_VERSION}: ${advice}`;
+  const advice = version < ENVELOPE_VERSION ? "update the client" : "this server is older than the client";
+  return `this client seals Telepound envelopes of version ${version} and this server takes version ${ENVELOPE_VERSION}: ${advice}`;
 }
 
 function answer(frame: UploadReply): Dispatched {

@@ -90,6 +90,7 @@ function eventFrame(
     user: statement.user,
     epoch: statement.epoch,
     members: [],
+    invited: [],
     admin: statement.admin,
     at: Date.now(),
     ...signed,
@@ -165,6 +166,8 @@ beforeAll(async () => {
     who.server = proxy.url;
     await cliOk(who, ["signup", name]);
   }
+  // Bob, Carol and Dave have written to Alice: her creates and adds make them members at once.
+  for (const member of [bob, carol, dave]) await cliOk(member, ["send", "alice", "hello"]);
 }, 180_000);
 
 afterAll(async () => {

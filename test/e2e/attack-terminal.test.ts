@@ -54,6 +54,8 @@ beforeAll(async () => {
   await cliOk(bob, ["signup", "bob"]);
   await cliOk(alice, ["user", "bob"]);
   await cliOk(bob, ["user", "alice"]);
+  // Bob has written to alice, so her create makes him a member at once.
+  await cliOk(bob, ["send", "alice", "hello"]);
   await cliOk(alice, ["group", "create", "team", "bob"]);
 }, 120_000);
 

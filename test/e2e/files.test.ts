@@ -116,6 +116,8 @@ describe("file attachments", () => {
 
   it("go to every member of a group, and are deleted once all three have them", async () => {
     const { alice, bob, carol, dave } = users as Record<string, CliUser>;
+    // Each member has written to alice, so her create makes them members at once.
+    for (const member of [bob!, carol!, dave!]) await cliOk(member, ["send", "alice", "count me in"]);
     await cliOk(alice!, ["group", "create", "files", "bob", "carol", "dave"]);
     const file = await makeFile("minutes", 70_000);
     const sent = await sendFile(alice!, ["--group", "files"], file.path);

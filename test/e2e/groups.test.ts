@@ -63,6 +63,10 @@ afterAll(async () => {
 
 describe("a group's life", () => {
   it("delivers to members on other shards exactly once, enforces the admin's rules, and hands over", async () => {
+    // Bob and Carol consent by writing to Alice first: she may then add them at once (no invitation).
+    await cliOk(bob, ["send", "alice", "add me to your groups"]);
+    await cliOk(carol, ["send", "alice", "me too"]);
+    await cliOk(alice, ["inbox"]);
     const created = jsonLines(await cliOk(alice, ["--json", "group", "create", "team", "bob"]));
     expect(created[0]).toMatchObject({ name: "team", admin: "alice", epoch: 1, members: ["alice", "bob"] });
     expect(jsonLines(await cliOk(alice, ["group", "add", "team", "carol", "--json"]))[0]).toMatchObject({
@@ -122,6 +126,7 @@ describe("a group's life", () => {
         user: "bob",
         epoch: 3,
         members: ["alice", "carol"],
+        invited: [],
         admin: "alice",
         signedBy: "alice",
       },
@@ -140,7 +145,10 @@ describe("a group's life", () => {
     expect(bobLeaves.stderr.trim().split("\n")).toHaveLength(1);
     expect((await runCli(bob, ["group", "info", "team"])).code).toBe(7);
     await cliOk(carol, ["group", "leave", "team"]);
-    expect(JSON.parse(await cliOk(carol, ["--json", "group", "list"]))).toEqual({ groups: [] });
+    expect(JSON.parse(await cliOk(carol, ["--json", "group", "list"]))).toEqual({
+      groups: [],
+      invitations: [],
+    });
 
     // Carol rejoins before Bob: when Alice leaves, Carol is the longest-standing member, though "bob" < "carol".
     await cliOk(alice, ["group", "add", "team", "carol"]);
@@ -166,7 +174,7 @@ describe("a group's life", () => {
     const afterRestart = text("after restart");
     const review = await runCli(carol, ["send", "--group", "team", afterRestart]);
     expect(review.code).toBe(10);
-    expect(review.stdout).toMatch(/group team: alice added carol .*\[signed by alice\]/);
+    expect(review.stdout).toMatch(/group team: alice added you .*\[signed by alice\]/);
     expect(review.stdout).toMatch(/group team: alice left .*admin: carol\) \[signed by alice\]/);
     expect(review.stderr).toMatch(/group membership changed: review it and send again/);
     await cliOk(carol, ["send", "--group", "team", afterRestart]);

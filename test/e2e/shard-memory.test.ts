@@ -111,7 +111,7 @@ describe("a shard under sockets that never acknowledge", () => {
     }
     const group = "flood";
     const members = victims.map((v) => v.username);
-    const info = await createGroup(server.url, attacker.token, shared, "attacker", group, members);
+    const info = await createGroup(server.url, attacker.token, shared, "attacker", group, victims);
     const recipients = recipientsFrom(
       await lookupUsers(server.url, attacker.token, ["attacker", ...members]),
     );

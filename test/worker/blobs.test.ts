@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { CreateBlobResponse } from "../../protocol/http.js";
 import { BLOB_PART_BYTES, MAX_FILE_BYTES, sealedFileSize } from "../../protocol/limits.js";
 import { api, signup, uniqueName } from "./helpers.js";
-import { addMember, createGroup } from "./group-changes.js";
+import { addMember, createGroup, writeTo } from "./group-changes.js";
 import type { SessionResponse as Session } from "../../protocol/http.js";
 
 async function createBlob(
@@ -89,6 +89,7 @@ describe("file blobs", () => {
       ["alice", "bob", "carol", "dave"].map((n) => signup(uniqueName(n))),
     );
     const group = uniqueName("g");
+    await writeTo(alice!, [bob!, carol!, dave!]);
     await createGroup(alice!, group, [bob!, carol!]);
     const id = await upload(alice!, { group }, pattern(5000, 3));
     await addMember(alice!, group, dave!.username);
@@ -104,6 +105,7 @@ describe("file blobs", () => {
       ["alice", "bob", "carol"].map((n) => signup(uniqueName(n))),
     );
     const group = uniqueName("g");
+    await writeTo(alice!, [bob!, carol!]);
     await createGroup(alice!, group, [bob!, carol!]);
     const id = await upload(alice!, { group }, pattern(300, 9));
     expect((await api(`/v1/blobs/${id}`, { method: "DELETE", token: bob!.token })).status).toBe(204);

@@ -25,7 +25,7 @@ import {
   users,
   type TestSocket,
 } from "./helpers.js";
-import { addMember, createGroup, leaveGroup, removeMember, signedBody } from "./group-changes.js";
+import { addMember, createGroup, leaveGroup, removeMember, signedBody, writeTo } from "./group-changes.js";
 import type { SessionResponse as Session } from "../../protocol/http.js";
 
 function groupName(): string {
@@ -45,6 +45,7 @@ function events(socket: TestSocket) {
 describe("group membership", () => {
   it("makes the creator admin, tells every member, and lists the group in each member's home", async () => {
     const [alice, bob, carol] = await users("alice", "bob", "carol");
+    await writeTo(alice!, [bob!, carol!]);
     const bobSocket = await online(bob!.token);
     const name = groupName();
     const created = await createGroup(alice!, name, [bob!, carol!]);
@@ -64,7 +65,7 @@ describe("group membership", () => {
     });
     for (const member of [alice!, bob!, carol!]) {
       const list = await (await api("/v1/groups", { token: member.token })).json();
-      expect(list).toEqual({ groups: [name] });
+      expect(list).toEqual({ groups: [name], invitations: [] });
     }
     bobSocket.close();
   });
@@ -86,6 +87,7 @@ describe("group membership", () => {
 
   it("shows a group only to its members (the seed's groupExist)", async () => {
     const [alice, bob, eve] = await users("alice", "bob", "eve");
+    await writeTo(alice!, [bob!]);
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
     expect((await info(bob!, name)).admin).toBe(alice!.username);
@@ -95,6 +97,7 @@ describe("group membership", () => {
 
   it("lets only the admin add and remove, with a clear error for everything else", async () => {
     const [alice, bob, carol, dave] = await users("alice", "bob", "carol", "dave");
+    await writeTo(alice!, [bob!, carol!]);
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
     const asBob = await addMember(bob!, name, carol!.username);
@@ -122,11 +125,15 @@ describe("group membership", () => {
     const after: GroupInfo = await removed.json();
     expect(after.epoch).toBe(3);
     expect(after.members.map((m) => m.username)).toEqual([alice!.username, carol!.username]);
-    expect(await (await api("/v1/groups", { token: bob!.token })).json()).toEqual({ groups: [] });
+    expect(await (await api("/v1/groups", { token: bob!.token })).json()).toEqual({
+      groups: [],
+      invitations: [],
+    });
   });
 
   it("hands admin rights to the longest-standing member when the admin leaves, and closes when empty", async () => {
     const [alice, bob, carol] = await users("alice", "bob", "carol");
+    await writeTo(alice!, [bob!, carol!]);
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
     await addMember(alice!, name, carol!.username);
@@ -155,6 +162,7 @@ describe("group membership", () => {
 
   it("answers the member list of a past epoch only to who was a member then", async () => {
     const [alice, bob, carol] = await users("alice", "bob", "carol");
+    await writeTo(alice!, [bob!, carol!]);
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
     await addMember(alice!, name, carol!.username);
@@ -173,6 +181,7 @@ describe("group membership", () => {
 describe("group messages", () => {
   it("reach every member online or offline, and only them", async () => {
     const [alice, bob, carol, eve] = await users("alice", "bob", "carol", "eve");
+    await writeTo(alice!, [bob!, carol!]);
     const name = groupName();
     await createGroup(alice!, name, [bob!, carol!]);
     const members = [alice!.username, bob!.username, carol!.username];
@@ -194,6 +203,7 @@ describe("group messages", () => {
 
   it("refuse a non-member, a stale epoch, and slots that do not match the members", async () => {
     const [alice, bob, eve] = await users("alice", "bob", "eve");
+    await writeTo(alice!, [bob!]);
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
     const members = [alice!.username, bob!.username];
@@ -219,6 +229,7 @@ describe("group messages", () => {
 
   it("never reach a removed member, nor reach a new member with what was sent before they joined", async () => {
     const [alice, bob, carol] = await users("alice", "bob", "carol");
+    await writeTo(alice!, [bob!, carol!]);
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
     const a = await online(alice!.token);
@@ -255,6 +266,7 @@ describe("group messages", () => {
     const members = await Promise.all(Array.from({ length: 60 }, (_, i) => signup(uniqueName(`m${i}`))));
     const [owner, ...rest] = members;
     const name = groupName();
+    await writeTo(owner!, rest);
     expect((await createGroup(owner!, name, rest)).status).toBe(201);
     const socket = await online(owner!.token);
     const { reply } = await postGroup(
@@ -275,8 +287,18 @@ describe("group messages", () => {
 describe("group limits", () => {
   it("refuses a create whose member list repeats a name or is not sorted", async () => {
     const [alice, bob] = await users("alice", "bob");
+    await writeTo(alice!, [bob!]);
     const name = groupName();
-    const body = await signedBody(alice!.username, name, "create", alice!.username, {}, [bob!.username]);
+    const body = await signedBody(
+      alice!.username,
+      name,
+      "create",
+      alice!.username,
+      {},
+      {
+        members: [bob!.username],
+      },
+    );
     for (const members of [[...body.members!, bob!.username], [...body.members!].reverse()]) {
       const response = await api("/v1/groups", {
         method: "POST",
@@ -319,8 +341,9 @@ describe("group limits", () => {
         user: "owner",
         admin: "owner",
         membersDigest: membersDigest(members),
+        invitedDigest: membersDigest([]),
       });
-      membership.apply("owner", create, members, Date.now());
+      membership.apply("owner", create, { members }, Date.now());
       expect(membership.memberNames()).toHaveLength(MAX_RECIPIENTS);
       const add = signed({
         ...create.statement,
@@ -330,7 +353,14 @@ describe("group limits", () => {
         user: "one-more",
         membersDigest: membersDigest([...members, "one-more"]),
       });
-      expect(() => membership.apply("owner", add, undefined, Date.now())).toThrow(/limited to 1024/);
+      expect(() => membership.apply("owner", add, {}, Date.now())).toThrow(/limited to 1024/);
+      const invite = signed({
+        ...add.statement,
+        action: "invite",
+        membersDigest: membersDigest(members),
+        invitedDigest: membersDigest(["one-more"]),
+      });
+      expect(() => membership.apply("owner", invite, {}, Date.now())).toThrow(/limited to 1024/);
     });
   });
 });
@@ -338,6 +368,7 @@ describe("group limits", () => {
 describe("a closed group", () => {
   it("still answers its past epochs to who was a member then", async () => {
     const [alice, bob] = await users("alice", "bob");
+    await writeTo(alice!, [bob!]);
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
     await leaveGroup(alice!, name);
@@ -357,6 +388,7 @@ describe("a closed group", () => {
 describe("signed membership", () => {
   it("refuses an unsigned change, a bad signature, a wrong epoch or prev, a non-admin and a wrong digest", async () => {
     const [alice, bob, carol] = await users("alice", "bob", "carol");
+    await writeTo(alice!, [bob!, carol!]);
     const name = groupName();
     expect((await createGroup(alice!, name, [bob!], { signature: "random" })).status).toBe(400);
     expect((await createGroup(alice!, name, [bob!], { epoch: 2 })).status).toBe(409);
@@ -405,6 +437,7 @@ describe("signed membership", () => {
 
   it("insists that a leaving admin names the longest-standing member as successor", async () => {
     const [alice, bob, carol] = await users("alice", "bob", "carol");
+    await writeTo(alice!, [bob!, carol!]);
     const name = groupName();
     await createGroup(alice!, name, [bob!]);
     await addMember(alice!, name, carol!.username);
@@ -415,6 +448,7 @@ describe("signed membership", () => {
 
   it("tells a creator the epoch to sign for, and lets a removed member fetch the statement that removed them", async () => {
     const [alice, bob] = await users("alice", "bob");
+    await writeTo(alice!, [bob!]);
     const name = groupName();
     expect(await (await api(`/v1/groups/${name}/next-epoch`, { token: alice!.token })).json()).toEqual({
       name,

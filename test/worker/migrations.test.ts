@@ -6,16 +6,29 @@ import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { migrate } from "../../durable-objects/migrations.js";
 import { HOME_MIGRATIONS } from "../../durable-objects/home/schema.js";
+import { GROUP_MIGRATIONS } from "../../durable-objects/group/schema.js";
+import { Membership } from "../../durable-objects/group/membership.js";
 
-/** Rebuilds a home's tables as the first `version` migrations made them, empty, at that version. */
-function resetSchemaTo(sql: SqlStorage, version: number): void {
+/** The position of the migration that mentions `text`: the schema version just before it. */
+function migrationIndex(migrations: readonly string[], text: string): number {
+  const index = migrations.findIndex((migration) => migration.includes(text));
+  if (index < 0) throw new Error(`no migration mentions ${text}`);
+  return index;
+}
+
+/** Rebuilds an object's tables as the first `version` migrations made them, empty, at that version. */
+function resetSchemaTo(
+  sql: SqlStorage,
+  version: number,
+  migrations: readonly string[] = HOME_MIGRATIONS,
+): void {
   const tables = sql
     .exec<{ name: string }>(
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
     )
     .toArray();
   for (const { name } of tables) if (name !== "schema_version") sql.exec(`DROP TABLE "${name}"`);
-  for (const migration of HOME_MIGRATIONS.slice(0, version)) sql.exec(migration);
+  for (const migration of migrations.slice(0, version)) sql.exec(migration);
   sql.exec("UPDATE schema_version SET version = ?", version);
 }
 
@@ -88,7 +101,7 @@ it("keys a home's queued items by sender, keeping them, and counts what the queu
   await runInDurableObject(stub, (_, state) => {
     const sql = state.storage.sql;
     // The home as every migration before the (sender, id) keys made it: the queue keyed by id alone.
-    resetSchemaTo(sql, HOME_MIGRATIONS.length - 1);
+    resetSchemaTo(sql, migrationIndex(HOME_MIGRATIONS, "messages_by_sender"));
     sql.exec("INSERT INTO messages (id, kind, body, received_at) VALUES ('a', 'envelope', x'0102', 1)");
     sql.exec("INSERT INTO messages (id, kind, body, received_at) VALUES ('b', 'event', x'030405', 2)");
     migrate(state.storage, HOME_MIGRATIONS);
@@ -108,5 +121,27 @@ it("keys a home's queued items by sender, keeping them, and counts what the queu
       { sender: "", items: 1, bytes: 3 },
       { sender: "x", items: 1, bytes: 1 },
     ]);
+  });
+});
+
+it("gives a room's past epochs no invitations, and a home no correspondents or invitations, keeping the rest", async () => {
+  const room = env.GROUPS.get(env.GROUPS.idFromName(`migration-invitations-${Date.now()}`));
+  await runInDurableObject(room, (_, state) => {
+    const sql = state.storage.sql;
+    resetSchemaTo(sql, migrationIndex(GROUP_MIGRATIONS, "CREATE TABLE invitations"), GROUP_MIGRATIONS);
+    sql.exec("INSERT INTO epochs (epoch, members) VALUES (1, ?)", JSON.stringify(["alice", "bob"]));
+    migrate(state.storage, GROUP_MIGRATIONS);
+    expect(new Membership(sql).epochRecord(1)).toMatchObject({ members: ["alice", "bob"], invited: [] });
+    expect(sql.exec("SELECT count(*) AS n FROM invitations").one().n).toBe(0);
+  });
+  const home = env.HOMES.get(env.HOMES.idFromName(`migration-consent-${Date.now()}`));
+  await runInDurableObject(home, (_, state) => {
+    const sql = state.storage.sql;
+    resetSchemaTo(sql, migrationIndex(HOME_MIGRATIONS, "CREATE TABLE correspondents"));
+    sql.exec("INSERT INTO groups (name, joined_at) VALUES ('kept', 1)");
+    migrate(state.storage, HOME_MIGRATIONS);
+    expect(sql.exec("SELECT name FROM groups").toArray()).toEqual([{ name: "kept" }]);
+    expect(sql.exec("SELECT count(*) AS n FROM correspondents").one().n).toBe(0);
+    expect(sql.exec("SELECT count(*) AS n FROM invitations").one().n).toBe(0);
   });
 });

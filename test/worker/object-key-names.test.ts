@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { decodeDelivery } from "../../protocol/envelope.js";
 import type { GroupInfo, SessionResponse } from "../../protocol/http.js";
-import { addMember, createGroup, removeMember } from "./group-changes.js";
+import { addMember, createGroup, removeMember, writeTo } from "./group-changes.js";
 import { api, authKeyFor, fakeUpload, login, online, postGroup, signupBody } from "./helpers.js";
 
 /** As typed at signup; the server keeps names lower-cased. */
@@ -106,6 +106,7 @@ describe("accounts named like Object.prototype's properties", () => {
 describe("groups named like Object.prototype's properties", () => {
   it("are created, listed, changed and posted to like any other group", async () => {
     const admin = session("__proto__");
+    await writeTo(admin, ["constructor", "tostring", "hasownproperty"].map(session));
     for (const group of NAMES) {
       const created = await createGroup(admin, group, ["constructor", "tostring"]);
       expect(created.status, group).toBe(201);

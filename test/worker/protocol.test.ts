@@ -1,6 +1,7 @@
-// What PROTOCOL.md promises an implementer about versions and answers: `GET /v1/health` names protocol 2,
-// every refused upload is answered with its id whenever the id can be read (old versions included), and
-// the signup answer is a session of its own whose messages a later login is handed until it ends.
+// What PROTOCOL.md promises an implementer about versions and answers: `GET /v1/health` names protocol 3,
+// every refused upload is answered with its id whenever the id can be read (other envelope versions
+// included), and the signup answer is a session of its own whose messages a later login is handed until
+// it ends.
 
 import { describe, expect, it } from "vitest";
 import { ByteWriter, toHex } from "../../protocol/bytes.js";
@@ -33,8 +34,8 @@ describe("GET /v1/health", () => {
     const response = await api("/v1/health");
     expect(response.status).toBe(200);
     const body = await response.json();
-    expect(body).toEqual({ ok: true, protocol: 2, shards: expect.any(Number) });
-    expect(PROTOCOL_VERSION).toBe(2);
+    expect(body).toEqual({ ok: true, protocol: 3, shards: expect.any(Number) });
+    expect(PROTOCOL_VERSION).toBe(3);
   });
 });
 
@@ -74,11 +75,15 @@ describe("a refused upload", () => {
       ["an unknown kind", withByte(good.frame, 2, 9), /unknown message kind 9/],
       ["an invalid sender", withByte(good.frame, 36, 0x41), /sender/],
       [
-        "protocol 1's version byte",
+        "protocol 1's envelope version byte",
         withByte(good.frame, 1, 1),
-        /this client speaks Telepound protocol 1 and this server protocol 2: update the client/,
+        /this client seals Telepound envelopes of version 1 and this server takes version 2: update the client/,
       ],
-      ["a later version byte", withByte(good.frame, 1, 3), /protocol 3 and this server protocol 2/],
+      [
+        "a later envelope version byte",
+        withByte(good.frame, 1, 3),
+        /envelopes of version 3 and this server takes version 2: this server is older than the client/,
+      ],
     ];
     for (const [what, frame, message] of cases) {
       const reply = await answerTo(a, frame);

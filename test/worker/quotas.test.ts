@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { groupStub, homeStub } from "../../durable-objects/names.js";
 import { decodeDelivery, uploadHead } from "../../protocol/envelope.js";
 import type { SessionResponse as Session } from "../../protocol/http.js";
-import { createGroup, removeMember } from "./group-changes.js";
+import { createGroup, removeMember, writeTo } from "./group-changes.js";
 import {
   api,
   deliveredIds,
@@ -167,6 +167,7 @@ async function drainGroup(user: Session, group: string): Promise<string[]> {
 
 async function newGroup(owner: Session, members: Session[]): Promise<string> {
   const name = uniqueName("g");
+  await writeTo(owner, members);
   expect((await createGroup(owner, name, members)).status).toBe(201);
   return name;
 }

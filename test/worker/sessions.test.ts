@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { groupStub } from "../../durable-objects/names.js";
 import type { SessionListResponse, SessionResponse } from "../../protocol/http.js";
-import { createGroup } from "./group-changes.js";
+import { createGroup, writeTo } from "./group-changes.js";
 import {
   api,
   authKeyFor,
@@ -263,6 +263,7 @@ describe("DELETE /v1/sessions/:id", () => {
     const lost = await loginAs(name, "lost");
     const admin = await signup(uniqueName("admin"));
     const group = uniqueName("g");
+    await writeTo(admin, [keeper]);
     expect((await createGroup(admin, group, [keeper])).status).toBe(201);
     const adminSocket = await connected(admin.token, "?receive=0");
     const { reply } = await postGroup(adminSocket, admin, group, 1, [admin.username, name]);

@@ -40,6 +40,9 @@ blobs.post(
       }
       const group = await groupStub(c.env, body.group!).info(owner);
       if (!group.ok) throw new ApiError(group.code, group.message);
+      // An invitee may read the group, but sends nothing to it before they join.
+      if (!group.info.members.some((member) => member.username === owner))
+        throw new ApiError("forbidden", "you are not a member of this group");
       recipients = group.info.members.map((member) => member.username).filter((name) => name !== owner);
     }
     const id = `${owner}.${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;

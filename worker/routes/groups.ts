@@ -1,6 +1,7 @@
-// Groups (the seed's createGroup / modifyGroup / leaveGroup / groupExist): every change is a statement
-// signed by its sender; every rule is enforced by the group's room (durable-objects/group/membership.ts),
-// these routes only authenticate, decode and translate.
+// Groups (the seed's createGroup / modifyGroup / leaveGroup / groupExist, and the consent steps invite,
+// join and decline): every change is a statement signed by its sender; every rule is enforced by the
+// group's room (durable-objects/group/membership.ts), these routes only authenticate, rate-limit, decode
+// and translate.
 
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
@@ -27,7 +28,7 @@ import {
 import { requireSession } from "../auth.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
-import { UNKNOWN_NAMES, charge } from "../rate-limit.js";
+import { GROUP_ADDS, GROUP_CREATES, UNKNOWN_NAMES, charge, refund } from "../rate-limit.js";
 import { parseJson } from "../validate.js";
 
 export const groups = new Hono<AppEnv>();
@@ -52,18 +53,33 @@ groups.use("/groups/:name", requireExistingGroup);
 groups.use("/groups/:name/*", requireExistingGroup);
 
 groups.get("/groups", async (c) => {
-  return c.json({ groups: await homeStub(c.env, c.var.user).groupNames() } satisfies GroupListResponse);
+  return c.json((await homeStub(c.env, c.var.user).groupList()) satisfies GroupListResponse);
 });
 
 groups.post("/groups", async (c) => {
   const body = await parseJson(c, CreateGroupRequest);
   const signed = signedStatement(body, "create", c.var.user);
+  const invited = body.invited ?? [];
+  // Everyone the create names but its creator is added or invited by them.
+  const added = new Set([...body.members, ...invited].filter((name) => name !== c.var.user)).size;
+  await charge(c, GROUP_CREATES);
+  try {
+    await charge(c, GROUP_ADDS, added);
+  } catch (error) {
+    await refund(c, GROUP_CREATES);
+    throw error;
+  }
   // Registered before the room is made, so no reader misses a group that exists.
   await registerName(c.env, "group", signed.statement.group);
-  const result = unwrap(
-    await groupStub(c.env, signed.statement.group).applyStatement(c.var.user, signed, body.members),
-  );
-  return c.json(result.info, 201);
+  const result = await groupStub(c.env, signed.statement.group).applyStatement(c.var.user, signed, {
+    members: body.members,
+    invited,
+  });
+  if (!result.ok && result.code === "consent_required") {
+    // Not made: the client signs the create again with those users invited, and that one counts.
+    await Promise.all([refund(c, GROUP_CREATES), refund(c, GROUP_ADDS, added)]);
+  }
+  return c.json(unwrap(result).info, 201);
 });
 
 groups.get("/groups/:name", async (c) => {
@@ -86,6 +102,7 @@ groups.get("/groups/:name/epochs/:epoch", async (c) => {
     name,
     epoch,
     members: record.members,
+    invited: record.invited,
     statement: record.statement ? encodeBase64(record.statement.slice().buffer) : "",
     signature: record.signature ? encodeBase64(record.signature.slice().buffer) : "",
   } satisfies GroupEpochResponse);
@@ -94,7 +111,31 @@ groups.get("/groups/:name/epochs/:epoch", async (c) => {
 groups.post("/groups/:name/members", async (c) => {
   const name = parse(groupName, c.req.param("name"), "group names are 3–32 of a-z 0-9 _ -");
   const signed = signedStatement(await parseJson(c, SignedStatementRequest), "add", c.var.user, name);
+  await charge(c, GROUP_ADDS);
+  const result = await groupStub(c.env, name).applyStatement(c.var.user, signed);
+  // Not added: the client invites them instead, and that counts.
+  if (!result.ok && result.code === "consent_required") await refund(c, GROUP_ADDS);
+  return c.json(unwrap(result).info);
+});
+
+groups.post("/groups/:name/invitations", async (c) => {
+  const name = parse(groupName, c.req.param("name"), "group names are 3–32 of a-z 0-9 _ -");
+  const signed = signedStatement(await parseJson(c, SignedStatementRequest), "invite", c.var.user, name);
+  await charge(c, GROUP_ADDS);
   return c.json(unwrap(await groupStub(c.env, name).applyStatement(c.var.user, signed)).info);
+});
+
+groups.post("/groups/:name/join", async (c) => {
+  const name = parse(groupName, c.req.param("name"), "group names are 3–32 of a-z 0-9 _ -");
+  const signed = signedStatement(await parseJson(c, SignedStatementRequest), "join", c.var.user, name);
+  return c.json(unwrap(await groupStub(c.env, name).applyStatement(c.var.user, signed)).info);
+});
+
+groups.post("/groups/:name/decline", async (c) => {
+  const name = parse(groupName, c.req.param("name"), "group names are 3–32 of a-z 0-9 _ -");
+  const signed = signedStatement(await parseJson(c, SignedStatementRequest), "decline", c.var.user, name);
+  unwrap(await groupStub(c.env, name).applyStatement(c.var.user, signed));
+  return c.body(null, 204);
 });
 
 groups.delete("/groups/:name/members/:username", async (c) => {
@@ -143,7 +184,7 @@ function signedStatement(
 function unwrap<R extends GroupResult<object>>(result: R): Extract<R, { ok: true }> {
   if (!result.ok) {
     const refusal = result as Extract<GroupResult<object>, { ok: false }>;
-    throw new ApiError(refusal.code, refusal.message);
+    throw new ApiError(refusal.code, refusal.message, {}, refusal.users ? { users: refusal.users } : {});
   }
   return result as Extract<R, { ok: true }>;
 }

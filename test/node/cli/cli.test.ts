@@ -165,6 +165,8 @@ describe("argument parsing", () => {
       "group create",
       "group add",
       "group remove",
+      "group join",
+      "group decline",
       "group leave",
       "group info",
       "group list",

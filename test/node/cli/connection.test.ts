@@ -173,6 +173,7 @@ describe("group events", () => {
     user: "alice",
     epoch: 2,
     members: ["alice", "carol"],
+    invited: [],
     admin: "carol",
     at: 1_700_000_000_000,
     // The connection only routes events: stand-ins for the signed statement (groups.ts verifies it).

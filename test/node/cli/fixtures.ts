@@ -16,7 +16,9 @@ import {
   generateIdentity,
   sealMessage,
 } from "../../../cli-client/crypto/index.js";
+import { Api } from "../../../cli-client/api.js";
 import { Home } from "../../../cli-client/home.js";
+import type { LoggedIn } from "../../../cli-client/session.js";
 import { type StubServer, sendWelcome } from "./helpers.js";
 
 export interface TestUser {
@@ -53,6 +55,25 @@ export function nextSequence(from: TestUser, conversation: string): SenderSequen
   const sequence = (from.sequences.get(conversation) ?? 0) + 1;
   from.sequences.set(conversation, sequence);
   return { deviceId: from.deviceId, sequence };
+}
+
+/** `user` logged in on `server`, for driving the client's modules (a GroupDirectory) directly. */
+export function loggedInAs(server: string, user: TestUser): LoggedIn {
+  return {
+    username: user.name,
+    session: {
+      server,
+      username: user.name,
+      token: "t",
+      sessionId: "s",
+      expiresAt: Date.now() + 60_000,
+    },
+    server,
+    api: new Api(server, "t"),
+    identity: user.identity,
+    exported: user.exported,
+    fingerprint: user.fingerprint,
+  };
 }
 
 /** A home logged in as `user` on `server`, with `pinned` users' keys already in contacts.json. */

@@ -15,13 +15,20 @@ import {
   readDelivery,
   sealMessage,
 } from "../../../cli-client/crypto/index.js";
-import { Api } from "../../../cli-client/api.js";
 import { Contacts } from "../../../cli-client/contacts.js";
 import { EPOCHS_KEPT, GroupDirectory } from "../../../cli-client/groups.js";
 import { Home } from "../../../cli-client/home.js";
 import type { LoggedIn } from "../../../cli-client/session.js";
 import { SignedChain, groupsFileOf } from "./group-chain.js";
-import { type TestUser, answerUploads, loggedInHome, makeUser, nextSequence, serveKeys } from "./fixtures.js";
+import {
+  type TestUser,
+  answerUploads,
+  loggedInAs,
+  loggedInHome,
+  makeUser,
+  nextSequence,
+  serveKeys,
+} from "./fixtures.js";
 import { type StubServer, fakeIo, sendWelcome, startStubServer, tempDir, runCaptured } from "./helpers.js";
 
 let alice: TestUser;
@@ -95,6 +102,11 @@ async function groupDelivery(
   };
 }
 
+/** `user` logged in on the stub, for driving a GroupDirectory directly. */
+function loggedIn(user: TestUser): LoggedIn {
+  return loggedInAs(server.url, user);
+}
+
 /** devs: alice creates it with bob (epoch 1), then adds carol (epoch 2). */
 function devs(): SignedChain {
   const chain = new SignedChain("devs", [alice, bob, carol, eve]);
@@ -134,6 +146,7 @@ describe("receiving group messages", () => {
         user: "alice",
         epoch: 1,
         members: ["alice", "bob"],
+        invited: [],
         admin: "alice",
         signedBy: "alice",
       },
@@ -144,6 +157,7 @@ describe("receiving group messages", () => {
         user: "carol",
         epoch: 2,
         members: ["alice", "bob", "carol"],
+        invited: [],
         admin: "alice",
         signedBy: "alice",
       },
@@ -578,6 +592,7 @@ describe("group commands", () => {
       admin: "alice",
       epoch: 2,
       members: ["alice", "carol"],
+      invited: [],
       createdAt: expect.any(String),
     });
     const human = await cli(["--home", home.dir, "group", "info", "devs"]);
@@ -714,24 +729,6 @@ describe("chat", () => {
 });
 
 describe("GroupDirectory", () => {
-  function loggedIn(user: typeof alice): LoggedIn {
-    return {
-      username: user.name,
-      session: {
-        server: server.url,
-        username: user.name,
-        token: "t",
-        sessionId: "s",
-        expiresAt: Date.now() + 60_000,
-      },
-      server: server.url,
-      api: new Api(server.url, "t"),
-      identity: user.identity,
-      exported: user.exported,
-      fingerprint: user.fingerprint,
-    };
-  }
-
   it("merges what two processes verified, keeps member lists for the newest epochs only, and ignores another user's file", async () => {
     const home = new Home(dir.path);
     const me = loggedIn(alice);
@@ -846,7 +843,7 @@ describe("GroupDirectory", () => {
 
   it("reads a version 1 file (the server's unsigned word) as knowing nothing", async () => {
     const home = new Home(dir.path);
-    await home.write("groups.json", { version: 2, owner: "alice", groups: [] });
+    await home.write("groups.json", { version: 3, owner: "alice", groups: [] });
     await writeFileSync(
       join(dir.path, "groups.json"),
       JSON.stringify({

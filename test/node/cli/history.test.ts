@@ -82,6 +82,7 @@ describe("History", () => {
           user: "alice",
           epoch: 2,
           members: ["alice", "bob"],
+          invited: [],
           admin: "bob",
           signedBy: "bob",
         },

@@ -213,7 +213,7 @@ describe("inbox", () => {
     };
     const human = await cli(["--home", home.dir, "inbox"]);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/group devs: bob added alice \(members: alice, bob\) \[signed by bob\]\n/);
+    expect(human.stdout).toMatch(/group devs: bob added you \(members: alice, bob\) \[signed by bob\]\n/);
     expect(acked).toEqual([eventId]);
     // Shown once: a redelivered event is acknowledged silently.
     const again = await cli(["--home", home.dir, "inbox"]);

@@ -3,9 +3,12 @@
 
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { GroupEventKind } from "../../../protocol/frames.js";
 import {
   Printer,
   describeGroup,
+  describeInvitation,
+  invitationData,
   isoTime,
   jsonLine,
   sanitize,
@@ -154,23 +157,82 @@ describe("untrusted strings at the printer boundary", () => {
       user: HOSTILE,
       epoch: 1,
       members: [HOSTILE],
+      invited: [HOSTILE],
       admin: HOSTILE,
       signedBy: HOSTILE,
+      viewer: "bob",
     };
     out.event({ ...event, event: "left", at: message.sentAt });
+    // The invitation of the viewer names the group in the commands it suggests: still one safe line.
+    out.event({ ...event, event: "invited", viewer: HOSTILE, at: message.sentAt });
     expect(stdout.text()).not.toMatch(TERMINAL_CONTROLS);
     expect(stdout.text()).not.toContain("\u202e");
     // One line each: no field could add one.
-    expect(stdout.lines()).toHaveLength(4);
-    expect(summarizeEvent({ ...event, event: "added" })).not.toMatch(/[\u0000-\u001f]/);
+    expect(stdout.lines()).toHaveLength(5);
+    for (const kind of GroupEventKind.options)
+      expect(summarizeEvent({ ...event, event: kind })).not.toMatch(/[\u0000-\u001f]/);
   });
 
-  it("keeps group descriptions to their two lines whatever the names hold", () => {
+  it("says what each membership change did, with 'you' and how to answer for an invitation of the viewer", () => {
+    const base = {
+      group: "team",
+      by: "alice",
+      epoch: 2,
+      admin: "alice",
+      signedBy: "alice",
+      members: ["alice", "carol"],
+      invited: ["bob"],
+    };
+    const summary = (event: GroupEventKind, user: string, viewer: string) =>
+      summarizeEvent({ ...base, event, user, viewer });
+    expect(summary("invited", "bob", "bob")).toBe(
+      "alice invited you to team: `telepound group join team` or `telepound group decline team` (members: alice, carol; invited: bob) [signed by alice]",
+    );
+    expect(summary("invited", "bob", "carol")).toBe(
+      "group team: alice invited bob (members: alice, carol; invited: bob) [signed by alice]",
+    );
+    // A create that invites the viewer asks the same question.
+    expect(summary("created", "alice", "bob")).toMatch(
+      /^alice invited you to team: `telepound group join team` or `telepound group decline team` \(members: alice, carol; invited: bob\)/,
+    );
+    expect(summary("created", "alice", "carol")).toBe(
+      "group team: alice created the group (members: alice, carol; invited: bob) [signed by alice]",
+    );
+    const after = { ...base, invited: [], by: "bob", signedBy: "bob" };
+    expect(summarizeEvent({ ...after, event: "joined", user: "bob", viewer: "alice" })).toBe(
+      "group team: bob joined (members: alice, carol) [signed by bob]",
+    );
+    expect(summarizeEvent({ ...after, event: "declined", user: "bob", viewer: "bob" })).toBe(
+      "group team: you declined the invitation (members: alice, carol) [signed by bob]",
+    );
+    expect(summarizeEvent({ ...base, invited: [], event: "uninvited", user: "bob", viewer: "bob" })).toBe(
+      "group team: alice withdrew the invitation of you (members: alice, carol) [signed by alice]",
+    );
+    expect(summarizeEvent({ ...base, invited: [], event: "uninvited", user: "bob", viewer: "carol" })).toBe(
+      "group team: alice withdrew the invitation of bob (members: alice, carol) [signed by alice]",
+    );
+  });
+
+  it("lists a pending invitation on one line with how to answer it, the server's names sanitised", () => {
+    const line = describeInvitation({ group: "team", by: HOSTILE, at: 0 });
+    expect(line).toMatch(
+      /^team: invited by x\ufffd\[2J.* at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(`telepound group join team` or `telepound group decline team`\)$/,
+    );
+    expect(line).not.toMatch(TERMINAL_CONTROLS);
+    expect(invitationData({ group: "team", by: "alice", at: 0 })).toEqual({
+      group: "team",
+      by: "alice",
+      at: "1970-01-01T00:00:00.000Z",
+    });
+  });
+
+  it("keeps group descriptions to their lines whatever the names hold: two, three with invitations", () => {
     const info = {
       name: `team\n${HOSTILE}`,
       admin: "a\nb",
       epoch: 1,
       members: [{ username: "a\nb", joinedAt: 0 }],
+      invited: [],
       createdAt: 0,
       statement: "",
       signature: "",
@@ -178,6 +240,10 @@ describe("untrusted strings at the printer boundary", () => {
     const text = describeGroup(info);
     expect(text.split("\n")).toHaveLength(2);
     expect(text).not.toMatch(TERMINAL_CONTROLS);
+    const invited = describeGroup({ ...info, invited: [`bob\n${HOSTILE}`, "carol"] });
+    expect(invited.split("\n")).toHaveLength(3);
+    expect(invited.split("\n")[2]).toMatch(/^invited, not yet members: bob\ufffd.*, carol$/);
+    expect(invited).not.toMatch(TERMINAL_CONTROLS);
   });
 
   it("keeps the printer's own colours and sanitises what goes into them", () => {
@@ -225,8 +291,10 @@ describe("--json output is safe for a consumer's terminal", () => {
       user: HOSTILE,
       epoch: 1,
       members: [HOSTILE],
+      invited: [HOSTILE],
       admin: null,
       signedBy: HOSTILE,
+      viewer: "bob",
     };
     out.event({ ...event, event: "added", at: 0 });
     out.warn(HOSTILE);

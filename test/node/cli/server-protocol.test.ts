@@ -3,6 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../../../cli-client/cli.js";
+import { PROTOCOL_VERSION } from "../../../protocol/version.js";
 import { type HttpAnswer, type StubServer, fakeIo, startStubServer, tempDir } from "./helpers.js";
 
 let server: StubServer;
@@ -49,17 +50,20 @@ describe("signup and login against a server of another protocol version", () => 
       const { code, stderr } = await cli([command, "alice"]);
       expect(code).toBe(5);
       expect(stderr).toContain(
-        `the server at ${server.url} speaks Telepound protocol 1 and this client protocol 2: the server must be updated`,
+        `the server at ${server.url} speaks Telepound protocol 1 and this client protocol ${PROTOCOL_VERSION}: the server must be updated`,
       );
       expect(others).toEqual([]);
     },
   );
 
   it("refuses a later version and says to update the client", async () => {
-    health({ status: 200, body: { ok: true, protocol: 3, shards: 4, somethingNew: true } });
+    const later = PROTOCOL_VERSION + 1;
+    health({ status: 200, body: { ok: true, protocol: later, shards: 4, somethingNew: true } });
     const { code, stderr } = await cli(["login", "alice"]);
     expect(code).toBe(5);
-    expect(stderr).toContain("speaks Telepound protocol 3 and this client protocol 2: update this client");
+    expect(stderr).toContain(
+      `speaks Telepound protocol ${later} and this client protocol ${PROTOCOL_VERSION}: update this client`,
+    );
     expect(others).toEqual([]);
   });
 });
@@ -99,7 +103,7 @@ describe("a server of this protocol", () => {
     const seen: string[] = [];
     server.http.set("GET /v1/health", () => {
       seen.push("health");
-      return { status: 200, body: { ok: true, protocol: 2, shards: 4 } };
+      return { status: 200, body: { ok: true, protocol: PROTOCOL_VERSION, shards: 4 } };
     });
     server.http.set("POST /v1/signup", () => {
       seen.push("signup");

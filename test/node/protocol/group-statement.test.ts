@@ -1,15 +1,20 @@
-// Membership statements (protocol/group-statement.ts) on their own: the byte layout round trip, a
-// FormatError for every malformed field, and each transition rule's refusal. Signatures are not checked
-// here (the caller's job); a stand-in signature gives each statement its hash.
+// Membership statements (protocol/group-statement.ts) on their own: the byte layout round trip (version 2,
+// and version 1 as stored history keeps it), a FormatError for every malformed field, and each transition
+// rule's refusal, the consent steps (invite, join, decline, a withdrawn invitation) included. Signatures
+// are not checked here (the caller's job); a stand-in signature gives each statement its hash.
 
 import { describe, expect, it } from "vitest";
-import { FormatError, concatBytes, sha256, utf8 } from "../../../protocol/bytes.js";
+import { FormatError, concatBytes, fromHex, sha256, toHex, utf8 } from "../../../protocol/bytes.js";
 import { membersDigest } from "../../../protocol/envelope.js";
 import {
   GENESIS_PREV,
   type GroupChainState,
   type GroupStatement,
+  LEGACY_STATEMENT_VERSION,
   MAX_STATEMENT_BYTES,
+  NO_INVITATIONS_DIGEST,
+  STATEMENT_VERSION,
+  type StatementLists,
   StatementRuleError,
   decodeStatement,
   encodeStatement,
@@ -21,7 +26,11 @@ import { MAX_RECIPIENTS } from "../../../protocol/limits.js";
 
 const SIGNATURE = new Uint8Array(64).fill(7);
 
-function create(overrides: Partial<GroupStatement> = {}, members = ["alice", "bob"]): GroupStatement {
+function create(
+  overrides: Partial<GroupStatement> = {},
+  members = ["alice", "bob"],
+  invited: string[] = [],
+): GroupStatement {
   return {
     action: "create",
     group: "team",
@@ -32,6 +41,7 @@ function create(overrides: Partial<GroupStatement> = {}, members = ["alice", "bo
     user: "alice",
     admin: "alice",
     membersDigest: membersDigest(members),
+    invitedDigest: membersDigest(invited),
     ...overrides,
   };
 }
@@ -40,8 +50,12 @@ function hashOf(statement: GroupStatement): Uint8Array {
   return statementHash(encodeStatement(statement), SIGNATURE);
 }
 
-function apply(prev: GroupChainState | null, statement: GroupStatement, members?: string[]): GroupChainState {
-  return nextState(prev, statement, hashOf(statement), members);
+function apply(
+  prev: GroupChainState | null,
+  statement: GroupStatement,
+  lists?: string[] | StatementLists,
+): GroupChainState {
+  return nextState(prev, statement, hashOf(statement), Array.isArray(lists) ? { members: lists } : lists);
 }
 
 /** The state after alice creates team with bob and carol (epoch 1). */
@@ -50,10 +64,12 @@ function started(): { state: GroupChainState; statement: GroupStatement } {
   return { state: apply(null, statement, ["carol", "bob", "alice"]), statement };
 }
 
+/** The next statement after `state`, over `members` and `invited` (by default: the invitations as they are). */
 function after(
   state: GroupChainState,
   overrides: Partial<GroupStatement>,
   members: string[],
+  invited: string[] = state.invited,
 ): GroupStatement {
   return {
     ...create(),
@@ -62,8 +78,15 @@ function after(
     prev: state.hash,
     admin: state.admin,
     membersDigest: membersDigest(members),
+    invitedDigest: membersDigest(invited),
     ...overrides,
   };
+}
+
+/** The state after alice (admin of team with bob and carol) invites dave (epoch 2). */
+function withDave(): GroupChainState {
+  const { state } = started();
+  return apply(state, after(state, { action: "invite", user: "dave" }, state.members, ["dave"]));
 }
 
 function refusal(fn: () => unknown): StatementRuleError {
@@ -78,14 +101,54 @@ function refusal(fn: () => unknown): StatementRuleError {
 
 describe("the statement encoding", () => {
   it("round-trips every field, in the documented layout", () => {
-    const statement = create({ epoch: 0x01020304, at: 2 ** 40 + 5, admin: "alice" });
+    const statement = create({ epoch: 0x01020304, at: 2 ** 40 + 5, admin: "alice" }, ["alice"], ["bob"]);
     const bytes = encodeStatement(statement);
-    expect(decodeStatement(bytes)).toEqual(statement);
-    // version, action, str8 group, u32 epoch, prev, u64 at, str8 by, str8 user, str8 admin, digest
-    expect([...bytes.subarray(0, 3)]).toEqual([1, 1, 4]);
+    expect(decodeStatement(bytes)).toEqual({ ...statement, version: STATEMENT_VERSION });
+    // version, action, str8 group, u32 epoch, prev, u64 at, str8 by, str8 user, str8 admin, digest,
+    // invitations digest
+    expect([...bytes.subarray(0, 3)]).toEqual([2, 1, 4]);
     expect([...bytes.subarray(7, 11)]).toEqual([1, 2, 3, 4]);
-    expect(bytes.length).toBe(1 + 1 + 5 + 4 + 32 + 8 + 6 + 6 + 6 + 32);
+    expect(bytes.length).toBe(1 + 1 + 5 + 4 + 32 + 8 + 6 + 6 + 6 + 32 + 32);
+    expect(bytes.subarray(bytes.length - 64, bytes.length - 32)).toEqual(membersDigest(["alice"]));
+    expect(bytes.subarray(bytes.length - 32)).toEqual(membersDigest(["bob"]));
     expect(bytes.length).toBeLessThanOrEqual(MAX_STATEMENT_BYTES);
+    const longest = create({
+      group: "g".repeat(32),
+      by: "b".repeat(32),
+      user: "u".repeat(32),
+      admin: "a".repeat(32),
+    });
+    expect(encodeStatement(longest).length).toBe(MAX_STATEMENT_BYTES);
+  });
+
+  it("matches its known bytes, in both versions", () => {
+    // Fixed vectors: a change to the layout or to either digest's input shows here.
+    const invite = after(
+      started().state,
+      { action: "invite", user: "dave", at: 1_700_000_000_123 },
+      ["alice", "bob", "carol"],
+      ["dave"],
+    );
+    expect(toHex(encodeStatement({ ...invite, prev: new Uint8Array(32).fill(0xab) }))).toBe(INVITE_VECTOR);
+    const legacy = create({ version: LEGACY_STATEMENT_VERSION });
+    expect(toHex(encodeStatement(legacy))).toBe(LEGACY_CREATE_VECTOR);
+    // Version 1, stored before invitations, decodes as committing to none.
+    expect(decodeStatement(fromHex(LEGACY_CREATE_VECTOR))).toEqual({
+      ...legacy,
+      invitedDigest: NO_INVITATIONS_DIGEST,
+    });
+    expect(NO_INVITATIONS_DIGEST).toEqual(membersDigest([]));
+  });
+
+  it("keeps version 1 to the actions it had", () => {
+    const invite = { ...create({ version: LEGACY_STATEMENT_VERSION }), action: "invite" as const };
+    expect(() => encodeStatement(invite)).toThrow(/version 1 statement cannot invite/);
+    const bytes = encodeStatement(create({ version: LEGACY_STATEMENT_VERSION }));
+    const withAction = bytes.slice();
+    withAction[1] = 5;
+    expect(() => decodeStatement(withAction)).toThrow(/unknown statement action 5/);
+    expect(() => encodeStatement(create({ version: 3 }))).toThrow(/unsupported statement version 3/);
+    expect(() => encodeStatement(create({ invitedDigest: new Uint8Array(31) }))).toThrow(/invitedDigest/);
   });
 
   it("signs and hashes under their own contexts", () => {
@@ -104,7 +167,8 @@ describe("the statement encoding", () => {
       copy[at] = value;
       return copy;
     };
-    expect(() => decodeStatement(with_(0, 2))).toThrow(/version/);
+    expect(() => decodeStatement(with_(0, 3))).toThrow(/version/);
+    expect(() => decodeStatement(with_(0, 0))).toThrow(/version/);
     expect(() => decodeStatement(with_(1, 9))).toThrow(/action/);
     expect(() => decodeStatement(with_(3, "T".charCodeAt(0)))).toThrow(/group/);
     expect(() => decodeStatement(encodeStatement(create({ epoch: 0 })))).toThrow(/epoch/);
@@ -128,6 +192,7 @@ describe("the transition rules", () => {
       hash: hashOf(statement),
       members: ["alice", "bob", "carol"],
       admin: "alice",
+      invited: [],
     });
     expect(
       refusal(() => apply(null, create({ prev: new Uint8Array(32).fill(1) }), ["alice", "bob"])).message,
@@ -212,7 +277,7 @@ describe("the transition rules", () => {
     expect(
       refusal(() => apply(state, after(state, { action: "remove", user: "dave" }, ["alice", "bob", "carol"])))
         .message,
-    ).toMatch(/not a member/);
+    ).toMatch(/neither a member nor invited/);
     expect(
       refusal(() => apply(state, after(state, { action: "remove", user: "alice" }, ["bob", "carol"])))
         .message,
@@ -247,4 +312,159 @@ describe("the transition rules", () => {
     expect(apply(alone, last)).toMatchObject({ members: [], admin: "" });
     expect(refusal(() => apply(alone, { ...last, admin: "alice" })).message).toMatch(/names no admin/);
   });
+
+  it("create: with invitations, none of them a member, all in the invitations digest", () => {
+    const statement = create({}, ["alice", "bob"], ["carol", "dave"]);
+    expect(apply(null, statement, { members: ["bob", "alice"], invited: ["dave", "carol"] })).toMatchObject({
+      members: ["alice", "bob"],
+      invited: ["carol", "dave"],
+    });
+    expect(refusal(() => apply(null, statement, { members: ["alice", "bob"] })).message).toMatch(
+      /invitations digest/,
+    );
+    const both = create({}, ["alice", "bob"], ["bob"]);
+    expect(refusal(() => apply(null, both, { members: ["alice", "bob"], invited: ["bob"] })).message).toMatch(
+      /bob cannot be both a member and invited/,
+    );
+    // Every invitee may join: members and invitations together fit one envelope's key slots.
+    const many = Array.from({ length: MAX_RECIPIENTS }, (_, i) => `invitee-${i}`);
+    const crowded = create({}, ["alice"], many);
+    expect(refusal(() => apply(null, crowded, { members: ["alice"], invited: many })).message).toMatch(
+      /members and invitations together/,
+    );
+  });
+
+  it("invite: by the admin, of a non-member not yet invited; members unchanged", () => {
+    const { state } = started();
+    const invite = after(state, { action: "invite", user: "dave" }, state.members, ["dave"]);
+    expect(apply(state, invite)).toMatchObject({
+      epoch: 2,
+      members: ["alice", "bob", "carol"],
+      invited: ["dave"],
+      admin: "alice",
+    });
+    expect(refusal(() => apply(state, { ...invite, by: "bob" })).kind).toBe("forbidden");
+    expect(refusal(() => apply(state, { ...invite, admin: "bob" })).message).toMatch(
+      /does not change the admin/,
+    );
+    expect(refusal(() => apply(state, { ...invite, invitedDigest: membersDigest([]) })).message).toMatch(
+      /invitations digest/,
+    );
+    // Nor does the invitee count as a member.
+    expect(
+      refusal(() => apply(state, { ...invite, membersDigest: membersDigest([...state.members, "dave"]) }))
+        .message,
+    ).toMatch(/members digest/);
+    expect(
+      refusal(() => apply(state, after(state, { action: "invite", user: "bob" }, state.members, ["bob"])))
+        .message,
+    ).toMatch(/already a member/);
+    const invited = withDave();
+    expect(
+      refusal(() => apply(invited, after(invited, { action: "invite", user: "dave" }, invited.members)))
+        .message,
+    ).toMatch(/already invited/);
+    expect(refusal(() => apply(invited, invite, { invited: ["dave", "erin"] })).kind).toBe("stale");
+    const next = after(invited, { action: "invite", user: "erin" }, invited.members, ["dave", "erin"]);
+    expect(refusal(() => apply(invited, next, { invited: ["erin"] })).message).toMatch(
+      /invitation list given/,
+    );
+    const full: GroupChainState = {
+      ...invited,
+      members: Array.from({ length: MAX_RECIPIENTS - 1 }, (_, i) => `member-${i}`).concat("alice"),
+    };
+    expect(
+      refusal(() =>
+        apply(full, after(full, { action: "invite", user: "erin" }, full.members, ["dave", "erin"])),
+      ).message,
+    ).toMatch(/members and invitations together/);
+  });
+
+  it("join: by the invitee themselves, who becomes a member", () => {
+    const state = withDave();
+    const join = after(state, { action: "join", by: "dave", user: "dave" }, [...state.members, "dave"], []);
+    expect(apply(state, join)).toMatchObject({
+      epoch: 3,
+      members: ["alice", "bob", "carol", "dave"],
+      invited: [],
+      admin: "alice",
+    });
+    expect(refusal(() => apply(state, { ...join, by: "alice" })).message).toMatch(
+      /only dave may sign their own join/,
+    );
+    expect(refusal(() => apply(state, { ...join, admin: "dave" })).message).toMatch(
+      /does not change the admin/,
+    );
+    expect(refusal(() => apply(state, { ...join, invitedDigest: membersDigest(["dave"]) })).message).toMatch(
+      /invitations digest/,
+    );
+    const erin = after(
+      state,
+      { action: "join", by: "erin", user: "erin" },
+      [...state.members, "erin"],
+      ["dave"],
+    );
+    expect(refusal(() => apply(state, erin))).toMatchObject({
+      kind: "forbidden",
+      message: "erin is not invited",
+    });
+  });
+
+  it("decline: by the invitee themselves, whose invitation ends", () => {
+    const state = withDave();
+    const decline = after(state, { action: "decline", by: "dave", user: "dave" }, state.members, []);
+    expect(apply(state, decline)).toMatchObject({ members: ["alice", "bob", "carol"], invited: [] });
+    expect(refusal(() => apply(state, { ...decline, by: "alice" })).kind).toBe("forbidden");
+    const bob = after(state, { action: "decline", by: "bob", user: "bob" }, state.members, ["dave"]);
+    expect(refusal(() => apply(state, bob))).toMatchObject({
+      kind: "forbidden",
+      message: "bob is not invited",
+    });
+    expect(
+      refusal(() => apply(state, { ...decline, membersDigest: membersDigest([...state.members, "dave"]) }))
+        .message,
+    ).toMatch(/members digest/);
+  });
+
+  it("remove of an invitee: the admin withdraws the invitation; add of one settles it", () => {
+    const state = withDave();
+    const withdraw = after(state, { action: "remove", user: "dave" }, state.members, []);
+    expect(apply(state, withdraw)).toMatchObject({ members: ["alice", "bob", "carol"], invited: [] });
+    expect(refusal(() => apply(state, { ...withdraw, by: "bob" })).kind).toBe("forbidden");
+    expect(
+      refusal(() => apply(state, after(state, { action: "remove", user: "erin" }, state.members))).message,
+    ).toMatch(/neither a member nor invited/);
+    const add = after(state, { user: "dave" }, [...state.members, "dave"], []);
+    expect(apply(state, add)).toMatchObject({ members: ["alice", "bob", "carol", "dave"], invited: [] });
+    expect(refusal(() => apply(state, { ...add, invitedDigest: membersDigest(["dave"]) })).message).toMatch(
+      /invitations digest/,
+    );
+  });
+
+  it("close: the last member's leave ends every invitation", () => {
+    const alone: GroupChainState = { ...withDave(), members: ["alice"] };
+    const last = after(alone, { action: "leave", by: "alice", user: "alice", admin: "" }, [], []);
+    expect(apply(alone, last)).toMatchObject({ members: [], invited: [], admin: "" });
+    expect(refusal(() => apply(alone, { ...last, invitedDigest: membersDigest(["dave"]) })).message).toMatch(
+      /invitations digest/,
+    );
+    // A leave that does not close keeps them.
+    const state = withDave();
+    const bobLeaves = after(state, { action: "leave", by: "bob", user: "bob" }, ["alice", "carol"]);
+    expect(apply(state, bobLeaves)).toMatchObject({ members: ["alice", "carol"], invited: ["dave"] });
+  });
 });
+
+// The vectors were computed apart from this code, from the layout alone (version, action, str8 group, u32
+// epoch, prev, u64 at, str8 by, user and admin, then each digest as SHA-256 over "telepound/v1/members\0",
+// a u16 count and the sorted str8 names), with Python's struct and hashlib.
+
+/** The invite in "matches its known bytes": alice invites dave to team (alice, bob, carol) at epoch 2. */
+const INVITE_VECTOR =
+  "0205047465616d00000002abababababababababababababababababababababababababababababababab0000018bcfe5687b" +
+  "05616c696365046461766505616c696365b2a9fe69cf75afbc0688f0326625bc76e41bb70932cd3318149341c012eb81df" +
+  "8ca4d7022b088e6069ca7fdc889959aa81e464811324742a502ce518d6f83650";
+/** create() as version 1: alice creates team with bob, no invitations digest. */
+const LEGACY_CREATE_VECTOR =
+  "0101047465616d0000000100000000000000000000000000000000000000000000000000000000000000000000018bcfe568" +
+  "0005616c69636505616c69636505616c696365451a294843bc96183e44e52d9f9b3261b5c2e0478a1159cfd60e2de458ea329f";
