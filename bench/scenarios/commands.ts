@@ -130,7 +130,6 @@ export async function commands(ctx: BenchContext): Promise<ScenarioResult> {
           unit: "ms",
           telepound: Number.NaN,
           baseline: null,
-          baselineLabel: "node -e 0",
           goal: "≤ 1.5× node -e 0",
           met: null,
           ...cpuColumns(null),
