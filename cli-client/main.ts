@@ -19,6 +19,8 @@ if (argv[0] === "--version" || argv[0] === "-V") {
     throw error;
   });
 
+  // The bundle is minified: with TELEPOUND_DEBUG, the stack runCli prints names the TypeScript sources.
+  if (process.env.TELEPOUND_DEBUG) process.setSourceMapsEnabled(true);
   const { runCli } = await import("./cli.js");
   const exitCode = await runCli(argv, {
     stdin: process.stdin,
