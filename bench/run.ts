@@ -26,6 +26,7 @@ import { round } from "./lib/stats.js";
 import { installCryptoBackend } from "../client/crypto/backend.js";
 import { nodeCrypto } from "../cli-client/platform/node-crypto.js";
 import { backlog } from "./scenarios/backlog.js";
+import { commands } from "./scenarios/commands.js";
 import { type EngineOperation, engineCosts } from "./scenarios/engine-costs.js";
 import { fanout } from "./scenarios/fanout.js";
 import { fileTransfer } from "./scenarios/file-transfer.js";
@@ -201,6 +202,7 @@ async function main(): Promise<number> {
       for (const c of crowds.splice(0)) await closeCrowd(c);
     }
     await attempt("file-transfer", () => fileTransfer(ctx));
+    await attempt("commands", () => commands(ctx));
 
     const environment = {
       date: new Date().toISOString(),

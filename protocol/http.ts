@@ -47,7 +47,7 @@ export const SESSION_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 /** What a server says to a protocol 1 client that still sends or asks for KDF parameters. */
 export const PROTOCOL_1_KDF =
-  "protocol 1 client: this server speaks protocol 2, where the client derives its KDF salt itself: update the client";
+  "protocol 1 client: this server speaks protocol 3, where the client derives its KDF salt itself: update the client";
 
 /**
  * No KDF parameters: the client derives the salt from the server's origin and the username and uses the

@@ -38,7 +38,7 @@ describe("a server that announces another protocol", () => {
     const result = await runCli(carol, ["signup", "carol"]);
     expect(result.code).toBe(5);
     expect(result.stderr).toContain(
-      `the server at ${proxy.url} speaks Telepound protocol 1 and this client protocol 2: the server must be updated`,
+      `the server at ${proxy.url} speaks Telepound protocol 1 and this client protocol 3: the server must be updated`,
     );
     expect(pathsSince(from)).toEqual(["/v1/health"]);
   });
@@ -46,14 +46,14 @@ describe("a server that announces another protocol", () => {
   it("is refused at login, before anything derived from the password is sent", async () => {
     proxy.play({
       http: async (request, forward) =>
-        request.path === "/v1/health" ? jsonResponse(200, { ok: true, protocol: 3, shards: 4 }) : forward(),
+        request.path === "/v1/health" ? jsonResponse(200, { ok: true, protocol: 4, shards: 4 }) : forward(),
     });
     const from = proxy.requests.length;
     const laptop = { ...alice, home: newHome("alice-laptop") };
     const result = await runCli(laptop, ["login", "alice"]);
     expect(result.code).toBe(5);
     expect(result.stderr).toContain(
-      "speaks Telepound protocol 3 and this client protocol 2: update this client",
+      "speaks Telepound protocol 4 and this client protocol 3: update this client",
     );
     expect(pathsSince(from)).toEqual(["/v1/health"]);
   });
@@ -90,7 +90,7 @@ describe("an upload the server refuses", () => {
     expect(result.stderr).not.toContain("in time");
   });
 
-  it("of protocol 1 is refused by id with words that say which versions meet", async () => {
+  it("of envelope version 1 is refused by id with words that say which versions meet", async () => {
     proxy.play({
       toServer: (frame) => {
         if (typeof frame === "string" || frame[0] !== 0x01) return [frame];
@@ -102,7 +102,7 @@ describe("an upload the server refuses", () => {
     const result = await runCli(alice, ["send", "bob", "from the past"]);
     expect(result.code).toBe(5);
     expect(result.stderr).toContain(
-      "this client speaks Telepound protocol 1 and this server protocol 2: update the client",
+      "this client seals Telepound envelopes of version 1 and this server takes version 2: update the client",
     );
     proxy.play({});
     await cliOk(alice, ["send", "bob", "and now honestly"]);
