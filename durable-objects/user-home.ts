@@ -46,6 +46,11 @@ export interface Incoming extends QueuedItem {
   /** The envelope's sender (checked by the shard), or eventSender(group) for a group's event. */
   sender: string;
   id: string;
+  /**
+   * A sent copy's sealing session: every other live session of the user gets the copy, this one not
+   * (it has the message). With no other session the copy is stored for nobody, so not at all.
+   */
+  exceptSession?: string;
 }
 
 /**
@@ -65,7 +70,12 @@ export function eventSender(group: string): string {
  * queue the user's group messages; or why not.
  */
 export type AttachResult =
-  { ok: true; expiresAt: number; backlog: Backlog; groups: string[] } | { ok: false; reason: RefusalReason };
+  | { ok: true; expiresAt: number; sessions: number; backlog: Backlog; groups: string[] }
+  | { ok: false; reason: RefusalReason };
+
+/** A send-only socket's check: the session's expiry and the account's live session count; or why not. */
+export type SenderCheck =
+  { ok: true; expiresAt: number; sessions: number } | { ok: false; reason: RefusalReason };
 
 /** A login's answer: the account's keys, and the sessions the session cap ended to make room for it. */
 export type HomeLoginResult =
@@ -76,6 +86,9 @@ export type HomeLoginResult =
 export interface ListedSession extends SessionRecord {
   connected: boolean;
 }
+
+/** What a sent copy "stores" when the user has no session besides the one that sealed it. */
+const NOBODY_ELSE = { ok: true, seq: 0 } as const;
 
 /** Default for [vars] MAX_SESSIONS_PER_ACCOUNT when it is missing or not a whole number ≥ 1. */
 export const DEFAULT_MAX_SESSIONS = 10;
@@ -89,6 +102,8 @@ export interface SessionAck {
 /** A stored item on its way to a shard; `seq` lets the shard merge live pushes with the backlog. */
 export interface Outgoing extends QueuedItem {
   seq: number;
+  /** Not for this session's sockets (a sent copy, Incoming.exceptSession). */
+  exceptSession?: string;
 }
 
 export class UserHome extends DurableObject<Env> {
@@ -155,6 +170,7 @@ export class UserHome extends DurableObject<Env> {
       room.addSession(username, { id: session.id, expiresAt: session.expiresAt }),
     );
     for (const old of ended) await this.tellRooms((room, username) => room.removeSession(username, old.id));
+    await this.announceSessions();
     return { ...result, endedSessions: ended };
   }
 
@@ -169,6 +185,13 @@ export class UserHome extends DurableObject<Env> {
   async logout(sessionId: string): Promise<void> {
     this.forgetSession(sessionId);
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
+    await this.announceSessions();
+  }
+
+  /** A send-only socket's check (it is not attached): with the live session count for its welcome. */
+  authenticateSender(sessionId: string, secretHash: string): SenderCheck {
+    const check = this.authenticate(sessionId, secretHash);
+    return check.ok ? { ...check, sessions: this.accounts.liveSessionIds(Date.now()).length } : check;
   }
 
   /** This account's live sessions, oldest first. */
@@ -189,6 +212,7 @@ export class UserHome extends DurableObject<Env> {
     if (!session) return false;
     this.endSession(session, "revoked", now);
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
+    await this.announceSessions();
     return true;
   }
 
@@ -269,7 +293,12 @@ export class UserHome extends DurableObject<Env> {
       this.collectIfSomeoneListens();
     }
     this.presence.attach(shard, sessionId);
-    return { ...check, backlog: this.queue.backlog(sessionId, 0), groups: this.groups.names() };
+    return {
+      ...check,
+      sessions: this.accounts.liveSessionIds(now).length,
+      backlog: this.queue.backlog(sessionId, 0),
+      groups: this.groups.names(),
+    };
   }
 
   detachSocket(sessionId: string, shard: string): void {
@@ -309,9 +338,14 @@ export class UserHome extends DurableObject<Env> {
     const quotas = origin === "upload" ? queueQuotas(this.env) : undefined;
     // A retried upload (same sender and id) stores nothing new; it is pushed again and the client drops
     // duplicates.
-    const results = items.map(({ sender, id, kind, data }) =>
-      this.queue.store(sender, id, { kind, data }, sessions, now, quotas),
-    );
+    const results = items.map(({ sender, id, kind, data, exceptSession }) => {
+      if (exceptSession === undefined)
+        return this.queue.store(sender, id, { kind, data }, sessions, now, quotas);
+      const others = sessions.filter((session) => session !== exceptSession);
+      return others.length > 0
+        ? this.queue.store(sender, id, { kind, data }, others, now, quotas)
+        : NOBODY_ELSE;
+    });
     // A direct message stored is its sender writing to this user: from now on they may be added to this
     // user's groups (group-room.ts). Only uploads: a room's items are events and group messages.
     if (origin === "upload") {
@@ -322,7 +356,9 @@ export class UserHome extends DurableObject<Env> {
     }
     const stored: Outgoing[] = [];
     results.forEach((result, i) => {
-      if (result.ok) stored.push({ seq: result.seq, kind: items[i]!.kind, data: items[i]!.data });
+      if (!result.ok || result === NOBODY_ELSE) return;
+      const { kind, data, exceptSession } = items[i]!;
+      stored.push({ seq: result.seq, kind, data, ...(exceptSession !== undefined && { exceptSession }) });
     });
     const shards = stored.length > 0 ? this.presence.shards() : [];
     const reached = await Promise.all(shards.map((shard) => this.pushTo(shard, username, stored)));
@@ -453,6 +489,24 @@ export class UserHome extends DurableObject<Env> {
     for (const result of results)
       if (result.status === "rejected")
         console.error(`home ${username}: telling a room failed`, result.reason);
+  }
+
+  /**
+   * Tells the user's receiving sockets how many live sessions the account now has (a `sessions` frame),
+   * through the shards in presence: one call per shard the user is on. Best effort: a socket that misses
+   * it learns the count at its next connect.
+   */
+  private async announceSessions(): Promise<void> {
+    const username = this.accounts.username();
+    const shards = this.presence.shards();
+    if (!username || shards.length === 0) return;
+    const count = this.accounts.liveSessionIds(Date.now()).length;
+    const results = await Promise.allSettled(
+      shards.map((shard) => shardStub(this.env, shard).tellSessions(username, count)),
+    );
+    for (const result of results)
+      if (result.status === "rejected")
+        console.error(`home ${username}: telling a shard the session count failed`, result.reason);
   }
 
   /** The session, its queue and its presence go (the rooms are told by the caller). */
