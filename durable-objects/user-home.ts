@@ -18,7 +18,8 @@ import {
   type SessionRecord,
 } from "./home/account.js";
 import { type EndReason, type EndedSession, EndedSessions } from "./home/ended-sessions.js";
-import { type BlobAccess, BlobLedger, type BlobRecord, blobKey } from "./home/blobs.js";
+import { BlobOwners } from "./blob-owners.js";
+import { type BlobAccess, type BlobHolder, BlobLedger, type BlobRecord, blobKey } from "./home/blobs.js";
 import type { GroupListResponse } from "../protocol/http.js";
 import type { MemberSession } from "./group/queue.js";
 import { maxGroups, maxPendingInvitations } from "./home/caps.js";
@@ -29,7 +30,7 @@ import { Presence } from "./home/presence.js";
 import { type Backlog, MessageQueue, type QueuedItem } from "./home/queue.js";
 import { HOME_MIGRATIONS } from "./home/schema.js";
 import { migrate } from "./migrations.js";
-import { groupStub, shardStub } from "./names.js";
+import { groupStub, homeStub, shardStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 import { blobQuota, formatBytes, queueQuotas, quotaMessage } from "./quotas.js";
 
@@ -115,6 +116,7 @@ export class UserHome extends DurableObject<Env> {
   private readonly correspondents: Correspondents;
   private readonly invitations: PendingInvitations;
   private readonly blobs: BlobLedger;
+  private readonly blobOwners: BlobOwners;
   /** One ordered pipe per shard, so live pushes reach each socket in the order they were stored. */
   private readonly pushPipes = new OrderedBatchers<Outgoing, number>((shard) => {
     const stub = shardStub(this.env, shard);
@@ -136,6 +138,7 @@ export class UserHome extends DurableObject<Env> {
     this.correspondents = new Correspondents(ctx.storage.sql);
     this.invitations = new PendingInvitations(ctx.storage.sql);
     this.blobs = new BlobLedger(ctx.storage.sql);
+    this.blobOwners = new BlobOwners(ctx.storage.sql);
   }
 
   signup(record: AccountRecord, session: NewSession, address?: string): { ok: boolean } {
@@ -170,6 +173,7 @@ export class UserHome extends DurableObject<Env> {
       room.addSession(username, { id: session.id, expiresAt: session.expiresAt }),
     );
     for (const old of ended) await this.tellRooms((room, username) => room.removeSession(username, old.id));
+    for (const old of ended) await this.releaseBlobs(old.id);
     await this.announceSessions();
     return { ...result, endedSessions: ended };
   }
@@ -185,6 +189,7 @@ export class UserHome extends DurableObject<Env> {
   async logout(sessionId: string): Promise<void> {
     this.forgetSession(sessionId);
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
+    await this.releaseBlobs(sessionId);
     await this.announceSessions();
   }
 
@@ -212,6 +217,7 @@ export class UserHome extends DurableObject<Env> {
     if (!session) return false;
     this.endSession(session, "revoked", now);
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
+    await this.releaseBlobs(sessionId);
     await this.announceSessions();
     return true;
   }
@@ -394,7 +400,8 @@ export class UserHome extends DurableObject<Env> {
     id: string,
     uploadId: string,
     size: number,
-    recipients: string[],
+    recipients: BlobHolder[],
+    uploaderSession: string,
   ): Promise<{ ok: true; record: BlobRecord } | { ok: false; message: string }> {
     const quota = blobQuota(this.env);
     const held = this.blobs.outstanding();
@@ -404,9 +411,36 @@ export class UserHome extends DurableObject<Env> {
         message: `your files not yet fetched take ${formatBytes(held.bytes)} in ${held.blobs} file${held.blobs === 1 ? "" : "s"}; at most ${formatBytes(quota.bytes)} in ${quota.blobs} files may wait at once: try again once recipients have fetched them or they expire (7 days), or withdraw one`,
       };
     }
-    const record = this.blobs.open(id, uploadId, size, recipients, Date.now());
+    const now = Date.now();
+    // The owner's other sessions get the message too (a sent copy, or the group message's own slot).
+    const ownSessions = this.accounts
+      .liveSessionsWithExpiry(now)
+      .filter((session) => session.id !== uploaderSession);
+    const holders = [...recipients];
+    const owner = this.accounts.username();
+    if (owner && ownSessions.length > 0) holders.push({ username: owner, sessions: ownSessions });
+    const names = recipients.map((recipient) => recipient.username);
+    const record = this.blobs.open(id, uploadId, size, names, holders, now);
     await this.scheduleExpiry();
     return { ok: true, record };
+  }
+
+  /**
+   * `owner` is uploading a file for this user, to last until `until`: returns this user's live sessions,
+   * who must each fetch it, and remembers the owner, to tell them of any of those sessions that ends.
+   * Null when this user has no account.
+   */
+  blobRecipient(owner: string, until: number): BlobHolder["sessions"] | null {
+    const username = this.accounts.username();
+    if (!username) return null;
+    if (owner !== username) this.blobOwners.record(owner, until);
+    return this.accounts.liveSessionsWithExpiry(Date.now());
+  }
+
+  /** One of `username`'s sessions ended (told by their home or a room): it keeps no blob of ours waiting. */
+  async blobSessionEnded(username: string, sessionId: string, othersLive: boolean): Promise<void> {
+    for (const id of this.blobs.sessionEnded(username, sessionId, othersLive, Date.now()))
+      await this.deleteBlob(id);
   }
 
   blob(id: string): BlobRecord | null {
@@ -435,10 +469,14 @@ export class UserHome extends DurableObject<Env> {
     return this.blobs.access(id, this.accounts.username() ?? "", requester);
   }
 
-  /** A recipient has stored the file; the last one to do so deletes it. */
-  async blobFetched(id: string, requester: string): Promise<boolean> {
-    if (!this.blobs.isRecipient(id, requester)) return false;
-    if (this.blobs.markFetched(id, requester)) await this.deleteBlob(id);
+  /**
+   * A session of a recipient, or another session of the owner, has stored the file; the last session to
+   * do so deletes it. False when the requester may not fetch it (or it is gone).
+   */
+  async blobFetched(id: string, requester: string, sessionId: string): Promise<boolean> {
+    const owner = this.accounts.username();
+    if (!this.blobs.get(id) || (requester !== owner && !this.blobs.isRecipient(id, requester))) return false;
+    if (this.blobs.markFetched(id, requester, sessionId, Date.now())) await this.deleteBlob(id);
     return true;
   }
 
@@ -507,6 +545,25 @@ export class UserHome extends DurableObject<Env> {
     for (const result of results)
       if (result.status === "rejected")
         console.error(`home ${username}: telling a shard the session count failed`, result.reason);
+  }
+
+  /**
+   * An ended session keeps no file waiting: neither this user's own (their other sessions were to fetch
+   * them) nor those of the users who sent files here (each is told; the rooms tell their groups' owners).
+   */
+  private async releaseBlobs(sessionId: string): Promise<void> {
+    const username = this.accounts.username();
+    if (!username) return;
+    const now = Date.now();
+    const othersLive = this.accounts.liveSessionIds(now).length > 0;
+    await this.blobSessionEnded(username, sessionId, othersLive);
+    const owners = this.blobOwners.current(now);
+    const results = await Promise.allSettled(
+      owners.map((owner) => homeStub(this.env, owner).blobSessionEnded(username, sessionId, othersLive)),
+    );
+    for (const result of results)
+      if (result.status === "rejected")
+        console.error(`home ${username}: telling a file's owner of an ended session failed`, result.reason);
   }
 
   /** The session, its queue and its presence go (the rooms are told by the caller). */
