@@ -150,20 +150,26 @@ export class Printer {
 
   /**
    * A received message; --json shows {"id","from","to","text","sentAt"} with sentAt in ISO 8601, plus
-   * "group" for a group message, "file" ({"name","path","size","sha256"}) for a received file, and
-   * "outOfOrder": true or "missedBefore": N when its sender's sequence says so.
+   * "group" for a group message, "direction": "out" for one this user sent from another device, "file"
+   * ({"name","path","size","sha256"}) for a received file, and "outOfOrder": true or "missedBefore": N
+   * when its sender's sequence says so. People see a direct message sent from another device as
+   * "you → bob".
    */
   message(message: ShownMessage): void {
     if (this.json) {
-      const { id, from, to, group, text, file, fileError, outOfOrder, missedBefore } = message;
+      const { id, from, to, group, direction, text, file, fileError, outOfOrder, missedBefore } = message;
       const sentAt = isoTime(message.sentAt);
       this.write(
         "stdout",
-        jsonLine({ id, from, to, group, text, sentAt, file, fileError, outOfOrder, missedBefore }),
+        jsonLine({ id, from, to, group, direction, text, sentAt, file, fileError, outOfOrder, missedBefore }),
       );
       return;
     }
-    this.write("stdout", this.formatMessage(message, this.name(message.from)));
+    const who =
+      message.direction === "out" && message.group === undefined
+        ? shown`${trusted(this.colors.bold("you"))} → ${this.name(message.to)}`
+        : this.name(message.from);
+    this.write("stdout", this.formatMessage(message, who));
   }
 
   /**

@@ -9,10 +9,15 @@ import type { Emitter } from "./emitter.js";
 export interface ShownMessage {
   id: string;
   from: string;
-  /** The recipient (direct) or the group's name (group). */
+  /** The recipient (direct, and a message we sent from another device) or the group's name (group). */
   to: string;
   /** Group messages only: the group's name. */
   group?: string;
+  /**
+   * "out": sent by this user, from another of their devices (a direct message's sent copy, or their own
+   * group message); absent for a message received from someone else.
+   */
+  direction?: "out";
   text: string;
   /** The sender's clock, milliseconds since the Unix epoch. */
   sentAt: number;

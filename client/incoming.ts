@@ -3,7 +3,9 @@
 // shown, in arrival order; then its id and its sender device's sequence are recorded and only after that
 // acknowledged. The sequence (sequences.ts) refuses a replay of any age and reports a gap (messages
 // withheld) or a late arrival (out of order). Membership events are signed statements: verified and
-// adopted into the group's chain (groups.ts) before they are shown and acknowledged.
+// adopted into the group's chain (groups.ts) before they are shown and acknowledged. A sent copy (PROTOCOL
+// §5.12) is a direct message this user sent from another device: shown and recorded as sent by us to its
+// target, its sequence counted apart from that conversation's received messages.
 //
 // A message that fails verification is reported on stderr and acknowledged anyway: the server would
 // otherwise redeliver it forever. A failure that is not the message's fault (server unreachable, session
@@ -300,6 +302,7 @@ export class Receiver {
       from: header.sender,
       to: header.target,
       ...(header.kind === "group" ? { group: header.target } : {}),
+      ...(header.sender === me.username ? { direction: "out" as const } : {}),
       text: opened.payload.text,
       sentAt: header.sentAt,
       ...(order.kind === "late" ? { outOfOrder: true } : {}),
@@ -313,7 +316,7 @@ export class Receiver {
     this.sequences.accept(header, opened.payload);
     this.options.events.emit("message", message);
     this.counts.shown++;
-    this.toRecord.push(messageEntry(message, me.username));
+    this.toRecord.push(messageEntry(message));
     this.queueAck(messageIdHex);
   }
 
@@ -402,8 +405,9 @@ export class Receiver {
   }
 
   /**
-   * Saves the file a verified message carries, then tells the server we have it (which lets it delete the
-   * blob once every recipient has). A file that fails its checks is reported and the message still shown.
+   * Saves the file a verified message carries, then tells the server this session has it (which lets it
+   * delete the blob once every session it was sent to has). A file that fails its checks is reported and
+   * the message still shown.
    */
   private async receiveAttachment(
     attachment: unknown,
@@ -418,12 +422,13 @@ export class Receiver {
         sender,
         files.outDir,
       );
-      // Never for our own file (another device of ours sent it): the owner deleting a blob withdraws it.
-      if (sender !== me.username) {
-        await me.api.deleteBlob(parseDescriptor(attachment, sender).blob).catch((error: unknown) => {
-          this.warn(`could not confirm the file ${file.name} to the server: ${describeError(error).message}`);
-        });
-      }
+      // Our own file (another device of ours sent it) is confirmed with POST: the owner's DELETE would
+      // withdraw it from everyone who has not fetched it yet.
+      const blob = parseDescriptor(attachment, sender).blob;
+      const confirmed = sender === me.username ? me.api.confirmBlobFetched(blob) : me.api.deleteBlob(blob);
+      await confirmed.catch((error: unknown) => {
+        this.warn(`could not confirm the file ${file.name} to the server: ${describeError(error).message}`);
+      });
       return { file };
     } catch (error) {
       if (!(error instanceof FileRejectedError)) throw error;
@@ -490,14 +495,19 @@ export class Receiver {
   }
 }
 
-/** "2 messages from bob (device 1a2b3c4d) in group team before this one were not delivered". */
+/**
+ * "2 messages from bob (device 1a2b3c4d) in group team before this one were not delivered", or for sent
+ * copies "1 of your messages to bob from your device 1a2b3c4d before this one was not delivered".
+ */
 function gapWarning(message: ShownMessage, deviceId: Uint8Array): string {
   const count = message.missedBefore ?? 0;
-  const where = message.group === undefined ? "" : ` in group ${message.group}`;
-  return (
-    `${count} message${count === 1 ? "" : "s"} from ${message.from} (device ${deviceLabel(deviceId)})` +
-    `${where} before this one ${count === 1 ? "was" : "were"} not delivered`
-  );
+  const plural = count === 1 ? "" : "s";
+  const what =
+    message.direction === "out" && message.group === undefined
+      ? `${count} of your messages to ${message.to} from your device ${deviceLabel(deviceId)}`
+      : `${count} message${plural} from ${message.from} (device ${deviceLabel(deviceId)})` +
+        (message.group === undefined ? "" : ` in group ${message.group}`);
+  return `${what} before this one ${count === 1 ? "was" : "were"} not delivered`;
 }
 
 /** A device as people see it: the first 8 hex digits of its id. */
@@ -505,12 +515,12 @@ function deviceLabel(deviceId: Uint8Array): string {
   return toHex(deviceId).slice(0, 8);
 }
 
-function messageEntry(message: ShownMessage, me: string): NewEntry {
-  const { id, from, to, group, text, sentAt, file, outOfOrder, missedBefore } = message;
+function messageEntry(message: ShownMessage): NewEntry {
+  const { id, from, to, group, direction, text, sentAt, file, outOfOrder, missedBefore } = message;
   return {
     id,
     kind: "message",
-    direction: from === me ? "out" : "in",
+    direction: direction ?? "in",
     from,
     to,
     ...(group === undefined ? {} : { group }),

@@ -2,7 +2,9 @@
 // server's once per process, so a key change stops the send), seal under the home's lock (so the device
 // counter, the conversation's sequence and conversation keys are never reused or lost), upload, and wait
 // for the server's answer. A group message refused for a stale epoch is sealed again for the group's new
-// members, under the same sequence.
+// members, under the same sequence. A direct message is followed by its sent copy (PROTOCOL §5.12), sealed
+// for ourselves, so the account's other devices show it too; a group message needs none (every member's
+// sessions get it, ours included).
 
 import { fromHex } from "../protocol/bytes.js";
 import {
@@ -17,7 +19,7 @@ import {
 } from "./crypto/index.js";
 import type { Connection, UploadStatus } from "./net/connection.js";
 import type { Contacts } from "./contacts.js";
-import { RateLimitedError, RefusedError, StaleEpochError } from "./errors.js";
+import { RateLimitedError, RefusedError, StaleEpochError, describeError } from "./errors.js";
 import { stopAtUnshownChanges } from "./group-changes.js";
 import type { EpochMembers, GroupDirectory } from "./groups.js";
 import { FileDescriptor } from "./files.js";
@@ -92,7 +94,51 @@ export async function sendDirect(outbox: Outbox, to: string, payload: Payload): 
   const status = await uploadWithRetry(outbox.connection, sealed);
   const sent: SentMessage = { id: sealed.messageId, to, status, sentAt: sealed.header.sentAt };
   await recordSent(outbox, sent, payload);
+  // A message to oneself reaches every session of ours already; with no other session, nobody would
+  // get the copy (the server's count; without one, there may be someone).
+  if (to !== outbox.me.username && outbox.connection.otherSessionsMayExist) {
+    await sendSentCopy(outbox, to, payload, sealed.position);
+  }
   return sent;
+}
+
+/**
+ * The sent copy of a direct message to `target` that the server accepted: its payload (text, attachment
+ * descriptor) under the same device and sequence, sealed for ourselves alone with a fresh id and counter.
+ * It is recorded as this device's own under "sent to TARGET", so a copy handed back here is not shown.
+ * A copy that fails costs our other devices this message, never the send: it is told as a warning.
+ */
+async function sendSentCopy(
+  outbox: Outbox,
+  target: string,
+  payload: Payload,
+  position: SenderSequence,
+): Promise<void> {
+  const { me, events } = outbox;
+  try {
+    const self = await outbox.contacts.resolve(me.username);
+    const sealed = await sealWithState(outbox, (counter, keyring, _next, reuse) =>
+      sealMessage({
+        signingPrivateKey: me.identity.signing.privateKey,
+        sender: me.username,
+        kind: "sentCopy",
+        target,
+        epoch: 0,
+        recipients: [
+          { username: me.username, encryptionKey: self.keys.encryption, fingerprint: self.fingerprint },
+        ],
+        payload,
+        counter,
+        ...reuse(conversationOf("sentCopy", target), position),
+        keyring,
+      }),
+    );
+    await uploadWithRetry(outbox.connection, sealed);
+  } catch (error) {
+    events.emit("warning", {
+      message: `sent to ${target}, but not copied to your other devices: ${describeError(error).message}`,
+    });
+  }
 }
 
 /**
@@ -244,7 +290,8 @@ function verifiedMembers(groups: GroupDirectory, group: string): EpochMembers {
  * Seals with the next counter and the stored keyring, and with `next(conversation)`, that conversation's
  * next sequence, and saves them before anything is sent: a message that reached the server with a
  * counter or sequence the state file does not know would let it repeat. The sequence is also recorded in
- * sequences.json, so this device's own copy of a group message is never shown back to it.
+ * sequences.json, so this device's own copy of a group message is never shown back to it. `reuse`
+ * seals under a sequence already taken (a sent copy's), recording it in sequences.json alone.
  */
 async function sealWithState(
   { home, me, events }: Outbox,
@@ -252,6 +299,7 @@ async function sealWithState(
     counter: number,
     keyring: SenderKeyring,
     next: (conversation: string) => SenderSequence,
+    reuse: (conversation: string, position: SenderSequence) => SenderSequence,
   ) => Promise<SealedMessage>,
 ): Promise<SealedMessage> {
   return home.withLock(async () => {
@@ -275,12 +323,17 @@ async function sealWithState(
     const sequences = new Map(mine.sequences ?? []);
     // What the seal took: one conversation's next sequence, or none (a stale-epoch reseal reuses one).
     const taken: Array<{ conversation: string; position: SenderSequence }> = [];
+    const reused: Array<{ conversation: string; position: SenderSequence }> = [];
     const next = (conversation: string): SenderSequence => {
       const position = { deviceId: fromHex(deviceId), sequence: (sequences.get(conversation) ?? 0) + 1 };
       taken.push({ conversation, position });
       return position;
     };
-    const sealed = await seal(counter, keyring, next);
+    const reuse = (conversation: string, position: SenderSequence): SenderSequence => {
+      reused.push({ conversation, position });
+      return position;
+    };
+    const sealed = await seal(counter, keyring, next, reuse);
     for (const { conversation, position } of taken) sequences.set(conversation, position.sequence);
     await home.write("state.json", {
       ...mine,
@@ -289,7 +342,7 @@ async function sealWithState(
       sequences: [...sequences],
       keyring: keyring.toJSON(),
     });
-    for (const { conversation, position } of taken) {
+    for (const { conversation, position } of [...taken, ...reused]) {
       await PersistedSequences.recordSentLocked(home, me.username, position, conversation);
     }
     return sealed;

@@ -25,6 +25,8 @@ import {
 } from "./group/membership.js";
 import { statementSignatureValid } from "./group/statement-signature.js";
 import { GroupQueue, type MemberSession } from "./group/queue.js";
+import { BlobOwners } from "./blob-owners.js";
+import type { BlobHolder } from "./home/blobs.js";
 import { GROUP_MIGRATIONS } from "./group/schema.js";
 import type { Backlog } from "./home/queue.js";
 import { existingNames } from "./known-names.js";
@@ -77,6 +79,7 @@ export type PostResult =
 export class GroupRoom extends DurableObject<Env> {
   private readonly membership: Membership;
   private readonly queue: GroupQueue;
+  private readonly blobOwners: BlobOwners;
   /** One ordered pipe per member home: events (and handed-over messages) in the order they happened. */
   private readonly homePipes = new OrderedBatchers<Incoming, DeliverResult>((username) => {
     const home = homeStub(this.env, username);
@@ -105,6 +108,7 @@ export class GroupRoom extends DurableObject<Env> {
     migrate(ctx.storage, GROUP_MIGRATIONS);
     this.membership = new Membership(ctx.storage.sql);
     this.queue = new GroupQueue(ctx.storage.sql);
+    this.blobOwners = new BlobOwners(ctx.storage.sql);
   }
 
   /**
@@ -251,9 +255,46 @@ export class GroupRoom extends DurableObject<Env> {
     if (this.membership.isMember(member)) this.queue.addSession(member, session);
   }
 
-  /** A member logged out: the session waits for nothing more. */
-  removeSession(member: string, sessionId: string): void {
-    this.queue.removeSession(member, sessionId, Date.now());
+  /**
+   * A member logged out: the session waits for nothing more here, and keeps no file of the group's
+   * waiting: each member who uploaded one is told (their home keeps who must still fetch it).
+   */
+  async removeSession(member: string, sessionId: string): Promise<void> {
+    const now = Date.now();
+    this.queue.removeSession(member, sessionId, now);
+    const owners = this.blobOwners.current(now).filter((owner) => owner !== member);
+    if (owners.length === 0) return;
+    const othersLive = (this.queue.liveSessions(now).get(member)?.length ?? 0) > 0;
+    const results = await Promise.allSettled(
+      owners.map((owner) => homeStub(this.env, owner).blobSessionEnded(member, sessionId, othersLive)),
+    );
+    for (const result of results)
+      if (result.status === "rejected")
+        console.error(
+          `group ${this.groupName()}: telling a file's owner of an ended session failed`,
+          result.reason,
+        );
+  }
+
+  /**
+   * A member uploads a file for the group: the other members, each with the live sessions the room knows
+   * of them, are who must fetch it; the uploader is remembered until `until`, to be told of sessions that
+   * end meanwhile. Invitees are not members: they send nothing to the group.
+   */
+  async blobHolders(requester: string, until: number): Promise<GroupResult<{ holders: BlobHolder[] }>> {
+    if (!this.membership.exists()) return notFound();
+    if (!this.membership.isMember(requester))
+      return { ok: false, code: "forbidden", message: "you are not a member of this group" };
+    await this.loadSessionsOnce();
+    const now = Date.now();
+    this.queue.removeExpiredSessions(now);
+    const sessions = this.queue.liveSessions(now);
+    this.blobOwners.record(requester, until);
+    const holders = this.membership
+      .memberNames()
+      .filter((member) => member !== requester)
+      .map((member) => ({ username: member, sessions: sessions.get(member) ?? [] }));
+    return { ok: true, holders };
   }
 
   private check(post: GroupPost): PostResult | null {

@@ -194,7 +194,7 @@ export class ServerShard extends DurableObject<Env> {
       draining: opened.backlog ? [HOME_SOURCE, ...opened.groups] : [],
     };
     server.serializeAttachment(opening);
-    sendFrame(server, { type: "welcome", user, shard, serverTime: Date.now() });
+    sendFrame(server, { type: "welcome", user, shard, serverTime: Date.now(), sessions: opened.sessions });
     this.reportLoad(shard);
     if (opened.backlog) this.drain.send(server, opening, opened.backlog);
     return new Response(null, { status: 101, webSocket: client });
@@ -250,8 +250,10 @@ export class ServerShard extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets(userTag(username))) {
       const connection = connectionOf(ws);
       if (!connection?.receive) continue;
-      const items = messages.map(({ seq, kind, data }) => ({ seq, item: { kind, data } }));
-      if (this.drain.push(ws, connection, HOME_SOURCE, items)) reached++;
+      const items = messages
+        .filter((message) => message.exceptSession !== connection.session)
+        .map(({ seq, kind, data }) => ({ seq, item: { kind, data } }));
+      if (items.length > 0 && this.drain.push(ws, connection, HOME_SOURCE, items)) reached++;
     }
     return reached;
   }
@@ -292,6 +294,12 @@ export class ServerShard extends DurableObject<Env> {
     return closed;
   }
 
+  /** The account's live session count changed: its receiving sockets here are told (PROTOCOL §4.3). */
+  tellSessions(username: string, count: number): void {
+    for (const ws of this.ctx.getWebSockets(userTag(username)))
+      if (connectionOf(ws)?.receive) sendFrame(ws, { type: "sessions", count });
+  }
+
   connectionCount(): number {
     this.socketCount ??= this.ctx.getWebSockets().filter((ws) => connectionOf(ws) !== null).length;
     return this.socketCount;
@@ -306,10 +314,10 @@ export class ServerShard extends DurableObject<Env> {
   private async open(
     connection: Connection,
     secretHash: string,
-  ): Promise<AttachResult | { ok: true; expiresAt: number; backlog: null; groups: [] }> {
+  ): Promise<AttachResult | { ok: true; expiresAt: number; sessions: number; backlog: null; groups: [] }> {
     const home = this.home(connection.user);
     if (connection.receive) return home.attachSocket(connection.session, secretHash, connection.shard);
-    const check = await home.authenticate(connection.session, secretHash);
+    const check = await home.authenticateSender(connection.session, secretHash);
     return check.ok ? { ...check, backlog: null, groups: [] } : check;
   }
 
@@ -382,7 +390,7 @@ export class ServerShard extends DurableObject<Env> {
   private async onUpload(ws: WebSocket, connection: Connection, frame: Uint8Array): Promise<void> {
     if (frame.length > MAX_FRAME_BYTES)
       return sendError(ws, "too_large", `frames are limited to ${MAX_FRAME_BYTES} bytes`, uploadIdOf(frame));
-    const { id, reply } = routeUpload(connection.user, frame, this.routes);
+    const { id, reply } = routeUpload(connection, frame, this.routes);
     try {
       sendFrame(ws, await reply);
     } catch (error) {

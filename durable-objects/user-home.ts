@@ -18,7 +18,8 @@ import {
   type SessionRecord,
 } from "./home/account.js";
 import { type EndReason, type EndedSession, EndedSessions } from "./home/ended-sessions.js";
-import { type BlobAccess, BlobLedger, type BlobRecord, blobKey } from "./home/blobs.js";
+import { BlobOwners } from "./blob-owners.js";
+import { type BlobAccess, type BlobHolder, BlobLedger, type BlobRecord, blobKey } from "./home/blobs.js";
 import type { GroupListResponse } from "../protocol/http.js";
 import type { MemberSession } from "./group/queue.js";
 import { maxGroups, maxPendingInvitations } from "./home/caps.js";
@@ -29,7 +30,7 @@ import { Presence } from "./home/presence.js";
 import { type Backlog, MessageQueue, type QueuedItem } from "./home/queue.js";
 import { HOME_MIGRATIONS } from "./home/schema.js";
 import { migrate } from "./migrations.js";
-import { groupStub, shardStub } from "./names.js";
+import { groupStub, homeStub, shardStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 import { blobQuota, formatBytes, queueQuotas, quotaMessage } from "./quotas.js";
 
@@ -46,6 +47,11 @@ export interface Incoming extends QueuedItem {
   /** The envelope's sender (checked by the shard), or eventSender(group) for a group's event. */
   sender: string;
   id: string;
+  /**
+   * A sent copy's sealing session: every other live session of the user gets the copy, this one not
+   * (it has the message). With no other session the copy is stored for nobody, so not at all.
+   */
+  exceptSession?: string;
 }
 
 /**
@@ -65,7 +71,12 @@ export function eventSender(group: string): string {
  * queue the user's group messages; or why not.
  */
 export type AttachResult =
-  { ok: true; expiresAt: number; backlog: Backlog; groups: string[] } | { ok: false; reason: RefusalReason };
+  | { ok: true; expiresAt: number; sessions: number; backlog: Backlog; groups: string[] }
+  | { ok: false; reason: RefusalReason };
+
+/** A send-only socket's check: the session's expiry and the account's live session count; or why not. */
+export type SenderCheck =
+  { ok: true; expiresAt: number; sessions: number } | { ok: false; reason: RefusalReason };
 
 /** A login's answer: the account's keys, and the sessions the session cap ended to make room for it. */
 export type HomeLoginResult =
@@ -76,6 +87,9 @@ export type HomeLoginResult =
 export interface ListedSession extends SessionRecord {
   connected: boolean;
 }
+
+/** What a sent copy "stores" when the user has no session besides the one that sealed it. */
+const NOBODY_ELSE = { ok: true, seq: 0 } as const;
 
 /** Default for [vars] MAX_SESSIONS_PER_ACCOUNT when it is missing or not a whole number ≥ 1. */
 export const DEFAULT_MAX_SESSIONS = 10;
@@ -89,6 +103,8 @@ export interface SessionAck {
 /** A stored item on its way to a shard; `seq` lets the shard merge live pushes with the backlog. */
 export interface Outgoing extends QueuedItem {
   seq: number;
+  /** Not for this session's sockets (a sent copy, Incoming.exceptSession). */
+  exceptSession?: string;
 }
 
 export class UserHome extends DurableObject<Env> {
@@ -100,6 +116,7 @@ export class UserHome extends DurableObject<Env> {
   private readonly correspondents: Correspondents;
   private readonly invitations: PendingInvitations;
   private readonly blobs: BlobLedger;
+  private readonly blobOwners: BlobOwners;
   /** One ordered pipe per shard, so live pushes reach each socket in the order they were stored. */
   private readonly pushPipes = new OrderedBatchers<Outgoing, number>((shard) => {
     const stub = shardStub(this.env, shard);
@@ -121,6 +138,7 @@ export class UserHome extends DurableObject<Env> {
     this.correspondents = new Correspondents(ctx.storage.sql);
     this.invitations = new PendingInvitations(ctx.storage.sql);
     this.blobs = new BlobLedger(ctx.storage.sql);
+    this.blobOwners = new BlobOwners(ctx.storage.sql);
   }
 
   signup(record: AccountRecord, session: NewSession, address?: string): { ok: boolean } {
@@ -155,6 +173,8 @@ export class UserHome extends DurableObject<Env> {
       room.addSession(username, { id: session.id, expiresAt: session.expiresAt }),
     );
     for (const old of ended) await this.tellRooms((room, username) => room.removeSession(username, old.id));
+    for (const old of ended) await this.releaseBlobs(old.id);
+    await this.announceSessions();
     return { ...result, endedSessions: ended };
   }
 
@@ -169,6 +189,14 @@ export class UserHome extends DurableObject<Env> {
   async logout(sessionId: string): Promise<void> {
     this.forgetSession(sessionId);
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
+    await this.releaseBlobs(sessionId);
+    await this.announceSessions();
+  }
+
+  /** A send-only socket's check (it is not attached): with the live session count for its welcome. */
+  authenticateSender(sessionId: string, secretHash: string): SenderCheck {
+    const check = this.authenticate(sessionId, secretHash);
+    return check.ok ? { ...check, sessions: this.accounts.liveSessionIds(Date.now()).length } : check;
   }
 
   /** This account's live sessions, oldest first. */
@@ -189,6 +217,8 @@ export class UserHome extends DurableObject<Env> {
     if (!session) return false;
     this.endSession(session, "revoked", now);
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
+    await this.releaseBlobs(sessionId);
+    await this.announceSessions();
     return true;
   }
 
@@ -269,7 +299,12 @@ export class UserHome extends DurableObject<Env> {
       this.collectIfSomeoneListens();
     }
     this.presence.attach(shard, sessionId);
-    return { ...check, backlog: this.queue.backlog(sessionId, 0), groups: this.groups.names() };
+    return {
+      ...check,
+      sessions: this.accounts.liveSessionIds(now).length,
+      backlog: this.queue.backlog(sessionId, 0),
+      groups: this.groups.names(),
+    };
   }
 
   detachSocket(sessionId: string, shard: string): void {
@@ -309,9 +344,14 @@ export class UserHome extends DurableObject<Env> {
     const quotas = origin === "upload" ? queueQuotas(this.env) : undefined;
     // A retried upload (same sender and id) stores nothing new; it is pushed again and the client drops
     // duplicates.
-    const results = items.map(({ sender, id, kind, data }) =>
-      this.queue.store(sender, id, { kind, data }, sessions, now, quotas),
-    );
+    const results = items.map(({ sender, id, kind, data, exceptSession }) => {
+      if (exceptSession === undefined)
+        return this.queue.store(sender, id, { kind, data }, sessions, now, quotas);
+      const others = sessions.filter((session) => session !== exceptSession);
+      return others.length > 0
+        ? this.queue.store(sender, id, { kind, data }, others, now, quotas)
+        : NOBODY_ELSE;
+    });
     // A direct message stored is its sender writing to this user: from now on they may be added to this
     // user's groups (group-room.ts). Only uploads: a room's items are events and group messages.
     if (origin === "upload") {
@@ -322,7 +362,9 @@ export class UserHome extends DurableObject<Env> {
     }
     const stored: Outgoing[] = [];
     results.forEach((result, i) => {
-      if (result.ok) stored.push({ seq: result.seq, kind: items[i]!.kind, data: items[i]!.data });
+      if (!result.ok || result === NOBODY_ELSE) return;
+      const { kind, data, exceptSession } = items[i]!;
+      stored.push({ seq: result.seq, kind, data, ...(exceptSession !== undefined && { exceptSession }) });
     });
     const shards = stored.length > 0 ? this.presence.shards() : [];
     const reached = await Promise.all(shards.map((shard) => this.pushTo(shard, username, stored)));
@@ -358,7 +400,8 @@ export class UserHome extends DurableObject<Env> {
     id: string,
     uploadId: string,
     size: number,
-    recipients: string[],
+    recipients: BlobHolder[],
+    uploaderSession: string,
   ): Promise<{ ok: true; record: BlobRecord } | { ok: false; message: string }> {
     const quota = blobQuota(this.env);
     const held = this.blobs.outstanding();
@@ -368,9 +411,36 @@ export class UserHome extends DurableObject<Env> {
         message: `your files not yet fetched take ${formatBytes(held.bytes)} in ${held.blobs} file${held.blobs === 1 ? "" : "s"}; at most ${formatBytes(quota.bytes)} in ${quota.blobs} files may wait at once: try again once recipients have fetched them or they expire (7 days), or withdraw one`,
       };
     }
-    const record = this.blobs.open(id, uploadId, size, recipients, Date.now());
+    const now = Date.now();
+    // The owner's other sessions get the message too (a sent copy, or the group message's own slot).
+    const ownSessions = this.accounts
+      .liveSessionsWithExpiry(now)
+      .filter((session) => session.id !== uploaderSession);
+    const holders = [...recipients];
+    const owner = this.accounts.username();
+    if (owner && ownSessions.length > 0) holders.push({ username: owner, sessions: ownSessions });
+    const names = recipients.map((recipient) => recipient.username);
+    const record = this.blobs.open(id, uploadId, size, names, holders, now);
     await this.scheduleExpiry();
     return { ok: true, record };
+  }
+
+  /**
+   * `owner` is uploading a file for this user, to last until `until`: returns this user's live sessions,
+   * who must each fetch it, and remembers the owner, to tell them of any of those sessions that ends.
+   * Null when this user has no account.
+   */
+  blobRecipient(owner: string, until: number): BlobHolder["sessions"] | null {
+    const username = this.accounts.username();
+    if (!username) return null;
+    if (owner !== username) this.blobOwners.record(owner, until);
+    return this.accounts.liveSessionsWithExpiry(Date.now());
+  }
+
+  /** One of `username`'s sessions ended (told by their home or a room): it keeps no blob of ours waiting. */
+  async blobSessionEnded(username: string, sessionId: string, othersLive: boolean): Promise<void> {
+    for (const id of this.blobs.sessionEnded(username, sessionId, othersLive, Date.now()))
+      await this.deleteBlob(id);
   }
 
   blob(id: string): BlobRecord | null {
@@ -399,10 +469,14 @@ export class UserHome extends DurableObject<Env> {
     return this.blobs.access(id, this.accounts.username() ?? "", requester);
   }
 
-  /** A recipient has stored the file; the last one to do so deletes it. */
-  async blobFetched(id: string, requester: string): Promise<boolean> {
-    if (!this.blobs.isRecipient(id, requester)) return false;
-    if (this.blobs.markFetched(id, requester)) await this.deleteBlob(id);
+  /**
+   * A session of a recipient, or another session of the owner, has stored the file; the last session to
+   * do so deletes it. False when the requester may not fetch it (or it is gone).
+   */
+  async blobFetched(id: string, requester: string, sessionId: string): Promise<boolean> {
+    const owner = this.accounts.username();
+    if (!this.blobs.get(id) || (requester !== owner && !this.blobs.isRecipient(id, requester))) return false;
+    if (this.blobs.markFetched(id, requester, sessionId, Date.now())) await this.deleteBlob(id);
     return true;
   }
 
@@ -453,6 +527,43 @@ export class UserHome extends DurableObject<Env> {
     for (const result of results)
       if (result.status === "rejected")
         console.error(`home ${username}: telling a room failed`, result.reason);
+  }
+
+  /**
+   * Tells the user's receiving sockets how many live sessions the account now has (a `sessions` frame),
+   * through the shards in presence: one call per shard the user is on. Best effort: a socket that misses
+   * it learns the count at its next connect.
+   */
+  private async announceSessions(): Promise<void> {
+    const username = this.accounts.username();
+    const shards = this.presence.shards();
+    if (!username || shards.length === 0) return;
+    const count = this.accounts.liveSessionIds(Date.now()).length;
+    const results = await Promise.allSettled(
+      shards.map((shard) => shardStub(this.env, shard).tellSessions(username, count)),
+    );
+    for (const result of results)
+      if (result.status === "rejected")
+        console.error(`home ${username}: telling a shard the session count failed`, result.reason);
+  }
+
+  /**
+   * An ended session keeps no file waiting: neither this user's own (their other sessions were to fetch
+   * them) nor those of the users who sent files here (each is told; the rooms tell their groups' owners).
+   */
+  private async releaseBlobs(sessionId: string): Promise<void> {
+    const username = this.accounts.username();
+    if (!username) return;
+    const now = Date.now();
+    const othersLive = this.accounts.liveSessionIds(now).length > 0;
+    await this.blobSessionEnded(username, sessionId, othersLive);
+    const owners = this.blobOwners.current(now);
+    const results = await Promise.allSettled(
+      owners.map((owner) => homeStub(this.env, owner).blobSessionEnded(username, sessionId, othersLive)),
+    );
+    for (const result of results)
+      if (result.status === "rejected")
+        console.error(`home ${username}: telling a file's owner of an ended session failed`, result.reason);
   }
 
   /** The session, its queue and its presence go (the rooms are told by the caller). */

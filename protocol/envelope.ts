@@ -38,7 +38,12 @@ export const BinaryFrame = {
   delivery: 0x02,
 } as const;
 
-export const MessageKind = { direct: 1, group: 2 } as const;
+/**
+ * direct: to one user. group: to a group's members at one epoch. sentCopy: a direct message's copy for
+ * the sender's own other sessions, sealed for the sender alone; `target` names the user the message went
+ * to, so the sender's other devices can file it in that conversation (PROTOCOL §5.12).
+ */
+export const MessageKind = { direct: 1, group: 2, sentCopy: 3 } as const;
 export type MessageKindName = keyof typeof MessageKind;
 
 export const MESSAGE_ID_BYTES = 16;
@@ -64,9 +69,9 @@ export interface EnvelopeHeader {
   /** Increases by one with every message the sending device seals. */
   counter: number;
   sender: string;
-  /** The recipient's username (direct) or the group's name (group). */
+  /** The recipient's username (direct, and the user a sent copy's message went to) or the group's name. */
   target: string;
-  /** Group membership epoch the sender sealed for; 0 for direct messages. */
+  /** Group membership epoch the sender sealed for; 0 for direct messages and sent copies. */
   epoch: number;
   /** membersDigest() of the recipients the sender sealed for. */
   membersDigest: Uint8Array;
@@ -316,7 +321,7 @@ function readSignedPart(reader: ByteReader): {
     );
   }
   const kindByte = reader.u8("kind");
-  const kind = kindByte === MessageKind.direct ? "direct" : kindByte === MessageKind.group ? "group" : null;
+  const kind = kindName(kindByte);
   if (!kind) throw new FormatError(`unknown message kind ${kindByte}`);
   const messageId = reader.bytes(MESSAGE_ID_BYTES, "messageId");
   const sentAt = reader.u64("sentAt");
@@ -324,11 +329,12 @@ function readSignedPart(reader: ByteReader): {
   const sender = reader.str8("sender");
   if (!USERNAME_PATTERN.test(sender)) throw new FormatError("sender is not a valid username");
   const target = reader.str8("target");
-  const targetPattern = kind === "direct" ? USERNAME_PATTERN : GROUP_NAME_PATTERN;
+  const targetPattern = kind === "group" ? GROUP_NAME_PATTERN : USERNAME_PATTERN;
   if (!targetPattern.test(target))
-    throw new FormatError(`target is not a valid ${kind === "direct" ? "username" : "group name"}`);
+    throw new FormatError(`target is not a valid ${kind === "group" ? "group name" : "username"}`);
   const epoch = reader.u32("epoch");
   if (kind === "direct" && epoch !== 0) throw new FormatError("direct messages carry epoch 0");
+  if (kind === "sentCopy" && epoch !== 0) throw new FormatError("sent copies carry epoch 0");
   const membersDigestBytes = reader.bytes(DIGEST_BYTES, "membersDigest");
   const keyCommitmentBytes = reader.bytes(DIGEST_BYTES, "keyCommitment");
   const nonce = reader.bytes(NONCE_BYTES, "nonce");
@@ -353,6 +359,11 @@ function readSignedPart(reader: ByteReader): {
     signedPart,
     signature,
   };
+}
+
+function kindName(byte: number): MessageKindName | null {
+  for (const [name, value] of Object.entries(MessageKind)) if (value === byte) return name as MessageKindName;
+  return null;
 }
 
 function readSlot(reader: ByteReader): KeySlot {
@@ -410,11 +421,12 @@ export function deliveryHead(
   if (id === null || frame.length <= senderLengthAt) return null;
   const targetLengthAt = senderLengthAt + 1 + frame[senderLengthAt]!;
   const targetEnd = targetLengthAt + 1 + (frame[targetLengthAt] ?? 0);
-  if (targetEnd > frame.length) return null;
+  const kind = kindName(frame[2]!);
+  if (targetEnd > frame.length || kind === null) return null;
   const text = (from: number, to: number) => utf8Decoder.decode(frame.subarray(from, to));
   return {
     id,
-    kind: frame[2] === MessageKind.group ? "group" : "direct",
+    kind,
     sender: text(senderLengthAt + 1, targetLengthAt),
     target: text(targetLengthAt + 1, targetEnd),
   };
@@ -424,7 +436,7 @@ const utf8Decoder = new TextDecoder();
 
 /**
  * Where a delivery's acknowledgement goes: its message id and, for a group message, the group (its room
- * queued it; a direct message's queue is the recipient's home).
+ * queued it; a direct message's queue, and a sent copy's, is the receiving user's home).
  */
 export function deliveryAckRoute(frame: Uint8Array): { id: string; group: string | null } | null {
   const head = deliveryHead(frame);

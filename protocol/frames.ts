@@ -63,6 +63,22 @@ export const WelcomeFrame = z.object({
   user: z.string(),
   shard: z.string(),
   serverTime: z.number(),
+  /**
+   * The account's live sessions, this socket's own included: with 1, no other device would get a sent
+   * copy (envelope kind 3), so a client may skip sealing one. Absent from servers before sent copies; a
+   * client that finds none assumes other sessions may exist.
+   */
+  sessions: z.int().min(1).optional(),
+});
+
+/**
+ * The account's live session count changed (a login added one; a logout, a revoke or the session cap
+ * ended one): sent to the user's receiving sockets, so a client knows whether sent copies have anyone
+ * to reach. Not queued: a socket that misses it learns the count from its next welcome.
+ */
+export const SessionsFrame = z.object({
+  type: z.literal("sessions"),
+  count: z.int().min(1),
 });
 
 /** Sent once per connection, after every message queued before it connected has been pushed. */
@@ -133,7 +149,9 @@ export const ServerFrame = z.discriminatedUnion("type", [
   ErrorFrame,
   PongFrame,
   EventFrame,
+  SessionsFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export type SentFrame = z.infer<typeof SentFrame>;
+export type SessionsFrame = z.infer<typeof SessionsFrame>;

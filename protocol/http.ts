@@ -168,7 +168,8 @@ export interface ErrorResponse {
  *   PUT  /v1/blobs/:id/parts/:n             Bearer (owner), raw bytes with Content-Length → 204
  *   POST /v1/blobs/:id/complete             Bearer (owner) → 204 (every part uploaded, sizes add up)
  *   GET  /v1/blobs/:id                      Bearer (a recipient or the owner) → 200 the ciphertext | 403 | 404
- *   DELETE /v1/blobs/:id                    Bearer: a recipient says "fetched"; the owner withdraws it → 204
+ *   DELETE /v1/blobs/:id                    Bearer: a recipient's session says "fetched"; the owner withdraws it → 204
+ *   POST /v1/blobs/:id/fetched              Bearer (a recipient or the owner): this session has the file → 204 | 404
  * Every error answers with an ErrorResponse body and a matching HTTP status. A session ended by the
  * session cap or revoked from another device answers 401 `session_ended`, its message saying which.
  */

@@ -14,7 +14,8 @@
 //
 // Recipient sets: a direct message is sealed for exactly [target]. A group message is sealed for every
 // member of the group at `epoch`, the sender included (her other sessions get a copy), so a recipient
-// checks the digest against the member list it knows for that epoch, unchanged.
+// checks the digest against the member list it knows for that epoch, unchanged. A sent copy (kind 3) is
+// sealed for exactly [sender]: it gives the sender's other devices a direct message she sent to `target`.
 
 import { FormatError, toHex } from "../../protocol/bytes.js";
 import {
@@ -66,11 +67,14 @@ export interface SealOptions {
   signingPrivateKey: PlatformKey;
   sender: string;
   kind: MessageKindName;
-  /** The recipient's username (direct) or the group's name (group). */
+  /** The recipient's username (direct, and the user a sent copy's message went to) or the group's name. */
   target: string;
-  /** The group's membership epoch; 0 for direct messages. */
+  /** The group's membership epoch; 0 for direct messages and sent copies. */
   epoch: number;
-  /** Direct: exactly the target. Group: every member at `epoch`, the sender included. */
+  /**
+   * Direct: exactly the target. Group: every member at `epoch`, the sender included. Sent copy: exactly
+   * the sender.
+   */
   recipients: Recipient[];
   payload: Payload;
   /** This device's message counter: one more than the last message it sealed. Receivers do not use it. */
@@ -96,7 +100,10 @@ export interface SealedMessage {
 }
 
 export interface OpenOptions {
-  /** Our username: the slot and, for direct messages, the target must name it. */
+  /**
+   * Our username: the slot must name it, and so must a direct message's target and a sent copy's sender
+   * (never its target).
+   */
   me: string;
   encryptionPrivateKey: PlatformKey;
   /**
@@ -140,7 +147,12 @@ export async function sealMessage(options: SealOptions): Promise<SealedMessage> 
     sender,
     target,
     epoch,
-    membersDigest: kind === "direct" ? directMembersDigest(target) : membersDigest(usernames, sha256),
+    membersDigest:
+      kind === "direct"
+        ? directMembersDigest(target)
+        : kind === "sentCopy"
+          ? directMembersDigest(sender)
+          : membersDigest(usernames, sha256),
     keyCommitment: keyCommitment(messageKey, sha256),
     nonce,
     ciphertext: secretboxSeal(plaintext, nonce, messageKey),
@@ -232,6 +244,13 @@ export async function openEnvelope(envelope: DecodedEnvelope, options: OpenOptio
     if (!bytesEqual(header.membersDigest, await membersDigest([me], sha256))) {
       fail("the members digest does not name me as the only recipient");
     }
+  } else if (header.kind === "sentCopy") {
+    // Only my own devices copy my messages to me; a copy "to me" would pass off a message as one I sent.
+    if (header.sender !== me) fail(`a sent copy from ${header.sender}, not from me (${me})`);
+    if (header.target === me) fail("a sent copy names me as the user the message went to");
+    if (!bytesEqual(header.membersDigest, await membersDigest([me], sha256))) {
+      fail("the members digest of the sent copy does not name me as the only recipient");
+    }
   } else {
     const { expectedMembers, expectedEpoch } = options;
     if (!expectedMembers || expectedEpoch === undefined) {
@@ -303,6 +322,13 @@ function checkAddressing(
     if (epoch !== 0) throw new CryptoError("direct messages carry epoch 0");
     if (usernames.length !== 1 || usernames[0] !== target) {
       throw new CryptoError("a direct message is sealed for exactly its target");
+    }
+  } else if (kind === "sentCopy") {
+    if (epoch !== 0) throw new CryptoError("sent copies carry epoch 0");
+    if (!USERNAME_PATTERN.test(target)) throw new CryptoError(`${JSON.stringify(target)} is not a username`);
+    if (target === sender) throw new CryptoError("a message to oneself needs no sent copy");
+    if (usernames.length !== 1 || usernames[0] !== sender) {
+      throw new CryptoError("a sent copy is sealed for exactly its sender");
     }
   } else {
     if (!GROUP_NAME_PATTERN.test(target))

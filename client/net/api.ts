@@ -499,6 +499,18 @@ export class Api {
     });
   }
 
+  /**
+   * This session has the file: how another session of its owner confirms it (the owner's DELETE would
+   * withdraw it from everyone). A recipient may say the same; DELETE means this from them.
+   */
+  async confirmBlobFetched(id: string): Promise<void> {
+    await this.request({
+      method: "POST",
+      path: `/v1/blobs/${encodeURIComponent(id)}/fetched`,
+      notFound: "the file is no longer on the server",
+    });
+  }
+
   /** A request whose answer is not JSON (a download); an answer that is not 2xx becomes its CliError. */
   private async raw(
     method: "GET",

@@ -84,6 +84,8 @@ export class Connection {
   private closedByUs = false;
   private ended = false;
   private welcomeFrame: Welcome | null = null;
+  /** The account's live sessions, this one's included: from the welcome, then each `sessions` frame. */
+  private sessionCount: number | undefined;
   private ws!: PlatformSocket;
   /** Resolves once the socket has ended, for whatever reason. */
   private readonly socketEnded: Promise<void>;
@@ -159,6 +161,14 @@ export class Connection {
   get welcome(): Welcome {
     if (!this.welcomeFrame) throw new Error("Connection.welcome read before the connection opened");
     return this.welcomeFrame;
+  }
+
+  /**
+   * Whether the account may have a live session besides this one, which a sent copy would reach: the
+   * server's count says so, or (a server that does not count) it may.
+   */
+  get otherSessionsMayExist(): boolean {
+    return this.sessionCount === undefined || this.sessionCount > 1;
   }
 
   /**
@@ -262,8 +272,12 @@ export class Connection {
     const frame = parsed.data;
     switch (frame.type) {
       case "welcome":
+        if (!this.welcomeFrame) this.sessionCount = frame.sessions;
         this.welcomeFrame ??= frame;
         this.onWelcome();
+        return;
+      case "sessions":
+        this.sessionCount = frame.count;
         return;
       case "synced":
         this.resolveSynced();

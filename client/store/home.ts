@@ -132,7 +132,7 @@ export const SequencesFile = z.object({
       sender: z.string(),
       /** The sender's device id, 32 lower-case hex digits. */
       device: z.string().regex(DEVICE_ID_HEX),
-      /** "u:" + the direct message's target, or "g:" + the group's name. */
+      /** "u:" + the direct message's target, "g:" + the group's name, or "s:" + a sent copy's target. */
       conversation: z.string(),
       /** The highest sequence shown (or, for this device's own sends, sealed). */
       high: z.int().min(1),

@@ -35,10 +35,16 @@ export type SequenceVerdict =
   /** At or below the highest shown and not missing: shown before (or forgotten). Never show it again. */
   | { kind: "replay" };
 
-/** The conversation a sequence counts in, for both sides: "u:" + the direct target, or "g:" + the group. */
+/**
+ * The conversation a sequence counts in, for both sides: "u:" + the direct target, "g:" + the group, or
+ * "s:" + the target of a sent copy. A sent copy carries its direct message's sequence, but is counted
+ * apart ("sent to TARGET"), so that neither can be replayed as the other (PROTOCOL §5.12).
+ */
 export function conversationOf(kind: MessageKindName, target: string): string {
-  return `${kind === "direct" ? "u" : "g"}:${target}`;
+  return `${CONVERSATION_PREFIX[kind]}:${target}`;
 }
+
+const CONVERSATION_PREFIX: Record<MessageKindName, string> = { direct: "u", group: "g", sentCopy: "s" };
 
 interface Entry {
   high: number;
@@ -314,7 +320,7 @@ function fileOf(owner: string, entries: Map<string, Entry>, floors: Map<string, 
   };
 }
 
-/** keyOf's inverse: the conversation ("u:NAME" or "g:NAME") is the rest after the second "/". */
+/** keyOf's inverse: the conversation ("u:NAME", "g:NAME" or "s:NAME") is the rest after the second "/". */
 function splitKey(key: string): [string, string, string] {
   const first = key.indexOf("/");
   const second = key.indexOf("/", first + 1);

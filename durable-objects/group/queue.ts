@@ -148,6 +148,20 @@ export class GroupQueue {
     this.collectOwed(member, now);
   }
 
+  /** The live sessions the room knows of each member, by member. */
+  liveSessions(now: number): Map<string, MemberSession[]> {
+    const byMember = new Map<string, MemberSession[]>();
+    for (const row of this.sql.exec<{ member: string; session_id: string; expires_at: number }>(
+      "SELECT member, session_id, expires_at FROM member_sessions WHERE expires_at > ?",
+      now,
+    ))
+      byMember.set(row.member, [
+        ...(byMember.get(row.member) ?? []),
+        { id: row.session_id, expiresAt: row.expires_at },
+      ]);
+    return byMember;
+  }
+
   /** Drops sessions past their expiry, with what they waited for. */
   removeExpiredSessions(now: number): void {
     const expired = this.sql

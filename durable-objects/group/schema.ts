@@ -130,4 +130,9 @@ CREATE TABLE invitations (
 ) WITHOUT ROWID;
 ALTER TABLE epochs ADD COLUMN invited TEXT NOT NULL DEFAULT '[]';
 `,
+  `
+-- Members who uploaded files for this group, until when: a member's session that ends is told to them, so
+-- it no longer keeps their file waiting (blob-owners.ts).
+CREATE TABLE blob_owners (owner TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
+`,
 ];

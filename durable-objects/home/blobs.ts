@@ -1,6 +1,6 @@
 // The encrypted files a user has uploaded, kept in the uploader's home: who may fetch each one, which
-// parts have arrived, and when it expires. The ciphertext itself lives in R2, never here; the file's
-// name and key travel only inside the end-to-end envelope.
+// sessions must still fetch it (its holders), which parts have arrived, and when it expires. The
+// ciphertext itself lives in R2, never here; the file's name and key travel only inside the envelope.
 
 import { BLOB_LIFETIME_MS, BLOB_PART_BYTES } from "../../protocol/limits.js";
 
@@ -13,6 +13,15 @@ export interface BlobRecord {
   state: BlobState;
   expiresAt: number;
 }
+
+/** A user a blob is for, with the live sessions they had when it was uploaded (none: their next one). */
+export interface BlobHolder {
+  username: string;
+  sessions: Array<{ id: string; expiresAt: number }>;
+}
+
+/** Stands for "the user's next session" in a holder row, for a user with no live session then. */
+const ANY_SESSION = "*";
 
 export type BlobAccess =
   { ok: true; size: number } | { ok: false; reason: "not_found" | "forbidden" | "not_ready" };
@@ -29,7 +38,18 @@ export class BlobLedger {
       .one();
   }
 
-  open(id: string, uploadId: string, size: number, recipients: string[], now: number): BlobRecord {
+  /**
+   * `recipients` may fetch the blob; `holders` keep it until each of their sessions has (recipients, and
+   * the owner's own other sessions, which get the message too).
+   */
+  open(
+    id: string,
+    uploadId: string,
+    size: number,
+    recipients: string[],
+    holders: BlobHolder[],
+    now: number,
+  ): BlobRecord {
     const expiresAt = now + BLOB_LIFETIME_MS;
     this.sql.exec(
       "INSERT INTO blobs (id, upload_id, size, state, expires_at) VALUES (?, ?, ?, 'uploading', ?)",
@@ -40,6 +60,17 @@ export class BlobLedger {
     );
     for (const username of new Set(recipients)) {
       this.sql.exec("INSERT INTO blob_recipients (blob_id, username) VALUES (?, ?)", id, username);
+    }
+    for (const { username, sessions } of holders) {
+      const rows = sessions.length > 0 ? sessions : [{ id: ANY_SESSION, expiresAt }];
+      for (const session of rows)
+        this.sql.exec(
+          "INSERT OR IGNORE INTO blob_holders (blob_id, username, session_id, expires_at) VALUES (?, ?, ?, ?)",
+          id,
+          username,
+          session.id,
+          Math.min(session.expiresAt, expiresAt),
+        );
     }
     return { id, uploadId, size, state: "uploading", expiresAt };
   }
@@ -115,12 +146,62 @@ export class BlobLedger {
     );
   }
 
-  /** A recipient has the file; returns true when that was the last one still to fetch it. */
-  markFetched(id: string, username: string): boolean {
-    this.sql.exec("UPDATE blob_recipients SET fetched = 1 WHERE blob_id = ? AND username = ?", id, username);
+  /**
+   * A session of `username` has the file (for a user who had no live session at upload, any of theirs
+   * does). True when that took away the last live holder: the blob may go.
+   */
+  markFetched(id: string, username: string, sessionId: string, now: number): boolean {
+    const taken = this.sql
+      .exec(
+        "DELETE FROM blob_holders WHERE blob_id = ? AND username = ? AND session_id IN (?, ?) RETURNING 1",
+        id,
+        username,
+        sessionId,
+        ANY_SESSION,
+      )
+      .toArray().length;
+    return taken > 0 && !this.held(id, now);
+  }
+
+  /**
+   * A session of `username` ended: it holds nothing more. With none of theirs left live, what it still
+   * held waits for their next session instead, as their queue waits for it. Returns the blobs that no
+   * live session holds any more.
+   */
+  sessionEnded(username: string, sessionId: string, othersLive: boolean, now: number): string[] {
+    const released = this.sql
+      .exec<{ blob_id: string }>(
+        "DELETE FROM blob_holders WHERE username = ? AND session_id = ? RETURNING blob_id",
+        username,
+        sessionId,
+      )
+      .toArray()
+      .map((row) => row.blob_id);
+    if (!othersLive) {
+      for (const id of released)
+        this.sql.exec(
+          `INSERT OR IGNORE INTO blob_holders (blob_id, username, session_id, expires_at)
+             SELECT id, ?, ?, expires_at FROM blobs WHERE id = ?`,
+          username,
+          ANY_SESSION,
+          id,
+        );
+      return [];
+    }
+    return [...new Set(released)].filter((id) => !this.held(id, now));
+  }
+
+  /** Whether some session that has not fetched the blob yet is live (or stands for a user's next one). */
+  private held(id: string, now: number): boolean {
     return (
-      this.sql.exec("SELECT 1 FROM blob_recipients WHERE blob_id = ? AND fetched = 0 LIMIT 1", id).toArray()
-        .length === 0
+      this.sql
+        .exec(
+          "SELECT 1 FROM blob_holders WHERE blob_id = ? AND (session_id = ? OR expires_at > ?) LIMIT 1",
+          id,
+          ANY_SESSION,
+          now,
+        )
+        .toArray().length > 0
     );
   }
 
@@ -128,6 +209,7 @@ export class BlobLedger {
     this.sql.exec("DELETE FROM blobs WHERE id = ?", id);
     this.sql.exec("DELETE FROM blob_parts WHERE blob_id = ?", id);
     this.sql.exec("DELETE FROM blob_recipients WHERE blob_id = ?", id);
+    this.sql.exec("DELETE FROM blob_holders WHERE blob_id = ?", id);
   }
 
   expired(now: number): BlobRecord[] {

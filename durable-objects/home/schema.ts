@@ -140,4 +140,23 @@ CREATE TABLE invitations (
   invited_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+  `
+-- Files for every session: a blob stays until each session that was sent it has fetched it. One row per
+-- (blob, user, session) still to fetch; '*' stands for a user with no live session then, whose next
+-- session fetches for them. Blobs uploaded before this wait for each recipient user not yet done.
+CREATE TABLE blob_holders (
+  blob_id TEXT NOT NULL,
+  username TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (blob_id, username, session_id)
+) WITHOUT ROWID;
+CREATE INDEX blob_holders_by_session ON blob_holders (username, session_id);
+INSERT INTO blob_holders (blob_id, username, session_id, expires_at)
+  SELECT r.blob_id, r.username, '*', b.expires_at FROM blob_recipients r JOIN blobs b ON b.id = r.blob_id
+  WHERE r.fetched = 0;
+-- In a recipient's home: the users whose files this user's sessions hold, until when, so that a session
+-- ending here is told to them (blob-owners.ts).
+CREATE TABLE blob_owners (owner TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
+`,
 ];

@@ -1,5 +1,5 @@
 // Where a message is routed: validate an upload frame from a connected user, then hand it to the
-// recipient's home (direct) or the group's room (group). The server reads only the envelope's routing
+// recipient's home (direct), the group's room (group) or the sender's own home (a sent copy). The server reads only the envelope's routing
 // header; the ciphertext and the signed bytes are forwarded unchanged (sliced, never re-encoded).
 
 import { FormatError, equalBytes } from "../../protocol/bytes.js";
@@ -38,7 +38,11 @@ export interface Routes {
  * Validates an upload and queues it on its route, without awaiting anything: each frame is queued in the
  * order the socket delivered it, and each pipe keeps that order, so a sender's messages stay in order.
  */
-export function routeUpload(sender: string, frame: Uint8Array, routes: Routes): Dispatched {
+export function routeUpload(
+  { user: sender, session }: { user: string; session: string },
+  frame: Uint8Array,
+  routes: Routes,
+): Dispatched {
   // Every refusal names the upload when its id can be read, even if nothing after the id decodes: a
   // client matching answers by id would otherwise wait for an answer that never comes.
   const head = uploadHead(frame);
@@ -92,16 +96,19 @@ export function routeUpload(sender: string, frame: Uint8Array, routes: Routes): 
     return { id, reply };
   }
 
-  const problem = checkDirectSlots(envelope, header.target);
+  const copy = header.kind === "sentCopy";
+  const problem = copy ? checkSentCopy(envelope, sender) : checkDirectSlots(envelope, header.target);
   if (problem) return answer({ type: "error", code: "bad_frame", message: problem, id });
   const delivery = encodeDelivery(signedPartWithSignature(envelope), envelope.slotBytes[0]!);
+  // A sent copy is for the sender's other devices: the session that sealed it has the message already.
+  const home = copy ? sender : header.target;
   const reply = routes
-    .toHome(header.target, { sender, id, kind: "envelope", data: delivery })
+    .toHome(home, { sender, id, kind: "envelope", data: delivery, ...(copy && { exceptSession: session }) })
     .then((result): UploadReply => {
       if (result.ok) return { type: "sent", id, status: result.status };
       if (result.reason === "quota_exceeded")
         return { type: "error", code: "quota_exceeded", message: result.message, id };
-      return { type: "error", code: "unknown_user", message: `no such user: ${header.target}`, id };
+      return { type: "error", code: "unknown_user", message: `no such user: ${home}`, id };
     });
   return { id, reply };
 }
@@ -131,6 +138,21 @@ function checkDirectSlots(envelope: DecodedEnvelope, target: string): string | n
   const digest = directDigest(target);
   if (!equalBytes(digest, envelope.header.membersDigest))
     return "members digest does not match the recipient";
+  return null;
+}
+
+/**
+ * A sent copy is sealed for its sender alone: exactly one key slot, the sender's, and the members digest
+ * of the sender. Its target is the user the copied message went to; a message to oneself reaches every
+ * session of its own, so it has no copy.
+ */
+function checkSentCopy(envelope: DecodedEnvelope, sender: string): string | null {
+  if (envelope.slots.length !== 1 || envelope.slots[0]!.recipient !== sender)
+    return `a sent copy carries exactly one key slot, for its sender ${sender}`;
+  if (!equalBytes(directDigest(sender), envelope.header.membersDigest))
+    return "a sent copy's members digest must be that of its sender alone";
+  if (envelope.header.target === sender)
+    return "a message to yourself reaches all your sessions: it needs no sent copy";
   return null;
 }
 

@@ -1,7 +1,8 @@
 // End to end: encrypted file attachments from the real CLI against `wrangler dev` (R2 on disk): 1:1 to an
-// offline recipient who logs in later, a multi-part file, a group file to three members, a download
-// refused to an outsider, a hostile name saved safely, a file over the limit refused before upload, and
-// neither names nor content in the persisted state, which holds the ciphertext.
+// offline recipient who logs in later (kept until each session it was sent to has it), a multi-part
+// file, a group file to three members, a download refused to an outsider, a hostile name saved safely, a
+// file over the limit refused before upload, and neither names nor content in the persisted state, which
+// holds the ciphertext.
 
 import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -101,8 +102,14 @@ describe("file attachments", () => {
       file: { name: file.name, path: join(out, file.name), size: 200_000, sha256: sha256(file.content) },
     });
     expect(sha256(readFileSync(join(out, file.name)))).toBe(sha256(file.content));
-    // Bob confirmed it: the server deleted it.
+    // Kept for the session bob had when it was sent (his first home), which has not fetched it yet.
+    expect(await fetchBlob(alice!, blob)).toBe(200);
+    const [again] = await receive(bob!, join(files, "bob-first-out"));
+    expect(again).toMatchObject({ from: "alice", file: { name: file.name, sha256: sha256(file.content) } });
+    // Every session it was sent to confirmed it: the server deleted it.
     expect(await fetchBlob(alice!, blob)).toBe(404);
+    // The laptop's session would hold the files sent to bob from now on; the tests after this count one home.
+    await cliOk(laptop, ["logout"]);
   });
 
   it("carry a multi-part file (over 8 MiB) through intact", async () => {

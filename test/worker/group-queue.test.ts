@@ -209,6 +209,8 @@ describe("the group queue", () => {
       // And the invitations, which no room of that age had.
       sql.exec("DROP TABLE invitations");
       sql.exec("ALTER TABLE epochs DROP COLUMN invited");
+      // And the owners of the group's files.
+      sql.exec("DROP TABLE blob_owners");
       migrate(state.storage, GROUP_MIGRATIONS);
       expect(sql.exec("SELECT sessions_loaded FROM queue_state").one().sessions_loaded).toBe(0);
     });

@@ -224,7 +224,7 @@ export interface FakeEnvelope {
 export async function fakeUpload(options: {
   sender: string;
   target: string;
-  kind?: "direct" | "group";
+  kind?: "direct" | "group" | "sentCopy";
   epoch?: number;
   slotsFor?: string[];
   digestFor?: string[];

@@ -145,3 +145,21 @@ it("gives a room's past epochs no invitations, and a home no correspondents or i
     expect(sql.exec("SELECT count(*) AS n FROM invitations").one().n).toBe(0);
   });
 });
+
+it("keeps a blob uploaded before per-session holders for each recipient that has not confirmed it", async () => {
+  const stub = env.HOMES.get(env.HOMES.idFromName(`migration-blobs-${Date.now()}`));
+  await runInDurableObject(stub, (_, state) => {
+    const sql = state.storage.sql;
+    resetSchemaTo(sql, migrationIndex(HOME_MIGRATIONS, "CREATE TABLE blob_holders"));
+    sql.exec(
+      "INSERT INTO blobs (id, upload_id, size, state, expires_at) VALUES ('old', 'u', 10, 'ready', 99)",
+    );
+    sql.exec(
+      "INSERT INTO blob_recipients (blob_id, username, fetched) VALUES ('old', 'bob', 1), ('old', 'carol', 0)",
+    );
+    migrate(state.storage, HOME_MIGRATIONS);
+    expect(sql.exec("SELECT blob_id, username, session_id, expires_at FROM blob_holders").toArray()).toEqual([
+      { blob_id: "old", username: "carol", session_id: "*", expires_at: 99 },
+    ]);
+  });
+});

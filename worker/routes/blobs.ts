@@ -1,15 +1,15 @@
 // Encrypted file attachments: the client uploads ciphertext in parts (R2 multipart, so a 100 MiB file
 // never sits in one request or in memory), recipients fetch it as one stream, and it is deleted once
-// every recipient has confirmed, or when it expires. Who may fetch is decided at upload: the named user,
-// or the group's members at that moment.
+// every session it was sent to has confirmed (each recipient's, and the owner's other ones), or when it
+// expires. Who may fetch is decided at upload: the named user, or the group's members at that moment.
 
 import { Hono } from "hono";
-import { blobKey } from "../../durable-objects/home/blobs.js";
+import { type BlobHolder, blobKey } from "../../durable-objects/home/blobs.js";
 import { nameExists } from "../../durable-objects/known-names.js";
 import { groupStub, homeStub } from "../../durable-objects/names.js";
 import { toHex } from "../../protocol/bytes.js";
 import { BLOB_ID_PATTERN, CreateBlobRequest, type CreateBlobResponse } from "../../protocol/http.js";
-import { BLOB_PART_BYTES } from "../../protocol/limits.js";
+import { BLOB_LIFETIME_MS, BLOB_PART_BYTES } from "../../protocol/limits.js";
 import { requireSession } from "../auth.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
@@ -26,28 +26,38 @@ blobs.post(
   async (c) => {
     const body = await parseJson(c, CreateBlobRequest);
     const owner = c.var.user;
-    let recipients: string[];
+    // Who must fetch it, each with their live sessions: one call, to the recipient's home or the room
+    // (which also remember the owner, to tell them of a session that ends before it fetched).
+    const until = Date.now() + BLOB_LIFETIME_MS;
+    let recipients: BlobHolder[];
     if (body.to !== undefined) {
-      if (!(await nameExists(c.env, "user", body.to)) || !(await homeStub(c.env, body.to).profile())) {
+      const sessions = (await nameExists(c.env, "user", body.to))
+        ? await homeStub(c.env, body.to).blobRecipient(owner, until)
+        : null;
+      if (!sessions) {
         await charge(c, UNKNOWN_NAMES);
         throw new ApiError("not_found", `no such user: ${body.to}`);
       }
-      recipients = [body.to];
+      recipients = [{ username: body.to, sessions }];
     } else {
       if (!(await nameExists(c.env, "group", body.group!))) {
         await charge(c, UNKNOWN_NAMES);
         throw new ApiError("not_found", "no such group");
       }
-      const group = await groupStub(c.env, body.group!).info(owner);
+      // An invitee may read the group, but sends nothing to it before they join: the room refuses them.
+      const group = await groupStub(c.env, body.group!).blobHolders(owner, until);
       if (!group.ok) throw new ApiError(group.code, group.message);
-      // An invitee may read the group, but sends nothing to it before they join.
-      if (!group.info.members.some((member) => member.username === owner))
-        throw new ApiError("forbidden", "you are not a member of this group");
-      recipients = group.info.members.map((member) => member.username).filter((name) => name !== owner);
+      recipients = group.holders;
     }
     const id = `${owner}.${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
     const upload = await c.env.BLOBS.createMultipartUpload(blobKey(id));
-    const opened = await homeStub(c.env, owner).openBlob(id, upload.uploadId, body.size, recipients);
+    const opened = await homeStub(c.env, owner).openBlob(
+      id,
+      upload.uploadId,
+      body.size,
+      recipients,
+      c.var.sessionId,
+    );
     if (!opened.ok) {
       await upload.abort().catch(() => undefined);
       throw new ApiError("quota_exceeded", opened.message);
@@ -120,11 +130,24 @@ blobs.get("/blobs/:id", async (c) => {
   });
 });
 
+// One call to the owner's home each (and the R2 delete after the last session's confirmation).
 blobs.delete("/blobs/:id", async (c) => {
   const { id, owner } = parseBlobId(c.req.param("id"));
   const home = homeStub(c.env, owner);
-  const done = owner === c.var.user ? await home.withdrawBlob(id) : await home.blobFetched(id, c.var.user);
+  const done =
+    owner === c.var.user
+      ? await home.withdrawBlob(id)
+      : await home.blobFetched(id, c.var.user, c.var.sessionId);
   if (!done) throw new ApiError("not_found", "no such file for you");
+  return c.body(null, 204);
+});
+
+// "This session has the file", from a recipient's session or another session of the owner (for whom
+// DELETE would withdraw it).
+blobs.post("/blobs/:id/fetched", async (c) => {
+  const { id, owner } = parseBlobId(c.req.param("id"));
+  if (!(await homeStub(c.env, owner).blobFetched(id, c.var.user, c.var.sessionId)))
+    throw new ApiError("not_found", "no such file for you");
   return c.body(null, 204);
 });
 

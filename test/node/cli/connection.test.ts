@@ -157,6 +157,19 @@ describe("receiving", () => {
     expect(syncedAfter).toBe(5);
   });
 
+  it("keeps the account's session count from welcome and sessions frames; none counted means maybe others", async () => {
+    server.onSocket = (socket) => sendWelcome(socket.ws, "alice", 1);
+    const alone = await connect();
+    expect(alone.otherSessionsMayExist).toBe(false);
+    server.sockets[0]!.ws.send(JSON.stringify({ type: "sessions", count: 2 }));
+    await until(() => alone.otherSessionsMayExist);
+    server.sockets[0]!.ws.send(JSON.stringify({ type: "sessions", count: 1 }));
+    await until(() => !alone.otherSessionsMayExist);
+
+    server.onSocket = (socket) => sendWelcome(socket.ws, "alice", null);
+    expect((await connect()).otherSessionsMayExist).toBe(true);
+  });
+
   it("treats a binary frame that is not a delivery as a protocol failure", async () => {
     const closed: CliError[] = [];
     welcomeOnConnect((socket) => socket.ws.send(Uint8Array.of(0x01, 0)));

@@ -133,9 +133,21 @@ export async function startStubServer(): Promise<StubServer> {
   return stub;
 }
 
-/** The standard opening a real server sends: welcome, then (for receiving sockets) the backlog and synced. */
-export function sendWelcome(ws: WebSocket, user = "alice"): void {
-  ws.send(JSON.stringify({ type: "welcome", user, shard: "shard-0", serverTime: Date.now() }));
+/**
+ * The standard opening a real server sends: welcome, then (for receiving sockets) the backlog and synced.
+ * `sessions`: the account's live session count it announces (1 unless a test gives more; null: a server
+ * that does not count them).
+ */
+export function sendWelcome(ws: WebSocket, user = "alice", sessions: number | null = 1): void {
+  ws.send(
+    JSON.stringify({
+      type: "welcome",
+      user,
+      shard: "shard-0",
+      serverTime: Date.now(),
+      ...(sessions === null ? {} : { sessions }),
+    }),
+  );
 }
 
 export interface Sink {

@@ -362,6 +362,73 @@ describe("group messages", () => {
   });
 });
 
+/** alice's copy, for her own other devices, of a direct message she sent to bob (PROTOCOL §5.12). */
+function sealCopy(overrides: Partial<SealOptions> = {}) {
+  return seal({ kind: "sentCopy", target: "bob", recipients: [alice.recipient], ...overrides });
+}
+
+/** alice reads a delivery on another of her devices: the signer she pinned for herself is her own key. */
+function openAsAlice(delivery: Uint8Array) {
+  return openAs(alice, delivery, { unwrapCache: new UnwrapCache() });
+}
+
+describe("sent copies", () => {
+  it("open for the sender alone, with the copied payload, device and sequence, naming the peer", async () => {
+    const sealed = await sealCopy({ payload: { text: "hello bob", attachment: { name: "a.txt" } } });
+    const upload = decodeUpload(sealed.frame);
+    expect(upload.slots.map((slot) => slot.recipient)).toEqual(["alice"]);
+    expect(sealed.frame[2]).toBe(3);
+    expect(sealed.header).toMatchObject({ kind: "sentCopy", sender: "alice", target: "bob", epoch: 0 });
+    expect(toHex(sealed.header.membersDigest)).toBe(toHex(await membersDigest(["alice"])));
+
+    const opened = await openAsAlice(deliveryFor(sealed.frame, "alice"));
+    expect(opened.header.kind).toBe("sentCopy");
+    expect(opened.payload).toEqual({
+      text: "hello bob",
+      attachment: { name: "a.txt" },
+      deviceId: ALICE_DEVICE,
+      sequence: 1,
+    });
+  });
+
+  it("are refused from anyone but me: another user cannot make my devices show a message as mine", async () => {
+    // Signed by alice, with a slot for bob: on bob's devices it would read "you → carol".
+    const error = await rejection(
+      openAs(bob, await forge({ to: bob, kind: "sentCopy", target: "carol", digestOver: ["bob"] })),
+    );
+    expect(error.reason).toBe("a sent copy from alice, not from me (bob)");
+  });
+
+  it("are refused when they name me as the user the message went to", async () => {
+    const error = await rejection(
+      openAsAlice(await forge({ to: alice, kind: "sentCopy", target: "alice", digestOver: ["alice"] })),
+    );
+    expect(error.reason).toBe("a sent copy names me as the user the message went to");
+  });
+
+  it("are refused when the members digest is not mine alone", async () => {
+    // The control: the same forgery with the right digest opens.
+    const right = await forge({ to: alice, kind: "sentCopy", target: "bob", digestOver: ["alice"] });
+    expect((await openAsAlice(right)).payload.text).toBe("forged");
+    for (const digestOver of [["bob"], ["alice", "bob"]]) {
+      const error = await rejection(
+        openAsAlice(await forge({ to: alice, kind: "sentCopy", target: "bob", digestOver })),
+      );
+      expect(error.reason).toBe("the members digest of the sent copy does not name me as the only recipient");
+    }
+  });
+
+  it("refuse to seal for anyone but exactly the sender, to oneself, or with an epoch", async () => {
+    await expect(sealCopy({ recipients: [bob.recipient] })).rejects.toThrow(/exactly its sender/);
+    await expect(sealCopy({ recipients: [alice.recipient, bob.recipient] })).rejects.toThrow(
+      /exactly its sender/,
+    );
+    await expect(sealCopy({ target: "alice" })).rejects.toThrow(/needs no sent copy/);
+    await expect(sealCopy({ target: "team!" })).rejects.toThrow(/not a username/);
+    await expect(sealCopy({ epoch: 3 })).rejects.toThrow(/epoch 0/);
+  });
+});
+
 describe("replay", () => {
   it("ReplayGuard accepts a message once; a re-delivered copy still verifies but is refused", async () => {
     const guard = new ReplayGuard();

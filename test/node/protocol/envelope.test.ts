@@ -144,9 +144,21 @@ describe("upload frames", () => {
     expect(() => decodeUpload(at(1, 3))).toThrow(/unsupported envelope version 3/);
     expect(() => decodeUpload(at(1, 0))).toThrow(/unsupported envelope version 0/);
     expect(() => decodeUpload(at(2, 0))).toThrow(/unknown message kind 0/);
-    expect(() => decodeUpload(at(2, 3))).toThrow(/unknown message kind 3/);
+    expect(() => decodeUpload(at(2, 4))).toThrow(/unknown message kind 4/);
     expect(() => decodeUpload(at(0, BinaryFrame.delivery))).toThrow(/expected binary frame/);
     expect(() => decodeDelivery(frame)).toThrow(/expected binary frame/);
+  });
+
+  it("read kind 3 as a sent copy: a username as target, epoch 0", () => {
+    const copy = upload(header({ kind: "sentCopy", target: "bob", epoch: 0 }));
+    expect(copy[2]).toBe(3);
+    expect(decodeUpload(copy).header).toMatchObject({ kind: "sentCopy", target: "bob", epoch: 0 });
+    expect(() => decodeUpload(upload(header({ kind: "sentCopy", target: "bob", epoch: 1 })))).toThrow(
+      /sent copies carry epoch 0/,
+    );
+    expect(() => decodeUpload(upload(header({ kind: "sentCopy", target: "x", epoch: 0 })))).toThrow(
+      /target is not a valid username/,
+    );
   });
 
   it("reject invalid names, a non-zero epoch on direct messages, and a ciphertext shorter than its MAC", () => {
