@@ -25,7 +25,7 @@ const TEXTS = [
   "queued one",
   "queued two",
   "after the outage",
-  "a wide line arrives",
+  "wide one",
 ];
 let alice: CliUser;
 let bob: CliUser;
@@ -166,16 +166,15 @@ describe("chat as a conversation view", () => {
       const typed = "漢字かな😀".repeat(8) + "終";
       chat.type(typed);
       await chat.waitFor((text) => text.includes("終"), "the typed line");
-      await cliOk(bob, ["send", "alice", "a wide line arrives"]);
-      await chat.waitFor((text) => text.includes("bob: a wide line arrives"), "bob's message");
+      await cliOk(bob, ["send", "alice", "wide one"]);
+      await chat.waitFor((text) => text.includes("bob: wide one"), "bob's message");
       await new Promise((resolve) => setTimeout(resolve, 300));
 
       const screen = new VtScreen(cols);
       screen.feed(chat.output);
       const rows = screen.rows;
-      // The message's own line wraps too (its time and name come first): its last row ends in "arrives".
-      const messageRow = rows.findIndex((row) => row.endsWith("arrives"));
-      expect(messageRow).toBeGreaterThan(-1);
+      const messageRow = rows.findIndex((row) => row.endsWith("] bob: wide one"));
+      expect(messageRow, `the screen:\n${rows.join("\n")}`).toBeGreaterThan(-1);
       // Nothing of the typed line is left above the message; below it, the line is drawn whole, once.
       expect(rows.slice(0, messageRow).filter((row) => row.includes("漢"))).toEqual([]);
       const below = rows.slice(messageRow + 1).filter((row) => row !== "");
