@@ -4,6 +4,7 @@
 // readline then draws the prompt and the half-typed line again below the message.
 
 import { clearScreenDown, cursorTo, moveCursor } from "node:readline";
+import { stripVTControlCharacters } from "node:util";
 import stringWidth from "string-width";
 
 /** What readline shows now: the prompt, the line typed so far and the cursor's place in it. */
@@ -23,7 +24,8 @@ const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
 export function cursorRow({ prompt, line, cursor }: TypedLine, columns: number): number {
   if (columns <= 0) return 0;
   let offset = 0;
-  for (const { segment } of graphemes.segment(prompt + line.slice(0, cursor))) {
+  // The prompt's colours take no columns; they are taken out whole, before the text is cut into characters.
+  for (const { segment } of graphemes.segment(stripVTControlCharacters(prompt + line.slice(0, cursor)))) {
     const width = stringWidth(segment);
     if (width >= 2 && (offset + 1) % columns === 0) offset += 1;
     offset += width;

@@ -124,8 +124,8 @@ class ChatSession {
   /** Messages typed and not yet sent, oldest first; the first one is being sent. */
   private readonly outbox: Outgoing[] = [];
   private sending: Promise<void> = Promise.resolve();
-  /** Slash commands in progress: they run at once, and /quit waits for them. */
-  private readonly running = new Set<Promise<void>>();
+  /** The lines typed, handled in order (sends only join the outbox, so none of them waits for one). */
+  private lines: Promise<void> = Promise.resolve();
   private link: Link = { state: "connecting" };
   /** A file on its way: "name 42%", in the prompt. */
   private transfer: string | null = null;
@@ -235,10 +235,8 @@ class ChatSession {
         this.finish(null);
         return;
       }
-      // Ctrl-D, end of piped input, or /quit: let the outbox and running commands finish first.
-      void Promise.all([...this.running])
-        .then(() => this.sending)
-        .then(() => this.finish(null));
+      // Ctrl-D, end of piped input, or /quit: let the lines before it and the outbox finish first.
+      void this.lines.then(() => this.sending).then(() => this.finish(null));
     });
     this.rl.on("SIGINT", () => this.rl.close());
     this.prompt();
@@ -337,11 +335,12 @@ class ChatSession {
       .catch(() => undefined);
   }
 
-  /** Runs a slash command at once; a plain line goes to the outbox, behind what is already waiting. */
+  /**
+   * Lines are handled one at a time, in the order typed, so a line sees the conversation the command
+   * before it opened; a message only goes into the outbox here, so nothing typed waits for a send.
+   */
   private handleLine(line: string): void {
-    const work = this.attempt(() => this.dispatch(line));
-    this.running.add(work);
-    void work.finally(() => this.running.delete(work));
+    this.lines = this.lines.then(() => this.attempt(() => this.dispatch(line)));
   }
 
   private async attempt(action: () => Promise<void>): Promise<void> {
@@ -403,6 +402,7 @@ class ChatSession {
         return this.open(to);
       }
       case "/create": {
+        await this.afterOutbox(command);
         const [raw, ...users] = rest;
         if (!raw) throw new UsageError("usage: /create G [USER…]");
         const name = parseGroupName(raw);
@@ -415,6 +415,7 @@ class ChatSession {
       }
       case "/join":
       case "/decline": {
+        await this.afterOutbox(command);
         const [raw] = rest;
         if (!raw || rest.length !== 1) throw new UsageError(`usage: ${command} G`);
         const name = parseGroupName(raw);
@@ -430,6 +431,7 @@ class ChatSession {
       }
       case "/add":
       case "/remove": {
+        await this.afterOutbox(command);
         const [raw] = rest;
         if (!raw || rest.length !== 1) throw new UsageError(`usage: ${command} USER`);
         const user = parseUsername(raw);
@@ -442,6 +444,7 @@ class ChatSession {
         return;
       }
       case "/leave": {
+        await this.afterOutbox(command);
         const group = this.currentGroup(command);
         await this.client.leaveGroup(group);
         this.switchTo(null);
@@ -449,6 +452,7 @@ class ChatSession {
         return;
       }
       case "/members": {
+        await this.afterOutbox(command);
         const info = await this.client.groupInfo(this.currentGroup(command));
         this.ctx.printer.result(describeGroup(info), groupData(info));
         return;
@@ -584,6 +588,17 @@ class ChatSession {
     if (this.current?.kind !== "group")
       throw new UsageError(`${command} acts on the current group: /group G first`);
     return this.current.name;
+  }
+
+  /**
+   * A group change or question comes after the messages typed before it (a line typed before /leave goes
+   * out before the leave); it needs the server, so offline it fails at once rather than block the lines.
+   */
+  private async afterOutbox(command: string): Promise<void> {
+    if (!this.client.connected) {
+      throw new NetworkError(`not connected: ${command} needs the server; try again once reconnected`);
+    }
+    await this.sending;
   }
 
   /** Puts a message in the outbox; it goes out after those before it, once the server is reachable. */
