@@ -508,8 +508,10 @@ class ChatSession {
         // Asked now, so a group that does not exist or is not ours fails here, not at the first line.
         about = `now talking to the ${describeGroup(await this.client.groupInfo(to.name))}`;
       } catch (error) {
-        if (!(error instanceof NetworkError) || !this.conversations.names("group").includes(to.name))
-          throw error;
+        // Offline, a group of the history opens from the history; a server that answers with an error
+        // (or a group never seen here) is reported.
+        const known = this.conversations.names("group").includes(to.name);
+        if (!(error instanceof NetworkError) || this.client.connected || !known) throw error;
         about = `now talking to the group ${to.name} (not connected: its members are checked when sending)`;
       }
     }
