@@ -1,5 +1,6 @@
 // chat's parts that need no server: the reconnection back-off (capped, jittered), the cursor row of a
-// wrapped line of wide characters, Tab completion, and the read marks kept in the home.
+// wrapped line of wide characters, Tab completion, the read marks kept in the home, and the printer's
+// held backlog and unread mark.
 
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -9,7 +10,8 @@ import { complete } from "../../../cli-client/chat/completion.js";
 import { Conversations } from "../../../cli-client/chat/conversations.js";
 import { ReadMarks } from "../../../cli-client/chat/read-marks.js";
 import { cursorRow } from "../../../cli-client/chat/screen.js";
-import { tempDir } from "./helpers.js";
+import { Printer, shown } from "../../../cli-client/output.js";
+import { sink, tempDir } from "./helpers.js";
 
 describe("reconnection back-off", () => {
   it("starts soon, grows, never waits more than the cap, and spreads clients with jitter", () => {
@@ -95,5 +97,60 @@ describe("read marks and unread counts", () => {
 
     await import("node:fs").then(({ writeFileSync }) => writeFileSync(file, "{not json"));
     expect(ReadMarks.load(home).get("user:bob")).toBe(0);
+  });
+});
+
+describe("the printer's backlog and unread mark", () => {
+  const message = (text: string, sentAt: number, from = "bob") => ({
+    id: text,
+    from,
+    to: "alice",
+    text,
+    sentAt,
+  });
+  const event = (at: number) => ({
+    event: "added" as const,
+    group: "team",
+    by: "alice",
+    user: "bob",
+    epoch: 2,
+    members: ["alice", "bob"],
+    invited: [],
+    admin: "alice",
+    at,
+    signedBy: "alice",
+    viewer: "alice",
+  });
+
+  it("holds messages and changes back and shows them in the order of their times, ties as they came", () => {
+    const stdout = sink();
+    const printer = new Printer(false, { stdout, stderr: sink() });
+    printer.hold();
+    printer.message(message("third", 3000));
+    printer.event(event(1000));
+    printer.message(message("second", 2000));
+    printer.message(message("also second", 2000));
+    printer.info("not held: chat's own lines come at once");
+    expect(stdout.text()).toBe("not held: chat's own lines come at once\n");
+    printer.release();
+    const lines = stdout.text().split("\n").slice(1, -1);
+    expect(lines.map((line) => line.replace(/^\[[^\]]+\] /, ""))).toEqual([
+      expect.stringMatching(/^group team: alice added bob/),
+      "bob: second",
+      "bob: also second",
+      "bob: third",
+    ]);
+    // Released: the next one is shown at once.
+    printer.message(message("live", 4000));
+    expect(stdout.text()).toMatch(/bob: live\n$/);
+  });
+
+  it("puts the tag chat gives before a message's line, and none where it gives none", () => {
+    const stdout = sink();
+    const printer = new Printer(false, { stdout, stderr: sink() });
+    printer.setMessageTag((shownMessage) => (shownMessage.from === "carol" ? shown`[1 unread]` : null));
+    printer.message(message("from carol", 1000, "carol"));
+    printer.message(message("from bob", 1000));
+    expect(stdout.text()).toMatch(/^\[1 unread\] \[[^\]]+\] carol: from carol\n\[[^\]]+\] bob: from bob\n$/);
   });
 });
