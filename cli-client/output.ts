@@ -121,6 +121,10 @@ const NAME_COLORS = [
 
 export class Printer {
   private guard: LineGuard | null = null;
+  /** A mark put before a message's line (chat's unread count for another conversation), or none. */
+  private tag: ((message: ShownMessage) => Shown | null) | null = null;
+  /** While holding: messages and changes kept back, with their times, to be shown in time order. */
+  private held: Array<{ at: number; line: string }> | null = null;
   /** Private: a colour applied to a raw string would bypass sanitising; name() and groupName() are safe. */
   private readonly colors: Colors;
 
@@ -169,7 +173,9 @@ export class Printer {
       message.direction === "out" && message.group === undefined
         ? shown`${trusted(this.colors.bold("you"))} → ${this.name(message.to)}`
         : this.name(message.from);
-    this.write("stdout", this.formatMessage(message, who));
+    const tag = this.tag?.(message);
+    const line = this.formatMessage(message, who);
+    this.show(message.sentAt, tag ? `${this.colors.inverse(tag.text)} ${line}` : line);
   }
 
   /**
@@ -227,7 +233,32 @@ export class Printer {
       );
       return;
     }
-    this.write("stdout", `${this.colors.dim(`[${localTime(event.at)}]`)} ${summarizeEvent(event)}`);
+    this.show(event.at, `${this.colors.dim(`[${localTime(event.at)}]`)} ${summarizeEvent(event)}`);
+  }
+
+  /** A message or change, now, or kept back while holding. */
+  private show(at: number, line: string): void {
+    if (this.held) this.held.push({ at, line });
+    else this.write("stdout", line);
+  }
+
+  /**
+   * Keeps messages and changes back until `release`: a backlog arrives in the order the server queued
+   * it (a group change can come before an earlier message), and is shown in the order it happened.
+   */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Shows what was held, oldest first (ties in arrival order), and stops holding. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const { line } of held.sort((a, b) => a.at - b.at)) this.write("stdout", line);
+  }
+
+  setMessageTag(tag: ((message: ShownMessage) => Shown | null) | null): void {
+    this.tag = tag;
   }
 
   /** Human-only chatter (chat's "now talking to bob"); nothing with --json, where it would only be noise. */

@@ -113,6 +113,8 @@ export interface ReceiveOptions {
    * consumer that dies never misses a message the server forgot.
    */
   flushed?: () => Promise<void>;
+  /** "live" only: a server out of reach at the start is retried like a dropped connection, not thrown. */
+  startOffline?: boolean;
 }
 
 export class TelepoundClient {
@@ -469,9 +471,12 @@ export class TelepoundClient {
             }),
           onReconnected: () => this.events.emit("connection", { state: "reopened" }),
           onFatal: (error) => reception.stop(error),
+          ...(options.startOffline ? { startOffline: true } : {}),
         });
         reception.live = this.live;
-        reception.synced = Promise.resolve();
+        reception.synced = this.live.current?.synced ?? Promise.resolve();
+        // Started offline: "reconnecting" was told instead, and "reopened" will follow.
+        if (!this.live.current) return reception;
       }
       this.events.emit("connection", { state: "open" });
       return reception;

@@ -22,12 +22,16 @@ export const listen: CommandSpec = {
   ],
   async run(ctx, { options }) {
     const { printer } = ctx;
+    // "reconnecting" comes before every try; one line per outage says it.
+    let down = false;
     ctx.client.events.on("connection", (change) => {
-      if (change.state === "reconnecting") {
-        printer.warn(
-          `connection lost (${change.cause}); reconnecting in ${Math.ceil(change.retryInMs / 1000)} s`,
-        );
-      } else if (change.state === "reopened") printer.warn("reconnected");
+      if (change.state === "reconnecting" && !down) {
+        down = true;
+        printer.warn(`connection lost (${change.cause}); reconnecting (about every second)`);
+      } else if (change.state === "reopened") {
+        down = false;
+        printer.warn("reconnected");
+      }
     });
     // A progress bar would interleave with the lines of a long-running listener; files are announced.
     const reception = await ctx.client.receive({

@@ -109,7 +109,7 @@ describe("scripts: listen", () => {
 
       const restarting = server.restart();
       // Typed in chat while the server is down: it waits for the connection and then goes out.
-      await chat.waitFor((text) => text.includes("connection lost"), "chat to notice the drop", 30_000);
+      await chat.waitFor((text) => text.includes("not connected ("), "chat to notice the drop", 30_000);
       chat.type("/msg bob typed while offline\r");
       await restarting;
       // Sent while listen may still be backing off: queued by the server, delivered on reconnection.
@@ -120,7 +120,9 @@ describe("scripts: listen", () => {
 
       // chat saw the drop too, said so, and is back: a line typed now is delivered.
       await chat.waitFor((text) => text.includes("reconnected"), "chat to reconnect", 60_000);
-      expect(chat.text).toMatch(/not connected: what you type is sent once the connection is back/);
+      expect(chat.text).toMatch(
+        /not connected: messages wait in the outbox and go out, in order, once it is back/,
+      );
       await listener.waitForOutput((out) => out.includes("typed while offline"), 30_000);
       chat.type("/msg bob still here\r");
       await listener.waitForOutput((out) => out.includes("still here"), 30_000);

@@ -25,6 +25,8 @@ export interface LocalServer {
   /** Everything wrangler printed, for diagnosing a failed test. */
   readonly log: () => string;
   stop(): Promise<void>;
+  /** Starts it again after `stop`, on the same port and state; resolves once it answers /v1/health. */
+  start(): Promise<void>;
   /** Stops workerd and starts it again on the same port and state. */
   restart(): Promise<void>;
 }
@@ -132,6 +134,7 @@ export async function startLocalServer(
     persistDir,
     log: () => output,
     stop,
+    start,
     restart: async () => {
       await stop();
       await start();

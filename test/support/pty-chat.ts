@@ -13,7 +13,11 @@ export class PtyChat {
   output = "";
   readonly exited: Promise<number>;
 
-  constructor(user: CliUser, args: string[] = []) {
+  constructor(
+    user: CliUser,
+    args: string[] = [],
+    size: { cols: number; rows: number } = { cols: 160, rows: 50 },
+  ) {
     const env: Record<string, string> = {};
     for (const [key, value] of Object.entries(process.env)) {
       if (value !== undefined && !["NO_COLOR", "TELEPOUND_HOME", "TELEPOUND_SERVER"].includes(key))
@@ -25,8 +29,7 @@ export class PtyChat {
       [CLI, "--server", user.server, "--home", user.home, "chat", ...args],
       {
         name: "xterm-256color",
-        cols: 160,
-        rows: 50,
+        ...size,
         env,
       },
     );
