@@ -325,7 +325,8 @@ export class Contacts {
 
   private remember(contact: ResolvedContact): ResolvedContact {
     if (contact.keyChange) this.cache.delete(contact.username);
-    else this.cache.set(contact.username, contact);
+    // Pinned now is news once: a long-lived client (chat, the daemon) must not say "first contact" again.
+    else this.cache.set(contact.username, { ...contact, newlyPinned: false });
     return contact;
   }
 }

@@ -74,6 +74,7 @@ export class Daemon {
   readonly feed = new Feed();
   private readonly runner: CommandRunner;
   private readonly peers = new Set<Peer>();
+  private readonly sockets = new Set<Socket>();
   private socketServer: Server | null = null;
   private connections = 0;
   private reception: Reception | null = null;
@@ -121,6 +122,8 @@ export class Daemon {
     const server = this.socketServer;
     this.socketServer = null;
     for (const peer of this.peers) peer.close();
+    // server.close waits for every connection to end: a client that stays connected must not keep it.
+    for (const socket of this.sockets) socket.destroy();
     if (server) {
       await new Promise<void>((done) => server.close(() => done()));
       await unlink(this.options.socketPath).catch(() => undefined);
@@ -180,6 +183,7 @@ export class Daemon {
 
   private attachSocket(socket: Socket): void {
     this.connections += 1;
+    this.sockets.add(socket);
     let ended = false;
     const finishIfDone = () => {
       if (ended && peer.inFlight === 0) socket.end();
@@ -202,6 +206,7 @@ export class Daemon {
     });
     socket.on("error", () => undefined);
     socket.on("close", () => {
+      this.sockets.delete(socket);
       peer.close();
       this.peers.delete(peer);
     });
