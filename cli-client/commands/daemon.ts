@@ -4,7 +4,6 @@
 // or when the session ends (exit 3). The methods and notifications are in README "The daemon".
 
 import { TelepoundClient } from "../../client/telepound-client.js";
-import { Daemon } from "../daemon/server.js";
 import { daemonSocketPath } from "../platform/home-dir.js";
 import type { CommandSpec } from "./command.js";
 
@@ -13,7 +12,7 @@ export const daemon: CommandSpec = {
   summary: "serve JSON-RPC on stdin/stdout and the home's socket; other commands then go through it",
   examples: [
     "telepound daemon",
-    `echo '{"jsonrpc":"2.0","id":1,"method":"send","params":{"to":"bob","text":"hi"}}' | telepound daemon`,
+    "telepound --home ~/tp-bot daemon  # JSON-RPC on stdin/stdout and on ~/tp-bot/daemon.sock",
   ],
   async run(ctx) {
     // A client of its own: the context's one prints what the core reports, and stdout is JSON-RPC here.
@@ -22,6 +21,9 @@ export const daemon: CommandSpec = {
       server: ctx.server,
       serverChosen: ctx.serverChosen,
     });
+    // Loaded when the daemon starts, not with the command table: the daemon runs the table's commands
+    // itself (daemon/requests.ts), so a static import would make the table import itself.
+    const { Daemon } = await import("../daemon/server.js");
     const log = (line: string) => ctx.io.stderr.write(`telepound daemon: ${line}\n`);
     try {
       const running = await Daemon.start({
