@@ -12,16 +12,36 @@ import { Printer, sanitize } from "./output.js";
 /** Summaries of the nouns that group several commands ("group create", "group add", …). */
 const NOUN_SUMMARIES = new Map([["group", "groups: create, add, remove, join, decline, leave, info, list"]]);
 
+/**
+ * Where a command's context comes from and what is done with it afterwards: by default a new client for
+ * the home, closed at the end; the daemon (daemon/server.ts) lends its own long-lived one instead.
+ */
+export interface ContextHost {
+  create(options: GlobalOptions, io: CliIo): Promise<Context>;
+  release(ctx: Context): Promise<void>;
+}
+
+const OWN_CLIENT: ContextHost = {
+  create: (options, io) => createContext(options, io),
+  release: (ctx) => ctx.client.close(),
+};
+
 /** Runs one invocation (`argv` without node and script) and returns its exit code; never exits itself. */
 export async function runCli(
   argv: readonly string[],
   io: CliIo,
   commands: readonly CommandSpec[] = COMMANDS,
+  host: ContextHost = OWN_CLIENT,
 ): Promise<number> {
   let context: Context | null = null;
-  const program = buildProgram(commands, io, (ctx) => {
-    context = ctx;
-  });
+  const program = buildProgram(
+    commands,
+    io,
+    (ctx) => {
+      context = ctx;
+    },
+    host,
+  );
   try {
     await program.parseAsync([...argv], { from: "user" });
     return ExitCode.ok;
@@ -45,7 +65,8 @@ export async function runCli(
     }
     return exitCode;
   } finally {
-    await (context as Context | null)?.client.close();
+    const used = context as Context | null;
+    if (used) await host.release(used);
   }
 }
 
@@ -53,6 +74,7 @@ export function buildProgram(
   commands: readonly CommandSpec[],
   io: CliIo,
   onContext: (ctx: Context) => void,
+  host: ContextHost = OWN_CLIENT,
 ): Command {
   const program = new Command("telepound")
     .description("End-to-end encrypted chat")
@@ -107,7 +129,7 @@ export function buildProgram(
       const self = received.at(-1) as Command;
       const positional = received.slice(0, self.registeredArguments.length);
       const args = positional.flatMap((value) => (value === undefined ? [] : value)) as string[];
-      const ctx = await createContext(self.optsWithGlobals<GlobalOptions>(), io);
+      const ctx = await host.create(self.optsWithGlobals<GlobalOptions>(), io);
       onContext(ctx);
       await spec.run(ctx, { args, options: self.opts() });
     });

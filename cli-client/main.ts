@@ -21,13 +21,10 @@ if (argv[0] === "--version" || argv[0] === "-V") {
 
   // The bundle is minified: with TELEPOUND_DEBUG, the stack runCli prints names the TypeScript sources.
   if (process.env.TELEPOUND_DEBUG) process.setSourceMapsEnabled(true);
-  const { runCli } = await import("./cli.js");
-  const exitCode = await runCli(argv, {
-    stdin: process.stdin,
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-  });
+  const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
+  // While a daemon runs for the home, most commands go through it: this loads nothing but node:net.
+  const { viaDaemon } = await import("./daemon/thin-client.js");
+  const exitCode = (await viaDaemon(argv, io)) ?? (await (await import("./cli.js")).runCli(argv, io));
   // Exiting explicitly: a socket or stdin listener left behind must not keep a finished command alive.
   // Wait for stdout first, so piped output is never cut short.
   await new Promise<void>((done) => process.stdout.write("", () => done()));

@@ -161,12 +161,7 @@ export class Printer {
    */
   message(message: ShownMessage): void {
     if (this.json) {
-      const { id, from, to, group, direction, text, file, fileError, outOfOrder, missedBefore } = message;
-      const sentAt = isoTime(message.sentAt);
-      this.write(
-        "stdout",
-        jsonLine({ id, from, to, group, direction, text, sentAt, file, fileError, outOfOrder, missedBefore }),
-      );
+      this.write("stdout", jsonLine(messageData(message)));
       return;
     }
     const who =
@@ -184,8 +179,7 @@ export class Printer {
    */
   historyEntry(entry: HistoryEntry): void {
     if (this.json) {
-      const { sentAt, recordedAt, ...rest } = entry;
-      this.write("stdout", jsonLine({ ...rest, sentAt: isoTime(sentAt), recordedAt: isoTime(recordedAt) }));
+      this.write("stdout", jsonLine(historyData(entry)));
       return;
     }
     if (entry.kind === "event") {
@@ -226,11 +220,7 @@ export class Printer {
    */
   event(event: ShownEvent): void {
     if (this.json) {
-      const { group, by, user, epoch, members, invited, admin, signedBy } = event;
-      this.write(
-        "stdout",
-        jsonLine({ event: event.event, group, by, user, epoch, members, invited, admin, signedBy }),
-      );
+      this.write("stdout", jsonLine(eventData(event)));
       return;
     }
     this.show(event.at, `${this.colors.dim(`[${localTime(event.at)}]`)} ${summarizeEvent(event)}`);
@@ -312,6 +302,25 @@ export function showEvents(printer: Printer, events: ClientEmitter): void {
   events.on("groupEvent", (event) => printer.event(event));
   events.on("warning", ({ message }) => printer.warn(message));
   events.on("keyChange", ({ message }) => printer.warn(message));
+}
+
+/** A received message's --json fields (the daemon's `message` notification has the same). */
+export function messageData(message: ShownMessage): Record<string, unknown> {
+  const { id, from, to, group, direction, text, file, fileError, outOfOrder, missedBefore } = message;
+  const sentAt = isoTime(message.sentAt);
+  return { id, from, to, group, direction, text, sentAt, file, fileError, outOfOrder, missedBefore };
+}
+
+/** A group change's --json fields (the daemon's `event` notification has the same). */
+export function eventData(event: ShownEvent): Record<string, unknown> {
+  const { group, by, user, epoch, members, invited, admin, signedBy } = event;
+  return { event: event.event, group, by, user, epoch, members, invited, admin, signedBy };
+}
+
+/** A history entry's --json fields: the entry with ISO times. */
+export function historyData(entry: HistoryEntry): Record<string, unknown> {
+  const { sentAt, recordedAt, ...rest } = entry;
+  return { ...rest, sentAt: isoTime(sentAt), recordedAt: isoTime(recordedAt) };
 }
 
 /** Human text for the terminal: a Shown is already safe, anything else is sanitised as a whole. */

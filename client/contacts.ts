@@ -86,7 +86,9 @@ export class Contacts {
    */
   async resolveFresh(username: string): Promise<ResolvedContact> {
     const known = await this.resolve(username);
-    if (username === this.me.username || this.confirmed.has(username)) return known;
+    if (username === this.me.username) return known;
+    // Confirmed earlier in this process: pinned then, if at all, and said so then (chat, the daemon).
+    if (this.confirmed.has(username)) return { ...known, newlyPinned: false };
     return sendable((await this.check(username)).contact, "Nothing was sent.");
   }
 

@@ -97,14 +97,39 @@ export async function commands(ctx: BenchContext): Promise<ScenarioResult> {
     });
     // The commands' own CPU is what is being measured, not load from elsewhere on the machine.
     const commandsCpuMs = childrenCpuMs() - childrenBefore;
+
+    // Then the same send while a daemon runs for the home: the command goes through its socket. Its own
+    // node -e 0 rounds are interleaved with it, as above.
+    ctx.log(`commands: ${ROUNDS} rounds of node -e 0 and telepound send through a running daemon`);
+    const daemon = spawn(process.execPath, [CLI, "daemon"], {
+      env: envFor(A),
+      stdio: ["pipe", "ignore", "pipe"],
+    });
+    const viaDaemon = { bare: [] as Timed[], send: [] as Timed[] };
+    try {
+      await new Promise<void>((ready, fail) => {
+        let said = "";
+        daemon.stderr.on("data", (chunk: Buffer) => {
+          said += chunk;
+          if (said.includes("receiving for")) ready();
+        });
+        daemon.once("exit", (code) => fail(new Error(`the daemon exited ${code}: ${said}`)));
+      });
+      for (let round = 0; round < ROUNDS; round++) {
+        viaDaemon.bare.push(await timeNode(["-e", "0"], base));
+        viaDaemon.send.push(await timeNode([CLI, "send", B, `through the daemon ${round}`], envFor(A)));
+      }
+    } finally {
+      daemon.kill("SIGTERM");
+    }
     const usage = { ...measured, othersMs: Math.max(0, measured.othersMs - commandsCpuMs) };
 
     const wall = (timed: Timed[]) => summarize(timed.map(({ ms }) => ms));
     const cpu = (timed: Timed[]) => summarize(timed.map(({ cpuMs }) => cpuMs));
-    const bare = wall(runs.bare);
-    const bareCpu = cpu(runs.bare);
-    const row = (metric: string, timed: Timed[], goalRatio: number): Row => {
+    const row = (metric: string, timed: Timed[], goalRatio: number, bareRuns = runs.bare): Row => {
       const summary = wall(timed);
+      const bare = wall(bareRuns);
+      const bareCpu = cpu(bareRuns);
       return {
         scenario: `command wall time: ${metric}`,
         metric: "median, spawn to exit",
@@ -124,23 +149,15 @@ export async function commands(ctx: BenchContext): Promise<ScenarioResult> {
       rows: [
         row("telepound --version", runs.version, 1.5),
         row("telepound send USER TEXT (pinned contact)", runs.send, 3),
-        {
-          scenario: "command wall time: send through a running daemon",
-          metric: "not measured yet",
-          unit: "ms",
-          telepound: Number.NaN,
-          baseline: null,
-          goal: "≤ 1.5× node -e 0",
-          met: null,
-          ...cpuColumns(null),
-          note: "not measured yet: the CLI has no daemon; every command opens its own connection",
-        },
+        row("send through a running daemon", viaDaemon.send, 1.5, viaDaemon.bare),
       ],
       details: {
         rounds: ROUNDS,
         version,
         wallMs: Object.fromEntries(
-          Object.entries(runs).map(([what, timed]) => [what, roundSummary(wall(timed))]),
+          Object.entries({ ...runs, daemonBare: viaDaemon.bare, daemonSend: viaDaemon.send }).map(
+            ([what, timed]) => [what, roundSummary(wall(timed))],
+          ),
         ),
         cpuMs: Object.fromEntries(
           Object.entries(runs).map(([what, timed]) => [what, roundSummary(cpu(timed))]),

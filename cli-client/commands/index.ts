@@ -3,6 +3,7 @@
 
 import { chat } from "./chat.js";
 import type { CommandSpec } from "./command.js";
+import { daemon } from "./daemon.js";
 import { devices } from "./devices.js";
 import { devicesRevoke } from "./devices-revoke.js";
 import { groupAdd } from "./group-add.js";
@@ -40,6 +41,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   inbox,
   listen,
   chat,
+  daemon,
   history,
   groupCreate,
   groupAdd,

@@ -1,6 +1,7 @@
 // telepound send USER [--file PATH] TEXT... | send --group G [--file PATH] TEXT...: seals one message (and
 // uploads one encrypted file) for USER or every member of group G; exits 0 once the server has delivered
 // the message to a live connection or stored it. A send-only socket, so nothing queued for us is consumed.
+// `send USER -` and `send --stdin` take the text (any number of lines) from standard input.
 
 import { UsageError } from "../../client/errors.js";
 import { formatBytes, isoTime } from "../output.js";
@@ -25,6 +26,10 @@ export const send: CommandSpec = {
         "send to every verified member of this group instead (a membership change you were not shown yet is printed and exits 10: send again)",
     },
     {
+      flags: "--stdin",
+      description: 'read the message from standard input, every line of it (also: "-" as the text)',
+    },
+    {
       flags: "--file <path>",
       description: "attach this file, encrypted (at most 128 MiB; a larger one exits 7 before any upload)",
     },
@@ -34,6 +39,7 @@ export const send: CommandSpec = {
     'telepound send --group team --file ./notes.pdf "minutes"',
     "telepound send bob --file ./photo.jpg  # a file alone, without text",
     "telepound send bob -- -1 is a number  # after --, words starting with - are text",
+    "telepound send bob - < notes.txt  # the text from standard input, every line",
   ],
   async run(ctx, { args, options }) {
     const group = typeof options.group === "string" ? parseGroupName(options.group) : null;
@@ -41,7 +47,11 @@ export const send: CommandSpec = {
     const [rawUser, ...words] = group === null ? args : [undefined, ...args];
     if (group === null && rawUser === undefined) throw new UsageError("send needs a USER or --group G");
     const to = rawUser === undefined ? null : parseUsername(rawUser);
-    const text = words.join(" ");
+    const fromStdin = options.stdin === true || (words.length === 1 && words[0] === "-");
+    if (fromStdin && options.stdin === true && words.length > 0) {
+      throw new UsageError("send --stdin takes the text from standard input: give no text words");
+    }
+    const text = fromStdin ? await readText(ctx.io.stdin) : words.join(" ");
     const path = typeof options.file === "string" ? options.file : undefined;
     if (text.trim() === "" && path === undefined)
       throw new UsageError("nothing to send: the message is empty");
@@ -74,3 +84,12 @@ export const send: CommandSpec = {
     });
   },
 };
+
+/** All of standard input as text, without the one newline that ends its last line. */
+async function readText(stdin: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
+}

@@ -5,8 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, unlink } from "node:fs/promises";
-import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { type Claim, type HomeStorage, LockTimeoutError, type RecordFolder } from "../../client/platform.js";
 import type { HistoryStore } from "../../client/store/history.js";
 import { Home } from "../../client/store/home.js";
@@ -19,13 +18,7 @@ const RECEIVER_LOCK_FILE = "receiver.lock";
 const STALE_LOCK_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
 
-/** DIR from --home, else $TELEPOUND_HOME, else $XDG_CONFIG_HOME/telepound, else ~/.config/telepound. */
-export function resolveHomeDir(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (option) return resolve(option);
-  if (env.TELEPOUND_HOME) return resolve(env.TELEPOUND_HOME);
-  const config = env.XDG_CONFIG_HOME || join(homedir(), ".config");
-  return resolve(config, "telepound");
-}
+export { resolveHomeDir } from "./home-dir.js";
 
 /** The home in the folder `dir`. */
 export function nodeHome(dir: string): Home {

@@ -161,6 +161,7 @@ describe("argument parsing", () => {
       "inbox",
       "listen",
       "chat",
+      "daemon",
       "history",
       "group create",
       "group add",
