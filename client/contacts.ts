@@ -85,10 +85,14 @@ export class Contacts {
    * ones, and refuses (recording the change) if not: how a sender notices a change before sealing.
    */
   async resolveFresh(username: string): Promise<ResolvedContact> {
+    const confirmedBefore = this.confirmed.has(username);
     const known = await this.resolve(username);
     if (username === this.me.username) return known;
-    // Confirmed earlier in this process: pinned then, if at all, and said so then (chat, the daemon).
-    if (this.confirmed.has(username)) return { ...known, newlyPinned: false };
+    // Confirmed by an earlier call of this process: pinned then, if at all, and said so then (chat and
+    // the daemon send again and again).
+    if (confirmedBefore) return { ...known, newlyPinned: false };
+    // Confirmed by this very call: a first contact, pinned just now.
+    if (this.confirmed.has(username)) return known;
     return sendable((await this.check(username)).contact, "Nothing was sent.");
   }
 
