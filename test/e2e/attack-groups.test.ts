@@ -6,7 +6,7 @@ import { createPrivateKey, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fromHex, toHex } from "../../protocol/bytes.js";
+import { fromHex } from "../../protocol/bytes.js";
 import { decodeUpload, membersDigest } from "../../protocol/envelope.js";
 import {
   type GroupStatement,
@@ -17,6 +17,7 @@ import {
 } from "../../protocol/group-statement.js";
 import type { GroupInfo } from "../../protocol/http.js";
 import { type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
+import { forgedEventFrame } from "../support/forged-event.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import {
   type MaliciousServer,
@@ -74,27 +75,12 @@ async function head(
   return { info, hash: statementHash(bytes, fromBase64(info.signature)), statement: decodeStatement(bytes) };
 }
 
-/** A membership event frame carrying `signed`, with whatever summary fields the proxy likes. */
+/** A forged event frame for `signed`: a "added" event unless the fields say otherwise. */
 function eventFrame(
   signed: { statement: string; signature: string },
   fields: Record<string, unknown>,
 ): string {
-  const statement = decodeStatement(fromBase64(signed.statement));
-  return JSON.stringify({
-    type: "event",
-    id: toHex(crypto.getRandomValues(new Uint8Array(16))),
-    event: "added",
-    group: statement.group,
-    by: statement.by,
-    user: statement.user,
-    epoch: statement.epoch,
-    members: [],
-    invited: [],
-    admin: statement.admin,
-    at: Date.now(),
-    ...signed,
-    ...fields,
-  });
+  return forgedEventFrame(signed, { event: "added", ...fields });
 }
 
 /** Injects `frames` right after the server's welcome on every socket (so inbox processes them). */

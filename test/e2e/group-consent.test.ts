@@ -8,7 +8,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { toHex } from "../../protocol/bytes.js";
 import { decodeUpload, membersDigest } from "../../protocol/envelope.js";
 import {
   type GroupStatement,
@@ -19,6 +18,7 @@ import {
 } from "../../protocol/group-statement.js";
 import type { GroupInfo } from "../../protocol/http.js";
 import { CliProcess, type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
+import { forgedEventFrame } from "../support/forged-event.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import {
   type MaliciousServer,
@@ -66,27 +66,12 @@ function recipientsSince(since: number): string[][] {
   return uploadsSince(since).map((upload) => upload.slots.map((slot) => slot.recipient));
 }
 
-/** A membership event frame carrying `signed`, with whatever summary fields the proxy likes. */
+/** A forged event frame for `signed`: a "joined" event unless the fields say otherwise. */
 function eventFrame(
   signed: { statement: string; signature: string },
   fields: Record<string, unknown>,
 ): string {
-  const statement = decodeStatement(fromBase64(signed.statement));
-  return JSON.stringify({
-    type: "event",
-    id: toHex(crypto.getRandomValues(new Uint8Array(16))),
-    event: "joined",
-    group: statement.group,
-    by: statement.by,
-    user: statement.user,
-    epoch: statement.epoch,
-    members: [],
-    invited: [],
-    admin: statement.admin,
-    at: Date.now(),
-    ...signed,
-    ...fields,
-  });
+  return forgedEventFrame(signed, { event: "joined", ...fields });
 }
 
 function groupsFileOf(user: CliUser): { groups: Array<{ name: string; epochs: Array<{ epoch: number }> }> } {
