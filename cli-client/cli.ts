@@ -2,6 +2,7 @@
 // after the command, and every failure becomes one stderr line plus the exit code from errors.ts.
 
 import { Command, CommanderError } from "commander";
+import { z } from "zod";
 import packageJson from "../package.json" with { type: "json" };
 import { COMMANDS } from "./commands/index.js";
 import type { CommandSpec } from "./commands/command.js";
@@ -20,6 +21,10 @@ export interface ContextHost {
   create(options: GlobalOptions, io: CliIo): Promise<Context>;
   release(ctx: Context): Promise<void>;
 }
+
+// zod compiles a fast parser for an object schema on its first use (with new Function): worth it for a
+// schema parsed thousands of times, a loss for a command that parses each a few times and exits.
+z.config({ jitless: true });
 
 const OWN_CLIENT: ContextHost = {
   create: (options, io) => createContext(options, io),

@@ -3,7 +3,8 @@
 // process streams, and is the only place that calls process.exit.
 //
 // Nothing else is imported up front: `telepound --version` is answered before the CLI's modules are
-// loaded (esbuild inlines package.json), so it costs about what starting Node costs.
+// loaded (esbuild inlines package.json), so it costs about what starting Node costs. The CLI itself is
+// the bundle dist/cli.cjs, loaded with its code cache (load-cli.ts).
 
 import packageJson from "../package.json" with { type: "json" };
 
@@ -24,9 +25,15 @@ if (argv[0] === "--version" || argv[0] === "-V") {
   const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
   // While a daemon runs for the home, most commands go through it: this loads nothing but node:net.
   const { viaDaemon } = await import("./daemon/thin-client.js");
-  const exitCode = (await viaDaemon(argv, io)) ?? (await (await import("./cli.js")).runCli(argv, io));
+  const exitCode = (await viaDaemon(argv, io)) ?? (await (await cli()).runCli(argv, io));
   // Exiting explicitly: a socket or stdin listener left behind must not keep a finished command alive.
   // Wait for stdout first, so piped output is never cut short.
   await new Promise<void>((done) => process.stdout.write("", () => done()));
   process.exit(exitCode);
+}
+
+/** The CLI's bundle beside this file (dist/), with its code cache. */
+async function cli(): Promise<import("./load-cli.js").CliModule> {
+  const { loadCli } = await import("./load-cli.js");
+  return loadCli(new URL("./cli.cjs", import.meta.url), new URL("./cli.v8cache", import.meta.url));
 }

@@ -1,7 +1,6 @@
 // Where the password comes from: $TELEPOUND_PASSWORD when set (scripts, tests), else a no-echo prompt on
 // the terminal. Signup asks twice; without a terminal and without the variable there is nothing to ask.
 
-import passwordPrompt from "@inquirer/password";
 import { UsageError } from "../client/errors.js";
 import type { TextSink } from "./output.js";
 
@@ -28,6 +27,8 @@ export function passwordSource(io: PasswordIo): PasswordSource {
     if (!io.stdin.isTTY) {
       throw new UsageError("no password: set TELEPOUND_PASSWORD, or run telepound in a terminal to be asked");
     }
+    // Loaded only when someone is asked: scripts and TELEPOUND_PASSWORD never need the prompt's code.
+    const { default: passwordPrompt } = await import("@inquirer/password");
     return passwordPrompt(
       { message, mask: false },
       { input: io.stdin, output: io.stderr, clearPromptOnDone: true },

@@ -1,18 +1,19 @@
 // Progress bars for file uploads and downloads (cli-progress), drawn from the core's `progress` events, on
 // stderr and only where a person watches: stderr is a terminal and output is not --json. Everywhere else
-// nothing subscribes, so scripts stay clean.
+// nothing subscribes, so scripts stay clean. cli-progress is loaded only then.
 
-import { SingleBar } from "cli-progress";
+import type { SingleBar } from "cli-progress";
 import type { ClientEmitter } from "../client/events.js";
 import { formatBytes, sanitizeLine } from "./output.js";
 
 /** Shows a bar per transfer while it runs; returns the function that stops showing them. */
-export function showProgress(
+export async function showProgress(
   events: ClientEmitter,
   stderr: NodeJS.WritableStream & { isTTY?: boolean },
   json: boolean,
-): () => void {
+): Promise<() => void> {
   if (json || !stderr.isTTY) return () => undefined;
+  const { SingleBar } = await import("cli-progress");
   const bars = new Map<number, SingleBar>();
   return events.on("progress", ({ transfer, direction, name, phase, bytes, total }) => {
     const size = formatBytes(total);

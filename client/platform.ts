@@ -206,7 +206,27 @@ export interface HttpAnswer {
   text: string;
 }
 
+export interface HttpRequest {
+  url: URL;
+  method: "GET" | "POST" | "DELETE";
+  headers: Record<string, string>;
+  /** A small body (JSON text), sent whole. */
+  body?: string;
+  /** The whole exchange, answer included, must finish within this. */
+  timeoutMs: number;
+}
+
+/** The request could not be made or did not finish: `code` says why when the system told (ECONNREFUSED, …). */
+export interface RequestFailure extends Error {
+  code?: string;
+}
+
 export interface Network {
+  /**
+   * One request with a small body, resolving with the whole answer; rejects (a RequestFailure) when the
+   * server cannot be reached or the time runs out. Every answer resolves, whatever its status.
+   */
+  request(request: HttpRequest): Promise<HttpAnswer>;
   openSocket(url: URL, options: SocketOptions, handlers: SocketHandlers): PlatformSocket;
   /**
    * PUTs a body streamed piece by piece and resolves with the answer, which may come before the body is

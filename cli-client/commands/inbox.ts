@@ -29,7 +29,7 @@ export const inbox: CommandSpec = {
   ],
   async run(ctx, { options }) {
     const waitSeconds = parseSeconds(String(options.wait ?? "0"), "--wait");
-    showProgress(ctx.client.events, ctx.io.stderr, ctx.printer.json);
+    await showProgress(ctx.client.events, ctx.io.stderr, ctx.printer.json);
     const reception = await ctx.client.receive({
       command: "inbox",
       mode: "backlog",

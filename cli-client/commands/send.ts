@@ -55,7 +55,7 @@ export const send: CommandSpec = {
     const path = typeof options.file === "string" ? options.file : undefined;
     if (text.trim() === "" && path === undefined)
       throw new UsageError("nothing to send: the message is empty");
-    showProgress(ctx.client.events, ctx.io.stderr, ctx.printer.json);
+    if (path !== undefined) await showProgress(ctx.client.events, ctx.io.stderr, ctx.printer.json);
     const sent = await ctx.client.send(to !== null ? { user: to } : { group: group! }, { text, file: path });
 
     const uploaded = sent.file;

@@ -2,7 +2,6 @@
 // USER sees, and marks USER's keys verified when it matches (asked on a terminal; --yes for scripts).
 // Exit 8 while USER's keys have changed and wait for `trust`: it shows the number for the new keys then.
 
-import confirm from "@inquirer/confirm";
 import { KeyMismatchError } from "../../client/errors.js";
 import { describeSafetyNumber, safetyReportData } from "../../client/trust.js";
 import { parseUsername } from "./args.js";
@@ -54,6 +53,7 @@ export const verify: CommandSpec = {
       return;
     }
     ctx.printer.info(lines.join("\n"));
+    const { default: confirm } = await import("@inquirer/confirm");
     const same = await confirm(
       { message: `Does ${username} see the same number?`, default: false },
       { input: ctx.io.stdin, output: ctx.io.stderr },

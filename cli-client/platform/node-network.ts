@@ -1,6 +1,7 @@
 // The network on Node (client/platform.ts Network): WebSockets from `ws`, which can send the session
-// token as a header and report an HTTP answer to the handshake; streamed uploads through node:http, as
-// fetch cannot say when a piece of a streamed body has been written.
+// token as a header and report an HTTP answer to the handshake; requests and streamed uploads through
+// node:http. Not fetch: Node's fetch is undici, which costs a one-shot command such as `send` about a
+// third of its start-up to load, and it cannot say when a piece of a streamed body has been written.
 
 import { type IncomingMessage, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -10,12 +11,62 @@ import type { HeaderLookup, HttpAnswer, Network, PlatformSocket } from "../../cl
 /** The most of a refused handshake's body that is kept (it is only read for its error message). */
 const REFUSAL_BODY_BYTES = 64 * 1024;
 
+/** The most of an answer's body that is read (the largest JSON answer is a lookup of 1,024 users' keys). */
+const ANSWER_BODY_BYTES = 16 * 1024 * 1024;
+
 export const nodeNetwork: Network = {
+  request(options): Promise<HttpAnswer> {
+    const { url } = options;
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      const headers: Record<string, string> = { ...options.headers };
+      const body = options.body === undefined ? undefined : Buffer.from(options.body, "utf8");
+      if (body) headers["content-length"] = String(body.length);
+      const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
+        method: options.method,
+        headers,
+      });
+      const timer = setTimeout(
+        () => request.destroy(Object.assign(new Error("timed out"), { name: "TimeoutError" })),
+        options.timeoutMs,
+      );
+      const fail = (error: Error): void => {
+        clearTimeout(timer);
+        reject(error);
+      };
+      request.on("error", fail);
+      request.on("response", (response) => {
+        const pieces: Buffer[] = [];
+        let size = 0;
+        response.on("data", (piece: Buffer) => {
+          size += piece.length;
+          if (size > ANSWER_BODY_BYTES) {
+            request.destroy(Object.assign(new Error("answer too large"), { code: "EANSWERTOOLARGE" }));
+            return;
+          }
+          pieces.push(piece);
+        });
+        response.on("error", fail);
+        response.on("end", () => {
+          clearTimeout(timer);
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: headersOf(response),
+            text: Buffer.concat(pieces).toString("utf8"),
+          });
+        });
+      });
+      request.end(body);
+    });
+  },
+
   openSocket(url, options, handlers): PlatformSocket {
     const ws = new WebSocket(url, {
       headers: options.headers,
       maxPayload: options.maxPayloadBytes,
       handshakeTimeout: options.handshakeTimeoutMs,
+      // Every frame is ciphertext, which does not compress: negotiating permessage-deflate would only
+      // load zlib and spend CPU on both ends (a browser's socket offers it, and gains nothing either).
+      perMessageDeflate: false,
     });
     ws.binaryType = "nodebuffer";
     ws.on("unexpected-response", (request, response) => {

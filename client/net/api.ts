@@ -177,20 +177,21 @@ export class Api {
    * answer that says no version at all is not from a Telepound server.
    */
   async checkProtocol(): Promise<void> {
-    let response: Response;
-    let text: string;
+    let answer: HttpAnswer;
     try {
-      response = await fetch(endpoint(this.server, "/v1/health"), {
+      answer = await this.net.network.request({
+        url: endpoint(this.server, "/v1/health"),
+        method: "GET",
         headers: { accept: "application/json" },
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        timeoutMs: REQUEST_TIMEOUT_MS,
       });
-      text = await response.text();
     } catch (error) {
       throw unreachable(this.server, error);
     }
+    const text = answer.text;
     const notTelepound = (why: string) =>
       new NetworkError(`${this.server} is not a Telepound server: GET /v1/health ${why}`);
-    if (!response.ok) throw notTelepound(`answered HTTP ${response.status}`);
+    if (answer.status < 200 || answer.status >= 300) throw notTelepound(`answered HTTP ${answer.status}`);
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -534,29 +535,27 @@ export class Api {
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (options.body !== undefined) headers["content-type"] = "application/json";
-    let response: Response;
+    let answer: HttpAnswer;
     try {
-      response = await fetch(endpoint(this.server, options.path), {
+      answer = await this.net.network.request({
+        url: endpoint(this.server, options.path),
         method: options.method,
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+        timeoutMs: REQUEST_TIMEOUT_MS,
       });
     } catch (error) {
       throw unreachable(this.server, error);
     }
-    const text = await response.text().catch((error: unknown) => {
-      throw unreachable(this.server, error);
-    });
-    if (response.ok) {
-      if (text === "") return null;
+    if (answer.status >= 200 && answer.status < 300) {
+      if (answer.text === "") return null;
       try {
-        return JSON.parse(text);
+        return JSON.parse(answer.text);
       } catch {
         throw new NetworkError(`protocol failure: ${options.path} answered with something that is not JSON`);
       }
     }
-    throw httpError(response, text, options);
+    throw httpError(answer, answer.text, options);
   }
 }
 

@@ -31,16 +31,29 @@ export interface LocalServer {
   restart(): Promise<void>;
 }
 
+// Ports are picked below the kernel's ephemeral range (32768 and up on Linux): a port the kernel hands
+// out for listen(0) is free only until the next outgoing connection of any process takes it as its local
+// port, and with several servers and hundreds of client sockets in one test run that happened.
+const PORT_RANGE = { low: 20_000, high: 32_000 } as const;
+
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const candidate = PORT_RANGE.low + Math.floor(Math.random() * (PORT_RANGE.high - PORT_RANGE.low));
+    if (await canListen(candidate)) return candidate;
+  }
+  throw new Error(`no free loopback port between ${PORT_RANGE.low} and ${PORT_RANGE.high}`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
+
+/** How often a start that lost a race for its port (or its inspector's) is tried again. */
+const BIND_ATTEMPTS = 4;
 
 export async function startLocalServer(
   options: {
@@ -59,12 +72,11 @@ export async function startLocalServer(
 ): Promise<LocalServer> {
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "telepound-state-"));
   rememberStateDir(persistDir);
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+  let port = await freePort();
   let output = "";
   let child: ChildProcess | undefined;
 
-  const start = async (): Promise<void> => {
+  const startOnce = async (): Promise<void> => {
     const inspectorPort = await freePort();
     const varArgs = Object.entries(options.vars ?? {}).flatMap(([key, value]) => [
       "--var",
@@ -102,7 +114,25 @@ export async function startLocalServer(
     );
     child.stdout!.on("data", (chunk) => (output += chunk));
     child.stderr!.on("data", (chunk) => (output += chunk));
-    await waitUntilHealthy(url, child, () => output);
+    await waitUntilHealthy(`http://127.0.0.1:${port}`, child, () => output);
+  };
+
+  // A port found free can still be taken before workerd binds it; then workerd exits "Address already in
+  // use" and the start is tried again: on a new port the first time (nobody holds the URL yet), on the
+  // same port after a pause for a restart (the caller's clients keep the URL).
+  const start = async (firstStart = false): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const logged = output.length;
+      try {
+        await startOnce();
+        return;
+      } catch (error) {
+        const lostBindRace = output.slice(logged).includes("Address already in use");
+        if (!lostBindRace || attempt >= BIND_ATTEMPTS) throw error;
+        if (firstStart) port = await freePort();
+        else await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
   };
 
   const stop = async (): Promise<void> => {
@@ -128,13 +158,14 @@ export async function startLocalServer(
     await waitUntilPortFree(port);
   };
 
-  await start();
+  await start(true);
+  const url = `http://127.0.0.1:${port}`;
   return {
     url,
     persistDir,
     log: () => output,
     stop,
-    start,
+    start: () => start(),
     restart: async () => {
       await stop();
       await start();
