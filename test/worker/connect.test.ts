@@ -2,11 +2,11 @@
 // shard count is raised while users are connected.
 
 import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { fromHex } from "../../protocol/bytes.js";
 import { decodeDelivery } from "../../protocol/envelope.js";
-import { api, connectSocket, fakeUpload, login, online, signup, uniqueName } from "./helpers.js";
+import { TestSocket, api, connectSocket, fakeUpload, login, online, signup, uniqueName } from "./helpers.js";
 
 describe("GET /v1/connect", () => {
   it("refuses a missing, malformed, forged or revoked token before any upgrade", async () => {
@@ -22,6 +22,38 @@ describe("GET /v1/connect", () => {
     await api("/v1/logout", { method: "POST", token: session.token });
     const revoked = await connectSocket(session.token);
     expect(revoked.response.status).toBe(401);
+  });
+
+  it("takes a browser's token from its offered subprotocols, selects only `telepound`, and never echoes the token", async () => {
+    const session = await signup(uniqueName("web"));
+    const offer = (token: string) =>
+      exports.default.fetch(
+        new Request("http://telepound.test/v1/connect", {
+          headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": `telepound, telepound.bearer.${token}` },
+        }),
+      );
+    const accepted = await offer(session.token);
+    expect(accepted.status).toBe(101);
+    expect(accepted.headers.get("Sec-WebSocket-Protocol")).toBe("telepound");
+    const socket = new TestSocket(accepted.webSocket!);
+    accepted.webSocket!.accept();
+    expect((await socket.waitForJson("welcome")).type).toBe("welcome");
+    socket.close();
+
+    const [user, id, secret] = session.token.split(".") as [string, string, string];
+    const forged = `${user}.${id}.${secret.replace(/.$/, (ch) => (ch === "0" ? "1" : "0"))}`;
+    for (const token of [forged, "nonsense"]) {
+      const refused = await offer(token);
+      expect(refused.status, token).toBe(401);
+      expect(refused.webSocket).toBeNull();
+    }
+    // Only the offered token counts: a subprotocol that merely mentions one is no credential.
+    const unlabelled = await exports.default.fetch(
+      new Request("http://telepound.test/v1/connect", {
+        headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": `telepound, ${session.token}` },
+      }),
+    );
+    expect(unlabelled.status).toBe(401);
   });
 
   it("closes open sockets of a session that logs out (4401), and only those", async () => {

@@ -12,12 +12,31 @@ import { ApiError } from "../errors.js";
 export const connect = new Hono<AppEnv>();
 
 /**
+ * A browser cannot set Authorization on a WebSocket, but it can offer subprotocols: it offers
+ * `telepound` and `telepound.bearer.<token>` (a token is `[a-z0-9_-]+.<hex>.<hex>`, all characters a
+ * subprotocol may hold), and the server selects `telepound`, never echoing the token. The token is in a
+ * header, like Authorization, and never in the URL, where logs and history would keep it.
+ */
+export const BROWSER_SUBPROTOCOL = "telepound";
+const TOKEN_SUBPROTOCOL_PREFIX = "telepound.bearer.";
+
+/** The Authorization header's value, or the bearer token a browser offered as a subprotocol. */
+function authorizationOf(headers: { header(name: string): string | undefined }): string | undefined {
+  const authorization = headers.header("Authorization");
+  if (authorization !== undefined) return authorization;
+  const offered = (headers.header("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
+  const token = offered.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
+  return token === undefined ? undefined : `Bearer ${token.slice(TOKEN_SUBPROTOCOL_PREFIX.length)}`;
+}
+
+/**
  * The session is not checked here but by the shard, which has the user's home check it and attach the
  * socket in one call: a login storm wakes each home once, not twice. A refused session still gets the
  * 401 every other route gives, before any WebSocket exists.
  */
 connect.get("/connect", async (c) => {
-  const token = await bearerToken(c.req.header("Authorization"));
+  const token = await bearerToken(authorizationOf(c.req));
+  const fromBrowser = c.req.header("Authorization") === undefined;
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     throw new ApiError("bad_request", "GET /v1/connect expects a WebSocket upgrade");
   }
@@ -26,6 +45,7 @@ connect.get("/connect", async (c) => {
   const shard = await balancerStub(c.env).assign(shardCount(c.env));
   const headers = new Headers(c.req.raw.headers);
   headers.delete("Authorization");
+  headers.delete("Sec-WebSocket-Protocol");
   headers.set(ShardHeaders.user, token.username);
   headers.set(ShardHeaders.session, token.sessionId);
   headers.set(ShardHeaders.secretHash, token.secretHash);
@@ -34,7 +54,13 @@ connect.get("/connect", async (c) => {
   const response = await shardStub(c.env, shard).fetch(new Request(c.req.raw, { headers }));
   const refusal = response.status === 401 ? response.headers.get(ShardHeaders.refusal) : null;
   if (refusal !== null) throw sessionRefused(refusal);
-  return response;
+  if (!fromBrowser || response.status !== 101) return response;
+  // A browser that offered subprotocols fails the handshake unless one is selected.
+  return new Response(null, {
+    status: 101,
+    webSocket: response.webSocket,
+    headers: { "Sec-WebSocket-Protocol": BROWSER_SUBPROTOCOL },
+  });
 });
 
 connect.get("/stats", async (c) => {
