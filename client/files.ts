@@ -8,8 +8,8 @@
 
 import { z } from "zod";
 import { utf8 } from "../protocol/bytes.js";
-import { BLOB_ID_PATTERN } from "../protocol/http.js";
 import { FILE_CHUNK_BYTES, MAX_FILE_BYTES, sealedFileSize } from "../protocol/limits.js";
+import { FileDescriptor } from "../protocol/payload.js";
 import type { Api } from "./net/api.js";
 import {
   CryptoError,
@@ -26,22 +26,6 @@ import { CliError, ExitCode, NetworkError, NotFoundError, RefusedError, UsageErr
 import { formatBytes } from "./describe.js";
 import type { ClientEmitter, ShownFile } from "./events.js";
 import type { FileAccess, ReadableFile } from "./platform.js";
-
-/**
- * The attachment descriptor inside the signed payload (crypto/file.ts documents each field). Extra keys
- * are ignored, so a later minor addition does not make older clients drop the whole message.
- */
-export const FileDescriptor = z.object({
-  v: z.literal(1),
-  blob: z.string().regex(BLOB_ID_PATTERN),
-  name: z.string().max(1024),
-  size: z.int().min(0).max(MAX_FILE_BYTES),
-  chunk: z.literal(FILE_CHUNK_BYTES),
-  key: z.string(),
-  noncePrefix: z.string(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-});
-export type FileDescriptor = z.infer<typeof FileDescriptor>;
 
 /** Where a file goes: one user, or the members of a group at the moment of upload. */
 export type FileAudience = { to: string } | { group: string };

@@ -22,7 +22,7 @@ import type { Contacts } from "./contacts.js";
 import { RateLimitedError, RefusedError, StaleEpochError, describeError } from "./errors.js";
 import { stopAtUnshownChanges } from "./group-changes.js";
 import type { EpochMembers, GroupDirectory } from "./groups.js";
-import { FileDescriptor } from "./files.js";
+import { FileDescriptor } from "../protocol/payload.js";
 import type { HistoryStore } from "./store/history.js";
 import type { Home } from "./store/home.js";
 import type { ClientEmitter } from "./events.js";

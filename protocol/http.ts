@@ -1,5 +1,7 @@
-// Request and response bodies of the HTTP API (worker/), validated with zod on the server and typed
-// for the client. Binary values travel as standard base64.
+// Request and response bodies of the HTTP API (worker/), each defined once as a zod schema with its type
+// inferred from it: the server validates requests with them and every client validates the answers with
+// them (client/net/api.ts). Response schemas are not strict, so a newer server may add fields. Binary
+// values travel as standard base64.
 
 import { z } from "zod";
 import { MAX_STATEMENT_BYTES } from "./group-statement.js";
@@ -72,57 +74,60 @@ export type SignupRequest = z.input<typeof SignupRequest>;
 export const LoginRequest = z.strictObject({ username, authKey, deviceName: deviceName.optional() });
 export type LoginRequest = z.input<typeof LoginRequest>;
 
-/** One live session of the caller's account, as `GET /v1/sessions` lists it. Times are ms since 1970. */
-export interface SessionInfo {
-  id: string;
-  /** The name given at login or signup, or null when none was given. */
-  deviceName: string | null;
-  createdAt: number;
-  /** Last request, connect or socket close, to within a minute. */
-  lastSeenAt: number;
-  expiresAt: number;
-  /** A socket of this session receives right now. */
-  connected: boolean;
-  /** This is the session of the token that asked. */
-  current: boolean;
-}
+const sessionId = z.string().regex(SESSION_ID_PATTERN);
 
-export interface SessionListResponse {
-  sessions: SessionInfo[];
-}
+/** One live session of the caller's account, as `GET /v1/sessions` lists it. Times are ms since 1970. */
+export const SessionInfo = z.object({
+  id: sessionId,
+  /** The name given at login or signup, or null when none was given. */
+  deviceName: z.string().nullable(),
+  createdAt: z.number(),
+  /** Last request, connect or socket close, to within a minute. */
+  lastSeenAt: z.number(),
+  expiresAt: z.number(),
+  /** A socket of this session receives right now. */
+  connected: z.boolean(),
+  /** This is the session of the token that asked. */
+  current: z.boolean(),
+});
+export type SessionInfo = z.infer<typeof SessionInfo>;
+
+export const SessionListResponse = z.object({ sessions: z.array(SessionInfo) });
+export type SessionListResponse = z.infer<typeof SessionListResponse>;
 
 /** A session the session cap ended to make room for a login, as that login's answer names it. */
-export interface EndedSessionInfo {
-  id: string;
-  deviceName: string | null;
-  createdAt: number;
-  lastSeenAt: number;
-}
+export const EndedSessionInfo = z.object({
+  id: sessionId,
+  deviceName: z.string().nullable(),
+  createdAt: z.number(),
+  lastSeenAt: z.number(),
+});
+export type EndedSessionInfo = z.infer<typeof EndedSessionInfo>;
 
-export interface SessionResponse {
-  username: string;
-  token: string;
-  sessionId: string;
-  expiresAt: number;
-  publicKeys: PublicKeys;
-  sealedPrivateKeys: string;
+export const SessionResponse = z.object({
+  username: z.string(),
+  token: z.string().min(1),
+  sessionId: z.string(),
+  expiresAt: z.number(),
+  publicKeys: PublicKeys,
+  sealedPrivateKeys: z.string(),
   /**
    * Login only: the sessions this login ended because the account was at its session cap (the longest
    * idle ones), usually none. Older servers leave it out.
    */
-  endedSessions?: EndedSessionInfo[];
-}
+  endedSessions: z.array(EndedSessionInfo).optional(),
+});
+export type SessionResponse = z.infer<typeof SessionResponse>;
 
-export interface UserResponse {
-  username: string;
-  publicKeys: PublicKeys;
-}
+export const UserResponse = z.object({ username: z.string(), publicKeys: PublicKeys });
+export type UserResponse = z.infer<typeof UserResponse>;
 
-export interface WhoamiResponse {
-  username: string;
-  sessionId: string;
-  expiresAt: number;
-}
+export const WhoamiResponse = z.object({
+  username: z.string(),
+  sessionId: z.string(),
+  expiresAt: z.number(),
+});
+export type WhoamiResponse = z.infer<typeof WhoamiResponse>;
 
 /**
  * `GET /v1/health`: alive, the protocol version it speaks (protocol/version.ts) and its shard count. A
@@ -134,10 +139,16 @@ export interface HealthResponse {
   shards: number;
 }
 
-export interface ErrorResponse {
-  /** `users`: only with consent_required, the users who must be invited rather than added. */
-  error: { code: string; message: string; users?: string[] };
-}
+/** Every error answer. `message` is always sent; a client tolerates its absence. */
+export const ErrorResponse = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string().optional(),
+    /** Only with consent_required: the users who must be invited rather than added. */
+    users: z.array(z.string()).optional(),
+  }),
+});
+export type ErrorResponse = z.infer<typeof ErrorResponse>;
 
 /**
  * The routes, all under the Worker's origin. "Bearer" routes need `Authorization: Bearer <token>`.
@@ -232,64 +243,65 @@ export const CreateGroupRequest = SignedStatementRequest.extend({
 export type CreateGroupRequest = z.input<typeof CreateGroupRequest>;
 
 /** GET /v1/groups/:name/next-epoch: the epoch a create statement for this name must be signed for. */
-export interface NextEpochResponse {
-  name: string;
-  epoch: number;
-}
+export const NextEpochResponse = z.object({ name: z.string(), epoch: z.int().min(1) });
+export type NextEpochResponse = z.infer<typeof NextEpochResponse>;
 
 export const LookupUsersRequest = z.strictObject({ usernames: z.array(username).min(1).max(MAX_RECIPIENTS) });
 export type LookupUsersRequest = z.input<typeof LookupUsersRequest>;
 
-export interface LookupUsersResponse {
-  users: UserResponse[];
+export const LookupUsersResponse = z.object({
+  users: z.array(UserResponse),
   /** Names asked for that have no account. */
-  missing: string[];
-}
+  missing: z.array(z.string()),
+});
+export type LookupUsersResponse = z.infer<typeof LookupUsersResponse>;
 
-export interface GroupMember {
-  username: string;
-  joinedAt: number;
-}
+export const GroupMember = z.object({ username: z.string(), joinedAt: z.number() });
+export type GroupMember = z.infer<typeof GroupMember>;
 
-export interface GroupInfo {
-  name: string;
-  admin: string;
+export const GroupInfo = z.object({
+  name: z.string(),
+  admin: z.string(),
   /** Bumped on every membership change; group messages are sealed for one epoch. */
-  epoch: number;
+  epoch: z.int().min(0),
   /** Oldest member first: the order in which admin rights are handed over. */
-  members: GroupMember[];
+  members: z.array(GroupMember),
   /** Invited and not yet answered, sorted: not members, they get no messages and have no key slot. */
-  invited: string[];
-  createdAt: number;
+  invited: z.array(z.string()),
+  createdAt: z.number(),
   /** The signed statement that started the current epoch (base64), and its signature (base64). */
-  statement: string;
-  signature: string;
-}
+  statement: z.string(),
+  signature: z.string(),
+});
+export type GroupInfo = z.infer<typeof GroupInfo>;
 
 /** One epoch: its members and invitees (sorted), the statement that started it and its signature (base64). */
-export interface GroupEpochResponse {
-  name: string;
-  epoch: number;
-  members: string[];
-  invited: string[];
-  statement: string;
-  signature: string;
-}
+export const GroupEpochResponse = z.object({
+  name: z.string(),
+  epoch: z.int().min(0),
+  members: z.array(z.string()),
+  invited: z.array(z.string()),
+  statement: z.string(),
+  signature: z.string(),
+});
+export type GroupEpochResponse = z.infer<typeof GroupEpochResponse>;
 
 /** An invitation waiting for this user's join or decline. */
-export interface GroupInvitation {
-  group: string;
+export const GroupInvitation = z.object({
+  group: z.string(),
   /** The admin who signed the invite. */
-  by: string;
+  by: z.string(),
   /** Server time of the invite, ms. */
-  at: number;
-}
+  at: z.number(),
+});
+export type GroupInvitation = z.infer<typeof GroupInvitation>;
 
-export interface GroupListResponse {
-  groups: string[];
+export const GroupListResponse = z.object({
+  groups: z.array(z.string()),
   /** Pending invitations, oldest first. */
-  invitations: GroupInvitation[];
-}
+  invitations: z.array(GroupInvitation),
+});
+export type GroupListResponse = z.infer<typeof GroupListResponse>;
 
 // ---- files (blobs) --------------------------------------------------------------------------------
 
@@ -309,13 +321,14 @@ export const CreateBlobRequest = z
   );
 export type CreateBlobRequest = z.input<typeof CreateBlobRequest>;
 
-export interface CreateBlobResponse {
-  /** "<owner>.<32 hex digits>": names the blob in every later call and in the encrypted descriptor. */
-  id: string;
-  /** Upload PUT /v1/blobs/:id/parts/1..parts, each exactly partBytes long but the last. */
-  partBytes: number;
-  parts: number;
-  expiresAt: number;
-}
-
 export const BLOB_ID_PATTERN = /^[a-z0-9_-]{3,32}\.[0-9a-f]{32}$/;
+
+export const CreateBlobResponse = z.object({
+  /** "<owner>.<32 hex digits>": names the blob in every later call and in the encrypted descriptor. */
+  id: z.string().regex(BLOB_ID_PATTERN),
+  /** Upload PUT /v1/blobs/:id/parts/1..parts, each exactly partBytes long but the last. */
+  partBytes: z.int().min(1),
+  parts: z.int().min(1),
+  expiresAt: z.number(),
+});
+export type CreateBlobResponse = z.infer<typeof CreateBlobResponse>;

@@ -29,13 +29,13 @@ export {
   type PasswordKeys,
   type PrivateKeys,
 } from "./password.js";
+export { newDeviceId } from "./payload.js";
 export {
   DEVICE_ID_BYTES,
   type DecodedPayload,
   type Payload,
   type SenderSequence,
-  newDeviceId,
-} from "./payload.js";
+} from "../../protocol/payload.js";
 export {
   SenderKeyring,
   UnwrapCache,

@@ -37,13 +37,8 @@ import { GROUP_NAME_PATTERN, MAX_RECIPIENTS, USERNAME_PATTERN } from "../../prot
 import type { PlatformKey } from "../platform.js";
 import type { SenderKeyring, UnwrapCache } from "./conversation-keys.js";
 import { CryptoError, TamperedMessageError } from "./errors.js";
-import {
-  type DecodedPayload,
-  type Payload,
-  type SenderSequence,
-  decodePayload,
-  encodePayload,
-} from "./payload.js";
+import type { DecodedPayload, Payload, SenderSequence } from "../../protocol/payload.js";
+import { decodePayload, encodePayload } from "./payload.js";
 import {
   bytesEqual,
   randomBytes,

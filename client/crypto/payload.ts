@@ -3,6 +3,7 @@
 // text (UTF-8) ‖ u32 attachmentLength ‖ descriptor (UTF-8 JSON, length 0 when none) ‖ zeros up to a
 // multiple of PAYLOAD_PADDING, so the ciphertext length says little about the text's length. The device
 // and sequence are inside the ciphertext: the server learns nothing new, and they are signed with it.
+// The payload's types and the attachment descriptor are protocol/payload.ts; this is the codec.
 
 import {
   ByteReader,
@@ -16,30 +17,18 @@ import {
   utf8Length,
 } from "../../protocol/bytes.js";
 import { MAX_ATTACHMENT_BYTES, MAX_TEXT_BYTES, PAYLOAD_PADDING } from "../../protocol/limits.js";
+import {
+  DEVICE_ID_BYTES,
+  type DecodedPayload,
+  PAYLOAD_VERSION,
+  type Payload,
+  type SenderSequence,
+} from "../../protocol/payload.js";
 import { PayloadTooLargeError } from "./errors.js";
 import { randomBytes } from "./primitives.js";
 
-export const PAYLOAD_VERSION = 2;
-/** Bytes of the random id a device picks at login (PROTOCOL §5.6). */
-export const DEVICE_ID_BYTES = 16;
 /** version, deviceId, sequence, the two lengths. */
 const FIXED_BYTES = 1 + DEVICE_ID_BYTES + 8 + 4 + 4;
-
-export interface Payload {
-  text: string;
-  /** Any JSON value describing an attachment; absent when the message has none. */
-  attachment?: unknown;
-}
-
-/** Where a message stands among its sender's: which device sealed it, and its number in the conversation. */
-export interface SenderSequence {
-  /** DEVICE_ID_BYTES random bytes, made when the sending device logged in. */
-  deviceId: Uint8Array;
-  /** 1 for the device's first message in this conversation, one more for each after it. */
-  sequence: number;
-}
-
-export type DecodedPayload = Payload & SenderSequence;
 
 /** A new device id, as state.json keeps it: DEVICE_ID_BYTES random bytes in lower-case hex. */
 export function newDeviceId(): string {

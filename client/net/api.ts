@@ -3,24 +3,22 @@
 
 import { z } from "zod";
 import {
-  BLOB_ID_PATTERN,
   type CreateBlobRequest,
-  type CreateBlobResponse,
+  CreateBlobResponse,
   type CreateGroupRequest,
-  type GroupEpochResponse,
-  type GroupInfo,
-  type GroupListResponse,
-  type LookupUsersResponse,
-  PublicKeys,
+  ErrorResponse,
+  GroupEpochResponse,
+  GroupInfo,
+  GroupListResponse,
+  LookupUsersResponse,
   type LoginRequest,
-  type NextEpochResponse,
-  SESSION_ID_PATTERN,
-  type SessionListResponse,
-  type SessionResponse,
+  NextEpochResponse,
+  SessionListResponse,
+  SessionResponse,
   type SignedStatementRequest,
   type SignupRequest,
-  type UserResponse,
-  type WhoamiResponse,
+  UserResponse,
+  WhoamiResponse,
 } from "../../protocol/http.js";
 import { PROTOCOL_VERSION } from "../../protocol/version.js";
 import {
@@ -37,102 +35,6 @@ import type { HttpAnswer, Platform } from "../platform.js";
 const REQUEST_TIMEOUT_MS = 20_000;
 /** One file part (8 MiB) must arrive within this: 30 KB/s at worst. */
 const TRANSFER_TIMEOUT_MS = 5 * 60_000;
-
-const SessionId = z.string().regex(SESSION_ID_PATTERN);
-
-const SessionResponseSchema = z.object({
-  username: z.string(),
-  token: z.string().min(1),
-  sessionId: z.string(),
-  expiresAt: z.number(),
-  publicKeys: PublicKeys,
-  sealedPrivateKeys: z.string(),
-  endedSessions: z
-    .array(
-      z.object({
-        id: SessionId,
-        deviceName: z.string().nullable(),
-        createdAt: z.number(),
-        lastSeenAt: z.number(),
-      }),
-    )
-    .optional(),
-}) satisfies z.ZodType<SessionResponse>;
-
-const SessionListSchema = z.object({
-  sessions: z.array(
-    z.object({
-      id: SessionId,
-      deviceName: z.string().nullable(),
-      createdAt: z.number(),
-      lastSeenAt: z.number(),
-      expiresAt: z.number(),
-      connected: z.boolean(),
-      current: z.boolean(),
-    }),
-  ),
-}) satisfies z.ZodType<SessionListResponse>;
-
-const UserResponseSchema = z.object({
-  username: z.string(),
-  publicKeys: PublicKeys,
-}) satisfies z.ZodType<UserResponse>;
-
-const WhoamiResponseSchema = z.object({
-  username: z.string(),
-  sessionId: z.string(),
-  expiresAt: z.number(),
-}) satisfies z.ZodType<WhoamiResponse>;
-
-const LookupUsersResponseSchema = z.object({
-  users: z.array(UserResponseSchema),
-  missing: z.array(z.string()),
-}) satisfies z.ZodType<LookupUsersResponse>;
-
-const GroupInfoSchema = z.object({
-  name: z.string(),
-  admin: z.string(),
-  epoch: z.int().min(0),
-  members: z.array(z.object({ username: z.string(), joinedAt: z.number() })),
-  invited: z.array(z.string()),
-  createdAt: z.number(),
-  statement: z.string(),
-  signature: z.string(),
-}) satisfies z.ZodType<GroupInfo>;
-
-const GroupEpochSchema = z.object({
-  name: z.string(),
-  epoch: z.int().min(0),
-  members: z.array(z.string()),
-  invited: z.array(z.string()),
-  statement: z.string(),
-  signature: z.string(),
-}) satisfies z.ZodType<GroupEpochResponse>;
-
-const NextEpochSchema = z.object({
-  name: z.string(),
-  epoch: z.int().min(1),
-}) satisfies z.ZodType<NextEpochResponse>;
-
-const CreateBlobResponseSchema = z.object({
-  id: z.string().regex(BLOB_ID_PATTERN),
-  partBytes: z.int().min(1),
-  parts: z.int().min(1),
-  expiresAt: z.number(),
-}) satisfies z.ZodType<CreateBlobResponse>;
-
-const GroupListSchema = z.object({
-  groups: z.array(z.string()),
-  invitations: z.array(z.object({ group: z.string(), by: z.string(), at: z.number() })),
-}) satisfies z.ZodType<GroupListResponse>;
-
-const ErrorBody = z.object({
-  error: z.object({
-    code: z.string(),
-    message: z.string().optional(),
-    users: z.array(z.string()).optional(),
-  }),
-});
 
 /** What a 401 means depends on the request: a wrong password at login, a dead session everywhere else. */
 export const SESSION_INVALID = "your session has expired or was revoked: log in again";
@@ -215,7 +117,7 @@ export class Api {
       body: request,
       conflict: `the username ${request.username} is already taken`,
     });
-    return parse(SessionResponseSchema, body, "signup");
+    return parse(SessionResponse, body, "signup");
   }
 
   async login(request: LoginRequest): Promise<SessionResponse> {
@@ -228,7 +130,7 @@ export class Api {
       unauthorized: `wrong username or password at ${this.server}`,
       notFound: `no such user: ${request.username}`,
     });
-    return parse(SessionResponseSchema, body, "login");
+    return parse(SessionResponse, body, "login");
   }
 
   async logout(): Promise<void> {
@@ -237,7 +139,11 @@ export class Api {
 
   /** This account's live sessions (its devices), the caller's marked `current`. */
   async sessions(): Promise<SessionListResponse> {
-    return parse(SessionListSchema, await this.request({ method: "GET", path: "/v1/sessions" }), "sessions");
+    return parse(
+      SessionListResponse,
+      await this.request({ method: "GET", path: "/v1/sessions" }),
+      "sessions",
+    );
   }
 
   /** Ends one of this account's sessions, as its own logout would. */
@@ -250,7 +156,7 @@ export class Api {
   }
 
   async whoami(): Promise<WhoamiResponse> {
-    return parse(WhoamiResponseSchema, await this.request({ method: "GET", path: "/v1/whoami" }), "whoami");
+    return parse(WhoamiResponse, await this.request({ method: "GET", path: "/v1/whoami" }), "whoami");
   }
 
   async user(username: string): Promise<UserResponse> {
@@ -259,20 +165,20 @@ export class Api {
       path: `/v1/users/${encodeURIComponent(username)}`,
       notFound: `no such user: ${username}`,
     });
-    return parse(UserResponseSchema, body, "users");
+    return parse(UserResponse, body, "users");
   }
 
   /** Many users' public keys in one request (at most MAX_RECIPIENTS names). */
   async lookupUsers(usernames: string[]): Promise<LookupUsersResponse> {
     const body = await this.request({ method: "POST", path: "/v1/users/lookup", body: { usernames } });
-    return parse(LookupUsersResponseSchema, body, "users/lookup");
+    return parse(LookupUsersResponse, body, "users/lookup");
   }
 
   // ---- groups: the server enforces every rule and groups.ts verifies it; these only carry the requests ---
 
   /** The groups I am in, and the invitations waiting for my join or decline. */
   async groups(): Promise<GroupListResponse> {
-    return parse(GroupListSchema, await this.request({ method: "GET", path: "/v1/groups" }), "groups");
+    return parse(GroupListResponse, await this.request({ method: "GET", path: "/v1/groups" }), "groups");
   }
 
   /**
@@ -281,7 +187,7 @@ export class Api {
    */
   async createGroup(request: CreateGroupRequest): Promise<GroupInfo> {
     const body = await this.request({ method: "POST", path: "/v1/groups", body: request });
-    return parse(GroupInfoSchema, body, "group");
+    return parse(GroupInfo, body, "group");
   }
 
   /** The epoch a create statement for `name` must be signed for. */
@@ -290,7 +196,7 @@ export class Api {
       method: "GET",
       path: `/v1/groups/${encodeURIComponent(name)}/next-epoch`,
     });
-    return parse(NextEpochSchema, body, "next epoch");
+    return parse(NextEpochResponse, body, "next epoch");
   }
 
   async groupInfo(name: string): Promise<GroupInfo> {
@@ -300,7 +206,7 @@ export class Api {
       notFound: `no such group: ${name}`,
       forbidden: `you are not a member of the group ${name}`,
     });
-    return parse(GroupInfoSchema, body, "group");
+    return parse(GroupInfo, body, "group");
   }
 
   /** Members and invitees at a past (or the current) epoch; 403 unless we were in it then or just before. */
@@ -311,7 +217,7 @@ export class Api {
       notFound: `the group ${name} has no epoch ${epoch} (or no longer exists)`,
       forbidden: `you were not a member of the group ${name} at epoch ${epoch}`,
     });
-    return parse(GroupEpochSchema, body, "group epoch");
+    return parse(GroupEpochResponse, body, "group epoch");
   }
 
   /** ConsentRequiredError: the user has never written to us, and must be invited instead. */
@@ -322,7 +228,7 @@ export class Api {
       // 409 is "already a member", "the group is full" or a stale statement: the server's own words say which.
       body: signed,
     });
-    return parse(GroupInfoSchema, body, "group");
+    return parse(GroupInfo, body, "group");
   }
 
   /** The admin invites a user, who becomes a member only by joining. */
@@ -334,7 +240,7 @@ export class Api {
       // or a stale statement: the server's own words say which.
       body: signed,
     });
-    return parse(GroupInfoSchema, body, "group");
+    return parse(GroupInfo, body, "group");
   }
 
   /** An invitee accepts: the answer is the group with them as a member. */
@@ -345,7 +251,7 @@ export class Api {
       body: signed,
       notFound: `no such group: ${name}`,
     });
-    return parse(GroupInfoSchema, body, "group");
+    return parse(GroupInfo, body, "group");
   }
 
   /** An invitee says no: the invitation is gone (204). */
@@ -365,7 +271,7 @@ export class Api {
       path: `/v1/groups/${encodeURIComponent(name)}/members/${encodeURIComponent(username)}`,
       body: signed,
     });
-    return parse(GroupInfoSchema, body, "group");
+    return parse(GroupInfo, body, "group");
   }
 
   async leaveGroup(name: string, signed: SignedStatementRequest): Promise<void> {
@@ -390,7 +296,7 @@ export class Api {
       forbidden:
         request.group !== undefined ? `you are not a member of the group ${request.group}` : undefined,
     });
-    return parse(CreateBlobResponseSchema, body, "blobs");
+    return parse(CreateBlobResponse, body, "blobs");
   }
 
   /**
@@ -597,7 +503,7 @@ export function httpError(
   let serverMessage = "";
   let users: string[] | undefined;
   try {
-    const parsed = ErrorBody.safeParse(JSON.parse(text));
+    const parsed = ErrorResponse.safeParse(JSON.parse(text));
     if (parsed.success) {
       code = parsed.data.error.code;
       serverMessage = parsed.data.error.message ?? "";

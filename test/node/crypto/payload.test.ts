@@ -5,11 +5,8 @@ import { describe, expect, it } from "vitest";
 import { ByteWriter, FormatError } from "../../../protocol/bytes.js";
 import { MAX_ATTACHMENT_BYTES, MAX_CIPHERTEXT_BYTES, MAX_TEXT_BYTES } from "../../../protocol/limits.js";
 import { PayloadTooLargeError } from "../../../client/crypto/errors.js";
-import {
-  type Payload,
-  decodePayload,
-  encodePayload as encodeWithPosition,
-} from "../../../client/crypto/payload.js";
+import { decodePayload, encodePayload as encodeWithPosition } from "../../../client/crypto/payload.js";
+import type { Payload } from "../../../protocol/payload.js";
 
 const DEVICE = new Uint8Array(16).map((_, i) => 0xa0 + i);
 /** Header bytes before the text: version, device id, sequence, text length. */
