@@ -151,11 +151,15 @@ export async function saveSession(
   });
 }
 
-/** Logout: the session and every secret go; contacts (pins) and seen ids stay for the next login. */
+/**
+ * Logout: the session, every secret and the messages still waiting to be sent go; contacts (pins) and
+ * seen ids stay for the next login.
+ */
 export async function forgetSession(ctx: HomeOnServer): Promise<void> {
   await ctx.home.withLock(async () => {
     await ctx.home.remove("session.json");
     await ctx.home.remove("identity.json");
     await ctx.home.remove("state.json");
+    await ctx.home.remove("outbox.json");
   });
 }

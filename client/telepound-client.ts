@@ -50,6 +50,7 @@ import { HeldMessages } from "./store/held.js";
 import type { HistoryEntry, HistoryQuery, HistoryStore } from "./store/history.js";
 import { Home } from "./store/home.js";
 import { PersistedSeen } from "./store/seen.js";
+import { SendQueue } from "./send-queue.js";
 import { type SafetyReport, type TrustResult, markVerified, safetyReport, trustKeys } from "./trust.js";
 import type { EndedSessionInfo, GroupInfo, GroupListResponse, SessionInfo } from "../protocol/http.js";
 
@@ -400,6 +401,14 @@ export class TelepoundClient {
       if (uploaded) await me.api.deleteBlob(uploaded.descriptor.blob).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * The messages waiting to be sent for the logged-in user, kept in the home across processes
+   * (send-queue.ts): a face that queues what is typed offline sends them with `send` and removes each.
+   */
+  async sendQueue(): Promise<SendQueue> {
+    return new SendQueue(this.home, (await this.session()).username, () => this.platform.clock.now());
   }
 
   /** Whether a live connection is up now (sends wait for it otherwise). */

@@ -19,6 +19,7 @@ import { type Interface, createInterface } from "node:readline";
 import type { UploadStatus } from "../../client/net/connection.js";
 import { AuthError, NetworkError, UsageError, describeError } from "../../client/errors.js";
 import type { ConnectionState, Progress } from "../../client/events.js";
+import type { QueuedSend, SendQueue } from "../../client/send-queue.js";
 import type { Sent, Reception, TelepoundClient } from "../../client/telepound-client.js";
 import type { Context } from "../context.js";
 import {
@@ -85,6 +86,8 @@ interface Outgoing {
   file?: string;
   /** As typed, for the list of what was not sent. */
   line: string;
+  /** Its copy in the home's send queue, once written (null if it could not be). */
+  kept: Promise<QueuedSend | null>;
 }
 
 /** Where the connection is, as the prompt shows it. */
@@ -101,6 +104,10 @@ export class ChatSession {
   private readonly lastStatus = new Map<string, UploadStatus>();
   /** Messages typed and not yet sent, oldest first; the first one is being sent. */
   private readonly outbox: Outgoing[] = [];
+  /** The outbox as the home keeps it, so that what was not sent when chat ended goes out next time. */
+  private queue!: SendQueue;
+  /** Writes to the queue still under way: chat does not end before they are done. */
+  private keeping: Promise<unknown> = Promise.resolve();
   private sending: Promise<void> = Promise.resolve();
   /** The lines typed, handled in order (sends only join the outbox, so none of them waits for one). */
   private lines: Promise<void> = Promise.resolve();
@@ -143,6 +150,8 @@ export class ChatSession {
     const { events } = this.client;
     // The history is on this device: it is read before (and whether or not) the server answers.
     this.conversations.load(await this.client.history({ limit: SCAN_LIMIT }));
+    this.queue = await this.client.sendQueue();
+    const leftOver = await this.queue.list();
     await this.loadContacts();
     events.on("message", (message) => {
       if (message.from !== this.me) this.notifier.messageArrived(message.from, message.group);
@@ -198,6 +207,24 @@ export class ChatSession {
     printer.info(
       shown`logged in as ${printer.name(this.me)}; /msg USER or /group G to start a conversation, /help for more`,
     );
+    // What an earlier chat could not send goes first, in the order it was typed.
+    if (leftOver.length > 0) {
+      const lines = shownLines(leftOver.map((item) => `  ${describeQueued(item)}`));
+      printer.info(
+        shown`${leftOver.length} message${leftOver.length === 1 ? "" : "s"} from an earlier chat ${leftOver.length === 1 ? "waits" : "wait"} in the outbox:\n${lines}`,
+      );
+      for (const item of leftOver) {
+        this.enqueue(
+          {
+            to: item.to,
+            text: item.text,
+            ...(item.file === undefined ? {} : { file: item.file }),
+            line: describeQueued(item),
+          },
+          item,
+        );
+      }
+    }
     this.rl.on("line", (line) => {
       this.notifier.active();
       this.handleLine(line.trim());
@@ -206,11 +233,13 @@ export class ChatSession {
       this.closing = true;
       // Ctrl-C or Ctrl-D leave the cursor after the prompt; the shell's prompt belongs on a line of its own.
       if (this.terminal) this.ctx.io.stdout.write("\n");
-      // Quitting while offline: whatever still waits in the outbox is shown, not silently dropped.
+      // Quitting while offline: whatever still waits in the outbox is kept for the next chat, and shown.
       if (this.outbox.length > 0 && !this.client.connected) {
         const unsent = shownLines(this.outbox.map((item) => `  ${item.line}`));
-        printer.warn(shown`not connected; these lines were not sent:\n${unsent}`);
-        this.finish(null);
+        printer.warn(
+          shown`not connected; kept in the outbox, to go out the next time chat connects:\n${unsent}`,
+        );
+        void this.keeping.then(() => this.finish(null));
         return;
       }
       // Ctrl-D, end of piped input, or /quit: let the lines before it and the outbox finish first.
@@ -463,7 +492,9 @@ export class ChatSession {
         // The rest of the line is the path, spaces and all.
         const path = line.replace(/^\/file\s*/, "");
         if (!path) throw new UsageError("usage: /file PATH");
-        return this.enqueue({ to: this.requireCurrent(), text: "", file: path, line });
+        // Made absolute (as a folder would be): a later chat, started elsewhere, may be the one to send it.
+        const file = this.client.platform.files.resolveFolder(path);
+        return this.enqueue({ to: this.requireCurrent(), text: "", file, line });
       }
       default:
         throw new UsageError(`unknown command ${command}: /help lists them`);
@@ -579,17 +610,41 @@ export class ChatSession {
       throw new NetworkError(`not connected: ${command} needs the server; try again once reconnected`);
     }
     await this.sending;
+    await this.keeping;
   }
 
-  /** Puts a message in the outbox; it goes out after those before it, once the server is reachable. */
-  private enqueue(item: Outgoing): void {
+  /**
+   * Puts a message in the outbox (and in the home's send queue, unless `kept` says it is there already);
+   * it goes out after those before it, once the server is reachable.
+   */
+  private enqueue(message: Omit<Outgoing, "kept">, kept?: QueuedSend): void {
+    const item: Outgoing = {
+      ...message,
+      kept: kept
+        ? Promise.resolve(kept)
+        : this.queue.add(message.to, { text: message.text, file: message.file }).catch((error: unknown) => {
+            this.ctx.printer.warn(`the outbox could not keep this message: ${describeError(error).message}`);
+            return null;
+          }),
+    };
+    this.keeping = this.keeping.then(() => item.kept);
     this.outbox.push(item);
     this.conversations.touched(item.to);
     if (!this.client.connected) this.offline();
+    const forget = async () => {
+      const copy = await item.kept;
+      if (copy) this.keeping = this.keeping.then(() => this.queue.remove(copy.id).catch(() => undefined));
+    };
     this.sending = this.sending.then(() =>
       this.attempt(async () => {
         try {
           await this.deliver(item);
+          await forget();
+        } catch (error) {
+          // Sent nowhere because chat is ending or the network went: kept for the next chat. Any other
+          // failure (no such user, a changed key) is final and reported: the queue lets it go.
+          if (!this.closing && !(error instanceof NetworkError)) await forget();
+          throw error;
         } finally {
           this.outbox.shift();
           this.refreshPrompt();
@@ -679,4 +734,11 @@ export class ChatSession {
     this.rl.setPrompt(next);
     this.rl.prompt(true);
   }
+}
+
+/** "to bob: see you" / "to group team: file notes.pdf", as a kept message is listed. */
+function describeQueued(item: QueuedSend): string {
+  const where = item.to.kind === "user" ? item.to.name : `group ${item.to.name}`;
+  const what = item.file === undefined ? item.text : `/file ${item.file}`;
+  return `to ${where}: ${what}`;
 }

@@ -17,6 +17,9 @@
 //   groups.json     per group, the chain of signed membership statements this device verified (hash, digests,
 //                   admin, members and invitees of recent epochs, which changes were shown, forks seen): what
 //                   group messages are checked against and sealed for. Not secret, kept at logout
+//   outbox.json     messages typed in chat while the server was out of reach, in plaintext, oldest first,
+//                   until each is sent (send-queue.ts): a chat quit offline sends them the next time it
+//                   connects. Deleted at logout: what was not sent by then is not sent
 //   history.db      every message sent and received, and group events, in plaintext (SQLite; history.ts).
 //                   Kept at logout, like contacts: it is this device's record, not the account's
 //   receiver.lock   while inbox, listen or chat runs: the pid of the one process receiving for this home
@@ -123,6 +126,22 @@ export const SeenFile = z.object({
   ids: z.array(z.tuple([z.string(), z.number()])),
 });
 export type SeenFile = z.infer<typeof SeenFile>;
+
+/** One message waiting to be sent (client/send-queue.ts). */
+export const QueuedSend = z.object({
+  /** Random, to remove it once sent. */
+  id: z.string().regex(/^[0-9a-f]{16}$/),
+  to: z.object({ kind: z.enum(["user", "group"]), name: z.string() }),
+  text: z.string(),
+  /** A file to attach, as the platform names it (a path on Node). */
+  file: z.string().optional(),
+  /** When it was queued, ms since the Unix epoch. */
+  queuedAt: z.number(),
+});
+export type QueuedSend = z.infer<typeof QueuedSend>;
+
+export const OutboxFile = z.object({ owner: z.string(), items: z.array(QueuedSend) });
+export type OutboxFile = z.infer<typeof OutboxFile>;
 
 /** An array of entries, not an object keyed by name: "__proto__" is a valid username. */
 export const SequencesFile = z.object({
@@ -259,6 +278,7 @@ const files = {
   "seen.json": SeenFile,
   "sequences.json": SequencesFile,
   "groups.json": GroupsFile,
+  "outbox.json": OutboxFile,
 } as const;
 export type HomeFileName = keyof typeof files;
 type FileValue<N extends HomeFileName> = z.infer<(typeof files)[N]>;

@@ -3,10 +3,10 @@
 // are marked unread and listed by /list, /reply goes to the last sender, Tab completes, a wrapped line of
 // wide characters is redrawn without a stale row, /file shows its progress, and with the server down chat
 // still opens, queues what is typed in order, answers slash commands at once and is back within about a
-// second of the server.
+// second of the server; what is still in the outbox when chat quits offline goes out with the next chat.
 
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
@@ -26,6 +26,8 @@ const TEXTS = [
   "queued two",
   "after the outage",
   "wide one",
+  "kept one",
+  "kept two",
 ];
 let alice: CliUser;
 let bob: CliUser;
@@ -296,6 +298,47 @@ describe("chat while the server is away", () => {
     } finally {
       chat.pty.kill();
       if (!serverUp) await server.start();
+    }
+  }, 120_000);
+
+  it("keeps what was not sent when chat quits offline, and the next chat sends it first, in order", async () => {
+    const outbox = join(alice.home, "outbox.json");
+    await server.stop();
+    try {
+      const first = new PtyChat(alice);
+      await first.waitFor((text) => /\(offline, next try in \d s\)/.test(text), "the offline prompt");
+      first.type("/msg bob\r");
+      await first.waitFor((text) => text.includes("now talking to bob"), "the conversation");
+      first.type("kept one\r");
+      first.type("kept two\r");
+      await first.waitFor((text) => text.includes("2 in outbox"), "the outbox in the prompt");
+      first.type("/quit\r");
+      expect(await first.exited).toBe(0);
+      expect(first.text).toContain("kept in the outbox, to go out the next time chat connects");
+      // Kept in the home, in order, as typed: nothing was lost by quitting.
+      const kept = JSON.parse(readFileSync(outbox, "utf8")) as {
+        items: Array<{ text: string; to: unknown }>;
+      };
+      expect(kept.items.map((item) => item.text)).toEqual(["kept one", "kept two"]);
+      expect(kept.items[0]!.to).toEqual({ kind: "user", name: "bob" });
+    } finally {
+      await server.start();
+    }
+
+    const second = new PtyChat(alice);
+    try {
+      await second.waitFor(
+        (text) => text.includes("2 messages from an earlier chat wait in the outbox"),
+        "the kept messages announced",
+      );
+      expect(second.text).toContain("to bob: kept one");
+      expect(await inboxTexts(bob)).toEqual(["kept one", "kept two"]);
+      // Sent, so no longer kept: a third chat would send nothing again.
+      await second.waitFor(() => !existsSync(outbox), "the outbox emptied", 10_000);
+      second.type("/quit\r");
+      expect(await second.exited).toBe(0);
+    } finally {
+      second.pty.kill();
     }
   }, 120_000);
 });
