@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   context = await browser.newContext();
-  page = await openHarnessPage(context, origin);
+  page = await openHarnessPage(context, origin, "routed");
 });
 afterEach(async () => {
   await context?.close();
@@ -59,7 +59,7 @@ describe("the home in IndexedDB", () => {
   it("keeps documents across a reload", async () => {
     await call(page, "writeDocument", "home", "contacts.json", "pins");
     await page.reload();
-    const again = await openHarnessPage(context, origin);
+    const again = await openHarnessPage(context, origin, "routed");
     expect(await call(again, "readDocument", "home", "contacts.json")).toBe("pins");
   });
 
@@ -80,7 +80,7 @@ describe("the home in IndexedDB", () => {
   });
 
   it("lets one page at a time hold the short lock, across pages", async () => {
-    const other = await openHarnessPage(context, origin);
+    const other = await openHarnessPage(context, origin, "routed");
     const holdMs = 600;
     const heldAt = await call(page, "holdLock", "home", holdMs);
     const otherAt = await call(other, "lockedAt", "home");
@@ -92,7 +92,7 @@ describe("the home in IndexedDB", () => {
   });
 
   it("lets one page receive: another is told a tab holds it, until it is released or the tab closes", async () => {
-    const other = await openHarnessPage(context, origin);
+    const other = await openHarnessPage(context, origin, "routed");
     expect(await call(page, "claim", "home", "listen")).toBe("claimed");
     const refused = await call(other, "claim", "home", "listen");
     expect(refused).toMatchObject({ heldBy: "another tab" });

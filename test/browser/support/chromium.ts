@@ -29,14 +29,24 @@ export async function bundle(entry: string, format: "iife" | "esm"): Promise<str
 }
 
 /**
- * A page at `origin` (e.g. the local server's), its document served by the test itself, with `scripts`
- * run in it in order. Every other request goes to the origin for real.
+ * A page at `origin` with `scripts` run in it in order. With `document: "routed"` its document is served
+ * by the test itself (an origin with no server behind it); with "server", the page is the server's
+ * /v1/health, a real loopback document: Chromium lets only such a page open WebSockets to loopback
+ * (Local Network Access), and a routed document counts as public. Its CSP is bypassed by the context.
  */
-export async function openPage(context: BrowserContext, origin: string, scripts: string[]): Promise<Page> {
-  const documentUrl = `${origin}/__browser-test`;
-  await context.route(documentUrl, (route) =>
-    route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>test</title>" }),
-  );
+export async function openPage(
+  context: BrowserContext,
+  origin: string,
+  scripts: string[],
+  document: "routed" | "server",
+): Promise<Page> {
+  let documentUrl = `${origin}/v1/health`;
+  if (document === "routed") {
+    documentUrl = `${origin}/__browser-test`;
+    await context.route(documentUrl, (route) =>
+      route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>test</title>" }),
+    );
+  }
   const page = await context.newPage();
   page.on("pageerror", (error) => console.error(`page error: ${error.message}`));
   await page.goto(documentUrl);
@@ -57,12 +67,19 @@ export function call<K extends keyof Harness>(
 }
 
 /** A page with the platform harness set up (scrypt in its worker), at `origin`. */
-export async function openHarnessPage(context: BrowserContext, origin: string): Promise<Page> {
-  const [harness, worker] = await Promise.all([harnessBundle, workerBundle]);
-  const page = await openPage(context, origin, [harness]);
+export async function openHarnessPage(
+  context: BrowserContext,
+  origin: string,
+  document: "routed" | "server",
+): Promise<Page> {
+  const [harness, worker] = await Promise.all([harnessBundle(), workerBundle()]);
+  const page = await openPage(context, origin, [harness], document);
   await call(page, "setup", worker);
   return page;
 }
 
-const harnessBundle = bundle("test/browser/harness/platform-harness.ts", "iife");
-const workerBundle = bundle("web-client/platform/scrypt-worker.ts", "esm");
+let harnessBuild: Promise<string> | null = null;
+let workerBuild: Promise<string> | null = null;
+/** Built once per test file, on first use. */
+const harnessBundle = () => (harnessBuild ??= bundle("test/browser/harness/platform-harness.ts", "iife"));
+const workerBundle = () => (workerBuild ??= bundle("web-client/platform/scrypt-worker.ts", "esm"));

@@ -1,0 +1,129 @@
+// The whole client core in Chromium on the browser adapter, against `wrangler dev`: a browser user signs
+// up, exchanges messages both ways with a user of the Node platform, keeps its session across a reload,
+// and wipes this browser's copy at log out. Also the adapter's socket against the real server: the token
+// as a subprotocol, and a refused handshake explained by its status.
+
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nodePlatform } from "../../cli-client/platform/index.js";
+import type { ShownMessage } from "../../client/events.js";
+import { TelepoundClient } from "../../client/telepound-client.js";
+import { type LocalServer, startLocalServer } from "../support/local-server.js";
+import { call, launchChromium, openHarnessPage } from "./support/chromium.js";
+
+let server: LocalServer;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let bob: TelepoundClient;
+const PASSWORD = "browser smoke test password";
+
+beforeAll(async () => {
+  [server, browser] = await Promise.all([startLocalServer(), launchChromium()]);
+  context = await browser.newContext({ bypassCSP: true });
+  page = await openHarnessPage(context, server.url, "server");
+  bob = await TelepoundClient.open(nodePlatform(), {
+    home: join(mkdtempSync(join(tmpdir(), "telepound-smoke-")), "bob"),
+    server: server.url,
+  });
+});
+afterAll(async () => {
+  await bob?.close();
+  await context?.close();
+  await browser?.close();
+  await server?.stop();
+});
+
+/** What bob's backlog brings within `timeoutMs`, once `count` messages came. */
+async function bobReceives(count: number, timeoutMs: number): Promise<ShownMessage[]> {
+  const messages: ShownMessage[] = [];
+  const gotAll = new Promise<void>((resolve) => {
+    const stop = bob.events.on("message", (message) => {
+      messages.push(message);
+      if (messages.length >= count) {
+        stop();
+        resolve();
+      }
+    });
+  });
+  const reception = await bob.receive({ command: "test", mode: "backlog" });
+  await Promise.race([gotAll, new Promise((resolve) => setTimeout(resolve, timeoutMs))]);
+  await reception.finish();
+  return messages;
+}
+
+describe("a browser user and a Node user", () => {
+  it("sign up and exchange a message both ways", async () => {
+    const signedUp = await call(page, "signup", "alice-home", server.url, "alice", PASSWORD);
+    expect(signedUp.username).toBe("alice");
+    expect(signedUp.fingerprint).toMatch(/^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
+    await bob.signup("bob", { password: async () => PASSWORD });
+
+    const toAlice = await bob.send({ user: "alice" }, { text: "hello from node" });
+    expect(toAlice.status).toBe("stored");
+    expect(await call(page, "receive", "alice-home", 1, 20_000)).toEqual([
+      { from: "bob", to: "alice", text: "hello from node" },
+    ]);
+
+    const toBob = await call(page, "send", "alice-home", "bob", "hello from chromium");
+    expect(toBob.status).toBe("stored");
+    const atBob = await bobReceives(1, 20_000);
+    expect(atBob.map(({ from, to, text }) => ({ from, to, text }))).toEqual([
+      { from: "alice", to: "bob", text: "hello from chromium" },
+    ]);
+
+    const history = await call(page, "history", "alice-home", { user: "bob", limit: 10 });
+    expect(history.map((entry) => [entry.direction, entry.text])).toEqual([
+      ["in", "hello from node"],
+      ["out", "hello from chromium"],
+    ]);
+  });
+
+  it("keeps the session across a reload, and log out wipes this browser's copy", async () => {
+    await page.reload();
+    page = await openHarnessPage(context, server.url, "server");
+    expect(await call(page, "reopen", "alice-home", server.url)).toBe("alice");
+    const left = await call(page, "logoutAndWipe", "alice-home");
+    expect(left).not.toContain("telepound-home:alice-home");
+    expect(await call(page, "readDocument", "alice-home", "contacts.json")).toBeNull();
+  });
+});
+
+describe("the browser's socket against the server", () => {
+  it("is refused with 401 for a bad token, the status learned by a plain request", async () => {
+    const url = `${server.url.replace("http:", "ws:")}/v1/connect`;
+    const outcome = await call(page, "socketOutcome", url, "alice.not.a-token");
+    expect(outcome.refused).toMatchObject({ status: 401 });
+    expect(outcome.messages).toBeUndefined();
+    expect(outcome.closed).toBeDefined();
+  });
+
+  it("opens with a good token offered as the subprotocol, and enforces the payload limit", async () => {
+    const { token } = (await call(
+      page,
+      "signup",
+      "carol-home",
+      server.url,
+      "carol",
+      PASSWORD,
+    )) as unknown as {
+      token?: string;
+    };
+    void token;
+    const session = JSON.parse((await call(page, "readDocument", "carol-home", "session.json"))!) as {
+      token: string;
+    };
+    const url = `${server.url.replace("http:", "ws:")}/v1/connect`;
+    const opened = await call(page, "socketOutcome", url, session.token);
+    expect(opened.refused).toBeUndefined();
+    expect(opened.first).toMatch(/welcome/);
+    expect(opened.closed).toMatchObject({ code: 1000 });
+    // The welcome frame is larger than 16 bytes: the adapter ends the connection without handing it on.
+    const limited = await call(page, "socketOutcome", url, session.token, 16);
+    expect(limited.messages).toBeUndefined();
+    expect(limited.closed).toEqual({ code: 1009, reason: "message too big" });
+  });
+});
