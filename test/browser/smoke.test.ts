@@ -3,7 +3,8 @@
 // and wipes this browser's copy at log out. Also the adapter's socket against the real server: the token
 // as a subprotocol, and a refused handshake explained by its status.
 
-import { mkdtempSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -82,13 +83,39 @@ describe("a browser user and a Node user", () => {
     ]);
   });
 
+  it("send each other files, saved with the same bytes (several upload parts, into OPFS)", async () => {
+    const size = 9 * 1024 * 1024 + 12_345;
+    const content = new Uint8Array(size).map((_, i) => (i * 13) & 0xff);
+    const file = join(mkdtempSync(join(tmpdir(), "telepound-smoke-file-")), "from-node.bin");
+    writeFileSync(file, content);
+    await bob.send({ user: "alice" }, { text: "a file", file });
+    const [atAlice] = await call(page, "receive", "alice-home", 1, 60_000);
+    expect(atAlice?.file).toMatchObject({
+      name: "from-node.bin",
+      size,
+      path: "/received/alice-home/from-node.bin",
+    });
+    const saved = await call(page, "download", atAlice!.file!.path);
+    expect(saved).toEqual({ size, sha: createHash("sha256").update(content).digest("hex") });
+
+    const sent = await call(page, "sendFile", "alice-home", "bob", "from chromium.bin", size);
+    expect(sent.status).toBe("stored");
+    const [atBob] = await bobReceives(1, 60_000);
+    expect(atBob?.file).toMatchObject({ name: "from chromium.bin", size });
+    expect(createHash("sha256").update(readFileSync(atBob!.file!.path)).digest("hex")).toBe(sent.sha);
+  });
+
   it("keeps the session across a reload, and log out wipes this browser's copy", async () => {
     await page.reload();
     page = await openHarnessPage(context, server.url, "server");
     expect(await call(page, "reopen", "alice-home", server.url)).toBe("alice");
+    expect(await call(page, "readDocument", "alice-home", "contacts.json")).not.toBeNull();
+    expect(await call(page, "folderEntries", "/received/alice-home")).toEqual(["from-node.bin"]);
     const left = await call(page, "logoutAndWipe", "alice-home");
     expect(left).not.toContain("telepound-home:alice-home");
     expect(await call(page, "readDocument", "alice-home", "contacts.json")).toBeNull();
+    // The file received above went with it.
+    expect(await call(page, "folderEntries", "/received/alice-home")).toBeNull();
   });
 });
 
