@@ -62,6 +62,15 @@ describe("a browser user and a Node user", () => {
     expect(signedUp.username).toBe("alice");
     expect(signedUp.fingerprint).toMatch(/^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
     await bob.signup("bob", { password: async () => PASSWORD });
+    // The private keys are in the key vault as non-extractable CryptoKeys, not text in identity.json.
+    expect(await call(page, "keysKept", "alice-home")).toEqual({
+      identityKeys: ["encryptionPublic", "signingPublic"],
+      vault: [
+        { type: "private", extractable: false, algorithm: "RSA-OAEP" },
+        { type: "public", extractable: true, algorithm: "RSA-OAEP" },
+        { type: "private", extractable: false, algorithm: "Ed25519" },
+      ],
+    });
 
     const toAlice = await bob.send({ user: "alice" }, { text: "hello from node" });
     expect(toAlice.status).toBe("stored");
@@ -109,11 +118,18 @@ describe("a browser user and a Node user", () => {
     await page.reload();
     page = await openHarnessPage(context, server.url, "server");
     expect(await call(page, "reopen", "alice-home", server.url)).toBe("alice");
+    // The vault's keys, loaded afresh, still open and sign.
+    await bob.send({ user: "alice" }, { text: "after the reload" });
+    expect(await call(page, "receive", "alice-home", 1, 20_000)).toEqual([
+      { from: "bob", to: "alice", text: "after the reload" },
+    ]);
+    expect((await call(page, "send", "alice-home", "bob", "me too")).status).toBe("stored");
     expect(await call(page, "readDocument", "alice-home", "contacts.json")).not.toBeNull();
     expect(await call(page, "folderEntries", "/received/alice-home")).toEqual(["from-node.bin"]);
     const left = await call(page, "logoutAndWipe", "alice-home");
     expect(left).not.toContain("telepound-home:alice-home");
     expect(await call(page, "readDocument", "alice-home", "contacts.json")).toBeNull();
+    expect(await call(page, "keysKept", "alice-home")).toEqual({ identityKeys: null, vault: null });
     // The file received above went with it.
     expect(await call(page, "folderEntries", "/received/alice-home")).toBeNull();
   });

@@ -3,12 +3,18 @@
 //
 //   documents  name → the document's JSON text (session, identity, state, contacts, …)
 //   records    [folder, name] → { folder, name, bytes, modifiedAt }: folders of binary records (held/alice)
+//   keys       "identity" → the user's key pairs as CryptoKeys (the key vault; private keys non-extractable)
 //   history    seq (auto) → one history entry with its owner and conversation ("u:NAME", "g:NAME");
 //              unique on [owner, id], listed newest first through [owner] or [owner, conversation]
 
 const SCHEMA_VERSION = 1;
 
-export const STORES = { documents: "documents", records: "records", history: "history" } as const;
+export const STORES = {
+  documents: "documents",
+  records: "records",
+  keys: "keys",
+  history: "history",
+} as const;
 export const HISTORY_INDEX = {
   ownerAndId: "owner-id",
   owner: "owner",
@@ -28,6 +34,7 @@ export async function openHomeDatabase(location: string): Promise<IDBDatabase> {
     // Version 1 is the only one so far; later versions add their steps after this one.
     db.createObjectStore(STORES.documents);
     db.createObjectStore(STORES.records, { keyPath: ["folder", "name"] });
+    db.createObjectStore(STORES.keys);
     const history = db.createObjectStore(STORES.history, { keyPath: "seq", autoIncrement: true });
     history.createIndex(HISTORY_INDEX.ownerAndId, ["owner", "id"], { unique: true });
     history.createIndex(HISTORY_INDEX.owner, "owner");

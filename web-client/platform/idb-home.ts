@@ -3,13 +3,21 @@
 // every tab of the origin shares and which the browser releases when a tab closes, so a closed or crashed
 // tab never leaves a home locked. Each document and record write is one transaction, so it is atomic.
 
-import { type Claim, type HomeStorage, LockTimeoutError, type RecordFolder } from "../../client/platform.js";
+import {
+  type Claim,
+  type HomeStorage,
+  type KeyVault,
+  LockTimeoutError,
+  type RecordFolder,
+  type VaultKeys,
+} from "../../client/platform.js";
 import type { HistoryStore } from "../../client/store/history.js";
 import { IdbHistory } from "./idb-history.js";
 import { STORES, committed, openHomeDatabase, settled } from "./idb-database.js";
 
 /** The core holds the short lock for milliseconds; a wait this long means a stuck tab. */
 const LOCK_WAIT_MS = 10_000;
+const VAULT_KEY = "identity";
 
 interface StoredRecord {
   folder: string;
@@ -26,6 +34,20 @@ export class IdbHomeStorage implements HomeStorage {
     readonly location: string,
     readonly downloads: string,
   ) {}
+
+  /**
+   * The private keys as CryptoKeys, stored by IndexedDB as they are: the non-extractable ones stay so,
+   * and no script of the page can read their bytes, only use them.
+   */
+  readonly keyVault: KeyVault = {
+    save: (keys) => this.change(STORES.keys, (store) => store.put(keys, VAULT_KEY)),
+    load: async () => {
+      const db = await this.db();
+      const keys = await settled(db.transaction(STORES.keys).objectStore(STORES.keys).get(VAULT_KEY));
+      return (keys as VaultKeys | undefined) ?? null;
+    },
+    remove: () => this.change(STORES.keys, (store) => store.delete(VAULT_KEY)),
+  };
 
   describe(name: string): string {
     return `${this.location}/${name}`;

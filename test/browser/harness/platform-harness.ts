@@ -276,6 +276,26 @@ const harness = {
     return (await indexedDB.databases()).map((database) => database.name);
   },
 
+  /** What a home keeps of the keys: identity.json's key fields, and the vault's keys as CryptoKeys. */
+  async keysKept(location: string) {
+    const identity = JSON.parse((await home(location).read("identity.json")) ?? "null") as {
+      keys: Record<string, string>;
+    } | null;
+    const vaulted = await home(location).keyVault?.load();
+    const describeKey = (key: object) => {
+      const { type, extractable, algorithm } = key as CryptoKey;
+      return { type, extractable, algorithm: algorithm.name };
+    };
+    return {
+      identityKeys: identity ? Object.keys(identity.keys).sort() : null,
+      vault: vaulted
+        ? [vaulted.encryption.privateKey, vaulted.encryption.publicKey, vaulted.signing.privateKey].map(
+            describeKey,
+          )
+        : null,
+    };
+  },
+
   // ---- the network directly
 
   /** A socket to `url` with this token: how it ended (opened, refused with a status, or failed). */
