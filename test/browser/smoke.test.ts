@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nodePlatform } from "../../cli-client/platform/index.js";
 import type { ShownMessage } from "../../client/events.js";
 import { TelepoundClient } from "../../client/telepound-client.js";
-import { type LocalServer, startLocalServer } from "../support/local-server.js";
+import { type LocalServer, freePort, startLocalServer } from "../support/local-server.js";
 import { call, launchChromium, openHarnessPage } from "./support/chromium.js";
 
 let server: LocalServer;
@@ -142,6 +142,18 @@ describe("the browser's socket against the server", () => {
     expect(outcome.refused).toMatchObject({ status: 401 });
     expect(outcome.messages).toBeUndefined();
     expect(outcome.closed).toBeDefined();
+  });
+
+  it("fails as the network's fault, not a refusal, when nothing answers", async () => {
+    const outcome = await call(
+      page,
+      "socketOutcome",
+      `ws://127.0.0.1:${await freePort()}/v1/connect`,
+      "a.b.c",
+    );
+    expect(outcome.refused).toBeUndefined();
+    expect(outcome.error).toBe("network error");
+    expect(outcome.closed).toMatchObject({ code: 1006 });
   });
 
   it("opens with a good token offered as the subprotocol, and enforces the payload limit", async () => {
