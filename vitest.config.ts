@@ -1,5 +1,6 @@
 // Two kinds of tests: "workers" runs inside workerd (miniflare) against the real Worker and Durable
-// Objects; "node" runs the client's crypto and CLI, and end-to-end tests that start `wrangler dev`.
+// Objects; "node" runs the client's crypto and CLI, and end-to-end tests that start `wrangler dev`;
+// "browser" runs the web client's adapter and core in Debian's Chromium (playwright-core).
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
@@ -47,6 +48,19 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: "browser",
+          environment: "node",
+          include: ["test/browser/**/*.test.ts"],
+          setupFiles: ["test/support/crypto-backend.ts"],
+          globalSetup: ["test/e2e/global-setup.ts"],
+          // Chromium and `wrangler dev` per file: one file at a time, with room for a slow start.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
         },
       },
     ],

@@ -113,6 +113,26 @@ export interface HomeStorage {
   openHistory(owner: string): Promise<HistoryStore>;
   /** Where received files go by default. */
   readonly downloads: string;
+  /**
+   * Where the private keys are kept as the platform's key objects, when it can keep them so (a browser's
+   * non-extractable CryptoKeys); without one they are text in identity.json, as on Node.
+   */
+  readonly keyVault?: KeyVault;
+}
+
+/** The user's two key pairs, as the platform holds them (the shape of crypto's Identity). */
+export interface VaultKeys {
+  encryption: PlatformKeyPair;
+  signing: PlatformKeyPair;
+}
+
+/** A home's private keys kept as key objects, never as bytes the core could read back. */
+export interface KeyVault {
+  /** Replaces whatever the vault held. */
+  save(keys: VaultKeys): Promise<void>;
+  /** The keys, or null if there are none. */
+  load(): Promise<VaultKeys | null>;
+  remove(): Promise<void>;
 }
 
 /** The home's short lock could not be taken in time. */

@@ -12,10 +12,13 @@ import {
   type PasswordAccount,
   fingerprint,
   importIdentity,
+  toBase64,
   kdfOrigin,
   newDeviceId,
 } from "./crypto/index.js";
+import { cryptoBackend } from "./crypto/backend.js";
 import { AuthError, UsageError } from "./errors.js";
+import type { PlatformKey } from "./platform.js";
 import type { SessionFile } from "./store/home.js";
 
 /** A home and the server it is used with: what every session function works on. */
@@ -36,7 +39,8 @@ export interface LoggedIn {
   /** Authenticated with the session token. */
   api: Api;
   identity: Identity;
-  exported: ExportedIdentity;
+  /** The public keys as published (base64 SPKI DER). */
+  exported: Pick<ExportedIdentity, "encryptionPublic" | "signingPublic">;
   fingerprint: string;
 }
 
@@ -57,16 +61,42 @@ export async function loadSession(ctx: HomeOnServer): Promise<LoggedIn> {
   if (!stored || stored.username !== session.username) {
     throw new AuthError(`the keys in ${ctx.home.location} are missing: log in again`);
   }
-  const exported: ExportedIdentity = stored.keys;
+  const { keys } = stored;
+  const { encryptionPrivate, signingPrivate } = keys;
+  let identity: Identity;
+  if (encryptionPrivate !== undefined && signingPrivate !== undefined) {
+    identity = await importIdentity({ ...keys, encryptionPrivate, signingPrivate });
+  } else {
+    identity = await vaultIdentity(ctx, keys);
+  }
   return {
     username: session.username,
     session,
     server: session.server,
     api: new Api(ctx.net, session.server, session.token),
-    identity: await importIdentity(exported),
-    exported,
+    identity,
+    exported: { encryptionPublic: keys.encryptionPublic, signingPublic: keys.signingPublic },
     fingerprint: stored.fingerprint,
   };
+}
+
+/** The keys a platform's vault holds, which must be the pairs of identity.json's public keys. */
+async function vaultIdentity(
+  ctx: HomeOnServer,
+  keys: Pick<ExportedIdentity, "encryptionPublic" | "signingPublic">,
+): Promise<Identity> {
+  const missing = new AuthError(`the keys in ${ctx.home.location} are missing: log in again`);
+  const vaulted = await ctx.home.storage.keyVault?.load();
+  if (!vaulted) throw missing;
+  // Each pair was checked when it was stored; this checks they are the pairs of the published keys.
+  const spki = async (key: PlatformKey) => toBase64(await cryptoBackend().exportPublicKey(key));
+  if (
+    (await spki(vaulted.encryption.publicKey)) !== keys.encryptionPublic ||
+    (await spki(vaulted.signing.publicKey)) !== keys.signingPublic
+  ) {
+    throw missing;
+  }
+  return vaulted;
 }
 
 /**
@@ -119,12 +149,18 @@ export async function saveSession(
   exported: ExportedIdentity,
 ): Promise<void> {
   const { username } = response;
+  const vault = ctx.home.storage.keyVault;
+  // A vault gets the keys as imported key objects (a browser's are then non-extractable), checked as
+  // pairs; identity.json keeps only the public halves then.
+  const vaulted = vault ? await importIdentity(exported) : null;
   await ctx.home.withLock(async () => {
+    if (vault && vaulted) await vault.save(vaulted);
+    const { encryptionPublic, signingPublic } = exported;
     await ctx.home.write("identity.json", {
       username,
       publicKeys: response.publicKeys,
       fingerprint: fingerprint(response.publicKeys),
-      keys: { ...exported },
+      keys: vault ? { encryptionPublic, signingPublic } : { ...exported },
     });
     const state = await ctx.home.read("state.json");
     // A new device id at every login, its sequences starting again at 1: receivers know it as a new
@@ -159,6 +195,7 @@ export async function forgetSession(ctx: HomeOnServer): Promise<void> {
   await ctx.home.withLock(async () => {
     await ctx.home.remove("session.json");
     await ctx.home.remove("identity.json");
+    await ctx.home.storage.keyVault?.remove();
     await ctx.home.remove("state.json");
     await ctx.home.remove("outbox.json");
   });

@@ -47,16 +47,19 @@ export const SessionFile = z.object({
 });
 export type SessionFile = z.infer<typeof SessionFile>;
 
-/** `keys` is crypto's exportIdentity(): base64 DER, public SPKI and private PKCS#8. */
+/**
+ * `keys` is crypto's exportIdentity(): base64 DER, public SPKI and private PKCS#8. The private keys are
+ * absent when the platform keeps them in its key vault instead (HomeStorage.keyVault).
+ */
 export const IdentityFile = z.object({
   username: z.string(),
   publicKeys: PublicKeys,
   fingerprint: z.string(),
   keys: z.object({
     encryptionPublic: z.string(),
-    encryptionPrivate: z.string(),
+    encryptionPrivate: z.string().optional(),
     signingPublic: z.string(),
-    signingPrivate: z.string(),
+    signingPrivate: z.string().optional(),
   }),
 });
 export type IdentityFile = z.infer<typeof IdentityFile>;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeDelivery } from "../../protocol/envelope.js";
 import type { UserResponse } from "../../protocol/http.js";
 import {
+  type ExportedIdentity,
   SenderKeyring,
   fingerprint,
   importIdentity,
@@ -87,7 +88,8 @@ async function scriptedSender(name: string) {
   const user: CliUser = { home: newHome(name), server: server.url, password: `${name}-password-1` };
   await cliOk(user, ["signup", name]);
   const home = nodeHome(user.home);
-  const identity = await importIdentity((await home.read("identity.json"))!.keys);
+  // A CLI home keeps its private keys in identity.json (it has no key vault).
+  const identity = await importIdentity((await home.read("identity.json"))!.keys as ExportedIdentity);
   const token = (await home.read("session.json"))!.token;
   const watch = new FailureWatch(name);
   const client = await BenchClient.open({ origin: server.url, token, receive: false, watch });
