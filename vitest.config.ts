@@ -1,5 +1,6 @@
-// Two kinds of tests: "workers" runs inside workerd (miniflare) against the real Worker and Durable
-// Objects; "node" runs the client's crypto and CLI, and end-to-end tests that start `wrangler dev`.
+// Four kinds of tests: "workers" runs inside workerd (miniflare) against the real Worker and Durable
+// Objects; "node" runs the client's crypto and CLI; "e2e" starts `wrangler dev` and drives the CLI
+// against it; "browser" drives the web client in Chromium (playwright-core) against `wrangler dev`.
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
@@ -44,6 +45,19 @@ export default defineConfig({
           // After the last file: the persisted state of every server of the run is scanned for secrets.
           globalSetup: ["test/e2e/global-setup.ts"],
           // Each file starts its own `wrangler dev`; one at a time keeps a 2-core machine responsive.
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: "browser",
+          environment: "node",
+          include: ["test/browser/**/*.test.ts"],
+          // The CLI users the browser users talk to run in the test process, on the Node platform.
+          setupFiles: ["test/support/crypto-backend.ts"],
+          // Each file starts its own `wrangler dev` and Chromium: one at a time on a 2-core machine.
           fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 120_000,
