@@ -11,6 +11,7 @@ import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { zodEnglishOnly } from "./zod-english-only.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const source = join(root, "web-client");
@@ -65,6 +66,7 @@ const common = {
   outdir: assets,
   entryNames: "[name]-[hash]",
   metafile: true,
+  plugins: [zodEnglishOnly],
   // The metafile's paths are relative to this.
   absWorkingDir: root,
 };

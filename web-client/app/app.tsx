@@ -20,7 +20,11 @@ export function App({ services, server }: { services: BrowserServices; server: s
   const client = useRef<TelepoundClient | null>(null);
 
   const openClient = async (): Promise<TelepoundClient> => {
-    client.current ??= await TelepoundClient.open(services.platform, { home: HOME, server, serverChosen: true });
+    client.current ??= await TelepoundClient.open(services.platform, {
+      home: HOME,
+      server,
+      serverChosen: true,
+    });
     return client.current;
   };
 
@@ -70,7 +74,10 @@ export function App({ services, server }: { services: BrowserServices; server: s
           onLogout={async () => {
             await phase.model.logout(HOME);
             client.current = null;
-            setPhase({ name: "signed-out", note: "Logged out: this browser's copy of your keys and messages is gone." });
+            setPhase({
+              name: "signed-out",
+              note: "Logged out: this browser's copy of your keys and messages is gone.",
+            });
           }}
         />
       );

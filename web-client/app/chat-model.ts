@@ -106,7 +106,11 @@ export class ChatModel {
   }
 
   /** The model of the signed-in user of `client`, its history counted; receiving starts with `start`. */
-  static async open(client: TelepoundClient, services: BrowserServices, location: string): Promise<ChatModel> {
+  static async open(
+    client: TelepoundClient,
+    services: BrowserServices,
+    location: string,
+  ): Promise<ChatModel> {
     const me = (await client.session()).username;
     const list = await ConversationList.load(me, services.platform.home(location));
     list.count(await client.history({ limit: SCAN_LIMIT }));
@@ -383,7 +387,8 @@ export class ChatModel {
     const keyChanges = new Map(this.state.keyChanges);
     keyChanges.delete(user);
     this.update({ keyChanges });
-    const shown = held > 0 ? `; ${held === 1 ? "1 held message" : `${held} held messages`} will be shown` : "";
+    const shown =
+      held > 0 ? `; ${held === 1 ? "1 held message" : `${held} held messages`} will be shown` : "";
     this.notify(
       `accepted ${user}'s new keys (fingerprint ${result.fingerprint}): compare the safety number again${shown}`,
       "info",
@@ -405,7 +410,8 @@ export class ChatModel {
 
   async addMember(group: string, user: string): Promise<GroupInfo> {
     const change = await this.client.addMember(group, user);
-    if (change.change === "invited") this.notify(`invited ${user}: they become a member once they accept`, "info");
+    if (change.change === "invited")
+      this.notify(`invited ${user}: they become a member once they accept`, "info");
     return change.info;
   }
 

@@ -86,7 +86,11 @@ function Notices({ state, model }: { state: ChatState; model: ChatModel }) {
       {state.notices.map((notice) => (
         <li key={notice.id} class={notice.tone} role={notice.tone === "info" ? "status" : "alert"}>
           <span>{notice.text}</span>
-          <button type="button" aria-label={`Dismiss: ${notice.text}`} onClick={() => model.dismiss(notice.id)}>
+          <button
+            type="button"
+            aria-label={`Dismiss: ${notice.text}`}
+            onClick={() => model.dismiss(notice.id)}
+          >
             ×
           </button>
         </li>

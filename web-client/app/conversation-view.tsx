@@ -90,7 +90,9 @@ function Lines({ model, lines, me }: { model: ChatModel; lines: Line[]; me: stri
             <span class="from">{line.from === me ? "you" : name(line.from)}</span>
             {line.text !== "" ? <p class="text">{messageText(line.text)}</p> : null}
             {line.file ? <FileItem model={model} file={line.file} /> : null}
-            {line.fileError ? <p class="file-error">file not received: {messageText(line.fileError)}</p> : null}
+            {line.fileError ? (
+              <p class="file-error">file not received: {messageText(line.fileError)}</p>
+            ) : null}
             <time title={fullTime(line.at)}>{shortTime(line.at)}</time>
             {line.sending ? <span class="state">sending…</span> : null}
             {line.failed ? <span class="state failed">not sent: {messageText(line.failed)}</span> : null}

@@ -112,7 +112,9 @@ export class ConversationList {
   list(): ConversationSummary[] {
     return [...this.summaries.values()]
       .map((summary) => ({ ...summary }))
-      .sort((a, b) => b.lastActivity - a.lastActivity || a.conversation.name.localeCompare(b.conversation.name));
+      .sort(
+        (a, b) => b.lastActivity - a.lastActivity || a.conversation.name.localeCompare(b.conversation.name),
+      );
   }
 
   private summary(conversation: Conversation): ConversationSummary {

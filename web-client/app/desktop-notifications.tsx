@@ -17,7 +17,10 @@ export function DesktopNotifications({ model }: { model: ChatModel }) {
     model.onIncoming = (message, onScreen) => {
       if (permission !== "granted" || (onScreen && !document.hidden)) return;
       const where = message.group === undefined ? "" : ` in ${name(message.group)}`;
-      new Notification("Telepound", { body: `New message from ${name(message.from)}${where}`, tag: message.id });
+      new Notification("Telepound", {
+        body: `New message from ${name(message.from)}${where}`,
+        tag: message.id,
+      });
     };
     return () => {
       model.onIncoming = () => undefined;
@@ -26,7 +29,8 @@ export function DesktopNotifications({ model }: { model: ChatModel }) {
 
   if (!supported) return null;
   if (permission === "granted") return <p class="notifications">Desktop notifications on</p>;
-  if (permission === "denied") return <p class="notifications">Desktop notifications blocked by the browser</p>;
+  if (permission === "denied")
+    return <p class="notifications">Desktop notifications blocked by the browser</p>;
   return (
     <button type="button" onClick={async () => setPermission(await Notification.requestPermission())}>
       Enable desktop notifications
