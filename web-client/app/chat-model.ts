@@ -81,6 +81,8 @@ export class ChatModel {
   private outbox: Promise<void> = Promise.resolve();
   private poll: ReturnType<typeof setTimeout> | null = null;
   private nextNotice = 1;
+  /** The groups the server last said this user is in. */
+  private groups: string[] = [];
   private stopped = false;
   private readonly unsubscribe: Array<() => void> = [];
   /** Told of each message from someone else (desktop notifications). */
@@ -89,7 +91,8 @@ export class ChatModel {
   private constructor(
     private readonly client: TelepoundClient,
     private readonly services: BrowserServices,
-    private readonly list: ConversationList,
+    private list: ConversationList,
+    private readonly location: string,
     me: string,
   ) {
     this.state = {
@@ -114,7 +117,7 @@ export class ChatModel {
     const me = (await client.session()).username;
     const list = await ConversationList.load(me, services.platform.home(location));
     list.count(await client.history({ limit: SCAN_LIMIT }));
-    const model = new ChatModel(client, services, list, me);
+    const model = new ChatModel(client, services, list, location, me);
     model.refreshList();
     return model;
   }
@@ -192,9 +195,20 @@ export class ChatModel {
   private pollElsewhere(): void {
     this.poll = setTimeout(async () => {
       if (this.stopped) return;
+      await this.recount().catch(() => undefined);
       await this.reloadCurrent().catch(() => undefined);
       await this.claimReceiving();
     }, ELSEWHERE_POLL_MS);
+  }
+
+  /** Counts the conversations again from the history, which the receiving tab keeps writing. */
+  private async recount(): Promise<void> {
+    const list = await ConversationList.load(this.state.me, this.services.platform.home(this.location));
+    list.count(await this.client.history({ limit: SCAN_LIMIT }));
+    for (const group of this.groups) list.know({ kind: "group", name: group });
+    if (this.state.current) list.know(this.state.current);
+    this.list = list;
+    this.refreshList();
   }
 
   private receivingFailed(error: unknown): void {
@@ -445,6 +459,7 @@ export class ChatModel {
   private async refreshGroups(): Promise<void> {
     try {
       const { groups, invitations } = await this.client.listGroups();
+      this.groups = groups;
       for (const group of groups) this.list.know({ kind: "group", name: group });
       this.update({ invitations });
       this.refreshList();
