@@ -252,7 +252,8 @@ export class ChatModel {
 
   private groupChanged(event: ShownEvent): void {
     const conversation: Conversation = { kind: "group", name: event.group };
-    this.list.touched(conversation);
+    // An invitation lists the group under the invitations, not as a conversation, until it is accepted.
+    if (event.members.includes(this.state.me)) this.list.touched(conversation);
     if (sameConversation(conversation, this.state.current)) {
       this.addLines([
         {
