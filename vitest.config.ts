@@ -1,6 +1,6 @@
-// Two kinds of tests: "workers" runs inside workerd (miniflare) against the real Worker and Durable
-// Objects; "node" runs the client's crypto and CLI, and end-to-end tests that start `wrangler dev`;
-// "browser" runs the web client's adapter and core in Debian's Chromium (playwright-core).
+// Four kinds of tests: "workers" runs inside workerd (miniflare) against the real Worker and Durable
+// Objects; "node" runs the client's crypto and CLI; "e2e" starts `wrangler dev` and drives the CLI
+// against it; "browser" drives the web client in Chromium (playwright-core) against `wrangler dev`.
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 

@@ -21,28 +21,10 @@ import { chmod, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { zodEnglishOnly } from "./zod-english-only.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outdir = join(root, "dist");
-
-/**
- * zod's namespace re-exports its error messages in every language it has (a third of zod's size); the
- * CLI never switches zod's language, so only English, the default zod sets for itself, is bundled.
- */
-const zodEnglishOnly = {
-  name: "zod-english-only",
-  setup(plugin) {
-    plugin.onResolve({ filter: /\/locales\/index\.js$/ }, ({ importer, resolveDir }) =>
-      importer.includes("/node_modules/zod/")
-        ? { path: join(resolveDir, "..", "locales", "index.js"), namespace: "zod-english-only" }
-        : undefined,
-    );
-    plugin.onLoad({ filter: /.*/, namespace: "zod-english-only" }, ({ path }) => ({
-      contents: `export { default as en } from ${JSON.stringify(join(dirname(path), "en.js"))};`,
-      resolveDir: dirname(path),
-    }));
-  },
-};
 
 // A previous build's chunks have other hashes; leave only this build's files.
 await rm(outdir, { recursive: true, force: true });
