@@ -17,7 +17,7 @@
 // Node parses all of a file before running any of it, so its size is start-up time.
 
 import { execFileSync } from "node:child_process";
-import { chmod, rm } from "node:fs/promises";
+import { chmod, readdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -26,8 +26,11 @@ import { zodEnglishOnly } from "./zod-english-only.mjs";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outdir = join(root, "dist");
 
-// A previous build's chunks have other hashes; leave only this build's files.
-await rm(outdir, { recursive: true, force: true });
+// A previous build's chunks have other hashes; leave only this build's files. dist/web is the web
+// client's build (scripts/build-web.mjs), which a running `wrangler dev` serves: it stays.
+for (const entry of await readdir(outdir).catch(() => [])) {
+  if (entry !== "web") await rm(join(outdir, entry), { recursive: true, force: true });
+}
 
 const common = {
   bundle: true,
