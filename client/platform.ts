@@ -253,6 +253,27 @@ export interface Network {
    * complete (a refusal). Rejects when the server cannot be reached or the body's source throws.
    */
   putStreamed(upload: StreamedUpload): Promise<HttpAnswer>;
+  /**
+   * A GET whose answer's body is read piece by piece, at the pace the caller reads it (a large file is
+   * never held whole). Resolves once the answer's head has come; rejects when the server cannot be reached.
+   */
+  getStreamed(download: StreamedDownload): Promise<StreamedAnswer>;
+}
+
+export interface StreamedDownload {
+  url: URL;
+  headers: Record<string, string>;
+  /** Aborting it ends the transfer at any point: before the head has come or while the body is read. */
+  signal: AbortSignal;
+}
+
+export interface StreamedAnswer {
+  status: number;
+  headers: HeaderLookup;
+  /** The body; a transfer that breaks off makes it throw (a RequestFailure). */
+  body: AsyncIterable<Uint8Array>;
+  /** Releases the connection without reading the rest. */
+  cancel(): Promise<void>;
 }
 
 export interface Clock {

@@ -30,7 +30,7 @@ import {
   RateLimitedError,
   RefusedError,
 } from "../errors.js";
-import type { HttpAnswer, Platform } from "../platform.js";
+import type { HttpAnswer, Platform, StreamedAnswer } from "../platform.js";
 
 const REQUEST_TIMEOUT_MS = 20_000;
 /** One file part (8 MiB) must arrive within this: 30 KB/s at worst. */
@@ -362,25 +362,38 @@ export class Api {
     id: string,
     signal: AbortSignal,
   ): Promise<{ body: AsyncIterable<Uint8Array>; size: number; cancel(): Promise<void> }> {
-    const response = await this.raw("GET", `/v1/blobs/${encodeURIComponent(id)}`, {
-      signal,
-      accept: "application/octet-stream",
-      notFound: "the file is no longer on the server (it expired, or was withdrawn or already fetched)",
-      forbidden: "the server refuses the file to you (it was not sent to you)",
-      conflict: "the file is still being uploaded",
-    });
-    const size = Number(response.headers.get("content-length"));
-    if (!response.body || !Number.isSafeInteger(size)) {
-      await response.body?.cancel();
+    const headers: Record<string, string> = { accept: "application/octet-stream" };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const server = this.server;
+    let answer: StreamedAnswer;
+    try {
+      answer = await this.net.network.getStreamed({
+        url: endpoint(server, `/v1/blobs/${encodeURIComponent(id)}`),
+        headers,
+        signal,
+      });
+    } catch (error) {
+      throw unreachable(server, error);
+    }
+    if (answer.status < 200 || answer.status >= 300) {
+      const text = await readSmallText(answer).catch(() => "");
+      throw httpError(answer, text, {
+        notFound: "the file is no longer on the server (it expired, or was withdrawn or already fetched)",
+        forbidden: "the server refuses the file to you (it was not sent to you)",
+        conflict: "the file is still being uploaded",
+      });
+    }
+    const size = Number(answer.headers.get("content-length") ?? Number.NaN);
+    if (!Number.isSafeInteger(size)) {
+      await answer.cancel();
       throw new NetworkError("protocol failure: the file download has no Content-Length");
     }
-    const server = this.server;
-    const reader = response.body.getReader();
     async function* chunks(): AsyncGenerator<Uint8Array> {
       let done = false;
+      const iterator = answer.body[Symbol.asyncIterator]();
       try {
         for (;;) {
-          const next = await reader.read().catch((error: unknown) => {
+          const next = await iterator.next().catch((error: unknown) => {
             throw unreachable(server, error);
           });
           if (next.done) {
@@ -391,10 +404,10 @@ export class Api {
         }
       } finally {
         // The reader stopped early (a bad chunk, a failed write): release the connection at once.
-        if (!done) await reader.cancel().catch(() => undefined);
+        if (!done) await answer.cancel().catch(() => undefined);
       }
     }
-    return { size, body: chunks(), cancel: () => reader.cancel().catch(() => undefined) };
+    return { size, body: chunks(), cancel: () => answer.cancel().catch(() => undefined) };
   }
 
   /** A recipient confirms it has the file; the owner withdraws it. */
@@ -416,25 +429,6 @@ export class Api {
       path: `/v1/blobs/${encodeURIComponent(id)}/fetched`,
       notFound: "the file is no longer on the server",
     });
-  }
-
-  /** A request whose answer is not JSON (a download); an answer that is not 2xx becomes its CliError. */
-  private async raw(
-    method: "GET",
-    path: string,
-    options: ErrorMessages & { accept?: string; signal: AbortSignal },
-  ): Promise<Response> {
-    const headers: Record<string, string> = { accept: options.accept ?? "application/json" };
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let response: Response;
-    try {
-      response = await fetch(endpoint(this.server, path), { method, headers, signal: options.signal });
-    } catch (error) {
-      throw unreachable(this.server, error);
-    }
-    if (response.ok) return response;
-    const text = await response.text().catch(() => "");
-    throw httpError(response, text, options);
   }
 
   private async request(options: RequestOptions): Promise<unknown> {
@@ -481,6 +475,26 @@ export function connectUrl(server: string, receive: boolean): URL {
 }
 
 /** The connection failed before any answer (refused, DNS, timeout, TLS): say where we tried, and why. */
+/** The most of a refused download's body that is read: it is only an error's JSON. */
+const REFUSED_DOWNLOAD_TEXT_BYTES = 64 * 1024;
+
+/** A refused download's body (an error's JSON), read up to a bound and decoded; the rest is dropped. */
+async function readSmallText(answer: StreamedAnswer): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  let read = 0;
+  try {
+    for await (const piece of answer.body) {
+      read += piece.length;
+      text += decoder.decode(piece, { stream: true });
+      if (read >= REFUSED_DOWNLOAD_TEXT_BYTES) break;
+    }
+  } finally {
+    await answer.cancel();
+  }
+  return text + decoder.decode();
+}
+
 export function unreachable(server: string, error: unknown): NetworkError {
   const code = errorCode(error) ?? errorCode((error as { cause?: unknown } | null)?.cause);
   return new NetworkError(`cannot reach the Telepound server at ${server}${code ? ` (${code})` : ""}`);
