@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { type WatchedPage, launchBrowser, watchPage } from "../support/browser.js";
 import { type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
+import { rememberSecret } from "../support/privacy.js";
 import { messages, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
 
 let server: LocalServer;
@@ -37,12 +38,14 @@ function unique(prefix: string): string {
 
 async function cliUser(name: string): Promise<CliUser> {
   const user = { home: newHome(name), server: server.url, password: `password of ${name}` };
+  rememberSecret(`password of ${name}`, user.password);
   await cliOk(user, ["signup", name]);
   return user;
 }
 
 /** A group send that meets changes its sender has not seen shows them and sends nothing (exit 10): again. */
 async function cliSendToGroup(user: CliUser, group: string, text: string): Promise<void> {
+  rememberSecret("a group message sent from the CLI", text);
   const first = await runCli(user, ["send", "--group", group, text]);
   if (first.code === 10) await cliOk(user, ["send", "--group", group, text]);
   else expect(first.code).toBe(0);
@@ -147,7 +150,10 @@ describe("the page", () => {
       .toBe(1);
 
     const texts = Array.from({ length: 5 }, (_, i) => `message ${i + 1}`);
-    for (const text of texts) await cliOk(bob, ["send", web, text]);
+    for (const text of texts) {
+      rememberSecret("a message sent from the CLI", text);
+      await cliOk(bob, ["send", web, text]);
+    }
     for (const page of [first, second]) {
       await page.getByRole("button", { name: new RegExp(`^${bobName}`) }).click();
       for (const text of texts)
@@ -165,6 +171,7 @@ describe("the page", () => {
     await expect
       .poll(() => other.getByText("Another tab of this browser receives").count(), { timeout: 20_000 })
       .toBe(0);
+    rememberSecret("a message sent from the CLI", "after the other tab closed");
     await cliOk(bob, ["send", web, "after the other tab closed"]);
     await messages(other).getByText("after the other tab closed").waitFor({ timeout: 20_000 });
     expect(await messages(other).getByText("after the other tab closed").count()).toBe(1);

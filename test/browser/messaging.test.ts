@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { type WatchedPage, launchBrowser, watchPage } from "../support/browser.js";
 import { type CliUser, cliOk, jsonLines, newHome } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
+import { rememberSecret } from "../support/privacy.js";
 import { messages, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
 
 let server: LocalServer;
@@ -40,6 +41,7 @@ function names(): { web: string; cli: string } {
 
 async function cliUser(name: string): Promise<CliUser> {
   const user = { home: newHome(name), server: server.url, password: `password of ${name}` };
+  rememberSecret(`password of ${name}`, user.password);
   await cliOk(user, ["signup", name]);
   return user;
 }
@@ -59,6 +61,7 @@ describe("a browser user and a CLI user", () => {
     const bob = await cliUser(cli);
 
     // From the backlog: sent by the CLI before the page opens the conversation.
+    rememberSecret("a message sent from the CLI", "hello from the terminal");
     await cliOk(bob, ["send", web, "hello from the terminal"]);
     await expect
       .poll(() => page.getByRole("button", { name: `${cli}, 1 unread` }).count(), { timeout: 20_000 })
@@ -72,6 +75,7 @@ describe("a browser user and a CLI user", () => {
     expect((await cliInbox(bob)).map((line) => line.text)).toEqual(["hello from the browser"]);
 
     // Live: the page is open on the conversation while the CLI sends.
+    rememberSecret("a message sent from the CLI", "and live");
     await cliOk(bob, ["send", web, "and live"]);
     await messages(page).getByText("and live").waitFor({ timeout: 20_000 });
 
@@ -94,7 +98,10 @@ describe("a browser user and a CLI user", () => {
     const hostileName = `<img src=x onerror=window.pwned=3>.txt`;
     const path = join(newHome("hostile-file"), hostileName);
     writeFileSync(path, "harmless bytes");
+    rememberSecret("a hostile file name", hostileName);
+    rememberSecret("a message sent from the CLI", hostile);
     await cliOk(bob, ["send", web, hostile]);
+    rememberSecret("a message sent from the CLI", "here is a file");
     await cliOk(bob, ["send", web, "here is a file", "--file", path]);
 
     await openChatWith(page, cli);
@@ -114,6 +121,9 @@ describe("a browser user and a CLI user", () => {
     const folder = newHome("files");
     const fromCli = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 251));
     writeFileSync(join(folder, "from-cli.bin"), fromCli);
+    rememberSecret("content of from-cli.bin", fromCli);
+    rememberSecret("a file's name", "from-cli.bin");
+    rememberSecret("a message sent from the CLI", "a file for you");
     await cliOk(bob, ["send", web, "a file for you", "--file", join(folder, "from-cli.bin")]);
 
     await openChatWith(page, cli);
@@ -124,6 +134,8 @@ describe("a browser user and a CLI user", () => {
     expect(readFileSync(await saved.path()).equals(fromCli)).toBe(true);
 
     const fromPage = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 13) % 256));
+    rememberSecret("content of from-page.bin", fromPage);
+    rememberSecret("a file's name", "from-page.bin");
     await page.getByLabel("Attach a file").setInputFiles({
       name: "from-page.bin",
       mimeType: "application/octet-stream",

@@ -13,6 +13,7 @@ import { nodePlatform } from "../../cli-client/platform/index.js";
 import type { ShownMessage } from "../../client/events.js";
 import { TelepoundClient } from "../../client/telepound-client.js";
 import { type LocalServer, freePort, startLocalServer } from "../support/local-server.js";
+import { rememberSecret } from "../support/privacy.js";
 import { call, launchChromium, openHarnessPage } from "./support/chromium.js";
 
 let server: LocalServer;
@@ -21,6 +22,10 @@ let context: BrowserContext;
 let page: Page;
 let bob: TelepoundClient;
 const PASSWORD = "browser smoke test password";
+rememberSecret("the smoke test's password", PASSWORD);
+for (const text of ["hello from chromium", "me too", "hello from node", "a file", "after the reload"])
+  rememberSecret("a message of the smoke test", text);
+for (const name of ["from-node.bin", "from chromium.bin"]) rememberSecret("a file's name", name);
 
 beforeAll(async () => {
   [server, browser] = await Promise.all([startLocalServer(), launchChromium()]);
@@ -95,6 +100,7 @@ describe("a browser user and a Node user", () => {
   it("send each other files, saved with the same bytes (several upload parts, into OPFS)", async () => {
     const size = 9 * 1024 * 1024 + 12_345;
     const content = new Uint8Array(size).map((_, i) => (i * 13) & 0xff);
+    rememberSecret("content of from-node.bin", content);
     const file = join(mkdtempSync(join(tmpdir(), "telepound-smoke-file-")), "from-node.bin");
     writeFileSync(file, content);
     await bob.send({ user: "alice" }, { text: "a file", file });

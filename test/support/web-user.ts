@@ -1,9 +1,12 @@
 // A person using the web client in a page, driven by role and label as a screen reader would: signing up
-// or logging in, opening a conversation, sending.
+// or logging in, opening a conversation, sending. Every password and text typed is remembered for the
+// run-wide privacy scan (test/support/privacy.ts): none may be found in what the server stored.
 
 import type { Page } from "playwright-core";
+import { rememberSecret } from "./privacy.js";
 
 export async function signUpInPage(page: Page, username: string, password: string): Promise<void> {
+  rememberSecret(`password of ${username}`, password);
   await page.getByRole("button", { name: "I am new here" }).click();
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password", { exact: true }).fill(password);
@@ -13,6 +16,7 @@ export async function signUpInPage(page: Page, username: string, password: strin
 }
 
 export async function logInInPage(page: Page, username: string, password: string): Promise<void> {
+  rememberSecret(`password of ${username}`, password);
   await page.getByRole("button", { name: "I have an account" }).click();
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password", { exact: true }).fill(password);
@@ -29,6 +33,7 @@ export async function openChatWith(page: Page, user: string): Promise<void> {
 }
 
 export async function sendInPage(page: Page, text: string): Promise<void> {
+  rememberSecret("a message typed in the page", text);
   await page.getByLabel("Message", { exact: true }).fill(text);
   await page.getByRole("button", { name: "Send" }).click();
 }
