@@ -194,7 +194,8 @@ export function fakeIo(env: NodeJS.ProcessEnv = {}, input = ""): FakeIo {
 
 export async function tempDir(prefix = "telepound-cli-"): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
-  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+  // Retried: a file the CLI's last write left being closed can make the folder briefly not empty.
+  return { path, remove: () => rm(path, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }) };
 }
 
 export function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
