@@ -1,7 +1,7 @@
-// The e2e project's global setup: a ledger for the run-wide privacy check, and the check itself after the
-// last e2e file (test/support/privacy.ts): every server state folder of the run is scanned for every
-// message text, file name, file content and password the tests used. Any finding fails the run
-// (exit code 1).
+// The global setup of the projects that start servers (e2e, browser): a ledger for the run-wide privacy
+// check, and the check itself after the last of their files (test/support/privacy.ts): every server
+// state folder of the run is scanned for every message text, file name, file content and password the
+// tests used. Any finding fails the run (exit code 1).
 
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +9,9 @@ import { join } from "node:path";
 import { LEDGER_ENV, filesUnder, findSecrets, readLedger } from "../support/privacy.js";
 
 export default function setup(): () => void {
+  // The e2e and browser projects both name this setup; in one run they share the first one's ledger, and
+  // its teardown (after every project's tests) scans once for all.
+  if (process.env[LEDGER_ENV]) return () => undefined;
   const ledger = join(mkdtempSync(join(tmpdir(), "telepound-privacy-")), "ledger.ndjson");
   writeFileSync(ledger, "");
   // Inherited by the test workers, which start after this.
