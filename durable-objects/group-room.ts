@@ -27,6 +27,16 @@ import { statementSignatureValid } from "./group/statement-signature.js";
 import { GroupQueue, type MemberSession } from "./group/queue.js";
 import { BlobOwners } from "./blob-owners.js";
 import type { BlobHolder } from "./home/blobs.js";
+import {
+  type DeliverResult,
+  type GroupAck,
+  type GroupDelivery,
+  type GroupPost,
+  type GroupResult,
+  type Incoming,
+  type PostResult,
+  eventSender,
+} from "./contracts.js";
 import { GROUP_MIGRATIONS } from "./group/schema.js";
 import type { Backlog } from "./home/queue.js";
 import { existingNames } from "./known-names.js";
@@ -34,47 +44,6 @@ import { migrate } from "./migrations.js";
 import { homeStub, shardCount, shardName, shardStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 import { queueQuotas, quotaMessage } from "./quotas.js";
-import { type DeliverResult, type Incoming, eventSender } from "./user-home.js";
-
-/** A refusal with code consent_required names in `users` who must be invited rather than added. */
-export type GroupResult<T> =
-  ({ ok: true } & T) | { ok: false; code: GroupFailureCode; message: string; users?: string[] };
-
-/** One group message, already checked by the shard for shape and sender; the room checks membership. */
-export interface GroupPost {
-  sender: string;
-  id: string;
-  epoch: number;
-  membersDigest: Uint8Array;
-  /** Signed part and signature, forwarded unchanged to every member. */
-  signed: Uint8Array;
-  slots: Array<{ recipient: string; bytes: Uint8Array }>;
-}
-
-/** A stored group message on its way to the shards: each gives its members' sockets their copy. */
-export interface GroupDelivery {
-  seq: number;
-  sender: string;
-  /** Signed part and signature, the same for every member. */
-  signed: Uint8Array;
-  slots: Array<{ member: string; slot: Uint8Array }>;
-}
-
-/** A session's acknowledgement of group messages, with its backlog cursor while it is still draining. */
-export interface GroupAck {
-  member: string;
-  session: string;
-  ids: string[];
-  cursor: number | null;
-}
-
-export type PostResult =
-  | { ok: true; status: "delivered" | "stored" }
-  | {
-      ok: false;
-      code: "unknown_group" | "forbidden" | "stale_epoch" | "bad_frame" | "quota_exceeded";
-      message: string;
-    };
 
 export class GroupRoom extends DurableObject<Env> {
   private readonly membership: Membership;

@@ -1,30 +1,28 @@
 // How every Durable Object is named and reached. A user's home and a shard are addressed by name, so
-// any Worker or object can reach them without a directory lookup.
+// any Worker or object can reach them without a directory lookup. Stubs are typed by the generated Env
+// (worker-configuration.d.ts names each binding's class), so this file imports no class.
 
 /** The Durable Object that holds `username`'s account, sessions and offline queue. */
-export function homeStub(env: Env, username: string): DurableObjectStub<import("./user-home.js").UserHome> {
-  return env.HOMES.get(env.HOMES.idFromName(`user:${username}`));
+export function homeStub(env: Env, username: string) {
+  return env.HOMES.getByName(`user:${username}`);
 }
 
 export function shardName(index: number): string {
   return `shard-${index}`;
 }
 
-export function shardStub(
-  env: Env,
-  name: string,
-): DurableObjectStub<import("./server-shard.js").ServerShard> {
-  return env.SHARDS.get(env.SHARDS.idFromName(name));
+export function shardStub(env: Env, name: string) {
+  return env.SHARDS.getByName(name);
 }
 
 /** The Durable Object that holds group `name`: its members, admin, epoch, and message fan-out. */
-export function groupStub(env: Env, name: string): DurableObjectStub<import("./group-room.js").GroupRoom> {
-  return env.GROUPS.get(env.GROUPS.idFromName(`group:${name}`));
+export function groupStub(env: Env, name: string) {
+  return env.GROUPS.getByName(`group:${name}`);
 }
 
 /** The single load table. It sits on the connect path only, never on the path of a message. */
-export function balancerStub(env: Env): DurableObjectStub<import("./load-balancer.js").LoadBalancer> {
-  return env.BALANCER.get(env.BALANCER.idFromName("balancer"));
+export function balancerStub(env: Env) {
+  return env.BALANCER.getByName("balancer");
 }
 
 /**
@@ -34,8 +32,8 @@ export function balancerStub(env: Env): DurableObjectStub<import("./load-balance
 export const THROTTLE_OBJECTS = 64;
 
 /** The throttle object that holds `counter`. */
-export function throttleStub(env: Env, counter: string): DurableObjectStub<import("./throttle.js").Throttle> {
-  return env.THROTTLE.get(env.THROTTLE.idFromName(`throttle-${stableHash(counter) % THROTTLE_OBJECTS}`));
+export function throttleStub(env: Env, counter: string) {
+  return env.THROTTLE.getByName(`throttle-${stableHash(counter) % THROTTLE_OBJECTS}`);
 }
 
 /** FNV-1a over UTF-16 code units: a stable, well-spread bucket for a string (not a security boundary). */
@@ -53,8 +51,8 @@ export function directoryIndex(name: string): number {
 }
 
 /** The directory object that knows whether `name` (a user or a group) exists. */
-export function directoryStub(env: Env, name: string): DurableObjectStub<import("./directory.js").Directory> {
-  return env.DIRECTORY.get(env.DIRECTORY.idFromName(`directory-${directoryIndex(name)}`));
+export function directoryStub(env: Env, name: string) {
+  return env.DIRECTORY.getByName(`directory-${directoryIndex(name)}`);
 }
 
 /** The configured shard count (wrangler.toml [vars] SHARD_COUNT), at least 1. */

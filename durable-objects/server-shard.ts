@@ -27,22 +27,18 @@ import { BacklogDrain } from "./shard/backlog-drain.js";
 import { FloodControl } from "./shard/flood-control.js";
 import { type Routes, routeUpload } from "./shard/uploads.js";
 import { uploadHead } from "../protocol/envelope.js";
-import type { GroupAck, GroupDelivery, GroupPost, PostResult } from "./group-room.js";
-import type { AttachResult, DeliverResult, Incoming, Outgoing, SessionAck } from "./user-home.js";
-
-/**
- * Headers the Worker sets on the upgrade it forwards (a client cannot reach a shard directly), and the one
- * the shard answers a refused session with: 401 and why ("unknown" or "expired"), for the Worker to word.
- */
-export const ShardHeaders = {
-  user: "X-Telepound-User",
-  session: "X-Telepound-Session",
-  /** SHA-256 (hex) of the token's secret: the shard has the user's home check it. */
-  secretHash: "X-Telepound-Secret-Hash",
-  shard: "X-Telepound-Shard",
-  receive: "X-Telepound-Receive",
-  refusal: "X-Telepound-Refusal",
-} as const;
+import {
+  type AttachResult,
+  type DeliverResult,
+  type GroupAck,
+  type GroupDelivery,
+  type GroupPost,
+  type Incoming,
+  type Outgoing,
+  type PostResult,
+  type SessionAck,
+  ShardHeaders,
+} from "./contracts.js";
 
 /** Most home stubs kept; past it they are dropped (a stub is cheap to make again). */
 const HOME_CACHE_LIMIT = 10_000;
@@ -150,7 +146,8 @@ export class ServerShard extends DurableObject<Env> {
     const user = request.headers.get(ShardHeaders.user);
     const session = request.headers.get(ShardHeaders.session);
     const secretHash = request.headers.get(ShardHeaders.secretHash);
-    const shard = request.headers.get(ShardHeaders.shard);
+    // Its own name (shard-N), by which the balancer and the homes reach it.
+    const shard = this.ctx.id.name;
     if (
       request.headers.get("Upgrade")?.toLowerCase() !== "websocket" ||
       !user ||

@@ -19,6 +19,17 @@ import {
 } from "./home/account.js";
 import { type EndReason, type EndedSession, EndedSessions } from "./home/ended-sessions.js";
 import { BlobOwners } from "./blob-owners.js";
+import type {
+  AttachResult,
+  DeliverResult,
+  DeliveryOrigin,
+  HomeLoginResult,
+  Incoming,
+  ListedSession,
+  Outgoing,
+  SenderCheck,
+  SessionAck,
+} from "./contracts.js";
 import { type BlobAccess, type BlobHolder, BlobLedger, type BlobRecord, blobKey } from "./home/blobs.js";
 import type { GroupListResponse } from "../protocol/http.js";
 import type { MemberSession } from "./group/queue.js";
@@ -34,78 +45,11 @@ import { groupStub, homeStub, shardStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 import { blobQuota, formatBytes, queueQuotas, quotaMessage } from "./quotas.js";
 
-export type DeliverResult =
-  | { ok: true; status: "delivered" | "stored" }
-  | { ok: false; reason: "unknown_user" }
-  | { ok: false; reason: "quota_exceeded"; message: string };
-
-/**
- * Something for this user, by sender and id: an envelope's delivery frame (signed part, signature, this
- * user's slot) or a group event. The pair is the item's key: ids are chosen by senders, so two may meet.
- */
-export interface Incoming extends QueuedItem {
-  /** The envelope's sender (checked by the shard), or eventSender(group) for a group's event. */
-  sender: string;
-  id: string;
-  /**
-   * A sent copy's sealing session: every other live session of the user gets the copy, this one not
-   * (it has the message). With no other session the copy is stored for nobody, so not at all.
-   */
-  exceptSession?: string;
-}
-
-/**
- * Where an item comes from: a user's upload through a shard, held to the quotas, or a group's room (its
- * events, and the messages it hands over from its own queue), which is stored whatever the quotas say:
- * those were accepted already, and the room's queue has its own quota per member (group/queue.ts).
- */
-export type DeliveryOrigin = "upload" | "room";
-
-/** The sender key of a group's membership events: not a username (no "#" in those), so none can meet it. */
-export function eventSender(group: string): string {
-  return `#${group}`;
-}
-
-/**
- * What a socket's attach gets: the session's expiry, the first backlog batch, and the groups whose rooms
- * queue the user's group messages; or why not.
- */
-export type AttachResult =
-  | { ok: true; expiresAt: number; sessions: number; backlog: Backlog; groups: string[] }
-  | { ok: false; reason: RefusalReason };
-
-/** A send-only socket's check: the session's expiry and the account's live session count; or why not. */
-export type SenderCheck =
-  { ok: true; expiresAt: number; sessions: number } | { ok: false; reason: RefusalReason };
-
-/** A login's answer: the account's keys, and the sessions the session cap ended to make room for it. */
-export type HomeLoginResult =
-  | Exclude<LoginResult, { ok: true }>
-  | (Extract<LoginResult, { ok: true }> & { endedSessions: SessionRecord[] });
-
-/** A session in GET /v1/sessions: `connected` when one of its sockets receives right now. */
-export interface ListedSession extends SessionRecord {
-  connected: boolean;
-}
-
 /** What a sent copy "stores" when the user has no session besides the one that sealed it. */
 const NOBODY_ELSE = { ok: true, seq: 0 } as const;
 
 /** Default for [vars] MAX_SESSIONS_PER_ACCOUNT when it is missing or not a whole number ≥ 1. */
-export const DEFAULT_MAX_SESSIONS = 10;
-
-/** Message and event ids one session has stored or shown. */
-export interface SessionAck {
-  session: string;
-  ids: string[];
-}
-
-/** A stored item on its way to a shard; `seq` lets the shard merge live pushes with the backlog. */
-export interface Outgoing extends QueuedItem {
-  seq: number;
-  /** Not for this session's sockets (a sent copy, Incoming.exceptSession). */
-  exceptSession?: string;
-}
+const DEFAULT_MAX_SESSIONS = 10;
 
 export class UserHome extends DurableObject<Env> {
   private readonly accounts: Accounts;

@@ -13,8 +13,7 @@ import {
   type DecodedEnvelope,
 } from "../../protocol/envelope.js";
 import type { ErrorFrame, SentFrame } from "../../protocol/frames.js";
-import type { GroupPost, PostResult } from "../group-room.js";
-import type { DeliverResult, Incoming } from "../user-home.js";
+import type { DeliverResult, GroupPost, Incoming, PostResult } from "../contracts.js";
 
 export type UploadReply = SentFrame | ErrorFrame;
 

@@ -4,7 +4,7 @@
 import { Hono } from "hono";
 import { nameExists } from "../../durable-objects/known-names.js";
 import { balancerStub, shardCount, shardStub } from "../../durable-objects/names.js";
-import { ShardHeaders } from "../../durable-objects/server-shard.js";
+import { ShardHeaders } from "../../durable-objects/contracts.js";
 import { bearerToken, sessionRefused } from "../auth.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
@@ -49,7 +49,6 @@ connect.get("/connect", async (c) => {
   headers.set(ShardHeaders.user, token.username);
   headers.set(ShardHeaders.session, token.sessionId);
   headers.set(ShardHeaders.secretHash, token.secretHash);
-  headers.set(ShardHeaders.shard, shard);
   headers.set(ShardHeaders.receive, c.req.query("receive") === "0" ? "0" : "1");
   const response = await shardStub(c.env, shard).fetch(new Request(c.req.raw, { headers }));
   const refusal = response.status === 401 ? response.headers.get(ShardHeaders.refusal) : null;

@@ -9,7 +9,7 @@ import { decodeBase64, encodeBase64 } from "hono/utils/encode";
 import type { SignedStatement } from "../../durable-objects/group/membership.js";
 import { nameExists, registerName } from "../../durable-objects/known-names.js";
 import { groupStub, homeStub } from "../../durable-objects/names.js";
-import type { GroupResult } from "../../durable-objects/group-room.js";
+import type { GroupResult } from "../../durable-objects/contracts.js";
 import { FormatError } from "../../protocol/bytes.js";
 import {
   type GroupStatement,

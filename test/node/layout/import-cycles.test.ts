@@ -1,6 +1,6 @@
-// No import circles among the client's modules: the core (client/), the CLI (cli-client/) and the shared
-// formats (protocol/), type-only imports included (a type circle still ties two files' meanings together).
-// protocol/ is imported by both sides and imports neither.
+// No import circles among the client's modules (the core, client/; the CLI, cli-client/; the shared formats,
+// protocol/) nor the server's (worker/, durable-objects/), type-only imports included (a type circle still
+// ties two files' meanings together). protocol/ is imported by both sides and imports neither.
 
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const FOLDERS = ["client", "cli-client", "protocol"];
+const FOLDERS = ["client", "cli-client", "protocol", "worker", "durable-objects"];
 
 /** Every .ts file under `folder`, relative to the repository. */
 function sources(folder: string): string[] {
@@ -17,12 +17,16 @@ function sources(folder: string): string[] {
     .map((entry) => relative(root, join(entry.parentPath, entry.name)));
 }
 
-/** The repository files a module imports (relative specifiers only; `.js` names the `.ts` file). */
+/**
+ * The repository files a module imports (relative specifiers only; `.js` names the `.ts` file), also
+ * through an inline type import, `import("./x.js").T`.
+ */
 function importsOf(file: string): string[] {
   const text = readFileSync(join(root, file), "utf8");
-  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.[^"]+)"/g)].map(
-    (match) => match[1]!,
-  );
+  const specifiers = [
+    ...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.[^"]+)"/g),
+    ...text.matchAll(/\bimport\("(\.[^"]+)"\)\./g),
+  ].map((match) => match[1]!);
   return specifiers.map((specifier) =>
     relative(root, resolve(root, dirname(file), specifier.replace(/\.js$/, ".ts"))),
   );
@@ -58,6 +62,7 @@ describe("the client's module graph", () => {
   it("reads real imports (the check would pass vacuously otherwise)", () => {
     expect(graph.get("cli-client/cli.ts")).toContain("cli-client/commands/index.ts");
     expect(graph.get("client/crypto/message.ts")).toContain("protocol/envelope.ts");
+    expect(graph.get("durable-objects/server-shard.ts")).toContain("durable-objects/contracts.ts");
   });
 
   it("finds a cycle where there is one", () => {
@@ -69,7 +74,7 @@ describe("the client's module graph", () => {
     expect(findCycle(looped)).toEqual(["a.ts", "b.ts", "c.ts", "a.ts"]);
   });
 
-  it("has no import cycle among client/, cli-client/ and protocol/", () => {
+  it("has no import cycle among client/, cli-client/, protocol/, worker/ and durable-objects/", () => {
     expect(findCycle(graph)).toBeNull();
   });
 
