@@ -4,8 +4,8 @@
 // The page's memory is sampled through the DevTools protocol (test/support/page-memory.ts) while the file
 // moves; its peak over what the idle page used before may be well under the file's size.
 
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, mkdtempSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext } from "playwright-core";
@@ -15,6 +15,7 @@ import { type CliUser, cliOk, jsonLines, newHome } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { type MemoryPeaks, sampleMemory } from "../support/page-memory.js";
 import { rememberSecret } from "../support/privacy.js";
+import { writeRandomFile } from "../support/random-file.js";
 import { messages, openChatWith, signUpInPage } from "../support/web-user.js";
 
 const MIB = 1024 * 1024;
@@ -54,21 +55,6 @@ afterAll(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-/** A file of `SIZE` random bytes at `path`, its windows remembered for the privacy scan; its SHA-256. */
-async function writeRandomFile(path: string, label: string): Promise<string> {
-  const hash = createHash("sha256");
-  const out = createWriteStream(path);
-  for (let written = 0; written < SIZE; written += MIB) {
-    const block = randomBytes(MIB);
-    hash.update(block);
-    // A window from every eighth MiB: any stored copy of the plaintext would contain one.
-    if (written % (8 * MIB) === 0) rememberSecret(`content of ${label} at ${written}`, block.subarray(0, 64));
-    if (!out.write(block)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
-  }
-  await new Promise<void>((resolve) => out.end(() => resolve()));
-  return hash.digest("hex");
-}
 
 async function sha256Of(path: string): Promise<string> {
   const hash = createHash("sha256");
@@ -111,7 +97,7 @@ async function whileMovingFile<Moved>({ what, name, move, verify }: FileMove<Mov
   const folder = mkdtempSync(join(tmpdir(), "telepound-web-memory-"));
   rememberSecret("name of a file", name);
   const path = join(folder, name);
-  const expected = await writeRandomFile(path, name);
+  const expected = await writeRandomFile(path, SIZE, name);
 
   const sampler = await sampleMemory(browser, watched.page);
   try {
