@@ -11,12 +11,12 @@ import { join } from "node:path";
 import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type WatchedPage, launchBrowser, watchPage } from "../support/browser.js";
-import { type CliUser, cliOk, jsonLines, newHome } from "../support/cli.js";
+import { type CliUser, cliOk, cliReceiveFile, newHome } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { type MemoryPeaks, sampleMemory } from "../support/page-memory.js";
 import { rememberSecret } from "../support/privacy.js";
 import { writeRandomFile } from "../support/random-file.js";
-import { messages, openChatWith, signUpInPage } from "../support/web-user.js";
+import { messages, notSent, openChatWith, signUpInPage } from "../support/web-user.js";
 
 const MIB = 1024 * 1024;
 const SIZE = 100 * MIB;
@@ -152,16 +152,8 @@ describe("a 100 MiB file and the page's memory", () => {
           .toBe(0);
       },
       verify: async (_sent, expected) => {
-        expect(
-          await messages(page)
-            .getByText(/not sent/)
-            .count(),
-        ).toBe(0);
-        const out = newHome("memory-received");
-        const received = jsonLines(await cliOk(cli, ["--json", "inbox", "--out", out])).find(
-          (line) => line.file !== undefined,
-        );
-        const file = received?.file as { name: string; path: string } | undefined;
+        expect(await notSent(page).count()).toBe(0);
+        const file = await cliReceiveFile(cli, "memory-received");
         expect(file?.name).toBe(name);
         expect(await sha256Of(file!.path)).toBe(expected);
       },

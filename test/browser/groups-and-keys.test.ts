@@ -8,7 +8,7 @@ import { type WatchedPage, launchBrowser, watchPage } from "../support/browser.j
 import { type CliUser, cliOk, cliSendToGroup, cliUser, jsonLines } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { rememberSecret } from "../support/privacy.js";
-import { messages, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
+import { messages, notSent, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
 
 let server: LocalServer;
 let browser: Browser;
@@ -62,11 +62,7 @@ describe("the page", () => {
     await messages(page).getByText("welcome to the group").waitFor({ timeout: 20_000 });
     await sendInPage(page, "glad to be here");
     await expect.poll(() => messages(page).getByText("sending…").count(), { timeout: 20_000 }).toBe(0);
-    expect(
-      await messages(page)
-        .getByText(/not sent/)
-        .count(),
-    ).toBe(0);
+    expect(await notSent(page).count()).toBe(0);
     expect(await cliTexts(carol)).toContain("glad to be here");
 
     await cliOk(bob, ["group", "remove", group, carolName]);

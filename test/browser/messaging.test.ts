@@ -7,10 +7,10 @@ import { join } from "node:path";
 import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type WatchedPage, launchBrowser, watchPage } from "../support/browser.js";
-import { type CliUser, cliOk, cliUser, jsonLines, newHome } from "../support/cli.js";
+import { type CliUser, cliOk, cliReceiveFile, cliUser, jsonLines, newHome } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { rememberSecret } from "../support/privacy.js";
-import { messages, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
+import { messages, notSent, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
 
 let server: LocalServer;
 let browser: Browser;
@@ -136,19 +136,11 @@ describe("a browser user and a CLI user", () => {
     });
     await page.getByRole("button", { name: "Send" }).click();
     await expect.poll(() => messages(page).getByText("sending…").count(), { timeout: 30_000 }).toBe(0);
-    expect(
-      await messages(page)
-        .getByText(/not sent/)
-        .count(),
-    ).toBe(0);
-    const out = newHome("received");
-    const received = jsonLines(await cliOk(bob, ["--json", "inbox", "--out", out])).find(
-      (line) => line.file !== undefined,
-    );
-    expect(received).toBeDefined();
-    const file = received!.file as { name: string; path: string };
-    expect(file.name).toBe("from-page.bin");
-    expect(readFileSync(file.path).equals(fromPage)).toBe(true);
+    expect(await notSent(page).count()).toBe(0);
+    const file = await cliReceiveFile(bob, "received");
+    expect(file).toBeDefined();
+    expect(file!.name).toBe("from-page.bin");
+    expect(readFileSync(file!.path).equals(fromPage)).toBe(true);
   });
 
   it("log out wipes this browser's copy", async () => {

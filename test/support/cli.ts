@@ -82,6 +82,18 @@ export async function cliSendToGroup(user: CliUser, group: string, text: string)
   else if (first.code !== 0) throw cliFailure(args, first);
 }
 
+/** Runs `inbox` saving files into a new folder; the first file it saved, if any, by name and path. */
+export async function cliReceiveFile(
+  user: CliUser,
+  label: string,
+): Promise<{ name: string; path: string } | undefined> {
+  const out = newHome(label);
+  const received = jsonLines(await cliOk(user, ["--json", "inbox", "--out", out])).find(
+    (line) => line.file !== undefined,
+  );
+  return received?.file as { name: string; path: string } | undefined;
+}
+
 /** One JSON object per line. */
 export function jsonLines(stdout: string): Array<Record<string, unknown>> {
   return stdout
