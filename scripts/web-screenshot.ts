@@ -4,7 +4,7 @@
 
 import { fileURLToPath } from "node:url";
 import { launchBrowser } from "../test/support/browser.js";
-import { type CliUser, cliOk, newHome, runCli } from "../test/support/cli.js";
+import { cliOk, cliSendToGroup, cliUser } from "../test/support/cli.js";
 import { startLocalServer } from "../test/support/local-server.js";
 import { messages, openChatWith, sendInPage, signUpInPage } from "../test/support/web-user.js";
 
@@ -13,17 +13,7 @@ const OUTPUT = fileURLToPath(new URL("../docs/web-client.png", import.meta.url))
 const server = await startLocalServer();
 const browser = await launchBrowser();
 try {
-  const cliUser = async (name: string): Promise<CliUser> => {
-    const user = { home: newHome(name), server: server.url, password: `password of ${name}` };
-    await cliOk(user, ["signup", name]);
-    return user;
-  };
-  // A member's first send after the group changed shows the change and sends nothing (exit 10): again.
-  const sayInGroup = async (user: CliUser, text: string): Promise<void> => {
-    if ((await runCli(user, ["send", "--group", "team", text])).code === 10)
-      await cliOk(user, ["send", "--group", "team", text]);
-  };
-  const [bob, carol] = await Promise.all([cliUser("bob"), cliUser("carol")]);
+  const [bob, carol] = await Promise.all([cliUser(server.url, "bob"), cliUser(server.url, "carol")]);
   const context = await browser.newContext({ viewport: { width: 1100, height: 660 } });
   const page = await context.newPage();
   await page.goto(server.url + "/");
@@ -40,8 +30,8 @@ try {
   await cliOk(bob, ["send", "alice", "welcome! the terminal sees you fine"]);
   await messages(page).getByText("welcome! the terminal sees you fine").waitFor({ timeout: 20_000 });
   await cliOk(bob, ["group", "create", "team", "alice", "carol"]);
-  await sayInGroup(bob, "release notes are in the doc");
-  await sayInGroup(carol, "reading them now");
+  await cliSendToGroup(bob, "team", "release notes are in the doc");
+  await cliSendToGroup(carol, "team", "reading them now");
   await sendInPage(page, "is our safety number the same on your side?");
   await settled();
   await cliOk(bob, ["send", "alice", "yes, it matches what I see"]);

@@ -4,18 +4,19 @@
 // The page's memory is sampled through the DevTools protocol (test/support/page-memory.ts) while the file
 // moves; its peak over what the idle page used before may be well under the file's size.
 
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, mkdtempSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type WatchedPage, launchBrowser, watchPage } from "../support/browser.js";
-import { type CliUser, cliOk, jsonLines, newHome } from "../support/cli.js";
+import { type CliUser, cliOk, cliReceiveFile, newHome } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { type MemoryPeaks, sampleMemory } from "../support/page-memory.js";
 import { rememberSecret } from "../support/privacy.js";
-import { messages, openChatWith, signUpInPage } from "../support/web-user.js";
+import { writeRandomFile } from "../support/random-file.js";
+import { messages, notSent, openChatWith, signUpInPage } from "../support/web-user.js";
 
 const MIB = 1024 * 1024;
 const SIZE = 100 * MIB;
@@ -55,21 +56,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** A file of `SIZE` random bytes at `path`, its windows remembered for the privacy scan; its SHA-256. */
-async function writeRandomFile(path: string, label: string): Promise<string> {
-  const hash = createHash("sha256");
-  const out = createWriteStream(path);
-  for (let written = 0; written < SIZE; written += MIB) {
-    const block = randomBytes(MIB);
-    hash.update(block);
-    // A window from every eighth MiB: any stored copy of the plaintext would contain one.
-    if (written % (8 * MIB) === 0) rememberSecret(`content of ${label} at ${written}`, block.subarray(0, 64));
-    if (!out.write(block)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
-  }
-  await new Promise<void>((resolve) => out.end(() => resolve()));
-  return hash.digest("hex");
-}
-
 async function sha256Of(path: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const piece of createReadStream(path)) hash.update(piece as Buffer);
@@ -93,73 +79,84 @@ function expectWithinBounds(baseline: MemoryPeaks, peak: MemoryPeaks): void {
     expect(peak.rendererRssMiB - baseline.rendererRssMiB).toBeLessThan(MAX_EXTRA_RSS_MIB);
 }
 
+/** One transfer for `whileMovingFile`: what it is called in the log, the file's name, and its two steps. */
+interface FileMove<Moved> {
+  what: "receiving" | "sending";
+  name: string;
+  /** Moves the file at `path`; resolves once it has arrived, with what `verify` needs. */
+  move: (path: string) => Promise<Moved>;
+  /** Checks what arrived against the file's SHA-256; runs after the peak is taken. */
+  verify: (moved: Moved, expected: string) => Promise<void>;
+}
+
+/**
+ * Writes the random file, then moves it with the page's memory sampled from an idle baseline: the
+ * peak of the move alone is held to the bounds, and the page may have logged no error meanwhile.
+ */
+async function whileMovingFile<Moved>({ what, name, move, verify }: FileMove<Moved>): Promise<void> {
+  const folder = mkdtempSync(join(tmpdir(), "telepound-web-memory-"));
+  rememberSecret("name of a file", name);
+  const path = join(folder, name);
+  const expected = await writeRandomFile(path, SIZE, name);
+
+  const sampler = await sampleMemory(browser, watched.page);
+  try {
+    const baseline = await sampler.sampleNow();
+    sampler.reset();
+    const moved = await move(path);
+    const peak = sampler.peaks();
+    console.log(describePeaks(what, baseline, peak));
+    await verify(moved, expected);
+    expectWithinBounds(baseline, peak);
+  } finally {
+    await sampler.stop();
+  }
+  expect(watched.errors).toEqual([]);
+}
+
 describe("a 100 MiB file and the page's memory", () => {
   it("is received and saved by the page with flat memory", async () => {
     const { page } = watched;
-    const folder = mkdtempSync(join(tmpdir(), "telepound-web-memory-"));
     const name = "big-to-page.bin";
-    rememberSecret("name of a file", name);
-    const expected = await writeRandomFile(join(folder, name), name);
-
-    const sampler = await sampleMemory(browser, page);
-    try {
-      const baseline = await sampler.sampleNow();
-      sampler.reset();
-      await cliOk(cli, ["send", WEB, "--file", join(folder, name)]);
-      const download = messages(page).getByRole("button", { name: `Download ${name}` });
-      await download.waitFor({ timeout: 100_000 });
-      const [saved] = await Promise.all([page.waitForEvent("download"), download.click()]);
-      const savedPath = await saved.path();
-      const peak = sampler.peaks();
-      console.log(describePeaks("receiving", baseline, peak));
-
-      expect(saved.suggestedFilename()).toBe(name);
-      expect(await sha256Of(savedPath)).toBe(expected);
-      expectWithinBounds(baseline, peak);
-    } finally {
-      await sampler.stop();
-    }
-    expect(watched.errors).toEqual([]);
+    await whileMovingFile({
+      what: "receiving",
+      name,
+      move: async (path) => {
+        await cliOk(cli, ["send", WEB, "--file", path]);
+        const download = messages(page).getByRole("button", { name: `Download ${name}` });
+        await download.waitFor({ timeout: 100_000 });
+        const [saved] = await Promise.all([page.waitForEvent("download"), download.click()]);
+        return { saved, savedPath: await saved.path() };
+      },
+      verify: async ({ saved, savedPath }, expected) => {
+        expect(saved.suggestedFilename()).toBe(name);
+        expect(await sha256Of(savedPath)).toBe(expected);
+      },
+    });
   }, 240_000);
 
   it("is sent from the page with flat memory", async () => {
     const { page } = watched;
-    const folder = mkdtempSync(join(tmpdir(), "telepound-web-memory-"));
     const name = "big-from-page.bin";
-    rememberSecret("name of a file", name);
-    const expected = await writeRandomFile(join(folder, name), name);
-
-    const sampler = await sampleMemory(browser, page);
-    try {
-      const baseline = await sampler.sampleNow();
-      sampler.reset();
-      // By path: a local Chromium gets the file itself, as a person's pick would give it, not a copy in
-      // the page.
-      await page.getByLabel("Attach a file").setInputFiles(join(folder, name));
-      await page.getByRole("button", { name: "Send" }).click();
-      await messages(page).getByText(name, { exact: false }).first().waitFor();
-      await expect
-        .poll(() => messages(page).getByText("sending…").count(), { timeout: 200_000, interval: 500 })
-        .toBe(0);
-      const peak = sampler.peaks();
-      console.log(describePeaks("sending", baseline, peak));
-      expect(
-        await messages(page)
-          .getByText(/not sent/)
-          .count(),
-      ).toBe(0);
-
-      const out = newHome("memory-received");
-      const received = jsonLines(await cliOk(cli, ["--json", "inbox", "--out", out])).find(
-        (line) => line.file !== undefined,
-      );
-      const file = received?.file as { name: string; path: string } | undefined;
-      expect(file?.name).toBe(name);
-      expect(await sha256Of(file!.path)).toBe(expected);
-      expectWithinBounds(baseline, peak);
-    } finally {
-      await sampler.stop();
-    }
-    expect(watched.errors).toEqual([]);
+    await whileMovingFile({
+      what: "sending",
+      name,
+      move: async (path) => {
+        // By path: a local Chromium gets the file itself, as a person's pick would give it, not a copy
+        // in the page.
+        await page.getByLabel("Attach a file").setInputFiles(path);
+        await page.getByRole("button", { name: "Send" }).click();
+        await messages(page).getByText(name, { exact: false }).first().waitFor();
+        await expect
+          .poll(() => messages(page).getByText("sending…").count(), { timeout: 200_000, interval: 500 })
+          .toBe(0);
+      },
+      verify: async (_sent, expected) => {
+        expect(await notSent(page).count()).toBe(0);
+        const file = await cliReceiveFile(cli, "memory-received");
+        expect(file?.name).toBe(name);
+        expect(await sha256Of(file!.path)).toBe(expected);
+      },
+    });
   }, 300_000);
 });

@@ -12,7 +12,7 @@ import { type WatchedPage, launchBrowser, watchPage } from "../support/browser.j
 import { type CliUser, cliOk, jsonLines, newHome } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { rememberSecret } from "../support/privacy.js";
-import { messages, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
+import { messages, notSent, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
 
 let server: LocalServer;
 let browser: Browser;
@@ -41,11 +41,7 @@ async function shownAsSent(text: string): Promise<void> {
   await expect
     .poll(() => messages(page).getByText("sending…").count(), { timeout: 30_000, interval: 20 })
     .toBe(0);
-  expect(
-    await messages(page)
-      .getByText(/not sent/)
-      .count(),
-  ).toBe(0);
+  expect(await notSent(page).count()).toBe(0);
 }
 
 async function cliReads(): Promise<string[]> {

@@ -5,10 +5,10 @@
 import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type WatchedPage, launchBrowser, watchPage } from "../support/browser.js";
-import { type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
+import { type CliUser, cliOk, cliSendToGroup, cliUser, jsonLines } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { rememberSecret } from "../support/privacy.js";
-import { messages, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
+import { messages, notSent, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
 
 let server: LocalServer;
 let browser: Browser;
@@ -36,21 +36,6 @@ function unique(prefix: string): string {
   return `${prefix}${serial}`;
 }
 
-async function cliUser(name: string): Promise<CliUser> {
-  const user = { home: newHome(name), server: server.url, password: `password of ${name}` };
-  rememberSecret(`password of ${name}`, user.password);
-  await cliOk(user, ["signup", name]);
-  return user;
-}
-
-/** A group send that meets changes its sender has not seen shows them and sends nothing (exit 10): again. */
-async function cliSendToGroup(user: CliUser, group: string, text: string): Promise<void> {
-  rememberSecret("a group message sent from the CLI", text);
-  const first = await runCli(user, ["send", "--group", group, text]);
-  if (first.code === 10) await cliOk(user, ["send", "--group", group, text]);
-  else expect(first.code).toBe(0);
-}
-
 async function cliTexts(user: CliUser): Promise<string[]> {
   return jsonLines(await cliOk(user, ["--json", "inbox"]))
     .filter((line) => typeof line.text === "string")
@@ -64,7 +49,7 @@ describe("the page", () => {
     const { page } = watched;
     await page.goto(server.url + "/");
     await signUpInPage(page, web, "a long web password");
-    const [bob, carol] = await Promise.all([cliUser(bobName), cliUser(carolName)]);
+    const [bob, carol] = await Promise.all([cliUser(server.url, bobName), cliUser(server.url, carolName)]);
     await cliOk(bob, ["group", "create", group, web, carolName]);
     await cliOk(carol, ["group", "join", group]);
 
@@ -77,11 +62,7 @@ describe("the page", () => {
     await messages(page).getByText("welcome to the group").waitFor({ timeout: 20_000 });
     await sendInPage(page, "glad to be here");
     await expect.poll(() => messages(page).getByText("sending…").count(), { timeout: 20_000 }).toBe(0);
-    expect(
-      await messages(page)
-        .getByText(/not sent/)
-        .count(),
-    ).toBe(0);
+    expect(await notSent(page).count()).toBe(0);
     expect(await cliTexts(carol)).toContain("glad to be here");
 
     await cliOk(bob, ["group", "remove", group, carolName]);
@@ -98,7 +79,7 @@ describe("the page", () => {
     const { page } = watched;
     await page.goto(server.url + "/");
     await signUpInPage(page, web, "a long web password");
-    const [bob] = await Promise.all([cliUser(bobName), cliUser(malloryName)]);
+    const [bob] = await Promise.all([cliUser(server.url, bobName), cliUser(server.url, malloryName)]);
     await openChatWith(page, bobName);
     await sendInPage(page, "before the change");
     await expect.poll(() => messages(page).getByText("sending…").count(), { timeout: 20_000 }).toBe(0);
@@ -135,7 +116,7 @@ describe("the page", () => {
     const first = watched.page;
     await first.goto(server.url + "/");
     await signUpInPage(first, web, "a long web password");
-    const bob = await cliUser(bobName);
+    const bob = await cliUser(server.url, bobName);
     const second = (await watchPage(context)).page;
     await second.goto(server.url + "/");
     await second.getByText(`Logged in as ${web}`).waitFor({ timeout: 30_000 });

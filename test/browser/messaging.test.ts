@@ -7,10 +7,10 @@ import { join } from "node:path";
 import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type WatchedPage, launchBrowser, watchPage } from "../support/browser.js";
-import { type CliUser, cliOk, jsonLines, newHome } from "../support/cli.js";
+import { type CliUser, cliOk, cliReceiveFile, cliUser, jsonLines, newHome } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { rememberSecret } from "../support/privacy.js";
-import { messages, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
+import { messages, notSent, openChatWith, sendInPage, signUpInPage } from "../support/web-user.js";
 
 let server: LocalServer;
 let browser: Browser;
@@ -39,13 +39,6 @@ function names(): { web: string; cli: string } {
   return { web: `web${serial}`, cli: `cli${serial}` };
 }
 
-async function cliUser(name: string): Promise<CliUser> {
-  const user = { home: newHome(name), server: server.url, password: `password of ${name}` };
-  rememberSecret(`password of ${name}`, user.password);
-  await cliOk(user, ["signup", name]);
-  return user;
-}
-
 async function cliInbox(user: CliUser, wait = 0): Promise<Array<Record<string, unknown>>> {
   return jsonLines(await cliOk(user, ["--json", "inbox", "--wait", String(wait)])).filter(
     (line) => typeof line.text === "string",
@@ -58,7 +51,7 @@ describe("a browser user and a CLI user", () => {
     const { page } = watched;
     await page.goto(server.url + "/");
     await signUpInPage(page, web, "a long web password");
-    const bob = await cliUser(cli);
+    const bob = await cliUser(server.url, cli);
 
     // From the backlog: sent by the CLI before the page opens the conversation.
     rememberSecret("a message sent from the CLI", "hello from the terminal");
@@ -93,7 +86,7 @@ describe("a browser user and a CLI user", () => {
     const { page } = watched;
     await page.goto(server.url + "/");
     await signUpInPage(page, web, "a long web password");
-    const bob = await cliUser(cli);
+    const bob = await cliUser(server.url, cli);
     const hostile = `<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>`;
     const hostileName = `<img src=x onerror=window.pwned=3>.txt`;
     const path = join(newHome("hostile-file"), hostileName);
@@ -117,7 +110,7 @@ describe("a browser user and a CLI user", () => {
     const { page } = watched;
     await page.goto(server.url + "/");
     await signUpInPage(page, web, "a long web password");
-    const bob = await cliUser(cli);
+    const bob = await cliUser(server.url, cli);
     const folder = newHome("files");
     const fromCli = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 251));
     writeFileSync(join(folder, "from-cli.bin"), fromCli);
@@ -143,19 +136,11 @@ describe("a browser user and a CLI user", () => {
     });
     await page.getByRole("button", { name: "Send" }).click();
     await expect.poll(() => messages(page).getByText("sending…").count(), { timeout: 30_000 }).toBe(0);
-    expect(
-      await messages(page)
-        .getByText(/not sent/)
-        .count(),
-    ).toBe(0);
-    const out = newHome("received");
-    const received = jsonLines(await cliOk(bob, ["--json", "inbox", "--out", out])).find(
-      (line) => line.file !== undefined,
-    );
-    expect(received).toBeDefined();
-    const file = received!.file as { name: string; path: string };
-    expect(file.name).toBe("from-page.bin");
-    expect(readFileSync(file.path).equals(fromPage)).toBe(true);
+    expect(await notSent(page).count()).toBe(0);
+    const file = await cliReceiveFile(bob, "received");
+    expect(file).toBeDefined();
+    expect(file!.name).toBe("from-page.bin");
+    expect(readFileSync(file!.path).equals(fromPage)).toBe(true);
   });
 
   it("log out wipes this browser's copy", async () => {

@@ -1,8 +1,8 @@
 // End to end: sending and receiving a 100 MiB file keeps the CLI's memory flat. Each CLI process reports
 // its peak RSS (test/support/max-rss.cjs); the transfer may add little to what `whoami` alone needs.
 
-import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliResult, type CliUser, jsonLines, newHome, runCli } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { rememberSecret } from "../support/privacy.js";
+import { writeRandomFile } from "../support/random-file.js";
 
 const SIZE = 100 * 1024 * 1024;
 /** Growth over the baseline allowed: the file is 100 MiB, plaintext and ciphertext together 200 MiB. */
@@ -45,18 +46,7 @@ describe("a 100 MiB file", () => {
   it("is sent and received with flat memory", async () => {
     const dir = await mkdtemp(join(tmpdir(), "telepound-memory-"));
     const path = join(dir, "big.bin");
-    const hash = createHash("sha256");
-    const out = createWriteStream(path);
-    for (let written = 0; written < SIZE; written += 1024 * 1024) {
-      const block = randomBytes(1024 * 1024);
-      hash.update(block);
-      // For the run-wide privacy scan: a window from every eighth MiB of the plaintext.
-      if (written % (8 * 1024 * 1024) === 0)
-        rememberSecret(`content of big.bin at ${written}`, block.subarray(0, 64));
-      if (!out.write(block)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
-    }
-    await new Promise<void>((resolve) => out.end(() => resolve()));
-    const expected = hash.digest("hex");
+    const expected = await writeRandomFile(path, SIZE, "big.bin");
 
     const baseline = Math.max(
       (await measured(alice, ["whoami"])).rssMiB,

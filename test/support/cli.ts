@@ -4,6 +4,7 @@ import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { rememberSecret } from "./privacy.js";
 
 const CLI = new URL("../../dist/telepound.mjs", import.meta.url).pathname;
 
@@ -51,12 +52,46 @@ export function runCli(
 /** Like runCli, but fails the test with the CLI's own words when it exits non-zero. */
 export async function cliOk(user: CliUser, args: string[]): Promise<string> {
   const result = await runCli(user, args);
-  if (result.code !== 0) {
-    throw new Error(
-      `telepound ${args.join(" ")} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
-    );
-  }
+  if (result.code !== 0) throw cliFailure(args, result);
   return result.stdout;
+}
+
+function cliFailure(args: string[], result: CliResult): Error {
+  return new Error(
+    `telepound ${args.join(" ")} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+  );
+}
+
+/** A new user `name` signed up through the CLI on `server`, its password remembered for the privacy scan. */
+export async function cliUser(server: string, name: string): Promise<CliUser> {
+  const user = { home: newHome(name), server, password: `password of ${name}` };
+  rememberSecret(`password of ${name}`, user.password);
+  await cliOk(user, ["signup", name]);
+  return user;
+}
+
+/**
+ * Sends `text` to `group`. A group send that meets changes its sender has not seen shows them and sends
+ * nothing (exit 10), so that one is sent again; any other failure throws with the CLI's own words.
+ */
+export async function cliSendToGroup(user: CliUser, group: string, text: string): Promise<void> {
+  rememberSecret("a group message sent from the CLI", text);
+  const args = ["send", "--group", group, text];
+  const first = await runCli(user, args);
+  if (first.code === 10) await cliOk(user, args);
+  else if (first.code !== 0) throw cliFailure(args, first);
+}
+
+/** Runs `inbox` saving files into a new folder; the first file it saved, if any, by name and path. */
+export async function cliReceiveFile(
+  user: CliUser,
+  label: string,
+): Promise<{ name: string; path: string } | undefined> {
+  const out = newHome(label);
+  const received = jsonLines(await cliOk(user, ["--json", "inbox", "--out", out])).find(
+    (line) => line.file !== undefined,
+  );
+  return received?.file as { name: string; path: string } | undefined;
 }
 
 /** One JSON object per line. */

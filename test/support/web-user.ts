@@ -42,3 +42,8 @@ export async function sendInPage(page: Page, text: string): Promise<void> {
 export function messages(page: Page) {
   return page.getByRole("list", { name: "Messages" });
 }
+
+/** The open conversation's messages the page gave up sending; a test that sent expects none. */
+export function notSent(page: Page) {
+  return messages(page).getByText(/not sent/);
+}
