@@ -1,0 +1,89 @@
+// What one operation costs the platform: the calls each kind of object receives and the SQLite rows it
+// writes and reads, listed from the code path named beside each entry. The home's row counts for a 1:1
+// message, a login and a connect are the ones test/worker/simulate-counts.test.ts measures in a real run (summed
+// from the SQLite cursors' rowsWritten/rowsRead): they are above the statement list because the cursors
+// also count index entries and trigger rows, and the test fails if the code and this table part.
+
+export type ObjectKind = "worker" | "balancer" | "shard" | "home" | "room" | "directory" | "throttle";
+
+export interface OperationCost {
+  /** Billed Worker requests (HTTP requests and WebSocket upgrades reaching the Worker). */
+  workerRequests: number;
+  /** RPC calls and HTTP requests received, per kind of object. */
+  calls: Partial<Record<ObjectKind, number>>;
+  /** Incoming WebSocket messages, per kind of object (billed 20:1). */
+  webSocketMessages: Partial<Record<ObjectKind, number>>;
+  rowsWritten: Partial<Record<ObjectKind, number>>;
+  rowsRead: Partial<Record<ObjectKind, number>>;
+}
+
+/**
+ * A 1:1 message between two users online on different shards, one session each, acknowledged live.
+ * - upload frame → sender's shard (server-shard.ts webSocketMessage): 1 WebSocket message
+ * - shard → recipient home `deliver` (server-shard.ts deliveryPipes; batched, 1 per message when not busy)
+ *   - home/queue.ts store: INSERT messages (1) + trigger messages_counted: UPDATE queue_totals (1),
+ *     UPSERT queue_by_sender (1) (home/schema.ts); INSERT deliveries per live session (1);
+ *     home/correspondents.ts record: INSERT OR IGNORE (1 when new, 0 after)
+ *   - quota check SELECT over queue_totals ⋈ queue_by_sender, the duplicate check, live sessions, presence
+ * - home → recipient's shard `push` (user-home.ts pushTo): 1 call
+ * - ack frame → recipient's shard: 1 WebSocket message; shard → home `acknowledgeLive` (homeAckPipes,
+ *   10 ms linger): 1 call; home/queue.ts: DELETE deliveries (1), DELETE messages (1) + trigger
+ *   messages_uncounted: UPDATE queue_totals (1), UPDATE queue_by_sender (1), DELETE emptied sender (1)
+ * - the directory is not asked: names are remembered per isolate (known-names.ts)
+ */
+export const DIRECT_MESSAGE: OperationCost = {
+  workerRequests: 0,
+  calls: { home: 2, shard: 1 },
+  webSocketMessages: { shard: 2 },
+  rowsWritten: { home: 13 },
+  rowsRead: { home: 18 },
+};
+
+/**
+ * A group message to `members` members, each online with one session, spread over `shards` shards.
+ * - upload → sender's shard: 1 WebSocket message; shard → room `post` (groupPipes): 1 call
+ * - group/queue.ts store: INSERT posts (1), INSERT owed per member, INSERT pending per live session
+ * - room → every shard `pushGroup` (group-room.ts storeAndPush → shardNames()): `shards` calls, at once
+ * - each member's ack → its shard: `members` WebSocket messages; shard → room `acknowledge` (groupAckPipes,
+ *   10 ms linger): about 1 call per shard; DELETE pending, owed and posts
+ * The room's rows are measured (test/worker/simulate-counts.test.ts): 1 + 9 per member written and
+ * 22 per member − 7 read, fitted on 2 and 4 members and holding at 2, 3 and 5.
+ */
+export function groupMessage(members: number, shards: number): OperationCost {
+  return {
+    workerRequests: 0,
+    calls: { room: 1 + shards, shard: shards },
+    webSocketMessages: { shard: 1 + members },
+    rowsWritten: { room: 1 + 9 * members },
+    rowsRead: { room: 22 * members - 7 },
+  };
+}
+
+/**
+ * POST /v1/sessions (worker/routes/accounts.ts): 1 Worker request; throttle `hit` (worker/rate-limit.ts);
+ * directory `known` unless the isolate remembers the name (counted at `directoryMissRate` by the model);
+ * home `login` (home/account.ts): INSERT sessions (1), UPSERT login_addresses (1), DELETE old
+ * login_failures (0 rows when none), INSERT deliveries for the stored queue (adoptAllFor: 0 when empty).
+ */
+export const LOGIN: OperationCost = {
+  workerRequests: 1,
+  calls: { throttle: 1, home: 1, directory: 1 },
+  webSocketMessages: {},
+  rowsWritten: { home: 3, throttle: 1 },
+  rowsRead: { home: 17, throttle: 1 },
+};
+
+/**
+ * GET /v1/connect and the close that ends it (worker/routes/connect.ts, server-shard.ts):
+ * 1 Worker request; directory `known` unless remembered; balancer `assign` (load-balancer.ts); the shard's
+ * upgrade `fetch`; home `attachSocket` (presence UPSERT 1, sessions last_seen UPDATE 1); balancer `report`
+ * once per burst (LOAD_REPORT_DELAY_MS) after the open and after the close; home `detachSocket` on close
+ * (presence UPDATE 1, DELETE emptied 1).
+ */
+export const CONNECT: OperationCost = {
+  workerRequests: 1,
+  calls: { directory: 1, balancer: 3, shard: 1, home: 2 },
+  webSocketMessages: {},
+  rowsWritten: { home: 4 },
+  rowsRead: { home: 9 },
+};

@@ -1,0 +1,52 @@
+// The capacity model's own logic (scripts/simulate/model.ts) on the bench's checked-in results: the
+// intended design opens just enough shards and balancers, today's design breaks where its single objects
+// take the whole load, and the costs add up from the counted rows and calls.
+
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import {
+  DEFAULT_ASSUMPTIONS,
+  costs,
+  measuredCpu,
+  simulate,
+  type Verdict,
+} from "../../../scripts/simulate/model.js";
+import { DIRECT_MESSAGE } from "../../../scripts/simulate/operations.js";
+import { PRICES } from "../../../scripts/simulate/platform.js";
+
+const cpu = measuredCpu(JSON.parse(readFileSync("bench/results.json", "utf8")));
+const share = (verdict: Verdict, kind: string, limit: string) =>
+  (verdict.objects.find((o) => o.kind === kind)!.shares as Record<string, number>)[limit]!;
+
+describe("the capacity model", () => {
+  it("opens shards until each is under half its request and CPU limits, and no more", () => {
+    for (const registeredUsers of [10_000, 1_000_000, 100_000_000]) {
+      const assumptions = { ...DEFAULT_ASSUMPTIONS, registeredUsers };
+      const verdict = simulate(assumptions, cpu, "intended");
+      expect(share(verdict, "shard", "requestsPerSecond")).toBeLessThanOrEqual(0.5);
+      expect(share(verdict, "shard", "cpuMicrosPerSecond")).toBeLessThanOrEqual(0.5);
+      expect(share(verdict, "balancer", "requestsPerSecond")).toBeLessThanOrEqual(0.5);
+      // One shard fewer would be over half of a limit, or under the connection target.
+      const byConnections = Math.ceil(verdict.concurrentUsers / assumptions.usersPerShard);
+      if (verdict.shards > byConnections) {
+        const perShard = share(verdict, "shard", "requestsPerSecond") * verdict.shards;
+        expect(perShard / (verdict.shards - 1)).toBeGreaterThan(0.5 * 0.98);
+      }
+    }
+  });
+
+  it("finds today's single balancer and four shards over their limits at a million users", () => {
+    const verdict = simulate({ ...DEFAULT_ASSUMPTIONS, registeredUsers: 1_000_000 }, cpu, "today");
+    expect(verdict.shards).toBe(4);
+    expect(verdict.balancers).toBe(1);
+    expect(share(verdict, "balancer", "requestsPerSecond")).toBeGreaterThan(1);
+    expect(verdict.goalHolds).toBe(false);
+  });
+
+  it("prices a 1:1 message mostly by its rows written", () => {
+    const dollars = costs(DEFAULT_ASSUMPTIONS, cpu, 4);
+    const rowsWritten = DIRECT_MESSAGE.rowsWritten.home! * PRICES.rowWritten * 1e6;
+    expect(dollars.perMillionDirectMessages).toBeGreaterThan(rowsWritten);
+    expect(rowsWritten / dollars.perMillionDirectMessages).toBeGreaterThan(0.9);
+  });
+});
