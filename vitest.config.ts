@@ -3,6 +3,7 @@
 // against it; "browser" drives the web client in Chromium (playwright-core) against `wrangler dev`.
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { LOCAL_OPERATOR_TOKEN } from "./test/support/operator-token.js";
 
 export default defineConfig({
   test: {
@@ -16,7 +17,12 @@ export default defineConfig({
               // Every request here comes without a client address, so all count in the one shared
               // bucket (worker/client-address.ts): the per-address limits are raised for the suite, and
               // test/worker/limits.test.ts sets its own.
-              bindings: { SIGNUPS_PER_IP_PER_HOUR: "1000000", LOGINS_PER_IP_PER_MINUTE: "1000000" },
+              bindings: {
+                SIGNUPS_PER_IP_PER_HOUR: "1000000",
+                LOGINS_PER_IP_PER_MINUTE: "1000000",
+                // A fresh clone has no .dev.vars: the secret GET /v1/stats wants comes from here.
+                OPERATOR_TOKEN: LOCAL_OPERATOR_TOKEN,
+              },
             },
           }),
         ],

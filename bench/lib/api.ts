@@ -18,6 +18,7 @@ import { MAX_RECIPIENTS } from "../../protocol/limits.js";
 import { signStatement, toBase64 } from "../../client/crypto/index.js";
 import { BenchClient, FailureWatch } from "./client.js";
 import { type SharedIdentity, Sender } from "./identity.js";
+import { OPERATOR_HEADERS } from "../../test/support/operator-token.js";
 
 /**
  * Where scenario traffic goes: Telepound under wrangler dev, the engine floor (bench/workerd-floor/) under
@@ -164,7 +165,7 @@ export async function lookupUsers(
 }
 
 export function shardStats(origin: string): Promise<{ shards: number; connections: Record<string, number> }> {
-  return call(origin, "/v1/stats", {}, 200);
+  return call(origin, "/v1/stats", { headers: OPERATOR_HEADERS }, 200);
 }
 
 export async function totalConnections(origin: string): Promise<number> {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliProcess, type CliUser, cliOk, jsonLines, newHome, runCli } from "../support/cli.js";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { filesUnder, findSecrets, rememberSecret, secretsOf } from "../support/privacy.js";
+import { OPERATOR_HEADERS } from "../support/operator-token.js";
 
 let server: LocalServer;
 const texts: string[] = [];
@@ -27,7 +28,7 @@ function text(label: string): string {
 }
 
 async function connections(): Promise<Record<string, number>> {
-  const stats = (await (await fetch(`${server.url}/v1/stats`)).json()) as {
+  const stats = (await (await fetch(`${server.url}/v1/stats`, { headers: OPERATOR_HEADERS })).json()) as {
     connections: Record<string, number>;
   };
   return stats.connections;

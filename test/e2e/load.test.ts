@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type LocalServer, startLocalServer } from "../support/local-server.js";
 import { WsUser, fakeEnvelope, signupUser } from "../support/ws-user.js";
+import { OPERATOR_HEADERS } from "../support/operator-token.js";
 
 const USERS = Number(process.env.TELEPOUND_LOAD_USERS ?? 200);
 const MESSAGES = Number(process.env.TELEPOUND_LOAD_MESSAGES ?? 25);
@@ -48,7 +49,7 @@ it(
     const users = sessions.map((session) => new WsUser(server.url, session));
     await inBatches(users, 50, (user) => user.connect());
     await Promise.all(users.map((user) => user.waitFor((frame) => frame.type === "synced", 60_000)));
-    const stats = (await (await fetch(`${server.url}/v1/stats`)).json()) as {
+    const stats = (await (await fetch(`${server.url}/v1/stats`, { headers: OPERATOR_HEADERS })).json()) as {
       connections: Record<string, number>;
     };
     const loads = Object.values(stats.connections);

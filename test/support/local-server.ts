@@ -7,6 +7,7 @@ import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { LOCAL_OPERATOR_TOKEN } from "./operator-token.js";
 import { rememberStateDir } from "./privacy.js";
 
 /** The same offline switches `npm start` uses: no telemetry, no cf fetch, no banner or update check. */
@@ -78,10 +79,9 @@ export async function startLocalServer(
 
   const startOnce = async (): Promise<void> => {
     const inspectorPort = await freePort();
-    const varArgs = Object.entries(options.vars ?? {}).flatMap(([key, value]) => [
-      "--var",
-      `${key}:${value}`,
-    ]);
+    // The secret GET /v1/stats wants: a fresh clone has no .dev.vars to give it.
+    const vars = { OPERATOR_TOKEN: LOCAL_OPERATOR_TOKEN, ...options.vars };
+    const varArgs = Object.entries(vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]);
     child = spawn(
       process.execPath,
       [

@@ -6,6 +6,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { fromHex } from "../../protocol/bytes.js";
 import { decodeDelivery } from "../../protocol/envelope.js";
+import { OPERATOR_HEADERS } from "../support/operator-token.js";
 import { TestSocket, api, connectSocket, fakeUpload, login, online, signup, uniqueName } from "./helpers.js";
 
 describe("GET /v1/connect", () => {
@@ -104,7 +105,9 @@ describe("GET /v1/connect", () => {
   });
 
   it("spreads connections over the least-loaded shards", async () => {
-    const before = (await (await api("/v1/stats")).json()) as { connections: Record<string, number> };
+    const before = (await (await api("/v1/stats", { headers: OPERATOR_HEADERS })).json()) as {
+      connections: Record<string, number>;
+    };
     const sessions = await Promise.all(Array.from({ length: 8 }, (_, i) => signup(uniqueName(`spread${i}`))));
     const sockets = [];
     for (const session of sessions) sockets.push(await online(session.token));
@@ -116,7 +119,9 @@ describe("GET /v1/connect", () => {
     // Eight new users over four shards: every shard gets some, none gets more than its fair share
     // plus what it was short of before.
     expect(counts.size).toBe(4);
-    const stats = (await (await api("/v1/stats")).json()) as { connections: Record<string, number> };
+    const stats = (await (await api("/v1/stats", { headers: OPERATOR_HEADERS })).json()) as {
+      connections: Record<string, number>;
+    };
     const loads = Object.values(stats.connections);
     expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(
       Math.max(
@@ -131,7 +136,11 @@ describe("GET /v1/connect", () => {
     const sockets = [];
     for (let i = 0; i < 3; i++) sockets.push(await online((await signup(uniqueName(`restart${i}`))).token));
     const stats = async () =>
-      ((await (await api("/v1/stats")).json()) as { connections: Record<string, number> }).connections;
+      (
+        (await (await api("/v1/stats", { headers: OPERATOR_HEADERS })).json()) as {
+          connections: Record<string, number>;
+        }
+      ).connections;
     const before = await stats();
     // Forget everything, as a balancer replaced by the runtime would.
     await runInDurableObject(env.BALANCER.get(env.BALANCER.idFromName("balancer")), (instance) => {

@@ -8,6 +8,7 @@ import { ShardHeaders } from "../../durable-objects/contracts.js";
 import { bearerToken, sessionRefused } from "../auth.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
+import { requireOperator } from "../operator.js";
 
 export const connect = new Hono<AppEnv>();
 
@@ -62,7 +63,7 @@ connect.get("/connect", async (c) => {
   });
 });
 
-connect.get("/stats", async (c) => {
+connect.get("/stats", requireOperator, async (c) => {
   return c.json({
     shards: shardCount(c.env),
     connections: await balancerStub(c.env).snapshot(shardCount(c.env)),
