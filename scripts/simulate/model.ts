@@ -122,7 +122,7 @@ const DAY = 86_400;
 const DIRECTORIES = 16;
 const THROTTLES = 64;
 const TODAY_SHARDS = 4;
-/** Issue 17's goal: no object above half of any limit. */
+/** The goal: no object above half of any limit. */
 const GOAL = 0.5;
 
 /** Peak events per second of something that happens `perUserPerDay` times per registered user. */
@@ -155,7 +155,7 @@ export function simulate(a: Assumptions, cpu: MeasuredCpu, design: Design): Verd
       shards;
     return { requests, cpuUs };
   };
-  // Today: 4 shards set by hand. Intended (issue 17 §1): the balancer opens shards until each is under its
+  // Today: 4 shards set by hand. Intended: the balancer opens shards until each is under its
   // connection target and under half of the request and CPU limits.
   let shards = TODAY_SHARDS;
   if (design === "intended") {
