@@ -41,6 +41,8 @@ const SHARDS = 4;
 const SHARD_HEADER = "X-Floor-Shard";
 const STATE_HEADER = "X-Floor-State";
 const POOLED_HOMES = 16;
+const ACK_LINGER_MS = 10;
+const MAX_REMOVALS_PER_CALL = 4096;
 
 /**
  * Where a login's state lives: nowhere, in an object per user, or in one of POOLED_HOMES shared objects;
@@ -220,13 +222,21 @@ export class FloorShard extends DurableObject<FloorEnv> {
       return batch.map(() => null);
     });
   });
-  /** Acknowledged ids, per connected user's inbox, removed many per call in the same way. */
+  /**
+   * Acknowledged ids, per connected user's inbox, removed many per call in the same way. Nobody waits on a
+   * removal, so each batch lingers ACK_LINGER_MS for company first, as Telepound's shards gather acks: an
+   * ack otherwise costs the inbox a commit of its own between the stores.
+   */
   private readonly removals = new OrderedBatchers<string, null>((user) => {
     const stub = inboxStub(this.env, user);
-    return new OrderedBatcher(async (ids) => {
-      await stub.remove(ids);
-      return ids.map(() => null);
-    });
+    return new OrderedBatcher(
+      async (ids) => {
+        await stub.remove(ids);
+        return ids.map(() => null);
+      },
+      MAX_REMOVALS_PER_CALL,
+      ACK_LINGER_MS,
+    );
   });
 
   override async fetch(request: Request): Promise<Response> {
