@@ -21,7 +21,13 @@ import {
   findInspectorPort,
   summarizeProfile,
 } from "./lib/workerd-profiler.js";
-import { type ScenarioResult, markdownTable, serverCpuTable, usageReport } from "./lib/report.js";
+import {
+  type ScenarioResult,
+  floorGoalsTable,
+  markdownTable,
+  serverCpuTable,
+  usageReport,
+} from "./lib/report.js";
 import { round } from "./lib/stats.js";
 import { installCryptoBackend } from "../client/crypto/backend.js";
 import { nodeCrypto } from "../cli-client/platform/node-crypto.js";
@@ -123,6 +129,11 @@ async function main(): Promise<number> {
       token: (user) => `${user}.relay.bench`,
     };
     const floor: Target = { name: "floor", origin: bench.floor.url, token: (user) => `${user}.floor.bench` };
+    const durableFloor: Target = {
+      name: "durable-floor",
+      origin: bench.floor.url,
+      token: (user) => `${user}.floor-durable.bench`,
+    };
     // wrangler reloads a Worker by starting a new runtime workerd (the quiet log level hides its message).
     const reloads = () =>
       refresh()
@@ -138,6 +149,7 @@ async function main(): Promise<number> {
     const ctx: BenchContext = {
       system,
       floor,
+      durableFloor,
       relay,
       shared,
       meter,
@@ -233,7 +245,7 @@ async function main(): Promise<number> {
     writeFileSync(`${dir}results.json`, `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(`${dir}RESULTS.md`, renderMarkdown(environment, results, failures));
     log(`wrote ${dir}results.json and RESULTS.md in ${environment.durationSeconds} s`);
-    process.stdout.write(`${markdownTable(results)}\n`);
+    process.stdout.write(`${floorGoalsTable(results)}\n\n${markdownTable(results)}\n`);
   } finally {
     for (const c of crowds) await closeCrowd(c).catch(() => undefined);
     profiler?.close();
@@ -321,6 +333,15 @@ objects, users on different shards) costs on this engine here before any of Tele
 **generator CPU** is the load generator's own CPU (process.cpuUsage) while Telepound was measured, as a share of
 one core; at 90% or more the generator, not the system, limits the result and the row says so. **other load** is
 CPU used meanwhile by unrelated processes on this shared machine (other test runs): high values inflate times.
+**durable floor** is the engine floor that also commits each message in its recipient's own SQLite object
+(\`FloorInbox\`) before pushing it and deletes it on the recipient's ack, with one commit per recipient object per
+batch: the least a design that stores before it delivers can do on this engine.
+
+The goals, as ratios to yardsticks measured in this same run:
+
+${floorGoalsTable(results)}
+
+Every figure, with the older goals set against the bare relay kept as context (**goal vs relay**):
 
 ${markdownTable(results)}
 

@@ -10,6 +10,8 @@ export interface BenchContext {
   system: Target;
   /** The same engine with none of Telepound's work: what no design under wrangler dev here can beat. */
   floor: Target;
+  /** The engine floor that also commits each message in its recipient's SQLite object before pushing it. */
+  durableFloor: Target;
   relay: Target;
   shared: SharedIdentity;
   meter: Meter;

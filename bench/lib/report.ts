@@ -16,6 +16,8 @@ export interface Row {
   baselineLabel?: string;
   /** The same traffic through the engine floor (bench/workerd-floor/), where the scenario runs it. */
   floor?: number;
+  /** The same traffic through the durable floor (the engine floor storing each message before pushing it). */
+  durableFloor?: number;
   goal: string;
   /** null: reported, no goal. */
   met: boolean | null;
@@ -35,6 +37,51 @@ export interface ServerCpuRow {
   relayUs: number;
   /** The engine floor's runtime, where the scenario runs it. */
   floorRuntimeUs?: number;
+  /** The same runtime serving the durable floor, where the scenario runs it. */
+  durableFloorRuntimeUs?: number;
+}
+
+/**
+ * A goal set as a ratio to a yardstick measured in the same run (a floor, or the bare relay): what the
+ * machine and the engine allow right now, so a busy machine moves both sides alike.
+ */
+export interface FloorGoal {
+  scenario: string;
+  unit: string;
+  telepound: number;
+  yardstick: number;
+  /** What the yardstick is, e.g. "durable floor". */
+  against: string;
+  /** Telepound ÷ yardstick must be at least (rates) or at most (times, CPU) `limit`. */
+  direction: "at least" | "at most";
+  limit: number;
+  ratio: number;
+  met: boolean;
+  /** Further ratios reported beside it, e.g. "÷ stateless floor 0.4×". */
+  also?: string;
+}
+
+export function floorGoal(fields: Omit<FloorGoal, "ratio" | "met">): FloorGoal {
+  const r = fields.yardstick === 0 ? Number.NaN : fields.telepound / fields.yardstick;
+  return {
+    ...fields,
+    ratio: round(r, 3),
+    met: fields.direction === "at least" ? r >= fields.limit : r <= fields.limit,
+  };
+}
+
+export function floorGoalsTable(results: ScenarioResult[]): string {
+  const lines = [
+    "| scenario | Telepound | yardstick (same run) | ratio | goal | met | also |",
+    "|---|---|---|---|---|---|---|",
+  ];
+  for (const goal of results.flatMap((result) => result.goals ?? [])) {
+    const sign = goal.direction === "at least" ? "≥" : "≤";
+    lines.push(
+      `| ${goal.scenario} | ${formatCell(goal.telepound, goal.unit)} | ${goal.against}: ${formatCell(goal.yardstick, goal.unit)} | ${formatNumber(goal.ratio)}× | ${sign} ${goal.limit}× ${goal.against} | ${goal.met ? "✅ yes" : "❌ no"} | ${goal.also ?? ""} |`,
+    );
+  }
+  return lines.join("\n");
 }
 
 export interface ScenarioResult {
@@ -42,6 +89,8 @@ export interface ScenarioResult {
   title: string;
   rows: Row[];
   serverCpu?: ServerCpuRow[];
+  /** The goals set against floors measured in the same run (the rows' own goals are the older, vs relay). */
+  goals?: FloorGoal[];
   /** Everything else worth keeping: distributions, CPU per role, process RSS, counts. */
   details: Record<string, unknown>;
 }
@@ -77,6 +126,7 @@ export function serverCpu(
   telepound: Usage,
   relay: Usage,
   floor?: Usage,
+  durableFloor?: Usage,
 ): ServerCpuRow {
   const us = (ms: number | undefined) => round(((ms ?? 0) * 1000) / count);
   return {
@@ -86,18 +136,19 @@ export function serverCpu(
     workerdProxyUs: us(telepound.cpuMs["workerd-proxy"]),
     relayUs: us(relay.cpuMs.relay),
     ...(floor ? { floorRuntimeUs: us(floor.cpuMs["floor-runtime"]) } : {}),
+    ...(durableFloor ? { durableFloorRuntimeUs: us(durableFloor.cpuMs["floor-runtime"]) } : {}),
   };
 }
 
 export function serverCpuTable(results: ScenarioResult[]): string {
   const lines = [
-    "| scenario | CPU per | workerd runtime | wrangler's proxy (dev only) | engine floor's runtime | bare relay | runtime ÷ relay |",
-    "|---|---|---|---|---|---|---|",
+    "| scenario | CPU per | workerd runtime | wrangler's proxy (dev only) | engine floor's runtime | durable floor's runtime | bare relay | runtime ÷ relay |",
+    "|---|---|---|---|---|---|---|---|",
   ];
   for (const row of results.flatMap((result) => result.serverCpu ?? [])) {
     const r = ratio(row.workerdRuntimeUs, row.relayUs);
     lines.push(
-      `| ${row.scenario} | ${row.unit} | ${formatNumber(row.workerdRuntimeUs)} µs | ${formatNumber(row.workerdProxyUs)} µs | ${formatCell(row.floorRuntimeUs ?? null, "µs")} | ${formatNumber(row.relayUs)} µs | ${r === null ? "–" : `${formatNumber(r)}×`} |`,
+      `| ${row.scenario} | ${row.unit} | ${formatNumber(row.workerdRuntimeUs)} µs | ${formatNumber(row.workerdProxyUs)} µs | ${formatCell(row.floorRuntimeUs ?? null, "µs")} | ${formatCell(row.durableFloorRuntimeUs ?? null, "µs")} | ${formatNumber(row.relayUs)} µs | ${r === null ? "–" : `${formatNumber(r)}×`} |`,
     );
   }
   return lines.join("\n");
@@ -119,8 +170,8 @@ function formatCell(value: number | null, unit: string): string {
 
 export function markdownTable(results: ScenarioResult[]): string {
   const lines = [
-    "| scenario | metric | Telepound | baseline (bare relay) | ratio T÷B | engine floor (÷B) | goal | met | generator CPU | other load |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| scenario | metric | Telepound | baseline (bare relay) | ratio T÷B | engine floor (÷B) | durable floor | goal vs relay | met | generator CPU | other load |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const result of results) {
     for (const row of result.rows) {
@@ -140,7 +191,7 @@ export function markdownTable(results: ScenarioResult[]): string {
           ? "–"
           : `${formatCell(row.floor, row.unit)}${floorRatio === null ? "" : ` (${formatNumber(floorRatio)}×)`}`;
       lines.push(
-        `| ${row.scenario} | ${row.metric} | ${formatCell(row.telepound, row.unit)} | ${baseline} | ${r === null ? "–" : `${formatNumber(r)}×`} | ${floor} | ${row.goal} | ${met} | ${cpu} | ${others} |`,
+        `| ${row.scenario} | ${row.metric} | ${formatCell(row.telepound, row.unit)} | ${baseline} | ${r === null ? "–" : `${formatNumber(r)}×`} | ${floor} | ${formatCell(row.durableFloor ?? null, row.unit)} | ${row.goal} | ${met} | ${cpu} | ${others} |`,
       );
     }
   }

@@ -30,6 +30,8 @@ const SOURCES = [
   "test/support/local-server.ts",
   "test/support/privacy.ts",
   "bench/workerd-floor",
+  // wrangler.toml's [assets] directory: wrangler dev will not start without it (`npm run build` writes it).
+  "dist/web",
 ];
 
 export interface BenchServer {

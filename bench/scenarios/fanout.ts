@@ -8,7 +8,15 @@ import { createGroup, lookupUsers } from "../lib/api.js";
 import type { BenchContext } from "../lib/context.js";
 import { Opener, Sender, type Sealed, benchText, recipientsFrom } from "../lib/identity.js";
 import { type Usage } from "../lib/meter.js";
-import { type ScenarioResult, summaryMs, usageReport, cpuColumns, serverCpu } from "../lib/report.js";
+import {
+  type FloorGoal,
+  type ScenarioResult,
+  floorGoal,
+  summaryMs,
+  usageReport,
+  cpuColumns,
+  serverCpu,
+} from "../lib/report.js";
 import { type Summary, round, roundSummary, summarize } from "../lib/stats.js";
 import type { Crowd } from "./login-storm.js";
 
@@ -84,6 +92,7 @@ async function fanOut(ctx: BenchContext, crowd: Crowd, size: number, frames: Sea
 export async function fanout(ctx: BenchContext, system: Crowd, relay: Crowd): Promise<ScenarioResult> {
   const rows: ScenarioResult["rows"] = [];
   const cpuRows: NonNullable<ScenarioResult["serverCpu"]> = [];
+  const goals: FloorGoal[] = [];
   const details: Record<string, unknown> = {};
   const owner = system.users[0]!;
   const sender = new Sender(ctx.shared, owner);
@@ -160,6 +169,19 @@ export async function fanout(ctx: BenchContext, system: Crowd, relay: Crowd): Pr
             : undefined,
       });
     }
+    // No engine floor runs the group job: the bare relay stays its yardstick.
+    if (plan.size === 1000)
+      goals.push(
+        floorGoal({
+          scenario: "1000-member fan-out, last member, p99",
+          unit: "ms",
+          telepound: systemRun.last.p99,
+          yardstick: relayRun.last.p99,
+          against: "bare relay",
+          direction: "at most",
+          limit: 2,
+        }),
+      );
     const messages = frames.length * (plan.size - 1);
     cpuRows.push(
       serverCpu(`group fan-out to ${plan.size}`, "delivery", messages, systemRun.usage, relayRun.usage),
@@ -183,5 +205,5 @@ export async function fanout(ctx: BenchContext, system: Crowd, relay: Crowd): Pr
       },
     };
   }
-  return { id: "fanout", title: "Group fan-out", rows, serverCpu: cpuRows, details };
+  return { id: "fanout", title: "Group fan-out", rows, serverCpu: cpuRows, goals, details };
 }

@@ -9,8 +9,15 @@ import { FailureWatch } from "../lib/client.js";
 import { type BenchContext, connectPair } from "../lib/context.js";
 import { Opener, Sender, type Sealed, benchText } from "../lib/identity.js";
 import { GENERATOR_BOUND_CORES, type Usage } from "../lib/meter.js";
-import { type ScenarioResult, summaryMs, usageReport, cpuColumns, serverCpu } from "../lib/report.js";
-import { type Summary, roundSummary, summarize } from "../lib/stats.js";
+import {
+  type ScenarioResult,
+  floorGoal,
+  summaryMs,
+  usageReport,
+  cpuColumns,
+  serverCpu,
+} from "../lib/report.js";
+import { type Summary, round, roundSummary, summarize } from "../lib/stats.js";
 
 const WARMUP = 300;
 const ROUND_TRIPS = 5000;
@@ -91,6 +98,20 @@ export async function latency(ctx: BenchContext): Promise<ScenarioResult> {
   ctx.log(`latency: ${total} round trips through the engine floor`);
   const floor = await roundTrips(ctx, ctx.floor, there, back, false);
   ctx.log(`latency: engine floor ${summaryMs(floor.rtt)}`);
+  ctx.log(`latency: ${total} round trips through the durable floor`);
+  const durable = await roundTrips(ctx, ctx.durableFloor, there, back, false);
+  ctx.log(`latency: durable floor ${summaryMs(durable.rtt)}`);
+  const goal = (key: "p50" | "p99", limit: number) =>
+    floorGoal({
+      scenario: `1:1 round trip A→B→A, ${key}`,
+      unit: "ms",
+      telepound: system.rtt[key],
+      yardstick: durable.rtt[key],
+      against: "durable floor",
+      direction: "at most",
+      limit,
+      also: `÷ stateless floor ${round(system.rtt[key] / floor.rtt[key], 3)}×`,
+    });
 
   const cores = system.usage.generatorCores;
   const row = (metric: string, key: keyof Summary, goal: string, limit: number | null) => ({
@@ -100,6 +121,7 @@ export async function latency(ctx: BenchContext): Promise<ScenarioResult> {
     telepound: system.rtt[key],
     baseline: relay.rtt[key],
     floor: floor.rtt[key],
+    durableFloor: durable.rtt[key],
     goal,
     met: limit === null ? null : system.rtt[key] <= limit,
     ...cpuColumns(system.usage),
@@ -121,8 +143,10 @@ export async function latency(ctx: BenchContext): Promise<ScenarioResult> {
         system.usage,
         relay.usage,
         floor.usage,
+        durable.usage,
       ),
     ],
+    goals: [goal("p50", 1.5), goal("p99", 2)],
     details: {
       roundTrips: ROUND_TRIPS,
       warmup: WARMUP,
@@ -139,6 +163,10 @@ export async function latency(ctx: BenchContext): Promise<ScenarioResult> {
       floor: {
         rttMs: roundSummary(floor.rtt),
         usage: usageReport(floor.usage, { count: 2 * ROUND_TRIPS + 2 * WARMUP, per: "Message" }),
+      },
+      durableFloor: {
+        rttMs: roundSummary(durable.rtt),
+        usage: usageReport(durable.usage, { count: 2 * ROUND_TRIPS + 2 * WARMUP, per: "Message" }),
       },
     },
   };

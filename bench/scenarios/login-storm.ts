@@ -11,7 +11,7 @@ import { type Target, shardStats, waitForNoConnections } from "../lib/api.js";
 import { BenchClient, FailureWatch } from "../lib/client.js";
 import type { BenchContext } from "../lib/context.js";
 import type { Usage } from "../lib/meter.js";
-import { type ScenarioResult, usageReport, cpuColumns, serverCpu } from "../lib/report.js";
+import { type ScenarioResult, floorGoal, usageReport, cpuColumns, serverCpu } from "../lib/report.js";
 import { type Summary, coefficientOfVariation, round, roundSummary, summarize } from "../lib/stats.js";
 
 /** Connected load users, by index (clients[i] is users[i]); failures after the storm land in `watch`. */
@@ -142,6 +142,7 @@ export async function loginStorm(
   const relayRate = users.length / relay.seconds;
   ctx.log(`login storm: relay ${round(relayRate)} logins/s`);
 
+  const perUserFloor = withState.find((run) => run.what === FLOOR_STATE[0].what);
   const counts = Object.values(system.shards);
   const evenness = `max/min ${round(Math.max(...counts) / Math.max(1, Math.min(...counts)))}`;
   const balancerTotal = Object.values(system.balancer ?? {}).reduce((a, b) => a + b, 0);
@@ -184,6 +185,20 @@ export async function loginStorm(
         },
       ],
       serverCpu: [serverCpu("login storm", "login", users.length, system.usage, relay.usage, floor.usage)],
+      goals: perUserFloor
+        ? [
+            floorGoal({
+              scenario: `login storm: ${users.length} users connect at once`,
+              unit: "logins/s",
+              telepound: systemRate,
+              yardstick: perUserFloor.loginsPerSecond,
+              against: "floor with a SQLite object per user",
+              direction: "at least",
+              limit: 0.8,
+              also: `÷ stateless floor ${round(systemRate / floorRate, 3)}×`,
+            }),
+          ]
+        : [],
       details: {
         users: users.length,
         telepound: {

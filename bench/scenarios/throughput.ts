@@ -8,8 +8,8 @@ import type { Target } from "../lib/api.js";
 import { FailureWatch } from "../lib/client.js";
 import { type BenchContext, connectPair } from "../lib/context.js";
 import { Opener, Sender, type Sealed, benchText } from "../lib/identity.js";
-import { GENERATOR_BOUND_CORES, type Usage } from "../lib/meter.js";
-import { type ScenarioResult, usageReport, cpuColumns, serverCpu } from "../lib/report.js";
+import { GENERATOR_BOUND_CORES, type Role, type Usage } from "../lib/meter.js";
+import { type ScenarioResult, floorGoal, usageReport, cpuColumns, serverCpu } from "../lib/report.js";
 import { round } from "../lib/stats.js";
 
 const MESSAGES = 20_000;
@@ -84,6 +84,22 @@ async function stream(ctx: BenchContext, target: Target, frames: Sealed[], open:
   };
 }
 
+/**
+ * Messages still in `user`'s durable-floor inbox once every ack had time to land: 0 unless acks are lost.
+ * Removals are not awaited by anyone (as acks are not), so this polls briefly.
+ */
+async function inboxPending(origin: string, user: string): Promise<number> {
+  let pending = Number.NaN;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const response = await fetch(`${origin}/floor/inbox?user=${encodeURIComponent(user)}`);
+    if (!response.ok) throw new Error(`durable floor inbox: HTTP ${response.status}`);
+    pending = ((await response.json()) as { pending: number }).pending;
+    if (pending === 0) return 0;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return pending;
+}
+
 export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
   ctx.log(`throughput: sealing ${MESSAGES} envelopes`);
   const sender = new Sender(ctx.shared, A);
@@ -100,6 +116,14 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
   ctx.log(`throughput: ${MESSAGES} messages through the engine floor`);
   const floor = await stream(ctx, ctx.floor, frames, false);
   ctx.log(`throughput: engine floor ${round(floor.rate)} msgs/s`);
+  ctx.log(`throughput: ${MESSAGES} messages through the durable floor`);
+  const durable = await stream(ctx, ctx.durableFloor, frames, false);
+  const durableLeft = await inboxPending(ctx.durableFloor.origin, B);
+  ctx.log(`throughput: durable floor ${round(durable.rate)} msgs/s (${durableLeft} left unacknowledged)`);
+  const cpuPerMessage = (usage: Usage, role: Role) => ((usage.cpuMs[role] ?? 0) * 1000) / MESSAGES;
+  const systemCpu = cpuPerMessage(system.usage, "workerd-runtime");
+  const floorCpu = cpuPerMessage(floor.usage, "floor-runtime");
+  const durableCpu = cpuPerMessage(durable.usage, "floor-runtime");
 
   const cores = system.usage.generatorCores;
   return {
@@ -113,6 +137,7 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
         telepound: system.rate,
         baseline: relay.rate,
         floor: floor.rate,
+        durableFloor: durable.rate,
         goal: "≥ 0.5× relay",
         met: system.rate >= 0.5 * relay.rate,
         ...cpuColumns(system.usage),
@@ -122,7 +147,37 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
       },
     ],
     serverCpu: [
-      serverCpu("1:1 sustained throughput", "message", MESSAGES, system.usage, relay.usage, floor.usage),
+      serverCpu(
+        "1:1 sustained throughput",
+        "message",
+        MESSAGES,
+        system.usage,
+        relay.usage,
+        floor.usage,
+        durable.usage,
+      ),
+    ],
+    goals: [
+      floorGoal({
+        scenario: "1:1 sustained throughput",
+        unit: "msgs/s",
+        telepound: system.rate,
+        yardstick: durable.rate,
+        against: "durable floor",
+        direction: "at least",
+        limit: 0.8,
+        also: `÷ stateless floor ${round(system.rate / floor.rate, 3)}×`,
+      }),
+      floorGoal({
+        scenario: "workerd CPU per delivered 1:1 message (sustained)",
+        unit: "µs",
+        telepound: systemCpu,
+        yardstick: durableCpu,
+        against: "durable floor",
+        direction: "at most",
+        limit: 1.3,
+        also: `÷ stateless floor ${round(systemCpu / floorCpu, 3)}×`,
+      }),
     ],
     details: {
       messages: MESSAGES,
@@ -143,6 +198,12 @@ export async function throughput(ctx: BenchContext): Promise<ScenarioResult> {
         msgsPerSecond: round(floor.rate),
         sentStatuses: floor.statuses,
         usage: usageReport(floor.usage, { count: MESSAGES, per: "Message" }),
+      },
+      durableFloor: {
+        msgsPerSecond: round(durable.rate),
+        sentStatuses: durable.statuses,
+        usage: usageReport(durable.usage, { count: MESSAGES, per: "Message" }),
+        leftUnacknowledged: durableLeft,
       },
     },
   };

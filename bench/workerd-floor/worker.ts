@@ -18,6 +18,11 @@
 // object whether the session exists and note where the user is (one read, one written row). "floor-home"
 // keeps each user in a SQLite object of their own, as Telepound's homes do; "floor-pool" keeps everyone in
 // POOLED_HOMES shared ones. The difference is what one object per user costs a login here.
+//
+// The durable floor (token's second field "floor-durable") is the same relay job with the one thing a
+// store-before-deliver design cannot skip: each message is committed in its recipient's own SQLite object
+// (FloorInbox) before it is pushed, and deleted there when the recipient acknowledges it. See FloorInbox for
+// how the commits are batched and why that is as far as this engine lets them be shared.
 
 import { DurableObject } from "cloudflare:workers";
 import { FormatError } from "../../protocol/bytes.js";
@@ -28,6 +33,7 @@ import { BLOB_PART_BYTES } from "../../protocol/limits.js";
 interface FloorEnv {
   FLOOR_SHARDS: DurableObjectNamespace<FloorShard>;
   FLOOR_HOMES: DurableObjectNamespace<FloorHome>;
+  FLOOR_INBOXES: DurableObjectNamespace<FloorInbox>;
   FLOOR_BLOBS: R2Bucket;
 }
 
@@ -35,9 +41,15 @@ const SHARDS = 4;
 const SHARD_HEADER = "X-Floor-Shard";
 const STATE_HEADER = "X-Floor-State";
 const POOLED_HOMES = 16;
+const ACK_LINGER_MS = 10;
+const MAX_REMOVALS_PER_CALL = 4096;
 
-/** Where a login's state lives: nowhere, in an object per user, or in one of POOLED_HOMES shared objects. */
-type StateMode = "floor" | "floor-home" | "floor-pool";
+/**
+ * Where a login's state lives: nowhere, in an object per user, or in one of POOLED_HOMES shared objects;
+ * "floor-durable" keeps no login state but stores every message in its recipient's inbox object.
+ */
+type StateMode = "floor" | "floor-home" | "floor-pool" | "floor-durable";
+const STATE_MODES: readonly string[] = ["floor-home", "floor-pool", "floor-durable"];
 
 /** FNV-1a of the name: the bench's pairs (lat-a/lat-b, tp-a/tp-b) land on different shards. */
 function fnv1a(user: string): number {
@@ -59,6 +71,10 @@ function homeStub(
   return env.FLOOR_HOMES.get(env.FLOOR_HOMES.idFromName(name));
 }
 
+function inboxStub(env: FloorEnv, user: string): DurableObjectStub<FloorInbox> {
+  return env.FLOOR_INBOXES.get(env.FLOOR_INBOXES.idFromName(`inbox-${user}`));
+}
+
 function shardStub(env: FloorEnv, shard: string): DurableObjectStub<FloorShard> {
   return env.FLOOR_SHARDS.get(env.FLOOR_SHARDS.idFromName(shard));
 }
@@ -71,7 +87,7 @@ function bearerUser(header: string | null): string | null {
 /** The token's second field says where the login's state lives (see the top of this file). */
 function bearerMode(header: string | null): StateMode {
   const mode = /^Bearer [^.\s]+\.([^.\s]+)/.exec(header ?? "")?.[1];
-  return mode === "floor-home" || mode === "floor-pool" ? mode : "floor";
+  return mode && STATE_MODES.includes(mode) ? (mode as StateMode) : "floor";
 }
 
 export default {
@@ -81,6 +97,8 @@ export default {
     if (url.pathname.startsWith("/v1/blobs")) return blobs(request, url, env.FLOOR_BLOBS);
     if (url.pathname === "/floor/operation") return operation(url, env);
     if (url.pathname === "/floor/seed" && request.method === "POST") return seed(request, env);
+    if (url.pathname === "/floor/inbox")
+      return Response.json({ pending: await inboxStub(env, url.searchParams.get("user") ?? "").pending() });
     const user = bearerUser(request.headers.get("Authorization"));
     if (
       url.pathname !== "/v1/connect" ||
@@ -172,10 +190,17 @@ async function blobs(request: Request, url: URL, bucket: R2Bucket): Promise<Resp
 interface Attachment {
   user: string;
   shard: string;
+  durable: boolean;
 }
 
 interface Delivery {
   recipient: string;
+  frame: Uint8Array;
+}
+
+/** A message as its recipient's inbox keeps it until acknowledged. */
+interface Stored {
+  id: string;
   frame: Uint8Array;
 }
 
@@ -186,26 +211,59 @@ export class FloorShard extends DurableObject<FloorEnv> {
     const stub = shardStub(this.env, shard);
     return new OrderedBatcher((batch) => stub.push(batch));
   });
+  /**
+   * To each recipient's inbox: the messages this shard routed to them meanwhile, committed as one batch
+   * (one call and one commit for all of them) while the previous batch is in flight.
+   */
+  private readonly inboxes = new OrderedBatchers<Stored, null>((user) => {
+    const stub = inboxStub(this.env, user);
+    return new OrderedBatcher(async (batch) => {
+      await stub.store(batch);
+      return batch.map(() => null);
+    });
+  });
+  /**
+   * Acknowledged ids, per connected user's inbox, removed many per call in the same way. Nobody waits on a
+   * removal, so each batch lingers ACK_LINGER_MS for company first, as Telepound's shards gather acks: an
+   * ack otherwise costs the inbox a commit of its own between the stores.
+   */
+  private readonly removals = new OrderedBatchers<string, null>((user) => {
+    const stub = inboxStub(this.env, user);
+    return new OrderedBatcher(
+      async (ids) => {
+        await stub.remove(ids);
+        return ids.map(() => null);
+      },
+      MAX_REMOVALS_PER_CALL,
+      ACK_LINGER_MS,
+    );
+  });
 
   override async fetch(request: Request): Promise<Response> {
     const user = bearerUser(request.headers.get("Authorization"))!;
     const shard = request.headers.get(SHARD_HEADER)!;
     const mode = request.headers.get(STATE_HEADER) as StateMode;
-    if (mode !== "floor" && !(await homeStub(this.env, mode, user).attach(user, shard)))
+    if (
+      (mode === "floor-home" || mode === "floor-pool") &&
+      !(await homeStub(this.env, mode, user).attach(user, shard))
+    )
       return new Response("no session", { status: 401 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [user]);
-    server.serializeAttachment({ user, shard } satisfies Attachment);
+    server.serializeAttachment({ user, shard, durable: mode === "floor-durable" } satisfies Attachment);
     server.send(JSON.stringify({ type: "welcome", user, shard, serverTime: Date.now() }));
     server.send(JSON.stringify({ type: "synced" }));
     return new Response(null, { status: 101, webSocket: client });
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const { user, shard } = ws.deserializeAttachment() as Attachment;
+    const { user, shard, durable } = ws.deserializeAttachment() as Attachment;
     if (typeof message === "string") {
-      if ((JSON.parse(message) as { type?: string }).type === "ping")
-        ws.send(JSON.stringify({ type: "pong" }));
+      const frame = JSON.parse(message) as { type?: string; ids?: string[] };
+      if (frame.type === "ping") ws.send(JSON.stringify({ type: "pong" }));
+      // Nobody waits on a removal: the inbox only has to have it before the next backlog it would send.
+      else if (frame.type === "ack" && durable && frame.ids)
+        void this.removals.submitAll(user, frame.ids).catch(() => undefined);
       return;
     }
     let envelope: ReturnType<typeof decodeUpload>;
@@ -219,8 +277,10 @@ export class FloorShard extends DurableObject<FloorEnv> {
     const id = envelope.messageIdHex;
     const signed = signedPartWithSignature(envelope);
     const reached = await Promise.all(
-      envelope.slots.map((slot, i) => {
+      envelope.slots.map(async (slot, i) => {
         const delivery = { recipient: slot.recipient, frame: encodeDelivery(signed, envelope.slotBytes[i]!) };
+        // Stored before it is pushed: a recipient who drops now gets it from the inbox on the next login.
+        if (durable) await this.inboxes.submit(slot.recipient, { id, frame: delivery.frame });
         const recipientShard = shardOf(slot.recipient);
         return recipientShard === shard
           ? this.push([delivery])[0]!
@@ -289,5 +349,43 @@ export class FloorHome extends DurableObject<FloorEnv> {
     if (!session || session.expires_at <= Date.now()) return false;
     sql.exec("INSERT OR REPLACE INTO presence (user, shard) VALUES (?, ?)", user, shard);
     return true;
+  }
+}
+
+/**
+ * The durable floor's per-recipient store: one SQLite object per user, as Telepound's homes, holding each
+ * message until its recipient acknowledges it.
+ *
+ * Batching is as wide as the engine allows. A Durable Object's SQLite writes made in one call (one turn of
+ * its event loop, with no await between them) form one implicit transaction, and the output gate holds the
+ * call's answer until that transaction is durable: one commit per call, whatever the rows. A commit cannot
+ * be shared across objects, since each object is its own database, and it cannot be shared across calls
+ * without holding a message back for company. So the least work that still stores before delivering is one
+ * commit per recipient object per batch of what was routed to it while its previous commit was in flight:
+ * FloorShard's OrderedBatchers send exactly that.
+ */
+export class FloorInbox extends DurableObject<FloorEnv> {
+  constructor(ctx: DurableObjectState, env: FloorEnv) {
+    super(ctx, env);
+    // Changes nothing once the table exists, so it costs no commit on a wake.
+    ctx.storage.sql.exec(
+      "CREATE TABLE IF NOT EXISTS inbox (id TEXT PRIMARY KEY, frame BLOB NOT NULL) WITHOUT ROWID",
+    );
+  }
+
+  store(messages: Stored[]): void {
+    const sql = this.ctx.storage.sql;
+    for (const { id, frame } of messages)
+      sql.exec("INSERT OR REPLACE INTO inbox (id, frame) VALUES (?, ?)", id, frame);
+  }
+
+  remove(ids: string[]): void {
+    const sql = this.ctx.storage.sql;
+    for (const id of ids) sql.exec("DELETE FROM inbox WHERE id = ?", id);
+  }
+
+  /** Messages still waiting for an ack: lets the bench check that acknowledged ones are gone. */
+  pending(): number {
+    return this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM inbox").one().n;
   }
 }
