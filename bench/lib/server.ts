@@ -29,6 +29,7 @@ const SOURCES = [
   "protocol",
   "test/support/local-server.ts",
   "test/support/privacy.ts",
+  "test/support/operator-token.ts",
   "bench/workerd-floor",
   // wrangler.toml's [assets] directory: wrangler dev will not start without it (`npm run build` writes it).
   "dist/web",
