@@ -41,7 +41,7 @@ import { FileRejectedError, parseDescriptor, receiveFile } from "./files.js";
 import type { GroupDirectory } from "./groups.js";
 import { HELD_LIMIT, HeldMessages } from "./store/held.js";
 import type { Home } from "./store/home.js";
-import type { HistoryStore, NewEntry } from "./store/history.js";
+import type { NewEntry, OrderedHistory } from "./store/history.js";
 import { summarizeEvent } from "./describe.js";
 import { type ClientEmitter, type ShownEvent, type ShownMessage, eventOfEpoch } from "./events.js";
 import type { FileAccess } from "./platform.js";
@@ -69,8 +69,11 @@ export interface ReceiverOptions {
   ack: (messageId: string) => void;
   /** Called once when processing stops on a failure that is not the message's fault. */
   onFatal?: (error: unknown) => void;
-  /** Where shown messages and events are kept; written before they are acknowledged. */
-  history?: HistoryStore;
+  /**
+   * Where shown messages and events are kept: held in the order shown (sends in between keep their
+   * place) and written before they are acknowledged.
+   */
+  history?: OrderedHistory;
   /**
    * Resolves once everything shown so far has left the process (stdout flushed to a pipe or file):
    * awaited before acknowledging, so a consumer that dies never misses a message the server forgot.
@@ -81,8 +84,6 @@ export interface ReceiverOptions {
 export class Receiver {
   private chain: Promise<void> = Promise.resolve();
   private toAck: string[] = [];
-  /** Shown since the last commit, for the history; written in the same commit, before the acks. */
-  private toRecord: NewEntry[] = [];
   private commitTimer: ReturnType<typeof setTimeout> | null = null;
   private committing: Promise<void> = Promise.resolve();
   /** The cache's key ids when last saved: rewriting state.json is skipped when no key was added. */
@@ -186,7 +187,7 @@ export class Receiver {
       const shown = eventOfEpoch(group, epoch, me.username);
       events.emit("groupEvent", shown);
       this.counts.events++;
-      this.toRecord.push(eventEntry(shown, epoch.hash, me.username));
+      this.hold(eventEntry(shown, epoch.hash, me.username));
     }
     groups.markShown(group, unshown);
   }
@@ -316,7 +317,7 @@ export class Receiver {
     this.sequences.accept(header, opened.payload);
     this.options.events.emit("message", message);
     this.counts.shown++;
-    this.toRecord.push(messageEntry(message));
+    this.hold(messageEntry(message));
     this.queueAck(messageIdHex);
   }
 
@@ -437,6 +438,10 @@ export class Receiver {
     }
   }
 
+  private hold(entry: NewEntry): void {
+    this.options.history?.hold([entry]);
+  }
+
   private warn(message: string): void {
     this.options.events.emit("warning", { message });
   }
@@ -467,11 +472,10 @@ export class Receiver {
     this.committing = this.committing.then(async () => {
       if (this.toAck.length === 0) return;
       const ids = this.toAck;
-      const entries = this.toRecord;
       this.toAck = [];
-      this.toRecord = [];
       await this.options.flushed?.();
-      await this.options.history?.record(entries);
+      // Everything held was shown before these ids were queued: written before they are acknowledged.
+      await this.options.history?.record([]);
       await this.seen.commit();
       await this.sequences.commit();
       await this.options.groups.save();

@@ -47,7 +47,7 @@ import {
   saveSession,
 } from "./session.js";
 import { HeldMessages } from "./store/held.js";
-import type { HistoryEntry, HistoryQuery, HistoryStore } from "./store/history.js";
+import { type HistoryEntry, type HistoryQuery, OrderedHistory } from "./store/history.js";
 import { Home } from "./store/home.js";
 import { PersistedSeen } from "./store/seen.js";
 import { SendQueue } from "./send-queue.js";
@@ -126,7 +126,7 @@ export class TelepoundClient {
   private me: LoggedIn | null = null;
   private contactBook: Contacts | null = null;
   private directory: GroupDirectory | null = null;
-  private historyStore: HistoryStore | null = null;
+  private historyStore: OrderedHistory | null = null;
   /** Set while receiving: shared by the receiver and group sends, whose own copies come back. */
   private seen: PersistedSeen | null = null;
   private live: LiveConnection | null = null;
@@ -566,8 +566,8 @@ export class TelepoundClient {
   }
 
   /** The history of the logged-in user (or of `owner`, for a home whose session need not be valid). */
-  private async history$(owner?: string): Promise<HistoryStore> {
-    this.historyStore ??= await this.home.openHistory(owner ?? (await this.session()).username);
+  private async history$(owner?: string): Promise<OrderedHistory> {
+    this.historyStore ??= new OrderedHistory(await this.home.openHistory(owner ?? (await this.session()).username));
     return this.historyStore;
   }
 

@@ -50,3 +50,43 @@ export interface HistoryStore {
   list(query: HistoryQuery): Promise<HistoryEntry[]>;
   close(): void;
 }
+
+/**
+ * The history as one client process writes it: entries keep the order they were shown or sent in.
+ * A receiver shows a message at once but writes it with the batch it acknowledges (25 ms later, or 500
+ * at a time); a message sent in between is written at once. Without this, a reply could be recorded
+ * before the message it answered, and a history read just after a message was shown would not have it.
+ * So what is shown is held here in order, and every write or read writes what is held first.
+ */
+export class OrderedHistory implements HistoryStore {
+  private held: NewEntry[] = [];
+
+  constructor(private readonly store: HistoryStore) {}
+
+  /** Keeps entries in order, to be written with the next write (or `record([])`). */
+  hold(entries: readonly NewEntry[]): void {
+    this.held.push(...entries);
+  }
+
+  /** Writes what is held, then `entries`, in one transaction. */
+  async record(entries: readonly NewEntry[]): Promise<void> {
+    const held = this.held;
+    this.held = [];
+    try {
+      await this.store.record([...held, ...entries]);
+    } catch (error) {
+      // Not lost: held again, ahead of anything shown since, for the next write.
+      this.held = [...held, ...this.held];
+      throw error;
+    }
+  }
+
+  async list(query: HistoryQuery): Promise<HistoryEntry[]> {
+    if (this.held.length > 0) await this.record([]);
+    return this.store.list(query);
+  }
+
+  close(): void {
+    this.store.close();
+  }
+}

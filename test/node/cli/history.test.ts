@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BusyError, ExitCode } from "../../../client/errors.js";
-import type { HistoryQuery, NewEntry } from "../../../client/store/history.js";
+import { type HistoryQuery, type NewEntry, OrderedHistory } from "../../../client/store/history.js";
 import { HISTORY_FILE, SqliteHistory } from "../../../cli-client/platform/sqlite-history.js";
 import type { Home } from "../../../client/store/home.js";
 import { nodeHome } from "../../../cli-client/platform/node-home.js";
@@ -120,6 +120,38 @@ describe("History", () => {
     expect((await two.list({ limit: 5 })).map((entry) => entry.text)).toEqual(["one"]);
     one.close();
     two.close();
+  });
+});
+
+describe("OrderedHistory (one process's receiver and sends sharing the history)", () => {
+  it("writes what was shown before a send that followed it, and before any read", async () => {
+    const history = new OrderedHistory(await openHistory(freshHome(), "alice"));
+    // Shown by the receiver, not yet written: its batch is committed with the acks, later.
+    history.hold([message({ from: "bob", to: "alice", text: "question" })]);
+    await history.record([message({ from: "alice", to: "bob", text: "answer" })]);
+    history.hold([message({ from: "bob", to: "alice", text: "thanks" })]);
+    const texts = (await history.list({ user: "bob", limit: 10 })).map((entry) => entry.text);
+    expect(texts).toEqual(["question", "answer", "thanks"]);
+  });
+
+  it("keeps what it held when a write fails, ahead of what was shown since", async () => {
+    const store = await openHistory(freshHome(), "alice");
+    let failNext = true;
+    const flaky = {
+      record: (entries: readonly NewEntry[]) => {
+        if (!failNext) return store.record(entries);
+        failNext = false;
+        return Promise.reject(new Error("disk full"));
+      },
+      list: (query: HistoryQuery) => store.list(query),
+      close: () => store.close(),
+    };
+    const history = new OrderedHistory(flaky);
+    history.hold([message({ from: "bob", to: "alice", text: "first" })]);
+    await expect(history.record([])).rejects.toThrow("disk full");
+    history.hold([message({ from: "bob", to: "alice", text: "second" })]);
+    const texts = (await history.list({ user: "bob", limit: 10 })).map((entry) => entry.text);
+    expect(texts).toEqual(["first", "second"]);
   });
 });
 
