@@ -215,12 +215,9 @@ export class FloorShard extends DurableObject<FloorEnv> {
    * To each recipient's inbox: the messages this shard routed to them meanwhile, committed as one batch
    * (one call and one commit for all of them) while the previous batch is in flight.
    */
-  private readonly inboxes = new OrderedBatchers<Stored, null>((user) => {
+  private readonly inboxes = new OrderedBatchers<Stored, number>((user) => {
     const stub = inboxStub(this.env, user);
-    return new OrderedBatcher(async (batch) => {
-      await stub.store(batch);
-      return batch.map(() => null);
-    });
+    return new OrderedBatcher((batch) => stub.deliver(user, batch));
   });
   /**
    * Acknowledged ids, per connected user's inbox, removed many per call in the same way. Nobody waits on a
@@ -279,8 +276,9 @@ export class FloorShard extends DurableObject<FloorEnv> {
     const reached = await Promise.all(
       envelope.slots.map(async (slot, i) => {
         const delivery = { recipient: slot.recipient, frame: encodeDelivery(signed, envelope.slotBytes[i]!) };
-        // Stored before it is pushed: a recipient who drops now gets it from the inbox on the next login.
-        if (durable) await this.inboxes.submit(slot.recipient, { id, frame: delivery.frame });
+        // Stored before it is pushed, by the inbox itself (shard → inbox → recipient's shard, the route
+        // Telepound's homes take): a recipient who drops now gets it from the inbox on the next login.
+        if (durable) return this.inboxes.submit(slot.recipient, { id, frame: delivery.frame });
         const recipientShard = shardOf(slot.recipient);
         return recipientShard === shard
           ? this.push([delivery])[0]!
@@ -373,10 +371,24 @@ export class FloorInbox extends DurableObject<FloorEnv> {
     );
   }
 
-  store(messages: Stored[]): void {
+  /** To the recipient's shard: what this inbox stored, many per call under load, in the order stored. */
+  private readonly pushes = new OrderedBatchers<Delivery, number>((shard) => {
+    const stub = shardStub(this.env, shard);
+    return new OrderedBatcher((batch) => stub.push(batch));
+  });
+
+  /**
+   * Stores a batch (one commit), then pushes it to the recipient's shard in one call; how many sockets
+   * each message reached. The push leaves once the commit is durable: the output gate holds it till then.
+   */
+  async deliver(recipient: string, messages: Stored[]): Promise<number[]> {
     const sql = this.ctx.storage.sql;
     for (const { id, frame } of messages)
       sql.exec("INSERT OR REPLACE INTO inbox (id, frame) VALUES (?, ?)", id, frame);
+    return this.pushes.submitAll(
+      shardOf(recipient),
+      messages.map(({ frame }) => ({ recipient, frame })),
+    );
   }
 
   remove(ids: string[]): void {
