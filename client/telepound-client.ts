@@ -567,7 +567,9 @@ export class TelepoundClient {
 
   /** The history of the logged-in user (or of `owner`, for a home whose session need not be valid). */
   private async history$(owner?: string): Promise<OrderedHistory> {
-    this.historyStore ??= new OrderedHistory(await this.home.openHistory(owner ?? (await this.session()).username));
+    this.historyStore ??= new OrderedHistory(
+      await this.home.openHistory(owner ?? (await this.session()).username),
+    );
     return this.historyStore;
   }
 
