@@ -4,9 +4,14 @@
 //
 // One body row per message, one delivery row per (session, message): a user logged in on two machines
 // stores each message once and deletes it when both have acknowledged it. Items are keyed by (sender,
-// id), and what the queue holds is counted per sender and in total, for the quotas (../quotas.ts).
+// id), and what the queue holds is counted per sender and in total, for the quotas (queue-usage.ts).
+//
+// Rows written are what a message costs most (docs/SCALING.md), so the schema keeps two indexes in all:
+// messages' (id, sender) key, which also finds the items an acknowledgement names by id, and deliveries'
+// (session, seq) key, which also finds who still waits for a message, one probe per live session.
 
 import { type QueueQuotas, type QuotaBreach, fits } from "../quotas.js";
+import { QueueUsage } from "./queue-usage.js";
 
 /** Largest backlog batch pushed to a connecting client before it must acknowledge. */
 export const BACKLOG_BATCH_MESSAGES = 256;
@@ -32,7 +37,11 @@ export interface Backlog {
 export type StoreResult = { ok: true; seq: number } | { ok: false; breach: QuotaBreach };
 
 export class MessageQueue {
-  constructor(private readonly sql: SqlStorage) {}
+  private readonly usage: QueueUsage;
+
+  constructor(private readonly sql: SqlStorage) {
+    this.usage = new QueueUsage(sql);
+  }
 
   /**
    * Stores a message for every session that can receive it. The same (sender, id) again (a sender
@@ -50,7 +59,7 @@ export class MessageQueue {
     quotas?: QueueQuotas,
   ): StoreResult {
     const existing = this.sql
-      .exec<{ seq: number }>("SELECT seq FROM messages WHERE sender = ? AND id = ?", sender, messageId)
+      .exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ? AND sender = ?", messageId, sender)
       .toArray()[0];
     if (existing) return { ok: true, seq: existing.seq };
     if (quotas) {
@@ -67,6 +76,7 @@ export class MessageQueue {
         now,
       )
       .one();
+    this.usage.added(sender, item.data.length);
     for (const sessionId of sessionIds) {
       this.sql.exec("INSERT INTO deliveries (session_id, seq) VALUES (?, ?)", sessionId, seq);
     }
@@ -75,18 +85,10 @@ export class MessageQueue {
 
   /** Which quota one more item of `bytes` from `sender` would break, or null if it fits. */
   private overQuota(sender: string, bytes: number, quotas: QueueQuotas): QuotaBreach | null {
-    // Both counts in one statement: this runs for every message stored.
-    const row = this.sql
-      .exec<{ items: number; bytes: number; senderItems: number; senderBytes: number }>(
-        `SELECT t.items AS items, t.bytes AS bytes, coalesce(s.items, 0) AS senderItems,
-           coalesce(s.bytes, 0) AS senderBytes
-         FROM queue_totals t LEFT JOIN queue_by_sender s ON s.sender = ?`,
-        sender,
-      )
-      .one();
-    if (!fits({ items: row.senderItems, bytes: row.senderBytes }, bytes, quotas.perSender))
+    if (!fits(this.usage.ofSender(sender), bytes, quotas.perSender))
       return { scope: "sender", limit: quotas.perSender };
-    if (!fits(row, bytes, quotas.perRecipient)) return { scope: "recipient", limit: quotas.perRecipient };
+    if (!fits(this.usage.total(), bytes, quotas.perRecipient))
+      return { scope: "recipient", limit: quotas.perRecipient };
     return null;
   }
 
@@ -137,10 +139,16 @@ export class MessageQueue {
       .toArray()
       .map((row) => row.seq);
     if (acked.length > 0) {
-      this.sql.exec(
-        `DELETE FROM messages WHERE seq IN (SELECT value FROM json_each(?))
-           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = messages.seq)`,
-        JSON.stringify(acked),
+      // Who else waits: one key probe per session of the account (expired ones' deliveries are dropped
+      // with them, forgetSessions), rather than an index on seq that every message would write twice.
+      this.usage.removed(
+        this.sql.exec<{ sender: string; bytes: number }>(
+          `DELETE FROM messages WHERE seq IN (SELECT value FROM json_each(?))
+             AND NOT EXISTS (SELECT 1 FROM deliveries d
+               WHERE d.session_id IN (SELECT id FROM sessions) AND d.seq = messages.seq)
+           RETURNING sender, length(body) AS bytes`,
+          JSON.stringify(acked),
+        ),
       );
     }
     return acked.length;
@@ -160,8 +168,11 @@ export class MessageQueue {
    * stored message waits for the user's next login (adoptAllFor), so nothing sent to them is lost.
    */
   collectOrphans(): void {
-    this.sql.exec(
-      "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = messages.seq)",
+    this.usage.removed(
+      this.sql.exec<{ sender: string; bytes: number }>(
+        `DELETE FROM messages WHERE seq NOT IN (SELECT seq FROM deliveries)
+         RETURNING sender, length(body) AS bytes`,
+      ),
     );
   }
 }

@@ -159,4 +159,30 @@ INSERT INTO blob_holders (blob_id, username, session_id, expires_at)
 -- ending here is told to them (blob-owners.ts).
 CREATE TABLE blob_owners (owner TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
 `,
+  `
+-- Fewer rows written per message (home/queue.ts). The quota counts move in memory (home/queue-usage.ts),
+-- not by triggers; the (sender, id) key is kept as (id, sender), so the one index also serves
+-- acknowledgements by id; and who still waits for a message is found by the deliveries' own key.
+-- The sequence carries over, so no seq a shard may still hold as a cursor is handed out again.
+DROP TRIGGER messages_counted;
+DROP TRIGGER messages_uncounted;
+DROP TABLE queue_totals;
+DROP TABLE queue_by_sender;
+DROP INDEX deliveries_by_seq;
+CREATE TABLE messages_keyed_by_id (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  body BLOB NOT NULL,
+  received_at INTEGER NOT NULL,
+  UNIQUE (id, sender)
+);
+INSERT INTO messages_keyed_by_id (seq, id, sender, kind, body, received_at)
+  SELECT seq, id, sender, kind, body, received_at FROM messages;
+DELETE FROM sqlite_sequence WHERE name = 'messages_keyed_by_id';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'messages_keyed_by_id', seq FROM sqlite_sequence WHERE name = 'messages';
+DROP TABLE messages;
+ALTER TABLE messages_keyed_by_id RENAME TO messages;
+`,
 ];

@@ -21,22 +21,21 @@ export interface OperationCost {
  * A 1:1 message between two users online on different shards, one session each, acknowledged live.
  * - upload frame → sender's shard (server-shard.ts webSocketMessage): 1 WebSocket message
  * - shard → recipient home `deliver` (server-shard.ts deliveryPipes; batched, 1 per message when not busy)
- *   - home/queue.ts store: INSERT messages (1) + trigger messages_counted: UPDATE queue_totals (1),
- *     UPSERT queue_by_sender (1) (home/schema.ts); INSERT deliveries per live session (1);
- *     home/correspondents.ts record: INSERT OR IGNORE (1 when new, 0 after)
- *   - quota check SELECT over queue_totals ⋈ queue_by_sender, the duplicate check, live sessions, presence
+ *   - home/queue.ts store: INSERT messages (1) and its (id, sender) key (1); INSERT deliveries per live
+ *     session (1); home/correspondents.ts record: INSERT OR IGNORE (1 when new, 0 after). The quota
+ *     counts are in memory (home/queue-usage.ts), so no row moves for them
+ *   - the duplicate check, live sessions, presence
  * - home → recipient's shard `push` (user-home.ts pushTo): 1 call
  * - ack frame → recipient's shard: 1 WebSocket message; shard → home `acknowledgeLive` (homeAckPipes,
- *   10 ms linger): 1 call; home/queue.ts: DELETE deliveries (1), DELETE messages (1) + trigger
- *   messages_uncounted: UPDATE queue_totals (1), UPDATE queue_by_sender (1), DELETE emptied sender (1)
+ *   10 ms linger): 1 call; home/queue.ts: DELETE deliveries (1), DELETE messages (1) and its key (1)
  * - the directory is not asked: names are remembered per isolate (known-names.ts)
  */
 export const DIRECT_MESSAGE: OperationCost = {
   workerRequests: 0,
   calls: { home: 2, shard: 1 },
   webSocketMessages: { shard: 2 },
-  rowsWritten: { home: 13 },
-  rowsRead: { home: 18 },
+  rowsWritten: { home: 6 },
+  rowsRead: { home: 15 },
 };
 
 /**

@@ -96,7 +96,7 @@ it("gives a version 2 home's sessions no device name and a last seen of their cr
   });
 });
 
-it("keys a home's queued items by sender, keeping them, and counts what the queue holds", async () => {
+it("keys a home's queued items by sender, keeping them", async () => {
   const stub = env.HOMES.get(env.HOMES.idFromName(`migration-queue-${Date.now()}`));
   await runInDurableObject(stub, (_, state) => {
     const sql = state.storage.sql;
@@ -109,18 +109,50 @@ it("keys a home's queued items by sender, keeping them, and counts what the queu
       { seq: 1, sender: "", id: "a" },
       { seq: 2, sender: "", id: "b" },
     ]);
-    expect(sql.exec("SELECT items, bytes FROM queue_totals").one()).toEqual({ items: 2, bytes: 5 });
-    // Sequence numbers go on from the kept items; the counters follow every insert and delete.
+    // The same id from another sender is another item.
     sql.exec(
       "INSERT INTO messages (sender, id, kind, body, received_at) VALUES ('x', 'a', 'envelope', x'01', 3)",
     );
     expect(sql.exec("SELECT max(seq) AS seq FROM messages").one().seq).toBe(3);
-    sql.exec("DELETE FROM messages WHERE sender = '' AND id = 'a'");
-    expect(sql.exec("SELECT items, bytes FROM queue_totals").one()).toEqual({ items: 2, bytes: 4 });
-    expect(sql.exec("SELECT sender, items, bytes FROM queue_by_sender ORDER BY sender").toArray()).toEqual([
-      { sender: "", items: 1, bytes: 3 },
-      { sender: "x", items: 1, bytes: 1 },
+  });
+});
+
+it("keys the queue by (id, sender) with no counter triggers or seq index, and never reuses a seq", async () => {
+  const stub = env.HOMES.get(env.HOMES.idFromName(`migration-queue-rows-${Date.now()}`));
+  await runInDurableObject(stub, (_, state) => {
+    const sql = state.storage.sql;
+    resetSchemaTo(sql, migrationIndex(HOME_MIGRATIONS, "messages_keyed_by_id"));
+    for (const id of ["a", "b", "c"])
+      sql.exec(
+        "INSERT INTO messages (sender, id, kind, body, received_at) VALUES ('x', ?, 'envelope', x'01', 1)",
+        id,
+      );
+    // The newest item was acknowledged before the upgrade: its seq (3) may still be a shard's cursor.
+    sql.exec("DELETE FROM messages WHERE id = 'c'");
+    migrate(state.storage, HOME_MIGRATIONS);
+    expect(sql.exec("SELECT seq, id FROM messages ORDER BY seq").toArray()).toEqual([
+      { seq: 1, id: "a" },
+      { seq: 2, id: "b" },
     ]);
+    const schema = sql
+      .exec<{ type: string; name: string }>(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'index', 'table') AND name NOT LIKE '_cf_%' ORDER BY name",
+      )
+      .toArray()
+      .map(({ type, name }) => `${type} ${name}`);
+    expect(schema).not.toContain("trigger messages_counted");
+    expect(schema).not.toContain("table queue_totals");
+    expect(schema).not.toContain("index deliveries_by_seq");
+    expect(schema).not.toContain("index messages_by_id");
+    sql.exec(
+      "INSERT INTO messages (sender, id, kind, body, received_at) VALUES ('x', 'd', 'envelope', x'01', 2)",
+    );
+    expect(sql.exec("SELECT seq FROM messages WHERE id = 'd'").one().seq).toBe(4);
+    expect(() =>
+      sql.exec(
+        "INSERT INTO messages (sender, id, kind, body, received_at) VALUES ('x', 'a', 'envelope', x'01', 2)",
+      ),
+    ).toThrow(/UNIQUE/);
   });
 });
 

@@ -67,7 +67,11 @@ async function send(
 
 function queueUsage(user: Session): Promise<{ items: number; bytes: number }> {
   return runInDurableObject(home(user), (_, state) =>
-    state.storage.sql.exec<{ items: number; bytes: number }>("SELECT items, bytes FROM queue_totals").one(),
+    state.storage.sql
+      .exec<{ items: number; bytes: number }>(
+        "SELECT count(*) AS items, coalesce(sum(length(body)), 0) AS bytes FROM messages",
+      )
+      .one(),
   );
 }
 
