@@ -23,10 +23,15 @@ export class QueueUsage {
     if (this.counts) this.move(sender, 1, bytes);
   }
 
-  /** Items left the queue: each row as a DELETE … RETURNING sender, length(body) AS bytes gives it. */
-  removed(rows: Iterable<{ sender: string; bytes: number }>): void {
+  /**
+   * Items left the queue: each row as a DELETE … RETURNING sender, length(body) AS bytes gives it. The
+   * cursor is read to its end even when the counts are not loaded: workerd fails the object's next
+   * statement while a RETURNING cursor is left unread.
+   */
+  removed(rows: SqlStorageCursor<{ sender: string; bytes: number }>): void {
+    const removed = rows.toArray();
     if (!this.counts) return;
-    for (const { sender, bytes } of rows) this.move(sender, -1, -bytes);
+    for (const { sender, bytes } of removed) this.move(sender, -1, -bytes);
   }
 
   private move(sender: string, items: number, bytes: number): void {

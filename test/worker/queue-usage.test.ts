@@ -58,3 +58,36 @@ it("keeps the quota counts equal to the queue through stores, acknowledgements a
     expect(woken.store("bob", "b3", item(1), ["s1"], now, quotas)).toMatchObject({ ok: false });
   });
 });
+
+// A home that has just woken has not read its counts, and its first work may be an acknowledgement or a
+// collection (a login, a restart) rather than a store. Its deletes must still leave the object usable:
+// workerd fails every later statement while a DELETE … RETURNING cursor is left unread.
+it("acknowledges and collects before the counts are loaded, then counts what is left", async () => {
+  const stub = env.HOMES.get(env.HOMES.idFromName(`queue-usage-cold-${Date.now()}`));
+  await runInDurableObject(stub, (_, state) => {
+    const sql = state.storage.sql;
+    sql.exec("INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES ('s1', 'h', 0, 9e15)");
+    sql.exec("INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES ('s2', 'h', 0, 9e15)");
+    const quotas: QueueQuotas = {
+      perRecipient: { items: 100, bytes: 100_000 },
+      perSender: { items: 2, bytes: 1000 },
+    };
+    const before = new MessageQueue(sql);
+    expect(before.store("ann", "a1", item(10), ["s1"], now, quotas).ok).toBe(true);
+    expect(before.store("ann", "a2", item(10), ["s2"], now, quotas).ok).toBe(true);
+
+    // Woken: nothing has asked for the counts yet.
+    const woken = new MessageQueue(sql);
+    expect(woken.acknowledge("s1", ["a1"])).toBe(1);
+    expect(sql.exec("SELECT id FROM messages").toArray()).toEqual([{ id: "a2" }]);
+
+    const again = new MessageQueue(sql);
+    again.forgetSessions(["s2"]);
+    again.collectOrphans();
+    expect(sql.exec("SELECT count(*) AS n FROM messages").one()).toEqual({ n: 0 });
+    // Both items are gone, so the sender has its whole quota of two again.
+    expect(again.store("ann", "a3", item(10), ["s1"], now, quotas).ok).toBe(true);
+    expect(again.store("ann", "a4", item(10), ["s1"], now, quotas).ok).toBe(true);
+    expect(again.store("ann", "a5", item(10), ["s1"], now, quotas)).toMatchObject({ ok: false });
+  });
+});
