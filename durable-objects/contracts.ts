@@ -18,6 +18,8 @@ export const ShardHeaders = {
   /** SHA-256 (hex) of the token's secret: the shard has the user's home check it. */
   secretHash: "X-Telepound-Secret-Hash",
   receive: "X-Telepound-Receive",
+  /** The balancer's ticket for this connection (balancer/shard-pool.ts ShardLoad.ticket). */
+  ticket: "X-Telepound-Ticket",
   refusal: "X-Telepound-Refusal",
 } as const;
 

@@ -1,63 +1,115 @@
-// The load table behind GET /v1/connect: shards report their live connection counts, and each new
-// connection goes to the least-loaded shard (the seed's serverAssign).
+// One balancer of GET /v1/connect: the Worker picks it by the connecting user's region and slice
+// (worker/placement.ts), so no object sees every connect. It owns a pool of shards named after itself
+// (names.ts), opens more of them as they fill and drains the surplus as load falls (balancer/shard-pool.ts),
+// and gives each new connection to the least-loaded open one (the seed's serverAssign).
 //
-// Counts live in memory: shards re-report their absolute count on every connect and close, and a
-// balancer that was restarted or replaced by the runtime first asks every shard for its count, so it
-// never assigns as if all shards were empty. Persisting the counts would add a write to every connect.
+// Loads live in memory: shards report their absolute counts on every connect and close, and at least once
+// a second while frames flow. Which shards exist, and whether each is open or draining, is persisted (a
+// write per change of state, never per connect), so a balancer the runtime restarted or moved asks exactly
+// its shards for their counts before it assigns, and never assigns as if they were empty.
 
 import { DurableObject } from "cloudflare:workers";
-import { shardName, shardStub } from "./names.js";
+import type { ShardStats } from "../protocol/http.js";
+import {
+  type PoolChange,
+  type ShardLoad,
+  type ShardPolicy,
+  ShardPool,
+  type ShardState,
+} from "./balancer/shard-pool.js";
+import { shardNameOf, shardStub } from "./names.js";
+
+/** What GET /v1/stats shows of one balancer. */
+export interface BalancerSnapshot {
+  shards: ShardStats[];
+}
+
+/** Where a connection goes, and its ticket (ShardLoad.ticket), which the Worker hands the shard. */
+export interface Assignment {
+  shard: string;
+  ticket: number;
+}
 
 export class LoadBalancer extends DurableObject<Env> {
-  private readonly loads = new Map<string, number>();
+  private pool: ShardPool | null = null;
   /** Shards whose count we have, either from a report or from asking; the rest are asked once. */
   private readonly known = new Set<string>();
   private catchingUp: Promise<void> | null = null;
+  /** The policy of the last connect: reports apply it too, and they carry none of their own. */
+  private policy: ShardPolicy | null = null;
 
-  /**
-   * Picks the least-loaded of the first `count` shards and counts the new connection against it at once,
-   * so a burst of connects spreads out before any shard has reported back. Ties go to the lowest index.
-   */
-  async assign(count: number): Promise<string> {
-    await this.learn(count);
-    let best = shardName(0);
-    let bestLoad = Number.POSITIVE_INFINITY;
-    for (let index = 0; index < count; index++) {
-      const name = shardName(index);
-      const load = this.loads.get(name) ?? 0;
-      if (load < bestLoad) {
-        best = name;
-        bestLoad = load;
-      }
-    }
-    this.loads.set(best, bestLoad + 1);
-    return best;
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(
+      "CREATE TABLE IF NOT EXISTS shards (name TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID",
+    );
   }
 
-  /** A shard's own count of its live sockets: authoritative, replaces our estimate. */
-  report(shard: string, connections: number): void {
-    this.loads.set(shard, connections);
+  /** The shard for one more connection, chosen under `policy` (the Worker's settings). */
+  async assign(policy: ShardPolicy): Promise<Assignment> {
+    this.policy = policy;
+    await this.learn();
+    const { shard, ticket, changes } = this.shardPool().assign(policy, Date.now());
+    this.persist(changes);
+    // A shard opened now has no sockets: nothing to ask it.
+    for (const change of changes) this.known.add(change.shard);
+    return { shard, ticket };
+  }
+
+  /** A shard's own count of its live sockets and recent frame rate: authoritative, replaces our estimate. */
+  report(shard: string, load: ShardLoad): void {
     this.known.add(shard);
+    const now = Date.now();
+    // A shard this pool closed still reports while its last sockets go: nothing to track or decide.
+    if (!this.shardPool().record(shard, load, now)) return;
+    // No connect since a restart: the counts are kept, and nothing is decided until the Worker's policy is.
+    if (this.policy) this.persist(this.shardPool().settle(this.policy, now));
   }
 
-  async snapshot(count: number): Promise<Record<string, number>> {
-    await this.learn(count);
-    return Object.fromEntries(
-      [...this.loads.entries()].sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true })),
-    );
+  async snapshot(): Promise<BalancerSnapshot> {
+    await this.learn();
+    return {
+      shards: this.shardPool()
+        .shards(Date.now())
+        .sort((a, b) => a.shard.localeCompare(b.shard, "en", { numeric: true })),
+    };
   }
 
-  /** Asks every shard we have no count for (after a restart: all of them) how many sockets it holds. */
-  private learn(count: number): Promise<void> {
-    const unknown = Array.from({ length: count }, (_, i) => shardName(i)).filter(
-      (name) => !this.known.has(name),
+  private shardPool(): ShardPool {
+    this.pool ??= new ShardPool(
+      this.ctx.storage.sql
+        .exec<{ name: string; state: ShardState }>("SELECT name, state FROM shards")
+        .toArray()
+        .map((row) => ({ shard: row.name, state: row.state })),
+      (index) => shardNameOf(this.ctx.id.name ?? "", index),
     );
+    return this.pool;
+  }
+
+  private persist(changes: PoolChange[]): void {
+    for (const { shard, state } of changes) {
+      if (state === "closed") this.ctx.storage.sql.exec("DELETE FROM shards WHERE name = ?", shard);
+      else
+        this.ctx.storage.sql.exec(
+          "INSERT INTO shards (name, state) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET state = excluded.state",
+          shard,
+          state,
+        );
+    }
+  }
+
+  /** Asks every shard we have no count for (after a restart: all of ours) how loaded it is. */
+  private learn(): Promise<void> {
+    const unknown = this.shardPool()
+      .shards(Date.now())
+      .map(({ shard }) => shard)
+      .filter((shard) => !this.known.has(shard));
     if (unknown.length === 0) return Promise.resolve();
     this.catchingUp ??= Promise.all(
-      unknown.map(async (name) => {
-        const connections = await shardStub(this.env, name).connectionCount();
+      unknown.map(async (shard) => {
+        const load = await shardStub(this.env, shard).load();
         // A report that arrived meanwhile is newer than our answer.
-        if (!this.known.has(name)) this.report(name, connections);
+        if (!this.known.has(shard)) this.report(shard, load);
       }),
     ).then(
       () => {
@@ -65,7 +117,7 @@ export class LoadBalancer extends DurableObject<Env> {
       },
       (error: unknown) => {
         this.catchingUp = null;
-        console.error("balancer: could not learn shard counts", error);
+        console.error("balancer: could not learn shard loads", error);
       },
     );
     return this.catchingUp;

@@ -2,17 +2,30 @@
 // any Worker or object can reach them without a directory lookup. Stubs are typed by the generated Env
 // (worker-configuration.d.ts names each binding's class), so this file imports no class.
 
+import { placedIn } from "./regions.js";
+
 /** The Durable Object that holds `username`'s account, sessions and offline queue. */
 export function homeStub(env: Env, username: string) {
   return env.HOMES.getByName(`user:${username}`);
 }
 
-export function shardName(index: number): string {
-  return `shard-${index}`;
+/**
+ * A shard is named after the balancer that opened it, `shard:<region>:<slice>:<index>`, so it knows whom to
+ * report to and is placed in its balancer's region. Names are reused: a closed shard's index is opened again
+ * before a higher one.
+ */
+export function shardNameOf(balancer: string, index: number): string {
+  return `${balancer.replace(/^balancer:/, "shard:")}:${index}`;
+}
+
+/** The balancer a shard reports to, or null for a name no balancer gave (such as a shard of an old layout). */
+export function balancerOfShard(shard: string): string | null {
+  const match = /^shard:([a-z]+):(\d+):\d+$/.exec(shard);
+  return match ? balancerName(match[1]!, Number(match[2])) : null;
 }
 
 export function shardStub(env: Env, name: string) {
-  return env.SHARDS.getByName(name);
+  return env.SHARDS.getByName(name, placedIn(/^shard:([a-z]+):/.exec(name)?.[1] ?? ""));
 }
 
 /** The Durable Object that holds group `name`: its members, admin, epoch, and message fan-out. */
@@ -20,9 +33,14 @@ export function groupStub(env: Env, name: string) {
   return env.GROUPS.getByName(`group:${name}`);
 }
 
-/** The single load table. It sits on the connect path only, never on the path of a message. */
-export function balancerStub(env: Env) {
-  return env.BALANCER.getByName("balancer");
+/** The balancer of one region's slice: connects are spread over regions × slices of these (worker/placement.ts). */
+export function balancerName(region: string, slice: number): string {
+  return `balancer:${region}:${slice}`;
+}
+
+/** Balancers sit on the connect path only, never on the path of a message; each lives in its region. */
+export function balancerStub(env: Env, name: string) {
+  return env.BALANCER.getByName(name, placedIn(/^balancer:([a-z]+):/.exec(name)?.[1] ?? ""));
 }
 
 /**
@@ -53,10 +71,4 @@ export function directoryIndex(name: string): number {
 /** The directory object that knows whether `name` (a user or a group) exists. */
 export function directoryStub(env: Env, name: string) {
   return env.DIRECTORY.getByName(`directory-${directoryIndex(name)}`);
-}
-
-/** The configured shard count (wrangler.toml [vars] SHARD_COUNT), at least 1. */
-export function shardCount(env: Env): number {
-  const count = Number.parseInt(String(env.SHARD_COUNT ?? "4"), 10);
-  return Number.isFinite(count) && count >= 1 ? Math.min(count, 1024) : 4;
 }

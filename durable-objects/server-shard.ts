@@ -1,5 +1,5 @@
-// ServerShard: one of SHARD_COUNT "servers" that hold users' WebSockets (the seed's serverHelper).
-// The balancer picks a shard per connection by load; the shard validates every frame, routes uploads
+// ServerShard: one of the "servers" that hold users' WebSockets (the seed's serverHelper). A balancer
+// opens shards as load grows and picks one per connection by load; the shard validates every frame, routes uploads
 // to the recipients' homes and the groups' rooms, pushes what homes and rooms store to sockets (a
 // connecting socket's backlog first: shard/backlog-drain.ts), and reports its load.
 //
@@ -11,7 +11,7 @@ import { ClientFrame, CloseCode, PING_TEXT, PONG_TEXT } from "../protocol/frames
 import { MAX_FRAME_BYTES } from "../protocol/limits.js";
 import type { Backlog, QueuedItem } from "./home/queue.js";
 import { nameExists } from "./known-names.js";
-import { balancerStub, groupStub, homeStub } from "./names.js";
+import { balancerOfShard, balancerStub, groupStub, homeStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 import {
   type Connection,
@@ -27,6 +27,7 @@ import { BacklogDrain } from "./shard/backlog-drain.js";
 import { FloodControl } from "./shard/flood-control.js";
 import { type Routes, routeUpload } from "./shard/uploads.js";
 import { uploadHead } from "../protocol/envelope.js";
+import type { ShardLoad } from "./balancer/shard-pool.js";
 import {
   type AttachResult,
   type DeliverResult,
@@ -47,6 +48,11 @@ const HOME_CACHE_LIMIT = 10_000;
  * counts its own assignments meanwhile, and a login storm needs a handful of reports, not one per socket.
  */
 const LOAD_REPORT_DELAY_MS = 20;
+/**
+ * While frames flow, the load is reported at least this often (its frame rate too), so the balancer can
+ * open another shard for a shard that is busy with few sockets. A shard with no frames sends nothing.
+ */
+const LOAD_REPORT_INTERVAL_MS = 1_000;
 /** How long live acknowledgements gather before they go to their queue (home or room) as one batch. */
 const ACK_LINGER_MS = 10;
 
@@ -111,6 +117,12 @@ export class ServerShard extends DurableObject<Env> {
    */
   private socketCount: number | null = null;
   private loadReportPending = false;
+  /** Frames received since `framesSince`, and the rate of the last full interval: the frame load. */
+  private frames = 0;
+  private framesSince = Date.now();
+  private framesPerSecond = 0;
+  /** The highest balancer ticket among the sockets accepted since this object woke (ShardLoad.ticket). */
+  private ticket = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -173,6 +185,8 @@ export class ServerShard extends DurableObject<Env> {
     // held back for this socket (it is not live yet) instead of missing it.
     this.ctx.acceptWebSocket(server, [userTag(user)]);
     server.serializeAttachment(connection);
+    const ticket = Number(request.headers.get(ShardHeaders.ticket));
+    if (Number.isSafeInteger(ticket) && ticket > this.ticket) this.ticket = ticket;
     if (this.socketCount !== null) this.socketCount++;
     let opened: Awaited<ReturnType<ServerShard["open"]>>;
     try {
@@ -200,6 +214,7 @@ export class ServerShard extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const connection = connectionOf(ws);
     if (!connection) return;
+    this.countFrame(connection.shard);
     if (connection.expiresAt > 0 && Date.now() >= connection.expiresAt)
       return closeEndedSession(ws, "session expired");
     // Per user, not per socket: opening more sockets on a shard buys no more frames.
@@ -300,6 +315,15 @@ export class ServerShard extends DurableObject<Env> {
   connectionCount(): number {
     this.socketCount ??= this.ctx.getWebSockets().filter((ws) => connectionOf(ws) !== null).length;
     return this.socketCount;
+  }
+
+  /** What the balancer asks after it restarted: the same as a report. */
+  load(): ShardLoad {
+    return {
+      connections: this.connectionCount(),
+      framesPerSecond: this.frameRate(Date.now()),
+      ticket: this.ticket,
+    };
   }
 
   // ---- handlers ---------------------------------------------------------------------------------
@@ -435,13 +459,37 @@ export class ServerShard extends DurableObject<Env> {
    */
   private reportLoad(shard: string): void {
     if (this.loadReportPending) return;
+    // A shard no balancer named (one of an older layout) has nobody to report to; it only empties.
+    const balancer = balancerOfShard(shard);
+    if (balancer === null) return;
     this.loadReportPending = true;
     setTimeout(() => {
       this.loadReportPending = false;
-      balancerStub(this.env)
-        .report(shard, this.connectionCount())
+      balancerStub(this.env, balancer)
+        .report(shard, this.load())
         .catch((error) => console.error(`${shard}: load report failed`, error));
     }, LOAD_REPORT_DELAY_MS);
+  }
+
+  /** Counts a client's frame; once an interval has passed, its rate is reported. */
+  private countFrame(shard: string): void {
+    this.frames++;
+    const now = Date.now();
+    if (now - this.framesSince < LOAD_REPORT_INTERVAL_MS) return;
+    this.frameRate(now);
+    this.reportLoad(shard);
+  }
+
+  /** Frames per second over the last full interval (zero when a whole interval had none). */
+  private frameRate(now: number): number {
+    const elapsed = now - this.framesSince;
+    if (elapsed >= LOAD_REPORT_INTERVAL_MS) {
+      // An interval several times over with no frame in between: the rate now is what came since.
+      this.framesPerSecond = (this.frames * 1000) / elapsed;
+      this.frames = 0;
+      this.framesSince = now;
+    }
+    return Math.round(this.framesPerSecond);
   }
 
   /** Over its rate: the frame is refused by name (an upload by its message id) or the socket closed. */

@@ -130,13 +130,33 @@ export const WhoamiResponse = z.object({
 export type WhoamiResponse = z.infer<typeof WhoamiResponse>;
 
 /**
- * `GET /v1/health`: alive, the protocol version it speaks (protocol/version.ts) and its shard count. A
- * client checks `protocol` before signup and login; an answer without it is not a Telepound server.
+ * `GET /v1/health`: alive, the protocol version it speaks (protocol/version.ts) and the most shards one
+ * balancer may open (SHARDS_MAX). A client checks `protocol` before signup and login; an answer without it
+ * is not a Telepound server.
  */
 export interface HealthResponse {
   ok: true;
   protocol: number;
   shards: number;
+}
+
+/** One shard as its balancer sees it: open (takes new connections) or draining (empties as users reconnect). */
+export interface ShardStats {
+  shard: string;
+  state: "open" | "draining";
+  connections: number;
+  framesPerSecond: number;
+}
+
+/**
+ * `GET /v1/stats` (operator only): every shard's live sockets, by shard and by balancer, and the bounds and
+ * targets shards open and drain by.
+ */
+export interface StatsResponse {
+  shards: number;
+  connections: Record<string, number>;
+  balancers: Array<{ balancer: string; shards: ShardStats[] }>;
+  policy: { min: number; max: number; connections: number; framesPerSecond: number };
 }
 
 /** Every error answer. `message` is always sent; a client tolerates its absence. */
@@ -153,7 +173,7 @@ export type ErrorResponse = z.infer<typeof ErrorResponse>;
 /**
  * The routes, all under the Worker's origin. "Bearer" routes need `Authorization: Bearer <token>`.
  *   GET  /v1/health                                    → 200 HealthResponse {"ok":true,"protocol":2,"shards":N}
- *   GET  /v1/stats                                     → 200 {"shards":N,"connections":{shard: sockets}}
+ *   GET  /v1/stats             Bearer (operator)        → 200 StatsResponse
  *   POST /v1/signup            SignupRequest            → 201 SessionResponse | 409 conflict
  *   GET  /v1/kdf/:username                              → 410 gone (protocol 1's KDF lookup; PROTOCOL_1_KDF)
  *   POST /v1/login             LoginRequest             → 200 SessionResponse | 401 unauthorized | 429 rate_limited

@@ -3,7 +3,6 @@
 
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { shardCount } from "../durable-objects/names.js";
 import type { HealthResponse } from "../protocol/http.js";
 import { PROTOCOL_VERSION } from "../protocol/version.js";
 import type { AppEnv } from "./env.js";
@@ -14,6 +13,7 @@ import { connect } from "./routes/connect.js";
 import { groups } from "./routes/groups.js";
 import { sessions } from "./routes/sessions.js";
 import { users } from "./routes/users.js";
+import { shardPolicy } from "./shard-policy.js";
 
 /** Largest JSON body accepted: a signup is about 3 KiB, a 1024-name group or lookup about 40 KiB. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -32,7 +32,7 @@ app.use("/v1/*", (c, next) =>
 );
 // Also how a client learns, before it signs up or logs in, which protocol this server speaks.
 app.get("/v1/health", (c) =>
-  c.json({ ok: true, protocol: PROTOCOL_VERSION, shards: shardCount(c.env) } satisfies HealthResponse),
+  c.json({ ok: true, protocol: PROTOCOL_VERSION, shards: shardPolicy(c.env).max } satisfies HealthResponse),
 );
 app.route("/v1", accounts);
 app.route("/v1", sessions);

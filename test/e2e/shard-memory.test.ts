@@ -76,7 +76,8 @@ async function newUser(name: string): Promise<SessionResponse> {
 beforeAll(async () => {
   server = await startLocalServer({
     vars: {
-      SHARD_COUNT: "1",
+      SHARDS_MIN: "1",
+      SHARDS_MAX: "1",
       ACK_TIMEOUT_SECONDS: String(ACK_TIMEOUT_SECONDS),
       SIGNUPS_PER_IP_PER_HOUR: "1000",
     },

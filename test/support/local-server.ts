@@ -79,8 +79,15 @@ export async function startLocalServer(
 
   const startOnce = async (): Promise<void> => {
     const inspectorPort = await freePort();
-    // The secret GET /v1/stats wants: a fresh clone has no .dev.vars to give it.
-    const vars = { OPERATOR_TOKEN: LOCAL_OPERATOR_TOKEN, ...options.vars };
+    const vars = {
+      // The secret GET /v1/stats wants: a fresh clone has no .dev.vars to give it.
+      OPERATOR_TOKEN: LOCAL_OPERATOR_TOKEN,
+      // Four shards kept open under one balancer: a handful of test users then spread over several
+      // shards (least load), so every test crosses shards. test/e2e/shard-growth.test.ts sets its own.
+      SHARDS_MIN: "4",
+      BALANCER_SLICES: "1",
+      ...options.vars,
+    };
     const varArgs = Object.entries(vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]);
     child = spawn(
       process.execPath,

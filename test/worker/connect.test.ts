@@ -1,11 +1,12 @@
-// The balancer: who may connect, how connections spread over shards, and what happens when the
-// shard count is raised while users are connected.
+// The balancers: who may connect, how connections spread over shards, how shards open as they fill and
+// drain as load falls with nothing lost, and how a connect's region picks its balancer. Each test that
+// counts shards names its own region (the test location header), so it has its balancer to itself.
 
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
-import { fromHex } from "../../protocol/bytes.js";
+import { describe, expect, it, vi } from "vitest";
 import { decodeDelivery } from "../../protocol/envelope.js";
+import type { StatsResponse } from "../../protocol/http.js";
 import { OPERATOR_HEADERS } from "../support/operator-token.js";
 import { TestSocket, api, connectSocket, fakeUpload, login, online, signup, uniqueName } from "./helpers.js";
 
@@ -100,82 +101,163 @@ describe("GET /v1/connect", () => {
     const session = await signup(name);
     const { socket } = await connectSocket(session.token);
     const welcome = await socket!.waitForJson("welcome");
-    expect(welcome).toMatchObject({ user: name, shard: expect.stringMatching(/^shard-\d+$/) });
+    expect(welcome).toMatchObject({ user: name, shard: expect.stringMatching(/^shard:[a-z]+:\d+:\d+$/) });
     socket!.close();
   });
 
-  it("spreads connections over the least-loaded shards", async () => {
-    const before = (await (await api("/v1/stats", { headers: OPERATOR_HEADERS })).json()) as {
-      connections: Record<string, number>;
-    };
+  it("spreads connections over the least-loaded of a balancer's open shards", async () => {
+    const four = inRegion({ SHARDS_MIN: "4" });
     const sessions = await Promise.all(Array.from({ length: 8 }, (_, i) => signup(uniqueName(`spread${i}`))));
     const sockets = [];
-    for (const session of sessions) sockets.push(await online(session.token));
+    for (const session of sessions) sockets.push(await online(session.token, "", four, at("sam")));
     const counts = new Map<string, number>();
     for (const socket of sockets) {
       const shard = String((await socket.waitForJson("welcome")).shard);
       counts.set(shard, (counts.get(shard) ?? 0) + 1);
     }
-    // Eight new users over four shards: every shard gets some, none gets more than its fair share
-    // plus what it was short of before.
-    expect(counts.size).toBe(4);
-    const stats = (await (await api("/v1/stats", { headers: OPERATOR_HEADERS })).json()) as {
-      connections: Record<string, number>;
-    };
-    const loads = Object.values(stats.connections);
-    expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(
-      Math.max(
-        1,
-        Math.max(...Object.values(before.connections), 0) - Math.min(...Object.values(before.connections), 0),
-      ),
+    // Eight new users over the four shards the region's balancer keeps open: two each.
+    expect([...counts.keys()].sort()).toEqual([0, 1, 2, 3].map((i) => `shard:sam:0:${i}`));
+    expect([...counts.values()]).toEqual([2, 2, 2, 2]);
+    await waitForStats((stats) =>
+      (balancerOf(stats, "balancer:sam:0")?.shards ?? []).every((s) => s.connections === 2),
     );
     for (const socket of sockets) socket.close();
   });
 
-  it("rebuilds its counts from the shards after losing them (a restarted balancer)", async () => {
+  it("rebuilds its counts from its shards after losing them (a restarted balancer)", async () => {
+    const region = inRegion({ SHARDS_MIN: "2" });
     const sockets = [];
-    for (let i = 0; i < 3; i++) sockets.push(await online((await signup(uniqueName(`restart${i}`))).token));
-    const stats = async () =>
-      (
-        (await (await api("/v1/stats", { headers: OPERATOR_HEADERS })).json()) as {
-          connections: Record<string, number>;
-        }
-      ).connections;
-    const before = await stats();
-    // Forget everything, as a balancer replaced by the runtime would.
-    await runInDurableObject(env.BALANCER.get(env.BALANCER.idFromName("balancer")), (instance) => {
-      const state = instance as unknown as { loads: Map<string, number>; known: Set<string> };
-      state.loads.clear();
+    for (let i = 0; i < 3; i++)
+      sockets.push(await online((await signup(uniqueName(`restart${i}`))).token, "", region, at("oc")));
+    const before = await waitForStats((stats) => connectionsOf(stats, "balancer:oc:0") === 3);
+    // Forget everything in memory, as a balancer replaced by the runtime would.
+    await runInDurableObject(env.BALANCER.getByName("balancer:oc:0"), (instance) => {
+      const state = instance as unknown as { pool: unknown; known: Set<string>; policy: unknown };
+      state.pool = null;
       state.known.clear();
+      state.policy = null;
     });
-    expect(await stats()).toEqual(before);
+    const after = await stats();
+    expect(balancerOf(after, "balancer:oc:0")).toEqual(balancerOf(before, "balancer:oc:0"));
     for (const socket of sockets) socket.close();
   });
 
-  it("sends new connections to new shards when SHARD_COUNT is raised, losing nothing", async () => {
-    const wider = { ...env, SHARD_COUNT: "6" } as Env;
-    const alice = await signup(uniqueName("wide-a"));
-    const bob = await signup(uniqueName("wide-b"));
-    const aliceSocket = await online(alice.token);
-    // Bob is offline while the shard count changes: his queued message must survive it.
-    const queued = await fakeUpload({ sender: alice.username, target: bob.username });
-    aliceSocket.ws.send(queued.frame);
-    expect(await aliceSocket.waitForJson("sent")).toMatchObject({ id: queued.id, status: "stored" });
-
-    const landed = new Set<string>();
-    const extra = [];
-    for (let i = 0; i < 6; i++) {
-      const session = await signup(uniqueName(`wide${i}`));
-      const socket = await online(session.token, "", wider);
-      landed.add(String((await socket.waitForJson("welcome")).shard));
-      extra.push(socket);
+  it("opens shards as they fill and drains them as load falls, losing and doubling nothing", async () => {
+    // Two sockets a shard, three shards at most.
+    const small = inRegion({ SHARDS_MIN: "1", SHARDS_MAX: "3", SHARD_TARGET_CONNECTIONS: "2" });
+    const where = at("afr");
+    const bob = await signup(uniqueName("grow-b"));
+    const users = await Promise.all(Array.from({ length: 6 }, (_, i) => signup(uniqueName(`grow${i}`))));
+    const sockets = [];
+    const landed: string[] = [];
+    for (const user of users) {
+      const socket = await online(user.token, "", small, where);
+      landed.push(String((await socket.waitForJson("welcome")).shard));
+      sockets.push(socket);
     }
-    expect([...landed].some((shard) => shard === "shard-4" || shard === "shard-5")).toBe(true);
+    expect(landed).toEqual([0, 0, 1, 1, 2, 2].map((i) => `shard:afr:0:${i}`));
 
-    const bobSocket = await online(bob.token, "", wider);
+    // Bob is offline while shards open and drain: his queued message must survive it.
+    const queued = await fakeUpload({ sender: users[0]!.username, target: bob.username });
+    sockets[0]!.ws.send(queued.frame);
+    expect(await sockets[0]!.waitForJson("sent")).toMatchObject({ id: queued.id, status: "stored" });
+    // A live message from the first shard to a user on the last one arrives once.
+    const live = await fakeUpload({ sender: users[0]!.username, target: users[5]!.username });
+    sockets[0]!.ws.send(live.frame);
+    const sent = await sockets[0]!.waitFor(
+      (r) => r.kind === "json" && r.frame.type === "sent" && r.frame.id === live.id,
+    );
+    expect(sent).toMatchObject({ frame: { status: "delivered" } });
+    await sockets[5]!.waitFor((r) => r.kind === "binary");
+
+    // Load falls to one socket on the first shard and one on the last: the two would fit in one shard at
+    // half its target, so the emptied middle one drains.
+    for (const i of [1, 2, 3, 4]) sockets[i]!.close();
+    const openShards = (stats: StatsResponse) =>
+      (balancerOf(stats, "balancer:afr:0")?.shards ?? [])
+        .filter(({ state }) => state === "open")
+        .map(({ shard }) => shard);
+    // Draining, and closed at once as it holds no socket.
+    const drained = await waitForStats((stats) => !openShards(stats).includes("shard:afr:0:1"));
+    expect(openShards(drained)).toEqual(["shard:afr:0:0", "shard:afr:0:2"]);
+    // New users go only to open shards with room: never to a drained one.
+    const next = await online((await signup(uniqueName("grow-n"))).token, "", small, where);
+    expect(openShards(drained)).toContain(String((await next.waitForJson("welcome")).shard));
+
+    const bobSocket = await online(bob.token, "", small, where);
     const delivered = bobSocket.binaries().map((bytes) => decodeDelivery(bytes).messageIdHex);
-    expect(delivered).toContain(queued.id);
-    expect(fromHex(queued.id)).toHaveLength(16);
-    for (const socket of [aliceSocket, bobSocket, ...extra]) socket.close();
+    expect(delivered).toEqual([queued.id]);
+    const liveCopies = sockets[5]!.binaries().map((bytes) => decodeDelivery(bytes).messageIdHex);
+    expect(liveCopies).toEqual([live.id]);
+    for (const socket of [...sockets, next, bobSocket]) socket.close();
+  });
+
+  it("opens a shard for a busy one's frames per second, not only for its sockets", async () => {
+    const busy = inRegion({ SHARD_TARGET_CONNECTIONS: "1000", SHARD_TARGET_FRAMES_PER_SECOND: "20" });
+    const where = at("me");
+    const chatty = await online((await signup(uniqueName("busy-a"))).token, "", busy, where);
+    expect((await chatty.waitForJson("welcome")).shard).toBe("shard:me:0:0");
+    // Frames for well over a second, so the shard reports its rate: about 50 a second.
+    for (let i = 0; i < 70; i++) {
+      // Not the bare ping text, which the runtime answers without waking the shard.
+      chatty.sendJson({ type: "ping", n: i });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await waitForStats((stats) =>
+      (balancerOf(stats, "balancer:me:0")?.shards ?? []).some((shard) => shard.framesPerSecond >= 20),
+    );
+    const next = await online((await signup(uniqueName("busy-b"))).token, "", busy, where);
+    expect((await next.waitForJson("welcome")).shard).toBe("shard:me:0:1");
+    for (const socket of [chatty, next]) socket.close();
+  });
+
+  it("balances in the region the platform gives, and honours the test header only when told to", async () => {
+    const user = await signup(uniqueName("where"));
+    const ignored = await online(user.token, "", { ...env, BALANCER_SLICES: "1" } as Env, at("weur"));
+    expect(String((await ignored.waitForJson("welcome")).shard)).toMatch(/^shard:any:0:\d+$/);
+    const honoured = await online(user.token, "", inRegion({}), at("weur"));
+    expect(String((await honoured.waitForJson("welcome")).shard)).toMatch(/^shard:weur:0:\d+$/);
+    // A name that is no region is no region.
+    const unknown = await online(user.token, "", inRegion({}), at("mars"));
+    expect(String((await unknown.waitForJson("welcome")).shard)).toMatch(/^shard:any:0:\d+$/);
+    for (const socket of [ignored, honoured, unknown]) socket.close();
   });
 });
+
+/** The suite's settings with the test location header honoured, one balancer a region, and `vars` over them. */
+function inRegion(vars: Record<string, string>): Env {
+  return { ...env, TEST_LOCATION_HEADER: "1", BALANCER_SLICES: "1", ...vars } as Env;
+}
+
+function at(region: string): Record<string, string> {
+  return { "X-Telepound-Test-Location": region };
+}
+
+async function stats(): Promise<StatsResponse> {
+  return (await (await api("/v1/stats", { headers: OPERATOR_HEADERS })).json()) as StatsResponse;
+}
+
+/** Shards report after a short delay: the stats that first satisfy `ready`. */
+async function waitForStats(ready: (stats: StatsResponse) => boolean): Promise<StatsResponse> {
+  let last: StatsResponse | undefined;
+  await vi
+    .waitUntil(
+      async () => {
+        last = await stats();
+        return ready(last);
+      },
+      { timeout: 5000, interval: 25 },
+    )
+    .catch((error: unknown) => {
+      throw new Error(`stats never ready: ${JSON.stringify(last)}`, { cause: error });
+    });
+  return last!;
+}
+
+function balancerOf(stats: StatsResponse, name: string) {
+  return stats.balancers.find(({ balancer }) => balancer === name);
+}
+
+function connectionsOf(stats: StatsResponse, name: string): number {
+  return (balancerOf(stats, name)?.shards ?? []).reduce((sum, shard) => sum + shard.connections, 0);
+}

@@ -188,8 +188,9 @@ export async function connectSocket(
   token: string | null,
   query = "",
   env?: Env,
+  extraHeaders: Record<string, string> = {},
 ): Promise<{ response: Response; socket?: TestSocket }> {
-  const headers = new Headers({ Upgrade: "websocket" });
+  const headers = new Headers({ ...extraHeaders, Upgrade: "websocket" });
   if (token) headers.set("Authorization", `Bearer ${token}`);
   const request = new Request(`${BASE}/v1/connect${query}`, { headers });
   const response = env
@@ -206,8 +207,13 @@ function createContext(): ExecutionContext {
 }
 
 /** Connects and waits for the server's welcome (and, for receiving sockets, its "synced"). */
-export async function online(token: string, query = "", env?: Env): Promise<TestSocket> {
-  const { response, socket } = await connectSocket(token, query, env);
+export async function online(
+  token: string,
+  query = "",
+  env?: Env,
+  extraHeaders: Record<string, string> = {},
+): Promise<TestSocket> {
+  const { response, socket } = await connectSocket(token, query, env, extraHeaders);
   if (!socket) throw new Error(`connect failed: ${response.status} ${await response.text()}`);
   await socket.waitForJson("welcome");
   if (!query.includes("receive=0")) await socket.waitForJson("synced");

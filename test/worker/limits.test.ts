@@ -104,11 +104,11 @@ describe("flood control", () => {
   it("counts every socket of a user on a shard against one budget: a second socket buys no more frames", async () => {
     const [mallory, alice] = await Promise.all(["mallory", "alice"].map((n) => signup(uniqueName(n))));
     // One shard, so both of mallory's sockets (and alice's) are on it.
-    const oneShard = { ...env, SHARD_COUNT: "1" } as Env;
+    const oneShard = { ...env, SHARDS_MAX: "1", BALANCER_SLICES: "1" } as Env;
     const first = await online(mallory!.token, "?receive=0", oneShard);
     const second = await online(mallory!.token, "?receive=0", oneShard);
     const bystander = await online(alice!.token, "?receive=0", oneShard);
-    await runInDurableObject(env.SHARDS.get(env.SHARDS.idFromName("shard-0")), async (instance, state) => {
+    await runInDurableObject(env.SHARDS.getByName("shard:any:0:0"), async (instance, state) => {
       const socketsOf = (user: string) =>
         state
           .getWebSockets()

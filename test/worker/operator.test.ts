@@ -3,10 +3,10 @@
 
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { ErrorResponse } from "../../protocol/http.js";
+import type { ErrorResponse, StatsResponse } from "../../protocol/http.js";
 import worker from "../../worker/index.js";
 import { LOCAL_OPERATOR_TOKEN } from "../support/operator-token.js";
-import { BASE, api } from "./helpers.js";
+import { BASE, api, online, signup, uniqueName } from "./helpers.js";
 
 async function errorCode(response: Response): Promise<string> {
   return ((await response.json()) as ErrorResponse).error.code;
@@ -27,12 +27,24 @@ describe("GET /v1/stats", () => {
     }
   });
 
-  it("answers the operator's token with the load per shard", async () => {
+  it("answers the operator's token with the load per shard and balancer, and the policy", async () => {
+    const session = await signup(uniqueName("stats"));
+    const socket = await online(session.token);
+    const shard = String((await socket.waitForJson("welcome")).shard);
     const response = await api("/v1/stats", { token: LOCAL_OPERATOR_TOKEN });
     expect(response.status).toBe(200);
-    const stats = (await response.json()) as { shards: number; connections: Record<string, number> };
-    expect(stats.shards).toBe(Number(env.SHARD_COUNT));
-    expect(Object.keys(stats.connections).length).toBe(stats.shards);
+    const stats = (await response.json()) as StatsResponse;
+    expect(stats.connections[shard]).toBeGreaterThanOrEqual(1);
+    expect(stats.shards).toBe(Object.keys(stats.connections).length);
+    const holder = stats.balancers.find(({ shards }) => shards.some((entry) => entry.shard === shard));
+    expect(holder?.balancer).toBe(shard.replace(/^shard:(.*):\d+$/, "balancer:$1"));
+    expect(stats.policy).toEqual({
+      min: Number(env.SHARDS_MIN),
+      max: Number(env.SHARDS_MAX),
+      connections: Number(env.SHARD_TARGET_CONNECTIONS),
+      framesPerSecond: Number(env.SHARD_TARGET_FRAMES_PER_SECOND),
+    });
+    socket.close();
   });
 
   it("stays closed on a deployment with no token configured, whatever is sent", async () => {

@@ -1,14 +1,18 @@
 // The load balancer (the seed's serverAssign): a logged-in user's WebSocket upgrade is handed to the
-// least-loaded shard. The shard learns who the user is from headers only the Worker can set.
+// least-loaded shard of their region's and slice's balancer (worker/placement.ts). The shard learns who the user is from headers only the Worker can set.
 
 import { Hono } from "hono";
 import { nameExists } from "../../durable-objects/known-names.js";
-import { balancerStub, shardCount, shardStub } from "../../durable-objects/names.js";
+import { balancerName, balancerStub, shardStub } from "../../durable-objects/names.js";
+import { ALL_REGIONS } from "../../durable-objects/regions.js";
 import { ShardHeaders } from "../../durable-objects/contracts.js";
+import type { StatsResponse } from "../../protocol/http.js";
 import { bearerToken, sessionRefused } from "../auth.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
 import { requireOperator } from "../operator.js";
+import { balancerFor, balancerSlices } from "../placement.js";
+import { shardPolicy } from "../shard-policy.js";
 
 export const connect = new Hono<AppEnv>();
 
@@ -43,7 +47,8 @@ connect.get("/connect", async (c) => {
   }
   // No account, no shard call: the shard would wake a home for the name to check the session.
   if (!(await nameExists(c.env, "user", token.username))) throw sessionRefused("unknown");
-  const shard = await balancerStub(c.env).assign(shardCount(c.env));
+  const balancer = balancerStub(c.env, balancerFor(c.req.raw, c.env, token.username));
+  const { shard, ticket } = await balancer.assign(shardPolicy(c.env));
   const headers = new Headers(c.req.raw.headers);
   headers.delete("Authorization");
   headers.delete("Sec-WebSocket-Protocol");
@@ -51,6 +56,7 @@ connect.get("/connect", async (c) => {
   headers.set(ShardHeaders.session, token.sessionId);
   headers.set(ShardHeaders.secretHash, token.secretHash);
   headers.set(ShardHeaders.receive, c.req.query("receive") === "0" ? "0" : "1");
+  headers.set(ShardHeaders.ticket, String(ticket));
   const response = await shardStub(c.env, shard).fetch(new Request(c.req.raw, { headers }));
   const refusal = response.status === 401 ? response.headers.get(ShardHeaders.refusal) : null;
   if (refusal !== null) throw sessionRefused(refusal);
@@ -63,9 +69,25 @@ connect.get("/connect", async (c) => {
   });
 });
 
+/**
+ * Every balancer's shards, their state and load. There is no list of balancers to read: each region's
+ * slices are asked, and one that never had a connect answers with no shards (and stores nothing).
+ */
 connect.get("/stats", requireOperator, async (c) => {
+  const names = ALL_REGIONS.flatMap((region) =>
+    Array.from({ length: balancerSlices(c.env) }, (_, slice) => balancerName(region, slice)),
+  );
+  const snapshots = await Promise.all(names.map((name) => balancerStub(c.env, name).snapshot()));
+  const balancers = names
+    .map((name, i) => ({ balancer: name, shards: snapshots[i]!.shards }))
+    .filter(({ shards }) => shards.length > 0);
+  const connections = Object.fromEntries(
+    balancers.flatMap(({ shards }) => shards.map(({ shard, connections }) => [shard, connections])),
+  );
   return c.json({
-    shards: shardCount(c.env),
-    connections: await balancerStub(c.env).snapshot(shardCount(c.env)),
-  });
+    shards: Object.keys(connections).length,
+    connections,
+    balancers,
+    policy: shardPolicy(c.env),
+  } satisfies StatsResponse);
 });
