@@ -4,6 +4,7 @@
 
 import type { GroupFailureCode } from "./group/membership.js";
 import type { LoginResult, RefusalReason, SessionRecord } from "./home/account.js";
+import type { MemberSession } from "./group/queue.js";
 import type { Backlog, QueuedItem } from "./home/queue.js";
 
 // ---- the Worker → a shard -----------------------------------------------------------------------
@@ -77,6 +78,17 @@ export interface ListedSession extends SessionRecord {
   connected: boolean;
 }
 
+/**
+ * A home's answer to a room that made its user a member (or no longer one): the live sessions, which the
+ * room queues its messages for, and the shards that hold the user's receiving sockets right now, which
+ * the room pushes to from then on (a member added while connected never opens the group's backlog).
+ * Both empty for a user who left.
+ */
+export interface GroupTracking {
+  sessions: MemberSession[];
+  shards: string[];
+}
+
 /** Message and event ids one session has stored or shown. */
 export interface SessionAck {
   session: string;
@@ -114,6 +126,14 @@ export interface GroupDelivery {
   /** Signed part and signature, the same for every member. */
   signed: Uint8Array;
   slots: Array<{ member: string; slot: Uint8Array }>;
+}
+
+/** What a shard did with one pushed group message. */
+export interface GroupPushOutcome {
+  /** A receiving socket of a member other than the sender got it (or holds it while its backlog drains). */
+  reachedOther: boolean;
+  /** A receiving socket of some member (the sender too) is on the shard: false lets the room drop it. */
+  membersHere: boolean;
 }
 
 /** A session's acknowledgement of group messages, with its backlog cursor while it is still draining. */

@@ -33,6 +33,7 @@ import {
   type GroupAck,
   type GroupDelivery,
   type GroupPost,
+  type GroupPushOutcome,
   type Incoming,
   type Outgoing,
   type PostResult,
@@ -121,10 +122,11 @@ export class ServerShard extends DurableObject<Env> {
     this.drain = new BacklogDrain(
       {
         openGroup: (connection, group) =>
-          groupStub(this.env, group).openBacklog(connection.user, {
-            id: connection.session,
-            expiresAt: connection.expiresAt,
-          }),
+          groupStub(this.env, group).openBacklog(
+            connection.user,
+            { id: connection.session, expiresAt: connection.expiresAt },
+            connection.shard,
+          ),
         readAfter: async ({ user, session }, source, cursor) =>
           source === HOME_SOURCE
             ? this.home(user).acknowledge(session, [], cursor)
@@ -257,12 +259,14 @@ export class ServerShard extends DurableObject<Env> {
 
   /**
    * Sends stored group messages to the receiving sockets here of each member they were sealed for, each
-   * with that member's slot. Returns, per message, whether it reached a member other than the sender.
+   * with that member's slot. Answers, per message, whether it reached a member other than the sender, and
+   * whether any member has a receiving socket here at all (when none has, the room stops pushing here).
    * The signed part arrives once per shard and stays one copy: each member's frame is built as it is sent.
    */
-  pushGroup(group: string, deliveries: GroupDelivery[]): boolean[] {
+  pushGroup(group: string, deliveries: GroupDelivery[]): GroupPushOutcome[] {
     return deliveries.map(({ seq, sender, signed, slots }) => {
       let reachedOther = false;
+      let membersHere = false;
       for (const { member, slot } of slots) {
         const sockets = this.ctx.getWebSockets(userTag(member));
         if (sockets.length === 0) continue;
@@ -270,10 +274,11 @@ export class ServerShard extends DurableObject<Env> {
         for (const ws of sockets) {
           const connection = connectionOf(ws);
           if (!connection?.receive) continue;
+          membersHere = true;
           if (this.drain.push(ws, connection, group, items) && member !== sender) reachedOther = true;
         }
       }
-      return reachedOther;
+      return { reachedOther, membersHere };
     });
   }
 

@@ -23,6 +23,7 @@ import type {
   AttachResult,
   DeliverResult,
   DeliveryOrigin,
+  GroupTracking,
   HomeLoginResult,
   Incoming,
   ListedSession,
@@ -172,12 +173,20 @@ export class UserHome extends DurableObject<Env> {
 
   /**
    * Called by a group room whenever this user joins or leaves it. A room the user joins gets their live
-   * sessions: it queues their group messages per session.
+   * sessions (it queues their group messages per session) and the shards of their receiving sockets:
+   * those opened their backlogs before the group was in this list, so the room would not push to them.
+   * One step with the list's change, so a socket attaching meanwhile is in one answer or the other.
    */
-  trackGroup(group: string, member: boolean): MemberSession[] {
+  trackGroup(group: string, member: boolean): GroupTracking {
     const now = Date.now();
     this.groups.set(group, member, now);
-    return member ? this.accounts.liveSessionsWithExpiry(now) : [];
+    if (!member) return { sessions: [], shards: [] };
+    return { sessions: this.accounts.liveSessionsWithExpiry(now), shards: this.presence.shards() };
+  }
+
+  /** The shards that hold this user's receiving sockets, for a group room that has not learned them yet. */
+  receivingShards(): string[] {
+    return this.presence.shards();
   }
 
   /** The live sessions, for a group room that has not learned them yet. */
