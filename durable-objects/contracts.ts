@@ -68,10 +68,15 @@ export type AttachResult =
 export type SenderCheck =
   { ok: true; expiresAt: number; sessions: number } | { ok: false; reason: RefusalReason };
 
+/** A session the home ended, with the shards that hold its sockets: the Worker closes them there. */
+export interface EndedSessionSockets extends SessionRecord {
+  shards: string[];
+}
+
 /** A login's answer: the account's keys, and the sessions the session cap ended to make room for it. */
 export type HomeLoginResult =
   | Exclude<LoginResult, { ok: true }>
-  | (Extract<LoginResult, { ok: true }> & { endedSessions: SessionRecord[] });
+  | (Extract<LoginResult, { ok: true }> & { endedSessions: EndedSessionSockets[] });
 
 /** A session in GET /v1/sessions: `connected` when one of its sockets receives right now. */
 export interface ListedSession extends SessionRecord {

@@ -319,7 +319,7 @@ export class ServerShard extends DurableObject<Env> {
   ): Promise<AttachResult | { ok: true; expiresAt: number; sessions: number; backlog: null; groups: [] }> {
     const home = this.home(connection.user);
     if (connection.receive) return home.attachSocket(connection.session, secretHash, connection.shard);
-    const check = await home.authenticateSender(connection.session, secretHash);
+    const check = await home.authenticateSender(connection.session, secretHash, connection.shard);
     return check.ok ? { ...check, backlog: null, groups: [] } : check;
   }
 
@@ -413,13 +413,12 @@ export class ServerShard extends DurableObject<Env> {
     if (!this.ctx.getWebSockets(userTag(connection.user)).some((other) => connectionOf(other) !== null))
       this.flood.forget(connection.user);
     this.reportLoad(connection.shard);
-    if (connection.receive) {
-      await this.home(connection.user)
-        .detachSocket(connection.session, connection.shard)
-        .catch((error) =>
-          console.error(`${connection.shard}: disconnect of ${connection.user} failed`, error),
-        );
-    }
+    const home = this.home(connection.user);
+    await (
+      connection.receive
+        ? home.detachSocket(connection.session, connection.shard)
+        : home.detachSender(connection.session, connection.shard)
+    ).catch((error) => console.error(`${connection.shard}: disconnect of ${connection.user} failed`, error));
   }
 
   // ---- helpers ----------------------------------------------------------------------------------

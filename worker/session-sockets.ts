@@ -1,7 +1,8 @@
-// Closing an ended session's sockets, wherever they are: logout, a revoke and the session cap all end a
-// session at its home, and then every shard closes that session's sockets with 4401 and the reason.
+// Closing an ended session's sockets where they are: logout, a revoke and the session cap all end a
+// session at its home, which answers with the shards that hold that session's sockets (receiving and
+// send-only: home/presence.ts), and each of those shards closes them with 4401 and the reason.
 
-import { shardCount, shardName, shardStub } from "../durable-objects/names.js";
+import { shardStub } from "../durable-objects/names.js";
 
 /** Close reasons the client shows with 4401 (at most 123 bytes, as close frames allow). */
 export const CLOSE_REASONS = {
@@ -10,16 +11,12 @@ export const CLOSE_REASONS = {
   sessionCap: "ended: a login elsewhere reached the session limit",
 } as const;
 
-/** Sockets of a session may sit on any shard (send-only ones are in no presence list), so ask them all. */
 export async function closeSessionSockets(
   env: Env,
   username: string,
   sessionId: string,
+  shards: string[],
   reason: string,
 ): Promise<void> {
-  await Promise.all(
-    Array.from({ length: shardCount(env) }, (_, i) =>
-      shardStub(env, shardName(i)).closeSession(username, sessionId, reason),
-    ),
-  );
+  await Promise.all(shards.map((shard) => shardStub(env, shard).closeSession(username, sessionId, reason)));
 }
