@@ -4,6 +4,7 @@
 
 import type { GroupFailureCode } from "./group/membership.js";
 import type { LoginResult, RefusalReason, SessionRecord } from "./home/account.js";
+import type { MemberSession } from "./group/queue.js";
 import type { Backlog, QueuedItem } from "./home/queue.js";
 
 // ---- the Worker → a shard -----------------------------------------------------------------------
@@ -69,14 +70,30 @@ export type AttachResult =
 export type SenderCheck =
   { ok: true; expiresAt: number; sessions: number } | { ok: false; reason: RefusalReason };
 
+/** A session the home ended, with the shards that hold its sockets: the Worker closes them there. */
+export interface EndedSessionSockets extends SessionRecord {
+  shards: string[];
+}
+
 /** A login's answer: the account's keys, and the sessions the session cap ended to make room for it. */
 export type HomeLoginResult =
   | Exclude<LoginResult, { ok: true }>
-  | (Extract<LoginResult, { ok: true }> & { endedSessions: SessionRecord[] });
+  | (Extract<LoginResult, { ok: true }> & { endedSessions: EndedSessionSockets[] });
 
 /** A session in GET /v1/sessions: `connected` when one of its sockets receives right now. */
 export interface ListedSession extends SessionRecord {
   connected: boolean;
+}
+
+/**
+ * A home's answer to a room that made its user a member (or no longer one): the live sessions, which the
+ * room queues its messages for, and the shards that hold the user's receiving sockets right now, which
+ * the room pushes to from then on (a member added while connected never opens the group's backlog).
+ * Both empty for a user who left.
+ */
+export interface GroupTracking {
+  sessions: MemberSession[];
+  shards: string[];
 }
 
 /** Message and event ids one session has stored or shown. */
@@ -116,6 +133,14 @@ export interface GroupDelivery {
   /** Signed part and signature, the same for every member. */
   signed: Uint8Array;
   slots: Array<{ member: string; slot: Uint8Array }>;
+}
+
+/** What a shard did with one pushed group message. */
+export interface GroupPushOutcome {
+  /** A receiving socket of a member other than the sender got it (or holds it while its backlog drains). */
+  reachedOther: boolean;
+  /** A receiving socket of some member (the sender too) is on the shard: false lets the room drop it. */
+  membersHere: boolean;
 }
 
 /** A session's acknowledgement of group messages, with its backlog cursor while it is still draining. */

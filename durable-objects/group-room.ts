@@ -3,8 +3,9 @@
 // involved for consent and room before a change, tells members about every change, and queues each group
 // message once for exactly the members it was sealed for (group/queue.ts).
 //
-// A message is stored here in one transaction and pushed once to every shard, which hands each member's
-// sockets their copy: no per-member call on the way. Membership events still go through each member's
+// A message is stored here in one transaction and pushed once to each shard of the room's audience (the
+// shards that hold its members' receiving sockets: group/audience.ts), which hands each member's sockets
+// their copy: no per-member call on the way. Membership events still go through each member's
 // home (a removed member must get theirs too), and a message waits for the events before it so every
 // member sees the "added" event before the first message of the new epoch.
 
@@ -32,11 +33,13 @@ import {
   type GroupAck,
   type GroupDelivery,
   type GroupPost,
+  type GroupPushOutcome,
   type GroupResult,
   type Incoming,
   type PostResult,
   eventSender,
 } from "./contracts.js";
+import { Audience } from "./group/audience.js";
 import { GROUP_MIGRATIONS } from "./group/schema.js";
 import type { Backlog } from "./home/queue.js";
 import { existingNames } from "./known-names.js";
@@ -49,21 +52,29 @@ export class GroupRoom extends DurableObject<Env> {
   private readonly membership: Membership;
   private readonly queue: GroupQueue;
   private readonly blobOwners: BlobOwners;
+  private readonly audience: Audience;
   /** One ordered pipe per member home: events (and handed-over messages) in the order they happened. */
   private readonly homePipes = new OrderedBatchers<Incoming, DeliverResult>((username) => {
     const home = homeStub(this.env, username);
     return new OrderedBatcher((batch) => home.deliver(batch, "room"));
   });
   /** One ordered pipe per shard: each shard gets this group's messages in the order they were stored. */
-  private readonly shardPipes = new OrderedBatchers<GroupDelivery, boolean>((shard) => {
+  private readonly shardPipes = new OrderedBatchers<GroupDelivery, GroupPushOutcome>((shard) => {
     const stub = shardStub(this.env, shard);
     return new OrderedBatcher(async (batch) => {
       await this.eventsInFlight;
       return stub.pushGroup(this.groupName(), batch);
     });
   });
-  /** Events of the last membership change on their way to homes: messages after it wait for them. */
+  /**
+   * Events of the membership changes so far on their way to homes, and the new members' shards on their
+   * way here: messages after a change wait for both. Each change's promise includes the one before, so
+   * messages waiting on different changes are still pushed in the order they were stored.
+   */
   private eventsInFlight: Promise<unknown> = Promise.resolve();
+  /** Whether the audience is known here (see fillAudienceOnce), and the filling under way. */
+  private audienceFilled: boolean;
+  private audienceFilling: Promise<void> | null = null;
   /** Whether the members' sessions are known here (see loadSessionsOnce), and the loading under way. */
   private sessionsLoaded = false;
   private sessionsLoading: Promise<void> | null = null;
@@ -78,6 +89,9 @@ export class GroupRoom extends DurableObject<Env> {
     this.membership = new Membership(ctx.storage.sql);
     this.queue = new GroupQueue(ctx.storage.sql);
     this.blobOwners = new BlobOwners(ctx.storage.sql);
+    this.audience = new Audience(ctx.storage.sql);
+    // Read once per wake-up, not per message: rows read per message are priced (scripts/simulate).
+    this.audienceFilled = this.audience.filled();
   }
 
   /**
@@ -185,7 +199,7 @@ export class GroupRoom extends DurableObject<Env> {
    * synchronously, so no membership change can slip between check and store; only the pushing overlaps.
    */
   async post(posts: GroupPost[]): Promise<PostResult[]> {
-    await this.loadSessionsOnce();
+    await Promise.all([this.loadSessionsOnce(), this.fillAudienceOnce()]);
     const now = Date.now();
     this.queue.removeExpiredSessions(now);
     const pending: Array<Promise<PostResult>> = [];
@@ -197,13 +211,17 @@ export class GroupRoom extends DurableObject<Env> {
   }
 
   /**
-   * A member's receiving socket is opening: the shard has checked the session with the member's home, so
-   * the room learns it if it had not yet, and returns the first batch of what it waits for.
+   * A member's receiving socket is opening on `shard`: the shard has checked the session with the
+   * member's home, so the room learns it if it had not yet, pushes to that shard from now on (the socket
+   * is on it already), and returns the first batch of what it waits for.
    */
-  openBacklog(member: string, session: MemberSession): Backlog {
+  openBacklog(member: string, session: MemberSession, shard: string): Backlog {
     const now = Date.now();
     this.queue.removeExpiredSessions(now);
-    if (this.membership.isMember(member)) this.queue.addSession(member, session);
+    if (this.membership.isMember(member)) {
+      this.queue.addSession(member, session);
+      this.audience.join(shard);
+    }
     return this.queue.backlog(session.id, 0);
   }
 
@@ -314,7 +332,23 @@ export class GroupRoom extends DurableObject<Env> {
     await this.sessionsLoading;
   }
 
-  /** Stores the message once (synchronously), then pushes it to every shard. */
+  /**
+   * A room whose members joined before it kept an audience asks their homes where their receiving sockets
+   * are, once; from then on backlog opens, group changes and pushes keep it current.
+   */
+  private async fillAudienceOnce(): Promise<void> {
+    if (this.audienceFilled) return;
+    this.audienceFilling ??= (async () => {
+      const members = this.membership.memberNames();
+      const shards = await Promise.all(members.map((member) => homeStub(this.env, member).receivingShards()));
+      for (const shard of new Set(shards.flat())) this.audience.join(shard);
+      this.audience.markFilled();
+      this.audienceFilled = true;
+    })().finally(() => (this.audienceFilling = null));
+    await this.audienceFilling;
+  }
+
+  /** Stores the message once (synchronously), then pushes it to each shard of the audience. */
   private async storeAndPush(post: GroupPost, now: number): Promise<PostResult> {
     const slots = post.slots.map((slot) => ({ member: slot.recipient, slot: slot.bytes }));
     const stored = this.queue.store(post.sender, post.id, post.signed, slots, now, queueQuotas(this.env));
@@ -324,26 +358,27 @@ export class GroupRoom extends DurableObject<Env> {
     }
     const { seq } = stored;
     const delivery: GroupDelivery = { seq, sender: post.sender, signed: post.signed, slots };
-    const reached = await Promise.all(this.shardNames().map((shard) => this.pushTo(shard, delivery)));
+    // After the membership changes before this message have told the room their members' shards.
+    await this.eventsInFlight;
+    const { shards, generation } = this.audience.snapshot();
+    const reached = await Promise.all(shards.map((shard) => this.pushTo(shard, delivery, generation)));
     return { ok: true, status: reached.some(Boolean) ? "delivered" : "stored" };
   }
 
   /**
-   * Every shard, not only those a member is on: the room does not track sockets, and a socket that opened
-   * after the message was stored is exactly one a skipped shard would miss. Shards are few and fixed.
+   * Whether the shard reached a member other than the sender; a failed push leaves the message queued
+   * (and the shard in the audience). A shard with no member's receiving socket left is dropped.
    */
-  private shardNames(): string[] {
-    return []; // SHIM until audiences land
-  }
-
-  /** Whether the shard reached a member other than the sender; a failed push leaves the message queued. */
-  private async pushTo(shard: string, delivery: GroupDelivery): Promise<boolean> {
+  private async pushTo(shard: string, delivery: GroupDelivery, generation: number): Promise<boolean> {
+    let outcome: GroupPushOutcome;
     try {
-      return await this.shardPipes.submit(shard, delivery);
+      outcome = await this.shardPipes.submit(shard, delivery);
     } catch (error) {
       console.error(`group ${this.groupName()}: push to ${shard} failed`, error);
       return false;
     }
+    if (!outcome.membersHere) this.audience.dropUnlessJoinedSince(shard, generation);
+    return outcome.reachedOther;
   }
 
   private groupName(): string {
@@ -388,12 +423,15 @@ export class GroupRoom extends DurableObject<Env> {
     const deliveries = change.notify.map((member) =>
       this.homePipes.submit(member, { sender: eventSender(name), id: event.id, kind: "event", data }),
     );
-    this.eventsInFlight = Promise.allSettled(deliveries);
+    // A member's home answers with where the member is connected now; a socket that connects meanwhile
+    // either finds the group in the home's list (and opens its backlog here) or is in what it answers.
     const lists = change.listUpdates.map(async ([member, joined]) => {
-      const sessions = await homeStub(this.env, member).trackGroup(name, joined);
-      if (joined && this.membership.isMember(member))
-        for (const session of sessions) this.queue.addSession(member, session);
+      const { sessions, shards } = await homeStub(this.env, member).trackGroup(name, joined);
+      if (!joined || !this.membership.isMember(member)) return;
+      for (const session of sessions) this.queue.addSession(member, session);
+      for (const shard of shards) this.audience.join(shard);
     });
+    this.eventsInFlight = Promise.allSettled([this.eventsInFlight, ...deliveries, ...lists]);
     const ended = change.invitationsEnded.map((user) => homeStub(this.env, user).dropInvitation(name));
     // A joiner accepted the inviter's invitation: the inviter may add them to other groups at once.
     const consent = change.inviter

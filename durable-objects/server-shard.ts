@@ -34,6 +34,7 @@ import {
   type GroupAck,
   type GroupDelivery,
   type GroupPost,
+  type GroupPushOutcome,
   type Incoming,
   type Outgoing,
   type PostResult,
@@ -133,10 +134,11 @@ export class ServerShard extends DurableObject<Env> {
     this.drain = new BacklogDrain(
       {
         openGroup: (connection, group) =>
-          groupStub(this.env, group).openBacklog(connection.user, {
-            id: connection.session,
-            expiresAt: connection.expiresAt,
-          }),
+          groupStub(this.env, group).openBacklog(
+            connection.user,
+            { id: connection.session, expiresAt: connection.expiresAt },
+            connection.shard,
+          ),
         readAfter: async ({ user, session }, source, cursor) =>
           source === HOME_SOURCE
             ? this.home(user).acknowledge(session, [], cursor)
@@ -272,12 +274,14 @@ export class ServerShard extends DurableObject<Env> {
 
   /**
    * Sends stored group messages to the receiving sockets here of each member they were sealed for, each
-   * with that member's slot. Returns, per message, whether it reached a member other than the sender.
+   * with that member's slot. Answers, per message, whether it reached a member other than the sender, and
+   * whether any member has a receiving socket here at all (when none has, the room stops pushing here).
    * The signed part arrives once per shard and stays one copy: each member's frame is built as it is sent.
    */
-  pushGroup(group: string, deliveries: GroupDelivery[]): boolean[] {
+  pushGroup(group: string, deliveries: GroupDelivery[]): GroupPushOutcome[] {
     return deliveries.map(({ seq, sender, signed, slots }) => {
       let reachedOther = false;
+      let membersHere = false;
       for (const { member, slot } of slots) {
         const sockets = this.ctx.getWebSockets(userTag(member));
         if (sockets.length === 0) continue;
@@ -285,10 +289,11 @@ export class ServerShard extends DurableObject<Env> {
         for (const ws of sockets) {
           const connection = connectionOf(ws);
           if (!connection?.receive) continue;
+          membersHere = true;
           if (this.drain.push(ws, connection, group, items) && member !== sender) reachedOther = true;
         }
       }
-      return reachedOther;
+      return { reachedOther, membersHere };
     });
   }
 
@@ -338,7 +343,7 @@ export class ServerShard extends DurableObject<Env> {
   ): Promise<AttachResult | { ok: true; expiresAt: number; sessions: number; backlog: null; groups: [] }> {
     const home = this.home(connection.user);
     if (connection.receive) return home.attachSocket(connection.session, secretHash, connection.shard);
-    const check = await home.authenticateSender(connection.session, secretHash);
+    const check = await home.authenticateSender(connection.session, secretHash, connection.shard);
     return check.ok ? { ...check, backlog: null, groups: [] } : check;
   }
 
@@ -432,13 +437,12 @@ export class ServerShard extends DurableObject<Env> {
     if (!this.ctx.getWebSockets(userTag(connection.user)).some((other) => connectionOf(other) !== null))
       this.flood.forget(connection.user);
     this.reportLoad(connection.shard);
-    if (connection.receive) {
-      await this.home(connection.user)
-        .detachSocket(connection.session, connection.shard)
-        .catch((error) =>
-          console.error(`${connection.shard}: disconnect of ${connection.user} failed`, error),
-        );
-    }
+    const home = this.home(connection.user);
+    await (
+      connection.receive
+        ? home.detachSocket(connection.session, connection.shard)
+        : home.detachSender(connection.session, connection.shard)
+    ).catch((error) => console.error(`${connection.shard}: disconnect of ${connection.user} failed`, error));
   }
 
   // ---- helpers ----------------------------------------------------------------------------------

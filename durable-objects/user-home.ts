@@ -23,6 +23,7 @@ import type {
   AttachResult,
   DeliverResult,
   DeliveryOrigin,
+  GroupTracking,
   HomeLoginResult,
   Incoming,
   ListedSession,
@@ -91,8 +92,8 @@ export class UserHome extends DurableObject<Env> {
 
   /**
    * Opens a session for the right key. Past the session cap (MAX_SESSIONS_PER_ACCOUNT) the longest-idle
-   * other sessions end, as a logout would end them; the answer names them so the user is told, and the
-   * Worker closes their sockets.
+   * other sessions end, as a logout would end them; the answer names them so the user is told, with the
+   * shards that hold their sockets, where the Worker closes them.
    */
   async login(authKeyHash: string, session: NewSession, attempt: LoginAttempt): Promise<HomeLoginResult> {
     const now = Date.now();
@@ -109,17 +110,17 @@ export class UserHome extends DurableObject<Env> {
       this.presence.connectedSessions(),
       now,
     );
-    for (const old of ended) {
+    const endedSessions = ended.map((old) => {
       const record = this.accounts.session(old.id, now);
-      if (record) this.endSession(record, "session_cap", now);
-    }
+      return { ...old, shards: record ? this.endSession(record, "session_cap", now) : [] };
+    });
     await this.tellRooms((room, username) =>
       room.addSession(username, { id: session.id, expiresAt: session.expiresAt }),
     );
     for (const old of ended) await this.tellRooms((room, username) => room.removeSession(username, old.id));
     for (const old of ended) await this.releaseBlobs(old.id);
     await this.announceSessions();
-    return { ...result, endedSessions: ended };
+    return { ...result, endedSessions };
   }
 
   authenticate(sessionId: string, secretHash: string): SessionCheck {
@@ -130,17 +131,29 @@ export class UserHome extends DurableObject<Env> {
     );
   }
 
-  async logout(sessionId: string): Promise<void> {
-    this.forgetSession(sessionId);
+  /** Ends the session; returns the shards that hold its sockets, where the Worker closes them. */
+  async logout(sessionId: string): Promise<string[]> {
+    const shards = this.forgetSession(sessionId);
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
     await this.releaseBlobs(sessionId);
     await this.announceSessions();
+    return shards;
   }
 
-  /** A send-only socket's check (it is not attached): with the live session count for its welcome. */
-  authenticateSender(sessionId: string, secretHash: string): SenderCheck {
+  /**
+   * A send-only socket's check, on `shard`: with the live session count for its welcome. It is counted
+   * apart from the receiving sockets (no pushes go to it), so that ending the session reaches it.
+   */
+  authenticateSender(sessionId: string, secretHash: string, shard: string): SenderCheck {
     const check = this.authenticate(sessionId, secretHash);
-    return check.ok ? { ...check, sessions: this.accounts.liveSessionIds(Date.now()).length } : check;
+    if (!check.ok) return check;
+    this.presence.attach(shard, sessionId, "sending");
+    return { ...check, sessions: this.accounts.liveSessionIds(Date.now()).length };
+  }
+
+  /** A send-only socket closed. */
+  detachSender(sessionId: string, shard: string): void {
+    this.presence.detach(shard, sessionId, "sending");
   }
 
   /** This account's live sessions, oldest first. */
@@ -153,17 +166,18 @@ export class UserHome extends DurableObject<Env> {
 
   /**
    * Ends one of this account's sessions from another of its devices: as a logout of it, and its device is
-   * told "revoked" on its next request. False when the account has no such live session.
+   * told "revoked" on its next request. Returns the shards that hold its sockets, or null when the
+   * account has no such live session.
    */
-  async revokeSession(sessionId: string): Promise<boolean> {
+  async revokeSession(sessionId: string): Promise<string[] | null> {
     const now = Date.now();
     const session = this.accounts.session(sessionId, now);
-    if (!session) return false;
-    this.endSession(session, "revoked", now);
+    if (!session) return null;
+    const shards = this.endSession(session, "revoked", now);
     await this.tellRooms((room, username) => room.removeSession(username, sessionId));
     await this.releaseBlobs(sessionId);
     await this.announceSessions();
-    return true;
+    return shards;
   }
 
   profile(): ReturnType<Accounts["publicKeys"]> {
@@ -172,12 +186,20 @@ export class UserHome extends DurableObject<Env> {
 
   /**
    * Called by a group room whenever this user joins or leaves it. A room the user joins gets their live
-   * sessions: it queues their group messages per session.
+   * sessions (it queues their group messages per session) and the shards of their receiving sockets:
+   * those opened their backlogs before the group was in this list, so the room would not push to them.
+   * One step with the list's change, so a socket attaching meanwhile is in one answer or the other.
    */
-  trackGroup(group: string, member: boolean): MemberSession[] {
+  trackGroup(group: string, member: boolean): GroupTracking {
     const now = Date.now();
     this.groups.set(group, member, now);
-    return member ? this.accounts.liveSessionsWithExpiry(now) : [];
+    if (!member) return { sessions: [], shards: [] };
+    return { sessions: this.accounts.liveSessionsWithExpiry(now), shards: this.presence.shards() };
+  }
+
+  /** The shards that hold this user's receiving sockets, for a group room that has not learned them yet. */
+  receivingShards(): string[] {
+    return this.presence.shards();
   }
 
   /** The live sessions, for a group room that has not learned them yet. */
@@ -510,21 +532,25 @@ export class UserHome extends DurableObject<Env> {
         console.error(`home ${username}: telling a file's owner of an ended session failed`, result.reason);
   }
 
-  /** The session, its queue and its presence go (the rooms are told by the caller). */
-  private forgetSession(sessionId: string): void {
+  /**
+   * The session, its queue and its presence go (the rooms are told by the caller). Returns the shards
+   * that held its sockets, receiving or send-only: the caller has them closed there.
+   */
+  private forgetSession(sessionId: string): string[] {
     this.accounts.removeSession(sessionId);
     this.queue.forgetSessions([sessionId]);
-    this.presence.forgetSession(sessionId);
+    const shards = this.presence.forgetSession(sessionId);
     this.collectIfSomeoneListens();
+    return shards;
   }
 
   /**
    * Ends a session by someone else's action (the cap, a revoke) as a logout would, keeping why for its
-   * device. Its sockets are closed by the Worker, on every shard; the rooms are told by the caller.
+   * device. Returns the shards of its sockets, which the Worker closes; the rooms are told by the caller.
    */
-  private endSession(session: EndedSession, reason: EndReason, now: number): void {
+  private endSession(session: EndedSession, reason: EndReason, now: number): string[] {
     this.endedSessions.record(session, reason, now);
-    this.forgetSession(session.id);
+    return this.forgetSession(session.id);
   }
 
   /** An unknown session may be one ended by the cap or a revoke: then its device is told which. */

@@ -1,5 +1,6 @@
-// Closing an ended session's sockets, wherever they are: logout, a revoke and the session cap all end a
-// session at its home, and then every shard closes that session's sockets with 4401 and the reason.
+// Closing an ended session's sockets where they are: logout, a revoke and the session cap all end a
+// session at its home, which answers with the shards that hold that session's sockets (receiving and
+// send-only: home/presence.ts), and each of those shards closes them with 4401 and the reason.
 
 import { shardStub } from "../durable-objects/names.js";
 
@@ -10,14 +11,12 @@ export const CLOSE_REASONS = {
   sessionCap: "ended: a login elsewhere reached the session limit",
 } as const;
 
-/** Sockets of a session may sit on any shard (send-only ones are in no presence list), so ask them all. */
 export async function closeSessionSockets(
   env: Env,
   username: string,
   sessionId: string,
+  shards: string[],
   reason: string,
 ): Promise<void> {
-  await Promise.all(
-    ([] as string[]).map((name) => shardStub(env, name).closeSession(username, sessionId, reason)), // SHIM
-  );
+  await Promise.all(shards.map((shard) => shardStub(env, shard).closeSession(username, sessionId, reason)));
 }

@@ -135,4 +135,13 @@ ALTER TABLE epochs ADD COLUMN invited TEXT NOT NULL DEFAULT '[]';
 -- it no longer keeps their file waiting (blob-owners.ts).
 CREATE TABLE blob_owners (owner TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
 `,
+  `
+-- The room's audience (group/audience.ts): the shards that may hold a receiving socket of a member, the
+-- only ones a message is pushed to. A row is written when a shard joins, never per message.
+CREATE TABLE audience (shard TEXT PRIMARY KEY) WITHOUT ROWID;
+-- Rooms that had members before this learn their members' shards once, from their homes, before their
+-- next message (group-room.ts): until then their connected members would be pushed nothing.
+CREATE TABLE audience_state (filled INTEGER NOT NULL);
+INSERT INTO audience_state (filled) SELECT NOT EXISTS (SELECT 1 FROM members);
+`,
 ];

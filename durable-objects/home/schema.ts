@@ -185,4 +185,9 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'messages_keyed_by_id', seq FROM 
 DROP TABLE messages;
 ALTER TABLE messages_keyed_by_id RENAME TO messages;
 `,
+  `
+-- Send-only sockets (?receive=0) are counted beside the receiving ones (home/presence.ts), so that ending a
+-- session closes its sockets only on the shards that hold them; pushes still go only where sockets > 0.
+ALTER TABLE presence ADD COLUMN senders INTEGER NOT NULL DEFAULT 0;
+`,
 ];

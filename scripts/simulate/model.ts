@@ -185,14 +185,14 @@ export function simulate(a: Assumptions, cpu: MeasuredCpu, design: Design): Verd
       : Math.max(a.regions, Math.ceil(balancerDemand / (LIMITS.requestsPerSecond * GOAL)));
 
   const socketsPerShard = concurrentUsers / shards;
-  // Today a room pushes to every shard at once (group-room.ts storeAndPush → shardNames()), members or
-  // not. Intended: only the shards holding its members, at most half the connection limit in flight.
+  // A room pushes only to its audience, the shards holding its members' receiving sockets (group-room.ts
+  // storeAndPush → group/audience.ts). Assumed: members spread over the shards, so a group reaches
+  // min(shards, members) of them. Today all at once; intended: at most half the connection limit in flight.
   const memberShards = Math.min(shards, a.largestGroupSize);
   const roomParallelCalls =
-    design === "today" ? shards : Math.min(memberShards, GOAL * LIMITS.outgoingConnections);
+    design === "today" ? memberShards : Math.min(memberShards, GOAL * LIMITS.outgoingConnections);
   // A post, a push per member shard and about one batched acknowledgement per member shard.
-  const roomRequests =
-    a.busiestGroupMessagesPerSecond * (1 + (design === "today" ? shards : memberShards) + memberShards);
+  const roomRequests = a.busiestGroupMessagesPerSecond * (1 + 2 * memberShards);
 
   const directoryRequests =
     ((connectRate * (CONNECT.calls.directory ?? 0) + loginRate * (LOGIN.calls.directory ?? 0)) *

@@ -39,10 +39,13 @@ export const DIRECT_MESSAGE: OperationCost = {
 };
 
 /**
- * A group message to `members` members, each online with one session, spread over `shards` shards.
+ * A group message to `members` members, each online with one session, spread over `shards` shards (the
+ * shards that hold at least one member: no other shard is called).
  * - upload → sender's shard: 1 WebSocket message; shard → room `post` (groupPipes): 1 call
  * - group/queue.ts store: INSERT posts (1), INSERT owed per member, INSERT pending per live session
- * - room → every shard `pushGroup` (group-room.ts storeAndPush → shardNames()): `shards` calls, at once
+ * - room → each shard of its audience `pushGroup` (group-room.ts storeAndPush → group/audience.ts): the
+ *   `shards` that hold members' receiving sockets, at once; the model takes min(shards, members). A shard
+ *   joining or leaving the audience writes a row then, not per message
  * - each member's ack → its shard: `members` WebSocket messages; shard → room `acknowledge` (groupAckPipes,
  *   10 ms linger): about 1 call per shard; DELETE pending, owed and posts
  * The room's rows are measured (test/worker/simulate-counts.test.ts): 1 + 9 per member written and

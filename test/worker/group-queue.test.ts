@@ -211,6 +211,9 @@ describe("the group queue", () => {
       sql.exec("ALTER TABLE epochs DROP COLUMN invited");
       // And the owners of the group's files.
       sql.exec("DROP TABLE blob_owners");
+      // And the audience, which such a room learns from its members' homes like their sessions.
+      sql.exec("DROP TABLE audience");
+      sql.exec("DROP TABLE audience_state");
       migrate(state.storage, GROUP_MIGRATIONS);
       expect(sql.exec("SELECT sessions_loaded FROM queue_state").one().sessions_loaded).toBe(0);
     });

@@ -3,7 +3,7 @@
 // The server never checks the cryptography inside an envelope, so random bytes stand in for it here;
 // the client's real crypto is tested in test/node.
 
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { encodeBase64 } from "hono/utils/encode";
 import { toHex } from "../../protocol/bytes.js";
 import {
@@ -14,6 +14,9 @@ import {
   membersDigest,
 } from "../../protocol/envelope.js";
 import type { SessionResponse } from "../../protocol/http.js";
+import { ShardHeaders } from "../../durable-objects/contracts.js";
+import { shardStub } from "../../durable-objects/names.js";
+import { parseToken, sha256Hex } from "../../worker/tokens.js";
 
 export const BASE = "http://telepound.test";
 
@@ -217,6 +220,35 @@ export async function online(
   if (!socket) throw new Error(`connect failed: ${response.status} ${await response.text()}`);
   await socket.waitForJson("welcome");
   if (!query.includes("receive=0")) await socket.waitForJson("synced");
+  return socket;
+}
+
+/**
+ * Connects `session` to the shard named `shard` itself, as the Worker forwards an upgrade there, whatever
+ * the balancer would pick: tests that are about where sockets are choose it. Waits for the welcome (and
+ * "synced" for a receiving socket).
+ */
+export async function onShard(
+  session: SessionResponse,
+  shard: string,
+  { receive = true }: { receive?: boolean } = {},
+): Promise<TestSocket> {
+  const token = parseToken(session.token);
+  if (!token) throw new Error(`not a token: ${session.token}`);
+  const headers = new Headers({
+    Upgrade: "websocket",
+    [ShardHeaders.user]: token.username,
+    [ShardHeaders.session]: token.sessionId,
+    [ShardHeaders.secretHash]: await sha256Hex(token.secret),
+    [ShardHeaders.receive]: receive ? "1" : "0",
+  });
+  const response = await shardStub(env, shard).fetch(new Request(`${BASE}/v1/connect`, { headers }));
+  const ws = response.webSocket;
+  if (!ws) throw new Error(`connect to ${shard} failed: ${response.status}`);
+  ws.accept();
+  const socket = new TestSocket(ws);
+  await socket.waitForJson("welcome");
+  if (receive) await socket.waitForJson("synced");
   return socket;
 }
 

@@ -8,6 +8,8 @@ import { migrate } from "../../durable-objects/migrations.js";
 import { HOME_MIGRATIONS } from "../../durable-objects/home/schema.js";
 import { GROUP_MIGRATIONS } from "../../durable-objects/group/schema.js";
 import { Membership } from "../../durable-objects/group/membership.js";
+import { Audience } from "../../durable-objects/group/audience.js";
+import { Presence } from "../../durable-objects/home/presence.js";
 
 /** The position of the migration that mentions `text`: the schema version just before it. */
 function migrationIndex(migrations: readonly string[], text: string): number {
@@ -194,4 +196,35 @@ it("keeps a blob uploaded before per-session holders for each recipient that has
       { blob_id: "old", username: "carol", session_id: "*", expires_at: 99 },
     ]);
   });
+});
+
+it("keeps a home's presence as receiving sockets, with no send-only ones, when it learns to count those", async () => {
+  const stub = env.HOMES.get(env.HOMES.idFromName(`migration-senders-${Date.now()}`));
+  await runInDurableObject(stub, (_, state) => {
+    const sql = state.storage.sql;
+    resetSchemaTo(sql, migrationIndex(HOME_MIGRATIONS, "ADD COLUMN senders"));
+    sql.exec("INSERT INTO presence (shard, session_id, sockets) VALUES ('shard-1', 's1', 2)");
+    migrate(state.storage, HOME_MIGRATIONS);
+    const presence = new Presence(sql);
+    expect(presence.shards()).toEqual(["shard-1"]);
+    presence.attach("shard-2", "s1", "sending");
+    // Send-only sockets get no pushes, and a session's end finds both shards.
+    expect(presence.shards()).toEqual(["shard-1"]);
+    expect(presence.forgetSession("s1").sort()).toEqual(["shard-1", "shard-2"]);
+  });
+});
+
+it("gives a room that had members an audience to learn, and a room without members a complete one", async () => {
+  for (const withMembers of [true, false]) {
+    const stub = env.GROUPS.get(env.GROUPS.idFromName(`migration-audience-${withMembers}-${Date.now()}`));
+    await runInDurableObject(stub, (_, state) => {
+      const sql = state.storage.sql;
+      resetSchemaTo(sql, migrationIndex(GROUP_MIGRATIONS, "CREATE TABLE audience"), GROUP_MIGRATIONS);
+      if (withMembers)
+        sql.exec("INSERT INTO members (username, joined_at, joined_order) VALUES ('ann', 1, 1)");
+      migrate(state.storage, GROUP_MIGRATIONS);
+      expect(new Audience(sql).filled()).toBe(!withMembers);
+      expect(new Audience(sql).snapshot().shards).toEqual([]);
+    });
+  }
 });

@@ -11,6 +11,7 @@ import {
   api,
   authKeyFor,
   fakeUpload,
+  onShard,
   online,
   postGroup,
   signup,
@@ -325,5 +326,58 @@ describe("device names", () => {
     });
     expect(signupResponse.status).toBe(400);
     expect((await loginAs(name, "y".repeat(64))).sessionId).toMatch(/^[0-9a-f]{32}$/);
+  });
+});
+
+describe("an ended session's sockets", () => {
+  /** Shards of this test's own, so the balancer's choice does not decide where the sockets are. */
+  const shardNamed = (label: string) => `shard-${uniqueName(label)}`;
+
+  it("are closed by a logout where they are: a receiving one and a send-only one on two shards", async () => {
+    const user = await signup(uniqueName("logout"));
+    const [receivingShard, sendingShard] = [shardNamed("recv"), shardNamed("send")];
+    const receiving = await onShard(user, receivingShard);
+    const sending = await onShard(user, sendingShard, { receive: false });
+    openSockets.push(receiving, sending);
+    // Another session's socket on the same shard stays open: only the ended session's close.
+    const other = await loginAs(user.username);
+    const kept = await onShard(other, sendingShard, { receive: false });
+    openSockets.push(kept);
+
+    expect((await api("/v1/logout", { method: "POST", token: user.token })).status).toBe(204);
+    expect(await closedWith(receiving)).toBe(4401);
+    expect(await closedWith(sending)).toBe(4401);
+    expect(sending.received.length).toBeGreaterThan(0);
+    expect(kept.closed).toBe(false);
+  });
+
+  it("are reached on a shard a push found stale, where the session still has a send-only socket", async () => {
+    const name = uniqueName("stale");
+    const keeper = await signup(name);
+    const lost = await loginAs(name);
+    const shard = shardNamed("stale");
+    const sending = await onShard(lost, shard, { receive: false });
+    openSockets.push(sending);
+    // As a restarted shard leaves it: the home believes a receiving socket of this session is there.
+    await runInDurableObject(home(name), (_, state) => {
+      state.storage.sql.exec("UPDATE presence SET sockets = 1 WHERE shard = ?", shard);
+    });
+    // A message to the user is pushed there, finds no receiving socket, and the home stops pushing there.
+    const friend = await signup(uniqueName("friend"));
+    const friendSocket = await connected(friend.token, "?receive=0");
+    await sendTo(friendSocket, friend.username, name);
+    const rows = await runInDurableObject(home(name), (_, state) =>
+      state.storage.sql
+        .exec<{ sockets: number; senders: number }>(
+          "SELECT sockets, senders FROM presence WHERE shard = ?",
+          shard,
+        )
+        .toArray(),
+    );
+    expect(rows).toEqual([{ sockets: 0, senders: 1 }]);
+
+    const response = await api(`/v1/sessions/${lost.sessionId}`, { method: "DELETE", token: keeper.token });
+    expect(response.status).toBe(204);
+    expect(await closedWith(sending)).toBe(4401);
   });
 });

@@ -122,7 +122,7 @@ accounts.post(
     // The home has ended them (queues, rooms); their sockets are on the shards.
     await Promise.all(
       result.endedSessions.map((ended) =>
-        closeSessionSockets(c.env, result.username, ended.id, CLOSE_REASONS.sessionCap),
+        closeSessionSockets(c.env, result.username, ended.id, ended.shards, CLOSE_REASONS.sessionCap),
       ),
     );
     return c.json(response);
@@ -130,8 +130,8 @@ accounts.post(
 );
 
 accounts.post("/logout", requireSession, async (c) => {
-  await homeStub(c.env, c.var.user).logout(c.var.sessionId);
-  await closeSessionSockets(c.env, c.var.user, c.var.sessionId, CLOSE_REASONS.logout);
+  const shards = await homeStub(c.env, c.var.user).logout(c.var.sessionId);
+  await closeSessionSockets(c.env, c.var.user, c.var.sessionId, shards, CLOSE_REASONS.logout);
   return c.body(null, 204);
 });
 

@@ -22,8 +22,8 @@ sessions.delete("/sessions/:id", requireSession, async (c) => {
   const id = c.req.param("id");
   if (!SESSION_ID_PATTERN.test(id)) throw new ApiError("bad_request", "a session id is 32 hex digits");
   // The caller's home holds only the caller's sessions: another user's id is simply not found there.
-  const ended = await homeStub(c.env, c.var.user).revokeSession(id);
-  if (!ended) throw new ApiError("not_found", `no session ${id} on this account`);
-  await closeSessionSockets(c.env, c.var.user, id, CLOSE_REASONS.revoked);
+  const shards = await homeStub(c.env, c.var.user).revokeSession(id);
+  if (!shards) throw new ApiError("not_found", `no session ${id} on this account`);
+  await closeSessionSockets(c.env, c.var.user, id, shards, CLOSE_REASONS.revoked);
   return c.body(null, 204);
 });

@@ -1,0 +1,201 @@
+// A room pushes each group message only to its audience: the shards that hold its members' receiving
+// sockets (durable-objects/group/audience.ts). Sockets are placed on named shards here, as the balancer
+// would place them, and the pushes each shard receives are counted.
+
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
+import type { GroupDelivery, GroupPushOutcome } from "../../durable-objects/contracts.js";
+import { groupStub, shardStub } from "../../durable-objects/names.js";
+import type { SessionResponse } from "../../protocol/http.js";
+import { addMember, createGroup, writeTo } from "./group-changes.js";
+import { deliveredIds, onShard, postGroup, uniqueName, users } from "./helpers.js";
+
+type PushGroup = (group: string, deliveries: GroupDelivery[]) => GroupPushOutcome[];
+
+/** A shard of its own for this test, so no other test's sockets are on it. */
+function freshShard(label: string): string {
+  return `shard-${uniqueName(label)}`;
+}
+
+type PushHandler = (own: PushGroup, group: string, deliveries: GroupDelivery[]) => GroupPushOutcome[];
+
+/** What the counted shards do with a push; every other shard does what it always does. */
+const countedShards = new Map<string, PushHandler>();
+
+/**
+ * Counts the group pushes `shard` receives (one call per batch the room sends it) until the test ends;
+ * `instead` replaces what the shard does with them. RPC calls the class's method, not an instance's own
+ * property, so the class is wrapped once, passing through for every shard not counted.
+ */
+async function countPushes(
+  shard: string,
+  instead?: (own: PushGroup, group: string, deliveries: GroupDelivery[]) => Promise<GroupPushOutcome[]>,
+): Promise<{ calls: number }> {
+  const counter = { calls: 0 };
+  await runInDurableObject(shardStub(env, shard), (instance) => {
+    const prototype = Object.getPrototypeOf(instance) as { pushGroup: PushGroup & { counted?: true } };
+    if (!prototype.pushGroup.counted) {
+      const original = prototype.pushGroup;
+      const wrapped = function (
+        this: { ctx: DurableObjectState },
+        group: string,
+        deliveries: GroupDelivery[],
+      ) {
+        const own: PushGroup = original.bind(this);
+        const handler = countedShards.get(this.ctx.id.name ?? "");
+        return handler ? handler(own, group, deliveries) : own(group, deliveries);
+      };
+      prototype.pushGroup = Object.assign(wrapped, { counted: true as const });
+    }
+  });
+  countedShards.set(shard, (own, group, deliveries) => {
+    counter.calls++;
+    // An RPC method may answer with a promise: the room awaits what it gets.
+    return (instead ? instead(own, group, deliveries) : own(group, deliveries)) as GroupPushOutcome[];
+  });
+  onTestFinished(() => void countedShards.delete(shard));
+  return counter;
+}
+
+async function audienceRows(group: string): Promise<string[]> {
+  return runInDurableObject(groupStub(env, group), (_, state) =>
+    state.storage.sql
+      .exec<{ shard: string }>("SELECT shard FROM audience ORDER BY shard")
+      .toArray()
+      .map((row) => row.shard),
+  );
+}
+
+/** A group of `members` made by the first, who has been written to by the others (consent). */
+async function group(members: SessionResponse[]): Promise<string> {
+  const [owner, ...others] = members;
+  const name = uniqueName("aud");
+  await writeTo(owner!, others);
+  expect((await createGroup(owner!, name, others)).status).toBe(201);
+  return name;
+}
+
+const names = (members: SessionResponse[]) => members.map((member) => member.username);
+
+describe("a group room's audience", () => {
+  it("pushes a message to the shards that hold members and to no other", async () => {
+    const [alice, bob, carol] = await users("alice", "bob", "carol");
+    const name = await group([alice!, bob!]);
+    const [shardA, shardB, shardC] = [freshShard("a"), freshShard("b"), freshShard("c")];
+    const a = await onShard(alice!, shardA);
+    const b = await onShard(bob!, shardB);
+    // A live shard with only a stranger on it: nothing of the group's belongs there.
+    const c = await onShard(carol!, shardC);
+    const counts = await Promise.all([shardA, shardB, shardC].map((shard) => countPushes(shard)));
+
+    const { id, reply } = await postGroup(a, alice!, name, 1, names([alice!, bob!]));
+    expect(reply).toMatchObject({ type: "sent", status: "delivered" });
+    await b.waitFor((r) => r.kind === "binary");
+    expect(deliveredIds(b)).toEqual([id]);
+    expect(counts.map((count) => count.calls)).toEqual([1, 1, 0]);
+    expect(c.binaries()).toEqual([]);
+    expect(await audienceRows(name)).toEqual([shardA, shardB].sort());
+    for (const socket of [a, b, c]) socket.close();
+  });
+
+  it("reaches a member added while connected, on a shard no other member uses", async () => {
+    const [alice, bob, carol] = await users("alice", "bob", "carol");
+    const name = await group([alice!, bob!]);
+    const [shardA, shardC] = [freshShard("a"), freshShard("c")];
+    const a = await onShard(alice!, shardA);
+    // Connected before the add: this socket never opens the group's backlog.
+    const c = await onShard(carol!, shardC);
+    await writeTo(alice!, [carol!]);
+    expect((await addMember(alice!, name, carol!.username)).status).toBe(200);
+    await c.waitForJson("event");
+
+    const { id, reply } = await postGroup(a, alice!, name, 2, names([alice!, bob!, carol!]));
+    expect(reply).toMatchObject({ type: "sent", status: "delivered" });
+    await c.waitFor((r) => r.kind === "binary");
+    expect(deliveredIds(c)).toEqual([id]);
+    for (const socket of [a, c]) socket.close();
+  });
+
+  it("drops a shard whose members are gone, and keeps one a socket joined from during the push", async () => {
+    const [alice, bob, carol] = await users("alice", "bob", "carol");
+    const name = await group([alice!, bob!, carol!]);
+    const [shardA, shardB, shardC] = [freshShard("a"), freshShard("b"), freshShard("c")];
+    const a = await onShard(alice!, shardA);
+    const b = await onShard(bob!, shardB);
+    const c = await onShard(carol!, shardC);
+    const members = names([alice!, bob!, carol!]);
+    // Bob's only socket there closes: the next push finds no member on his shard.
+    b.close();
+    await vi.waitUntil(async () => {
+      const sockets = await runInDurableObject(shardStub(env, shardB), (instance) =>
+        instance.connectionCount(),
+      );
+      return sockets === 0;
+    });
+    // Carol's shard answers her push as if nobody were there, and her socket's backlog open reaches the
+    // room meanwhile (after the push was sent): the room must not drop the shard her socket is on.
+    let reopened = false;
+    const countC = await countPushes(shardC, async (original, groupName, deliveries) => {
+      if (reopened) return original(groupName, deliveries);
+      reopened = true;
+      await groupStub(env, groupName).openBacklog(
+        carol!.username,
+        { id: carol!.sessionId, expiresAt: carol!.expiresAt },
+        shardC,
+      );
+      return deliveries.map(() => ({ reachedOther: false, membersHere: false }));
+    });
+    const countB = await countPushes(shardB);
+
+    const first = await postGroup(a, alice!, name, 1, members);
+    expect(first.reply).toMatchObject({ type: "sent" });
+    expect(await audienceRows(name)).toEqual([shardA, shardC].sort());
+
+    const second = await postGroup(a, alice!, name, 1, members);
+    expect(second.reply).toMatchObject({ type: "sent", status: "delivered" });
+    await c.waitFor((r) => r.kind === "binary" && deliveredIds(c).includes(second.id));
+    expect(countB.calls).toBe(1);
+    expect(countC.calls).toBe(2);
+    for (const socket of [a, c]) socket.close();
+  });
+
+  it("survives the room's restart: a member connected before it still gets the live message", async () => {
+    const [alice, bob] = await users("alice", "bob");
+    const name = await group([alice!, bob!]);
+    const [shardA, shardB] = [freshShard("a"), freshShard("b")];
+    const a = await onShard(alice!, shardA);
+    const b = await onShard(bob!, shardB);
+    // The room leaves memory (its sockets' shards do not): everything it knew must come from storage.
+    await runInDurableObject(groupStub(env, name), (_, state) => state.abort("evicted")).catch(
+      () => undefined,
+    );
+
+    const { id, reply } = await postGroup(a, alice!, name, 1, names([alice!, bob!]));
+    expect(reply).toMatchObject({ type: "sent", status: "delivered" });
+    await b.waitFor((r) => r.kind === "binary");
+    expect(deliveredIds(b)).toEqual([id]);
+    for (const socket of [a, b]) socket.close();
+  });
+
+  it("learns its audience from the members' homes once, in a room older than audiences", async () => {
+    const [alice, bob] = await users("alice", "bob");
+    const name = await group([alice!, bob!]);
+    const [shardA, shardB] = [freshShard("a"), freshShard("b")];
+    const a = await onShard(alice!, shardA);
+    const b = await onShard(bob!, shardB);
+    // As the migration leaves a room that had members: no audience, and not yet filled.
+    await runInDurableObject(groupStub(env, name), (_, state) => {
+      state.storage.sql.exec("DELETE FROM audience");
+      state.storage.sql.exec("UPDATE audience_state SET filled = 0");
+      state.abort("upgraded");
+    }).catch(() => undefined);
+
+    const { id, reply } = await postGroup(a, alice!, name, 1, names([alice!, bob!]));
+    expect(reply).toMatchObject({ type: "sent", status: "delivered" });
+    await b.waitFor((r) => r.kind === "binary");
+    expect(deliveredIds(b)).toEqual([id]);
+    expect(await audienceRows(name)).toEqual([shardA, shardB].sort());
+    for (const socket of [a, b]) socket.close();
+  });
+});
