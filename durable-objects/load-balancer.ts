@@ -30,11 +30,20 @@ export interface Assignment {
   ticket: number;
 }
 
+/** About 100 bytes each: a few MB of the object's 128 MB, for a slice's worth of recently connected users. */
+const USERS_REMEMBERED = 50_000;
+
 export class LoadBalancer extends DurableObject<Env> {
   private pool: ShardPool | null = null;
   /** Shards whose count we have, either from a report or from asking; the rest are asked once. */
   private readonly known = new Set<string>();
   private catchingUp: Promise<void> | null = null;
+  /**
+   * Where each user's last socket went, newest last, at most USERS_REMEMBERED: their next socket goes there
+   * too while it has room (balancer/shard-pool.ts STICKY_BELOW). Memory only: forgetting costs no more
+   * than a user's sockets spread over two shards.
+   */
+  private readonly placed = new Map<string, string>();
   /** The policy of the last connect: reports apply it too, and they carry none of their own. */
   private policy: ShardPolicy | null = null;
 
@@ -45,11 +54,14 @@ export class LoadBalancer extends DurableObject<Env> {
     );
   }
 
-  /** The shard for one more connection, chosen under `policy` (the Worker's settings). */
-  async assign(policy: ShardPolicy): Promise<Assignment> {
+  /** The shard for one more connection of `username`, chosen under `policy` (the Worker's settings). */
+  async assign(policy: ShardPolicy, username: string): Promise<Assignment> {
     this.policy = policy;
     await this.learn();
-    const { shard, ticket, changes } = this.shardPool().assign(policy, Date.now());
+    const { shard, ticket, changes } = this.shardPool().assign(policy, Date.now(), this.placed.get(username));
+    this.placed.delete(username);
+    this.placed.set(username, shard);
+    if (this.placed.size > USERS_REMEMBERED) this.placed.delete(this.placed.keys().next().value!);
     this.persist(changes);
     // A shard opened now has no sockets: nothing to ask it.
     for (const change of changes) this.known.add(change.shard);

@@ -1,5 +1,6 @@
 // `npm run simulate`: the capacity and cost model (scripts/simulate/model.ts) for 10 thousand, 1 million
-// and 100 million registered users, today's design beside the intended one. Flags override assumptions.
+// and 100 million registered users, the elastic layout (built) beside the fixed one it replaced. Flags
+// override assumptions.
 
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
@@ -31,11 +32,11 @@ const cpu = measuredCpu(JSON.parse(readFileSync(String(options.results), "utf8")
 const sizes = String(options.users).split(",").map(Number);
 
 const runs = sizes.flatMap((registeredUsers) =>
-  (["today", "intended"] as const).map((design) =>
+  (["fixed", "elastic"] as const).map((design) =>
     simulate({ ...assumptions, registeredUsers }, cpu, design),
   ),
 );
-const largest = runs.filter((run) => run.design === "intended").at(-1)!;
+const largest = runs.filter((run) => run.design === "elastic").at(-1)!;
 const dollars = costs({ ...assumptions, registeredUsers: largest.registeredUsers }, cpu, largest.shards);
 
 if (options.json) {
@@ -52,7 +53,7 @@ if (options.json) {
     "rpcBytes",
   ] as const;
   const title = (run: Verdict) =>
-    `${run.registeredUsers.toLocaleString("en")} registered, ${run.concurrentUsers.toLocaleString("en")} concurrent — ${run.design}: ${run.shards} shards, ${run.balancers} balancer(s)`;
+    `${run.registeredUsers.toLocaleString("en")} registered, ${run.concurrentUsers.toLocaleString("en")} concurrent — ${run.design}: ${run.shards} shards, ${run.balancers} balancer(s) (BALANCER_SLICES ${run.balancerSlices})`;
   for (const run of runs) {
     console.log(`\n${title(run)}`);
     console.log(`| object | ${limits.join(" | ")} |`);

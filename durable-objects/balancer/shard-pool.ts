@@ -47,6 +47,13 @@ export const RATE_REPORT_TTL_MS = 5_000;
  * session, a client gone before the upgrade): it stops counting, so a shard's estimate cannot only grow.
  */
 export const TICKET_TTL_MS = 10_000;
+/**
+ * A user's next socket goes to the shard their last one went to while it is open and under this many
+ * times its target: a user's sockets then share one shard's frame budget (FloodControl is per user and
+ * shard), so opening sockets cannot multiply it by the number of shards, and their messages are pushed to
+ * one shard, not several.
+ */
+export const STICKY_BELOW = 2;
 
 interface Entry {
   state: ShardState;
@@ -97,7 +104,11 @@ export class ShardPool {
    * The shard for one more connection, counted against it at once so that a burst of connects spreads out
    * before any shard has reported. `changes` lists a shard opened or reopened for it.
    */
-  assign(policy: ShardPolicy, now: number): { shard: string; ticket: number; changes: PoolChange[] } {
+  assign(
+    policy: ShardPolicy,
+    now: number,
+    preferred?: string,
+  ): { shard: string; ticket: number; changes: PoolChange[] } {
     const changes: PoolChange[] = [];
     let open = this.open();
     // The bounds may have been raised since the pool was last used, or this is its first connection.
@@ -105,6 +116,9 @@ export class ShardPool {
       changes.push(this.openOne());
       open = this.open();
     }
+    const sticky = preferred === undefined ? undefined : this.entries.get(preferred);
+    if (sticky?.state === "open" && this.fullness(sticky, policy, now) < STICKY_BELOW)
+      return { shard: preferred!, ticket: this.issueTicket(sticky, now), changes };
     let best = this.leastLoaded(open, policy, now);
     if (this.fullness(best[1], policy, now) >= 1 && this.entries.size < policy.max) {
       changes.push(this.openOne());
@@ -119,9 +133,13 @@ export class ShardPool {
         best = this.leastLoaded(this.open(), policy, now);
       }
     }
-    const ticket = ++best[1].lastTicket;
-    best[1].pending.push({ ticket, at: now });
-    return { shard: best[0], ticket, changes };
+    return { shard: best[0], ticket: this.issueTicket(best[1], now), changes };
+  }
+
+  private issueTicket(entry: Entry, now: number): number {
+    const ticket = ++entry.lastTicket;
+    entry.pending.push({ ticket, at: now });
+    return ticket;
   }
 
   /** A shard's own count, authoritative. False for a shard this pool closed (or never had). */

@@ -33,9 +33,9 @@ export interface Assumptions {
   loginsPerUserPerDay: number;
   /** Peak rate over the day's average rate. */
   peakToAverage: number;
-  /** Live connections a shard is filled to before another opens (intended design). */
+  /** Live connections a shard is filled to before another opens (SHARD_TARGET_CONNECTIONS). */
   usersPerShard: number;
-  /** Regions, one balancer each at least (intended design). */
+  /** Regions with users, each with BALANCER_SLICES balancers (worker/placement.ts: nine location hints). */
   regions: number;
   /** Share of name lookups an isolate has not remembered (known-names.ts) and so asks the directory. */
   directoryMissRate: number;
@@ -59,7 +59,7 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   loginsPerUserPerDay: 0.05,
   peakToAverage: 3,
   usersPerShard: 8_000,
-  regions: 8,
+  regions: 9,
   directoryMissRate: 0.2,
   shardBytesPerSocket: 4 * 1024,
   shardHeldBytes: 16 * 1024 * 1024,
@@ -95,7 +95,11 @@ export function measuredCpu(results: { scenarios: BenchScenario[] }): MeasuredCp
   };
 }
 
-export type Design = "today" | "intended";
+/**
+ * "fixed": the layout before shards followed load: one balancer, four shards set by hand, rooms pushing to
+ * every shard. "elastic": the layout built now: balancers per region and slice, shards opened per target.
+ */
+export type Design = "fixed" | "elastic";
 
 export interface ObjectLoad {
   kind: ObjectKind;
@@ -111,6 +115,8 @@ export interface Verdict {
   concurrentUsers: number;
   shards: number;
   balancers: number;
+  /** BALANCER_SLICES the elastic layout needs (balancers per region); 1 for the fixed one. */
+  balancerSlices: number;
   objects: ObjectLoad[];
   /** The highest share over every object and limit: what is hit first. */
   firstLimit: { kind: ObjectKind; limit: LimitName; share: number };
@@ -121,7 +127,7 @@ export interface Verdict {
 const DAY = 86_400;
 const DIRECTORIES = 16;
 const THROTTLES = 64;
-const TODAY_SHARDS = 4;
+const FIXED_SHARDS = 4;
 /** The goal: no object above half of any limit. */
 const GOAL = 0.5;
 
@@ -155,10 +161,10 @@ export function simulate(a: Assumptions, cpu: MeasuredCpu, design: Design): Verd
       shards;
     return { requests, cpuUs };
   };
-  // Today: 4 shards set by hand. Intended: the balancer opens shards until each is under its
-  // connection target and under half of the request and CPU limits.
-  let shards = TODAY_SHARDS;
-  if (design === "intended") {
+  // Fixed: 4 shards set by hand. Elastic: balancers open shards until each is under its connection target
+  // and under half of the request and CPU limits (balancer/shard-pool.ts opens on sockets or frames/s).
+  let shards = FIXED_SHARDS;
+  if (design === "elastic") {
     shards = Math.max(1, Math.ceil(concurrentUsers / a.usersPerShard));
     for (let round = 0; round < 20; round++) {
       const { requests, cpuUs } = shardLoad(shards);
@@ -176,21 +182,22 @@ export function simulate(a: Assumptions, cpu: MeasuredCpu, design: Design): Verd
   }
   const { requests: shardRequests, cpuUs: shardCpuUs } = shardLoad(shards);
 
-  // Balancer: assign + report per connect, a report per close. Intended: one per region at least, and
-  // as many slices as keep each under half its request limit.
+  // Balancer: assign + report per connect, a report per close. Elastic: BALANCER_SLICES per region, as
+  // many as keep each under half its request limit (users spread evenly over regions: an assumption).
   const balancerDemand = connectRate * requestsOf(CONNECT, "balancer");
-  const balancers =
-    design === "today"
+  const balancerSlices =
+    design === "fixed"
       ? 1
-      : Math.max(a.regions, Math.ceil(balancerDemand / (LIMITS.requestsPerSecond * GOAL)));
+      : Math.max(1, Math.ceil(balancerDemand / (LIMITS.requestsPerSecond * GOAL) / a.regions));
+  const balancers = design === "fixed" ? 1 : a.regions * balancerSlices;
 
   const socketsPerShard = concurrentUsers / shards;
   // A room pushes only to its audience, the shards holding its members' receiving sockets (group-room.ts
   // storeAndPush → group/audience.ts). Assumed: members spread over the shards, so a group reaches
-  // min(shards, members) of them. Today all at once; intended: at most half the connection limit in flight.
+  // min(shards, members) of them. Fixed: all at once; elastic: at most half the connection limit in flight.
   const memberShards = Math.min(shards, a.largestGroupSize);
   const roomParallelCalls =
-    design === "today" ? memberShards : Math.min(memberShards, GOAL * LIMITS.outgoingConnections);
+    design === "fixed" ? memberShards : Math.min(memberShards, GOAL * LIMITS.outgoingConnections);
   // A post, a push per member shard and about one batched acknowledgement per member shard.
   const roomRequests = a.busiestGroupMessagesPerSecond * (1 + 2 * memberShards);
 
@@ -275,6 +282,7 @@ export function simulate(a: Assumptions, cpu: MeasuredCpu, design: Design): Verd
     concurrentUsers,
     shards,
     balancers,
+    balancerSlices,
     objects,
     firstLimit,
     goalHolds: firstLimit.share <= GOAL,

@@ -124,6 +124,22 @@ describe("GET /v1/connect", () => {
     for (const socket of sockets) socket.close();
   });
 
+  it("puts a user's sockets on one shard, so more sockets buy no more frames", async () => {
+    const four = inRegion({ SHARDS_MIN: "4" });
+    const user = await signup(uniqueName("sticky"));
+    const others = await Promise.all(Array.from({ length: 3 }, (_, i) => signup(uniqueName(`sticky${i}`))));
+    const sockets = [await online(user.token, "", four, at("eeur"))];
+    const home = String((await sockets[0]!.waitForJson("welcome")).shard);
+    // Other users fill the other shards; least load alone would move this user's next sockets there.
+    for (const other of others) sockets.push(await online(other.token, "", four, at("eeur")));
+    for (let i = 0; i < 3; i++) {
+      const again = await online(user.token, "?receive=0", four, at("eeur"));
+      expect((await again.waitForJson("welcome")).shard).toBe(home);
+      sockets.push(again);
+    }
+    for (const socket of sockets) socket.close();
+  });
+
   it("rebuilds its counts from its shards after losing them (a restarted balancer)", async () => {
     const region = inRegion({ SHARDS_MIN: "2" });
     const sockets = [];

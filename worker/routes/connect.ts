@@ -48,7 +48,7 @@ connect.get("/connect", async (c) => {
   // No account, no shard call: the shard would wake a home for the name to check the session.
   if (!(await nameExists(c.env, "user", token.username))) throw sessionRefused("unknown");
   const balancer = balancerStub(c.env, balancerFor(c.req.raw, c.env, token.username));
-  const { shard, ticket } = await balancer.assign(shardPolicy(c.env));
+  const { shard, ticket } = await balancer.assign(shardPolicy(c.env), token.username);
   const headers = new Headers(c.req.raw.headers);
   headers.delete("Authorization");
   headers.delete("Sec-WebSocket-Protocol");

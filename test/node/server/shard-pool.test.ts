@@ -163,6 +163,30 @@ describe("ShardPool", () => {
     expect(pool.assign(policy, 0)).toMatchObject({ shard: "s0", ticket: 42 });
   });
 
+  it("sends a user's next socket where their last one went, while it is open and under twice its target", () => {
+    const pool = new ShardPool([], nameOf);
+    const big = { ...policy, min: 2, connections: 2 };
+    expect(pool.assign(big, 0).shard).toBe("s0");
+    expect(pool.assign(big, 0).shard).toBe("s1");
+    // Least load would say s0 (one socket each, s0 first); the user's last socket went to s1.
+    expect(pool.assign(big, 0, "s1").shard).toBe("s1");
+    // Up to twice its target (four sockets), then the next goes by load again.
+    expect(pool.assign(big, 0, "s1").shard).toBe("s1");
+    expect(pool.assign(big, 0, "s1").shard).toBe("s1");
+    expect(pool.shards(0).find((shard) => shard.shard === "s1")?.connections).toBe(4);
+    expect(pool.assign(big, 0, "s1").shard).not.toBe("s1");
+    // A draining shard is no one's to return to.
+    const draining = new ShardPool(
+      [
+        { shard: "s0", state: "open" },
+        { shard: "s1", state: "draining" },
+      ],
+      nameOf,
+    );
+    draining.record("s1", { connections: 1, framesPerSecond: 0, ticket: 0 }, 0);
+    expect(draining.assign(policy, 0, "s1").shard).toBe("s0");
+  });
+
   it("ignores a report from a shard it closed or never had", () => {
     const pool = new ShardPool([{ shard: "s0", state: "open" }], nameOf);
     expect(pool.record("s7", { connections: 3, framesPerSecond: 0, ticket: 0 }, 0)).toBe(false);

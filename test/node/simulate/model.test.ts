@@ -1,5 +1,5 @@
 // The capacity model's own logic (scripts/simulate/model.ts) on the bench's checked-in results: the
-// intended design opens just enough shards and balancers, today's design breaks where its single objects
+// elastic layout opens just enough shards and balancers, the fixed layout breaks where its single objects
 // take the whole load, and the costs add up from the counted rows and calls.
 
 import { readFileSync } from "node:fs";
@@ -22,7 +22,7 @@ describe("the capacity model", () => {
   it("opens shards until each is under half its request and CPU limits, and no more", () => {
     for (const registeredUsers of [10_000, 1_000_000, 100_000_000]) {
       const assumptions = { ...DEFAULT_ASSUMPTIONS, registeredUsers };
-      const verdict = simulate(assumptions, cpu, "intended");
+      const verdict = simulate(assumptions, cpu, "elastic");
       expect(share(verdict, "shard", "requestsPerSecond")).toBeLessThanOrEqual(0.5);
       expect(share(verdict, "shard", "cpuMicrosPerSecond")).toBeLessThanOrEqual(0.5);
       expect(share(verdict, "balancer", "requestsPerSecond")).toBeLessThanOrEqual(0.5);
@@ -35,8 +35,8 @@ describe("the capacity model", () => {
     }
   });
 
-  it("finds today's single balancer and four shards over their limits at a million users", () => {
-    const verdict = simulate({ ...DEFAULT_ASSUMPTIONS, registeredUsers: 1_000_000 }, cpu, "today");
+  it("finds the fixed layout's single balancer and four shards over their limits at a million users", () => {
+    const verdict = simulate({ ...DEFAULT_ASSUMPTIONS, registeredUsers: 1_000_000 }, cpu, "fixed");
     expect(verdict.shards).toBe(4);
     expect(verdict.balancers).toBe(1);
     expect(share(verdict, "balancer", "requestsPerSecond")).toBeGreaterThan(1);
