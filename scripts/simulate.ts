@@ -32,9 +32,7 @@ const cpu = measuredCpu(JSON.parse(readFileSync(String(options.results), "utf8")
 const sizes = String(options.users).split(",").map(Number);
 
 const runs = sizes.flatMap((registeredUsers) =>
-  (["fixed", "elastic"] as const).map((design) =>
-    simulate({ ...assumptions, registeredUsers }, cpu, design),
-  ),
+  (["fixed", "elastic"] as const).map((design) => simulate({ ...assumptions, registeredUsers }, cpu, design)),
 );
 const largest = runs.filter((run) => run.design === "elastic").at(-1)!;
 const dollars = costs({ ...assumptions, registeredUsers: largest.registeredUsers }, cpu, largest.shards);
