@@ -40,7 +40,7 @@ export class LoadBalancer extends DurableObject<Env> {
   private catchingUp: Promise<void> | null = null;
   /**
    * Where each user's last socket went, newest last, at most USERS_REMEMBERED: their next socket goes there
-   * too while it has room (balancer/shard-pool.ts STICKY_BELOW). Memory only: forgetting costs no more
+   * too while it is under its target (balancer/shard-pool.ts STICKY_BELOW). Memory only: forgetting costs no more
    * than a user's sockets spread over two shards.
    */
   private readonly placed = new Map<string, string>();

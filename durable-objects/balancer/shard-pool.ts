@@ -48,12 +48,12 @@ export const RATE_REPORT_TTL_MS = 5_000;
  */
 export const TICKET_TTL_MS = 10_000;
 /**
- * A user's next socket goes to the shard their last one went to while it is open and under this many
- * times its target: a user's sockets then share one shard's frame budget (FloodControl is per user and
- * shard), so opening sockets cannot multiply it by the number of shards, and their messages are pushed to
- * one shard, not several.
+ * A user's next socket goes to the shard their last one went to while it is open and under its target:
+ * a user's sockets then share one shard's frame budget (FloodControl is per user and shard), so opening
+ * sockets cannot multiply it by the number of shards, and their messages are pushed to one shard, not
+ * several. Past the target the next goes by load like anyone's, so returning users never overfill a shard.
  */
-export const STICKY_BELOW = 2;
+export const STICKY_BELOW = 1;
 
 interface Entry {
   state: ShardState;
