@@ -6,6 +6,7 @@ import type { GroupFailureCode } from "./group/membership.js";
 import type { LoginResult, RefusalReason, SessionRecord } from "./home/account.js";
 import type { MemberSession } from "./group/queue.js";
 import type { Backlog, QueuedItem } from "./home/queue.js";
+import type { ShardStats } from "../protocol/http.js";
 
 // ---- the Worker → a shard -----------------------------------------------------------------------
 
@@ -23,6 +24,22 @@ export const ShardHeaders = {
   ticket: "X-Telepound-Ticket",
   refusal: "X-Telepound-Refusal",
 } as const;
+
+// ---- a balancer (load-balancer.ts, balancer/shard-pool.ts) ---------------------------------------
+
+// The policy's own types, defined with it (it is pure, so Node tests load it without the runtime's types).
+export type { ShardLoad, ShardPolicy, ShardState } from "./balancer/shard-pool.js";
+
+/** Where a connection goes, and its ticket (ShardLoad.ticket), which the Worker hands the shard. */
+export interface Assignment {
+  shard: string;
+  ticket: number;
+}
+
+/** What GET /v1/stats shows of one balancer. */
+export interface BalancerSnapshot {
+  shards: ShardStats[];
+}
 
 // ---- a user's home ------------------------------------------------------------------------------
 

@@ -9,26 +9,14 @@
 // its shards for their counts before it assigns, and never assigns as if they were empty.
 
 import { DurableObject } from "cloudflare:workers";
-import type { ShardStats } from "../protocol/http.js";
-import {
-  type PoolChange,
-  type ShardLoad,
-  type ShardPolicy,
-  ShardPool,
-  type ShardState,
-} from "./balancer/shard-pool.js";
+import { type PoolChange, ShardPool } from "./balancer/shard-pool.js";
+import type { Assignment, BalancerSnapshot, ShardLoad, ShardPolicy, ShardState } from "./contracts.js";
+import { migrate } from "./migrations.js";
 import { shardNameOf, shardStub } from "./names.js";
 
-/** What GET /v1/stats shows of one balancer. */
-export interface BalancerSnapshot {
-  shards: ShardStats[];
-}
-
-/** Where a connection goes, and its ticket (ShardLoad.ticket), which the Worker hands the shard. */
-export interface Assignment {
-  shard: string;
-  ticket: number;
-}
+const BALANCER_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE shards (name TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;`,
+];
 
 /** About 100 bytes each: a few MB of the object's 128 MB, for a slice's worth of recently connected users. */
 const USERS_REMEMBERED = 50_000;
@@ -46,13 +34,6 @@ export class LoadBalancer extends DurableObject<Env> {
   private readonly placed = new Map<string, string>();
   /** The policy of the last connect: reports apply it too, and they carry none of their own. */
   private policy: ShardPolicy | null = null;
-
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    ctx.storage.sql.exec(
-      "CREATE TABLE IF NOT EXISTS shards (name TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID",
-    );
-  }
 
   /** The shard for one more connection of `username`, chosen under `policy` (the Worker's settings). */
   async assign(policy: ShardPolicy, username: string): Promise<Assignment> {
@@ -88,17 +69,29 @@ export class LoadBalancer extends DurableObject<Env> {
   }
 
   private shardPool(): ShardPool {
-    this.pool ??= new ShardPool(
-      this.ctx.storage.sql
-        .exec<{ name: string; state: ShardState }>("SELECT name, state FROM shards")
-        .toArray()
-        .map((row) => ({ shard: row.name, state: row.state })),
-      (index) => shardNameOf(this.ctx.id.name ?? "", index),
-    );
+    this.pool ??= new ShardPool(this.storedShards(), (index) => shardNameOf(this.ctx.id.name ?? "", index));
     return this.pool;
   }
 
+  /**
+   * The shards as persisted. A balancer that never opened one has no schema, and reading makes none: GET
+   * /v1/stats asks every region's balancers, and the unused ones must store nothing.
+   */
+  private storedShards(): Array<{ shard: string; state: ShardState }> {
+    const sql = this.ctx.storage.sql;
+    if (
+      sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shards'").toArray().length === 0
+    )
+      return [];
+    return sql
+      .exec<{ name: string; state: ShardState }>("SELECT name, state FROM shards")
+      .toArray()
+      .map((row) => ({ shard: row.name, state: row.state }));
+  }
+
   private persist(changes: PoolChange[]): void {
+    if (changes.length === 0) return;
+    migrate(this.ctx.storage, BALANCER_MIGRATIONS);
     for (const { shard, state } of changes) {
       if (state === "closed") this.ctx.storage.sql.exec("DELETE FROM shards WHERE name = ?", shard);
       else

@@ -27,7 +27,6 @@ import { BacklogDrain } from "./shard/backlog-drain.js";
 import { FloodControl } from "./shard/flood-control.js";
 import { type Routes, routeUpload } from "./shard/uploads.js";
 import { uploadHead } from "../protocol/envelope.js";
-import type { ShardLoad } from "./balancer/shard-pool.js";
 import {
   type AttachResult,
   type DeliverResult,
@@ -40,6 +39,7 @@ import {
   type PostResult,
   type SessionAck,
   ShardHeaders,
+  type ShardLoad,
 } from "./contracts.js";
 
 /** Most home stubs kept; past it they are dropped (a stub is cheap to make again). */

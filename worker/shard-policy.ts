@@ -2,7 +2,7 @@
 // from wrangler.toml [vars]. The defaults keep a shard at about half of Cloudflare's per-object limits:
 // 32,768 hibernated WebSockets and about 1,000 requests per second (docs/SCALING.md).
 
-import type { ShardPolicy } from "../durable-objects/balancer/shard-pool.js";
+import type { ShardPolicy } from "../durable-objects/contracts.js";
 import { boundedSetting } from "./placement.js";
 
 export function shardPolicy(env: Env): ShardPolicy {

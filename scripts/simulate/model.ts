@@ -184,7 +184,9 @@ export function simulate(a: Assumptions, cpu: MeasuredCpu, design: Design): Verd
 
   // Balancer: assign + report per connect, a report per close. Elastic: BALANCER_SLICES per region, as
   // many as keep each under half its request limit (users spread evenly over regions: an assumption).
-  const balancerDemand = connectRate * requestsOf(CONNECT, "balancer");
+  // Elastic shards also report their frame rate at most once a second while frames flow
+  // (server-shard.ts LOAD_REPORT_INTERVAL_MS): one request per second per shard, at most.
+  const balancerDemand = connectRate * requestsOf(CONNECT, "balancer") + (design === "elastic" ? shards : 0);
   const balancerSlices =
     design === "fixed"
       ? 1

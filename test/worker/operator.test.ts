@@ -1,6 +1,7 @@
 // GET /v1/stats is the operator's: refused without the OPERATOR_TOKEN secret, with a wrong one, and on a
 // deployment that has none configured; answered with the right one.
 
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ErrorResponse, StatsResponse } from "../../protocol/http.js";
@@ -45,6 +46,11 @@ describe("GET /v1/stats", () => {
       framesPerSecond: Number(env.SHARD_TARGET_FRAMES_PER_SECOND),
     });
     socket.close();
+    // Every region's balancers were asked; one that never had a connect made no schema, so stores nothing.
+    const untouched = await runInDurableObject(env.BALANCER.getByName("balancer:sam:1"), (_, state) =>
+      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'").toArray(),
+    );
+    expect(untouched).toEqual([]);
   });
 
   it("stays closed on a deployment with no token configured, whatever is sent", async () => {
