@@ -424,9 +424,9 @@ export class GroupRoom extends DurableObject<Env> {
     };
     const data = utf8(JSON.stringify(event));
     // A departing member takes what they are still owed to their home, queued before the event.
-    const departures = change.listUpdates
-      .filter(([, joined]) => !joined)
-      .map(([member]) => this.handOver(member));
+    const departing = change.listUpdates.filter(([, joined]) => !joined).map(([member]) => member);
+    for (const member of departing) this.audience.forget(member);
+    const departures = departing.map((member) => this.handOver(member));
     const deliveries = change.notify.map((member) =>
       this.homePipes.submit(member, { sender: eventSender(name), id: event.id, kind: "event", data }),
     );

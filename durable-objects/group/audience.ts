@@ -52,6 +52,14 @@ export class Audience {
     entry.members.set(member, entry.joinedAt);
   }
 
+  /**
+   * `member` left the group: no slot of theirs goes anywhere now, so no push would unplace them. Their
+   * shards stay until a push finds no member there.
+   */
+  forget(member: string): void {
+    for (const entry of this.entries().values()) entry.members.delete(member);
+  }
+
   /** Where a push goes now, and the generation it was sent at (for settle). */
   snapshot(): { targets: PushTarget[]; generation: number } {
     const targets = [...this.entries()].map(([shard, entry]) => ({

@@ -6,6 +6,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import type { GroupDelivery, GroupPushOutcome } from "../../durable-objects/contracts.js";
+import { Audience } from "../../durable-objects/group/audience.js";
 import { groupStub, shardStub } from "../../durable-objects/names.js";
 import type { SessionResponse } from "../../protocol/http.js";
 import { addMember, createGroup, writeTo } from "./group-changes.js";
@@ -247,5 +248,36 @@ describe("a group room's audience", () => {
     expect(deliveredIds(b)).toEqual([first.id, second.id, third.id]);
     expect(deliveredIds(c)).toEqual([first.id, second.id, third.id]);
     for (const socket of [a, b, c, sender]) socket.close();
+  });
+
+  it("places members by what joins and what pushes find, each judged by when it happened", async () => {
+    const stub = env.GROUPS.get(env.GROUPS.idFromName(`audience-unit-${Date.now()}`));
+    await runInDurableObject(stub, (_, state) => {
+      const audience = new Audience(state.storage.sql);
+      const placed = () =>
+        Object.fromEntries(
+          audience.snapshot().targets.map(({ shard, members }) => [shard, members && [...members].sort()]),
+        );
+      audience.join("s1", "ann");
+      audience.join("s1", "bob");
+      audience.join("s2", "cat");
+      expect(placed()).toEqual({ s1: ["ann", "bob"], s2: ["cat"] });
+      // A push sent now finds bob gone from s1; cat joins s1 while it is on its way.
+      const { generation } = audience.snapshot();
+      audience.join("s1", "cat");
+      audience.settle("s1", generation, ["ann", "bob"], ["bob"], false);
+      expect(placed()).toEqual({ s1: ["ann", "cat"], s2: ["cat"] });
+      // Nobody found on s2, and nobody joined it since: it leaves the audience, row and all.
+      audience.settle("s2", audience.snapshot().generation, ["cat"], ["cat"], false);
+      expect(placed()).toEqual({ s1: ["ann", "cat"] });
+      // Ann leaves the group: her slot goes nowhere, so she is unplaced at once.
+      audience.forget("ann");
+      expect(placed()).toEqual({ s1: ["cat"] });
+      // Read back after a restart: the shard is known, who is on it is not, until a push with every slot.
+      const restarted = new Audience(state.storage.sql);
+      expect(restarted.snapshot().targets).toEqual([{ shard: "s1", members: null }]);
+      restarted.settle("s1", restarted.snapshot().generation, ["ann", "cat", "dan"], ["ann"], true);
+      expect(restarted.snapshot().targets).toEqual([{ shard: "s1", members: new Set(["cat", "dan"]) }]);
+    });
   });
 });
