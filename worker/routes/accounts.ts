@@ -4,7 +4,7 @@
 import { Hono } from "hono";
 import { decodeBase64 } from "hono/utils/encode";
 import { nameExists, registerName } from "../../durable-objects/known-names.js";
-import { homeStub, shardCount, shardName, shardStub } from "../../durable-objects/names.js";
+import { homeStub } from "../../durable-objects/names.js";
 import {
   LoginRequest,
   PROTOCOL_1_KDF,
