@@ -156,8 +156,11 @@ export interface GroupDelivery {
 export interface GroupPushOutcome {
   /** A receiving socket of a member other than the sender got it (or holds it while its backlog drains). */
   reachedOther: boolean;
-  /** A receiving socket of some member (the sender too) is on the shard: false lets the room drop it. */
-  membersHere: boolean;
+  /**
+   * The members whose slots came with it and who have no receiving socket on the shard: the room stops
+   * sending their slots there, and stops pushing there when none of them was found.
+   */
+  absent: string[];
 }
 
 /** A session's acknowledgement of group messages, with its backlog cursor while it is still draining. */

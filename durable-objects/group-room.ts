@@ -39,7 +39,7 @@ import {
   type PostResult,
   eventSender,
 } from "./contracts.js";
-import { Audience } from "./group/audience.js";
+import { Audience, type PushTarget } from "./group/audience.js";
 import { GROUP_MIGRATIONS } from "./group/schema.js";
 import type { Backlog } from "./home/queue.js";
 import { existingNames } from "./known-names.js";
@@ -220,7 +220,7 @@ export class GroupRoom extends DurableObject<Env> {
     this.queue.removeExpiredSessions(now);
     if (this.membership.isMember(member)) {
       this.queue.addSession(member, session);
-      this.audience.join(shard);
+      this.audience.join(shard, member);
     }
     return this.queue.backlog(session.id, 0);
   }
@@ -341,7 +341,9 @@ export class GroupRoom extends DurableObject<Env> {
     this.audienceFilling ??= (async () => {
       const members = this.membership.memberNames();
       const shards = await Promise.all(members.map((member) => homeStub(this.env, member).receivingShards()));
-      for (const shard of new Set(shards.flat())) this.audience.join(shard);
+      members.forEach((member, i) => {
+        for (const shard of shards[i]!) this.audience.join(shard, member);
+      });
       this.audience.markFilled();
       this.audienceFilled = true;
     })().finally(() => (this.audienceFilling = null));
@@ -360,24 +362,29 @@ export class GroupRoom extends DurableObject<Env> {
     const delivery: GroupDelivery = { seq, sender: post.sender, signed: post.signed, slots };
     // After the membership changes before this message have told the room their members' shards.
     await this.eventsInFlight;
-    const { shards, generation } = this.audience.snapshot();
-    const reached = await Promise.all(shards.map((shard) => this.pushTo(shard, delivery, generation)));
+    const { targets, generation } = this.audience.snapshot();
+    const reached = await Promise.all(targets.map((target) => this.pushTo(target, delivery, generation)));
     return { ok: true, status: reached.some(Boolean) ? "delivered" : "stored" };
   }
 
   /**
-   * Whether the shard reached a member other than the sender; a failed push leaves the message queued
-   * (and the shard in the audience). A shard with no member's receiving socket left is dropped.
+   * Sends a shard the message with the slots of the members placed there (every slot where that is not
+   * known); whether it reached a member other than the sender. A failed push leaves the message queued
+   * (and the shard in the audience); the shard's answer keeps the audience true (Audience.settle).
    */
-  private async pushTo(shard: string, delivery: GroupDelivery, generation: number): Promise<boolean> {
+  private async pushTo(target: PushTarget, delivery: GroupDelivery, generation: number): Promise<boolean> {
+    const { shard, members } = target;
+    const slots = members ? delivery.slots.filter(({ member }) => members.has(member)) : delivery.slots;
+    const sent = slots.length === delivery.slots.length ? delivery : { ...delivery, slots };
     let outcome: GroupPushOutcome;
     try {
-      outcome = await this.shardPipes.submit(shard, delivery);
+      outcome = await this.shardPipes.submit(shard, sent);
     } catch (error) {
       console.error(`group ${this.groupName()}: push to ${shard} failed`, error);
       return false;
     }
-    if (!outcome.membersHere) this.audience.dropUnlessJoinedSince(shard, generation);
+    const names = sent.slots.map(({ member }) => member);
+    this.audience.settle(shard, generation, names, outcome.absent, members === null);
     return outcome.reachedOther;
   }
 
@@ -417,9 +424,9 @@ export class GroupRoom extends DurableObject<Env> {
     };
     const data = utf8(JSON.stringify(event));
     // A departing member takes what they are still owed to their home, queued before the event.
-    const departures = change.listUpdates
-      .filter(([, joined]) => !joined)
-      .map(([member]) => this.handOver(member));
+    const departing = change.listUpdates.filter(([, joined]) => !joined).map(([member]) => member);
+    for (const member of departing) this.audience.forget(member);
+    const departures = departing.map((member) => this.handOver(member));
     const deliveries = change.notify.map((member) =>
       this.homePipes.submit(member, { sender: eventSender(name), id: event.id, kind: "event", data }),
     );
@@ -429,7 +436,7 @@ export class GroupRoom extends DurableObject<Env> {
       const { sessions, shards } = await homeStub(this.env, member).trackGroup(name, joined);
       if (!joined || !this.membership.isMember(member)) return;
       for (const session of sessions) this.queue.addSession(member, session);
-      for (const shard of shards) this.audience.join(shard);
+      for (const shard of shards) this.audience.join(shard, member);
     });
     this.eventsInFlight = Promise.allSettled([this.eventsInFlight, ...deliveries, ...lists]);
     const ended = change.invitationsEnded.map((user) => homeStub(this.env, user).dropInvitation(name));

@@ -274,26 +274,27 @@ export class ServerShard extends DurableObject<Env> {
 
   /**
    * Sends stored group messages to the receiving sockets here of each member they were sealed for, each
-   * with that member's slot. Answers, per message, whether it reached a member other than the sender, and
-   * whether any member has a receiving socket here at all (when none has, the room stops pushing here).
+   * with that member's slot (the room sends each shard the slots of the members it knows are here).
+   * Answers, per message, whether it reached a member other than the sender, and which members it came
+   * for have no receiving socket here, for the room to keep its audience true.
    * The signed part arrives once per shard and stays one copy: each member's frame is built as it is sent.
    */
   pushGroup(group: string, deliveries: GroupDelivery[]): GroupPushOutcome[] {
     return deliveries.map(({ seq, sender, signed, slots }) => {
       let reachedOther = false;
-      let membersHere = false;
+      const absent: string[] = [];
       for (const { member, slot } of slots) {
-        const sockets = this.ctx.getWebSockets(userTag(member));
-        if (sockets.length === 0) continue;
+        let here = false;
         const items = [{ seq, item: { kind: "group" as const, signed, slot } }];
-        for (const ws of sockets) {
+        for (const ws of this.ctx.getWebSockets(userTag(member))) {
           const connection = connectionOf(ws);
           if (!connection?.receive) continue;
-          membersHere = true;
+          here = true;
           if (this.drain.push(ws, connection, group, items) && member !== sender) reachedOther = true;
         }
+        if (!here) absent.push(member);
       }
-      return { reachedOther, membersHere };
+      return { reachedOther, absent };
     });
   }
 

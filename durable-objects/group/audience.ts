@@ -10,38 +10,95 @@
 //   there after that push was sent (the generation each entry joined at says which came first).
 // Persisted (one row per shard, written when it joins, not per message): a room evicted from memory still
 // has members' sockets in hibernated shards.
+//
+// Which members are on each shard is kept too, in memory only, so that each shard is sent only its
+// members' key slots. Where that is not known (a shard read back from SQLite after a restart) the shard is
+// sent every slot, and its answer (the members it did not find) makes it known.
+
+/** One shard of the audience. */
+interface Entry {
+  /** The generation it last joined at (0: read back from SQLite). */
+  joinedAt: number;
+  /** Members that have (or had) a receiving socket there, each with the generation it joined at. */
+  members: Map<string, number>;
+  /** Whether `members` is all of them: false for a shard read back from SQLite, until a push answers. */
+  complete: boolean;
+}
+
+/** Where one push goes: a shard, and the members whose slots it needs (null: every member's). */
+export interface PushTarget {
+  shard: string;
+  members: ReadonlySet<string> | null;
+}
 
 export class Audience {
-  /** Each shard and the generation it last joined at (0: read back from SQLite); null until read. */
-  private joined: Map<string, number> | null = null;
+  private entriesByShard: Map<string, Entry> | null = null;
   /** Counts joins since this object started, so a push can tell a join after it from one before. */
   private generation = 0;
 
   constructor(private readonly sql: SqlStorage) {}
 
-  /** A socket of a member opened the backlog on `shard`, or a member's home named it. */
-  join(shard: string): void {
+  /** A socket of `member` opened the backlog on `shard`, or the member's home named it. */
+  join(shard: string, member: string): void {
     const entries = this.entries();
-    // The row is written once per shard: a shard already in the audience costs no write.
-    if (!entries.has(shard)) this.sql.exec("INSERT OR IGNORE INTO audience (shard) VALUES (?)", shard);
-    entries.set(shard, ++this.generation);
-  }
-
-  /** The shards a push goes to now, and the generation it was sent at (for dropUnlessJoinedSince). */
-  snapshot(): { shards: string[]; generation: number } {
-    return { shards: [...this.entries().keys()], generation: this.generation };
+    let entry = entries.get(shard);
+    if (!entry) {
+      // The row is written once per shard: a shard already in the audience costs no write.
+      this.sql.exec("INSERT OR IGNORE INTO audience (shard) VALUES (?)", shard);
+      entry = { joinedAt: 0, members: new Map(), complete: true };
+      entries.set(shard, entry);
+    }
+    entry.joinedAt = ++this.generation;
+    entry.members.set(member, entry.joinedAt);
   }
 
   /**
-   * A push sent at `generation` found no receiving socket of any member on `shard`: the shard is dropped,
-   * unless a socket joined from it after that push was sent (its open may have reached the room before
-   * the socket reached the shard's count, and then the push missed it by no fault of its own).
+   * `member` left the group: no slot of theirs goes anywhere now, so no push would unplace them. Their
+   * shards stay until a push finds no member there.
    */
-  dropUnlessJoinedSince(shard: string, generation: number): void {
-    const entries = this.entries();
-    const joinedAt = entries.get(shard);
-    if (joinedAt === undefined || joinedAt > generation) return;
-    entries.delete(shard);
+  forget(member: string): void {
+    for (const entry of this.entries().values()) entry.members.delete(member);
+  }
+
+  /** Where a push goes now, and the generation it was sent at (for settle). */
+  snapshot(): { targets: PushTarget[]; generation: number } {
+    const targets = [...this.entries()].map(([shard, entry]) => ({
+      shard,
+      members: entry.complete ? new Set(entry.members.keys()) : null,
+    }));
+    return { targets, generation: this.generation };
+  }
+
+  /**
+   * A push sent at `generation` with the slots of `sent` (`everyone`: every member's) reached `shard`,
+   * which had no receiving socket of the `absent` ones. A member not found there is no longer placed
+   * there, and a shard where nobody was found is dropped: unless they joined after the push was sent
+   * (their open may have reached the room before their socket was counted there, and then the push
+   * missed it by no fault of its own). A push with every slot names everyone who was there.
+   */
+  settle(
+    shard: string,
+    generation: number,
+    sent: readonly string[],
+    absent: readonly string[],
+    everyone: boolean,
+  ): void {
+    const entry = this.entries().get(shard);
+    if (!entry) return;
+    const missing = new Set(absent);
+    let found = 0;
+    for (const member of sent) {
+      const joinedAt = entry.members.get(member);
+      if (!missing.has(member)) {
+        found++;
+        if (joinedAt === undefined) entry.members.set(member, 0);
+      } else if (joinedAt !== undefined && joinedAt <= generation) {
+        entry.members.delete(member);
+      }
+    }
+    if (everyone) entry.complete = true;
+    if (found > 0 || entry.joinedAt > generation) return;
+    this.entries().delete(shard);
     this.sql.exec("DELETE FROM audience WHERE shard = ?", shard);
   }
 
@@ -54,13 +111,13 @@ export class Audience {
     this.sql.exec("UPDATE audience_state SET filled = 1");
   }
 
-  private entries(): Map<string, number> {
-    this.joined ??= new Map(
+  private entries(): Map<string, Entry> {
+    this.entriesByShard ??= new Map(
       this.sql
         .exec<{ shard: string }>("SELECT shard FROM audience")
         .toArray()
-        .map((row) => [row.shard, 0]),
+        .map((row) => [row.shard, { joinedAt: 0, members: new Map(), complete: false }]),
     );
-    return this.joined;
+    return this.entriesByShard;
   }
 }

@@ -18,7 +18,7 @@ export interface Connection {
   session: string;
   /** This shard's own name, so close handlers can tell the user's home where the socket was. */
   shard: string;
-  /** False for send-only sockets (`?receive=0`): they get no deliveries and are not in presence. */
+  /** False for send-only sockets (`?receive=0`): they get no deliveries; presence counts them apart. */
   receive: boolean;
   /** When the session behind this socket expires (ms since epoch); the socket is closed after it. */
   expiresAt: number;

@@ -6,6 +6,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import type { GroupDelivery, GroupPushOutcome } from "../../durable-objects/contracts.js";
+import { Audience } from "../../durable-objects/group/audience.js";
 import { groupStub, shardStub } from "../../durable-objects/names.js";
 import type { SessionResponse } from "../../protocol/http.js";
 import { addMember, createGroup, writeTo } from "./group-changes.js";
@@ -127,12 +128,13 @@ describe("a group room's audience", () => {
     const members = names([alice!, bob!, carol!]);
     // Bob's only socket there closes: the next push finds no member on his shard.
     b.close();
-    await vi.waitUntil(async () => {
-      const sockets = await runInDurableObject(shardStub(env, shardB), (instance) =>
-        instance.connectionCount(),
-      );
-      return sockets === 0;
-    });
+    await vi.waitUntil(
+      () =>
+        runInDurableObject(shardStub(env, shardB), (_, state) =>
+          state.getWebSockets().every((ws) => ws.deserializeAttachment() === null),
+        ),
+      { timeout: 5000, interval: 20 },
+    );
     // Carol's shard answers her push as if nobody were there, and her socket's backlog open reaches the
     // room meanwhile (after the push was sent): the room must not drop the shard her socket is on.
     let reopened = false;
@@ -144,7 +146,10 @@ describe("a group room's audience", () => {
         { id: carol!.sessionId, expiresAt: carol!.expiresAt },
         shardC,
       );
-      return deliveries.map(() => ({ reachedOther: false, membersHere: false }));
+      return deliveries.map(({ slots }) => ({
+        reachedOther: false,
+        absent: slots.map(({ member }) => member),
+      }));
     });
     const countB = await countPushes(shardB);
 
@@ -197,5 +202,82 @@ describe("a group room's audience", () => {
     expect(deliveredIds(b)).toEqual([id]);
     expect(await audienceRows(name)).toEqual([shardA, shardB].sort());
     for (const socket of [a, b]) socket.close();
+  });
+
+  it("sends each shard only the slots of its members, and every slot where that is not known", async () => {
+    const [alice, bob, carol, dave] = await users("alice", "bob", "carol", "dave");
+    const members = [alice!, bob!, carol!, dave!];
+    const name = await group(members);
+    const [shardA, shardB] = [freshShard("a"), freshShard("b")];
+    const a = await onShard(alice!, shardA);
+    const b = await onShard(bob!, shardB);
+    const c = await onShard(carol!, shardB);
+    // Dave is offline: his slot goes to no shard, and waits in the room's queue.
+    const slotsSent = new Map<string, string[][]>();
+    for (const shard of [shardA, shardB]) {
+      slotsSent.set(shard, []);
+      await countPushes(shard, async (own, groupName, deliveries) => {
+        slotsSent.get(shard)!.push(...deliveries.map(({ slots }) => slots.map(({ member }) => member)));
+        return own(groupName, deliveries);
+      });
+    }
+    const sorted = (list: SessionResponse[]) => names(list).sort();
+
+    const first = await postGroup(a, alice!, name, 1, names(members));
+    expect(first.reply).toMatchObject({ type: "sent", status: "delivered" });
+    await c.waitFor((r) => r.kind === "binary");
+    expect(slotsSent.get(shardA)).toEqual([[alice!.username]]);
+    expect(slotsSent.get(shardB)!.map((list) => list.sort())).toEqual([sorted([bob!, carol!])]);
+
+    // After a restart the room knows its shards (SQLite) but not who is on them: every slot goes, once.
+    await runInDurableObject(groupStub(env, name), (_, state) => state.abort("evicted")).catch(
+      () => undefined,
+    );
+    // Sent from a shard that has not called the room before (a stub made before the restart stays broken).
+    const sender = await onShard(alice!, freshShard("d"));
+    const second = await postGroup(sender, alice!, name, 1, names(members));
+    const third = await postGroup(sender, alice!, name, 1, names(members));
+    expect(third.reply).toMatchObject({ type: "sent", status: "delivered" });
+    await b.waitFor((r) => r.kind === "binary" && deliveredIds(b).includes(third.id));
+    expect(
+      slotsSent
+        .get(shardB)!
+        .slice(1)
+        .map((list) => list.sort()),
+    ).toEqual([sorted(members), sorted([bob!, carol!])]);
+    expect(deliveredIds(b)).toEqual([first.id, second.id, third.id]);
+    expect(deliveredIds(c)).toEqual([first.id, second.id, third.id]);
+    for (const socket of [a, b, c, sender]) socket.close();
+  });
+
+  it("places members by what joins and what pushes find, each judged by when it happened", async () => {
+    const stub = env.GROUPS.get(env.GROUPS.idFromName(`audience-unit-${Date.now()}`));
+    await runInDurableObject(stub, (_, state) => {
+      const audience = new Audience(state.storage.sql);
+      const placed = () =>
+        Object.fromEntries(
+          audience.snapshot().targets.map(({ shard, members }) => [shard, members && [...members].sort()]),
+        );
+      audience.join("s1", "ann");
+      audience.join("s1", "bob");
+      audience.join("s2", "cat");
+      expect(placed()).toEqual({ s1: ["ann", "bob"], s2: ["cat"] });
+      // A push sent now finds bob gone from s1; cat joins s1 while it is on its way.
+      const { generation } = audience.snapshot();
+      audience.join("s1", "cat");
+      audience.settle("s1", generation, ["ann", "bob"], ["bob"], false);
+      expect(placed()).toEqual({ s1: ["ann", "cat"], s2: ["cat"] });
+      // Nobody found on s2, and nobody joined it since: it leaves the audience, row and all.
+      audience.settle("s2", audience.snapshot().generation, ["cat"], ["cat"], false);
+      expect(placed()).toEqual({ s1: ["ann", "cat"] });
+      // Ann leaves the group: her slot goes nowhere, so she is unplaced at once.
+      audience.forget("ann");
+      expect(placed()).toEqual({ s1: ["cat"] });
+      // Read back after a restart: the shard is known, who is on it is not, until a push with every slot.
+      const restarted = new Audience(state.storage.sql);
+      expect(restarted.snapshot().targets).toEqual([{ shard: "s1", members: null }]);
+      restarted.settle("s1", restarted.snapshot().generation, ["ann", "cat", "dan"], ["ann"], true);
+      expect(restarted.snapshot().targets).toEqual([{ shard: "s1", members: new Set(["cat", "dan"]) }]);
+    });
   });
 });

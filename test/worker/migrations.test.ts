@@ -224,7 +224,7 @@ it("gives a room that had members an audience to learn, and a room without membe
         sql.exec("INSERT INTO members (username, joined_at, joined_order) VALUES ('ann', 1, 1)");
       migrate(state.storage, GROUP_MIGRATIONS);
       expect(new Audience(sql).filled()).toBe(!withMembers);
-      expect(new Audience(sql).snapshot().shards).toEqual([]);
+      expect(new Audience(sql).snapshot().targets).toEqual([]);
     });
   }
 });
