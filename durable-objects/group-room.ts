@@ -39,6 +39,7 @@ import {
   type PostResult,
   eventSender,
 } from "./contracts.js";
+import { eachAtMost } from "./each-at-most.js";
 import { Audience, type PushTarget } from "./group/audience.js";
 import { GROUP_MIGRATIONS } from "./group/schema.js";
 import type { Backlog } from "./home/queue.js";
@@ -363,7 +364,9 @@ export class GroupRoom extends DurableObject<Env> {
     // After the membership changes before this message have told the room their members' shards.
     await this.eventsInFlight;
     const { targets, generation } = this.audience.snapshot();
-    const reached = await Promise.all(targets.map((target) => this.pushTo(target, delivery, generation)));
+    const reached = await eachAtMost(PUSHES_IN_FLIGHT, targets, (target) =>
+      this.pushTo(target, delivery, generation),
+    );
     return { ok: true, status: reached.some(Boolean) ? "delivered" : "stored" };
   }
 
@@ -566,3 +569,10 @@ function ruleRefusal(run: () => unknown): { ok: false; code: GroupFailureCode; m
     throw error;
   }
 }
+
+/**
+ * Pushes of one message in flight at once: half of the 6 simultaneous outgoing connections an object may
+ * have (docs/SCALING.md), so a room whose members sit on many shards queues its pushes itself, leaving the
+ * other half to its homes, events and acknowledgements.
+ */
+const PUSHES_IN_FLIGHT = 3;
