@@ -13,6 +13,7 @@ import type { Backlog, QueuedItem } from "./home/queue.js";
 import { nameExists } from "./known-names.js";
 import { balancerOfShard, balancerStub, groupStub, homeStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
+import { StubCache } from "./stub-cache.js";
 import {
   type Connection,
   HOME_SOURCE,
@@ -29,6 +30,7 @@ import { type Routes, routeUpload } from "./shard/uploads.js";
 import { uploadHead } from "../protocol/envelope.js";
 import {
   type AttachResult,
+  type SenderCheck,
   type DeliverResult,
   type GroupAck,
   type GroupDelivery,
@@ -64,7 +66,7 @@ function setting(value: string | undefined, fallback: number): number {
 }
 
 export class ServerShard extends DurableObject<Env> {
-  private readonly homes = new Map<string, ReturnType<typeof homeStub>>();
+  private readonly homes = new StubCache((username) => homeStub(this.env, username), HOME_CACHE_LIMIT);
   private readonly flood: FloodControl;
   /** To each recipient's home: uploads from this shard reach it in the order received. */
   private readonly deliveryPipes = new OrderedBatchers<Incoming, DeliverResult>(
@@ -73,18 +75,21 @@ export class ServerShard extends DurableObject<Env> {
         // A send to a name with no account is answered without waking (and so creating) its home.
         if (!(await nameExists(this.env, "user", username)))
           return batch.map(() => ({ ok: false, reason: "unknown_user" }) as const);
-        return this.home(username).deliver(batch);
+        return this.homes.call(username, (home) => home.deliver(batch));
       }),
   );
-  /** To each group's room, the same. */
-  private readonly groupPipes = new OrderedBatchers<GroupPost, PostResult>((group) => {
-    const room = groupStub(this.env, group);
-    return new OrderedBatcher(async (batch) => {
-      if (!(await nameExists(this.env, "group", group)))
-        return batch.map(() => ({ ok: false, code: "unknown_group", message: "no such group" }) as const);
-      return room.post(batch);
-    });
-  });
+  /**
+   * To each group's room, the same. A stub per batch, not per pipe: a room's stub can stay broken after the
+   * room was reset, and a batch is one call for many posts.
+   */
+  private readonly groupPipes = new OrderedBatchers<GroupPost, PostResult>(
+    (group) =>
+      new OrderedBatcher(async (batch) => {
+        if (!(await nameExists(this.env, "group", group)))
+          return batch.map(() => ({ ok: false, code: "unknown_group", message: "no such group" }) as const);
+        return groupStub(this.env, group).post(batch);
+      }),
+  );
   private readonly routes: Routes = {
     toHome: (recipient, message) => this.deliveryPipes.submit(recipient, message),
     toGroup: (group, post) => this.groupPipes.submit(group, post),
@@ -94,15 +99,15 @@ export class ServerShard extends DurableObject<Env> {
    * room: every member of a large group acknowledges each message within a few milliseconds, and one call
    * and one commit for all of them costs far less than one each.
    */
-  private readonly groupAckPipes = new OrderedBatchers<GroupAck, Backlog | null>((group) => {
-    const room = groupStub(this.env, group);
-    return new OrderedBatcher((batch) => room.acknowledge(batch), 1024, ACK_LINGER_MS);
-  });
+  private readonly groupAckPipes = new OrderedBatchers<GroupAck, Backlog | null>(
+    (group) =>
+      new OrderedBatcher((batch) => groupStub(this.env, group).acknowledge(batch), 1024, ACK_LINGER_MS),
+  );
   private readonly homeAckPipes = new OrderedBatchers<SessionAck, void>(
     (username) =>
       new OrderedBatcher<SessionAck, void>(
         async (batch) => {
-          await this.home(username).acknowledgeLive(batch);
+          await this.homes.call(username, (home) => home.acknowledgeLive(batch));
           return batch.map(() => undefined);
         },
         1024,
@@ -141,7 +146,7 @@ export class ServerShard extends DurableObject<Env> {
           ),
         readAfter: async ({ user, session }, source, cursor) =>
           source === HOME_SOURCE
-            ? this.home(user).acknowledge(session, [], cursor)
+            ? this.homes.call(user, (home) => home.acknowledge(session, [], cursor))
             : ((
                 await groupStub(this.env, source).acknowledge([{ member: user, session, ids: [], cursor }])
               )[0] ?? null),
@@ -342,9 +347,14 @@ export class ServerShard extends DurableObject<Env> {
     connection: Connection,
     secretHash: string,
   ): Promise<AttachResult | { ok: true; expiresAt: number; sessions: number; backlog: null; groups: [] }> {
-    const home = this.home(connection.user);
-    if (connection.receive) return home.attachSocket(connection.session, secretHash, connection.shard);
-    const check = await home.authenticateSender(connection.session, secretHash, connection.shard);
+    const { user, session, shard } = connection;
+    if (connection.receive)
+      return this.homes.call(user, async (home): Promise<AttachResult> =>
+        home.attachSocket(session, secretHash, shard),
+      );
+    const check = await this.homes.call(user, async (home): Promise<SenderCheck> =>
+      home.authenticateSender(session, secretHash, shard),
+    );
     return check.ok ? { ...check, backlog: null, groups: [] } : check;
   }
 
@@ -396,7 +406,8 @@ export class ServerShard extends DurableObject<Env> {
         const { user, session } = connection;
         let next: Backlog | null = null;
         if (frame.group === undefined) {
-          if (cursor !== null) next = await this.home(user).acknowledge(session, frame.ids, cursor);
+          if (cursor !== null)
+            next = await this.homes.call(user, (home) => home.acknowledge(session, frame.ids, cursor));
           else await this.homeAckPipes.submit(user, { session, ids: frame.ids });
         } else {
           // Acknowledgements naming a group nobody made are dropped, never carried to a new room.
@@ -438,25 +449,15 @@ export class ServerShard extends DurableObject<Env> {
     if (!this.ctx.getWebSockets(userTag(connection.user)).some((other) => connectionOf(other) !== null))
       this.flood.forget(connection.user);
     this.reportLoad(connection.shard);
-    const home = this.home(connection.user);
-    await (
-      connection.receive
-        ? home.detachSocket(connection.session, connection.shard)
-        : home.detachSender(connection.session, connection.shard)
-    ).catch((error) => console.error(`${connection.shard}: disconnect of ${connection.user} failed`, error));
+    const { user, session, shard } = connection;
+    await this.homes
+      .call(user, (home) =>
+        connection.receive ? home.detachSocket(session, shard) : home.detachSender(session, shard),
+      )
+      .catch((error) => console.error(`${shard}: disconnect of ${user} failed`, error));
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
-
-  private home(username: string): ReturnType<typeof homeStub> {
-    let stub = this.homes.get(username);
-    if (!stub) {
-      if (this.homes.size >= HOME_CACHE_LIMIT) this.homes.clear();
-      stub = homeStub(this.env, username);
-      this.homes.set(username, stub);
-    }
-    return stub;
-  }
 
   /**
    * Tells the balancer our real socket count, once per burst (LOAD_REPORT_DELAY_MS); best effort, the
