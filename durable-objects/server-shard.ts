@@ -206,6 +206,9 @@ export class ServerShard extends DurableObject<Env> {
       this.discard(server, connection);
       return new Response(null, { status: 401, headers: { [ShardHeaders.refusal]: opened.reason } });
     }
+    // Closed while its home answered: the close did its bookkeeping, and it must not come back to life.
+    if (connectionOf(server)?.id !== connection.id)
+      return new Response(null, { status: 101, webSocket: client });
     const opening: Connection = {
       ...connection,
       expiresAt: opened.expiresAt,
@@ -360,8 +363,10 @@ export class ServerShard extends DurableObject<Env> {
 
   /** A socket whose session was refused (or whose opening failed): it never reaches the client. */
   private discard(ws: WebSocket, connection: Connection): void {
+    // Counted once: a socket that closed while its home answered was uncounted by its close already.
+    const counted = connectionOf(ws) !== null;
     ws.serializeAttachment(null);
-    if (this.socketCount !== null) this.socketCount--;
+    if (counted && this.socketCount !== null) this.socketCount--;
     this.drain.forget(connection.id);
     this.reportLoad(connection.shard);
     try {

@@ -7,6 +7,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { decodeDelivery } from "../../protocol/envelope.js";
 import type { StatsResponse } from "../../protocol/http.js";
+import { sha256Hex } from "../../worker/tokens.js";
 import { OPERATOR_HEADERS } from "../support/operator-token.js";
 import { TestSocket, api, connectSocket, fakeUpload, login, online, signup, uniqueName } from "./helpers.js";
 
@@ -277,3 +278,42 @@ function balancerOf(stats: StatsResponse, name: string) {
 function connectionsOf(stats: StatsResponse, name: string): number {
   return (balancerOf(stats, name)?.shards ?? []).reduce((sum, shard) => sum + shard.connections, 0);
 }
+
+describe("a shard's socket count", () => {
+  it("counts a socket that closes while its home answers once, whether the session is refused or let in", async () => {
+    const user = await signup(uniqueName("count"));
+    const [, session, secret] = user.token.split(".") as [string, string, string];
+    const rightHash = await sha256Hex(secret);
+    const shard = `shard-count-${uniqueName("s")}`;
+    await runInDurableObject(env.SHARDS.getByName(shard), async (instance, state) => {
+      const shardObject = instance as unknown as {
+        fetch(request: Request): Promise<Response>;
+        webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void>;
+        connectionCount(): number;
+      };
+      expect(shardObject.connectionCount()).toBe(0);
+      for (const [secretHash, status] of [
+        ["0".repeat(64), 401],
+        [rightHash, 101],
+      ] as const) {
+        const opening = shardObject.fetch(
+          new Request("http://shard/connect", {
+            headers: {
+              Upgrade: "websocket",
+              "X-Telepound-User": user.username,
+              "X-Telepound-Session": session,
+              "X-Telepound-Secret-Hash": secretHash,
+            },
+          }),
+        );
+        // Accepted at once, closed by its client before the home has answered.
+        const socket = state.getWebSockets().find((ws) => ws.deserializeAttachment() !== null)!;
+        await shardObject.webSocketClose(socket, 1000, "gone");
+        expect((await opening).status).toBe(status);
+        expect(shardObject.connectionCount()).toBe(0);
+        // Not brought back to life by the home's late answer.
+        expect(socket.deserializeAttachment()).toBeNull();
+      }
+    });
+  });
+});
