@@ -64,10 +64,20 @@ interface Entry {
   /** Tickets issued and not yet covered by a report, oldest first, with when they were issued. */
   pending: Array<{ ticket: number; at: number }>;
   lastTicket: number;
+  /** When it was last given a connection, in the pool's count of assignments (0: never). */
+  assignedAt: number;
 }
 
 function newEntry(state: ShardState): Entry {
-  return { state, connections: 0, framesPerSecond: 0, rateReportedAt: 0, pending: [], lastTicket: 0 };
+  return {
+    state,
+    connections: 0,
+    framesPerSecond: 0,
+    rateReportedAt: 0,
+    pending: [],
+    lastTicket: 0,
+    assignedAt: 0,
+  };
 }
 
 /** A change the balancer persists. */
@@ -75,6 +85,7 @@ export type PoolChange = { shard: string; state: ShardState | "closed" };
 
 export class ShardPool {
   private readonly entries = new Map<string, Entry>();
+  private assignments = 0;
 
   /** The pool as persisted: each shard's state, its load unknown (zero) until it reports. */
   constructor(
@@ -137,6 +148,7 @@ export class ShardPool {
   }
 
   private issueTicket(entry: Entry, now: number): number {
+    entry.assignedAt = ++this.assignments;
     const ticket = ++entry.lastTicket;
     entry.pending.push({ ticket, at: now });
     return ticket;
@@ -224,11 +236,16 @@ export class ShardPool {
     return [...this.entries].filter(([, entry]) => entry.state === "draining");
   }
 
-  /** Ties go to the name first in numeric order, so a quiet pool fills its first shard first. */
+  /**
+   * Ties go to the shard given a connection least recently, then to the name first in numeric order: in a
+   * quiet pool, where sockets come and go one at a time and every shard is as empty as the next, users
+   * still spread over the shards (and, returning to their last one, stay spread).
+   */
   private leastLoaded(candidates: Array<[string, Entry]>, policy: ShardPolicy, now: number): [string, Entry] {
     return candidates.reduce((a, b) => {
       const difference = this.fullness(b[1], policy, now) - this.fullness(a[1], policy, now);
       if (difference !== 0) return difference < 0 ? b : a;
+      if (a[1].assignedAt !== b[1].assignedAt) return b[1].assignedAt < a[1].assignedAt ? b : a;
       return b[0].localeCompare(a[0], "en", { numeric: true }) < 0 ? b : a;
     });
   }

@@ -185,6 +185,19 @@ describe("ShardPool", () => {
     expect(draining.assign(policy, 0, "s1").shard).toBe("s0");
   });
 
+  it("spreads users over equally empty shards, one socket at a time, to the one given a connection least recently", () => {
+    const pool = new ShardPool([], nameOf);
+    const three = { ...policy, min: 3, connections: 100 };
+    const landed = [];
+    for (let i = 0; i < 4; i++) {
+      const { shard, ticket } = pool.assign(three, later);
+      landed.push(shard);
+      // Each socket is gone again before the next arrives: every shard reports none.
+      pool.record(shard, { connections: 0, framesPerSecond: 0, ticket }, later);
+    }
+    expect(landed).toEqual(["s0", "s1", "s2", "s0"]);
+  });
+
   it("ignores a report from a shard it closed or never had", () => {
     const pool = new ShardPool([{ shard: "s0", state: "open" }], nameOf);
     expect(pool.record("s7", { connections: 3, framesPerSecond: 0, ticket: 0 }, 0)).toBe(false);
