@@ -165,7 +165,7 @@ export class ServerShard extends DurableObject<Env> {
     const user = request.headers.get(ShardHeaders.user);
     const session = request.headers.get(ShardHeaders.session);
     const secretHash = request.headers.get(ShardHeaders.secretHash);
-    // Its own name (shard-N), by which the balancer and the homes reach it.
+    // Its own name (shard:REGION:SLICE:N, from its balancer), by which the balancer and the homes reach it.
     const shard = this.ctx.id.name;
     if (
       request.headers.get("Upgrade")?.toLowerCase() !== "websocket" ||
