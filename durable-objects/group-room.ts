@@ -59,20 +59,20 @@ export class GroupRoom extends DurableObject<Env> {
     const home = homeStub(this.env, username);
     return new OrderedBatcher((batch) => home.deliver(batch, "room"));
   });
-  /** One ordered pipe per shard: each shard gets this group's messages in the order they were stored. */
+  /**
+   * One ordered pipe per shard: each shard gets this group's messages in the order they were stored (each
+   * has waited for the events before it in storeAndPush).
+   */
   private readonly shardPipes = new OrderedBatchers<GroupDelivery, GroupPushOutcome>((shard) => {
     const stub = shardStub(this.env, shard);
-    return new OrderedBatcher(async (batch) => {
-      await this.eventsInFlight;
-      return stub.pushGroup(this.groupName(), batch);
-    });
+    return new OrderedBatcher((batch) => stub.pushGroup(this.groupName(), batch));
   });
   /**
    * Events of the membership changes so far on their way to homes, and the new members' shards on their
    * way here: messages after a change wait for both. Each change's promise includes the one before, so
    * messages waiting on different changes are still pushed in the order they were stored.
    */
-  private eventsInFlight: Promise<unknown> = Promise.resolve();
+  private eventsInFlight: Promise<void> = Promise.resolve();
   /** Whether the audience is known here (see fillAudienceOnce), and the filling under way. */
   private audienceFilled: boolean;
   private audienceFilling: Promise<void> | null = null;
@@ -441,7 +441,10 @@ export class GroupRoom extends DurableObject<Env> {
       for (const session of sessions) this.queue.addSession(member, session);
       for (const shard of shards) this.audience.join(shard, member);
     });
-    this.eventsInFlight = Promise.allSettled([this.eventsInFlight, ...deliveries, ...lists]);
+    // Settled to nothing: keeping each change's results would nest every earlier change's in the next.
+    this.eventsInFlight = Promise.allSettled([this.eventsInFlight, ...deliveries, ...lists]).then(
+      () => undefined,
+    );
     const ended = change.invitationsEnded.map((user) => homeStub(this.env, user).dropInvitation(name));
     // A joiner accepted the inviter's invitation: the inviter may add them to other groups at once.
     const consent = change.inviter

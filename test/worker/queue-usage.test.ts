@@ -11,17 +11,26 @@ import type { QueueQuotas } from "../../durable-objects/quotas.js";
 const item = (bytes: number) => ({ kind: "envelope" as const, data: new Uint8Array(bytes) });
 const now = 1;
 
-it("keeps the quota counts equal to the queue through stores, acknowledgements and collection", async () => {
-  const stub = env.HOMES.get(env.HOMES.idFromName(`queue-usage-${Date.now()}`));
-  await runInDurableObject(stub, (_, state) => {
+/** Runs `work` in a fresh home whose account has two live sessions, s1 and s2. */
+function inHomeWithTwoSessions(label: string, work: (sql: SqlStorage) => void): Promise<void> {
+  const stub = env.HOMES.get(env.HOMES.idFromName(`${label}-${Date.now()}`));
+  return runInDurableObject(stub, (_, state) => {
     const sql = state.storage.sql;
-    sql.exec("INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES ('s1', 'h', 0, 9e15)");
-    sql.exec("INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES ('s2', 'h', 0, 9e15)");
+    for (const id of ["s1", "s2"])
+      sql.exec("INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES (?, 'h', 0, 9e15)", id);
+    work(sql);
+  });
+}
+
+/** Room for 100 items in all, and for `items` items or `bytes` bytes from one sender. */
+function quotasWithSenderShare(items: number, bytes: number): QueueQuotas {
+  return { perRecipient: { items: 100, bytes: 100_000 }, perSender: { items, bytes } };
+}
+
+it("keeps the quota counts equal to the queue through stores, acknowledgements and collection", async () => {
+  await inHomeWithTwoSessions("queue-usage", (sql) => {
     // Room for exactly 3 items or 300 bytes from one sender.
-    const quotas: QueueQuotas = {
-      perRecipient: { items: 100, bytes: 100_000 },
-      perSender: { items: 3, bytes: 300 },
-    };
+    const quotas = quotasWithSenderShare(3, 300);
     const queue = new MessageQueue(sql);
     expect(queue.store("ann", "a1", item(100), ["s1", "s2"], now, quotas).ok).toBe(true);
     expect(queue.store("ann", "a2", item(100), ["s1", "s2"], now, quotas).ok).toBe(true);
@@ -63,15 +72,8 @@ it("keeps the quota counts equal to the queue through stores, acknowledgements a
 // collection (a login, a restart) rather than a store. Its deletes must still leave the object usable:
 // workerd fails every later statement while a DELETE … RETURNING cursor is left unread.
 it("acknowledges and collects before the counts are loaded, then counts what is left", async () => {
-  const stub = env.HOMES.get(env.HOMES.idFromName(`queue-usage-cold-${Date.now()}`));
-  await runInDurableObject(stub, (_, state) => {
-    const sql = state.storage.sql;
-    sql.exec("INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES ('s1', 'h', 0, 9e15)");
-    sql.exec("INSERT INTO sessions (id, secret_hash, created_at, expires_at) VALUES ('s2', 'h', 0, 9e15)");
-    const quotas: QueueQuotas = {
-      perRecipient: { items: 100, bytes: 100_000 },
-      perSender: { items: 2, bytes: 1000 },
-    };
+  await inHomeWithTwoSessions("queue-usage-cold", (sql) => {
+    const quotas = quotasWithSenderShare(2, 1000);
     const before = new MessageQueue(sql);
     expect(before.store("ann", "a1", item(10), ["s1"], now, quotas).ok).toBe(true);
     expect(before.store("ann", "a2", item(10), ["s2"], now, quotas).ok).toBe(true);
