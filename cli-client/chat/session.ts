@@ -242,8 +242,12 @@ export class ChatSession {
         void this.keeping.then(() => this.finish(null));
         return;
       }
-      // Ctrl-D, end of piped input, or /quit: let the lines before it and the outbox finish first.
-      void this.lines.then(() => this.sending).then(() => this.finish(null));
+      // Ctrl-D, end of piped input, or /quit: let the lines before it and the outbox finish first, and
+      // the home forget what was sent (a message still kept there would go out again in the next chat).
+      void this.lines
+        .then(() => this.sending)
+        .then(() => this.keeping)
+        .then(() => this.finish(null));
     });
     this.rl.on("SIGINT", () => this.rl.close());
     this.prompt();

@@ -207,6 +207,8 @@ describe("chat as a conversation view", () => {
       expect([...percents].sort((a, b) => a - b)).toEqual(percents);
       chat.type("/quit\r");
       expect(await chat.exited).toBe(0);
+      // Sent is forgotten before chat ends: a copy left in the home's outbox would go out again.
+      expect(existsSync(join(alice.home, "outbox.json"))).toBe(false);
     } finally {
       chat.pty.kill();
     }
