@@ -20,6 +20,8 @@ export default defineConfig({
               bindings: {
                 SIGNUPS_PER_IP_PER_HOUR: "1000000",
                 LOGINS_PER_IP_PER_MINUTE: "1000000",
+                // Groups on three shards or more go through relays here (test/worker/group-relay.test.ts).
+                GROUP_RELAY_ABOVE_SHARDS: "2",
                 // A fresh clone has no .dev.vars: the secret GET /v1/stats wants comes from here.
                 OPERATOR_TOKEN: LOCAL_OPERATOR_TOKEN,
               },

@@ -163,6 +163,20 @@ export interface GroupPushOutcome {
   absent: string[];
 }
 
+/**
+ * A stored group message on its way to a relay (group-relay.ts): the signed part once, and for each shard
+ * the relay reaches, the slots of the members there.
+ */
+export interface RelayedDelivery {
+  seq: number;
+  sender: string;
+  signed: Uint8Array;
+  shards: Array<{ shard: string; slots: Array<{ member: string; slot: Uint8Array }> }>;
+}
+
+/** What each shard of a relayed delivery did with it, in the order given; null where the push failed. */
+export type RelayOutcome = Array<GroupPushOutcome | null>;
+
 /** A session's acknowledgement of group messages, with its backlog cursor while it is still draining. */
 export interface GroupAck {
   member: string;

@@ -5,7 +5,8 @@
 //
 // A message is stored here in one transaction and pushed once to each shard of the room's audience (the
 // shards that hold its members' receiving sockets: group/audience.ts), which hands each member's sockets
-// their copy: no per-member call on the way. Membership events still go through each member's
+// their copy: no per-member call on the way. A large audience is reached through the group's relays
+// (group/fanout.ts, group-relay.ts), so the room's calls per message stay few however many shards there are. Membership events still go through each member's
 // home (a removed member must get theirs too), and a message waits for the events before it so every
 // member sees the "added" event before the first message of the new epoch.
 
@@ -37,15 +38,24 @@ import {
   type GroupResult,
   type Incoming,
   type PostResult,
+  type RelayOutcome,
+  type RelayedDelivery,
   eventSender,
 } from "./contracts.js";
 import { eachAtMost } from "./each-at-most.js";
 import { Audience, type PushTarget } from "./group/audience.js";
+import {
+  type FanoutPlan,
+  PUSHES_IN_FLIGHT,
+  RELAY_ABOVE_SHARDS,
+  ackWindowMs,
+  planFanout,
+} from "./group/fanout.js";
 import { GROUP_MIGRATIONS } from "./group/schema.js";
 import type { Backlog } from "./home/queue.js";
 import { existingNames } from "./known-names.js";
 import { migrate } from "./migrations.js";
-import { homeStub, shardStub } from "./names.js";
+import { homeStub, relayStub, shardStub } from "./names.js";
 import { OrderedBatcher, OrderedBatchers } from "./ordered-batcher.js";
 import { queueQuotas, quotaMessage } from "./quotas.js";
 
@@ -65,8 +75,23 @@ export class GroupRoom extends DurableObject<Env> {
    */
   private readonly shardPipes = new OrderedBatchers<GroupDelivery, GroupPushOutcome>((shard) => {
     const stub = shardStub(this.env, shard);
-    return new OrderedBatcher((batch) => stub.pushGroup(this.groupName(), batch));
+    return new OrderedBatcher((batch) => stub.pushGroup(this.groupName(), batch, this.ackWindowMs));
   });
+  /** One ordered pipe per relay, for an audience past GROUP_RELAY_ABOVE_SHARDS (group/fanout.ts). */
+  private readonly relayPipes = new OrderedBatchers<RelayedDelivery, RelayOutcome>((bucket) => {
+    const stub = relayStub(this.env, this.groupName(), Number(bucket));
+    return new OrderedBatcher((batch) => stub.relay(this.ackWindowMs, batch));
+  });
+  /** How long the audience's shards gather acknowledgements for this room, for its size now. */
+  private ackWindowMs = ackWindowMs(0);
+  /**
+   * The route the last message took, and the pushes still under way. A message that takes the other
+   * route waits for every push before it: the two routes are different pipes, so a shard could otherwise
+   * get a later message before an earlier one.
+   */
+  private route: FanoutPlan<PushTarget>["route"] = "direct";
+  private routeSwitched: Promise<void> = Promise.resolve();
+  private readonly pushesUnderWay = new Set<Promise<unknown>>();
   /**
    * Events of the membership changes so far on their way to homes, and the new members' shards on their
    * way here: messages after a change wait for both. Each change's promise includes the one before, so
@@ -364,31 +389,80 @@ export class GroupRoom extends DurableObject<Env> {
     // After the membership changes before this message have told the room their members' shards.
     await this.eventsInFlight;
     const { targets, generation } = this.audience.snapshot();
-    const reached = await eachAtMost(PUSHES_IN_FLIGHT, targets, (target) =>
-      this.pushTo(target, delivery, generation),
-    );
+    const plan = planFanout(targets, this.relayAbove());
+    this.ackWindowMs = ackWindowMs(targets.length);
+    if (plan.route !== this.route) {
+      this.route = plan.route;
+      this.routeSwitched = Promise.allSettled([...this.pushesUnderWay]).then(() => undefined);
+    }
+    // Every message waits here, in the order stored, so none overtakes one waiting for a switch.
+    await this.routeSwitched;
+    const pushes =
+      plan.route === "direct"
+        ? eachAtMost(PUSHES_IN_FLIGHT, plan.targets, (target) => this.pushTo(target, delivery, generation))
+        : eachAtMost(PUSHES_IN_FLIGHT, plan.relays, ({ bucket, targets: reached }) =>
+            this.relayTo(bucket, reached, delivery, generation),
+          ).then((perRelay) => perRelay.flat());
+    this.pushesUnderWay.add(pushes);
+    const reached = await pushes.finally(() => this.pushesUnderWay.delete(pushes));
     return { ok: true, status: reached.some(Boolean) ? "delivered" : "stored" };
   }
 
   /**
    * Sends a shard the message with the slots of the members placed there (every slot where that is not
-   * known); whether it reached a member other than the sender. A failed push leaves the message queued
-   * (and the shard in the audience); the shard's answer keeps the audience true (Audience.settle).
+   * known); whether it reached a member other than the sender.
    */
   private async pushTo(target: PushTarget, delivery: GroupDelivery, generation: number): Promise<boolean> {
-    const { shard, members } = target;
-    const slots = members ? delivery.slots.filter(({ member }) => members.has(member)) : delivery.slots;
+    const slots = slotsFor(target, delivery);
     const sent = slots.length === delivery.slots.length ? delivery : { ...delivery, slots };
-    let outcome: GroupPushOutcome;
+    let outcome: GroupPushOutcome | null = null;
     try {
-      outcome = await this.shardPipes.submit(shard, sent);
+      outcome = await this.shardPipes.submit(target.shard, sent);
     } catch (error) {
-      console.error(`group ${this.groupName()}: push to ${shard} failed`, error);
-      return false;
+      console.error(`group ${this.groupName()}: push to ${target.shard} failed`, error);
     }
-    const names = sent.slots.map(({ member }) => member);
-    this.audience.settle(shard, generation, names, outcome.absent, members === null);
+    return this.settle(target, slots, outcome, generation);
+  }
+
+  /** The same for the shards of one relay, in one call to it; whether each reached another member. */
+  private async relayTo(
+    bucket: number,
+    targets: PushTarget[],
+    delivery: GroupDelivery,
+    generation: number,
+  ): Promise<boolean[]> {
+    const { seq, sender, signed } = delivery;
+    const shards = targets.map((target) => ({ shard: target.shard, slots: slotsFor(target, delivery) }));
+    let outcomes: RelayOutcome = shards.map(() => null);
+    try {
+      outcomes = await this.relayPipes.submit(String(bucket), { seq, sender, signed, shards });
+    } catch (error) {
+      console.error(`group ${this.groupName()}: relay ${bucket} failed`, error);
+    }
+    return targets.map((target, i) => this.settle(target, shards[i]!.slots, outcomes[i] ?? null, generation));
+  }
+
+  /**
+   * A failed push (null) leaves the message queued and the shard in the audience; a shard's answer keeps
+   * the audience true (Audience.settle). Whether it reached a member other than the sender.
+   */
+  private settle(
+    target: PushTarget,
+    slots: GroupDelivery["slots"],
+    outcome: GroupPushOutcome | null,
+    generation: number,
+  ): boolean {
+    if (!outcome) return false;
+    const names = slots.map(({ member }) => member);
+    this.audience.settle(target.shard, generation, names, outcome.absent, target.members === null);
     return outcome.reachedOther;
+  }
+
+  /** GROUP_RELAY_ABOVE_SHARDS: past this many shards in the audience, messages go through relays. */
+  private relayAbove(): number {
+    const raw = this.env.GROUP_RELAY_ABOVE_SHARDS;
+    const value = raw === undefined || raw.trim() === "" ? Number.NaN : Number(raw);
+    return Number.isInteger(value) && value >= 0 ? value : RELAY_ABOVE_SHARDS;
   }
 
   private groupName(): string {
@@ -558,6 +632,12 @@ export class GroupRoom extends DurableObject<Env> {
   }
 }
 
+/** The slots of the members placed on the target's shard, or every slot where that is not known. */
+function slotsFor(target: PushTarget, delivery: GroupDelivery): GroupDelivery["slots"] {
+  const { members } = target;
+  return members ? delivery.slots.filter(({ member }) => members.has(member)) : delivery.slots;
+}
+
 function notFound(): { ok: false; code: "not_found"; message: string } {
   return { ok: false, code: "not_found", message: "no such group" };
 }
@@ -572,10 +652,3 @@ function ruleRefusal(run: () => unknown): { ok: false; code: GroupFailureCode; m
     throw error;
   }
 }
-
-/**
- * Pushes of one message in flight at once: half of the 6 simultaneous outgoing connections an object may
- * have (docs/SCALING.md), so a room whose members sit on many shards queues its pushes itself, leaving the
- * other half to its homes, events and acknowledgements.
- */
-const PUSHES_IN_FLIGHT = 3;

@@ -3,6 +3,7 @@
 // (worker-configuration.d.ts names each binding's class), so this file imports no class.
 
 import { placedIn } from "./regions.js";
+import { stableHash } from "./stable-hash.js";
 
 /** The Durable Object that holds `username`'s account, sessions and offline queue. */
 export function homeStub(env: Env, username: string) {
@@ -33,6 +34,11 @@ export function groupStub(env: Env, name: string) {
   return env.GROUPS.getByName(`group:${name}`);
 }
 
+/** One of a large group's relays (group-relay.ts), `bucket` from group/fanout.ts relayBucketOf. */
+export function relayStub(env: Env, group: string, bucket: number) {
+  return env.RELAYS.getByName(`relay:${group}:${bucket}`);
+}
+
 /** The balancer of one region's slice: connects are spread over regions × slices of these (worker/placement.ts). */
 export function balancerName(region: string, slice: number): string {
   return `balancer:${region}:${slice}`;
@@ -52,13 +58,6 @@ export const THROTTLE_OBJECTS = 64;
 /** The throttle object that holds `counter`. */
 export function throttleStub(env: Env, counter: string) {
   return env.THROTTLE.getByName(`throttle-${stableHash(counter) % THROTTLE_OBJECTS}`);
-}
-
-/** FNV-1a over UTF-16 code units: a stable, well-spread bucket for a string (not a security boundary). */
-export function stableHash(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return hash >>> 0;
 }
 
 /** How many directory objects hold the registered names (directory.ts); fixed, like the throttle pool. */

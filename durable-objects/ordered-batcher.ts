@@ -15,12 +15,13 @@ export class OrderedBatcher<Item, Result> {
 
   /**
    * `send` must return one result per item, in the same order. With `lingerMs`, each batch waits that
-   * long for company before it goes: for work nobody waits on, where fewer, larger calls are cheaper.
+   * long for company before it goes: for work nobody waits on, where fewer, larger calls are cheaper. A
+   * function is asked before each batch, for a linger that changes with what the destination wants.
    */
   constructor(
     private readonly send: (items: Item[]) => Promise<Result[]>,
     private readonly maxBatch = 256,
-    private readonly lingerMs = 0,
+    private readonly lingerMs: number | (() => number) = 0,
   ) {}
 
   /** One item; every upload on a shard goes through here, so it takes no array or extra promise. */
@@ -53,7 +54,8 @@ export class OrderedBatcher<Item, Result> {
     this.flushing = true;
     try {
       while (this.queue.length > 0) {
-        if (this.lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, this.lingerMs));
+        const linger = typeof this.lingerMs === "function" ? this.lingerMs() : this.lingerMs;
+        if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
         const batch = this.queue.splice(0, this.maxBatch);
         try {
           const results = await this.send(batch.map((pending) => pending.item));

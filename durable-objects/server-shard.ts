@@ -27,6 +27,7 @@ import { AckDeadlines } from "./shard/ack-deadlines.js";
 import { BacklogDrain } from "./shard/backlog-drain.js";
 import { FloodControl } from "./shard/flood-control.js";
 import { type Routes, routeUpload } from "./shard/uploads.js";
+import { MIN_ACK_WINDOW_MS, boundedAckWindowMs } from "./group/fanout.js";
 import { uploadHead } from "../protocol/envelope.js";
 import {
   type AttachResult,
@@ -58,6 +59,9 @@ const LOAD_REPORT_DELAY_MS = 20;
 const LOAD_REPORT_INTERVAL_MS = 1_000;
 /** How long live acknowledgements gather before they go to their queue (home or room) as one batch. */
 const ACK_LINGER_MS = 10;
+
+/** Rooms whose acknowledgement window a shard remembers; one forgotten gets the shortest until it pushes. */
+const ACK_WINDOWS_KEPT = 10_000;
 
 /** A numeric [vars] setting, or its default when unset or not a positive number. */
 function setting(value: string | undefined, fallback: number): number {
@@ -95,14 +99,21 @@ export class ServerShard extends DurableObject<Env> {
     toGroup: (group, post) => this.groupPipes.submit(group, post),
   };
   /**
-   * Live acknowledgements from this shard's sockets, gathered for ACK_LINGER_MS into one call per home or
-   * room: every member of a large group acknowledges each message within a few milliseconds, and one call
-   * and one commit for all of them costs far less than one each.
+   * Live acknowledgements from this shard's sockets, gathered into one call per home or room: every member
+   * of a large group acknowledges each message within a few milliseconds, and one call and one commit for
+   * all of them costs far less than one each. A home's gather for ACK_LINGER_MS; a room's for the window
+   * it asked for with its last push, longer for a larger audience (group/fanout.ts).
    */
   private readonly groupAckPipes = new OrderedBatchers<GroupAck, Backlog | null>(
     (group) =>
-      new OrderedBatcher((batch) => groupStub(this.env, group).acknowledge(batch), 1024, ACK_LINGER_MS),
+      new OrderedBatcher(
+        (batch) => groupStub(this.env, group).acknowledge(batch),
+        1024,
+        () => this.groupAckWindows.get(group) ?? MIN_ACK_WINDOW_MS,
+      ),
   );
+  /** Each room's acknowledgement window, as its last push asked; the oldest are forgotten past the cap. */
+  private readonly groupAckWindows = new Map<string, number>();
   private readonly homeAckPipes = new OrderedBatchers<SessionAck, void>(
     (username) =>
       new OrderedBatcher<SessionAck, void>(
@@ -287,7 +298,8 @@ export class ServerShard extends DurableObject<Env> {
    * for have no receiving socket here, for the room to keep its audience true.
    * The signed part arrives once per shard and stays one copy: each member's frame is built as it is sent.
    */
-  pushGroup(group: string, deliveries: GroupDelivery[]): GroupPushOutcome[] {
+  pushGroup(group: string, deliveries: GroupDelivery[], ackWindowMs?: number): GroupPushOutcome[] {
+    this.rememberAckWindow(group, boundedAckWindowMs(ackWindowMs));
     return deliveries.map(({ seq, sender, signed, slots }) => {
       let reachedOther = false;
       const absent: string[] = [];
@@ -304,6 +316,15 @@ export class ServerShard extends DurableObject<Env> {
       }
       return { reachedOther, absent };
     });
+  }
+
+  private rememberAckWindow(group: string, windowMs: number): void {
+    this.groupAckWindows.delete(group);
+    if (this.groupAckWindows.size >= ACK_WINDOWS_KEPT) {
+      const oldest = this.groupAckWindows.keys().next().value;
+      if (oldest !== undefined) this.groupAckWindows.delete(oldest);
+    }
+    this.groupAckWindows.set(group, windowMs);
   }
 
   /**

@@ -4,6 +4,7 @@
 import { app } from "./app.js";
 
 export { Directory } from "../durable-objects/directory.js";
+export { GroupRelay } from "../durable-objects/group-relay.js";
 export { GroupRoom } from "../durable-objects/group-room.js";
 export { LoadBalancer } from "../durable-objects/load-balancer.js";
 export { ServerShard } from "../durable-objects/server-shard.js";

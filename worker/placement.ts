@@ -6,7 +6,8 @@
 // `wrangler dev` with TEST_LOCATION_HEADER = "1", where a test names it in X-Telepound-Test-Location.
 
 import { ANYWHERE, type Region, isRegion } from "../durable-objects/regions.js";
-import { balancerName, stableHash } from "../durable-objects/names.js";
+import { balancerName } from "../durable-objects/names.js";
+import { stableHash } from "../durable-objects/stable-hash.js";
 
 export const TEST_LOCATION_HEADER = "X-Telepound-Test-Location";
 

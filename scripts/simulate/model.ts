@@ -12,6 +12,12 @@ import {
   type OperationCost,
 } from "./operations.js";
 import { ABLY, LIMITS, PRICES, type LimitName } from "./platform.js";
+import {
+  PUSHES_IN_FLIGHT,
+  RELAY_ABOVE_SHARDS,
+  RELAY_BUCKETS,
+  ackWindowMs,
+} from "../../durable-objects/group/fanout.js";
 
 export interface Assumptions {
   registeredUsers: number;
@@ -196,12 +202,26 @@ export function simulate(a: Assumptions, cpu: MeasuredCpu, design: Design): Verd
   const socketsPerShard = concurrentUsers / shards;
   // A room pushes only to its audience, the shards holding its members' receiving sockets (group-room.ts
   // storeAndPush → group/audience.ts). Assumed: members spread over the shards, so a group reaches
-  // min(shards, members) of them. Fixed: all at once; elastic: at most half the connection limit in flight.
+  // min(shards, members) of them. Fixed: every shard at once, a post, a push and an acknowledgement per
+  // shard per message. Elastic (group/fanout.ts): PUSHES_IN_FLIGHT calls at once; past
+  // RELAY_ABOVE_SHARDS shards one call per relay instead of one per shard; and each shard gathers its
+  // acknowledgements over the window the room asks for, at most one call per message.
   const memberShards = Math.min(shards, a.largestGroupSize);
-  const roomParallelCalls =
-    design === "fixed" ? memberShards : Math.min(memberShards, GOAL * LIMITS.outgoingConnections);
-  // A post, a push per member shard and about one batched acknowledgement per member shard.
-  const roomRequests = a.busiestGroupMessagesPerSecond * (1 + 2 * memberShards);
+  const busiestRate = a.busiestGroupMessagesPerSecond;
+  const relays =
+    design === "elastic" && memberShards > RELAY_ABOVE_SHARDS ? Math.min(RELAY_BUCKETS, memberShards) : 0;
+  const roomParallelCalls = design === "fixed" ? memberShards : Math.min(memberShards, PUSHES_IN_FLIGHT);
+  const ackCallsPerSecond =
+    design === "fixed"
+      ? busiestRate * memberShards
+      : memberShards * Math.min(busiestRate, 1000 / ackWindowMs(memberShards));
+  // Calls the room makes count against it as well as those it receives: each is its CPU and its turn.
+  const roomRequests = busiestRate * (1 + (relays > 0 ? relays : memberShards)) + ackCallsPerSecond;
+  // The busiest relay: a hash spreads the shards, and the busiest bucket is taken at twice the average
+  // (test/node/server/fanout.test.ts checks 1,000 shards stay under it). Each message is one call in
+  // and one push out per shard of its bucket.
+  const shardsPerRelay = relays > 0 ? Math.ceil((2 * memberShards) / relays) : 0;
+  const relayRequests = busiestRate * (1 + shardsPerRelay);
 
   const directoryRequests =
     ((connectRate * (CONNECT.calls.directory ?? 0) + loginRate * (LOGIN.calls.directory ?? 0)) *
@@ -255,6 +275,20 @@ export function simulate(a: Assumptions, cpu: MeasuredCpu, design: Design): Verd
         rpcBytes: cpu.largestGroupFrameBytes / LIMITS.rpcBytes,
       },
     },
+    ...(relays > 0
+      ? [
+          {
+            kind: "relay" as const,
+            count: relays,
+            shares: {
+              requestsPerSecond: relayRequests / LIMITS.requestsPerSecond,
+              cpuMicrosPerSecond: (relayRequests * cpu.perCallUs) / LIMITS.cpuMicrosPerSecond,
+              outgoingConnections: PUSHES_IN_FLIGHT / LIMITS.outgoingConnections,
+              rpcBytes: cpu.largestGroupFrameBytes / LIMITS.rpcBytes,
+            },
+          },
+        ]
+      : []),
     {
       kind: "directory",
       count: DIRECTORIES,

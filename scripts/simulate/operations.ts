@@ -4,7 +4,10 @@
 // from the SQLite cursors' rowsWritten/rowsRead): they are above the statement list because the cursors
 // also count index entries and trigger rows, and the test fails if the code and this table part.
 
-export type ObjectKind = "worker" | "balancer" | "shard" | "home" | "room" | "directory" | "throttle";
+import { RELAY_ABOVE_SHARDS, RELAY_BUCKETS } from "../../durable-objects/group/fanout.js";
+
+export type ObjectKind =
+  "worker" | "balancer" | "shard" | "home" | "room" | "relay" | "directory" | "throttle";
 
 export interface OperationCost {
   /** Billed Worker requests (HTTP requests and WebSocket upgrades reaching the Worker). */
@@ -44,17 +47,20 @@ export const DIRECT_MESSAGE: OperationCost = {
  * - upload → sender's shard: 1 WebSocket message; shard → room `post` (groupPipes): 1 call
  * - group/queue.ts store: INSERT posts (1), INSERT owed per member, INSERT pending per live session
  * - room → each shard of its audience `pushGroup` (group-room.ts storeAndPush → group/audience.ts): the
- *   `shards` that hold members' receiving sockets, at once; the model takes min(shards, members). A shard
- *   joining or leaving the audience writes a row then, not per message
+ *   `shards` that hold members' receiving sockets; the model takes min(shards, members). A shard joining
+ *   or leaving the audience writes a row then, not per message. Past RELAY_ABOVE_SHARDS shards the room
+ *   calls the group's relays instead (group/fanout.ts), one `relay` call each, and they push to the shards
  * - each member's ack → its shard: `members` WebSocket messages; shard → room `acknowledge` (groupAckPipes,
- *   10 ms linger): about 1 call per shard; DELETE pending, owed and posts
+ *   gathered over the window the room asks for): at most 1 call per shard per message, fewer when the room
+ *   is busy; DELETE pending, owed and posts
  * The room's rows are measured (test/worker/simulate-counts.test.ts): 1 + 9 per member written and
  * 22 per member − 7 read, fitted on 2 and 4 members and holding at 2, 3 and 5.
  */
 export function groupMessage(members: number, shards: number): OperationCost {
+  const relays = shards > RELAY_ABOVE_SHARDS ? Math.min(RELAY_BUCKETS, shards) : 0;
   return {
     workerRequests: 0,
-    calls: { room: 1 + shards, shard: shards },
+    calls: { room: 1 + shards, shard: shards, ...(relays > 0 ? { relay: relays } : {}) },
     webSocketMessages: { shard: 1 + members },
     rowsWritten: { room: 1 + 9 * members },
     rowsRead: { room: 22 * members - 7 },

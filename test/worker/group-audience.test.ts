@@ -4,80 +4,13 @@
 
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, onTestFinished, vi } from "vitest";
-import type { GroupDelivery, GroupPushOutcome } from "../../durable-objects/contracts.js";
+import { describe, expect, it, vi } from "vitest";
 import { Audience } from "../../durable-objects/group/audience.js";
 import { groupStub, shardStub } from "../../durable-objects/names.js";
 import type { SessionResponse } from "../../protocol/http.js";
-import { addMember, createGroup, writeTo } from "./group-changes.js";
-import { deliveredIds, onShard, postGroup, uniqueName, users } from "./helpers.js";
-
-type PushGroup = (group: string, deliveries: GroupDelivery[]) => GroupPushOutcome[];
-
-/** A shard of its own for this test, so no other test's sockets are on it. */
-function freshShard(label: string): string {
-  return `shard-${uniqueName(label)}`;
-}
-
-type PushHandler = (own: PushGroup, group: string, deliveries: GroupDelivery[]) => GroupPushOutcome[];
-
-/** What the counted shards do with a push; every other shard does what it always does. */
-const countedShards = new Map<string, PushHandler>();
-
-/**
- * Counts the group pushes `shard` receives (one call per batch the room sends it) until the test ends;
- * `instead` replaces what the shard does with them. RPC calls the class's method, not an instance's own
- * property, so the class is wrapped once, passing through for every shard not counted.
- */
-async function countPushes(
-  shard: string,
-  instead?: (own: PushGroup, group: string, deliveries: GroupDelivery[]) => Promise<GroupPushOutcome[]>,
-): Promise<{ calls: number }> {
-  const counter = { calls: 0 };
-  await runInDurableObject(shardStub(env, shard), (instance) => {
-    const prototype = Object.getPrototypeOf(instance) as { pushGroup: PushGroup & { counted?: true } };
-    if (!prototype.pushGroup.counted) {
-      const original = prototype.pushGroup;
-      const wrapped = function (
-        this: { ctx: DurableObjectState },
-        group: string,
-        deliveries: GroupDelivery[],
-      ) {
-        const own: PushGroup = original.bind(this);
-        const handler = countedShards.get(this.ctx.id.name ?? "");
-        return handler ? handler(own, group, deliveries) : own(group, deliveries);
-      };
-      prototype.pushGroup = Object.assign(wrapped, { counted: true as const });
-    }
-  });
-  countedShards.set(shard, (own, group, deliveries) => {
-    counter.calls++;
-    // An RPC method may answer with a promise: the room awaits what it gets.
-    return (instead ? instead(own, group, deliveries) : own(group, deliveries)) as GroupPushOutcome[];
-  });
-  onTestFinished(() => void countedShards.delete(shard));
-  return counter;
-}
-
-async function audienceRows(group: string): Promise<string[]> {
-  return runInDurableObject(groupStub(env, group), (_, state) =>
-    state.storage.sql
-      .exec<{ shard: string }>("SELECT shard FROM audience ORDER BY shard")
-      .toArray()
-      .map((row) => row.shard),
-  );
-}
-
-/** A group of `members` made by the first, who has been written to by the others (consent). */
-async function group(members: SessionResponse[]): Promise<string> {
-  const [owner, ...others] = members;
-  const name = uniqueName("aud");
-  await writeTo(owner!, others);
-  expect((await createGroup(owner!, name, others)).status).toBe(201);
-  return name;
-}
-
-const names = (members: SessionResponse[]) => members.map((member) => member.username);
+import { addMember, writeTo } from "./group-changes.js";
+import { audienceRows, countPushes, freshShard, groupOf as group, names } from "./group-pushes.js";
+import { deliveredIds, onShard, postGroup, users } from "./helpers.js";
 
 describe("a group room's audience", () => {
   it("pushes a message to the shards that hold members and to no other", async () => {

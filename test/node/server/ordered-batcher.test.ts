@@ -1,7 +1,7 @@
 // OrderedBatcher (durable-objects/ordered-batcher.ts) is plain TypeScript: its ordering and batching are
 // tested here with a fake destination that records every call and answers when told to.
 
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { OrderedBatcher, OrderedBatchers } from "../../../durable-objects/ordered-batcher.js";
 
 /** A destination whose calls wait until `answer` is called; each call's items are recorded. */
@@ -65,6 +65,38 @@ describe("OrderedBatcher", () => {
     const failed = batcher.submitAll([1, 2]);
     await expect(failed).rejects.toThrow("destination down");
     expect(await batcher.submit(3)).toBe(3);
+  });
+
+  it("asks a linger given as a function before each batch, and gathers for as long as it says", async () => {
+    vi.useFakeTimers();
+    try {
+      const calls: number[][] = [];
+      let linger = 10;
+      const batcher = new OrderedBatcher<number, number>(
+        async (items) => {
+          calls.push(items);
+          return items;
+        },
+        256,
+        () => linger,
+      );
+      const first = batcher.submit(1);
+      await vi.advanceTimersByTimeAsync(9);
+      expect(calls).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await first).toBe(1);
+      // The destination now wants a longer window: what arrives within it goes as one call.
+      linger = 5000;
+      const later = [batcher.submit(2), batcher.submit(3)];
+      await vi.advanceTimersByTimeAsync(4000);
+      const last = batcher.submit(4);
+      expect(calls).toEqual([[1]]);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(await Promise.all([...later, last])).toEqual([2, 3, 4]);
+      expect(calls).toEqual([[1], [2, 3, 4]]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("keeps one batcher per destination", async () => {

@@ -43,6 +43,28 @@ describe("the capacity model", () => {
     expect(verdict.goalHolds).toBe(false);
   });
 
+  it("keeps every object under half of every limit at 100 million registered and 10 million concurrent", () => {
+    const verdict = simulate({ ...DEFAULT_ASSUMPTIONS, registeredUsers: 100_000_000 }, cpu, "elastic");
+    expect(verdict.concurrentUsers).toBe(10_000_000);
+    for (const object of verdict.objects)
+      for (const [limit, value] of Object.entries(object.shares))
+        expect({ kind: object.kind, limit, share: value }).toEqual({
+          kind: object.kind,
+          limit,
+          share: expect.toSatisfy((n: number) => n <= 0.5),
+        });
+    expect(verdict.goalHolds).toBe(true);
+  });
+
+  it("sends the largest group's messages through relays once its audience passes the threshold", () => {
+    const large = simulate({ ...DEFAULT_ASSUMPTIONS, registeredUsers: 100_000_000 }, cpu, "elastic");
+    // 1,000 member shards: the room calls 32 relays per message, not 1,000 shards.
+    expect(large.objects.map((object) => object.kind)).toContain("relay");
+    expect(share(large, "room", "requestsPerSecond")).toBeLessThan(0.5);
+    const small = simulate({ ...DEFAULT_ASSUMPTIONS, registeredUsers: 10_000 }, cpu, "elastic");
+    expect(small.objects.map((object) => object.kind)).not.toContain("relay");
+  });
+
   it("prices a 1:1 message mostly by its rows written", () => {
     const dollars = costs(DEFAULT_ASSUMPTIONS, cpu, 4);
     const rowsWritten = DIRECT_MESSAGE.rowsWritten.home! * PRICES.rowWritten * 1e6;
