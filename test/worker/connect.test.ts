@@ -196,7 +196,17 @@ describe("GET /v1/connect", () => {
         .map(({ shard }) => shard);
     // Draining, and closed at once as it holds no socket.
     const drained = await waitForStats((stats) => !openShards(stats).includes("shard:afr:0:1"));
-    expect(openShards(drained)).toEqual(["shard:afr:0:0", "shard:afr:0:2"]);
+    // Each shard with its state and count, so that a failure shows what the balancer believed.
+    expect(
+      balancerOf(drained, "balancer:afr:0")?.shards.map(({ shard, state, connections }) => ({
+        shard,
+        state,
+        connections,
+      })),
+    ).toEqual([
+      { shard: "shard:afr:0:0", state: "open", connections: 1 },
+      { shard: "shard:afr:0:2", state: "open", connections: 1 },
+    ]);
     // New users go only to open shards with room: never to a drained one.
     const next = await online((await signup(uniqueName("grow-n"))).token, "", small, where);
     expect(openShards(drained)).toContain(String((await next.waitForJson("welcome")).shard));
