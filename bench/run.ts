@@ -207,13 +207,13 @@ async function main(): Promise<number> {
       let storm: Awaited<ReturnType<typeof loginStorm>> | null = null;
       await attempt("login-storm", async () => {
         storm = await loginStorm(ctx, users.slice(PAIR_USERS.length));
-        crowds.push(storm.system, storm.relay);
+        crowds.push(storm.system, storm.relay, storm.floor);
         return storm.result;
       });
       const crowd = storm as Awaited<ReturnType<typeof loginStorm>> | null;
       if (crowd) {
         await attempt("memory", () => memory(ctx, crowd.system, crowd.relay));
-        await attempt("fanout", () => fanout(ctx, crowd.system, crowd.relay));
+        await attempt("fanout", () => fanout(ctx, crowd.system, crowd.relay, crowd.floor));
       }
       for (const c of crowds.splice(0)) await closeCrowd(c);
     }

@@ -34,6 +34,8 @@ export type { ShardLoad, ShardPolicy, ShardState } from "./balancer/shard-pool.j
 export interface Assignment {
   shard: string;
   ticket: number;
+  /** The shard has never reported, so this connect may be what creates it: it must be placed. */
+  unreported: boolean;
 }
 
 /** What GET /v1/stats shows of one balancer. */

@@ -12,7 +12,7 @@ import { DurableObject } from "cloudflare:workers";
 import { type PoolChange, ShardPool } from "./balancer/shard-pool.js";
 import type { Assignment, BalancerSnapshot, ShardLoad, ShardPolicy, ShardState } from "./contracts.js";
 import { migrate } from "./migrations.js";
-import { shardNameOf, shardStub } from "./names.js";
+import { newShardStub, shardNameOf } from "./names.js";
 
 const BALANCER_MIGRATIONS: readonly string[] = [
   `CREATE TABLE shards (name TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;`,
@@ -39,14 +39,18 @@ export class LoadBalancer extends DurableObject<Env> {
   async assign(policy: ShardPolicy, username: string): Promise<Assignment> {
     this.policy = policy;
     await this.learn();
-    const { shard, ticket, changes } = this.shardPool().assign(policy, Date.now(), this.placed.get(username));
+    const { shard, ticket, unreported, changes } = this.shardPool().assign(
+      policy,
+      Date.now(),
+      this.placed.get(username),
+    );
     this.placed.delete(username);
     this.placed.set(username, shard);
     if (this.placed.size > USERS_REMEMBERED) this.placed.delete(this.placed.keys().next().value!);
     this.persist(changes);
     // A shard opened now has no sockets: nothing to ask it.
     for (const change of changes) this.known.add(change.shard);
-    return { shard, ticket };
+    return { shard, ticket, unreported };
   }
 
   /** A shard's own count of its live sockets and recent frame rate: authoritative, replaces our estimate. */
@@ -112,7 +116,8 @@ export class LoadBalancer extends DurableObject<Env> {
     if (unknown.length === 0) return Promise.resolve();
     this.catchingUp ??= Promise.all(
       unknown.map(async (shard) => {
-        const load = await shardStub(this.env, shard).load();
+        // Placed: a shard opened before the restart may not have been created yet.
+        const load = await newShardStub(this.env, shard).load();
         // A report that arrived meanwhile is newer than our answer.
         if (!this.known.has(shard)) this.report(shard, load);
       }),

@@ -25,7 +25,13 @@ export function balancerOfShard(shard: string): string | null {
   return match ? balancerName(match[1]!, Number(match[2])) : null;
 }
 
+/** A shard that holds sockets, so exists already: a location hint would act only on its creation. */
 export function shardStub(env: Env, name: string) {
+  return env.SHARDS.getByName(name);
+}
+
+/** A shard that may not exist yet (one its balancer just opened): created in its balancer's region. */
+export function newShardStub(env: Env, name: string) {
   return env.SHARDS.getByName(name, placedIn(/^shard:([a-z]+):/.exec(name)?.[1] ?? ""));
 }
 

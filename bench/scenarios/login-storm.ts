@@ -118,7 +118,7 @@ async function storm(ctx: BenchContext, target: Target, users: string[]): Promis
 export async function loginStorm(
   ctx: BenchContext,
   users: string[],
-): Promise<{ result: ScenarioResult; system: Crowd; relay: Crowd }> {
+): Promise<{ result: ScenarioResult; system: Crowd; relay: Crowd; floor: Crowd }> {
   ctx.log(`login storm: ${users.length} users connecting at once to Telepound`);
   const system = await storm(ctx, ctx.system, users);
   const systemRate = users.length / system.seconds;
@@ -141,6 +141,8 @@ export async function loginStorm(
   const relay = await storm(ctx, ctx.relay, users);
   const relayRate = users.length / relay.seconds;
   ctx.log(`login storm: relay ${round(relayRate)} logins/s`);
+  // The engine floor's crowd for the fan-out, connected last so that it weighs on no storm above.
+  const floorCrowd = (await storm(ctx, ctx.floor, users)).crowd;
 
   const perUserFloor = withState.find((run) => run.what === FLOOR_STATE[0].what);
   const counts = Object.values(system.shards);
@@ -153,6 +155,7 @@ export async function loginStorm(
   return {
     system: system.crowd,
     relay: relay.crowd,
+    floor: floorCrowd,
     result: {
       id: "login-storm",
       title: "Login storm",

@@ -66,6 +66,8 @@ interface Entry {
   lastTicket: number;
   /** When it was last given a connection, in the pool's count of assignments (0: never). */
   assignedAt: number;
+  /** Whether it has ever reported: until then the object may not exist. */
+  reported: boolean;
 }
 
 function newEntry(state: ShardState): Entry {
@@ -77,6 +79,7 @@ function newEntry(state: ShardState): Entry {
     pending: [],
     lastTicket: 0,
     assignedAt: 0,
+    reported: false,
   };
 }
 
@@ -119,7 +122,7 @@ export class ShardPool {
     policy: ShardPolicy,
     now: number,
     preferred?: string,
-  ): { shard: string; ticket: number; changes: PoolChange[] } {
+  ): { shard: string; ticket: number; unreported: boolean; changes: PoolChange[] } {
     const changes: PoolChange[] = [];
     let open = this.open();
     // The bounds may have been raised since the pool was last used, or this is its first connection.
@@ -129,7 +132,12 @@ export class ShardPool {
     }
     const sticky = preferred === undefined ? undefined : this.entries.get(preferred);
     if (sticky?.state === "open" && this.fullness(sticky, policy, now) < STICKY_BELOW)
-      return { shard: preferred!, ticket: this.issueTicket(sticky, now), changes };
+      return {
+        shard: preferred!,
+        ticket: this.issueTicket(sticky, now),
+        unreported: !sticky.reported,
+        changes,
+      };
     let best = this.leastLoaded(open, policy, now);
     if (this.fullness(best[1], policy, now) >= 1 && this.entries.size < policy.max) {
       changes.push(this.openOne());
@@ -144,7 +152,7 @@ export class ShardPool {
         best = this.leastLoaded(this.open(), policy, now);
       }
     }
-    return { shard: best[0], ticket: this.issueTicket(best[1], now), changes };
+    return { shard: best[0], ticket: this.issueTicket(best[1], now), unreported: !best[1].reported, changes };
   }
 
   private issueTicket(entry: Entry, now: number): number {
@@ -161,6 +169,7 @@ export class ShardPool {
     entry.connections = load.connections;
     entry.framesPerSecond = load.framesPerSecond;
     entry.rateReportedAt = now;
+    entry.reported = true;
     entry.pending = entry.pending.filter(({ ticket }) => ticket > load.ticket);
     // A balancer that restarted issues tickets after the shard's highest, never ones it already counted.
     entry.lastTicket = Math.max(entry.lastTicket, load.ticket);

@@ -3,7 +3,7 @@
 
 import { Hono } from "hono";
 import { nameExists } from "../../durable-objects/known-names.js";
-import { balancerName, balancerStub, shardStub } from "../../durable-objects/names.js";
+import { balancerName, balancerStub, newShardStub, shardStub } from "../../durable-objects/names.js";
 import { ALL_REGIONS } from "../../durable-objects/regions.js";
 import { ShardHeaders } from "../../durable-objects/contracts.js";
 import type { StatsResponse } from "../../protocol/http.js";
@@ -48,7 +48,7 @@ connect.get("/connect", async (c) => {
   // No account, no shard call: the shard would wake a home for the name to check the session.
   if (!(await nameExists(c.env, "user", token.username))) throw sessionRefused("unknown");
   const balancer = balancerStub(c.env, balancerFor(c.req.raw, c.env, token.username));
-  const { shard, ticket } = await balancer.assign(shardPolicy(c.env), token.username);
+  const { shard, ticket, unreported } = await balancer.assign(shardPolicy(c.env), token.username);
   const headers = new Headers(c.req.raw.headers);
   headers.delete("Authorization");
   headers.delete("Sec-WebSocket-Protocol");
@@ -57,7 +57,9 @@ connect.get("/connect", async (c) => {
   headers.set(ShardHeaders.secretHash, token.secretHash);
   headers.set(ShardHeaders.receive, c.req.query("receive") === "0" ? "0" : "1");
   headers.set(ShardHeaders.ticket, String(ticket));
-  const response = await shardStub(c.env, shard).fetch(new Request(c.req.raw, { headers }));
+  // Only a shard that may not exist yet needs its place: a hint acts on creation, and costs each call.
+  const stub = (unreported ? newShardStub : shardStub)(c.env, shard);
+  const response = await stub.fetch(new Request(c.req.raw, { headers }));
   const refusal = response.status === 401 ? response.headers.get(ShardHeaders.refusal) : null;
   if (refusal !== null) throw sessionRefused(refusal);
   if (!fromBrowser || response.status !== 101) return response;

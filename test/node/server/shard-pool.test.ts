@@ -41,6 +41,20 @@ describe("ShardPool", () => {
     ]);
   });
 
+  it("says a shard may not exist until it has reported, so the connect that creates it places it", () => {
+    const pool = new ShardPool([], nameOf);
+    expect(pool.assign(policy, 0)).toMatchObject({ shard: "s0", unreported: true });
+    // Its first socket may still be on its way: the next connect places it too.
+    expect(pool.assign(policy, 0)).toMatchObject({ shard: "s0", unreported: true });
+    pool.record("s0", { connections: 2, framesPerSecond: 0, ticket: 2 }, 1);
+    expect(pool.assign(policy, 1)).toMatchObject({ shard: "s1", unreported: true });
+    pool.record("s1", { connections: 1, framesPerSecond: 0, ticket: 1 }, 2);
+    expect(pool.assign(policy, 2)).toMatchObject({ shard: "s1", unreported: false });
+    // A returning user's shard, the same.
+    pool.record("s0", { connections: 0, framesPerSecond: 0, ticket: 2 }, 3);
+    expect(pool.assign(policy, 3, "s0")).toMatchObject({ shard: "s0", unreported: false });
+  });
+
   it("never opens more than max: past it the least-loaded open shard is overfilled", () => {
     const pool = new ShardPool([], nameOf);
     assignMany(pool, 6);
