@@ -58,29 +58,39 @@ export class MessageQueue {
     now: number,
     quotas?: QueueQuotas,
   ): StoreResult {
-    const existing = this.sql
-      .exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ? AND sender = ?", messageId, sender)
-      .toArray()[0];
-    if (existing) return { ok: true, seq: existing.seq };
-    if (quotas) {
-      const breach = this.overQuota(sender, item.data.length, quotas);
-      if (breach) return { ok: false, breach };
+    // A message stored already (a sender's retry) is answered with its seq, over quota or not.
+    const breach = quotas ? this.overQuota(sender, item.data.length, quotas) : null;
+    if (breach) {
+      const existing = this.storedSeq(sender, messageId);
+      return existing === null ? { ok: false, breach } : { ok: true, seq: existing };
     }
-    const { seq } = this.sql
+    // One statement on the common path: the (id, sender) key turns a retry into no row.
+    const inserted = this.sql
       .exec<{ seq: number }>(
-        `INSERT INTO messages (sender, id, kind, body, received_at) VALUES (?, ?, ?, ?, ?) RETURNING seq`,
+        `INSERT INTO messages (sender, id, kind, body, received_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (id, sender) DO NOTHING RETURNING seq`,
         sender,
         messageId,
         item.kind,
         item.data,
         now,
       )
-      .one();
+      .toArray()[0];
+    if (!inserted) return { ok: true, seq: this.storedSeq(sender, messageId)! };
+    const { seq } = inserted;
     this.usage.added(sender, item.data.length);
     for (const sessionId of sessionIds) {
       this.sql.exec("INSERT INTO deliveries (session_id, seq) VALUES (?, ?)", sessionId, seq);
     }
     return { ok: true, seq };
+  }
+
+  private storedSeq(sender: string, messageId: string): number | null {
+    return (
+      this.sql
+        .exec<{ seq: number }>("SELECT seq FROM messages WHERE id = ? AND sender = ?", messageId, sender)
+        .toArray()[0]?.seq ?? null
+    );
   }
 
   /** Which quota one more item of `bytes` from `sender` would break, or null if it fits. */
