@@ -1,6 +1,7 @@
 // A group's message queue, in its room: each group message is stored once, with one key slot per member,
 // and each member's sessions take it from here. A 1000-member message is one row and 1000 small slot
-// rows in one transaction, instead of a write in 1000 homes.
+// rows in one transaction, instead of a write in 1000 homes. The slot rows are keyed by message first
+// (group/schema.ts), so one message's rows share a few pages however many members there are.
 //
 // The rules mirror a home's queue (home/queue.ts), per member:
 // - `pending` says which session still waits for which message; a message is pending for every live

@@ -144,4 +144,29 @@ CREATE TABLE audience (shard TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE audience_state (filled INTEGER NOT NULL);
 INSERT INTO audience_state (filled) SELECT NOT EXISTS (SELECT 1 FROM members);
 `,
+  `
+-- A message's slots are kept together (group/queue.ts): keyed (seq, member), a message's thousand owed rows
+-- are written to a few adjacent pages and deleted from them, where keyed (member, seq) each went to a page
+-- of its own and a room with a backlog rewrote one page per member per message. Who is owed what stays
+-- reachable through the narrow (member, seq) index.
+CREATE TABLE owed_by_message (
+  seq INTEGER NOT NULL,
+  member TEXT NOT NULL,
+  slot BLOB NOT NULL,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (seq, member)
+) WITHOUT ROWID;
+INSERT INTO owed_by_message (seq, member, slot, bytes) SELECT seq, member, slot, bytes FROM owed;
+DROP TABLE owed;
+ALTER TABLE owed_by_message RENAME TO owed;
+CREATE INDEX owed_of_member ON owed (member, seq);
+CREATE TRIGGER owed_counted AFTER INSERT ON owed BEGIN
+  INSERT INTO owed_by_member (member, items, bytes) VALUES (NEW.member, 1, NEW.bytes)
+    ON CONFLICT (member) DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER owed_uncounted AFTER DELETE ON owed BEGIN
+  UPDATE owed_by_member SET items = items - 1, bytes = bytes - OLD.bytes WHERE member = OLD.member;
+  DELETE FROM owed_by_member WHERE member = OLD.member AND items <= 0;
+END;
+`,
 ];

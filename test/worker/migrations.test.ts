@@ -228,3 +228,32 @@ it("gives a room that had members an audience to learn, and a room without membe
     });
   }
 });
+
+it("keys a room's owed slots by message, keeping them and the counts their triggers keep", async () => {
+  const stub = env.GROUPS.get(env.GROUPS.idFromName(`migration-owed-${Date.now()}`));
+  await runInDurableObject(stub, (_, state) => {
+    const sql = state.storage.sql;
+    resetSchemaTo(sql, migrationIndex(GROUP_MIGRATIONS, "CREATE TABLE owed_by_message"), GROUP_MIGRATIONS);
+    sql.exec("INSERT INTO posts (sender, id, signed, posted_at) VALUES ('ann', 'm1', x'01', 1)");
+    sql.exec("INSERT INTO owed (member, seq, slot, bytes) VALUES ('bob', 1, x'02', 2), ('cat', 1, x'03', 2)");
+    migrate(state.storage, GROUP_MIGRATIONS);
+    const owed = () =>
+      sql
+        .exec<{ seq: number; member: string; bytes: number }>("SELECT seq, member, bytes FROM owed")
+        .toArray();
+    expect(owed()).toEqual([
+      { seq: 1, member: "bob", bytes: 2 },
+      { seq: 1, member: "cat", bytes: 2 },
+    ]);
+    const counts = () =>
+      sql.exec("SELECT member, items, bytes FROM owed_by_member ORDER BY member").toArray();
+    expect(counts()).toEqual([
+      { member: "bob", items: 1, bytes: 2 },
+      { member: "cat", items: 1, bytes: 2 },
+    ]);
+    // The triggers came back with the table: a row in or out still moves the member's count.
+    sql.exec("INSERT INTO owed (seq, member, slot, bytes) VALUES (2, 'bob', x'04', 5)");
+    sql.exec("DELETE FROM owed WHERE seq = 1 AND member = 'cat'");
+    expect(counts()).toEqual([{ member: "bob", items: 2, bytes: 7 }]);
+  });
+});
