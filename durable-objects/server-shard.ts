@@ -134,6 +134,9 @@ export class ServerShard extends DurableObject<Env> {
    */
   private socketCount: number | null = null;
   private loadReportPending = false;
+  /** A report is on its way to the balancer, and whether another must follow it (sendReport). */
+  private reportInFlight = false;
+  private reportAgain = false;
   /** Frames received since `framesSince`, and the rate of the last full interval: the frame load. */
   private frames = 0;
   private framesSince = Date.now();
@@ -497,10 +500,32 @@ export class ServerShard extends DurableObject<Env> {
     this.loadReportPending = true;
     setTimeout(() => {
       this.loadReportPending = false;
-      balancerStub(this.env, balancer)
-        .report(shard, this.load())
-        .catch((error) => console.error(`${shard}: load report failed`, error));
+      void this.sendReport(balancer, shard);
     }, LOAD_REPORT_DELAY_MS);
+  }
+
+  /**
+   * One report in flight at a time, the count read as it leaves. Calls between objects may arrive out of
+   * order: two reports in flight at once could land older last, and the balancer would take a count
+   * that was already gone (one socket short, with that socket's ticket already covered).
+   */
+  private async sendReport(balancer: string, shard: string): Promise<void> {
+    if (this.reportInFlight) {
+      this.reportAgain = true;
+      return;
+    }
+    this.reportInFlight = true;
+    try {
+      await balancerStub(this.env, balancer).report(shard, this.load());
+    } catch (error) {
+      console.error(`${shard}: load report failed`, error);
+    } finally {
+      this.reportInFlight = false;
+    }
+    if (this.reportAgain) {
+      this.reportAgain = false;
+      void this.sendReport(balancer, shard);
+    }
   }
 
   /** Counts a client's frame; once an interval has passed, its rate is reported. */

@@ -219,6 +219,48 @@ describe("GET /v1/connect", () => {
     for (const socket of [...sockets, next, bobSocket]) socket.close();
   });
 
+  it("never lets an older load report land after a newer one: a shard sends one at a time", async () => {
+    const region = inRegion({ SHARDS_MIN: "1", SHARD_TARGET_CONNECTIONS: "1000" });
+    const where = at("apac");
+    // The balancer holds the first report it gets from its shard until told.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const received: number[] = [];
+    await runInDurableObject(env.BALANCER.getByName("balancer:apac:0"), (instance) => {
+      const prototype = Object.getPrototypeOf(instance) as {
+        report: ((shard: string, load: { connections: number }) => unknown) & { held?: true };
+      };
+      const original = prototype.report;
+      let first = true;
+      prototype.report = Object.assign(
+        async function (this: { ctx: DurableObjectState }, shard: string, load: { connections: number }) {
+          if (this.ctx.id.name === "balancer:apac:0") {
+            const mine = first;
+            first = false;
+            if (mine) await held;
+            received.push(load.connections);
+          }
+          return original.call(this, shard, load);
+        },
+        { held: true as const },
+      );
+    });
+    const one = await online((await signup(uniqueName("order-a"))).token, "", region, where);
+    // The first report (one socket) is held; a second socket makes the shard's count two meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const two = await online((await signup(uniqueName("order-b"))).token, "", region, where);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(received).toEqual([]);
+    release();
+    const settled = await waitForStats((now) => connectionsOf(now, "balancer:apac:0") === 2);
+    expect(connectionsOf(settled, "balancer:apac:0")).toBe(2);
+    // The held report landed first, the newer one after it: the count the balancer keeps is the newer.
+    expect(received).toEqual([1, 2]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(connectionsOf(await stats(), "balancer:apac:0")).toBe(2);
+    for (const socket of [one, two]) socket.close();
+  });
+
   it("opens a shard for a busy one's frames per second, not only for its sockets", async () => {
     const busy = inRegion({ SHARD_TARGET_CONNECTIONS: "1000", SHARD_TARGET_FRAMES_PER_SECOND: "20" });
     const where = at("me");
