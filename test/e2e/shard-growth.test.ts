@@ -161,6 +161,11 @@ describe("shards under load", () => {
 
     // The stayer moves on when it reconnects; the drained shard, empty, closes.
     const stayerSaw = await stop(listeners[stayer]!.process);
+    // Counted out first: listen() finds the new socket by the one count that rose from before it.
+    await waitFor(
+      async () => (((await shards()).get(draining)?.connections ?? 0) === 0 ? true : undefined),
+      "the stayer's socket to be counted out",
+    );
     const moved = await listen(users[stayer]!);
     expect(moved.shard).not.toBe(draining);
     await waitFor(
