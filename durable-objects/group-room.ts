@@ -6,9 +6,10 @@
 // A message is stored here in one transaction and pushed once to each shard of the room's audience (the
 // shards that hold its members' receiving sockets: group/audience.ts), which hands each member's sockets
 // their copy: no per-member call on the way. A large audience is reached through the group's relays
-// (group/fanout.ts, group-relay.ts), so the room's calls per message stay few however many shards there are. Membership events still go through each member's
-// home (a removed member must get theirs too), and a message waits for the events before it so every
-// member sees the "added" event before the first message of the new epoch.
+// (group/fanout.ts, group-relay.ts), so the room's calls per message stay few however many shards there
+// are. Membership events still go through each member's home (a removed member must get theirs too),
+// and a message waits for the events before it so every member sees the "added" event before the first
+// message of the new epoch.
 
 import { DurableObject } from "cloudflare:workers";
 import { encodeBase64 } from "hono/utils/encode";

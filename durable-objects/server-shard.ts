@@ -133,10 +133,8 @@ export class ServerShard extends DurableObject<Env> {
    * hibernation (memory was reset, the sockets were not) until counted once.
    */
   private socketCount: number | null = null;
-  private loadReportPending = false;
-  /** A report is on its way to the balancer, and whether another must follow it (sendReport). */
-  private reportInFlight = false;
-  private reportAgain = false;
+  /** Load reports to this shard's balancer, made on the first (reportLoad). */
+  private reports: OrderedBatcher<null, void> | null = null;
   /** Frames received since `framesSince`, and the rate of the last full interval: the frame load. */
   private frames = 0;
   private framesSince = Date.now();
@@ -490,42 +488,26 @@ export class ServerShard extends DurableObject<Env> {
 
   /**
    * Tells the balancer our real socket count, once per burst (LOAD_REPORT_DELAY_MS); best effort, the
-   * next report corrects a lost one.
+   * next report corrects a lost one. Calls between objects may arrive out of order: two reports in
+   * flight at once could land older last, and the balancer would take a count that was already gone
+   * (one socket short, with that socket's ticket already covered). So reports go through an
+   * OrderedBatcher, one in flight at a time, the count read as each leaves.
    */
   private reportLoad(shard: string): void {
-    if (this.loadReportPending) return;
-    // A shard no balancer named (one of an older layout) has nobody to report to; it only empties.
-    const balancer = balancerOfShard(shard);
-    if (balancer === null) return;
-    this.loadReportPending = true;
-    setTimeout(() => {
-      this.loadReportPending = false;
-      void this.sendReport(balancer, shard);
-    }, LOAD_REPORT_DELAY_MS);
-  }
-
-  /**
-   * One report in flight at a time, the count read as it leaves. Calls between objects may arrive out of
-   * order: two reports in flight at once could land older last, and the balancer would take a count
-   * that was already gone (one socket short, with that socket's ticket already covered).
-   */
-  private async sendReport(balancer: string, shard: string): Promise<void> {
-    if (this.reportInFlight) {
-      this.reportAgain = true;
-      return;
+    if (!this.reports) {
+      // A shard no balancer named (one of an older layout) has nobody to report to; it only empties.
+      const balancer = balancerOfShard(shard);
+      if (balancer === null) return;
+      this.reports = new OrderedBatcher<null, void>(
+        async (burst) => {
+          await balancerStub(this.env, balancer).report(shard, this.load());
+          return burst.map(() => undefined);
+        },
+        Infinity,
+        LOAD_REPORT_DELAY_MS,
+      );
     }
-    this.reportInFlight = true;
-    try {
-      await balancerStub(this.env, balancer).report(shard, this.load());
-    } catch (error) {
-      console.error(`${shard}: load report failed`, error);
-    } finally {
-      this.reportInFlight = false;
-    }
-    if (this.reportAgain) {
-      this.reportAgain = false;
-      void this.sendReport(balancer, shard);
-    }
+    this.reports.submit(null).catch((error) => console.error(`${shard}: load report failed`, error));
   }
 
   /** Counts a client's frame; once an interval has passed, its rate is reported. */

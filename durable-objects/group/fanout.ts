@@ -64,8 +64,7 @@ export function planFanout<Target extends { shard: string }>(
 
 /** How long each of `audienceShards` shards gathers acknowledgements before it calls the room. */
 export function ackWindowMs(audienceShards: number): number {
-  const spread = (audienceShards * 1000) / ROOM_ACK_CALLS_PER_SECOND;
-  return Math.round(Math.min(MAX_ACK_WINDOW_MS, Math.max(MIN_ACK_WINDOW_MS, spread)));
+  return Math.round(boundedAckWindowMs((audienceShards * 1000) / ROOM_ACK_CALLS_PER_SECOND));
 }
 
 /** A window a shard was asked for, held to the bounds above (the room is trusted; the bound is cheap). */

@@ -252,10 +252,12 @@ describe("GET /v1/connect", () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(received).toEqual([]);
     release();
+    // The held report lands first, the newer one after it (sent once the first is answered).
+    await vi.waitUntil(() => received.length >= 2, { timeout: 5000, interval: 10 });
+    expect(received).toEqual([1, 2]);
+    // The count the balancer keeps is the newer one.
     const settled = await waitForStats((now) => connectionsOf(now, "balancer:apac:0") === 2);
     expect(connectionsOf(settled, "balancer:apac:0")).toBe(2);
-    // The held report landed first, the newer one after it: the count the balancer keeps is the newer.
-    expect(received).toEqual([1, 2]);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(connectionsOf(await stats(), "balancer:apac:0")).toBe(2);
     for (const socket of [one, two]) socket.close();
