@@ -259,18 +259,18 @@ export class UserHome extends DurableObject<Env> {
       secretHash,
     );
     if (!check.ok) return check;
+    // Every read before the first write: read after it, one of these statements cost about a millisecond
+    // of the runtime's CPU per connect under a login storm (bench/RESULTS.md), a third of a login's.
+    const sessions = this.accounts.liveSessionIds(now).length;
+    const backlog = this.queue.backlog(sessionId, 0);
+    const groups = this.groups.names();
     const expired = this.accounts.removeExpiredSessions(now);
     if (expired.length > 0) {
       this.queue.forgetSessions(expired);
       this.collectIfSomeoneListens();
     }
     this.presence.attach(shard, sessionId);
-    return {
-      ...check,
-      sessions: this.accounts.liveSessionIds(now).length,
-      backlog: this.queue.backlog(sessionId, 0),
-      groups: this.groups.names(),
-    };
+    return { ...check, sessions, backlog, groups };
   }
 
   detachSocket(sessionId: string, shard: string): void {
