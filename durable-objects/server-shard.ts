@@ -19,6 +19,7 @@ import {
   HOME_SOURCE,
   closeEndedSession,
   connectionOf,
+  setConnection,
   sendError,
   sendFrame,
   userTag,
@@ -203,7 +204,7 @@ export class ServerShard extends DurableObject<Env> {
     // Accepted before the session is checked, so that live pushes arriving while the home answers are
     // held back for this socket (it is not live yet) instead of missing it.
     this.ctx.acceptWebSocket(server, [userTag(user)]);
-    server.serializeAttachment(connection);
+    setConnection(server, connection);
     const ticket = Number(request.headers.get(ShardHeaders.ticket));
     if (Number.isSafeInteger(ticket) && ticket > this.ticket) this.ticket = ticket;
     if (this.socketCount !== null) this.socketCount++;
@@ -226,7 +227,7 @@ export class ServerShard extends DurableObject<Env> {
       expiresAt: opened.expiresAt,
       draining: opened.backlog ? [HOME_SOURCE, ...opened.groups] : [],
     };
-    server.serializeAttachment(opening);
+    setConnection(server, opening);
     sendFrame(server, { type: "welcome", user, shard, serverTime: Date.now(), sessions: opened.sessions });
     this.reportLoad(shard);
     if (opened.backlog) this.drain.send(server, opening, opened.backlog);
@@ -387,7 +388,7 @@ export class ServerShard extends DurableObject<Env> {
   private discard(ws: WebSocket, connection: Connection): void {
     // Counted once: a socket that closed while its home answered was uncounted by its close already.
     const counted = connectionOf(ws) !== null;
-    ws.serializeAttachment(null);
+    setConnection(ws, null);
     if (counted && this.socketCount !== null) this.socketCount--;
     this.drain.forget(connection.id);
     this.reportLoad(connection.shard);
@@ -425,7 +426,7 @@ export class ServerShard extends DurableObject<Env> {
         const source = frame.group ?? HOME_SOURCE;
         // Any acknowledgement stops the socket's clock; what is sent next starts it again.
         const acknowledged = this.deadlines.acknowledged(connection);
-        if (acknowledged !== connection) ws.serializeAttachment(acknowledged);
+        if (acknowledged !== connection) setConnection(ws, acknowledged);
         // The cursor goes along only for the source whose backlog is being sent: its next batch follows.
         const cursor = connection.draining[0] === source ? connection.backlogCursor : null;
         // A draining socket waits for its next batch; live acknowledgements wait for nobody and are
@@ -469,7 +470,7 @@ export class ServerShard extends DurableObject<Env> {
     const connection = connectionOf(ws);
     if (!connection) return;
     // Cleared first: the runtime may report a socket's end twice (close, then error); it counts once.
-    ws.serializeAttachment(null);
+    setConnection(ws, null);
     if (this.socketCount !== null) this.socketCount--;
     this.drain.forget(connection.id);
     // The user's budget here goes with their last socket here (this one's attachment is already cleared).

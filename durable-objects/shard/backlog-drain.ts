@@ -11,6 +11,7 @@ import {
   HOME_SOURCE,
   type PendingItem,
   connectionOf,
+  setConnection,
   sendFrame,
   sendItem,
 } from "./connection.js";
@@ -56,12 +57,12 @@ export class BacklogDrain {
       let ok = true;
       for (const { item } of items) ok = sendItem(ws, item) && ok;
       const due = this.sources.awaitAck(connection);
-      if (due !== connection) ws.serializeAttachment(due);
+      if (due !== connection) setConnection(ws, due);
       return ok;
     }
     const heldSources = connection.held ?? [];
     const first = !heldSources.includes(source);
-    if (first) ws.serializeAttachment({ ...connection, held: [...heldSources, source] } satisfies Connection);
+    if (first) setConnection(ws, { ...connection, held: [...heldSources, source] } satisfies Connection);
     items.forEach(({ seq, item }, index) =>
       this.held.hold(connection.id, { source, seq, item }, first && index === 0),
     );
@@ -78,7 +79,7 @@ export class BacklogDrain {
     for (const item of backlog.items) sendItem(ws, item);
     const sent = backlog.items.length > 0 ? this.sources.awaitAck(connection) : connection;
     if (backlog.more) {
-      ws.serializeAttachment({ ...sent, backlogCursor: backlog.cursor } satisfies Connection);
+      setConnection(ws, { ...sent, backlogCursor: backlog.cursor } satisfies Connection);
       return;
     }
     const [source = HOME_SOURCE, ...rest] = sent.draining;
@@ -90,7 +91,7 @@ export class BacklogDrain {
       // once this batch is acknowledged (the ack asks for the next batch), or now if it was empty.
       this.held.take(sent.id, source);
       const rereading: Connection = { ...sent, backlogCursor: backlog.cursor, held: others };
-      ws.serializeAttachment(rereading);
+      setConnection(ws, rereading);
       if (backlog.items.length === 0) void this.readAgain(ws, rereading, source);
       return;
     }
@@ -101,7 +102,7 @@ export class BacklogDrain {
         sendItem(ws, push.item);
         live = this.sources.awaitAck(live);
       }
-    ws.serializeAttachment(live);
+    setConnection(ws, live);
     if (rest.length > 0) void this.openNextGroup(ws, live);
     else {
       this.held.drop(sent.id);

@@ -5,6 +5,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { connectionOf, setConnection } from "../../durable-objects/shard/connection.js";
 import { decodeDelivery } from "../../protocol/envelope.js";
 import type { StatsResponse } from "../../protocol/http.js";
 import { sha256Hex } from "../../worker/tokens.js";
@@ -80,10 +81,11 @@ describe("GET /v1/connect", () => {
     const socket = await online(session.token);
     const shard = String((await socket.waitForJson("welcome")).shard);
     await runInDurableObject(env.SHARDS.get(env.SHARDS.idFromName(shard)), (_, state) => {
+      // Through the shard's own writer, which keeps its in-memory copy of the attachment.
       for (const ws of state.getWebSockets()) {
-        const attachment = ws.deserializeAttachment() as { session: string; expiresAt: number } | null;
-        if (attachment?.session === session.sessionId)
-          ws.serializeAttachment({ ...attachment, expiresAt: Date.now() - 1 });
+        const connection = connectionOf(ws);
+        if (connection?.session === session.sessionId)
+          setConnection(ws, { ...connection, expiresAt: Date.now() - 1 });
       }
     });
     socket.sendJson({ type: "ping", x: 1 });

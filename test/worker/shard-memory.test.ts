@@ -4,6 +4,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { connectionOf, setConnection } from "../../durable-objects/shard/connection.js";
 import { CloseCode } from "../../protocol/frames.js";
 import { type TestSocket, connectSocket, deliveredIds, fakeUpload, online, users } from "./helpers.js";
 
@@ -85,10 +86,11 @@ describe("a shard's sockets that do not acknowledge", () => {
     expect(bobs!.ackDueAt).toBeGreaterThan(Date.now());
     // As if the timeout had passed: the deadline moves into the past and the alarm runs.
     await runInDurableObject(shard, (_, state) => {
+      // Through the shard's own writer, which keeps its in-memory copy of the attachment.
       for (const ws of state.getWebSockets()) {
-        const attachment = ws.deserializeAttachment() as Record<string, unknown> | null;
-        if (attachment?.user === bob!.username)
-          ws.serializeAttachment({ ...attachment, ackDueAt: Date.now() - 1 });
+        const connection = connectionOf(ws);
+        if (connection?.user === bob!.username)
+          setConnection(ws, { ...connection, ackDueAt: Date.now() - 1 });
       }
     });
     await runDurableObjectAlarm(shard);
