@@ -4,7 +4,7 @@
 // the runtime hands out another object for the same socket.
 
 import { describe, expect, it } from "vitest";
-import { type Connection, connectionOf, setConnection } from "../../../durable-objects/shard/connection.js";
+import { type Connection, connectionOf, setConnection } from "../../durable-objects/shard/connection.js";
 
 /** The socket as the runtime keeps it; `object()` is one JavaScript object for it. */
 function fakeSocket() {
