@@ -138,6 +138,11 @@ async function main(): Promise<number> {
       origin: bench.floor.url,
       token: (user) => `${user}.floor-durable.bench`,
     };
+    const groupFloor: Target = {
+      name: "group-floor",
+      origin: bench.floor.url,
+      token: (user) => `${user}.floor-room.bench`,
+    };
     // wrangler reloads a Worker by starting a new runtime workerd (the quiet log level hides its message).
     const reloads = () =>
       refresh()
@@ -154,6 +159,7 @@ async function main(): Promise<number> {
       system,
       floor,
       durableFloor,
+      groupFloor,
       relay,
       shared,
       meter,

@@ -25,7 +25,7 @@ import { OPERATOR_HEADERS } from "../../test/support/operator-token.js";
  * wrangler dev too, or the bare relay.
  */
 export interface Target {
-  name: "telepound" | "floor" | "durable-floor" | "relay";
+  name: "telepound" | "floor" | "durable-floor" | "group-floor" | "relay";
   origin: string;
   /** The bearer token for `user` (the floor and the relay take the username from its first field). */
   token(user: string): string;

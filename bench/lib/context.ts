@@ -12,6 +12,8 @@ export interface BenchContext {
   floor: Target;
   /** The engine floor that also commits each message in its recipient's SQLite object before pushing it. */
   durableFloor: Target;
+  /** The engine floor whose group messages from this target's sockets are stored once, in a room. */
+  groupFloor: Target;
   relay: Target;
   shared: SharedIdentity;
   meter: Meter;

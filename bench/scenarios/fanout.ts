@@ -3,10 +3,13 @@
 //
 // Members are the login storm's crowd. One member (u0001) verifies and opens every group message against
 // the group's members and epoch; the rest timestamp and ack. The bare relay and the engine floor get the very
-// same frames.
+// same frames, and so does the durable group floor: the engine floor's members, with the sender on a socket
+// whose group messages are stored once in a room object before they are pushed, and deleted there once
+// acknowledged (bench/workerd-floor/worker.ts FloorRoom).
 
 import { createGroup, lookupUsers } from "../lib/api.js";
 import type { BenchContext } from "../lib/context.js";
+import { BenchClient } from "../lib/client.js";
 import { Opener, Sender, type Sealed, benchText, recipientsFrom } from "../lib/identity.js";
 import { type Usage } from "../lib/meter.js";
 import {
@@ -45,10 +48,19 @@ interface Run {
   usage: Usage;
 }
 
-/** Sends each frame in turn, waiting until every member but the sender has it, then pausing. */
-async function fanOut(ctx: BenchContext, crowd: Crowd, size: number, frames: Sealed[]): Promise<Run> {
+/**
+ * Sends each frame in turn, waiting until every member but the sender has it, then pausing. The sender is
+ * the crowd's first member unless another socket of theirs is given.
+ */
+async function fanOut(
+  ctx: BenchContext,
+  crowd: Crowd,
+  size: number,
+  frames: Sealed[],
+  sender: BenchClient = crowd.clients[0]!,
+  label = `fanout-${size}`,
+): Promise<Run> {
   const members = crowd.clients.slice(0, size);
-  const sender = members[0]!;
   let current = "";
   let sentAt = 0;
   let arrived = 0;
@@ -71,7 +83,7 @@ async function fanOut(ctx: BenchContext, crowd: Crowd, size: number, frames: Sea
   const last: number[] = [];
   const median: number[] = [];
   const mark = ctx.reloadMark();
-  const { usage } = await ctx.measure(`fanout-${size}`, crowd.target, async () => {
+  const { usage } = await ctx.measure(label, crowd.target, async () => {
     for (const [i, { frame, id }] of frames.entries()) {
       const done = new Promise<void>((resolve) => (complete = resolve));
       current = id;
@@ -89,6 +101,22 @@ async function fanOut(ctx: BenchContext, crowd: Crowd, size: number, frames: Sea
   ctx.checkNoReload(mark, "fan-out");
   members.forEach((client) => (client.onDelivery = undefined));
   return { last: summarize(last), median: summarize(median), usage };
+}
+
+/**
+ * Messages still stored in the durable group floor's room once every ack had time to land: 0 unless acks
+ * are lost. Nobody waits on the acks, so this polls briefly.
+ */
+async function floorRoomPending(ctx: BenchContext, group: string): Promise<number> {
+  let pending = Number.NaN;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const response = await fetch(`${ctx.groupFloor.origin}/floor/room?group=${encodeURIComponent(group)}`);
+    if (!response.ok) throw new Error(`durable group floor room: HTTP ${response.status}`);
+    pending = ((await response.json()) as { pending: number }).pending;
+    if (pending === 0) return 0;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return pending;
 }
 
 export async function fanout(
@@ -160,6 +188,18 @@ export async function fanout(
     ctx.log(`fan-out: the same ${frames.length} frames to ${plan.size} members through the engine floor`);
     const floorRun = await fanOut(ctx, floor, plan.size, frames);
     ctx.log(`fan-out ${plan.size}: engine floor last member ${summaryMs(floorRun.last)}`);
+    // The least a design that stores before it delivers costs here: each message committed once first.
+    ctx.log(
+      `fan-out: the same ${frames.length} frames to ${plan.size} members through the durable group floor`,
+    );
+    const roomSender = await BenchClient.open({
+      origin: ctx.groupFloor.origin,
+      token: ctx.groupFloor.token(owner),
+      watch: floor.watch,
+    });
+    const groupFloorRun = await fanOut(ctx, floor, plan.size, frames, roomSender, `fanout-${plan.size}-room`);
+    await roomSender.close();
+    ctx.log(`fan-out ${plan.size}: durable group floor last member ${summaryMs(groupFloorRun.last)}`);
 
     for (const [metric, key] of [
       ["p50 send → last member", "p50"],
@@ -172,6 +212,7 @@ export async function fanout(
         telepound: systemRun.last[key],
         baseline: relayRun.last[key],
         floor: floorRun.last[key],
+        durableFloor: groupFloorRun.last[key],
         goal: plan.size === 1000 && key === "p99" ? "≤ 50 ms" : "report",
         met: plan.size === 1000 && key === "p99" ? systemRun.last.p99 <= 50 : null,
         ...cpuColumns(systemRun.usage),
@@ -193,7 +234,7 @@ export async function fanout(
           against: "bare relay",
           direction: "at most",
           limit: 2,
-          also: `engine floor ÷ bare relay ${round(floorRun.last.p99 / relayRun.last.p99, 3)}×; ÷ engine floor ${round(systemRun.last.p99 / floorRun.last.p99, 3)}×`,
+          also: `engine floor ÷ bare relay ${round(floorRun.last.p99 / relayRun.last.p99, 3)}×, durable group floor ÷ bare relay ${round(groupFloorRun.last.p99 / relayRun.last.p99, 3)}×; ÷ engine floor ${round(systemRun.last.p99 / floorRun.last.p99, 3)}×, ÷ durable group floor ${round(systemRun.last.p99 / groupFloorRun.last.p99, 3)}×`,
         }),
       );
     const messages = frames.length * (plan.size - 1);
@@ -205,6 +246,7 @@ export async function fanout(
         systemRun.usage,
         relayRun.usage,
         floorRun.usage,
+        groupFloorRun.usage,
       ),
     );
     details[plan.name] = {
@@ -228,6 +270,12 @@ export async function fanout(
         lastMemberMs: roundSummary(floorRun.last),
         halfMembersMs: roundSummary(floorRun.median),
         usage: usageReport(floorRun.usage, { count: messages, per: "Delivery" }),
+      },
+      durableGroupFloor: {
+        lastMemberMs: roundSummary(groupFloorRun.last),
+        halfMembersMs: roundSummary(groupFloorRun.median),
+        usage: usageReport(groupFloorRun.usage, { count: messages, per: "Delivery" }),
+        stillStored: await floorRoomPending(ctx, plan.name),
       },
     };
   }

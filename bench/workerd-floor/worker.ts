@@ -23,6 +23,11 @@
 // store-before-deliver design cannot skip: each message is committed in its recipient's own SQLite object
 // (FloorInbox) before it is pushed, and deleted there when the recipient acknowledges it. See FloorInbox for
 // how the commits are batched and why that is as far as this engine lets them be shared.
+//
+// The durable group floor (the sender's token "floor-room") is the fan-out's counterpart: a group message
+// goes from the sender's shard to its group's room object (FloorRoom), which commits it once and then pushes
+// it to the shards of its recipients, as Telepound's rooms do; the members' acknowledgements go back to the
+// room, which deletes the message once all are in. The members themselves connect as plain "floor" sockets.
 
 import { DurableObject } from "cloudflare:workers";
 import { FormatError } from "../../protocol/bytes.js";
@@ -34,6 +39,7 @@ interface FloorEnv {
   FLOOR_SHARDS: DurableObjectNamespace<FloorShard>;
   FLOOR_HOMES: DurableObjectNamespace<FloorHome>;
   FLOOR_INBOXES: DurableObjectNamespace<FloorInbox>;
+  FLOOR_ROOMS: DurableObjectNamespace<FloorRoom>;
   FLOOR_BLOBS: R2Bucket;
 }
 
@@ -46,10 +52,11 @@ const MAX_REMOVALS_PER_CALL = 4096;
 
 /**
  * Where a login's state lives: nowhere, in an object per user, or in one of POOLED_HOMES shared objects;
- * "floor-durable" keeps no login state but stores every message in its recipient's inbox object.
+ * "floor-durable" keeps no login state but stores every message in its recipient's inbox object;
+ * "floor-room" stores each group message the socket sends once, in its group's room object.
  */
-type StateMode = "floor" | "floor-home" | "floor-pool" | "floor-durable";
-const STATE_MODES: readonly string[] = ["floor-home", "floor-pool", "floor-durable"];
+type StateMode = "floor" | "floor-home" | "floor-pool" | "floor-durable" | "floor-room";
+const STATE_MODES: readonly string[] = ["floor-home", "floor-pool", "floor-durable", "floor-room"];
 
 /** FNV-1a of the name: the bench's pairs (lat-a/lat-b, tp-a/tp-b) land on different shards. */
 function fnv1a(user: string): number {
@@ -73,6 +80,10 @@ function homeStub(
 
 function inboxStub(env: FloorEnv, user: string): DurableObjectStub<FloorInbox> {
   return env.FLOOR_INBOXES.get(env.FLOOR_INBOXES.idFromName(`inbox-${user}`));
+}
+
+function roomStub(env: FloorEnv, group: string): DurableObjectStub<FloorRoom> {
+  return env.FLOOR_ROOMS.get(env.FLOOR_ROOMS.idFromName(`room-${group}`));
 }
 
 function shardStub(env: FloorEnv, shard: string): DurableObjectStub<FloorShard> {
@@ -99,6 +110,8 @@ export default {
     if (url.pathname === "/floor/seed" && request.method === "POST") return seed(request, env);
     if (url.pathname === "/floor/inbox")
       return Response.json({ pending: await inboxStub(env, url.searchParams.get("user") ?? "").pending() });
+    if (url.pathname === "/floor/room")
+      return Response.json({ pending: await roomStub(env, url.searchParams.get("group") ?? "").pending() });
     const user = bearerUser(request.headers.get("Authorization"));
     if (
       url.pathname !== "/v1/connect" ||
@@ -191,6 +204,8 @@ interface Attachment {
   user: string;
   shard: string;
   durable: boolean;
+  /** Group messages this socket sends are stored in their room first (the durable group floor). */
+  room?: boolean;
 }
 
 interface Delivery {
@@ -206,6 +221,25 @@ interface Stored {
 
 export class FloorShard extends DurableObject<FloorEnv> {
   private writesTableReady = false;
+  /** Groups whose messages came here from their room: their acknowledgements go back to it. */
+  private readonly roomGroups = new Set<string>();
+  /** To each group's room: the uploads of its messages sent here, in the order they came. */
+  private readonly rooms = new OrderedBatchers<Uint8Array, boolean>((group) => {
+    const stub = roomStub(this.env, group);
+    return new OrderedBatcher((frames) => stub.post(frames));
+  });
+  /** Acknowledged ids, per room, gathered as the removals are (nobody waits on them). */
+  private readonly roomAcks = new OrderedBatchers<string, null>((group) => {
+    const stub = roomStub(this.env, group);
+    return new OrderedBatcher(
+      async (ids) => {
+        await stub.acknowledge(ids);
+        return ids.map(() => null);
+      },
+      MAX_REMOVALS_PER_CALL,
+      ACK_LINGER_MS,
+    );
+  });
   /** To each other shard: deliveries in the order they were routed, many per call under load. */
   private readonly pipes = new OrderedBatchers<Delivery, number>((shard) => {
     const stub = shardStub(this.env, shard);
@@ -247,18 +281,25 @@ export class FloorShard extends DurableObject<FloorEnv> {
       return new Response("no session", { status: 401 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [user]);
-    server.serializeAttachment({ user, shard, durable: mode === "floor-durable" } satisfies Attachment);
+    server.serializeAttachment({
+      user,
+      shard,
+      durable: mode === "floor-durable",
+      room: mode === "floor-room",
+    } satisfies Attachment);
     server.send(JSON.stringify({ type: "welcome", user, shard, serverTime: Date.now() }));
     server.send(JSON.stringify({ type: "synced" }));
     return new Response(null, { status: 101, webSocket: client });
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const { user, shard, durable } = ws.deserializeAttachment() as Attachment;
+    const { user, shard, durable, room } = ws.deserializeAttachment() as Attachment;
     if (typeof message === "string") {
-      const frame = JSON.parse(message) as { type?: string; ids?: string[] };
+      const frame = JSON.parse(message) as { type?: string; ids?: string[]; group?: string };
       if (frame.type === "ping") ws.send(JSON.stringify({ type: "pong" }));
       // Nobody waits on a removal: the inbox only has to have it before the next backlog it would send.
+      else if (frame.type === "ack" && frame.ids && frame.group && this.roomGroups.has(frame.group))
+        void this.roomAcks.submitAll(frame.group, frame.ids).catch(() => undefined);
       else if (frame.type === "ack" && durable && frame.ids)
         void this.removals.submitAll(user, frame.ids).catch(() => undefined);
       return;
@@ -272,6 +313,12 @@ export class FloorShard extends DurableObject<FloorEnv> {
       return;
     }
     const id = envelope.messageIdHex;
+    if (room && envelope.header.kind === "group") {
+      // A copy: a view would carry whatever else the socket's buffer holds across the call.
+      const delivered = await this.rooms.submit(envelope.header.target, new Uint8Array(message).slice());
+      ws.send(JSON.stringify({ type: "sent", id, status: delivered ? "delivered" : "stored" }));
+      return;
+    }
     const signed = signedPartWithSignature(envelope);
     const reached = await Promise.all(
       envelope.slots.map(async (slot, i) => {
@@ -299,6 +346,12 @@ export class FloorShard extends DurableObject<FloorEnv> {
       this.writesTableReady = true;
       sql.exec("INSERT INTO writes (at) VALUES (?)", Date.now());
     }
+  }
+
+  /** A room's deliveries: the same as push, and their acknowledgements go back to `group`'s room. */
+  pushRoom(group: string, deliveries: Delivery[]): number[] {
+    this.roomGroups.add(group);
+    return this.push(deliveries);
   }
 
   /** Sends each delivery to its recipient's sockets here; returns how many sockets each reached. */
@@ -399,5 +452,91 @@ export class FloorInbox extends DurableObject<FloorEnv> {
   /** Messages still waiting for an ack: lets the bench check that acknowledged ones are gone. */
   pending(): number {
     return this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM inbox").one().n;
+  }
+}
+
+/**
+ * The durable group floor's room: one per group, holding each of its messages from before it is pushed
+ * until every socket it reached has acknowledged it.
+ *
+ * It stores the least a store-before-deliver fan-out can: one row per message, the upload as it came with
+ * every member's slot in it, committed once (one call, one implicit transaction) before the pushes leave.
+ * Who has acknowledged is only counted, in memory: a design that must keep each member's place across a
+ * restart writes that too, so this is below what any such design costs, Telepound's rooms included.
+ */
+export class FloorRoom extends DurableObject<FloorEnv> {
+  /** Per message, the acknowledgements still to come; negative while the pushes are still on their way. */
+  private readonly outstanding = new Map<string, number>();
+  /** To each recipient's shard: this room's deliveries, many per call under load, in the order stored. */
+  private readonly pushes = new OrderedBatchers<{ group: string; delivery: Delivery }, number>((shard) => {
+    const stub = shardStub(this.env, shard);
+    return new OrderedBatcher((batch) =>
+      stub.pushRoom(
+        batch[0]!.group,
+        batch.map(({ delivery }) => delivery),
+      ),
+    );
+  });
+
+  constructor(ctx: DurableObjectState, env: FloorEnv) {
+    super(ctx, env);
+    // Changes nothing once the table exists, so it costs no commit on a wake.
+    ctx.storage.sql.exec(
+      "CREATE TABLE IF NOT EXISTS posts (id TEXT PRIMARY KEY, frame BLOB NOT NULL) WITHOUT ROWID",
+    );
+  }
+
+  /**
+   * Stores a batch of one group's uploads (one commit), then pushes each member's delivery to their shard;
+   * whether each reached a socket of someone other than its sender.
+   */
+  async post(frames: Uint8Array[]): Promise<boolean[]> {
+    const sql = this.ctx.storage.sql;
+    const envelopes = frames.map((frame) => decodeUpload(frame));
+    envelopes.forEach((envelope, i) =>
+      sql.exec("INSERT OR REPLACE INTO posts (id, frame) VALUES (?, ?)", envelope.messageIdHex, frames[i]!),
+    );
+    return Promise.all(
+      envelopes.map(async (envelope) => {
+        const { target: group, sender } = envelope.header;
+        const signed = signedPartWithSignature(envelope);
+        const reached = await Promise.all(
+          envelope.slots.map((slot, i) =>
+            this.pushes.submit(shardOf(slot.recipient), {
+              group,
+              delivery: { recipient: slot.recipient, frame: encodeDelivery(signed, envelope.slotBytes[i]!) },
+            }),
+          ),
+        );
+        const sockets = reached.reduce((sum, n) => sum + n, 0);
+        this.expect(envelope.messageIdHex, sockets);
+        return envelope.slots.some((slot, i) => slot.recipient !== sender && reached[i]! > 0);
+      }),
+    );
+  }
+
+  /** Acknowledgements of the sockets a message reached: the last one deletes it. */
+  acknowledge(ids: string[]): void {
+    for (const id of ids) this.expect(id, -1);
+  }
+
+  /** Messages still stored: lets the bench check that acknowledged ones are gone. */
+  pending(): number {
+    return this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM posts").one().n;
+  }
+
+  /**
+   * Counts `change` acknowledgements more to come for `id` (its pushes' sockets, or one that came in). An
+   * acknowledgement can overtake the push's answer, so the count only ends the message at zero once both
+   * sides are in: a pushed message's count is set (its entry exists) before or after its acks.
+   */
+  private expect(id: string, change: number): void {
+    const count = (this.outstanding.get(id) ?? 0) + change;
+    if (count !== 0) {
+      this.outstanding.set(id, count);
+      return;
+    }
+    this.outstanding.delete(id);
+    this.ctx.storage.sql.exec("DELETE FROM posts WHERE id = ?", id);
   }
 }
