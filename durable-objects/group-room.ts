@@ -275,7 +275,7 @@ export class GroupRoom extends DurableObject<Env> {
    */
   async removeSession(member: string, sessionId: string): Promise<void> {
     const now = Date.now();
-    this.queue.removeSession(member, sessionId, now);
+    this.queue.removeSession(member, sessionId);
     const owners = this.blobOwners.current(now).filter((owner) => owner !== member);
     if (owners.length === 0) return;
     const othersLive = (this.queue.liveSessions(now).get(member)?.length ?? 0) > 0;

@@ -169,4 +169,57 @@ CREATE TRIGGER owed_uncounted AFTER DELETE ON owed BEGIN
   DELETE FROM owed_by_member WHERE member = OLD.member AND items <= 0;
 END;
 `,
+  `
+-- The queue by cursor (group/queue.ts). A message's slots stay, one row per member, until the message
+-- leaves; each session keeps how far it has acknowledged. Before, storing a message wrote an owed row and a
+-- pending row per member (and a count per member through a trigger), and every acknowledgement deleted
+-- them again: in a 1000-member group that was most of the room's work.
+CREATE TABLE slots (
+  seq INTEGER NOT NULL,
+  member TEXT NOT NULL,
+  slot BLOB NOT NULL,
+  PRIMARY KEY (seq, member)
+) WITHOUT ROWID;
+INSERT INTO slots (seq, member, slot) SELECT seq, member, slot FROM owed;
+-- Each message's largest slot: a member's share of the room counts the signed part and that.
+ALTER TABLE posts ADD COLUMN slot_bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE posts SET slot_bytes = coalesce((SELECT max(length(o.slot)) FROM owed o WHERE o.seq = posts.seq), 0);
+-- A session has acknowledged every message up to acked_through that it waited for: the one before the
+-- first it still waits for, or the newest if it waits for none.
+ALTER TABLE member_sessions ADD COLUMN acked_through INTEGER NOT NULL DEFAULT 0;
+UPDATE member_sessions SET acked_through = coalesce(
+  (SELECT min(d.seq) - 1 FROM pending d WHERE d.session_id = member_sessions.session_id),
+  (SELECT max(seq) FROM posts),
+  0);
+-- What a session acknowledged past acked_through, out of order.
+CREATE TABLE acked_ahead (
+  session_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+INSERT INTO acked_ahead (session_id, seq)
+  SELECT s.session_id, o.seq FROM member_sessions s JOIN owed o ON o.member = s.member AND o.seq > s.acked_through
+  WHERE NOT EXISTS (SELECT 1 FROM pending d WHERE d.session_id = s.session_id AND d.seq = o.seq);
+-- A member with no session here is owed what they have a slot in after owed_after.
+CREATE TABLE member_marks (member TEXT PRIMARY KEY, owed_after INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO member_marks (member, owed_after)
+  SELECT member, min(seq) - 1 FROM owed WHERE member NOT IN (SELECT member FROM member_sessions)
+  GROUP BY member;
+DROP TRIGGER IF EXISTS owed_counted;
+DROP TRIGGER IF EXISTS owed_uncounted;
+DROP TABLE IF EXISTS owed_by_member;
+DROP TABLE pending;
+DROP TABLE owed;
+-- What each session still waits for, and what each member is still owed, read from the cursors: the
+-- rare paths (a departing member's hand-over) and anyone inspecting a room read these.
+CREATE VIEW pending AS
+  SELECT s.session_id AS session_id, sl.seq AS seq, sl.member AS member
+  FROM member_sessions s JOIN slots sl ON sl.member = s.member AND sl.seq > s.acked_through
+  WHERE NOT EXISTS (SELECT 1 FROM acked_ahead a WHERE a.session_id = s.session_id AND a.seq = sl.seq);
+CREATE VIEW owed AS
+  SELECT sl.member AS member, sl.seq AS seq, sl.slot AS slot FROM slots sl
+  WHERE EXISTS (SELECT 1 FROM pending d WHERE d.member = sl.member AND d.seq = sl.seq)
+    OR (NOT EXISTS (SELECT 1 FROM member_sessions s WHERE s.member = sl.member)
+        AND sl.seq > (SELECT m.owed_after FROM member_marks m WHERE m.member = sl.member));
+`,
 ];

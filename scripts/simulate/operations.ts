@@ -45,16 +45,18 @@ export const DIRECT_MESSAGE: OperationCost = {
  * A group message to `members` members, each online with one session, spread over `shards` shards (the
  * shards that hold at least one member: no other shard is called).
  * - upload → sender's shard: 1 WebSocket message; shard → room `post` (groupPipes): 1 call
- * - group/queue.ts store: INSERT posts (1), INSERT owed per member, INSERT pending per live session
+ * - group/queue.ts store: INSERT posts (1), INSERT slots per member
  * - room → each shard of its audience `pushGroup` (group-room.ts storeAndPush → group/audience.ts): the
  *   `shards` that hold members' receiving sockets; the model takes min(shards, members). A shard joining
  *   or leaving the audience writes a row then, not per message. Past RELAY_ABOVE_SHARDS shards the room
  *   calls the group's relays instead (group/fanout.ts), one `relay` call each, and they push to the shards
  * - each member's ack → its shard: `members` WebSocket messages; shard → room `acknowledge` (groupAckPipes,
  *   gathered over the window the room asks for): at most 1 call per shard per message, fewer when the room
- *   is busy; DELETE pending, owed and posts
- * The room's rows are measured (test/worker/simulate-counts.test.ts): 1 + 9 per member written and
- * 22 per member − 7 read, fitted on 2 and 4 members and holding at 2, 3 and 5.
+ *   is busy; UPDATE the acknowledging sessions' cursors in one statement; once every member is past the
+ *   message, DELETE its slots and its post
+ * The room's rows are measured (test/worker/simulate-counts.test.ts), every member acknowledging so that
+ * the message leaves: 8 + 3 per member written and 14 + 8 per member read, fitted on 2 and 3 members and
+ * holding at 5.
  */
 export function groupMessage(members: number, shards: number): OperationCost {
   const relays = shards > RELAY_ABOVE_SHARDS ? Math.min(RELAY_BUCKETS, shards) : 0;
@@ -62,8 +64,8 @@ export function groupMessage(members: number, shards: number): OperationCost {
     workerRequests: 0,
     calls: { room: 1 + shards, shard: shards, ...(relays > 0 ? { relay: relays } : {}) },
     webSocketMessages: { shard: 1 + members },
-    rowsWritten: { room: 1 + 9 * members },
-    rowsRead: { room: 22 * members - 7 },
+    rowsWritten: { room: 8 + 3 * members },
+    rowsRead: { room: 14 + 8 * members },
   };
 }
 

@@ -9,29 +9,13 @@ import { HOME_MIGRATIONS } from "../../durable-objects/home/schema.js";
 import { GROUP_MIGRATIONS } from "../../durable-objects/group/schema.js";
 import { Membership } from "../../durable-objects/group/membership.js";
 import { Audience } from "../../durable-objects/group/audience.js";
+import { GroupQueue } from "../../durable-objects/group/queue.js";
 import { Presence } from "../../durable-objects/home/presence.js";
+import { migrationIndex, resetSchemaTo as resetTo } from "./schema-reset.js";
 
-/** The position of the migration that mentions `text`: the schema version just before it. */
-function migrationIndex(migrations: readonly string[], text: string): number {
-  const index = migrations.findIndex((migration) => migration.includes(text));
-  if (index < 0) throw new Error(`no migration mentions ${text}`);
-  return index;
-}
-
-/** Rebuilds an object's tables as the first `version` migrations made them, empty, at that version. */
-function resetSchemaTo(
-  sql: SqlStorage,
-  version: number,
-  migrations: readonly string[] = HOME_MIGRATIONS,
-): void {
-  const tables = sql
-    .exec<{ name: string }>(
-      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
-    )
-    .toArray();
-  for (const { name } of tables) if (name !== "schema_version") sql.exec(`DROP TABLE "${name}"`);
-  for (const migration of migrations.slice(0, version)) sql.exec(migration);
-  sql.exec("UPDATE schema_version SET version = ?", version);
+/** Home migrations unless told otherwise: most of these tests are a home's. */
+function resetSchemaTo(sql: SqlStorage, version: number, migrations = HOME_MIGRATIONS): void {
+  resetTo(sql, version, migrations);
 }
 
 it("applies only pending migrations and keeps existing rows", async () => {
@@ -233,10 +217,12 @@ it("keys a room's owed slots by message, keeping them and the counts their trigg
   const stub = env.GROUPS.get(env.GROUPS.idFromName(`migration-owed-${Date.now()}`));
   await runInDurableObject(stub, (_, state) => {
     const sql = state.storage.sql;
-    resetSchemaTo(sql, migrationIndex(GROUP_MIGRATIONS, "CREATE TABLE owed_by_message"), GROUP_MIGRATIONS);
+    const version = migrationIndex(GROUP_MIGRATIONS, "CREATE TABLE owed_by_message");
+    resetSchemaTo(sql, version, GROUP_MIGRATIONS);
     sql.exec("INSERT INTO posts (sender, id, signed, posted_at) VALUES ('ann', 'm1', x'01', 1)");
     sql.exec("INSERT INTO owed (member, seq, slot, bytes) VALUES ('bob', 1, x'02', 2), ('cat', 1, x'03', 2)");
-    migrate(state.storage, GROUP_MIGRATIONS);
+    // Up to this migration only: the next one replaces these rows with cursors.
+    migrate(state.storage, GROUP_MIGRATIONS.slice(0, version + 1));
     const owed = () =>
       sql
         .exec<{ seq: number; member: string; bytes: number }>("SELECT seq, member, bytes FROM owed")
@@ -255,5 +241,84 @@ it("keys a room's owed slots by message, keeping them and the counts their trigg
     sql.exec("INSERT INTO owed (seq, member, slot, bytes) VALUES (2, 'bob', x'04', 5)");
     sql.exec("DELETE FROM owed WHERE seq = 1 AND member = 'cat'");
     expect(counts()).toEqual([{ member: "bob", items: 2, bytes: 7 }]);
+  });
+});
+
+it("turns a room's owed and pending rows into cursors, each session waiting for exactly what it did", async () => {
+  const stub = env.GROUPS.get(env.GROUPS.idFromName(`migration-cursors-${Date.now()}`));
+  await runInDurableObject(stub, (_, state) => {
+    const sql = state.storage.sql;
+    resetSchemaTo(sql, migrationIndex(GROUP_MIGRATIONS, "CREATE TABLE slots"), GROUP_MIGRATIONS);
+    for (const id of ["m1", "m2", "m3"])
+      sql.exec("INSERT INTO posts (sender, id, signed, posted_at) VALUES ('ann', ?, x'0101', 1)", id);
+    sql.exec(`INSERT INTO member_sessions (member, session_id, expires_at) VALUES
+      ('bob', 'b1', 9e12), ('bob', 'b2', 9e12), ('cat', 'c1', 9e12)`);
+    // Cat is done with 1; dan has no session here.
+    for (const [member, seq] of [
+      ["bob", 1],
+      ["bob", 2],
+      ["bob", 3],
+      ["cat", 2],
+      ["cat", 3],
+      ["dan", 2],
+      ["dan", 3],
+    ])
+      sql.exec("INSERT INTO owed (member, seq, slot, bytes) VALUES (?, ?, x'02', 3)", member, seq);
+    // b1 acknowledged 1, b2 acknowledged 2 (out of order), c1 acknowledged 2.
+    for (const [session, member, seq] of [
+      ["b1", "bob", 2],
+      ["b1", "bob", 3],
+      ["b2", "bob", 1],
+      ["b2", "bob", 3],
+      ["c1", "cat", 3],
+    ])
+      sql.exec("INSERT INTO pending (session_id, seq, member) VALUES (?, ?, ?)", session, seq, member);
+    migrate(state.storage, GROUP_MIGRATIONS);
+
+    const pending = () =>
+      sql
+        .exec<{ session_id: string; seq: number }>(
+          "SELECT session_id, seq FROM pending ORDER BY session_id, seq",
+        )
+        .toArray()
+        .map((row) => `${row.session_id}:${row.seq}`);
+    const owed = () =>
+      sql
+        .exec<{ member: string; seq: number }>("SELECT member, seq FROM owed ORDER BY member, seq")
+        .toArray()
+        .map((row) => `${row.member}:${row.seq}`);
+    expect(pending()).toEqual(["b1:2", "b1:3", "b2:1", "b2:3", "c1:3"]);
+    expect(owed()).toEqual(["bob:1", "bob:2", "bob:3", "cat:3", "dan:2", "dan:3"]);
+    expect(sql.exec("SELECT name FROM sqlite_master WHERE name = 'owed_by_member'").toArray()).toEqual([]);
+
+    const queue = new GroupQueue(sql);
+    // b2's acknowledgement of 1 meets the one of 2 it made before: it now waits for 3 alone.
+    queue.acknowledge([{ member: "bob", session: "b2", ids: ["m1"] }]);
+    expect(pending()).toEqual(["b1:2", "b1:3", "b2:3", "c1:3"]);
+    // Message 1 is nobody's now, so it left; a new session of cat's gets what cat is owed.
+    expect(
+      sql
+        .exec<{ seq: number }>("SELECT seq FROM posts")
+        .toArray()
+        .map((row) => row.seq),
+    ).toEqual([2, 3]);
+    queue.addSession("cat", { id: "c2", expiresAt: 9e12 });
+    expect(queue.backlog("c2", 0).items).toHaveLength(1);
+    // Everyone with a session acknowledges everything: dan, with none, is still owed 2 and 3.
+    queue.acknowledge(
+      ["b1", "b2", "c1", "c2"].map((session) => ({
+        member: session.startsWith("b") ? "bob" : "cat",
+        session,
+        ids: ["m2", "m3"],
+      })),
+    );
+    expect(pending()).toEqual([]);
+    expect(owed()).toEqual(["dan:2", "dan:3"]);
+    expect(
+      sql
+        .exec<{ seq: number }>("SELECT seq FROM posts")
+        .toArray()
+        .map((row) => row.seq),
+    ).toEqual([2, 3]);
   });
 });
