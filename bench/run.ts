@@ -345,7 +345,10 @@ one core; at 90% or more the generator, not the system, limits the result and th
 CPU used meanwhile by unrelated processes on this shared machine (other test runs): high values inflate times.
 **durable floor** is the engine floor that also commits each message in its recipient's own SQLite object
 (\`FloorInbox\`) before pushing it and deletes it on the recipient's ack, with one commit per recipient object per
-batch: the least a design that stores before it delivers can do on this engine.
+batch: the least a design that stores before it delivers can do on this engine. In the group fan-out rows the
+same column is the **durable group floor**: the engine floor's fan-out where each group message is committed
+once, as one row, in a room object (\`FloorRoom\`) before it is pushed to the members' shards, and deleted
+once every socket it reached has acknowledged it.
 
 The goals, as ratios to yardsticks measured in this same run:
 
